@@ -1,0 +1,58 @@
+# Thin wrapper over CMake/Ninja. `make run` starts the daemon with every module;
+# `make test` builds and runs unit + integration tests. Both install missing
+# Debian packages first (`make deps`).
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+# Everything the build, `make run` and the tests use, from Debian 12.
+DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
+	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+	libboost-dev libboost-filesystem-dev libgtest-dev libgmock-dev libbenchmark-dev \
+	librdkafka-dev libhiredis-dev libssh2-1-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
+	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
+	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps
+
+.PHONY: all deps configure build run test bench clean
+
+all: build
+
+deps:
+	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null \
+	    | awk '$$NF!="installed"{print $$1}'; \
+	  for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Package}\n' $$p >/dev/null 2>&1 || echo $$p; done \
+	  | sort -u); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (metrics, health, ready); Ctrl-C stops"
+	@if [ -x $(BUILD_DIR)/bin/telesh ]; then \
+	  $(BUILD_DIR)/bin/telekernd --data-dir ./data & pid=$$!; \
+	  trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
+	  $(BUILD_DIR)/bin/telesh --addr 127.0.0.1:7070 --wait; \
+	else \
+	  exec $(BUILD_DIR)/bin/telekernd --data-dir ./data; \
+	fi
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 2
+
+bench: build
+	cmake --build $(BUILD_DIR) --target telekern_benchmarks
+	@for b in $(BUILD_DIR)/bench/*; do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,179 @@
+#include "kernel/auth/authenticator.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "kernel/auth/crypto.h"
+#include "kernel/auth/jwt.h"
+#include "telekern/strings.h"
+
+namespace telekern::kernel::auth {
+
+std::string role_name(Role role) {
+  switch (role) {
+    case options::v1::ROLE_VIEWER: return "viewer";
+    case options::v1::ROLE_OPERATOR: return "operator";
+    case options::v1::ROLE_ADMIN: return "admin";
+    case options::v1::ROLE_PUBLIC: return "public";
+    default: return "none";
+  }
+}
+
+absl::StatusOr<Role> parse_role(std::string_view name) {
+  std::string lower = to_lower(name);
+  if (lower == "viewer") return options::v1::ROLE_VIEWER;
+  if (lower == "operator") return options::v1::ROLE_OPERATOR;
+  if (lower == "admin") return options::v1::ROLE_ADMIN;
+  return absl::InvalidArgumentError(
+      str_cat("unknown role '", name, "'; use viewer, operator or admin"));
+}
+
+absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
+                                                 const YAML::Node& users,
+                                                 std::string jwt_secret,
+                                                 std::chrono::seconds jwt_ttl) {
+  AuthSettings settings;
+  settings.jwt_secret = std::move(jwt_secret);
+  settings.jwt_ttl = jwt_ttl;
+  auto entry_error = [](const char* list, size_t index, const YAML::Node& node,
+                        const auto& what) {
+    return absl::InvalidArgumentError(str_cat(
+        "line ", node.Mark().line + 1, ": auth.", list, "[", index, "]: ", what));
+  };
+  if (api_keys.IsDefined() && !api_keys.IsNull()) {
+    if (!api_keys.IsSequence()) {
+      return absl::InvalidArgumentError("auth.api_keys must be a list of {name, sha256, role}");
+    }
+    for (size_t i = 0; i < api_keys.size(); ++i) {
+      const auto& node = api_keys[i];
+      if (!node.IsMap() || !node["name"] || !node["sha256"] || !node["role"]) {
+        return entry_error("api_keys", i, node,
+                           "needs name, sha256 (hex SHA-256 of the key; `telekernd "
+                           "--hash-api-key`) and role");
+      }
+      auto role = parse_role(node["role"].as<std::string>());
+      if (!role.ok()) return entry_error("api_keys", i, node, role.status().message());
+      std::string hash = to_lower(node["sha256"].as<std::string>());
+      if (hash.size() != 64) {
+        return entry_error("api_keys", i, node, "sha256 must be 64 hex characters");
+      }
+      settings.api_keys.push_back({node["name"].as<std::string>(), hash, *role});
+    }
+  }
+  if (users.IsDefined() && !users.IsNull()) {
+    if (!users.IsSequence()) {
+      return absl::InvalidArgumentError("auth.users must be a list of {name, password_hash, role}");
+    }
+    for (size_t i = 0; i < users.size(); ++i) {
+      const auto& node = users[i];
+      if (!node.IsMap() || !node["name"] || !node["password_hash"] || !node["role"]) {
+        return entry_error("users", i, node,
+                           "needs name, password_hash (`telekernd --hash-password`) and role");
+      }
+      auto role = parse_role(node["role"].as<std::string>());
+      if (!role.ok()) return entry_error("users", i, node, role.status().message());
+      std::string hash = node["password_hash"].as<std::string>();
+      if (auto check = verify_password("", hash); !check.ok()) {
+        return entry_error("users", i, node, check.status().message());
+      }
+      settings.users.push_back({node["name"].as<std::string>(), hash, *role});
+    }
+  }
+  if (!settings.users.empty() && settings.jwt_secret.size() < 32) {
+    return absl::InvalidArgumentError(
+        "auth.jwt_secret must be at least 32 characters when auth.users is set");
+  }
+  return settings;
+}
+
+Role method_min_role(std::string_view path) {
+  static std::shared_mutex mutex;
+  static std::unordered_map<std::string, Role> cache;
+  {
+    std::shared_lock lock(mutex);
+    if (auto it = cache.find(std::string(path)); it != cache.end()) return it->second;
+  }
+  Role role = options::v1::ROLE_ADMIN;
+  if (std::string_view(path).starts_with("/grpc.health.v1.") || std::string_view(path).starts_with("/grpc.reflection.")) {
+    role = options::v1::ROLE_PUBLIC;
+  } else {
+    // "/pkg.Service/Method" -> "pkg.Service.Method"
+    std::string full(path.substr(path.empty() ? 0 : 1));
+    if (auto slash = full.rfind('/'); slash != std::string::npos) full[slash] = '.';
+    const auto* method =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full);
+    if (method != nullptr && method->options().HasExtension(options::v1::min_role)) {
+      role = method->options().GetExtension(options::v1::min_role);
+      if (role == options::v1::ROLE_UNSPECIFIED) role = options::v1::ROLE_ADMIN;
+    }
+    // Unknown methods are not cached: a module loaded later may bring them.
+    if (method == nullptr) return role;
+  }
+  std::unique_lock lock(mutex);
+  cache.emplace(std::string(path), role);
+  return role;
+}
+
+Authenticator::Authenticator(AuthSettings settings, std::string internal_key)
+    : settings_(std::move(settings)),
+      internal_key_(std::move(internal_key)),
+      internal_key_hash_(sha256_hex(internal_key_)) {
+  if (settings_.jwt_secret.empty()) settings_.jwt_secret = random_bytes(32);
+}
+
+absl::StatusOr<Identity> Authenticator::authenticate(std::string_view api_key,
+                                                     std::string_view authorization) const {
+  if (!api_key.empty()) {
+    std::string hash = sha256_hex(api_key);
+    if (constant_time_equal(hash, internal_key_hash_)) {
+      return Identity{"kernel", options::v1::ROLE_ADMIN};
+    }
+    for (const auto& entry : settings_.api_keys) {
+      if (constant_time_equal(hash, entry.sha256)) return Identity{entry.name, entry.role};
+    }
+    return absl::UnauthenticatedError("x-api-key is not a known API key");
+  }
+  if (!authorization.empty()) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (to_lower(authorization.substr(0, kBearer.size())) != to_lower(kBearer)) {
+      return absl::UnauthenticatedError("authorization header must be 'Bearer <jwt>'");
+    }
+    auto claims = verify_jwt(authorization.substr(kBearer.size()), settings_.jwt_secret,
+                             std::chrono::system_clock::now());
+    if (!claims.ok()) return claims.status();
+    auto role = parse_role(claims->role);
+    if (!role.ok()) return absl::UnauthenticatedError("bearer token carries an unknown role");
+    return Identity{claims->subject, *role};
+  }
+  return absl::UnauthenticatedError(
+      "no credentials: send metadata x-api-key or authorization: Bearer <jwt> "
+      "(telesh --api-key KEY, or `login USER`)");
+}
+
+absl::Status Authenticator::authorize(const Identity& identity, Role required,
+                                      std::string_view method) const {
+  if (required == options::v1::ROLE_PUBLIC) return absl::OkStatus();
+  if (identity.role >= required && identity.role != options::v1::ROLE_PUBLIC) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(str_cat(method, " needs role ", role_name(required),
+                                                  "; '", identity.subject, "' has role ",
+                                                  role_name(identity.role)));
+}
+
+absl::StatusOr<LoginResult> Authenticator::login(std::string_view user,
+                                                 std::string_view password) const {
+  for (const auto& entry : settings_.users) {
+    if (entry.name != user) continue;
+    auto matches = verify_password(password, entry.password_hash);
+    if (!matches.ok() || !*matches) break;
+    auto now = std::chrono::system_clock::now();
+    JwtClaims claims{entry.name, role_name(entry.role), now, now + settings_.jwt_ttl};
+    return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, entry.role};
+  }
+  return absl::UnauthenticatedError("unknown user or wrong password");
+}
+
+}  // namespace telekern::kernel::auth

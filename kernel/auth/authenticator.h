@@ -1,0 +1,89 @@
+// Who is calling and may they: API keys (stored as SHA-256 hashes), users with
+// PBKDF2 password hashes, and HS256 JWTs issued by Login. Roles are ordered
+// viewer < operator < admin; each RPC declares its minimum in its proto.
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "telekern/options/v1/options.pb.h"
+
+namespace telekern::kernel::auth {
+
+using Role = telekern::options::v1::Role;
+
+std::string role_name(Role role);
+absl::StatusOr<Role> parse_role(std::string_view name);
+
+struct ApiKeyEntry {
+  std::string name;
+  std::string sha256;  // hex SHA-256 of the key
+  Role role;
+};
+
+struct UserEntry {
+  std::string name;
+  std::string password_hash;  // pbkdf2-sha256$...
+  Role role;
+};
+
+struct AuthSettings {
+  std::vector<ApiKeyEntry> api_keys;
+  std::vector<UserEntry> users;
+  std::string jwt_secret;
+  std::chrono::seconds jwt_ttl{3600};
+  bool enabled() const { return !api_keys.empty() || !users.empty(); }
+};
+
+// Parses auth.api_keys and auth.users from config; errors name the entry.
+absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
+                                                 const YAML::Node& users,
+                                                 std::string jwt_secret,
+                                                 std::chrono::seconds jwt_ttl);
+
+struct Identity {
+  std::string subject;  // key name, user name, or "anonymous"
+  Role role;
+};
+
+struct LoginResult {
+  std::string token;
+  std::chrono::system_clock::time_point expires_at;
+  Role role;
+};
+
+// The minimum role of a method path "/pkg.Service/Method", read from its
+// descriptor's (telekern.options.v1.min_role); health and reflection are public,
+// methods without the option need admin.
+Role method_min_role(std::string_view path);
+
+class Authenticator {
+ public:
+  // `internal_key` is the admin key the kernel's own channels send; it survives
+  // config reloads, so it is made once by the daemon.
+  Authenticator(AuthSettings settings, std::string internal_key);
+
+  bool enabled() const { return settings_.enabled(); }
+  // Checks the credentials a call carries; UNAUTHENTICATED says what is wrong.
+  absl::StatusOr<Identity> authenticate(std::string_view api_key,
+                                        std::string_view authorization) const;
+  // PERMISSION_DENIED names the method, the role it needs and the caller's role.
+  absl::Status authorize(const Identity& identity, Role required, std::string_view method) const;
+  absl::StatusOr<LoginResult> login(std::string_view user, std::string_view password) const;
+  // A key with admin role for the kernel's own channels to its modules.
+  const std::string& internal_key() const { return internal_key_; }
+
+ private:
+  AuthSettings settings_;
+  std::string internal_key_;
+  std::string internal_key_hash_;
+};
+
+}  // namespace telekern::kernel::auth

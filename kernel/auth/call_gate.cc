@@ -1,0 +1,73 @@
+#include "kernel/auth/call_gate.h"
+
+
+#include "telekern/status.h"
+#include "telekern/strings.h"
+
+namespace telekern::kernel::auth {
+namespace {
+std::string_view find(const grpc::AuthMetadataProcessor::InputMetadata& metadata,
+                      std::string_view key) {
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return {};
+  return std::string_view(it->second.data(), it->second.size());
+}
+}  // namespace
+
+CallGate::CallGate(std::shared_ptr<const Authenticator> authenticator, RpcMetrics& metrics)
+    : metrics_(metrics), authenticator_(std::move(authenticator)) {}
+
+void CallGate::set_authenticator(std::shared_ptr<const Authenticator> authenticator) {
+  std::lock_guard lock(mutex_);
+  authenticator_ = std::move(authenticator);
+}
+
+grpc::Status CallGate::Process(const InputMetadata& metadata, grpc::AuthContext* context,
+                               OutputMetadata* consumed, OutputMetadata* response) {
+  std::string_view path = find(metadata, ":path");
+  auto reject = [&](grpc::Status status) {
+    metrics_.record_rejected(path, status.error_code());
+    return status;
+  };
+  std::shared_ptr<const Authenticator> authenticator;
+  {
+    std::string_view service = path.substr(path.empty() ? 0 : 1);
+    service = service.substr(0, service.find('/'));
+    std::lock_guard lock(mutex_);
+    authenticator = authenticator_;
+    if (!blocked_.empty()) {
+      if (auto it = blocked_.find(std::string(service)); it != blocked_.end()) {
+        return reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, it->second));
+      }
+    }
+  }
+  Role required = method_min_role(path);
+  if (required == options::v1::ROLE_PUBLIC) return grpc::Status::OK;
+  std::string_view api_key = find(metadata, "x-api-key");
+  std::string_view authorization = find(metadata, "authorization");
+  // Without configured credentials (loopback only) every caller is an anonymous admin.
+  Identity identity{"anonymous", options::v1::ROLE_ADMIN};
+  if (authenticator->enabled()) {
+    auto authenticated = authenticator->authenticate(api_key, authorization);
+    if (!authenticated.ok()) return reject(to_grpc(authenticated.status()));
+    identity = *authenticated;
+  }
+  if (auto status = authenticator->authorize(identity, required, path); !status.ok()) {
+    return reject(to_grpc(status));
+  }
+  context->AddProperty("telekern.subject", identity.subject);
+  context->AddProperty("telekern.role", role_name(identity.role));
+  return grpc::Status::OK;
+}
+
+void CallGate::block_service(const std::string& service, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  blocked_[service] = reason;
+}
+
+void CallGate::unblock_service(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  blocked_.erase(service);
+}
+
+}  // namespace telekern::kernel::auth

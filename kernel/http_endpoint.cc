@@ -1,0 +1,63 @@
+#include "kernel/http_endpoint.h"
+
+#include <httplib.h>
+#include "telekern/strings.h"
+
+namespace telekern::kernel {
+
+HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers)
+    : metrics_(metrics), handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
+  auto& requests = metrics_.counter("telekern_http_requests_total",
+                                    "HTTP requests served, by path and status code",
+                                    {"path", "code"});
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(metrics_.expose(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server_->Get("/health", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(handlers_.health_json(), "application/json");
+  });
+  server_->Get("/ready", [this](const httplib::Request&, httplib::Response& response) {
+    std::string detail;
+    if (handlers_.ready(&detail)) {
+      response.set_content("ready\n", "text/plain");
+    } else {
+      response.status = 503;
+      response.set_content(str_cat("not ready: ", detail, "\n"), "text/plain");
+    }
+  });
+  server_->set_logger([&requests](const httplib::Request& request, const httplib::Response& response) {
+    std::string path = request.path;
+    if (path != "/metrics" && path != "/health" && path != "/ready") path = "other";
+    requests.with({path, std::to_string(response.status)}).inc();
+  });
+}
+
+HttpEndpoint::~HttpEndpoint() { stop(); }
+
+absl::Status HttpEndpoint::start(const std::string& address) {
+  auto colon = address.rfind(':');
+  auto parsed = colon == std::string::npos ? std::nullopt : parse_int(address.substr(colon + 1));
+  int port = parsed ? static_cast<int>(*parsed) : 0;
+  if (!parsed) {
+    return absl::InvalidArgumentError(str_cat("http address '", address, "' is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+  } else {
+    port_ = server_->bind_to_port(host, port) ? port : -1;
+  }
+  if (port_ <= 0) {
+    return absl::UnavailableError(str_cat("cannot listen for HTTP on ", address,
+                                               ": address in use or not local; pick another with --http"));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void HttpEndpoint::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace telekern::kernel

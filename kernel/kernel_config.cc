@@ -1,0 +1,119 @@
+#include "kernel/kernel_config.h"
+#include "telekern/strings.h"
+
+
+namespace telekern::kernel {
+namespace {
+
+absl::Status check_one_of(const YAML::Node& node, std::initializer_list<std::string_view> allowed) {
+  std::string value = node.IsScalar() ? node.Scalar() : "";
+  for (auto candidate : allowed) {
+    if (value == candidate) return absl::OkStatus();
+  }
+  std::string list;
+  for (auto candidate : allowed) str_append(list, list.empty() ? "" : ", ", candidate);
+  return absl::InvalidArgumentError(str_cat("'", value, "' is not one of: ", list));
+}
+
+absl::Status check_address(const YAML::Node& node) {
+  std::string value = node.IsScalar() ? node.Scalar() : "";
+  if (value.empty()) return absl::OkStatus();
+  if (value.rfind("unix:", 0) == 0) return absl::OkStatus();
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon + 1 == value.size()) {
+    return absl::InvalidArgumentError(str_cat("'", value, "' is not host:port"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const ConfigSchema& kernel_schema() {
+  static const ConfigSchema schema = {
+      {"listen", ConfigType::kString, "127.0.0.1:7070", "gRPC address (host:port; port 0 picks one)", check_address},
+      {"http", ConfigType::kString, "127.0.0.1:7071", "HTTP address for /metrics, /health, /ready; empty disables", check_address},
+      {"data_dir", ConfigType::kString, "./data", "Directory under which each module gets its own data directory"},
+      {"modules_dir", ConfigType::kString, "", "Where telekern_<name>.so modules are found; empty = ../modules next to the binary"},
+      {"load", ConfigType::kStringList, "", "Modules to load at start (names or paths); empty loads every module in modules_dir"},
+      {"log.format", ConfigType::kString, "text", "text or json, one line per event",
+       [](const YAML::Node& node) { return check_one_of(node, {"text", "json"}); }},
+      {"log.level", ConfigType::kString, "info", "trace, debug, info, warn, error or critical",
+       [](const YAML::Node& node) {
+         return check_one_of(node, {"trace", "debug", "info", "warn", "error", "critical"});
+       }},
+      {"drain_timeout", ConfigType::kDuration, "5s", "How long in-flight calls may finish on shutdown or module swap"},
+      {"tls.cert", ConfigType::kString, "", "PEM certificate; enables TLS"},
+      {"tls.key", ConfigType::kString, "", "PEM private key for tls.cert"},
+      {"tls.ca", ConfigType::kString, "", "PEM CA bundle; when set, clients must present certificates it signed"},
+      {"auth.api_keys", ConfigType::kNode, "", "List of {name, sha256, role}; sha256 is the hex SHA-256 of the key (telekernd --hash-api-key)"},
+      {"auth.users", ConfigType::kNode, "", "List of {name, password_hash, role}; hash from telekernd --hash-password"},
+      {"auth.jwt_secret", ConfigType::kSecret, "", "HS256 key for tokens issued by Login (32+ characters; required with users)"},
+      {"auth.jwt_ttl", ConfigType::kDuration, "1h", "Lifetime of tokens issued by Login"},
+      {"remote_services", ConfigType::kNode, "", "Map of gRPC service name to host:port, for services not loaded here"},
+      {"modules", ConfigType::kNode, "", "One section per module (modules.<name>.<key>), validated by the module's schema"},
+  };
+  return schema;
+}
+
+bool is_loopback_address(const std::string& address) {
+  if (address.rfind("unix:", 0) == 0) return true;
+  std::string host = address.substr(0, address.rfind(':'));
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || std::string_view(host).starts_with("127.");
+}
+
+absl::StatusOr<KernelConfig> load_kernel_config(const std::string& file,
+                                                const std::map<std::string, std::string>& environment,
+                                                const CommandLineOverrides& overrides,
+                                                const std::filesystem::path& default_modules_dir) {
+  YAML::Node root;
+  if (!file.empty()) {
+    auto loaded = load_yaml_file(file);
+    if (!loaded.ok()) return loaded.status();
+    root = *loaded;
+  }
+  auto validated = validate_config(kernel_schema(), root, {file, "", environment});
+  if (!validated.ok()) return validated.status();
+  const Config& config = *validated;
+
+  KernelConfig result;
+  result.config_file = file;
+  result.listen = overrides.listen.empty() ? config.get_string("listen") : overrides.listen;
+  result.http = overrides.http.empty() ? config.get_string("http") : overrides.http;
+  result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
+  std::string modules_dir =
+      overrides.modules_dir.empty() ? config.get_string("modules_dir") : overrides.modules_dir;
+  result.modules_dir = modules_dir.empty() ? default_modules_dir : std::filesystem::path(modules_dir);
+  result.load = config.get_string_list("load");
+  result.log_format = config.get_string("log.format");
+  result.log_level = config.get_string("log.level");
+  result.drain_timeout = config.get_duration("drain_timeout");
+  result.tls = {config.get_string("tls.cert"), config.get_string("tls.key"),
+                config.get_string("tls.ca")};
+  if (result.tls.enabled() && result.tls.key_file.empty()) {
+    return absl::InvalidArgumentError(str_cat(file, ": key 'tls.key': required with tls.cert"));
+  }
+  result.api_keys = config.get_node("auth.api_keys");
+  result.users = config.get_node("auth.users");
+  result.jwt_secret = config.get_string("auth.jwt_secret");
+  result.jwt_ttl = config.get_duration("auth.jwt_ttl");
+  auto remote = config.get_node("remote_services");
+  if (remote.IsDefined() && remote.IsMap()) {
+    for (const auto& entry : remote) {
+      result.remote_services[entry.first.as<std::string>()] = entry.second.as<std::string>();
+    }
+  } else if (remote.IsDefined() && !remote.IsNull()) {
+    return absl::InvalidArgumentError(
+        str_cat(file, ": key 'remote_services': must map service names to host:port"));
+  }
+  result.module_sections = config.get_node("modules");
+  if (result.module_sections.IsDefined() && !result.module_sections.IsNull() &&
+      !result.module_sections.IsMap()) {
+    return absl::InvalidArgumentError(
+        str_cat(file, ": key 'modules': must map module names to their settings"));
+  }
+  result.validated = config;
+  return result;
+}
+
+}  // namespace telekern::kernel

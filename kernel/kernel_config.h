@@ -1,0 +1,54 @@
+// The daemon's own settings, declared once: validation, environment overrides
+// (TELEKERN_<KEY>), --print-config and the README table follow from kernel_schema().
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "kernel/server_generation.h"
+#include "telekern/config.h"
+
+namespace telekern::kernel {
+
+const ConfigSchema& kernel_schema();
+
+struct KernelConfig {
+  std::string config_file;  // "" when running on defaults
+  std::string listen;
+  std::string http;
+  std::filesystem::path data_dir;
+  std::filesystem::path modules_dir;
+  std::vector<std::string> load;  // modules to load at start; empty = all in modules_dir
+  std::string log_format;
+  std::string log_level;
+  std::chrono::milliseconds drain_timeout{5000};
+  TlsSettings tls;
+  YAML::Node api_keys;
+  YAML::Node users;
+  std::string jwt_secret;
+  std::chrono::milliseconds jwt_ttl{3600 * 1000};
+  std::map<std::string, std::string> remote_services;  // service name -> host:port
+  YAML::Node module_sections;  // "modules:" map, validated per module when it loads
+  Config validated;            // for GetConfig and --print-config
+};
+
+struct CommandLineOverrides {
+  std::string listen, http, modules_dir, data_dir;
+};
+
+// Reads `file` (may be empty), applies TELEKERN_* from `environment`, then the
+// command line. Errors name file, line and key.
+absl::StatusOr<KernelConfig> load_kernel_config(const std::string& file,
+                                                const std::map<std::string, std::string>& environment,
+                                                const CommandLineOverrides& overrides,
+                                                const std::filesystem::path& default_modules_dir);
+
+// Whether a host:port names only loopback (127.0.0.0/8, ::1, localhost).
+bool is_loopback_address(const std::string& address);
+
+}  // namespace telekern::kernel

@@ -1,0 +1,43 @@
+// The kernel's implementation of telekern::ModuleContext: one per running module.
+#pragma once
+
+#include <functional>
+
+#include "telekern/module.h"
+
+namespace telekern::kernel {
+
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(std::string_view service)>;
+
+class ModuleContextImpl final : public ModuleContext {
+ public:
+  ModuleContextImpl(Config config, std::filesystem::path data_dir,
+                    std::shared_ptr<spdlog::logger> logger, MetricsRegistry& metrics,
+                    ChannelFactory channels)
+      : config_(std::move(config)),
+        data_dir_(std::move(data_dir)),
+        logger_(std::move(logger)),
+        metrics_(metrics),
+        channels_(std::move(channels)) {}
+
+  const Config& config() const override { return config_; }
+  const std::filesystem::path& data_dir() const override { return data_dir_; }
+  std::shared_ptr<spdlog::logger> logger() const override { return logger_; }
+  MetricsRegistry& metrics() const override { return metrics_; }
+  std::shared_ptr<grpc::Channel> channel(std::string_view service) const override {
+    return channels_(service);
+  }
+  std::stop_token stop_token() const override { return stop_source_.get_token(); }
+
+  void request_stop() { stop_source_.request_stop(); }
+
+ private:
+  Config config_;
+  std::filesystem::path data_dir_;
+  std::shared_ptr<spdlog::logger> logger_;
+  MetricsRegistry& metrics_;
+  ChannelFactory channels_;
+  std::stop_source stop_source_;
+};
+
+}  // namespace telekern::kernel

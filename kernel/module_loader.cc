@@ -1,0 +1,78 @@
+#include "kernel/module_loader.h"
+
+
+#include <system_error>
+#include "telekern/strings.h"
+
+namespace telekern::kernel {
+
+LoadedModule::LoadedModule(boost::dll::shared_library library, std::unique_ptr<Module> module,
+                           std::filesystem::path file, AbiVersion abi)
+    : library_(std::move(library)), module_(std::move(module)), file_(std::move(file)), abi_(abi) {}
+
+LoadedModule::~LoadedModule() {
+  // The module's code lives in library_: destroy the object while it is mapped.
+  module_.reset();
+}
+
+absl::Status check_abi(const AbiVersion& module_abi, const std::filesystem::path& file) {
+  if (module_abi.major != kAbiVersion.major || module_abi.minor > kAbiVersion.minor) {
+    return absl::FailedPreconditionError(str_cat(
+        file.string(), ": module was built for ABI ", module_abi.major, ".", module_abi.minor,
+        "; this kernel speaks ABI ", kAbiVersion.major, ".", kAbiVersion.minor,
+        " (major must match, minor may be older): rebuild the module against this SDK"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
+                                         const std::filesystem::path& private_copy) {
+  std::error_code error;
+  if (!std::filesystem::exists(file, error)) {
+    return absl::NotFoundError(str_cat(file.string(), ": no such module file"));
+  }
+  std::filesystem::path load_path = file;
+  if (!private_copy.empty()) {
+    std::filesystem::create_directories(private_copy.parent_path(), error);
+    std::filesystem::copy_file(file, private_copy,
+                               std::filesystem::copy_options::overwrite_existing, error);
+    if (error) {
+      return absl::InternalError(str_cat(file.string(), ": cannot copy to ",
+                                              private_copy.string(), ": ", error.message()));
+    }
+    load_path = private_copy;
+  }
+
+  boost::dll::shared_library library;
+  boost::system::error_code load_error;
+  library.load(boost::dll::fs::path(load_path.string()), boost::dll::load_mode::rtld_now,
+               load_error);
+  if (load_error) {
+    return absl::FailedPreconditionError(
+        str_cat(file.string(), ": cannot load shared object: ", load_error.message()));
+  }
+  if (!library.has(kModuleAbiSymbol)) {
+    return absl::FailedPreconditionError(str_cat(
+        file.string(), ": not a telekern module (no '", kModuleAbiSymbol,
+        "' symbol; modules register with TELEKERN_MODULE)"));
+  }
+  AbiVersion abi = library.get_alias<ModuleAbiFunction>(kModuleAbiSymbol)();
+  if (auto status = check_abi(abi, file); !status.ok()) return status;
+  if (!library.has(kModuleCreateSymbol)) {
+    return absl::FailedPreconditionError(str_cat(
+        file.string(), ": module exports no '", kModuleCreateSymbol, "' factory"));
+  }
+  std::unique_ptr<Module> module;
+  try {
+    module = library.get_alias<ModuleCreateFunction>(kModuleCreateSymbol)();
+  } catch (const std::exception& exception) {
+    return absl::InternalError(
+        str_cat(file.string(), ": module factory threw: ", exception.what()));
+  }
+  if (!module) {
+    return absl::InternalError(str_cat(file.string(), ": module factory returned null"));
+  }
+  return LoadedModule(std::move(library), std::move(module), file, abi);
+}
+
+}  // namespace telekern::kernel

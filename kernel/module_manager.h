@@ -1,0 +1,119 @@
+// Owns the running modules and the server generation that serves them.
+// Load, unload and reload requests are queued and run one at a time on the
+// manager's own thread, which also polls module health between operations;
+// every module lifecycle call happens on that thread.
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "kernel/auth/authenticator.h"
+#include "kernel/kernel_config.h"
+#include "kernel/module_context.h"
+#include "kernel/module_loader.h"
+#include "kernel/rpc_metrics.h"
+#include "kernel/server_generation.h"
+
+namespace telekern::kernel {
+
+enum class ModuleState { kLoading, kRunning, kStopping, kFailed };
+
+struct ModuleStatus {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string file;
+  ModuleState state = ModuleState::kLoading;
+  std::vector<std::string> services;
+  ModuleHealth health;
+  std::chrono::system_clock::time_point load_time;
+  std::string error;
+  uint64_t generation = 0;
+};
+
+struct OperationResult {
+  ModuleStatus module;
+  uint64_t generation = 0;
+};
+
+using OperationCallback = std::function<void(absl::StatusOr<OperationResult>)>;
+
+class ModuleManager {
+ public:
+  ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
+                std::shared_ptr<const auth::Authenticator> authenticator);
+  ~ModuleManager();
+
+  // Starts serving `kernel_services`, loads the configured modules and serves
+  // them too. Fails only when the server cannot listen.
+  absl::Status start(std::vector<ServiceBinding> kernel_services);
+
+  // Queue an operation; `done` runs on the manager thread once the new
+  // generation serves (before the old one drains).
+  void load(std::string name_or_path, OperationCallback done);
+  void unload(std::string name, OperationCallback done);
+  void reload(std::string name, OperationCallback done);
+
+  std::vector<ModuleStatus> list() const;
+  uint64_t generation() const;
+  int port() const;
+  // True when every loaded module reports SERVING; `detail` names those that don't.
+  bool ready(std::string* detail) const;
+  absl::StatusOr<std::string> module_config(const std::string& name) const;
+  const KernelConfig& config() const { return config_; }
+  void set_authenticator(std::shared_ptr<const auth::Authenticator> authenticator);
+
+  // Stops accepting, drains in-flight calls, stops modules in reverse order.
+  void shutdown();
+
+ private:
+  struct Record;
+  struct Operation;
+
+  void run();
+  void execute(Operation& operation);
+  void poll_health();
+  absl::StatusOr<std::shared_ptr<Record>> instantiate(const std::filesystem::path& file,
+                                                      const std::string& replacing);
+  absl::Status swap_generation(const std::function<void()>& before_drain);
+  void destroy(std::shared_ptr<Record> record);
+  std::shared_ptr<Record> find_running(const std::string& name) const;
+  std::filesystem::path resolve(const std::string& name_or_path) const;
+  std::shared_ptr<grpc::Channel> channel_for(std::string_view service);
+  void record_failure(const std::filesystem::path& file, const std::string& name,
+                      const absl::Status& status);
+  static ModuleStatus status_of(const Record& record);
+
+  KernelConfig config_;
+  MetricsRegistry& metrics_;
+  RpcMetrics& rpc_metrics_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::vector<ServiceBinding> kernel_services_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::shared_ptr<const auth::Authenticator> authenticator_;
+  std::vector<std::shared_ptr<Record>> records_;  // in load order
+  std::unique_ptr<ServerGeneration> current_;
+  uint64_t generation_ = 0;
+  uint64_t copies_ = 0;
+  int port_ = 0;
+  std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> channels_;
+  std::deque<std::unique_ptr<Operation>> queue_;
+  std::condition_variable queue_changed_;
+  bool stopping_ = false;
+  std::thread worker_;
+
+  GaugeFamily& module_up_;
+  CounterFamily& operations_;
+};
+
+const char* module_state_name(ModuleState state);
+
+}  // namespace telekern::kernel

@@ -1,0 +1,116 @@
+#include "kernel/rpc_metrics.h"
+
+#include <chrono>
+#include <string>
+
+namespace telekern::kernel {
+namespace {
+
+std::pair<std::string, std::string> split_path(std::string_view path) {
+  std::string_view trimmed = path.substr(path.empty() ? 0 : 1);
+  auto slash = trimmed.find('/');
+  if (slash == std::string_view::npos) return {std::string(trimmed), ""};
+  return {std::string(trimmed.substr(0, slash)), std::string(trimmed.substr(slash + 1))};
+}
+
+class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RpcMetricsInterceptor(RpcMetrics& metrics, grpc::experimental::ServerRpcInfo* info)
+      : metrics_(metrics), method_(info->method()), start_(std::chrono::steady_clock::now()) {
+    metrics_.started();
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using Point = grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(Point::PRE_SEND_STATUS)) {
+      code_ = methods->GetSendStatus().error_code();
+      status_seen_ = true;
+    }
+    if (methods->QueryInterceptionHookPoint(Point::POST_RECV_CLOSE) && !status_seen_) {
+      code_ = grpc::StatusCode::CANCELLED;
+    }
+    methods->Proceed();
+  }
+
+  ~RpcMetricsInterceptor() override {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    metrics_.record(method_, code_, seconds);
+    metrics_.finished();
+  }
+
+ private:
+  RpcMetrics& metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+  grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
+  bool status_seen_ = false;
+};
+
+class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcMetricsFactory(RpcMetrics& metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    // gRPC takes ownership of the interceptor and deletes it when the call ends.
+    return new RpcMetricsInterceptor(metrics_, info);
+  }
+
+ private:
+  RpcMetrics& metrics_;
+};
+
+}  // namespace
+
+RpcMetrics::RpcMetrics(MetricsRegistry& registry)
+    : requests_(registry.counter("telekern_rpc_requests_total",
+                                 "RPCs handled, by service, method and status code",
+                                 {"service", "method", "code"})),
+      durations_(registry.histogram("telekern_rpc_duration_seconds",
+                                    "RPC latency from headers received to status sent",
+                                    {"service", "method", "code"})),
+      in_flight_(registry.gauge("telekern_rpc_in_flight", "RPCs currently being handled").with()) {}
+
+void RpcMetrics::record(std::string_view path, grpc::StatusCode code, double seconds) {
+  auto [service, method] = split_path(path);
+  LabelValues labels{service, method, status_code_name(code)};
+  requests_.with(labels).inc();
+  durations_.with(labels).observe(seconds);
+}
+
+void RpcMetrics::record_rejected(std::string_view path, grpc::StatusCode code) {
+  auto [service, method] = split_path(path);
+  LabelValues labels{service, method, status_code_name(code)};
+  requests_.with(labels).inc();
+  durations_.with(labels).observe(0);
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+RpcMetrics::interceptor_factory() {
+  return std::make_unique<RpcMetricsFactory>(*this);
+}
+
+const char* status_code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+}  // namespace telekern::kernel

@@ -1,0 +1,34 @@
+// Counts and times every RPC by service, method and status code: a server
+// interceptor for calls that reach a service, record_rejected() for calls the
+// call gate turned away.
+#pragma once
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+#include <string_view>
+
+#include "telekern/metrics.h"
+
+namespace telekern::kernel {
+
+class RpcMetrics {
+ public:
+  explicit RpcMetrics(MetricsRegistry& registry);
+  void record(std::string_view path, grpc::StatusCode code, double seconds);
+  void record_rejected(std::string_view path, grpc::StatusCode code);
+  void started() { in_flight_.inc(); }
+  void finished() { in_flight_.dec(); }
+
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> interceptor_factory();
+
+ private:
+  CounterFamily& requests_;
+  HistogramFamily& durations_;
+  Gauge& in_flight_;
+};
+
+// "OK", "UNAVAILABLE", ... as in the gRPC spec.
+const char* status_code_name(grpc::StatusCode code);
+
+}  // namespace telekern::kernel

@@ -1,0 +1,128 @@
+// The module ABI: the interface every telekern module implements and the one
+// macro that exports it. The kernel loads modules with Boost.DLL.
+//
+// Lifecycle contract (the kernel relies on every word of it):
+//  - The kernel reads telekern_module_abi first and refuses the module when
+//    the major version differs or the module's minor is newer than the kernel's.
+//  - info() and services() may be called before start(); services() returns
+//    objects owned by the module that live until the module is destroyed.
+//  - start() returns quickly: long work runs on the module's own threads,
+//    watching context.stop_token(). An error status means "not started"; the
+//    kernel then calls stop() and destroys the module.
+//  - health() is cheap and thread-safe; it is polled about once a second.
+//  - stop() is idempotent and safe without start(). After stop() returns the
+//    module makes no further calls into the context and the kernel calls
+//    nothing but the destructor. Handlers already running when stop() is
+//    called may still finish (the kernel turns new calls away first); they
+//    must answer an error rather than crash.
+//  - No exception leaves any of these functions; errors are status values.
+//  - The module object is destroyed before its library is unloaded.
+#pragma once
+
+#include <absl/status/status.h>
+#include <grpcpp/channel.h>
+#include <grpcpp/impl/service_type.h>
+#include <spdlog/logger.h>
+
+#include <boost/config.hpp>
+#include <boost/dll/alias.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "telekern/config.h"
+#include "telekern/log.h"
+#include "telekern/metrics.h"
+
+namespace telekern {
+
+struct AbiVersion {
+  uint32_t major = 0;
+  uint32_t minor = 0;
+};
+
+// Bump minor for additions old modules can ignore, major for anything else.
+inline constexpr AbiVersion kAbiVersion{1, 0};
+
+struct ModuleInfo {
+  std::string name;     // short name, e.g. "broker"; also the config section
+  std::string version;  // module version, semver
+  std::string description;
+  ConfigSchema config;  // every key the module reads, with defaults
+};
+
+enum class HealthState { kServing, kDegraded, kNotServing };
+
+struct ModuleHealth {
+  HealthState state = HealthState::kServing;
+  std::string detail;  // why it is not serving; empty when healthy
+};
+
+// A gRPC service a module serves, with its full name ("telekern.broker.v1.Broker").
+struct ServiceBinding {
+  std::string name;
+  grpc::Service* service = nullptr;
+};
+
+// bind_service<telekern::broker::v1::Broker>(impl) names impl after the generated service.
+template <typename GeneratedService>
+ServiceBinding bind_service(grpc::Service& implementation) {
+  return {GeneratedService::service_full_name(), &implementation};
+}
+
+// What the kernel hands a module at start. Owned by the kernel; valid until
+// the module's stop() returns.
+class ModuleContext {
+ public:
+  virtual ~ModuleContext() = default;
+  // The module's config section, validated against info().config, defaults filled.
+  virtual const Config& config() const = 0;
+  // A directory only this module writes to; created by the kernel.
+  virtual const std::filesystem::path& data_dir() const = 0;
+  // Logger whose lines carry the module's name.
+  virtual std::shared_ptr<spdlog::logger> logger() const = 0;
+  // The process-wide registry served on /metrics.
+  virtual MetricsRegistry& metrics() const = 0;
+  // A channel to the named gRPC service (e.g. "telekern.broker.v1.Broker"),
+  // local when that service is loaded here, else the configured remote address.
+  virtual std::shared_ptr<grpc::Channel> channel(std::string_view service) const = 0;
+  // Requested when the module is being stopped.
+  virtual std::stop_token stop_token() const = 0;
+};
+
+class BOOST_SYMBOL_VISIBLE Module {
+ public:
+  virtual ~Module() = default;
+  virtual ModuleInfo info() const = 0;
+  virtual absl::Status start(ModuleContext& context) = 0;
+  virtual std::vector<ServiceBinding> services() = 0;
+  virtual ModuleHealth health() const = 0;
+  virtual void stop() = 0;
+};
+
+using ModuleAbiFunction = AbiVersion();
+using ModuleCreateFunction = std::unique_ptr<Module>();
+
+inline constexpr const char* kModuleAbiSymbol = "telekern_module_abi";
+inline constexpr const char* kModuleCreateSymbol = "telekern_module_create";
+
+}  // namespace telekern
+
+// Exports the ABI version a module was built against and its factory.
+// Use once per module, at global scope: TELEKERN_MODULE(telekern::broker::BrokerModule)
+#define TELEKERN_MODULE_WITH_ABI(ModuleClass, abi_major, abi_minor)                  \
+  namespace {                                                                        \
+  ::telekern::AbiVersion telekern_module_abi_impl() { return {abi_major, abi_minor}; } \
+  std::unique_ptr<::telekern::Module> telekern_module_create_impl() {                \
+    return std::make_unique<ModuleClass>();                                          \
+  }                                                                                  \
+  }                                                                                  \
+  BOOST_DLL_ALIAS(telekern_module_abi_impl, telekern_module_abi)                     \
+  BOOST_DLL_ALIAS(telekern_module_create_impl, telekern_module_create)
+
+#define TELEKERN_MODULE(ModuleClass) \
+  TELEKERN_MODULE_WITH_ABI(ModuleClass, ::telekern::kAbiVersion.major, ::telekern::kAbiVersion.minor)

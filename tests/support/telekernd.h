@@ -1,0 +1,49 @@
+// Starts a real telekernd on free loopback ports in a temp dir and stops it.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/support/process.h"
+
+namespace telekern::testing {
+
+struct TelekerndOptions {
+  std::string config_yaml;               // written to <dir>/telekernd.yaml when not empty
+  std::string modules_dir;               // default: build/test-modules
+  std::vector<std::string> load;         // modules to load; empty = all in modules_dir
+  std::map<std::string, std::string> env;
+  std::vector<std::string> extra_args;
+};
+
+class Telekernd {
+ public:
+  explicit Telekernd(TelekerndOptions options = {});
+  ~Telekernd();
+
+  // True once the ready file appeared (bounded wait); false if it exited first.
+  bool ready() const { return ready_; }
+  const std::string& grpc_address() const { return grpc_address_; }
+  const std::string& http_address() const { return http_address_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::filesystem::path log_file() const { return dir_.path() / "telekernd.log"; }
+  std::string log() const;
+  Process& process() { return *process_; }
+  std::shared_ptr<grpc::Channel> channel() const;
+  // GET http://<http_address><path>; returns status code and body.
+  std::pair<int, std::string> http_get(const std::string& path) const;
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> process_;
+  bool ready_ = false;
+  std::string grpc_address_;
+  std::string http_address_;
+};
+
+std::string telekernd_binary();
+std::string test_modules_dir();
+
+}  // namespace telekern::testing

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include "kernel/auth/authenticator.h"
+#include "kernel/auth/crypto.h"
+#include "kernel/auth/jwt.h"
+#include "telekern/kernel/v1/kernel.pb.h"
+
+namespace telekern::kernel::auth {
+namespace {
+
+using namespace std::chrono_literals;
+const std::string kSecret = "0123456789abcdef0123456789abcdef";
+
+Authenticator make_authenticator() {
+  AuthSettings settings;
+  settings.api_keys.push_back({"ci", sha256_hex("viewer-key"), options::v1::ROLE_VIEWER});
+  settings.api_keys.push_back({"ops", sha256_hex("operator-key"), options::v1::ROLE_OPERATOR});
+  settings.users.push_back({"alice", hash_password("wonderland", 1000), options::v1::ROLE_ADMIN});
+  settings.jwt_secret = kSecret;
+  settings.jwt_ttl = 60s;
+  return Authenticator(settings, "internal-key");
+}
+
+TEST(JwtTest, RoundTrip) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "operator", now, now + 60s}, kSecret);
+  auto claims = verify_jwt(token, kSecret, now);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->subject, "bob");
+  EXPECT_EQ(claims->role, "operator");
+}
+
+TEST(JwtTest, ExpiredTokenRejected) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "admin", now - 120s, now - 60s}, kSecret);
+  auto claims = verify_jwt(token, kSecret, now);
+  ASSERT_FALSE(claims.ok());
+  EXPECT_NE(claims.status().message().find("expired"), std::string::npos);
+}
+
+TEST(JwtTest, WrongKeyRejected) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "admin", now, now + 60s}, "another-secret-another-secret-xx");
+  auto claims = verify_jwt(token, kSecret, now);
+  ASSERT_FALSE(claims.ok());
+  EXPECT_NE(claims.status().message().find("signature"), std::string::npos);
+}
+
+TEST(JwtTest, ForgedPayloadRejected) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "viewer", now, now + 60s}, kSecret);
+  // Swap the payload for one claiming admin, keeping the old signature.
+  auto first_dot = token.find('.');
+  auto second_dot = token.find('.', first_dot + 1);
+  std::string forged_payload = base64url_encode(
+      R"({"sub":"bob","role":"admin","exp":)" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>((now + 60s).time_since_epoch()).count()) + "}");
+  std::string forged = token.substr(0, first_dot + 1) + forged_payload + token.substr(second_dot);
+  EXPECT_FALSE(verify_jwt(forged, kSecret, now).ok());
+}
+
+TEST(JwtTest, AlgNoneRejected) {
+  std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
+  std::string payload = base64url_encode(R"({"sub":"x","role":"admin","exp":99999999999})");
+  auto claims = verify_jwt(header + "." + payload + ".", kSecret, std::chrono::system_clock::now());
+  ASSERT_FALSE(claims.ok());
+  EXPECT_NE(claims.status().message().find("HS256"), std::string::npos);
+}
+
+TEST(PasswordTest, HashVerifies) {
+  auto hash = hash_password("s3cret", 1000);
+  EXPECT_TRUE(*verify_password("s3cret", hash));
+  EXPECT_FALSE(*verify_password("wrong", hash));
+  EXPECT_NE(hash_password("s3cret", 1000), hash) << "salt must differ";
+  EXPECT_FALSE(verify_password("x", "md5$abc").ok());
+}
+
+TEST(AuthenticatorTest, ApiKeysAndRoles) {
+  auto authenticator = make_authenticator();
+  auto viewer = authenticator.authenticate("viewer-key", "");
+  ASSERT_TRUE(viewer.ok());
+  EXPECT_EQ(viewer->role, options::v1::ROLE_VIEWER);
+  EXPECT_TRUE(authenticator.authorize(*viewer, options::v1::ROLE_VIEWER, "/m").ok());
+  auto denied = authenticator.authorize(*viewer, options::v1::ROLE_OPERATOR, "/x.Y/Z");
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(denied.message().find("needs role operator"), std::string::npos) << denied;
+  EXPECT_NE(denied.message().find("has role viewer"), std::string::npos) << denied;
+  EXPECT_EQ(authenticator.authenticate("nope", "").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(authenticator.authenticate("", "").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(authenticator.authenticate("internal-key", "")->role, options::v1::ROLE_ADMIN);
+}
+
+TEST(AuthenticatorTest, LoginIssuesUsableToken) {
+  auto authenticator = make_authenticator();
+  EXPECT_FALSE(authenticator.login("alice", "wrong").ok());
+  EXPECT_FALSE(authenticator.login("mallory", "wonderland").ok());
+  auto login = authenticator.login("alice", "wonderland");
+  ASSERT_TRUE(login.ok()) << login.status();
+  auto identity = authenticator.authenticate("", "Bearer " + login->token);
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  EXPECT_EQ(identity->subject, "alice");
+  EXPECT_EQ(identity->role, options::v1::ROLE_ADMIN);
+  EXPECT_FALSE(authenticator.authenticate("", "Basic abc").ok());
+}
+
+TEST(AuthenticatorTest, MethodRolesComeFromProtoOptions) {
+  // Make sure the kernel proto's descriptors are linked into this binary.
+  ASSERT_NE(telekern::kernel::v1::ListModulesRequest::descriptor(), nullptr);
+  EXPECT_EQ(method_min_role("/telekern.kernel.v1.Kernel/ListModules"), options::v1::ROLE_VIEWER);
+  EXPECT_EQ(method_min_role("/telekern.kernel.v1.Kernel/GetConfig"), options::v1::ROLE_OPERATOR);
+  EXPECT_EQ(method_min_role("/telekern.kernel.v1.Kernel/LoadModule"), options::v1::ROLE_ADMIN);
+  EXPECT_EQ(method_min_role("/telekern.kernel.v1.Kernel/Login"), options::v1::ROLE_PUBLIC);
+  EXPECT_EQ(method_min_role("/grpc.health.v1.Health/Check"), options::v1::ROLE_PUBLIC);
+  EXPECT_EQ(method_min_role("/unknown.Service/Method"), options::v1::ROLE_ADMIN);
+}
+
+TEST(AuthSettingsTest, BadEntriesNameTheProblem) {
+  auto settings = parse_auth_settings(YAML::Load("- {name: a, sha256: short, role: viewer}"),
+                                      YAML::Node(), "", 60s);
+  ASSERT_FALSE(settings.ok());
+  EXPECT_NE(settings.status().message().find("api_keys[0]"), std::string::npos);
+  auto bad_role = parse_auth_settings(
+      YAML::Load("- {name: a, sha256: " + sha256_hex("k") + ", role: god}"), YAML::Node(), "", 60s);
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_NE(bad_role.status().message().find("unknown role 'god'"), std::string::npos);
+  auto short_secret = parse_auth_settings(
+      YAML::Node(), YAML::Load("- {name: u, password_hash: '" + hash_password("p", 1000) + "', role: admin}"),
+      "short", 60s);
+  ASSERT_FALSE(short_secret.ok());
+  EXPECT_NE(short_secret.status().message().find("jwt_secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace telekern::kernel::auth
