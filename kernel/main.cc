@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include <fstream>
@@ -183,7 +182,6 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   MetricsRegistry metrics;
   auto process_metrics = register_process_metrics(metrics);

@@ -2,7 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
-#include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/server_builder.h>
 
 #include <set>
 
@@ -22,9 +22,17 @@ struct ModuleManager::Record {
   uint64_t generation = 0;
   std::chrono::system_clock::time_point load_time;
   ModuleHealth health;
-  // Destroyed in this order: context after the module, the library last (inside LoadedModule).
+  // Destroyed in this order by destroy(): the in-process server, the module,
+  // its library (inside LoadedModule), then the context.
   std::unique_ptr<ModuleContextImpl> context;
   std::unique_ptr<LoadedModule> loaded;
+  std::unique_ptr<grpc::Server> server;
+  std::shared_ptr<grpc::Channel> channel;
+  std::vector<std::string> service_names() const {
+    std::vector<std::string> names;
+    for (const auto& binding : bindings) names.push_back(binding.name);
+    return names;
+  }
 };
 
 struct ModuleManager::Operation {
@@ -39,39 +47,6 @@ const char* operation_name(int kind) {
   static const char* names[] = {"load", "unload", "reload"};
   return names[kind];
 }
-
-// Adds the kernel's internal API key to calls a module makes to other modules.
-class InternalKeyInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit InternalKeyInterceptor(const std::string& key) : key_(key) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      auto* metadata = methods->GetSendInitialMetadata();
-      if (metadata->find("x-api-key") == metadata->end() &&
-          metadata->find("authorization") == metadata->end()) {
-        metadata->insert({"x-api-key", key_});
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::string& key_;
-};
-
-class InternalKeyFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit InternalKeyFactory(std::shared_ptr<const auth::Authenticator> authenticator)
-      : authenticator_(std::move(authenticator)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
-    return new InternalKeyInterceptor(authenticator_->internal_key());
-  }
-
- private:
-  std::shared_ptr<const auth::Authenticator> authenticator_;
-};
 
 std::string host_of(const std::string& address) {
   return address.substr(0, address.rfind(':'));
@@ -110,9 +85,37 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   kernel_services_ = std::move(kernel_services);
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
-  // The first generation serves only the kernel, so the port is known (and
-  // clients can connect) before modules start and ask for channels.
-  if (auto status = swap_generation([] {}); !status.ok()) return status;
+  // Calls held while a module reloads wait at most this long.
+  router_ = std::make_unique<ModuleRouter>(
+      config_.drain_timeout + std::chrono::seconds(10),
+      [this](std::string_view api_key, std::string_view authorization) {
+        std::shared_ptr<const auth::Authenticator> authenticator;
+        {
+          std::lock_guard lock(mutex_);
+          authenticator = authenticator_;
+        }
+        if (!authenticator->enabled()) return std::pair<std::string, std::string>{"anonymous", "admin"};
+        auto identity = authenticator->authenticate(api_key, authorization);
+        if (!identity.ok()) return std::pair<std::string, std::string>{"kernel", "admin"};
+        return std::pair<std::string, std::string>{identity->subject, auth::role_name(identity->role)};
+      });
+  PublicServerSpec spec;
+  spec.address = config_.listen;
+  spec.tls = config_.tls;
+  spec.services = kernel_services_;
+  spec.router = router_.get();
+  spec.list_services = [this] { return service_names(); };
+  spec.gate = std::make_shared<auth::CallGate>(authenticator_, rpc_metrics_);
+  spec.metrics = &rpc_metrics_;
+  gate_ = spec.gate;
+  auto server = PublicServer::start(std::move(spec));
+  if (!server.ok()) return server.status();
+  {
+    std::lock_guard lock(mutex_);
+    server_ = std::move(*server);
+    port_ = server_->port();
+    local_channel_ = server_->in_process_channel({});
+  }
 
   std::vector<std::filesystem::path> files;
   if (config_.load.empty()) {
@@ -136,11 +139,12 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
       record_failure(file, "", record.status());
       continue;
     }
-    std::lock_guard lock(mutex_);
-    records_.push_back(*record);
-  }
-  if (!files.empty()) {
-    if (auto status = swap_generation([] {}); !status.ok()) return status;
+    (*record)->generation = next_generation();
+    {
+      std::lock_guard lock(mutex_);
+      records_.push_back(*record);
+    }
+    router_->add((*record)->service_names(), (*record)->name, (*record)->channel);
   }
   worker_ = std::thread([this] { run(); });
   return absl::OkStatus();
@@ -184,6 +188,7 @@ void ModuleManager::run() {
       execute(*operation);
     } else {
       poll_health();
+      router_->expire_held_calls();
       next_health = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     }
   }
@@ -200,13 +205,11 @@ void ModuleManager::run() {
 
 void ModuleManager::execute(Operation& operation) {
   const char* kind = operation_name(static_cast<int>(operation.kind));
-  bool replied = false;
   auto reply = [&](absl::StatusOr<OperationResult> result) {
     operations_.with({kind, result.ok() ? "ok" : "error"}).inc();
     if (!result.ok()) {
       log_->warn("module {} '{}' failed: {}", kind, operation.target, result.status().message());
     }
-    replied = true;
     operation.done(std::move(result));
   };
 
@@ -215,101 +218,94 @@ void ModuleManager::execute(Operation& operation) {
     std::string stem = file.stem().string();
     if (stem.rfind("telekern_", 0) == 0) stem = stem.substr(9);
     if (auto running = find_running(stem)) {
-      reply(absl::AlreadyExistsError(str_cat(
+      return reply(absl::AlreadyExistsError(str_cat(
           "module '", stem, "' is already loaded from ", running->file.string(),
           "; use `modules reload ", stem, "`")));
-      return;
     }
     auto record = instantiate(file, "");
     if (!record.ok()) {
       record_failure(file, "", record.status());
-      reply(record.status());
-      return;
+      return reply(record.status());
     }
+    uint64_t generation = next_generation();
     {
       std::lock_guard lock(mutex_);
+      (*record)->generation = generation;
       std::erase_if(records_, [&](const auto& r) { return r->name == (*record)->name; });
       records_.push_back(*record);
     }
-    auto status = swap_generation([&] {
-      log_->info("module '{}' loaded from {} (generation {})", (*record)->name,
-                 (*record)->file.string(), generation_);
-      reply(OperationResult{status_of(**record), generation_});
-    });
-    if (!status.ok()) {
-      std::lock_guard lock(mutex_);
-      std::erase(records_, *record);
-    }
-    if (!status.ok()) {
-      destroy(*record);
-      reply(status);
-    }
-    return;
+    router_->add((*record)->service_names(), (*record)->name, (*record)->channel);
+    log_->info("module '{}' loaded from {} (generation {})", (*record)->name,
+               (*record)->file.string(), generation);
+    return reply(OperationResult{status_of(**record), generation});
   }
 
   auto record = find_running(operation.target);
   if (!record) {
-    reply(absl::NotFoundError(str_cat("module '", operation.target,
-                                           "' is not running; `modules list` shows what is")));
-    return;
-  }
-  std::string verb = operation.kind == Operation::Kind::kUnload ? "unloaded" : "reloaded";
-  for (const auto& binding : record->bindings) {
-    current_->gate().block_service(
-        binding.name, str_cat("module '", record->name, "' is being ", verb, "; retry"));
+    return reply(absl::NotFoundError(str_cat("module '", operation.target,
+                                             "' is not running; `modules list` shows what is")));
   }
   {
     std::lock_guard lock(mutex_);
     record->state = ModuleState::kStopping;
   }
+  auto old_services = record->service_names();
 
   if (operation.kind == Operation::Kind::kUnload) {
-    record->context->request_stop();
+    router_->remove(old_services,
+                    grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 str_cat("module '", record->name, "' was unloaded")));
+    for (const auto& service : old_services) server_->set_health(service, false);
     {
       std::lock_guard lock(mutex_);
       std::erase(records_, record);
     }
     ModuleStatus last = status_of(*record);
-    auto status = swap_generation([&] {
-      log_->info("module '{}' unloaded (generation {})", record->name, generation_);
-      reply(OperationResult{last, generation_});
-    });
-    if (!status.ok()) reply(status);
     destroy(record);
     module_up_.with({last.name}).set(0);
-    return;
+    uint64_t generation = next_generation();
+    log_->info("module '{}' unloaded (generation {})", last.name, generation);
+    return reply(OperationResult{last, generation});
   }
 
-  // Reload: stop the old instance first so the new one can take its resources
-  // (data directory locks, ports), then serve the new one.
-  record->context->request_stop();
-  try {
-    record->loaded->module().stop();
-  } catch (const std::exception& exception) {
-    log_->error("module '{}' stop threw: {}", record->name, exception.what());
-  }
+  // Reload: hold new calls, let in-flight ones finish, stop and unload the old
+  // instance (freeing its data directory and ports), start the new one from
+  // the same file, then release the held calls to it.
+  router_->hold(old_services);
+  destroy(record);
   auto fresh = instantiate(record->file, record->name);
+  uint64_t generation = next_generation();
   {
     std::lock_guard lock(mutex_);
     auto it = std::find(records_.begin(), records_.end(), record);
     if (fresh.ok()) {
+      (*fresh)->generation = generation;
       if (it != records_.end()) *it = *fresh;
     } else if (it != records_.end()) {
       records_.erase(it);
     }
   }
-  if (!fresh.ok()) record_failure(record->file, record->name, fresh.status());
-  auto status = swap_generation([&] {
-    if (fresh.ok()) {
-      log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name,
-                 (*fresh)->file.string(), generation_);
-      reply(OperationResult{status_of(**fresh), generation_});
-    } else {
-      reply(fresh.status());
+  if (!fresh.ok()) {
+    router_->remove(old_services, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                               str_cat("module '", record->name,
+                                                       "' failed to reload: ", fresh.status().message())));
+    for (const auto& service : old_services) server_->set_health(service, false);
+    record_failure(record->file, record->name, fresh.status());
+    return reply(fresh.status());
+  }
+  auto new_services = (*fresh)->service_names();
+  std::vector<std::string> gone;
+  for (const auto& service : old_services) {
+    if (std::find(new_services.begin(), new_services.end(), service) == new_services.end()) {
+      gone.push_back(service);
     }
-  });
-  if (!status.ok() && !replied) reply(status);
-  destroy(record);
+  }
+  router_->remove(gone, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                     str_cat("module '", record->name, "' no longer serves it")));
+  router_->add(new_services, (*fresh)->name, (*fresh)->channel);
+  log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name, (*fresh)->file.string(),
+             generation);
+  reply(OperationResult{status_of(**fresh), generation});
 }
 
 void ModuleManager::poll_health() {
@@ -331,8 +327,8 @@ void ModuleManager::poll_health() {
     {
       std::lock_guard lock(mutex_);
       record->health = health;
-      if (current_) {
-        for (const auto& binding : record->bindings) current_->set_health(binding.name, serving);
+      if (server_) {
+        for (const auto& binding : record->bindings) server_->set_health(binding.name, serving);
       }
     }
     module_up_.with({record->name}).set(health.state == HealthState::kServing ? 1 : 0);
@@ -452,54 +448,59 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
                                                           "' failed to start: ",
                                                           started.message())));
   }
+  if (auto status = host(*record); !status.ok()) {
+    record->context->request_stop();
+    module.stop();
+    return fail(status);
+  }
   record->state = ModuleState::kRunning;
   record->load_time = std::chrono::system_clock::now();
   module_up_.with({record->name}).set(1);
+  for (const auto& binding : record->bindings) server_->set_health(binding.name, true);
   return record;
 }
 
-absl::Status ModuleManager::swap_generation(const std::function<void()>& before_drain) {
-  GenerationSpec spec;
-  std::shared_ptr<const auth::Authenticator> authenticator;
-  {
-    std::lock_guard lock(mutex_);
-    spec.number = generation_ + 1;
-    spec.address = port_ == 0 ? config_.listen
-                              : str_cat(host_of(config_.listen), ":", port_);
-    spec.services = kernel_services_;
-    for (const auto& record : records_) {
-      if (record->state != ModuleState::kRunning) continue;
-      spec.services.insert(spec.services.end(), record->bindings.begin(), record->bindings.end());
-    }
-    authenticator = authenticator_;
+absl::Status ModuleManager::host(Record& record) {
+  if (record.bindings.empty()) return absl::OkStatus();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(-1);
+  for (const auto& binding : record.bindings) builder.RegisterService(binding.service);
+  record.server = builder.BuildAndStart();
+  if (!record.server) {
+    return absl::InternalError(str_cat("module '", record.name, "': cannot start its in-process server"));
   }
-  spec.tls = config_.tls;
-  spec.gate = std::make_shared<auth::CallGate>(authenticator, rpc_metrics_);
-  spec.metrics = &rpc_metrics_;
-  auto next = ServerGeneration::start(std::move(spec));
-  if (!next.ok()) return next.status();
-  std::unique_ptr<ServerGeneration> old;
-  {
-    std::lock_guard lock(mutex_);
-    old = std::move(current_);
-    current_ = std::move(*next);
-    generation_ = current_->number();
-    port_ = current_->port();
-    for (const auto& record : records_) {
-      if (record->state == ModuleState::kRunning) record->generation = generation_;
-    }
-  }
-  // GOAWAY goes out on the old generation's connections before anyone hears
-  // about the change, so a client's next call already lands on the new one.
-  if (old) old->begin_drain();
-  before_drain();
-  if (old) old->drain(config_.drain_timeout);
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(-1);
+  record.channel = record.server->InProcessChannel(arguments);
   return absl::OkStatus();
+}
+
+uint64_t ModuleManager::next_generation() {
+  std::lock_guard lock(mutex_);
+  return ++generation_;
+}
+
+std::vector<std::string> ModuleManager::service_names() const {
+  std::vector<std::string> names;
+  for (const auto& binding : kernel_services_) names.push_back(binding.name);
+  if (router_) {
+    auto routed = router_->services();
+    names.insert(names.end(), routed.begin(), routed.end());
+  }
+  names.insert(names.end(), {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                             "grpc.reflection.v1alpha.ServerReflection"});
+  return names;
 }
 
 void ModuleManager::destroy(std::shared_ptr<Record> record) {
   if (!record || !record->loaded) return;
   if (record->context) record->context->request_stop();
+  if (record->server) {
+    record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
+    record->server->Wait();
+    record->server.reset();
+    record->channel.reset();
+  }
   try {
     record->loaded->module().stop();
   } catch (const std::exception& exception) {
@@ -550,22 +551,11 @@ std::filesystem::path ModuleManager::resolve(const std::string& name_or_path) co
 
 std::shared_ptr<grpc::Channel> ModuleManager::channel_for(std::string_view service) {
   std::lock_guard lock(mutex_);
-  if (auto it = channels_.find(service); it != channels_.end()) return it->second;
-  std::string target;
-  if (auto remote = config_.remote_services.find(std::string(service));
-      remote != config_.remote_services.end()) {
-    target = remote->second;
-  } else {
-    std::string host = host_of(config_.listen);
-    if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
-    target = str_cat(host, ":", port_);
-  }
-  grpc::ChannelArguments arguments;
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<InternalKeyFactory>(authenticator_));
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      target, grpc::InsecureChannelCredentials(), arguments, std::move(interceptors));
-  channels_.emplace(std::string(service), channel);
+  auto remote = config_.remote_services.find(std::string(service));
+  if (remote == config_.remote_services.end()) return local_channel_;
+  if (auto it = remote_channels_.find(service); it != remote_channels_.end()) return it->second;
+  auto channel = grpc::CreateChannel(remote->second, grpc::InsecureChannelCredentials());
+  remote_channels_.emplace(std::string(service), channel);
   return channel;
 }
 
@@ -614,7 +604,7 @@ bool ModuleManager::ready(std::string* detail) const {
       problems.push_back(str_cat(record->name, ": ", record->health.detail));
     }
   }
-  if (!current_) problems.push_back("not serving yet");
+  if (!server_) problems.push_back("not serving yet");
   if (detail) *detail = join(problems, "; ");
   return problems.empty();
 }
@@ -630,31 +620,37 @@ absl::StatusOr<std::string> ModuleManager::module_config(const std::string& name
 void ModuleManager::set_authenticator(std::shared_ptr<const auth::Authenticator> authenticator) {
   std::lock_guard lock(mutex_);
   authenticator_ = authenticator;
-  if (current_) current_->gate().set_authenticator(std::move(authenticator));
+  if (gate_) gate_->set_authenticator(std::move(authenticator));
 }
 
 void ModuleManager::shutdown() {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && !worker_.joinable() && !current_ && records_.empty()) return;
+    if (stopping_ && !worker_.joinable() && !server_ && records_.empty()) return;
     stopping_ = true;
     queue_changed_.notify_all();
   }
   if (worker_.joinable()) worker_.join();
-  std::unique_ptr<ServerGeneration> last;
+  std::unique_ptr<PublicServer> server;
   std::vector<std::shared_ptr<Record>> records;
   {
     std::lock_guard lock(mutex_);
-    last = std::move(current_);
+    server = std::move(server_);
     records.swap(records_);
   }
-  // In-flight calls finish first (up to the deadline); then modules stop.
-  if (last) last->drain(config_.drain_timeout);
-  last.reset();
+  // Stop accepting and let in-flight calls finish (up to the deadline) while
+  // every module still runs; then stop modules in reverse load order.
+  if (server) server->drain(config_.drain_timeout);
+  if (router_) router_->remove(router_->services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     if ((*it)->loaded) log_->info("stopping module '{}'", (*it)->name);
     destroy(*it);
   }
+  {
+    std::lock_guard lock(mutex_);
+    local_channel_.reset();
+  }
+  server.reset();
 }
 
 }  // namespace telekern::kernel

@@ -1,7 +1,9 @@
-// Owns the running modules and the server generation that serves them.
-// Load, unload and reload requests are queued and run one at a time on the
-// manager's own thread, which also polls module health between operations;
-// every module lifecycle call happens on that thread.
+// Owns the running modules, the public server and the router between them.
+// Each module's services run on an in-process server of its own; the router
+// forwards public calls to it. Load, unload and reload requests are queued and
+// run one at a time on the manager's own thread, which also polls module
+// health between operations; every module lifecycle call happens on that
+// thread. Each operation bumps the routing generation.
 #pragma once
 
 #include <absl/status/statusor.h>
@@ -19,7 +21,8 @@
 #include "kernel/module_context.h"
 #include "kernel/module_loader.h"
 #include "kernel/rpc_metrics.h"
-#include "kernel/server_generation.h"
+#include "kernel/module_router.h"
+#include "kernel/public_server.h"
 
 namespace telekern::kernel {
 
@@ -55,8 +58,7 @@ class ModuleManager {
   // them too. Fails only when the server cannot listen.
   absl::Status start(std::vector<ServiceBinding> kernel_services);
 
-  // Queue an operation; `done` runs on the manager thread once the new
-  // generation serves (before the old one drains).
+  // Queue an operation; `done` runs on the manager thread with its outcome.
   void load(std::string name_or_path, OperationCallback done);
   void unload(std::string name, OperationCallback done);
   void reload(std::string name, OperationCallback done);
@@ -82,8 +84,13 @@ class ModuleManager {
   void poll_health();
   absl::StatusOr<std::shared_ptr<Record>> instantiate(const std::filesystem::path& file,
                                                       const std::string& replacing);
-  absl::Status swap_generation(const std::function<void()>& before_drain);
+  // Serves a started module's services on an in-process server and routes to it.
+  absl::Status host(Record& record);
+  // Lets in-flight calls finish (up to drain_timeout), stops the module,
+  // destroys it, then unloads its library.
   void destroy(std::shared_ptr<Record> record);
+  std::vector<std::string> service_names() const;
+  uint64_t next_generation();
   std::shared_ptr<Record> find_running(const std::string& name) const;
   std::filesystem::path resolve(const std::string& name_or_path) const;
   std::shared_ptr<grpc::Channel> channel_for(std::string_view service);
@@ -100,11 +107,14 @@ class ModuleManager {
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const auth::Authenticator> authenticator_;
   std::vector<std::shared_ptr<Record>> records_;  // in load order
-  std::unique_ptr<ServerGeneration> current_;
+  std::unique_ptr<ModuleRouter> router_;
+  std::unique_ptr<PublicServer> server_;
+  std::shared_ptr<auth::CallGate> gate_;
   uint64_t generation_ = 0;
   uint64_t copies_ = 0;
   int port_ = 0;
-  std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> channels_;
+  std::shared_ptr<grpc::Channel> local_channel_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> remote_channels_;
   std::deque<std::unique_ptr<Operation>> queue_;
   std::condition_variable queue_changed_;
   bool stopping_ = false;

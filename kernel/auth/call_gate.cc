@@ -31,15 +31,8 @@ grpc::Status CallGate::Process(const InputMetadata& metadata, grpc::AuthContext*
   };
   std::shared_ptr<const Authenticator> authenticator;
   {
-    std::string_view service = path.substr(path.empty() ? 0 : 1);
-    service = service.substr(0, service.find('/'));
     std::lock_guard lock(mutex_);
     authenticator = authenticator_;
-    if (!blocked_.empty()) {
-      if (auto it = blocked_.find(std::string(service)); it != blocked_.end()) {
-        return reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, it->second));
-      }
-    }
   }
   Role required = method_min_role(path);
   if (required == options::v1::ROLE_PUBLIC) return grpc::Status::OK;
@@ -55,19 +48,9 @@ grpc::Status CallGate::Process(const InputMetadata& metadata, grpc::AuthContext*
   if (auto status = authenticator->authorize(identity, required, path); !status.ok()) {
     return reject(to_grpc(status));
   }
-  context->AddProperty("telekern.subject", identity.subject);
-  context->AddProperty("telekern.role", role_name(identity.role));
+  // The auth context is shared by every call on a connection, so the caller's
+  // identity is not stored there; the module router resolves it per call.
   return grpc::Status::OK;
-}
-
-void CallGate::block_service(const std::string& service, const std::string& reason) {
-  std::lock_guard lock(mutex_);
-  blocked_[service] = reason;
-}
-
-void CallGate::unblock_service(const std::string& service) {
-  std::lock_guard lock(mutex_);
-  blocked_.erase(service);
 }
 
 }  // namespace telekern::kernel::auth

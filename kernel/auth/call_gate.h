@@ -1,6 +1,5 @@
-// The one place every incoming call passes before it reaches a service: it
-// authenticates, enforces the method's min_role, and turns calls to a module
-// that is being reloaded away with UNAVAILABLE so clients retry. Rejections are
+// The one place every incoming network call passes before it reaches a
+// service: it authenticates and enforces the method's min_role. Rejections are
 // counted in the same RPC metrics as served calls.
 #pragma once
 
@@ -8,7 +7,6 @@
 
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include "kernel/auth/authenticator.h"
@@ -24,17 +22,13 @@ class CallGate final : public grpc::AuthMetadataProcessor {
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
                        OutputMetadata* consumed, OutputMetadata* response) override;
 
-  // Calls to these services get UNAVAILABLE with `reason` until unblocked.
-  void block_service(const std::string& service, const std::string& reason);
-  void unblock_service(const std::string& service);
   // Applies new credentials settings (SIGHUP) to calls from now on.
   void set_authenticator(std::shared_ptr<const Authenticator> authenticator);
 
  private:
   RpcMetrics& metrics_;
-  std::mutex mutex_;  // guards authenticator_ and blocked_
+  std::mutex mutex_;  // guards authenticator_
   std::shared_ptr<const Authenticator> authenticator_;
-  std::map<std::string, std::string> blocked_;
 };
 
 }  // namespace telekern::kernel::auth

@@ -1,0 +1,278 @@
+#include "kernel/module_router.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <atomic>
+
+#include "telekern/strings.h"
+
+namespace telekern::kernel {
+
+// Forwards one call, whatever its streaming kind, as a raw byte stream: client
+// messages to the module's in-process server, its replies and status back.
+// Deletes itself when both the public call and the backend call are done.
+class ProxiedCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  ProxiedCall(grpc::GenericCallbackServerContext* context, ModuleRouter& router)
+      : context_(context), router_(router), backend_(*this) {
+    const std::string& method = context->method();
+    std::string_view path = method;
+    path.remove_prefix(path.empty() ? 0 : 1);
+    service_ = std::string(path.substr(0, path.find('/')));
+  }
+
+  void start() { router_.route(service_, this); }
+
+  // Starts forwarding to `channel`; called once, from route() or a release.
+  void begin(std::shared_ptr<grpc::Channel> channel) {
+    if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
+    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
+    client_context_.set_deadline(context_->deadline());
+    std::string_view api_key, authorization;
+    for (const auto& [key, value] : context_->client_metadata()) {
+      std::string name(key.data(), key.size());
+      if (name == "x-api-key") api_key = std::string_view(value.data(), value.size());
+      if (name == "authorization") authorization = std::string_view(value.data(), value.size());
+      if (name.empty() || name[0] == ':' || name.rfind("grpc-", 0) == 0 || name == "x-api-key" ||
+          name == "authorization" || name == "user-agent" || name.rfind("x-telekern-", 0) == 0) {
+        continue;
+      }
+      client_context_.AddMetadata(name, std::string(value.data(), value.size()));
+    }
+    auto [subject, role] = router_.identify(api_key, authorization);
+    client_context_.AddMetadata("x-telekern-subject", subject);
+    client_context_.AddMetadata("x-telekern-role", role);
+    references_.fetch_add(1);
+    backend_started_ = true;
+    stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(), &backend_);
+    // Two holds keep the backend stream alive while the public side may still
+    // start operations on it: one for the upstream pump (client messages), one
+    // for the downstream pump (replies). Each is removed when its pump ends.
+    backend_.AddMultipleHolds(2);
+    backend_.StartRead(&response_);
+    backend_.StartCall();
+    StartRead(&request_);
+  }
+
+  // Ends the call without reaching a backend.
+  void fail(const grpc::Status& status) { Finish(status); }
+
+  void set_held(std::shared_ptr<HeldCall> held) { held_ = std::move(held); }
+
+  // Public side.
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      backend_.StartWrite(&request_);
+      return;
+    }
+    backend_.StartWritesDone();
+    backend_.RemoveHold();  // upstream pump ends
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) {
+      backend_.StartRead(&response_);
+      return;
+    }
+    client_context_.TryCancel();
+    backend_.RemoveHold();  // downstream pump ends
+  }
+  void OnCancel() override {
+    cancelled_ = true;
+    if (backend_started_) client_context_.TryCancel();
+  }
+  void OnDone() override {
+    if (held_) router_.forget(held_);
+    release();
+  }
+
+  // Backend side.
+  void backend_read_done(bool ok) {
+    if (ok) {
+      StartWrite(&response_);
+      return;
+    }
+    backend_.RemoveHold();  // downstream pump ends; the status follows in backend_done
+  }
+  void backend_write_done(bool ok) {
+    if (ok) {
+      StartRead(&request_);
+      return;
+    }
+    backend_.RemoveHold();  // upstream pump ends
+  }
+  void backend_done(const grpc::Status& status) {
+    for (const auto& [key, value] : client_context_.GetServerTrailingMetadata()) {
+      std::string name(key.data(), key.size());
+      if (name.rfind("grpc-", 0) == 0) continue;
+      context_->AddTrailingMetadata(name, std::string(value.data(), value.size()));
+    }
+    Finish(status);
+    release();
+  }
+
+ private:
+  class Backend final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+   public:
+    explicit Backend(ProxiedCall& call) : call_(call) {}
+    void OnReadDone(bool ok) override { call_.backend_read_done(ok); }
+    void OnWriteDone(bool ok) override { call_.backend_write_done(ok); }
+    void OnDone(const grpc::Status& status) override { call_.backend_done(status); }
+
+   private:
+    ProxiedCall& call_;
+  };
+
+  void release() {
+    if (references_.fetch_sub(1) == 1) delete this;
+  }
+
+  grpc::GenericCallbackServerContext* context_;
+  ModuleRouter& router_;
+  std::string service_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+  grpc::ClientContext client_context_;
+  Backend backend_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  std::shared_ptr<HeldCall> held_;
+  std::atomic<int> references_{1};  // the public call; +1 while the backend call runs
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> backend_started_{false};
+};
+
+namespace {
+// Takes a held call out of its slot, so exactly one party resumes or fails it.
+ProxiedCall* claim(const std::shared_ptr<HeldCall>& held) {
+  std::lock_guard lock(held->mutex);
+  ProxiedCall* call = held->call;
+  held->call = nullptr;
+  return call;
+}
+}  // namespace
+
+ModuleRouter::ModuleRouter(std::chrono::milliseconds hold_limit, IdentityResolver identify)
+    : hold_limit_(hold_limit), identify(std::move(identify)) {}
+
+ModuleRouter::~ModuleRouter() {
+  remove(services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
+}
+
+grpc::ServerGenericBidiReactor* ModuleRouter::CreateReactor(grpc::GenericCallbackServerContext* context) {
+  auto* call = new ProxiedCall(context, *this);  // deletes itself when done
+  call->start();
+  return call;
+}
+
+void ModuleRouter::route(const std::string& service, ProxiedCall* call) {
+  std::shared_lock starting(start_mutex_);
+  std::shared_ptr<grpc::Channel> backend;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = routes_.find(service);
+    if (it == routes_.end()) {
+      backend = nullptr;
+    } else if (!it->second.backend) {
+      auto held = std::make_shared<HeldCall>();
+      held->call = call;
+      held->since = std::chrono::steady_clock::now();
+      call->set_held(held);
+      it->second.held.push_back(std::move(held));
+      return;
+    } else {
+      backend = it->second.backend;
+    }
+  }
+  if (!backend) {
+    call->fail(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            str_cat("service '", service,
+                                    "' is not served here; `modules list` shows what is loaded "
+                                    "and `modules load NAME` loads a module")));
+    return;
+  }
+  call->begin(std::move(backend));
+}
+
+void ModuleRouter::forget(const std::shared_ptr<HeldCall>& held) {
+  claim(held);
+  std::lock_guard lock(mutex_);
+  for (auto& [name, route] : routes_) std::erase(route.held, held);
+}
+
+void ModuleRouter::add(const std::vector<std::string>& services, const std::string& module,
+                       std::shared_ptr<grpc::Channel> backend) {
+  std::vector<std::shared_ptr<HeldCall>> released;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& service : services) {
+      auto& route = routes_[service];
+      route.module = module;
+      route.backend = backend;
+      released.insert(released.end(), route.held.begin(), route.held.end());
+      route.held.clear();
+    }
+  }
+  std::shared_lock starting(start_mutex_);
+  for (const auto& held : released) {
+    if (auto* call = claim(held)) call->begin(backend);
+  }
+}
+
+void ModuleRouter::hold(const std::vector<std::string>& services) {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& service : services) {
+      if (auto it = routes_.find(service); it != routes_.end()) it->second.backend.reset();
+    }
+  }
+  std::unique_lock wait_for_starts(start_mutex_);
+}
+
+void ModuleRouter::remove(const std::vector<std::string>& services, const grpc::Status& status) {
+  std::vector<std::shared_ptr<HeldCall>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& service : services) {
+      auto it = routes_.find(service);
+      if (it == routes_.end()) continue;
+      dropped.insert(dropped.end(), it->second.held.begin(), it->second.held.end());
+      routes_.erase(it);
+    }
+  }
+  { std::unique_lock wait_for_starts(start_mutex_); }
+  for (const auto& held : dropped) {
+    if (auto* call = claim(held)) call->fail(status);
+  }
+}
+
+void ModuleRouter::expire_held_calls() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::shared_ptr<HeldCall>, std::string>> expired;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, route] : routes_) {
+      std::erase_if(route.held, [&](const std::shared_ptr<HeldCall>& held) {
+        if (now - held->since < hold_limit_) return false;
+        expired.emplace_back(held, route.module);
+        return true;
+      });
+    }
+  }
+  for (const auto& [held, module] : expired) {
+    if (auto* call = claim(held)) {
+      call->fail(grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          str_cat("module '", module, "' did not come back within ", hold_limit_.count(), " ms; retry")));
+    }
+  }
+}
+
+std::vector<std::string> ModuleRouter::services() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, route] : routes_) names.push_back(name);
+  return names;
+}
+
+}  // namespace telekern::kernel

@@ -1,0 +1,78 @@
+// Routes calls for module services from the daemon's one public server to the
+// in-process server of the module that serves them. The public server never
+// restarts, so loading, unloading or reloading one module never disturbs calls
+// to another; while a module reloads, calls to it are held (bounded) and then
+// forwarded to the new instance.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/async_generic_service.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace telekern::kernel {
+
+class ProxiedCall;
+
+// A call waiting for its service to come back; cleared when the call ends first.
+struct HeldCall {
+  std::mutex mutex;
+  ProxiedCall* call = nullptr;
+  std::chrono::steady_clock::time_point since;
+};
+
+// Who is calling, from a call's x-api-key and authorization metadata: the
+// subject and role forwarded to modules as x-telekern-subject/-role.
+using IdentityResolver =
+    std::function<std::pair<std::string, std::string>(std::string_view api_key, std::string_view authorization)>;
+
+class ModuleRouter final : public grpc::CallbackGenericService {
+ public:
+  ModuleRouter(std::chrono::milliseconds hold_limit, IdentityResolver identify);
+  ~ModuleRouter() override;
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
+
+  // Routes `services` to `backend` and releases calls held for them.
+  void add(const std::vector<std::string>& services, const std::string& module,
+           std::shared_ptr<grpc::Channel> backend);
+  // New calls to `services` wait (up to the hold limit) until add() or remove().
+  void hold(const std::vector<std::string>& services);
+  // Stops routing `services`; held calls end with `status`.
+  void remove(const std::vector<std::string>& services, const grpc::Status& status);
+  // Ends calls held longer than the hold limit with UNAVAILABLE.
+  void expire_held_calls();
+  std::vector<std::string> services() const;
+
+  // Used by ProxiedCall.
+  void route(const std::string& service, ProxiedCall* call);
+  void forget(const std::shared_ptr<HeldCall>& held);
+
+ private:
+  struct Route {
+    std::string module;
+    std::shared_ptr<grpc::Channel> backend;  // null while held
+    std::vector<std::shared_ptr<HeldCall>> held;
+  };
+  std::chrono::milliseconds hold_limit_;
+
+ public:
+  const IdentityResolver identify;
+
+ private:
+  mutable std::mutex mutex_;
+  // Shared while a call picks a backend and creates its backend call; taken
+  // exclusively by hold() and remove(), so once they return no new call can
+  // start on the old backend and its server may be destroyed.
+  std::shared_mutex start_mutex_;
+  std::map<std::string, Route> routes_;
+};
+
+}  // namespace telekern::kernel
