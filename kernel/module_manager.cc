@@ -462,8 +462,11 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
 
 absl::Status ModuleManager::host(Record& record) {
   if (record.bindings.empty()) return absl::OkStatus();
+  // The public server already enforces deadlines and counts calls; the
+  // module's own hop runs the minimal stack and no retries.
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(-1);
+  builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
   for (const auto& binding : record.bindings) builder.RegisterService(binding.service);
   record.server = builder.BuildAndStart();
   if (!record.server) {
@@ -471,6 +474,8 @@ absl::Status ModuleManager::host(Record& record) {
   }
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);
+  arguments.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   record.channel = record.server->InProcessChannel(arguments);
   return absl::OkStatus();
 }

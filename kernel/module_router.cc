@@ -4,6 +4,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <google/protobuf/descriptor.h>
+
 #include <atomic>
 
 #include "telekern/strings.h"
@@ -23,7 +25,16 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     service_ = std::string(path.substr(0, path.find('/')));
   }
 
-  void start() { router_.route(service_, this); }
+  // Unary calls read their one request first and make a unary backend call
+  // (one batch each way); streaming calls are piped as a bidi stream.
+  void start() {
+    unary_ = router_.is_unary(context_->method());
+    if (unary_) {
+      StartRead(&request_);
+    } else {
+      router_.route(service_, this);
+    }
+  }
 
   // Starts forwarding to `channel`; called once, from route() or a release.
   void begin(std::shared_ptr<grpc::Channel> channel) {
@@ -46,6 +57,11 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     client_context_.AddMetadata("x-telekern-role", role);
     references_.fetch_add(1);
     backend_started_ = true;
+    if (unary_) {
+      stub_->UnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_, &response_,
+                       [this](grpc::Status status) { unary_done(std::move(status)); });
+      return;
+    }
     stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(), &backend_);
     // Two holds keep the backend stream alive while the public side may still
     // start operations on it: one for the upstream pump (client messages), one
@@ -63,6 +79,10 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
 
   // Public side.
   void OnReadDone(bool ok) override {
+    if (unary_ && !backend_started_) {
+      if (ok) return router_.route(service_, this);
+      return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client sent no request"));
+    }
     if (ok) {
       backend_.StartWrite(&request_);
       return;
@@ -102,12 +122,26 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     }
     backend_.RemoveHold();  // upstream pump ends
   }
-  void backend_done(const grpc::Status& status) {
+  void unary_done(grpc::Status status) {
+    forward_trailing_metadata();
+    if (status.ok()) {
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+    } else {
+      Finish(status);
+    }
+    release();
+  }
+
+  void forward_trailing_metadata() {
     for (const auto& [key, value] : client_context_.GetServerTrailingMetadata()) {
       std::string name(key.data(), key.size());
       if (name.rfind("grpc-", 0) == 0) continue;
       context_->AddTrailingMetadata(name, std::string(value.data(), value.size()));
     }
+  }
+
+  void backend_done(const grpc::Status& status) {
+    forward_trailing_metadata();
     Finish(status);
     release();
   }
@@ -140,6 +174,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   std::atomic<int> references_{1};  // the public call; +1 while the backend call runs
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> backend_started_{false};
+  bool unary_ = false;
 };
 
 namespace {
@@ -266,6 +301,22 @@ void ModuleRouter::expire_held_calls() {
           str_cat("module '", module, "' did not come back within ", hold_limit_.count(), " ms; retry")));
     }
   }
+}
+
+bool ModuleRouter::is_unary(const std::string& path) {
+  {
+    std::shared_lock lock(unary_mutex_);
+    if (auto it = unary_.find(path); it != unary_.end()) return it->second;
+  }
+  // "/pkg.Service/Method" -> "pkg.Service.Method"
+  std::string full = path.substr(path.empty() ? 0 : 1);
+  if (auto slash = full.rfind('/'); slash != std::string::npos) full[slash] = '.';
+  const auto* method = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full);
+  if (method == nullptr) return false;  // unknown: pipe it as a stream, do not cache
+  bool unary = !method->client_streaming() && !method->server_streaming();
+  std::unique_lock lock(unary_mutex_);
+  unary_.emplace(path, unary);
+  return unary;
 }
 
 std::vector<std::string> ModuleRouter::services() const {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace telekern::kernel {
@@ -53,6 +54,8 @@ class ModuleRouter final : public grpc::CallbackGenericService {
 
   // Used by ProxiedCall.
   void route(const std::string& service, ProxiedCall* call);
+  // Whether "/pkg.Service/Method" is a unary method, from its descriptor.
+  bool is_unary(const std::string& path);
   void forget(const std::shared_ptr<HeldCall>& held);
 
  private:
@@ -72,6 +75,8 @@ class ModuleRouter final : public grpc::CallbackGenericService {
   // exclusively by hold() and remove(), so once they return no new call can
   // start on the old backend and its server may be destroyed.
   std::shared_mutex start_mutex_;
+  std::shared_mutex unary_mutex_;
+  std::unordered_map<std::string, bool> unary_;
   std::map<std::string, Route> routes_;
 };
 

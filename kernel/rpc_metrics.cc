@@ -71,18 +71,33 @@ RpcMetrics::RpcMetrics(MetricsRegistry& registry)
                                     {"service", "method", "code"})),
       in_flight_(registry.gauge("telekern_rpc_in_flight", "RPCs currently being handled").with()) {}
 
-void RpcMetrics::record(std::string_view path, grpc::StatusCode code, double seconds) {
+RpcMetrics::Series RpcMetrics::series(std::string_view path, grpc::StatusCode code) {
+  std::string key(path);
+  key += '#';
+  key += std::to_string(static_cast<int>(code));
+  {
+    std::shared_lock lock(cache_mutex_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
   auto [service, method] = split_path(path);
   LabelValues labels{service, method, status_code_name(code)};
-  requests_.with(labels).inc();
-  durations_.with(labels).observe(seconds);
+  Series fresh{&requests_.with(labels), &durations_.with(labels)};
+  std::unique_lock lock(cache_mutex_);
+  // Bounded: clients naming endless unknown methods must not grow memory without end.
+  if (cache_.size() >= 4096) cache_.clear();
+  return cache_.emplace(std::move(key), fresh).first->second;
+}
+
+void RpcMetrics::record(std::string_view path, grpc::StatusCode code, double seconds) {
+  Series entry = series(path, code);
+  entry.requests->inc();
+  entry.duration->observe(seconds);
 }
 
 void RpcMetrics::record_rejected(std::string_view path, grpc::StatusCode code) {
-  auto [service, method] = split_path(path);
-  LabelValues labels{service, method, status_code_name(code)};
-  requests_.with(labels).inc();
-  durations_.with(labels).observe(0);
+  Series entry = series(path, code);
+  entry.requests->inc();
+  entry.duration->observe(0);
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

@@ -6,6 +6,9 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
 #include <string_view>
 
 #include "telekern/metrics.h"
@@ -23,9 +26,18 @@ class RpcMetrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> interceptor_factory();
 
  private:
+  struct Series {
+    Counter* requests;
+    Histogram* duration;
+  };
+  // The series of one path and code, cached so the hot path takes no exclusive lock.
+  Series series(std::string_view path, grpc::StatusCode code);
+
   CounterFamily& requests_;
   HistogramFamily& durations_;
   Gauge& in_flight_;
+  std::shared_mutex cache_mutex_;
+  std::unordered_map<std::string, Series> cache_;
 };
 
 // "OK", "UNAVAILABLE", ... as in the gRPC spec.
