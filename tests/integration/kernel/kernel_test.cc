@@ -6,7 +6,10 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
@@ -475,6 +478,90 @@ TEST_F(AuthIntegrationTest, SighupAppliesNewKeys) {
   EXPECT_TRUE(wait_for([&] {
     return kernel->ListModules(context_with({{"x-api-key", "late-secret"}}).get(), {}, &modules).ok();
   }, std::chrono::seconds(10))) << daemon.log();
+}
+
+}  // namespace
+}  // namespace telekern::testing
+
+namespace telekern::testing {
+namespace {
+
+// A stream to one module keeps flowing while another module reloads and the
+// kernel's routing changes around it.
+TEST(KernelIntegrationTest, StreamToOneModuleSurvivesReloadOfAnother) {
+  Telekernd daemon({.load = {"echo", "ping"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto echo = tv1::Echo::NewStub(daemon.channel());
+  tv1::CountRequest request;
+  request.set_count(20);
+  request.set_interval_ms(25);
+  auto context = context_with({}, std::chrono::seconds(30));
+  auto reader = echo->Count(context.get(), request);
+  tv1::CountResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  auto kernel = Kernel::NewStub(daemon.channel());
+  for (int i = 0; i < 3; ++i) {
+    kv1::ReloadModuleRequest reload;
+    reload.set_name("ping");
+    kv1::ReloadModuleResponse reloaded;
+    ASSERT_TRUE(kernel->ReloadModule(context_with().get(), reload, &reloaded).ok());
+  }
+  uint32_t received = 1;
+  while (reader->Read(&response)) ++received;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, 20u);
+}
+
+TEST(KernelIntegrationTest, JsonLogsCarryModuleAndLevel) {
+  Telekernd daemon({.config_yaml = "log:\n  format: json\n", .load = {"echo", "wrong_abi"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  std::istringstream lines(daemon.log());
+  int parsed = 0;
+  bool saw_echo = false, saw_error = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;  // gRPC's own stderr lines are not ours
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << line;
+    ASSERT_TRUE(json.contains("module") && json.contains("level") && json.contains("msg")) << line;
+    saw_echo |= json["module"] == "echo";
+    saw_error |= json["level"] == "error" && json["msg"].get<std::string>().find("ABI") != std::string::npos;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 3);
+  EXPECT_TRUE(saw_echo);
+  EXPECT_TRUE(saw_error);
+}
+
+TEST(KernelIntegrationTest, ServesTls) {
+  TempDir dir;
+  auto key = dir.path() / "key.pem";
+  auto cert = dir.path() / "cert.pem";
+  auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                          "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                          key.string() + " -out " + cert.string());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  Telekernd daemon({.config_yaml = "tls:\n  cert: " + cert.string() + "\n  key: " + key.string() + "\n",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  std::ifstream in(cert);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = pem;
+  grpc::ChannelArguments arguments;
+  arguments.SetSslTargetNameOverride("localhost");
+  auto secure = grpc::CreateCustomChannel(daemon.grpc_address(), grpc::SslCredentials(options), arguments);
+  tv1::SayRequest say;
+  say.set_message("over tls");
+  tv1::SayResponse reply;
+  auto status = tv1::Echo::NewStub(secure)->Say(context_with().get(), say, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.message(), "over tls");
+  kv1::GetInfoResponse info;
+  ASSERT_TRUE(Kernel::NewStub(secure)->GetInfo(context_with().get(), {}, &info).ok());
+  EXPECT_TRUE(info.tls_enabled());
+  // A plaintext client cannot talk to it.
+  auto plain = Kernel::NewStub(daemon.channel())->GetInfo(context_with({}, std::chrono::seconds(3)).get(), {}, &info);
+  EXPECT_FALSE(plain.ok());
 }
 
 }  // namespace
