@@ -220,6 +220,30 @@ std::vector<std::string> Config::get_string_list(std::string_view key) const {
   return items;
 }
 
+namespace {
+// Masks values under keys that name secrets inside free-form (kNode) sections,
+// e.g. auth.users[].password_hash.
+YAML::Node mask_nested_secrets(const YAML::Node& node) {
+  if (node.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& entry : node) {
+      std::string key = entry.first.as<std::string>();
+      std::string lower = to_lower(key);
+      bool secret = lower.find("password") != std::string::npos || lower.find("secret") != std::string::npos ||
+                    lower.find("token") != std::string::npos;
+      out[key] = secret && entry.second.IsScalar() ? YAML::Node("***") : mask_nested_secrets(entry.second);
+    }
+    return out;
+  }
+  if (node.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& item : node) out.push_back(mask_nested_secrets(item));
+    return out;
+  }
+  return node;
+}
+}  // namespace
+
 std::string Config::to_yaml(bool mask_secrets) const {
   YAML::Node out(YAML::NodeType::Map);
   for (const auto& key : schema_) {
@@ -228,6 +252,7 @@ std::string Config::to_yaml(bool mask_secrets) const {
         !value.Scalar().empty()) {
       value.reset(YAML::Node("***"));
     }
+    if (mask_secrets && key.type == ConfigType::kNode) value.reset(mask_nested_secrets(value));
     set_path(out, split_path(key.name), value);
   }
   YAML::Emitter emitter;

@@ -88,6 +88,15 @@ TEST(ConfigTest, SecretsAreMasked) {
   EXPECT_NE(config->to_yaml(false).find("hunter2"), std::string::npos);
 }
 
+TEST(ConfigTest, NestedSecretsAreMasked) {
+  ConfigSchema nested = {{"auth.users", ConfigType::kNode, "", "users"}};
+  auto config = validate_config(
+      nested, YAML::Load("auth:\n  users:\n    - {name: alice, password_hash: 'pbkdf2$x'}\n"), {"", "", {}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->to_yaml().find("pbkdf2"), std::string::npos) << config->to_yaml();
+  EXPECT_NE(config->to_yaml().find("alice"), std::string::npos);
+}
+
 TEST(ConfigTest, DurationParsing) {
   EXPECT_EQ(*parse_duration("250ms"), std::chrono::milliseconds(250));
   EXPECT_EQ(*parse_duration("30s"), std::chrono::seconds(30));
