@@ -1,0 +1,125 @@
+// telekern::stream against a real-protocol Kafka cluster (rdkafka_mock).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "telekern/stream.h"
+#include "tests/support/kafka_mock_cluster.h"
+
+namespace telekern::stream {
+namespace {
+
+using namespace std::chrono_literals;
+
+StreamConfig kafka_config(const testing::KafkaMockCluster& cluster) {
+  StreamConfig config;
+  config.transport = "kafka://" + cluster.bootstraps();
+  config.client_id = "stream-test";
+  config.session_timeout_ms = 6000;
+  config.heartbeat_interval_ms = 500;
+  return config;
+}
+
+// Polls until `wanted` records arrived or the bound passes.
+std::vector<Record> consume(Consumer& consumer, size_t wanted, std::chrono::seconds bound = 30s) {
+  std::vector<Record> all;
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (all.size() < wanted && std::chrono::steady_clock::now() < deadline) {
+    auto batch = consumer.poll(wanted - all.size(), 500ms);
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) break;
+    all.insert(all.end(), batch->begin(), batch->end());
+  }
+  return all;
+}
+
+TEST(KafkaStreamTest, ProducesAndConsumesWithKeysHeadersAndOrderPerPartition) {
+  testing::KafkaMockCluster cluster(3);
+  ASSERT_TRUE(cluster.ok());
+  cluster.create_topic("gpu", 4);
+  auto config = kafka_config(cluster);
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 200; ++i) {
+    Record record;
+    record.topic = "gpu";
+    record.key = "device-" + std::to_string(i % 5);
+    record.value = std::to_string(i);
+    record.headers = {{"source", "test"}};
+    ASSERT_TRUE((*producer)->send(record).ok());
+  }
+  ASSERT_TRUE((*producer)->flush(20s).ok());
+
+  auto consumer = make_consumer(config, {"readers", {"gpu"}, StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto records = consume(**consumer, 200);
+  ASSERT_EQ(records.size(), 200u);
+  std::map<std::string, int32_t> partition_of_key;
+  std::map<std::string, int> last_value_of_key;
+  for (const auto& record : records) {
+    EXPECT_EQ(record.topic, "gpu");
+    ASSERT_EQ(record.headers.size(), 1u);
+    EXPECT_EQ(record.headers[0], (std::pair<std::string, std::string>{"source", "test"}));
+    // A key always lands on one partition, and its records keep their order.
+    auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
+    EXPECT_EQ(it->second, record.partition) << record.key;
+    int value = std::stoi(record.value);
+    if (last_value_of_key.count(record.key)) EXPECT_GT(value, last_value_of_key[record.key]);
+    last_value_of_key[record.key] = value;
+  }
+}
+
+TEST(KafkaStreamTest, GroupResumesAfterCommittedOffsetsOnly) {
+  testing::KafkaMockCluster cluster(1);
+  ASSERT_TRUE(cluster.ok());
+  cluster.create_topic("events", 1);
+  auto config = kafka_config(cluster);
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*producer)->send({.topic = "events", .value = std::to_string(i)}).ok());
+  ASSERT_TRUE((*producer)->flush(20s).ok());
+
+  {
+    auto consumer = make_consumer(config, {"workers", {"events"}, StartFrom::kEarliest});
+    ASSERT_TRUE(consumer.ok());
+    auto first = consume(**consumer, 60);
+    ASSERT_EQ(first.size(), 60u);
+    // Only the first 40 were processed: commit those, drop the rest (a crash).
+    std::vector<Record> processed(first.begin(), first.begin() + 40);
+    ASSERT_TRUE((*consumer)->commit(processed).ok());
+  }
+  auto consumer = make_consumer(config, {"workers", {"events"}, StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok());
+  auto rest = consume(**consumer, 60);
+  ASSERT_EQ(rest.size(), 60u) << "records 40..99 are delivered again: at-least-once";
+  EXPECT_EQ(rest.front().value, "40");
+  EXPECT_EQ(rest.back().value, "99");
+}
+
+TEST(KafkaStreamTest, BadTransportIsExplained) {
+  StreamConfig config;
+  config.transport = "amqp://somewhere";
+  auto producer = make_producer(config);
+  ASSERT_FALSE(producer.ok());
+  EXPECT_NE(producer.status().message().find("telekern://"), std::string::npos);
+  config.transport = "kafka://127.0.0.1:1";
+  EXPECT_EQ(make_consumer(config, {"", {"t"}}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(KafkaStreamTest, DeliveryFailureSurfacesOnFlush) {
+  testing::KafkaMockCluster cluster(1);
+  ASSERT_TRUE(cluster.ok());
+  cluster.create_topic("lost", 1);
+  auto config = kafka_config(cluster);
+  config.extra_properties = {{"message.timeout.ms", "1500"}};
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok());
+  cluster.set_broker_down(1, true);
+  ASSERT_TRUE((*producer)->send({.topic = "lost", .value = "x"}).ok());
+  auto flushed = (*producer)->flush(3s);
+  EXPECT_FALSE(flushed.ok()) << "an unacknowledged record must not look delivered";
+}
+
+}  // namespace
+}  // namespace telekern::stream
