@@ -1,8 +1,9 @@
-// Unary no-op RPC throughput through the full kernel path (call gate with API
-// key auth, RPC metrics interceptor, module router, the ping module on its
-// in-process server) against a bare grpc++ server with the same handler. Both
-// run in this process and are driven by the same client code; prints calls/s
-// for each and their ratio (target >= 0.90).
+// Unary no-op RPC throughput through the kernel against a bare grpc++ server
+// with the same handler, all in this process and driven by the same client
+// code. Two kernel paths are measured: a service the kernel serves itself
+// (call gate with API-key auth + RPC metrics interceptor), and a module's
+// service (the same plus the module router and the module's in-process
+// server). Prints calls/s for each and the ratios (target >= 0.90).
 #include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -105,8 +106,11 @@ int main(int argc, char** argv) {
     std::cerr << config.status() << "\n";
     return 1;
   }
+  // The kernel serves the same handler itself under another service name, so
+  // the gate + metrics path can be measured without the router.
   MetricsRegistry metrics;
   RpcMetrics rpc_metrics(metrics);
+  BarePing kernel_ping;
   auto settings = auth::parse_auth_settings(config->api_keys, config->users, "", std::chrono::seconds(3600));
   auto authenticator = std::make_shared<const auth::Authenticator>(*settings, "internal");
   ModuleManager manager(*config, metrics, rpc_metrics, authenticator);
@@ -115,30 +119,48 @@ int main(int argc, char** argv) {
     std::cerr << status << "\n";
     return 1;
   }
+  // A second kernel with no modules that serves the ping handler itself.
+  auto direct_config = *config;
+  direct_config.load = {};
+  direct_config.modules_dir = dir.path() / "no-modules";
+  direct_config.data_dir = dir.path() / "direct-data";
+  ModuleManager direct_manager(direct_config, metrics, rpc_metrics, authenticator);
+  if (auto status = direct_manager.start({bind_service<tv1::Ping>(kernel_ping)}); !status.ok()) {
+    std::cerr << status << "\n";
+    return 1;
+  }
+  std::string direct_target = "127.0.0.1:" + std::to_string(direct_manager.port());
   std::string kernel_target = "127.0.0.1:" + std::to_string(manager.port());
   std::string bare_target = "127.0.0.1:" + std::to_string(bare_port);
 
   // Warm up both, then measure alternately to spread machine noise.
   drive(bare_target, "", threads, std::chrono::milliseconds(300));
   drive(kernel_target, key, threads, std::chrono::milliseconds(300));
-  Result bare_result, kernel_result;
+  drive(direct_target, key, threads, std::chrono::milliseconds(300));
+  Result bare_result, kernel_result, direct_result;
+  auto add = [](Result& total, const Result& part) {
+    total.calls_per_second += part.calls_per_second / 2;
+    total.failures += part.failures;
+  };
   for (int round = 0; round < 2; ++round) {
-    auto b = drive(bare_target, "", threads, duration / 2);
-    auto k = drive(kernel_target, key, threads, duration / 2);
-    bare_result.calls_per_second += b.calls_per_second / 2;
-    kernel_result.calls_per_second += k.calls_per_second / 2;
-    bare_result.failures += b.failures;
-    kernel_result.failures += k.failures;
+    add(bare_result, drive(bare_target, "", threads, duration / 2));
+    add(direct_result, drive(direct_target, key, threads, duration / 2));
+    add(kernel_result, drive(kernel_target, key, threads, duration / 2));
   }
   double ratio = kernel_result.calls_per_second / bare_result.calls_per_second;
+  double direct_ratio = direct_result.calls_per_second / bare_result.calls_per_second;
   std::printf("unary no-op, %d closed-loop callers, %lld ms per side\n", threads,
               static_cast<long long>(duration.count()));
-  std::printf("  bare grpc++ server      : %10.0f calls/s (%llu failed)\n", bare_result.calls_per_second,
+  std::printf("  bare grpc++ server                    : %10.0f calls/s (%llu failed)\n", bare_result.calls_per_second,
               static_cast<unsigned long long>(bare_result.failures));
-  std::printf("  telekernd (auth+metrics+router): %10.0f calls/s (%llu failed)\n",
+  std::printf("  kernel service (auth+metrics)         : %10.0f calls/s (%llu failed)\n",
+              direct_result.calls_per_second, static_cast<unsigned long long>(direct_result.failures));
+  std::printf("  module service (auth+metrics+router)  : %10.0f calls/s (%llu failed)\n",
               kernel_result.calls_per_second, static_cast<unsigned long long>(kernel_result.failures));
-  std::printf("  ratio kernel/bare       : %10.2f (target >= 0.90)\n", ratio);
+  std::printf("  ratio kernel service / bare           : %10.2f (target >= 0.90)\n", direct_ratio);
+  std::printf("  ratio module service / bare           : %10.2f (target >= 0.90)\n", ratio);
   manager.shutdown();
+  direct_manager.shutdown();
   bare->Shutdown();
-  return kernel_result.failures == 0 && bare_result.failures == 0 ? 0 : 1;
+  return kernel_result.failures + bare_result.failures + direct_result.failures == 0 ? 0 : 1;
 }
