@@ -84,11 +84,7 @@ int print_config(const KernelConfig& config) {
     auto loaded = load_module(file);
     if (!loaded.ok()) continue;
     ModuleInfo info = loaded->module().info();
-    YAML::Node section;
-    if (config.module_sections.IsDefined() && config.module_sections.IsMap()) {
-      const YAML::Node& sections = config.module_sections;
-      section = sections[info.name];
-    }
+    YAML::Node section = child_or_undefined(config.module_sections, info.name);
     auto module_config = validate_config(info.config, section,
                                          {config.config_file, "modules." + info.name,
                                           telekern_environment()});

@@ -1,10 +1,40 @@
 #include "kernel/module_loader.h"
 
+#include <dlfcn.h>
+#include <link.h>
 
 #include <system_error>
+#include <vector>
+
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
+namespace {
+
+// Marks every shared library loaded so far, except `module_file`, as never to
+// be unloaded. Generated protobuf code registers its descriptors in a
+// process-wide pool and cannot register twice: if a module's proto library
+// were unloaded with the module, loading the module again would abort the
+// process. The module's own code still unloads.
+void pin_dependencies(const std::filesystem::path& module_file) {
+  std::vector<std::string> libraries;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
+          static_cast<std::vector<std::string>*>(out)->emplace_back(info->dlpi_name);
+        }
+        return 0;
+      },
+      &libraries);
+  std::error_code error;
+  auto module = std::filesystem::weakly_canonical(module_file, error);
+  for (const auto& library : libraries) {
+    if (std::filesystem::weakly_canonical(library, error) == module) continue;
+    if (void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE)) dlclose(handle);
+  }
+}
+
+}  // namespace
 
 LoadedModule::LoadedModule(boost::dll::shared_library library, std::unique_ptr<Module> module,
                            std::filesystem::path file, AbiVersion abi)
@@ -51,6 +81,7 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
     return absl::FailedPreconditionError(
         str_cat(file.string(), ": cannot load shared object: ", load_error.message()));
   }
+  pin_dependencies(load_path);
   if (!library.has(kModuleAbiSymbol)) {
     return absl::FailedPreconditionError(str_cat(
         file.string(), ": not a telekern module (no '", kModuleAbiSymbol,

@@ -408,11 +408,7 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
       }
     }
   }
-  YAML::Node section;
-  if (config_.module_sections.IsDefined() && config_.module_sections.IsMap()) {
-    const YAML::Node& sections = config_.module_sections;
-    section = sections[record->name];
-  }
+  YAML::Node section = child_or_undefined(config_.module_sections, record->name);
   auto module_config = validate_config(
       record->info.config, section,
       {config_.config_file, str_cat("modules.", record->name), telekern_environment()});

@@ -94,3 +94,15 @@ std::map<std::string, std::string> telekern_environment();
 std::string schema_to_markdown(const ConfigSchema& schema);
 
 }  // namespace telekern
+
+namespace telekern {
+// The child `key` of map `parent`, or an undefined node when absent. (yaml-cpp's
+// const operator[] returns an "invalid" node that throws when assigned.)
+inline YAML::Node child_or_undefined(const YAML::Node& parent, const std::string& key) {
+  if (!parent.IsDefined() || !parent.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  for (const auto& entry : parent) {
+    if (entry.first.IsScalar() && entry.first.Scalar() == key) return entry.second;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+}  // namespace telekern

@@ -566,3 +566,65 @@ TEST(KernelIntegrationTest, ServesTls) {
 
 }  // namespace
 }  // namespace telekern::testing
+
+namespace telekern::testing {
+namespace {
+
+TEST(KernelIntegrationTest, PrintConfigShowsKernelAndModuleSettings) {
+  TempDir dir;
+  auto file = dir.path() / "c.yaml";
+  std::ofstream(file) << "log:\n  level: debug\nauth:\n  jwt_secret: 'super-secret-value-that-is-long-enough'\nmodules:\n  echo:\n    prefix: 'hey '\n";
+  auto result = run_command(telekernd_binary() + " --print-config --config " + file.string() +
+                            " --modules-dir " + test_modules_dir());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("level: debug"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("listen: 127.0.0.1:7070"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("super-secret-value"), std::string::npos) << "secrets are masked";
+  EXPECT_NE(result.output.find("modules.echo:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("prefix: \"hey \""), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("fail_start: false"), std::string::npos) << result.output;
+}
+
+TEST(KernelIntegrationTest, HelpExplainsOptionsAndEnvironment) {
+  auto result = run_command(telekernd_binary() + " --help");
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* text : {"--config", "--listen", "--http", "--modules-dir", "--data-dir", "--print-config",
+                           "TELEKERN_"}) {
+    EXPECT_NE(result.output.find(text), std::string::npos) << text;
+  }
+}
+
+}  // namespace
+}  // namespace telekern::testing
+
+namespace telekern::testing {
+namespace {
+
+// echo is the only user of its proto library here: unloading it must not
+// unload the library (protobuf cannot register the same file twice).
+TEST(KernelIntegrationTest, ModuleThatAloneUsesItsProtosUnloadsAndLoadsAgain) {
+  Telekernd daemon({.load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = Kernel::NewStub(daemon.channel());
+  kv1::UnloadModuleRequest unload;
+  unload.set_name("echo");
+  kv1::UnloadModuleResponse unloaded;
+  ASSERT_TRUE(kernel->UnloadModule(context_with().get(), unload, &unloaded).ok());
+  kv1::LoadModuleRequest load;
+  load.set_name("echo");
+  kv1::LoadModuleResponse loaded;
+  auto status = kernel->LoadModule(context_with().get(), load, &loaded);
+  ASSERT_TRUE(status.ok()) << status.error_message() << daemon.log();
+  kv1::ReloadModuleRequest reload;
+  reload.set_name("echo");
+  kv1::ReloadModuleResponse reloaded;
+  ASSERT_TRUE(kernel->ReloadModule(context_with().get(), reload, &reloaded).ok()) << daemon.log();
+  tv1::SayRequest say;
+  say.set_message("back");
+  tv1::SayResponse reply;
+  EXPECT_TRUE(tv1::Echo::NewStub(daemon.channel())->Say(context_with().get(), say, &reply).ok());
+  EXPECT_TRUE(daemon.process().running());
+}
+
+}  // namespace
+}  // namespace telekern::testing
