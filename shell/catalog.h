@@ -46,6 +46,9 @@ class Catalog {
   // The command whose path is the longest prefix of `words`, and how many words it took.
   std::pair<const Command*, size_t> match(const std::vector<std::string>& words) const;
   const Command* command_for(const google::protobuf::MethodDescriptor* method) const;
+  // Keeps the current descriptors and messages alive across a reload, for a
+  // caller still holding messages or descriptors from them.
+  std::shared_ptr<const void> pin() const { return state_; }
 
  private:
   struct State {

@@ -325,10 +325,23 @@ int Shell::run_catalog_command(const Command& command, const std::vector<std::st
 int Shell::run_method(const MethodDescriptor* method, const std::vector<std::string>& positionals,
                       const std::vector<std::string>& args,
                       const std::function<void(const Message&)>& extra) {
+  auto pinned = catalog_.pin();  // the refresh at the end may replace the catalog
   auto& factory = catalog_.factory();
   const Message* request_prototype = factory.GetPrototype(method->input_type());
   const Message* response_prototype = factory.GetPrototype(method->output_type());
-  auto request = build_request(*request_prototype, positionals, args, method->client_streaming());
+  // `-o json` after a command sets the format for that command alone.
+  OutputFormat format = options_.format;
+  std::vector<std::string> request_args;
+  bool has_output_field = method->input_type()->FindFieldByName("output") != nullptr;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "-o" || (args[i] == "--output" && !has_output_field)) && i + 1 < args.size()) {
+      if (!parse_output_format(args[i + 1], &format)) return fail(kExitUsage, "-o: table, json or yaml");
+      ++i;
+      continue;
+    }
+    request_args.push_back(args[i]);
+  }
+  auto request = build_request(*request_prototype, positionals, request_args, method->client_streaming());
   if (!request.ok()) return fail(kExitUsage, std::string(request.status().message()));
 
   Invocation invocation;
@@ -339,7 +352,7 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   bool streaming = method->server_streaming();
   invocation.timeout = request->timeout.value_or(streaming ? std::chrono::milliseconds(0) : options_.unary_timeout);
 
-  ResponsePrinter printer(out_, options_.format, options_.style, streaming);
+  ResponsePrinter printer(out_, format, options_.style, streaming);
   auto status = invoke(client_->channel(), invocation, [&](const Message& response) {
     if (extra) extra(response);
     printer.print(response);
