@@ -233,6 +233,7 @@ int Shell::run_line(const std::string& line) {
   if (!parsed.error.empty()) return fail(kExitUsage, parsed.error);
   int result = kExitOk;
   for (const auto& words : parsed.commands) {
+    if (interrupted_) return kExitRpcBase + static_cast<int>(grpc::StatusCode::CANCELLED);
     int code = run_command(words);
     if (code != kExitOk) {
       result = code;

@@ -173,5 +173,23 @@ TEST_F(TeleshAuthTest, CredentialsFromFlagsAndEnvironment) {
   EXPECT_EQ(telesh_run(daemon, "-c " + quote("modules unload ping"), "TELEKERN_TOKEN=" + token).exit_code, 0);
 }
 
+TEST(TeleshTlsTest, ConnectsOverTlsCheckingTheServerAgainstTheCa) {
+  if (find_executable("openssl").empty()) GTEST_SKIP() << "openssl not installed";
+  TempDir certs;
+  auto key = (certs.path() / "server.key").string();
+  auto cert = (certs.path() / "server.pem").string();
+  auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                          " -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  Telekernd daemon({.config_yaml = "tls:\n  cert: " + cert + "\n  key: " + key + "\n", .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto secure = telesh_run(daemon, "--tls --ca " + cert + " -c " + quote("info; echo say over-tls"));
+  EXPECT_EQ(secure.exit_code, 0) << secure.output;
+  EXPECT_NE(secure.output.find("tls_enabled:  true"), std::string::npos) << secure.output;
+  EXPECT_NE(secure.output.find("over-tls"), std::string::npos) << secure.output;
+  auto plaintext = telesh_run(daemon, "-c info");
+  EXPECT_EQ(plaintext.exit_code, 24) << "a plaintext client cannot talk to a TLS server:\n" << plaintext.output;
+}
+
 }  // namespace
 }  // namespace telekern::testing
