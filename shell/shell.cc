@@ -634,7 +634,8 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
 std::vector<std::string> Shell::live_values(const google::protobuf::ServiceDescriptor* service,
                                            const std::string& field_name) {
   // The first List* method of the same service whose response lists messages
-  // carrying a string field of that name: ListModules gives module names.
+  // carrying a string field of that name (or messages of a type of that
+  // name, then their `name`): ListModules gives module names.
   for (int i = 0; i < service->method_count(); ++i) {
     const auto* method = service->method(i);
     if (method->name().rfind("List", 0) != 0 || method->client_streaming() || method->server_streaming()) continue;
@@ -643,6 +644,10 @@ std::vector<std::string> Shell::live_values(const google::protobuf::ServiceDescr
       const auto* list = output->field(j);
       if (!list->is_repeated() || list->is_map() || list->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
       const auto* name_field = list->message_type()->FindFieldByName(field_name);
+      // A field named after the listed type ("module" for repeated Module) takes its names.
+      if (name_field == nullptr && to_lower(list->message_type()->name()) == to_lower(field_name)) {
+        name_field = list->message_type()->FindFieldByName("name");
+      }
       if (name_field == nullptr || name_field->cpp_type() != FieldDescriptor::CPPTYPE_STRING ||
           name_field->is_repeated()) {
         continue;

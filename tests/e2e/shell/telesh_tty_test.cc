@@ -45,6 +45,11 @@ TEST_F(TeleshTtyTest, CompletesCommandsAndLiveModuleNames) {
   shell->key("Tab");
   ASSERT_TRUE(shell->wait_for("telesh> modules unload echo")) << shell->screen();
   shell->key("C-u");
+  // `config <module>`: a field named after the listed type completes its names.
+  shell->type("config pi");
+  shell->key("Tab");
+  ASSERT_TRUE(shell->wait_for("telesh> config ping")) << shell->screen();
+  shell->key("C-u");
   shell->type("echo count 5 --inter");
   shell->key("Tab");
   ASSERT_TRUE(shell->wait_for("telesh> echo count 5 --interval_ms")) << shell->screen();
