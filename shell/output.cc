@@ -1,0 +1,380 @@
+#include "shell/output.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/util/json_util.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "shell/values.h"
+#include "telekern/strings.h"
+
+namespace telekern::shell {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+constexpr size_t kMaxCellWidth = 60;
+
+std::string to_upper_copy(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+constexpr int kProgressWidth = 30;
+
+bool is_leaf_message(const Descriptor* type) {
+  return is_duration(type) || is_timestamp(type) || type->file()->name() == "google/protobuf/wrappers.proto";
+}
+
+bool is_plain_field(const FieldDescriptor* field) {
+  if (field->is_map()) return false;
+  if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) return true;
+  return !field->is_repeated() && is_leaf_message(field->message_type());
+}
+
+using Column = std::vector<const FieldDescriptor*>;
+
+// Leaf fields of a row type; nested messages flatten one level (health.state).
+std::vector<Column> columns_of(const Descriptor* type) {
+  std::vector<Column> columns;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
+        !is_leaf_message(field->message_type())) {
+      for (int j = 0; j < field->message_type()->field_count(); ++j) {
+        columns.push_back({field, field->message_type()->field(j)});
+      }
+    } else {
+      columns.push_back({field});
+    }
+  }
+  return columns;
+}
+
+std::string column_name(const Column& column) {
+  std::vector<std::string> parts;
+  for (const auto* field : column) parts.push_back(field->name());
+  return join(parts, ".");
+}
+
+std::string cell(const Message& row, const Column& column) {
+  const Message* holder = &row;
+  for (size_t i = 0; i + 1 < column.size(); ++i) {
+    if (!holder->GetReflection()->HasField(*holder, column[i])) return "";
+    holder = &holder->GetReflection()->GetMessage(*holder, column[i]);
+  }
+  const auto* field = column.back();
+  if (field->is_repeated() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    int size = holder->GetReflection()->FieldSize(*holder, field);
+    return size == 0 ? "" : str_cat("[", size, "]");
+  }
+  return format_field(*holder, field);
+}
+
+std::string truncate(std::string text, const Style& style) {
+  for (auto& c : text) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  if (style.tty && text.size() > kMaxCellWidth) text = text.substr(0, kMaxCellWidth - 3) + "...";
+  return text;
+}
+
+std::string table_of(const Message& message, const FieldDescriptor* field, const Style& style) {
+  const auto* reflection = message.GetReflection();
+  auto columns = columns_of(field->message_type());
+  std::vector<std::vector<std::string>> rows;
+  int size = reflection->FieldSize(message, field);
+  for (int i = 0; i < size; ++i) {
+    const Message& row = reflection->GetRepeatedMessage(message, field, i);
+    std::vector<std::string> cells;
+    for (const auto& column : columns) cells.push_back(truncate(cell(row, column), style));
+    rows.push_back(std::move(cells));
+  }
+  // Columns empty in every row only take room.
+  std::vector<std::string> header;
+  std::vector<size_t> kept;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    bool any = rows.empty();
+    for (const auto& row : rows) any = any || !row[c].empty();
+    if (any || (kept.empty() && c + 1 == columns.size())) {
+      kept.push_back(c);
+      header.push_back(column_name(columns[c]));
+    }
+  }
+  std::vector<std::vector<std::string>> kept_rows;
+  for (const auto& row : rows) {
+    std::vector<std::string> cells;
+    for (size_t c : kept) cells.push_back(row[c]);
+    kept_rows.push_back(std::move(cells));
+  }
+  return render_table(header, kept_rows, style);
+}
+
+std::string indent_lines(const std::string& text, size_t indent) {
+  std::string out;
+  std::string pad(indent, ' ');
+  for (const auto& line : split(text, '\n', /*skip_empty=*/true)) out += pad + line + "\n";
+  return out;
+}
+
+void render_fields(const Message& message, const Style& style, size_t indent, bool top_level, std::string& out) {
+  const auto* type = message.GetDescriptor();
+  const auto* reflection = message.GetReflection();
+  // A response whose point is one list prints that list as a table first.
+  const FieldDescriptor* list = nullptr;
+  if (top_level) {
+    for (int i = 0; i < type->field_count(); ++i) {
+      const auto* field = type->field(i);
+      if (field->is_repeated() && !field->is_map() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        if (list != nullptr) {
+          list = nullptr;
+          break;
+        }
+        list = field;
+      }
+    }
+    if (list != nullptr) {
+      if (reflection->FieldSize(message, list) == 0) {
+        out += style.dim(str_cat("(no ", list->name(), ")")) + "\n";
+      } else {
+        out += table_of(message, list, style);
+      }
+    }
+  }
+  size_t width = 0;
+  for (int i = 0; i < type->field_count(); ++i) width = std::max(width, type->field(i)->name().size());
+  std::string pad(indent, ' ');
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (field == list) continue;
+    std::string key = field->name() + ":";
+    key.resize(width + 2, ' ');
+    if (is_plain_field(field)) {
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !reflection->HasField(message, field)) continue;
+      out += pad + style.cyan(key) + format_field(message, field) + "\n";
+    } else if (field->is_map() || field->is_repeated()) {
+      int size = reflection->FieldSize(message, field);
+      if (size == 0) continue;
+      out += pad + style.cyan(field->name() + ":") + "\n";
+      if (field->is_map()) {
+        const auto* entry_type = field->message_type();
+        for (int j = 0; j < size; ++j) {
+          const Message& entry = reflection->GetRepeatedMessage(message, field, j);
+          out += pad + "  " + format_field(entry, entry_type->FindFieldByName("key")) + ": " +
+                 format_field(entry, entry_type->FindFieldByName("value")) + "\n";
+        }
+      } else {
+        out += indent_lines(table_of(message, field, style), indent + 2);
+      }
+    } else {
+      if (!reflection->HasField(message, field)) continue;
+      out += pad + style.cyan(field->name() + ":") + "\n";
+      render_fields(reflection->GetMessage(message, field), style, indent + 2, false, out);
+    }
+  }
+}
+
+// A stream row prints on one line when the message has only plain fields.
+bool is_flat(const Descriptor* type) {
+  for (int i = 0; i < type->field_count(); ++i) {
+    if (!is_plain_field(type->field(i))) return false;
+  }
+  return type->field_count() > 0;
+}
+
+const FieldDescriptor* numeric_field(const Descriptor* type, const char* name) {
+  const auto* field = type->FindFieldByName(name);
+  if (field == nullptr || field->is_repeated()) return nullptr;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return field;
+    default:
+      return nullptr;
+  }
+}
+
+YAML::Node to_yaml_node(const nlohmann::json& json) {
+  YAML::Node node;
+  if (json.is_object()) {
+    node = YAML::Node(YAML::NodeType::Map);
+    for (const auto& [key, value] : json.items()) node[key] = to_yaml_node(value);
+  } else if (json.is_array()) {
+    node = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& value : json) node.push_back(to_yaml_node(value));
+  } else if (json.is_string()) {
+    node = json.get<std::string>();
+  } else if (json.is_null()) {
+    node = YAML::Node(YAML::NodeType::Null);
+  } else {
+    node = json.dump();
+  }
+  return node;
+}
+
+}  // namespace
+
+bool parse_output_format(const std::string& text, OutputFormat* format) {
+  if (text == "table" || text == "text") {
+    *format = OutputFormat::kTable;
+  } else if (text == "json") {
+    *format = OutputFormat::kJson;
+  } else if (text == "yaml") {
+    *format = OutputFormat::kYaml;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string Style::bold(const std::string& text) const { return color ? "\033[1m" + text + "\033[0m" : text; }
+std::string Style::dim(const std::string& text) const { return color ? "\033[2m" + text + "\033[0m" : text; }
+std::string Style::red(const std::string& text) const { return color ? "\033[31m" + text + "\033[0m" : text; }
+std::string Style::cyan(const std::string& text) const { return color ? "\033[36m" + text + "\033[0m" : text; }
+
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const Style& style) {
+  std::vector<size_t> widths(header.size(), 0);
+  for (size_t c = 0; c < header.size(); ++c) widths[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells, bool is_header) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      std::string text = is_header ? to_upper_copy(cells[c]) : cells[c];
+      if (c + 1 < cells.size()) text.resize(widths[c], ' ');
+      out += is_header ? style.bold(text) : text;
+      if (c + 1 < cells.size()) out += "  ";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(header, true);
+  for (const auto& row : rows) out += line(row, false);
+  return out;
+}
+
+std::string render_message(const Message& message, const Style& style) {
+  std::string out;
+  render_fields(message, style, 0, true, out);
+  return out;
+}
+
+std::string to_json(const Message& message, bool pretty) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = pretty;
+  std::string json;
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) return str_cat("{\"error\":\"", std::string(status.message()), "\"}");
+  if (!json.empty() && json.back() == '\n') json.pop_back();
+  return json;
+}
+
+std::string to_yaml(const Message& message) {
+  auto json = nlohmann::json::parse(to_json(message, false), nullptr, false);
+  YAML::Emitter emitter;
+  emitter << to_yaml_node(json);
+  return emitter.c_str();
+}
+
+ResponsePrinter::ResponsePrinter(std::ostream& out, OutputFormat format, Style style, bool streaming)
+    : out_(out), format_(format), style_(style), streaming_(streaming) {}
+
+void ResponsePrinter::print(const Message& response) {
+  ++count_;
+  switch (format_) {
+    case OutputFormat::kJson:
+      out_ << to_json(response, !streaming_ && style_.tty) << "\n" << std::flush;
+      return;
+    case OutputFormat::kYaml:
+      if (streaming_ && count_ > 1) out_ << "---\n";
+      out_ << to_yaml(response) << "\n" << std::flush;
+      return;
+    case OutputFormat::kTable:
+      break;
+  }
+  if (!streaming_) {
+    std::string text = render_message(response, style_);
+    out_ << (text.empty() ? style_.dim("ok") + "\n" : text) << std::flush;
+    return;
+  }
+  const auto* type = response.GetDescriptor();
+  if (count_ == 1) {
+    progress_ = style_.tty && numeric_field(type, "done") && numeric_field(type, "total");
+  }
+  if (progress_) {
+    if (!last_) last_.reset(response.New());
+    last_->CopyFrom(response);
+    draw_progress(response);
+    return;
+  }
+  if (is_flat(type)) {
+    print_stream_row(response);
+  } else {
+    if (count_ > 1) out_ << "\n";
+    out_ << render_message(response, style_) << std::flush;
+  }
+}
+
+void ResponsePrinter::print_stream_row(const Message& response) {
+  const auto* type = response.GetDescriptor();
+  std::vector<std::string> cells;
+  for (int i = 0; i < type->field_count(); ++i) cells.push_back(truncate(format_field(response, type->field(i)), style_));
+  if (count_ == 1) {
+    std::vector<std::string> header;
+    for (int i = 0; i < type->field_count(); ++i) {
+      header.push_back(type->field(i)->name());
+      stream_widths_.push_back(std::max<size_t>({type->field(i)->name().size(), cells[i].size(), 6}));
+    }
+    // Pad header cells to the stream widths (later rows may be wider than the first).
+    std::string line;
+    for (size_t c = 0; c < header.size(); ++c) {
+      std::string name = to_upper_copy(header[c]);
+      if (c + 1 < header.size()) name.resize(stream_widths_[c], ' ');
+      line += style_.bold(name) + (c + 1 < header.size() ? "  " : "");
+    }
+    out_ << line << "\n";
+  }
+  std::string line;
+  for (size_t c = 0; c < cells.size(); ++c) {
+    std::string text = cells[c];
+    if (c + 1 < cells.size() && c < stream_widths_.size() && text.size() < stream_widths_[c]) {
+      text.resize(stream_widths_[c], ' ');
+    }
+    line += text + (c + 1 < cells.size() ? "  " : "");
+  }
+  out_ << line << "\n" << std::flush;
+}
+
+void ResponsePrinter::draw_progress(const Message& response) {
+  const auto* type = response.GetDescriptor();
+  double done = std::stod(format_field(response, numeric_field(type, "done")));
+  double total = std::stod(format_field(response, numeric_field(type, "total")));
+  double fraction = total > 0 ? std::clamp(done / total, 0.0, 1.0) : 0.0;
+  int filled = static_cast<int>(fraction * kProgressWidth);
+  std::string bar = std::string(filled, '#') + std::string(kProgressWidth - filled, '.');
+  char percent[16];
+  std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
+  out_ << "\r\033[K[" << style_.cyan(bar) << "] " << format_field(response, numeric_field(type, "done")) << "/"
+       << format_field(response, numeric_field(type, "total")) << " " << percent << std::flush;
+}
+
+void ResponsePrinter::finish() {
+  if (progress_ && last_) {
+    out_ << "\r\033[K" << render_message(*last_, style_) << std::flush;
+  }
+  progress_ = false;
+}
+
+}  // namespace telekern::shell
