@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <grpc/support/log.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include <fstream>
@@ -47,6 +48,19 @@ std::string read_secret(const std::string& prompt) {
     std::cerr << "\n";
   }
   return secret;
+}
+
+// gRPC's own log lines go through the daemon's logger (component "grpc"), so
+// they follow log.format and log.level like every other line.
+void route_grpc_logs() {
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    static const auto logger = make_logger("grpc");
+    switch (args->severity) {
+      case GPR_LOG_SEVERITY_DEBUG: logger->debug("{} ({}:{})", args->message, args->file, args->line); break;
+      case GPR_LOG_SEVERITY_INFO: logger->info("{}", args->message); break;
+      default: logger->error("{} ({}:{})", args->message, args->file, args->line); break;
+    }
+  });
 }
 
 std::filesystem::path default_modules_dir() {
@@ -153,6 +167,7 @@ int main(int argc, char** argv) {
   configure_logging(config->log_format == "json" ? LogFormat::kJson : LogFormat::kText,
                     config->log_level);
   auto log = make_logger("kernel");
+  route_grpc_logs();
   const std::string internal_key = auth::base64url_encode(auth::random_bytes(32));
   auto authenticator = make_authenticator(*config, internal_key);
   if (!authenticator.ok()) {
