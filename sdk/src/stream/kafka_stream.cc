@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "telekern/log.h"
 #include "telekern/stream.h"
 #include "telekern/strings.h"
 
@@ -31,9 +32,22 @@ absl::Status set(rd_kafka_conf_t* conf, const std::string& name, const std::stri
   return absl::OkStatus();
 }
 
+// librdkafka's log lines go through telekern logging (component "kafka").
+void log_line(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  static const auto logger = make_logger("kafka");
+  if (level <= 3) {
+    logger->error("{}: {}", facility, message);
+  } else if (level <= 5) {
+    logger->warn("{}: {}", facility, message);
+  } else {
+    logger->debug("{}: {}", facility, message);
+  }
+}
+
 // The settings producers and consumers share: brokers, identity, security, extras.
 absl::StatusOr<KafkaConf> base_conf(const StreamConfig& config, const std::string& brokers) {
   KafkaConf conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &log_line);
   std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", brokers},
       {"client.id", config.client_id},
