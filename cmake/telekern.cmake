@@ -5,7 +5,8 @@ set(TELEKERN_GEN_DIR ${PROJECT_BINARY_DIR}/gen)
 file(MAKE_DIRECTORY ${TELEKERN_GEN_DIR})
 
 function(telekern_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Designated initializers that leave defaulted fields out are intended style.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
 endfunction()
 
 # telekern_add_proto(AREA FILES a.proto ... [DEPS telekern_proto_x ...])
