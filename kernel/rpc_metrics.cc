@@ -72,20 +72,22 @@ RpcMetrics::RpcMetrics(MetricsRegistry& registry)
       in_flight_(registry.gauge("telekern_rpc_in_flight", "RPCs currently being handled").with()) {}
 
 RpcMetrics::Series RpcMetrics::series(std::string_view path, grpc::StatusCode code) {
-  std::string key(path);
-  key += '#';
-  key += std::to_string(static_cast<int>(code));
+  int index = static_cast<int>(code);
+  if (index < 0 || index >= kCodes) index = static_cast<int>(grpc::StatusCode::UNKNOWN);
   {
     std::shared_lock lock(cache_mutex_);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (auto it = cache_.find(path); it != cache_.end() && it->second[index].requests) return it->second[index];
   }
   auto [service, method] = split_path(path);
-  LabelValues labels{service, method, status_code_name(code)};
+  LabelValues labels{service, method, status_code_name(static_cast<grpc::StatusCode>(index))};
   Series fresh{&requests_.with(labels), &durations_.with(labels)};
   std::unique_lock lock(cache_mutex_);
   // Bounded: clients naming endless unknown methods must not grow memory without end.
   if (cache_.size() >= 4096) cache_.clear();
-  return cache_.emplace(std::move(key), fresh).first->second;
+  auto it = cache_.find(path);
+  if (it == cache_.end()) it = cache_.emplace(std::string(path), std::array<Series, kCodes>{}).first;
+  it->second[index] = fresh;
+  return fresh;
 }
 
 void RpcMetrics::record(std::string_view path, grpc::StatusCode code, double seconds) {

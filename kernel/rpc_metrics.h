@@ -5,6 +5,7 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <array>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -27,9 +28,15 @@ class RpcMetrics {
 
  private:
   struct Series {
-    Counter* requests;
-    Histogram* duration;
+    Counter* requests = nullptr;
+    Histogram* duration = nullptr;
   };
+  // Hashes std::string and std::string_view alike, so lookups do not allocate.
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view path) const { return std::hash<std::string_view>{}(path); }
+  };
+  static constexpr int kCodes = 17;  // OK .. UNAUTHENTICATED
   // The series of one path and code, cached so the hot path takes no exclusive lock.
   Series series(std::string_view path, grpc::StatusCode code);
 
@@ -37,7 +44,7 @@ class RpcMetrics {
   HistogramFamily& durations_;
   Gauge& in_flight_;
   std::shared_mutex cache_mutex_;
-  std::unordered_map<std::string, Series> cache_;
+  std::unordered_map<std::string, std::array<Series, kCodes>, PathHash, std::equal_to<>> cache_;
 };
 
 // "OK", "UNAVAILABLE", ... as in the gRPC spec.

@@ -89,11 +89,15 @@ absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
 }
 
 Role method_min_role(std::string_view path) {
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
   static std::shared_mutex mutex;
-  static std::unordered_map<std::string, Role> cache;
+  static std::unordered_map<std::string, Role, PathHash, std::equal_to<>> cache;
   {
     std::shared_lock lock(mutex);
-    if (auto it = cache.find(std::string(path)); it != cache.end()) return it->second;
+    if (auto it = cache.find(path); it != cache.end()) return it->second;
   }
   Role role = options::v1::ROLE_ADMIN;
   if (std::string_view(path).starts_with("/grpc.health.v1.") || std::string_view(path).starts_with("/grpc.reflection.")) {
