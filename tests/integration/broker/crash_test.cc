@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <set>
 #include <map>
 #include <mutex>
@@ -167,14 +168,18 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
 TEST(BrokerCrashTest, FullDiskFailsProduceClearlyAndKeepsAcknowledgedData) {
   TempDir data("broker-full");
   std::vector<std::pair<uint64_t, std::string>> acknowledged;
+  // The kernel copies the module before loading it, so the limit must let
+  // that copy through; the segment then hits it a few MiB later.
+  auto module = std::filesystem::path(TELEKERN_BUILD_DIR) / "modules" / "telekern_broker.so";
+  uint64_t limit = std::filesystem::file_size(module) + (4u << 20);
   {
-    Telekernd daemon(options_for(data.path().string(), 256 * 1024));
+    Telekernd daemon(options_for(data.path().string(), limit));
     ASSERT_TRUE(daemon.ready()) << daemon.log();
     auto stub = bv1::Broker::NewStub(daemon.channel());
     bv1::CreateTopicRequest create;
     create.set_topic("full");
     create.set_partitions(1);
-    create.set_segment_bytes(1 << 20);  // one segment that hits the 256 KiB file limit
+    create.set_segment_bytes(1u << 30);  // one segment that hits the file size limit
     bv1::CreateTopicResponse created;
     ASSERT_TRUE(stub->CreateTopic(context().get(), create, &created).ok());
     grpc::Status failure;
@@ -182,7 +187,7 @@ TEST(BrokerCrashTest, FullDiskFailsProduceClearlyAndKeepsAcknowledgedData) {
       bv1::ProduceRequest request;
       request.set_topic("full");
       request.set_durability(bv1::DURABILITY_FSYNC);
-      std::string value = "n" + std::to_string(n) + std::string(1000, 'x');
+      std::string value = "n" + std::to_string(n) + std::string(256 * 1024, 'x');
       request.add_records()->set_value(value);
       bv1::ProduceResponse response;
       auto status = stub->Produce(context().get(), request, &response);
@@ -194,7 +199,7 @@ TEST(BrokerCrashTest, FullDiskFailsProduceClearlyAndKeepsAcknowledgedData) {
     }
     ASSERT_EQ(failure.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << failure.error_message();
     EXPECT_NE(failure.error_message().find("disk full"), std::string::npos) << failure.error_message();
-    EXPECT_GT(acknowledged.size(), 100u);
+    EXPECT_GT(acknowledged.size(), 10u);
     EXPECT_TRUE(daemon.process().running());
     // Still serving: reads work, and the acknowledged data is intact.
     auto stored = read_all(*stub, "full", "after-failure");
