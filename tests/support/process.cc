@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ TempDir::~TempDir() {
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                 const std::filesystem::path& log_file) {
+                 const std::filesystem::path& log_file, std::optional<uint64_t> file_size_limit) {
   std::vector<std::string> environment;
   for (char** entry = environ; entry && *entry; ++entry) {
     std::string text(*entry);
@@ -62,6 +63,11 @@ Process::Process(const std::vector<std::string>& argv, const std::map<std::strin
       dup2(log_fd, 2);
     }
     setpgid(0, 0);
+    if (file_size_limit) {
+      struct rlimit limit {};
+      limit.rlim_cur = limit.rlim_max = *file_size_limit;
+      if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+    }
     execvpe(arg_pointers[0], arg_pointers.data(), env_pointers.data());
     _exit(127);
   }

@@ -16,7 +16,7 @@ std::string test_modules_dir() { return std::string(TELEKERN_BUILD_DIR) + "/test
 
 Telekernd::Telekernd(TelekerndOptions options) : dir_("telekernd") {
   std::vector<std::string> argv = {telekernd_binary(), "--listen", "127.0.0.1:0", "--http",
-                                    "127.0.0.1:0", "--data-dir", (dir_.path() / "data").string(),
+                                    "127.0.0.1:0", "--data-dir", options.data_dir.empty() ? (dir_.path() / "data").string() : options.data_dir,
                                     "--modules-dir",
                                     options.modules_dir.empty() ? test_modules_dir() : options.modules_dir,
                                     "--ready-file", (dir_.path() / "ready.json").string()};
@@ -31,7 +31,7 @@ Telekernd::Telekernd(TelekerndOptions options) : dir_("telekernd") {
     argv.push_back((dir_.path() / "telekernd.yaml").string());
   }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  process_ = std::make_unique<Process>(argv, options.env, log_file());
+  process_ = std::make_unique<Process>(argv, options.env, log_file(), options.file_size_limit);
   auto ready_file = dir_.path() / "ready.json";
   ready_ = wait_for([&] { return std::filesystem::exists(ready_file) || !process_->running(); },
                     std::chrono::seconds(30)) &&

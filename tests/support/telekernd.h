@@ -4,6 +4,7 @@
 #include <grpcpp/channel.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "tests/support/process.h"
@@ -16,6 +17,8 @@ struct TelekerndOptions {
   std::vector<std::string> load;         // modules to load; empty = all in modules_dir
   std::map<std::string, std::string> env;
   std::vector<std::string> extra_args;
+  std::string data_dir;                     // default: <temp dir>/data; set to keep data across restarts
+  std::optional<uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon
 };
 
 class Telekernd {

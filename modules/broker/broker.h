@@ -1,0 +1,189 @@
+// The broker engine: topics, consumer groups and the threads that serve
+// them. Everything here is plain C++ with absl::Status results; the gRPC
+// adapter (broker_service.cc) translates and calls in from broker threads.
+#pragma once
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "consumer_group.h"
+#include "group_commit.h"
+#include "telekern/metrics.h"
+#include "topic.h"
+#include "work_queue.h"
+
+namespace telekern::broker {
+
+enum class Durability { kNone, kFsync };
+
+struct BrokerOptions {
+  uint32_t default_partitions = 4;
+  uint32_t max_partitions = 64;
+  bool auto_create_topics = true;
+  uint64_t segment_bytes = 64u << 20;
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  uint64_t retention_bytes = 0;
+  uint64_t max_record_bytes = 1u << 20;
+  uint32_t max_in_flight = 2000;
+  std::chrono::milliseconds visibility_timeout{30000};
+  uint32_t max_deliveries = 5;
+  std::vector<std::chrono::milliseconds> nack_backoff{std::chrono::seconds(1), std::chrono::seconds(5),
+                                                      std::chrono::seconds(30)};
+  Durability default_durability = Durability::kFsync;
+  uint32_t worker_threads = 4;
+  uint32_t max_pending_requests = 2000;
+  uint32_t index_interval_bytes = 4096;
+  std::chrono::milliseconds retention_check_interval{30000};
+  std::chrono::milliseconds flush_interval{1000};
+};
+
+struct TopicLimits {
+  uint32_t max_partitions = 0;
+  uint64_t max_record_bytes = 0;
+  uint32_t max_in_flight = 0;
+};
+
+struct CreateTopicOptions {
+  uint32_t partitions = 0;                        // 0 = default_partitions
+  std::optional<int64_t> retention_ms;            // unset = default
+  uint64_t retention_bytes = 0;                   // 0 = default
+  uint64_t segment_bytes = 0;                     // 0 = default
+};
+
+struct PartitionDescription {
+  uint32_t partition = 0;
+  PartitionStats stats;
+};
+
+struct TopicDescription {
+  std::string name;
+  TopicSpec spec;
+  std::vector<PartitionDescription> partitions;
+  std::vector<GroupInfo> groups;
+  TopicLimits limits;
+  uint64_t bytes = 0;
+  uint64_t records = 0;
+};
+
+struct ProduceCall {
+  std::string topic;
+  std::vector<Record> records;
+  std::optional<uint32_t> partition;
+  std::optional<Durability> durability;
+};
+
+struct PartitionAppend {
+  uint32_t partition = 0;
+  uint64_t first_offset = 0;
+  uint32_t count = 0;
+};
+
+using ProduceResult = absl::StatusOr<std::vector<PartitionAppend>>;
+
+struct GroupKey {
+  std::string topic;
+  std::string group;
+  auto operator<=>(const GroupKey&) const = default;
+};
+
+class Broker {
+ public:
+  // Opens every topic and group under data_dir (recovering torn tails) and
+  // starts the broker's threads. `metrics` may be null (tests).
+  static absl::StatusOr<std::unique_ptr<Broker>> open(BrokerOptions options,
+                                                      std::filesystem::path data_dir,
+                                                      std::shared_ptr<spdlog::logger> logger,
+                                                      MetricsRegistry* metrics);
+  ~Broker();
+  // Stops background threads after running queued work and pending fsyncs. Idempotent.
+  void shutdown();
+  std::stop_token stop_token() const { return stop_.get_token(); }
+  const BrokerOptions& options() const { return options_; }
+
+  // Runs `work` on a broker thread. Returns RESOURCE_EXHAUSTED (queue full)
+  // or UNAVAILABLE (stopping) without running it.
+  absl::Status submit(std::function<void()> work);
+
+  // The calls below block on disk: run them on broker threads (submit).
+  absl::StatusOr<TopicDescription> create_topic(const std::string& name, const CreateTopicOptions& options);
+  absl::Status delete_topic(const std::string& name);
+  std::vector<TopicDescription> list_topics();
+  absl::StatusOr<TopicDescription> describe_topic(const std::string& name);
+  absl::StatusOr<uint32_t> add_partitions(const std::string& name, uint32_t partitions);
+
+  // Appends on the calling thread; `done` runs there for NONE and on the
+  // group-commit thread for FSYNC.
+  void produce(ProduceCall call, std::function<void(ProduceResult)> done);
+
+  // The group, created (with `mode`, LOG when unset) when it does not exist;
+  // the topic is auto-created when allowed.
+  absl::StatusOr<std::shared_ptr<ConsumerGroup>> open_group(const std::string& topic,
+                                                            const std::string& group,
+                                                            std::optional<GroupMode> mode);
+  // An existing group, or NOT_FOUND naming it.
+  absl::StatusOr<std::shared_ptr<ConsumerGroup>> find_group(const std::string& topic,
+                                                            const std::string& group);
+  std::vector<GroupInfo> list_groups(const std::string& topic);
+
+  TopicLimits limits() const;
+  uint64_t fsync_count() const { return committer_.fsyncs(); }
+
+ private:
+  Broker(BrokerOptions options, std::filesystem::path data_dir, std::shared_ptr<spdlog::logger> logger,
+         MetricsRegistry* metrics);
+  absl::Status load();
+  absl::StatusOr<std::shared_ptr<Topic>> find_topic(const std::string& name);
+  absl::StatusOr<std::shared_ptr<Topic>> create_topic_locked(const std::string& name,
+                                                             const CreateTopicOptions& options);
+  absl::StatusOr<std::shared_ptr<Topic>> topic_for_produce(const std::string& name);
+  absl::StatusOr<std::shared_ptr<ConsumerGroup>> load_group(const std::shared_ptr<Topic>& topic,
+                                                            const std::string& group,
+                                                            std::optional<GroupMode> mode);
+  absl::Status dead_letter(const std::string& topic, uint32_t partition, Record record);
+  TopicDescription describe(const std::shared_ptr<Topic>& topic);
+  void background(std::stop_token stop);
+  std::vector<CollectedFamily> collect_gauges();
+  GroupMetrics group_metrics(const std::string& topic);
+
+  BrokerOptions options_;
+  std::filesystem::path data_dir_;
+  std::shared_ptr<spdlog::logger> logger_;
+  MetricsRegistry* metrics_;
+  CounterFamily* produced_ = nullptr;
+  CounterFamily* consumed_ = nullptr;
+  CounterFamily* acked_ = nullptr;
+  CounterFamily* redelivered_ = nullptr;
+  CounterFamily* dead_lettered_ = nullptr;
+  CounterFamily* produce_errors_ = nullptr;
+  HistogramFamily* produce_latency_ = nullptr;
+  HistogramFamily* ack_latency_ = nullptr;
+  HistogramFamily* fsync_latency_ = nullptr;
+  std::unique_ptr<CollectorHandle> collector_;
+
+  std::mutex mutex_;  // topics_ and groups_
+  std::map<std::string, std::shared_ptr<Topic>> topics_;
+  std::map<GroupKey, std::shared_ptr<ConsumerGroup>> groups_;
+
+  std::stop_source stop_;
+  GroupCommitter committer_;
+  WorkQueue work_;
+  std::jthread background_;
+  std::once_flag shutdown_once_;
+};
+
+// partition = fnv1a64(key) mod partitions: stable across restarts and builds.
+uint64_t stable_key_hash(std::string_view key);
+
+}  // namespace telekern::broker

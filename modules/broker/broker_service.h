@@ -1,0 +1,87 @@
+// The gRPC adapter of telekern.broker.v1.Broker: translates messages, hands
+// the work to broker threads and answers through the reactor from there.
+// No business logic lives here.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "broker.h"
+#include "telekern/broker/v1/broker.grpc.pb.h"
+
+namespace telekern::broker {
+
+class ConsumeSession;
+
+class BrokerService final : public v1::Broker::CallbackService {
+ public:
+  BrokerService();
+  ~BrokerService() override;
+
+  // Serve with `engine` until detach().
+  void attach(std::shared_ptr<Broker> engine);
+  // Ends every Consume stream (UNAVAILABLE), joins their threads and drops the
+  // engine; later calls answer UNAVAILABLE. Idempotent.
+  void detach();
+
+  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context, const v1::CreateTopicRequest* request,
+                                        v1::CreateTopicResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* request,
+                                        v1::DeleteTopicResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* request,
+                                       v1::ListTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeTopic(grpc::CallbackServerContext* context,
+                                          const v1::DescribeTopicRequest* request,
+                                          v1::DescribeTopicResponse* response) override;
+  grpc::ServerUnaryReactor* AddPartitions(grpc::CallbackServerContext* context,
+                                          const v1::AddPartitionsRequest* request,
+                                          v1::AddPartitionsResponse* response) override;
+  grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* request,
+                                    v1::ProduceResponse* response) override;
+  grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProduceStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::ConsumeResponse>* Consume(grpc::CallbackServerContext* context,
+                                                         const v1::ConsumeRequest* request) override;
+  grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context, const v1::AckRequest* request,
+                                v1::AckResponse* response) override;
+  grpc::ServerUnaryReactor* Nack(grpc::CallbackServerContext* context, const v1::NackRequest* request,
+                                 v1::NackResponse* response) override;
+  grpc::ServerUnaryReactor* ExtendVisibility(grpc::CallbackServerContext* context,
+                                             const v1::ExtendVisibilityRequest* request,
+                                             v1::ExtendVisibilityResponse* response) override;
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context, const v1::CommitRequest* request,
+                                   v1::CommitResponse* response) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context, const v1::ListGroupsRequest* request,
+                                       v1::ListGroupsResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeGroup(grpc::CallbackServerContext* context,
+                                          const v1::DescribeGroupRequest* request,
+                                          v1::DescribeGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ResetOffsets(grpc::CallbackServerContext* context,
+                                         const v1::ResetOffsetsRequest* request,
+                                         v1::ResetOffsetsResponse* response) override;
+
+  std::shared_ptr<Broker> engine() const;
+
+ private:
+  friend class ConsumeSession;
+  template <typename Work>
+  grpc::ServerUnaryReactor* run_unary(grpc::CallbackServerContext* context, Work work);
+  // Starts `session` on a thread of its own; false when stopping.
+  bool spawn(std::shared_ptr<ConsumeSession> session);
+  void session_finished(uint64_t id);
+
+  mutable std::mutex mutex_;
+  std::shared_ptr<Broker> engine_;
+  std::stop_source stop_;
+  uint64_t next_session_ = 0;
+  std::map<uint64_t, std::shared_ptr<ConsumeSession>> sessions_;
+  std::map<uint64_t, std::thread> threads_;
+  std::vector<uint64_t> finished_;
+};
+
+}  // namespace telekern::broker

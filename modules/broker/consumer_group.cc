@@ -1,0 +1,548 @@
+#include "consumer_group.h"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+
+#include "telekern/log.h"
+#include "telekern/strings.h"
+
+namespace telekern::broker {
+namespace {
+
+int64_t to_ms(Clock::duration duration) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ConsumerGroup>> ConsumerGroup::open(
+    const std::filesystem::path& state_file, std::string name, std::shared_ptr<Topic> topic,
+    std::optional<GroupMode> mode, GroupSettings settings, DeadLetterSink dead_letters,
+    GroupMetrics metrics, std::shared_ptr<spdlog::logger> logger) {
+  std::unique_ptr<ConsumerGroup> group(new ConsumerGroup(std::move(name), std::move(topic),
+                                                         std::move(settings), std::move(dead_letters),
+                                                         metrics, std::move(logger)));
+  uint64_t truncated = 0;
+  auto log = GroupStateLog::open(state_file, &group->state_, &truncated);
+  if (!log.ok()) return log.status();
+  group->state_log_ = std::move(*log);
+  if (truncated > 0 && group->logger_) {
+    group->logger_->warn("group '{}' on '{}': cut {} bytes of torn state log tail", group->name_,
+                         group->topic_->name(), truncated);
+  }
+  if (group->state_log_->empty()) {
+    group->state_log_->record(group->state_, Entry::kMode, 0, 0,
+                              static_cast<uint32_t>(mode.value_or(GroupMode::kLog)));
+    if (auto status = group->state_log_->flush(); !status.ok()) return status;
+  }
+  group->mode_ = group->state_.mode;
+  group->partition_count_ = group->topic_->partition_count();
+  return group;
+}
+
+std::chrono::milliseconds ConsumerGroup::visibility_for(const Member& member) const {
+  return member.options.visibility_timeout.count() > 0 ? member.options.visibility_timeout
+                                                       : settings_.visibility_timeout;
+}
+
+void ConsumerGroup::log_error(const absl::Status& status, std::string_view what) {
+  if (!status.ok() && logger_) {
+    logger_->error("group '{}' on '{}': {}: {}", name_, topic_->name(), what, status.message());
+  }
+}
+
+void ConsumerGroup::flush_state() { log_error(state_log_->flush(), "cannot write state log"); }
+
+uint64_t ConsumerGroup::resolve_start(uint32_t partition_id, const StartPosition& start) const {
+  auto partition = topic_->partition(partition_id);
+  if (!partition) return 0;
+  auto stats = partition->stats();
+  switch (start.kind) {
+    case StartKind::kLatest:
+      return stats.end_offset;
+    case StartKind::kOffset:
+      return std::clamp(start.offset, stats.start_offset, stats.end_offset);
+    case StartKind::kTimestamp: {
+      auto offset = partition->offset_for_timestamp(start.timestamp_ms);
+      return offset.ok() ? std::max(*offset, stats.start_offset) : stats.start_offset;
+    }
+    default:
+      return stats.start_offset;
+  }
+}
+
+void ConsumerGroup::ensure_cursor(uint32_t partition_id, const Member& member) {
+  auto& runtime = runtime_[partition_id];
+  auto& state = state_.partitions[partition_id];
+  if (!runtime.cursor_valid) {
+    if (state.has_commit) {
+      runtime.cursor = state.committed;
+    } else {
+      runtime.cursor = resolve_start(partition_id, member.options.start);
+      if (mode_ == GroupMode::kQueue) state_log_->record(state_, Entry::kCommit, partition_id, runtime.cursor);
+    }
+    runtime.cursor_valid = true;
+  }
+  auto partition = topic_->partition(partition_id);
+  uint64_t start = partition ? partition->start_offset() : 0;
+  if (runtime.cursor < start) runtime.cursor = start;  // retention removed what was next
+  if (mode_ == GroupMode::kQueue && state.committed < start) {
+    state_log_->record(state_, Entry::kCommit, partition_id, start);
+  }
+}
+
+void ConsumerGroup::rebalance() {
+  partition_count_ = topic_->partition_count();
+  std::map<std::string, std::vector<uint32_t>> assignment;
+  for (uint32_t partition = 0; partition < partition_count_; ++partition) {
+    std::string owner;
+    if (!member_order_.empty()) {
+      owner = member_order_[partition % member_order_.size()];
+      assignment[owner].push_back(partition);
+    }
+    auto& runtime = runtime_[partition];
+    if (runtime.owner != owner) {
+      runtime.owner = owner;
+      if (mode_ == GroupMode::kLog) runtime.cursor_valid = false;
+      if (!owner.empty()) ensure_cursor(partition, members_[owner]);
+    }
+  }
+  for (auto& [id, member] : members_) {
+    auto& mine = assignment[id];
+    if (mine != member.partitions) {
+      member.partitions = mine;
+      ++member.assignment_version;
+      member.next_partition = 0;
+    }
+  }
+}
+
+absl::StatusOr<std::string> ConsumerGroup::join(const MemberOptions& options) {
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    id = options.name.empty() ? str_cat(name_, "-", ++member_counter_) : options.name;
+    if (members_.count(id)) id = str_cat(id, "-", ++member_counter_);
+    auto& member = members_[id];
+    member.options = options;
+    member.assignment_version = 1;
+    member_order_.push_back(id);
+    rebalance();
+    flush_state();
+    if (logger_) {
+      logger_->info("group '{}' on '{}': member '{}' joined; {} member(s)", name_, topic_->name(), id,
+                    members_.size());
+    }
+  }
+  topic_->notify();
+  return id;
+}
+
+void ConsumerGroup::release_member_count(const InFlight& entry) {
+  if (!entry.delivered) return;
+  auto it = members_.find(entry.member);
+  if (it != members_.end() && it->second.in_flight > 0) --it->second.in_flight;
+}
+
+void ConsumerGroup::leave(const std::string& member_id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!members_.count(member_id)) return;
+    auto now = Clock::now();
+    size_t released = 0;
+    for (auto& [partition, runtime] : runtime_) {
+      for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end();) {
+        auto& entry = it->second;
+        bool erase = false;
+        if (entry.delivered && entry.member == member_id) {
+          ++released;
+          fail_delivery(partition, it->first, entry, "consumer left", now, &erase);
+        }
+        it = erase ? runtime.in_flight.erase(it) : std::next(it);
+      }
+    }
+    members_.erase(member_id);
+    std::erase(member_order_, member_id);
+    rebalance();
+    flush_state();
+    if (logger_) {
+      logger_->info("group '{}' on '{}': member '{}' left, {} unacked deliveries released; {} member(s)",
+                    name_, topic_->name(), member_id, released, members_.size());
+    }
+  }
+  topic_->notify();
+}
+
+std::pair<std::vector<uint32_t>, uint64_t> ConsumerGroup::assignment(const std::string& member) const {
+  std::lock_guard lock(mutex_);
+  auto it = members_.find(member);
+  if (it == members_.end()) return {{}, 0};
+  return {it->second.partitions, it->second.assignment_version};
+}
+
+absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& member_id,
+                                                          size_t max_records, Clock::time_point now) {
+  std::vector<Delivery> out;
+  std::lock_guard lock(mutex_);
+  auto it = members_.find(member_id);
+  if (it == members_.end()) return absl::NotFoundError(str_cat("member '", member_id, "' is not in group '", name_, "'"));
+  if (topic_->partition_count() != partition_count_) rebalance();
+  auto& member = it->second;
+  size_t count = member.partitions.size();
+  for (size_t step = 0; step < count && out.size() < max_records; ++step) {
+    uint32_t partition = member.partitions[(member.next_partition + step) % count];
+    absl::Status status = mode_ == GroupMode::kLog
+                              ? poll_log(partition, member, max_records - out.size(), out)
+                              : poll_queue(partition, member_id, member, max_records - out.size(), now, out);
+    if (!status.ok()) {
+      flush_state();
+      return status;
+    }
+  }
+  if (count > 0) member.next_partition = (member.next_partition + 1) % count;
+  flush_state();
+  maybe_compact();
+  if (metrics_.consumed) metrics_.consumed->inc(static_cast<double>(out.size()));
+  return out;
+}
+
+absl::Status ConsumerGroup::poll_log(uint32_t partition_id, Member& member, size_t max_records,
+                                     std::vector<Delivery>& out) {
+  ensure_cursor(partition_id, member);
+  auto& runtime = runtime_[partition_id];
+  auto partition = topic_->partition(partition_id);
+  if (!partition) return absl::OkStatus();
+  auto records = partition->read(runtime.cursor, max_records, 1u << 20);
+  if (!records.ok()) return records.status();
+  for (auto& record : *records) {
+    runtime.cursor = record.offset + 1;
+    out.push_back({partition_id, std::move(record), 1});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string& member_id,
+                                       Member& member, size_t max_records, Clock::time_point now,
+                                       std::vector<Delivery>& out) {
+  ensure_cursor(partition_id, member);
+  auto& runtime = runtime_[partition_id];
+  auto partition = topic_->partition(partition_id);
+  if (!partition) return absl::OkStatus();
+  auto visibility = visibility_for(member);
+  size_t taken = 0;
+  auto member_room = [&]() -> size_t {
+    if (member.options.max_in_flight == 0) return SIZE_MAX;
+    return member.in_flight >= member.options.max_in_flight ? 0 : member.options.max_in_flight - member.in_flight;
+  };
+  auto deliver = [&](uint64_t offset, InFlight& entry, StoredRecord record) {
+    ++entry.attempts;
+    entry.delivered = true;
+    entry.member = member_id;
+    entry.deadline = now + visibility;
+    entry.delivered_at = now;
+    ++member.in_flight;
+    state_log_->record(state_, Entry::kAttempts, partition_id, offset, entry.attempts);
+    out.push_back({partition_id, std::move(record), entry.attempts});
+    ++taken;
+  };
+
+  // Redeliveries first: they are the oldest work.
+  for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end() && taken < max_records;) {
+    auto& [offset, entry] = *it;
+    // Entries past max_deliveries wait for tick() to dead-letter them.
+    if (entry.delivered || entry.deadline > now || entry.attempts >= settings_.max_deliveries ||
+        member_room() == 0) {
+      ++it;
+      continue;
+    }
+    auto records = partition->read(offset, 1, 1);
+    if (!records.ok()) return records.status();
+    if (records->empty() || records->front().offset != offset) {  // removed by retention
+      finish_offset(partition_id, offset);
+      it = runtime.in_flight.erase(it);
+      continue;
+    }
+    if (metrics_.redelivered) metrics_.redelivered->inc();
+    deliver(offset, entry, std::move(records->front()));
+    ++it;
+  }
+
+  size_t room = std::min({max_records - taken,
+                          settings_.max_in_flight > runtime.in_flight.size()
+                              ? settings_.max_in_flight - runtime.in_flight.size()
+                              : size_t{0},
+                          member_room()});
+  if (room == 0) return absl::OkStatus();
+  auto records = partition->read(runtime.cursor, room, 1u << 20);
+  if (!records.ok()) return records.status();
+  auto& state = state_.partitions[partition_id];
+  for (auto& record : *records) {
+    for (uint64_t gap = runtime.cursor; gap < record.offset; ++gap) finish_offset(partition_id, gap);
+    runtime.cursor = record.offset + 1;
+    if (record.offset < state.committed || state.acked.count(record.offset)) continue;  // acked before a restart
+    auto& entry = runtime.in_flight[record.offset];
+    auto attempts = state.attempts.find(record.offset);
+    entry.attempts = attempts == state.attempts.end() ? 0 : attempts->second;
+    if (entry.attempts > 0 && metrics_.redelivered) metrics_.redelivered->inc();
+    deliver(record.offset, entry, std::move(record));
+  }
+  return absl::OkStatus();
+}
+
+void ConsumerGroup::finish_offset(uint32_t partition, uint64_t offset) {
+  state_log_->record(state_, Entry::kAck, partition, offset);
+}
+
+void ConsumerGroup::fail_delivery(uint32_t partition, uint64_t offset, InFlight& entry,
+                                  const std::string& reason, Clock::time_point ready_at, bool* erase) {
+  release_member_count(entry);
+  entry.delivered = false;
+  entry.history.push_back(str_cat("attempt ", entry.attempts, " by ", entry.member, ": ", reason));
+  if (entry.history.size() > 20) entry.history.erase(entry.history.begin());
+  entry.last_error = reason;
+  entry.deadline = ready_at;
+  *erase = false;
+  if (entry.attempts >= settings_.max_deliveries) {
+    auto status = dead_letter(partition, offset, entry, reason);
+    if (status.ok()) {
+      *erase = true;
+    } else {
+      log_error(status, str_cat("cannot dead-letter offset ", offset, " of partition ", partition));
+      entry.deadline = ready_at + std::chrono::seconds(1);
+    }
+  }
+}
+
+absl::Status ConsumerGroup::dead_letter(uint32_t partition_id, uint64_t offset, InFlight& entry,
+                                        const std::string& reason) {
+  auto partition = topic_->partition(partition_id);
+  if (!partition) return absl::NotFoundError("partition is gone");
+  auto records = partition->read(offset, 1, 1);
+  if (!records.ok()) return records.status();
+  if (!records->empty() && records->front().offset == offset && dead_letters_) {
+    Record letter = std::move(records->front().record);
+    auto add = [&](std::string key, std::string value) {
+      letter.headers.push_back({std::move(key), std::move(value)});
+    };
+    add("x-dlq-reason", str_cat("max_deliveries=", settings_.max_deliveries, " reached; last: ", reason));
+    add("x-dlq-source-topic", topic_->name());
+    add("x-dlq-source-partition", std::to_string(partition_id));
+    add("x-dlq-source-offset", std::to_string(offset));
+    add("x-dlq-group", name_);
+    add("x-dlq-attempts", std::to_string(entry.attempts));
+    add("x-dlq-last-error", entry.last_error);
+    add("x-dlq-consumer", entry.member);
+    add("x-dlq-history", telekern::join(entry.history, "; "));
+    if (auto status = dead_letters_(partition_id, std::move(letter)); !status.ok()) return status;
+  }
+  state_log_->record(state_, Entry::kDeadLetter, partition_id, offset);
+  if (metrics_.dead_lettered) metrics_.dead_lettered->inc();
+  if (logger_) {
+    logger_->warn("group '{}' on '{}': offset {} of partition {} dead-lettered after {} attempts: {}",
+                  name_, topic_->name(), offset, partition_id, entry.attempts, reason);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConsumerGroup::commit(uint32_t partition, uint64_t offset) {
+  {
+    std::lock_guard lock(mutex_);
+    if (mode_ != GroupMode::kLog) {
+      return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
+                                                   "' is in QUEUE mode: ack deliveries instead of committing"));
+    }
+    if (partition >= topic_->partition_count()) {
+      return absl::NotFoundError(str_cat("topic '", topic_->name(), "' has no partition ", partition));
+    }
+    state_log_->record(state_, Entry::kCommit, partition, offset);
+    if (auto status = state_log_->flush(); !status.ok()) return status;
+    maybe_compact();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ConsumerGroup::ack(uint32_t partition, uint64_t offset, Clock::time_point now) {
+  {
+    std::lock_guard lock(mutex_);
+    if (mode_ != GroupMode::kQueue) {
+      return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
+                                                   "' is in LOG mode: commit offsets instead of acking"));
+    }
+    auto runtime = runtime_.find(partition);
+    if (runtime == runtime_.end()) return false;
+    auto it = runtime->second.in_flight.find(offset);
+    if (it == runtime->second.in_flight.end()) return false;
+    if (it->second.delivered && metrics_.ack_latency) {
+      metrics_.ack_latency->observe(std::chrono::duration<double>(now - it->second.delivered_at).count());
+    }
+    release_member_count(it->second);
+    runtime->second.in_flight.erase(it);
+    finish_offset(partition, offset);
+    if (auto status = state_log_->flush(); !status.ok()) return status;
+    maybe_compact();
+    if (metrics_.acked) metrics_.acked->inc();
+  }
+  topic_->notify();
+  return true;
+}
+
+absl::StatusOr<NackOutcome> ConsumerGroup::nack(uint32_t partition, uint64_t offset,
+                                                const std::string& error,
+                                                std::optional<std::chrono::milliseconds> delay,
+                                                Clock::time_point now) {
+  NackOutcome outcome;
+  {
+    std::lock_guard lock(mutex_);
+    if (mode_ != GroupMode::kQueue) {
+      return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
+                                                   "' is in LOG mode: nack needs a QUEUE group"));
+    }
+    auto runtime = runtime_.find(partition);
+    if (runtime == runtime_.end()) return NackOutcome::kUnknown;
+    auto it = runtime->second.in_flight.find(offset);
+    if (it == runtime->second.in_flight.end() || !it->second.delivered) return NackOutcome::kUnknown;
+    auto& entry = it->second;
+    std::chrono::milliseconds wait{0};
+    if (delay) {
+      wait = *delay;
+    } else if (!settings_.nack_backoff.empty()) {
+      size_t step = std::min<size_t>(entry.attempts == 0 ? 0 : entry.attempts - 1,
+                                     settings_.nack_backoff.size() - 1);
+      wait = settings_.nack_backoff[step];
+    }
+    bool erase = false;
+    fail_delivery(partition, offset, entry, str_cat("nack: ", error.empty() ? "no reason given" : error),
+                  now + wait, &erase);
+    if (erase) runtime->second.in_flight.erase(it);
+    outcome = erase ? NackOutcome::kDeadLettered : NackOutcome::kRequeued;
+    if (auto status = state_log_->flush(); !status.ok()) return status;
+  }
+  topic_->notify();
+  return outcome;
+}
+
+absl::StatusOr<bool> ConsumerGroup::extend(uint32_t partition, uint64_t offset,
+                                           std::chrono::milliseconds timeout, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (mode_ != GroupMode::kQueue) {
+    return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
+                                                 "' is in LOG mode: visibility applies to QUEUE groups"));
+  }
+  auto runtime = runtime_.find(partition);
+  if (runtime == runtime_.end()) return false;
+  auto it = runtime->second.in_flight.find(offset);
+  if (it == runtime->second.in_flight.end() || !it->second.delivered) return false;
+  it->second.deadline = now + timeout;
+  return true;
+}
+
+absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optional<uint32_t> only) {
+  {
+    std::lock_guard lock(mutex_);
+    uint32_t count = topic_->partition_count();
+    if (only && *only >= count) {
+      return absl::NotFoundError(str_cat("topic '", topic_->name(), "' has no partition ", *only));
+    }
+    for (uint32_t partition = 0; partition < count; ++partition) {
+      if (only && *only != partition) continue;
+      uint64_t offset = resolve_start(partition, start);
+      auto& runtime = runtime_[partition];
+      for (auto& [_, entry] : runtime.in_flight) release_member_count(entry);
+      runtime.in_flight.clear();
+      state_.partitions[partition] = PartitionGroupState{};
+      state_log_->record(state_, Entry::kCommit, partition, offset);
+      runtime.cursor = offset;
+      runtime.cursor_valid = true;
+    }
+    if (auto status = state_log_->compact(state_); !status.ok()) return status;
+  }
+  topic_->notify();
+  return absl::OkStatus();
+}
+
+size_t ConsumerGroup::tick(Clock::time_point now) {
+  size_t released = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (mode_ != GroupMode::kQueue) return 0;
+    for (auto& [partition, runtime] : runtime_) {
+      for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end();) {
+        auto& entry = it->second;
+        bool erase = false;
+        bool waiting_dead_letter = !entry.delivered && entry.attempts >= settings_.max_deliveries &&
+                                   entry.deadline <= now;
+        if ((entry.delivered && entry.deadline <= now) || waiting_dead_letter) {
+          ++released;
+          if (waiting_dead_letter) {
+            fail_delivery(partition, it->first, entry, entry.last_error, now, &erase);
+          } else {
+            fail_delivery(partition, it->first, entry,
+                          str_cat("visibility timeout (", to_ms(now - entry.delivered_at), " ms)"), now,
+                          &erase);
+          }
+        }
+        it = erase ? runtime.in_flight.erase(it) : std::next(it);
+      }
+    }
+    if (released > 0) flush_state();
+  }
+  if (released > 0) topic_->notify();
+  return released;
+}
+
+GroupInfo ConsumerGroup::describe() const {
+  std::lock_guard lock(mutex_);
+  GroupInfo info;
+  info.name = name_;
+  info.topic = topic_->name();
+  info.mode = mode_;
+  info.members = member_order_;
+  info.dead_lettered = state_.dead_lettered;
+  uint32_t count = topic_->partition_count();
+  for (uint32_t id = 0; id < count; ++id) {
+    auto partition = topic_->partition(id);
+    if (!partition) continue;
+    auto stats = partition->stats();
+    GroupPartitionInfo item;
+    item.partition = id;
+    auto state = state_.partitions.find(id);
+    bool committed = state != state_.partitions.end() && state->second.has_commit;
+    item.committed = committed ? std::max(state->second.committed, stats.start_offset) : stats.start_offset;
+    item.lag = stats.end_offset > item.committed ? stats.end_offset - item.committed : 0;
+    auto runtime = runtime_.find(id);
+    if (runtime != runtime_.end()) {
+      item.in_flight = static_cast<uint32_t>(runtime->second.in_flight.size());
+      item.member = runtime->second.owner;
+    }
+    info.lag += item.lag;
+    info.in_flight += item.in_flight;
+    info.partitions.push_back(item);
+  }
+  return info;
+}
+
+uint64_t ConsumerGroup::total_lag() const { return describe().lag; }
+
+void ConsumerGroup::maybe_compact() {
+  uint64_t live = 2;
+  for (const auto& [_, partition] : state_.partitions) {
+    live += 1 + partition.acked.size() + partition.attempts.size();
+  }
+  if (state_log_->entries_since_compaction() > settings_.compact_after_entries &&
+      state_log_->entries_since_compaction() > 4 * live) {
+    log_error(state_log_->compact(state_), "cannot compact state log");
+  }
+}
+
+absl::Status ConsumerGroup::sync_state() {
+  std::lock_guard lock(mutex_);
+  return state_log_->sync();
+}
+
+absl::Status ConsumerGroup::remove() {
+  std::lock_guard lock(mutex_);
+  return state_log_->remove();
+}
+
+}  // namespace telekern::broker

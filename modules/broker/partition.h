@@ -1,0 +1,100 @@
+// One partition of a topic: a directory of segments, appended to at the end,
+// read anywhere, trimmed from the front by retention. Appends go to the page
+// cache; sync() makes everything appended before it durable (group commit).
+#pragma once
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "record.h"
+#include "segment.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace telekern::broker {
+
+struct PartitionOptions {
+  uint64_t segment_bytes = 64u << 20;
+  uint32_t index_interval_bytes = 4096;
+};
+
+struct PartitionStats {
+  uint64_t start_offset = 0;
+  uint64_t end_offset = 0;
+  uint64_t bytes = 0;
+  uint32_t segments = 0;
+};
+
+struct AppendResult {
+  uint64_t first_offset = 0;
+  uint32_t count = 0;
+  uint64_t sync_sequence = 0;  // pass to durable_sequence() comparisons / sync()
+};
+
+class Partition {
+ public:
+  // Opens (or creates) the partition in `directory`, recovering the active
+  // segment: a torn or corrupt tail is cut at the last good batch and logged.
+  static absl::StatusOr<std::unique_ptr<Partition>> open(const std::filesystem::path& directory,
+                                                         uint32_t id, PartitionOptions options,
+                                                         std::shared_ptr<spdlog::logger> logger);
+  ~Partition();
+
+  uint32_t id() const { return id_; }
+  const std::filesystem::path& directory() const { return directory_; }
+
+  absl::StatusOr<AppendResult> append(const std::vector<Record>& records);
+  // Makes every append that returned before this call durable; concurrent
+  // callers share one fdatasync. Returns the sequence now durable.
+  absl::StatusOr<uint64_t> sync();
+  uint64_t durable_sequence() const;
+  uint64_t appended_sequence() const;
+
+  absl::StatusOr<std::vector<StoredRecord>> read(uint64_t offset, size_t max_records,
+                                                 size_t max_bytes) const;
+  // First offset whose record timestamp is >= timestamp_ms; end_offset when none.
+  absl::StatusOr<uint64_t> offset_for_timestamp(int64_t timestamp_ms) const;
+
+  // Deletes whole sealed segments older than retention_ms (by their newest
+  // timestamp) or while the partition exceeds retention_bytes. 0 disables a
+  // limit. Returns how many segments went.
+  absl::StatusOr<int> enforce_retention(int64_t retention_ms, uint64_t retention_bytes, int64_t now_ms);
+
+  PartitionStats stats() const;
+  uint64_t end_offset() const;
+  uint64_t start_offset() const;
+  void set_segment_bytes(uint64_t bytes);
+
+  // Closes files and deletes the directory.
+  absl::Status remove();
+
+ private:
+  Partition(std::filesystem::path directory, uint32_t id, PartitionOptions options,
+            std::shared_ptr<spdlog::logger> logger);
+  absl::Status roll();
+
+  std::filesystem::path directory_;
+  uint32_t id_;
+  PartitionOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  mutable std::shared_mutex mutex_;  // segments_ and appends
+  std::vector<std::shared_ptr<Segment>> segments_;
+  uint64_t appended_sequence_ = 0;
+
+  std::mutex sync_mutex_;  // one fdatasync at a time
+  mutable std::mutex durable_mutex_;
+  uint64_t durable_sequence_ = 0;
+  bool removed_ = false;
+};
+
+}  // namespace telekern::broker
