@@ -367,6 +367,9 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
     return fail(absl::InternalError(
         str_cat(file.string(), ": info() or services() threw: ", exception.what())));
   }
+  // The record outlives the library when the module fails: keep no code
+  // pointers from it (validators are std::functions defined in the module).
+  for (auto& key : record->info.config) key.validate = nullptr;
   record->name = record->info.name;
   if (record->name.empty()) {
     return fail(absl::FailedPreconditionError(str_cat(file.string(), ": module has no name")));
@@ -410,7 +413,7 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
   }
   YAML::Node section = child_or_undefined(config_.module_sections, record->name);
   auto module_config = validate_config(
-      record->info.config, section,
+      module.info().config, section,
       {config_.config_file, str_cat("modules.", record->name), telekern_environment()});
   if (!module_config.ok()) return fail(module_config.status());
 

@@ -174,7 +174,11 @@ std::string closest_key(const std::string& unknown, const ConfigSchema& schema) 
 }  // namespace
 
 Config::Config(ConfigSchema schema, YAML::Node values)
-    : schema_(std::move(schema)), values_(std::move(values)) {}
+    : schema_(std::move(schema)), values_(std::move(values)) {
+  // Validators may live in a module's library, which can be unloaded while
+  // this Config is still around: a validated Config keeps no code pointers.
+  for (auto& key : schema_) key.validate = nullptr;
+}
 
 const ConfigKey* Config::find(std::string_view key) const {
   for (const auto& declared : schema_) {
@@ -282,7 +286,7 @@ absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::N
   for (const auto& key : schema) {
     auto parts = split_path(key.name);
     std::string full = join_path(source.section_path, key.name);
-    YAML::Node value;
+    YAML::Node value(YAML::NodeType::Undefined);
     if (section.IsDefined()) value.reset(lookup(section, parts));
     std::string origin;
     if (value.IsDefined()) {

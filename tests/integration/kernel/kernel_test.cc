@@ -370,10 +370,18 @@ TEST(KernelIntegrationTest, MetricsEndpointPassesPromtool) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(tv1::Echo::NewStub(daemon.channel())->Say(context_with().get(), say, &reply).ok());
   }
-  auto [code, body] = daemon.http_get("/metrics");
+  // A call is counted when the server finishes it, which may be just after
+  // the client has its answer: wait (bounded) for the third.
+  const std::string counted =
+      "telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Say\",code=\"OK\"} 3";
+  int code = 0;
+  std::string body;
+  wait_for([&] {
+    std::tie(code, body) = daemon.http_get("/metrics");
+    return body.find(counted) != std::string::npos;
+  }, std::chrono::seconds(5));
   ASSERT_EQ(code, 200);
-  EXPECT_NE(body.find("telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Say\",code=\"OK\"} 3"),
-            std::string::npos) << body;
+  EXPECT_NE(body.find(counted), std::string::npos) << body;
   EXPECT_NE(body.find("telekern_rpc_duration_seconds_bucket{service=\"telekern.testing.v1.Echo\""), std::string::npos);
   EXPECT_NE(body.find("process_resident_memory_bytes"), std::string::npos);
   EXPECT_NE(body.find("process_open_fds"), std::string::npos);

@@ -31,6 +31,13 @@ TEST(ConfigTest, DefaultsFillMissingKeys) {
   EXPECT_TRUE(config->get_string_list("brokers").empty());
 }
 
+TEST(ConfigTest, DefaultsFillAnAbsentSection) {
+  auto config = validate_config(schema(), YAML::Node(YAML::NodeType::Undefined), {"", "modules.x", {}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->get_int("partitions"), 4);
+  EXPECT_EQ(config->get_string("listen"), "127.0.0.1:7070");
+}
+
 TEST(ConfigTest, FileValuesOverrideDefaults) {
   auto node = YAML::Load("retention:\n  bytes: 99\nbrokers: [a, b]\nenabled: false\n");
   auto config = validate_config(schema(), node, {"x.yaml", "", {}});
