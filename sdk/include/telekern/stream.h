@@ -94,5 +94,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> make_consumer(const StreamConfig& conf
 absl::StatusOr<std::unique_ptr<Producer>> make_kafka_producer(const StreamConfig& config, const std::string& brokers);
 absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig& config, const std::string& brokers,
                                                               const ConsumerOptions& options);
+absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config, const std::string& address);
+absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config, const std::string& address,
+                                                               const ConsumerOptions& options);
 
 }  // namespace telekern::stream

@@ -109,7 +109,7 @@ class KafkaProducer final : public Producer {
   }
 
   ~KafkaProducer() override {
-    if (handle_) rd_kafka_flush(handle_.get(), 5000);
+    if (handle_) rd_kafka_flush(handle_.get(), 2000);  // last resort: callers flush() explicitly
   }
 
   absl::Status send(Record record) override {

@@ -96,8 +96,7 @@ absl::StatusOr<std::unique_ptr<Producer>> make_producer(const StreamConfig& conf
   auto transport = parse_transport(config.transport);
   if (!transport.ok()) return transport.status();
   if (transport->scheme == "kafka") return make_kafka_producer(config, transport->address);
-  return absl::UnimplementedError(
-      "telekern:// producer is not built yet in this revision; use kafka:// (see README: stream)");
+  return make_broker_producer(config, transport->address);
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> make_consumer(const StreamConfig& config, const ConsumerOptions& options) {
@@ -106,8 +105,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> make_consumer(const StreamConfig& conf
   if (options.group.empty()) return absl::InvalidArgumentError("a consumer needs a group");
   if (options.topics.empty()) return absl::InvalidArgumentError("a consumer needs at least one topic");
   if (transport->scheme == "kafka") return make_kafka_consumer(config, transport->address, options);
-  return absl::UnimplementedError(
-      "telekern:// consumer is not built yet in this revision; use kafka:// (see README: stream)");
+  return make_broker_consumer(config, transport->address, options);
 }
 
 }  // namespace telekern::stream

@@ -1,25 +1,85 @@
-// telekern::stream against a real-protocol Kafka cluster (rdkafka_mock).
+// telekern::stream against both transports: the embedded broker in a real
+// telekernd (telekern://) and a real-protocol Kafka cluster (rdkafka_mock).
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 
+#include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/stream.h"
 #include "tests/support/kafka_mock_cluster.h"
+#include "tests/support/telekernd.h"
 
 namespace telekern::stream {
 namespace {
 
 using namespace std::chrono_literals;
 
-StreamConfig kafka_config(const testing::KafkaMockCluster& cluster) {
-  StreamConfig config;
-  config.transport = "kafka://" + cluster.bootstraps();
-  config.client_id = "stream-test";
-  config.session_timeout_ms = 6000;
-  config.heartbeat_interval_ms = 500;
-  return config;
+// One transport with a place to create topics.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual bool ready() const = 0;
+  virtual StreamConfig config() const = 0;
+  virtual void create_topic(const std::string& topic, int partitions) = 0;
+};
+
+class KafkaTransport final : public Transport {
+ public:
+  bool ready() const override { return cluster_.ok(); }
+  StreamConfig config() const override {
+    StreamConfig config;
+    config.transport = "kafka://" + cluster_.bootstraps();
+    config.client_id = "stream-test";
+    config.session_timeout_ms = 6000;
+    config.heartbeat_interval_ms = 500;
+    return config;
+  }
+  void create_topic(const std::string& topic, int partitions) override { cluster_.create_topic(topic, partitions); }
+  testing::KafkaMockCluster& cluster() { return cluster_; }
+
+ private:
+  testing::KafkaMockCluster cluster_{3};
+};
+
+class BrokerTransport final : public Transport {
+ public:
+  bool ready() const override { return daemon_.ready(); }
+  StreamConfig config() const override {
+    StreamConfig config;
+    config.transport = "telekern://" + daemon_.grpc_address();
+    config.client_id = "stream-test";
+    return config;
+  }
+  void create_topic(const std::string& topic, int partitions) override {
+    broker::v1::CreateTopicRequest request;
+    request.set_topic(topic);
+    request.set_partitions(static_cast<uint32_t>(partitions));
+    broker::v1::CreateTopicResponse response;
+    grpc::ClientContext context;
+    auto status = broker::v1::Broker::NewStub(daemon_.channel())->CreateTopic(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  testing::Telekernd& daemon() { return daemon_; }
+
+ private:
+  testing::Telekernd daemon_{{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}}};
+};
+
+std::unique_ptr<Transport> make_transport(const std::string& kind) {
+  if (kind == "kafka") return std::make_unique<KafkaTransport>();
+  return std::make_unique<BrokerTransport>();
 }
+
+class StreamTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    transport_ = make_transport(GetParam());
+    ASSERT_TRUE(transport_->ready()) << GetParam() << " transport did not start";
+  }
+  std::unique_ptr<Transport> transport_;
+};
 
 // Polls until `wanted` records arrived or the bound passes.
 std::vector<Record> consume(Consumer& consumer, size_t wanted, std::chrono::seconds bound = 30s) {
@@ -34,11 +94,9 @@ std::vector<Record> consume(Consumer& consumer, size_t wanted, std::chrono::seco
   return all;
 }
 
-TEST(KafkaStreamTest, ProducesAndConsumesWithKeysHeadersAndOrderPerPartition) {
-  testing::KafkaMockCluster cluster(3);
-  ASSERT_TRUE(cluster.ok());
-  cluster.create_topic("gpu", 4);
-  auto config = kafka_config(cluster);
+TEST_P(StreamTest, ProducesAndConsumesWithKeysHeadersAndOrderPerPartition) {
+  transport_->create_topic("gpu", 4);
+  auto config = transport_->config();
   auto producer = make_producer(config);
   ASSERT_TRUE(producer.ok()) << producer.status();
   for (int i = 0; i < 200; ++i) {
@@ -70,11 +128,9 @@ TEST(KafkaStreamTest, ProducesAndConsumesWithKeysHeadersAndOrderPerPartition) {
   }
 }
 
-TEST(KafkaStreamTest, GroupResumesAfterCommittedOffsetsOnly) {
-  testing::KafkaMockCluster cluster(1);
-  ASSERT_TRUE(cluster.ok());
-  cluster.create_topic("events", 1);
-  auto config = kafka_config(cluster);
+TEST_P(StreamTest, GroupResumesAfterCommittedOffsetsOnly) {
+  transport_->create_topic("events", 1);
+  auto config = transport_->config();
   auto producer = make_producer(config);
   ASSERT_TRUE(producer.ok());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE((*producer)->send({.topic = "events", .value = std::to_string(i)}).ok());
@@ -97,7 +153,9 @@ TEST(KafkaStreamTest, GroupResumesAfterCommittedOffsetsOnly) {
   EXPECT_EQ(rest.back().value, "99");
 }
 
-TEST(KafkaStreamTest, BadTransportIsExplained) {
+INSTANTIATE_TEST_SUITE_P(Transports, StreamTest, ::testing::Values("telekern", "kafka"));
+
+TEST(StreamConfigTest, BadTransportIsExplained) {
   StreamConfig config;
   config.transport = "amqp://somewhere";
   auto producer = make_producer(config);
@@ -108,17 +166,28 @@ TEST(KafkaStreamTest, BadTransportIsExplained) {
 }
 
 TEST(KafkaStreamTest, DeliveryFailureSurfacesOnFlush) {
-  testing::KafkaMockCluster cluster(1);
-  ASSERT_TRUE(cluster.ok());
-  cluster.create_topic("lost", 1);
-  auto config = kafka_config(cluster);
+  KafkaTransport kafka;
+  ASSERT_TRUE(kafka.ready());
+  kafka.create_topic("lost", 1);
+  auto config = kafka.config();
   config.extra_properties = {{"message.timeout.ms", "1500"}};
   auto producer = make_producer(config);
   ASSERT_TRUE(producer.ok());
-  cluster.set_broker_down(1, true);
+  for (int broker = 1; broker <= 3; ++broker) kafka.cluster().set_broker_down(broker, true);
   ASSERT_TRUE((*producer)->send({.topic = "lost", .value = "x"}).ok());
   auto flushed = (*producer)->flush(3s);
   EXPECT_FALSE(flushed.ok()) << "an unacknowledged record must not look delivered";
+}
+
+TEST(BrokerStreamTest, RecordOverTheLimitFailsFlushNamingTheTopic) {
+  BrokerTransport broker;
+  ASSERT_TRUE(broker.ready());
+  auto producer = make_producer(broker.config());
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->send({.topic = "big", .value = std::string(8 * 1024 * 1024, 'x')}).ok());
+  auto flushed = (*producer)->flush(10s);
+  ASSERT_FALSE(flushed.ok());
+  EXPECT_NE(flushed.message().find("big"), std::string::npos) << flushed;
 }
 
 }  // namespace
