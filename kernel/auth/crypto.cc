@@ -57,6 +57,11 @@ absl::StatusOr<std::string> base64url_decode(std::string_view text) {
       out += static_cast<char>((buffer >> bits) & 0xff);
     }
   }
+  // Canonical encodings only: leftover bits must be zero, so a token has
+  // exactly one spelling.
+  if (bits >= 6 || (buffer & ((1u << bits) - 1)) != 0) {
+    return absl::InvalidArgumentError("non-canonical base64url encoding");
+  }
   return out;
 }
 

@@ -59,6 +59,19 @@ TEST(JwtTest, ForgedPayloadRejected) {
   EXPECT_FALSE(verify_jwt(forged, kSecret, now).ok());
 }
 
+TEST(JwtTest, NonCanonicalSignatureSpellingRejected) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "viewer", now, now + 60s}, kSecret);
+  // The last character of a 32-byte signature carries 2 padding bits: setting
+  // them keeps the decoded bytes but must not be accepted.
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  auto index = alphabet.find(token.back());
+  std::string respelled = token;
+  respelled.back() = alphabet[index ^ 1];
+  EXPECT_FALSE(verify_jwt(respelled, kSecret, now).ok());
+  EXPECT_TRUE(verify_jwt(token, kSecret, now).ok());
+}
+
 TEST(JwtTest, AlgNoneRejected) {
   std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
   std::string payload = base64url_encode(R"({"sub":"x","role":"admin","exp":99999999999})");
