@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/server_builder.h>
 
 #include <set>
@@ -466,6 +467,8 @@ absl::Status ModuleManager::host(Record& record) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
+  // Health is served by the public server; the module's own hop needs none.
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   for (const auto& binding : record.bindings) builder.RegisterService(binding.service);
   record.server = builder.BuildAndStart();
   if (!record.server) {
@@ -500,10 +503,12 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
   if (!record || !record->loaded) return;
   if (record->context) record->context->request_stop();
   if (record->server) {
+    // The router no longer hands this channel out; drop it before the server
+    // it points into goes away.
+    record->channel.reset();
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();
     record->server.reset();
-    record->channel.reset();
   }
   try {
     record->loaded->module().stop();
