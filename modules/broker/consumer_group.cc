@@ -438,6 +438,9 @@ absl::StatusOr<bool> ConsumerGroup::extend(uint32_t partition, uint64_t offset,
 }
 
 absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optional<uint32_t> only) {
+  if (start.kind == StartKind::kDefault) {
+    return absl::InvalidArgumentError("reset needs a start position: earliest, latest, offset or timestamp");
+  }
   {
     std::lock_guard lock(mutex_);
     uint32_t count = topic_->partition_count();
