@@ -123,7 +123,9 @@ class BrokerModule final : public Module {
     engine_ = std::move(*engine);
     service_.attach(engine_);
     // The kernel asks for a stop before it drains calls (reload, unload,
-    // shutdown): Consume streams never end by themselves, so end them first.
+    // shutdown): Consume streams never end by themselves, so end them at once
+    // with UNAVAILABLE (clients reconnect and are held until the new instance
+    // serves) instead of leaving them to be cut by the server's shutdown.
     stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
     return absl::OkStatus();
   }

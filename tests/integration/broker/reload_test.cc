@@ -143,7 +143,7 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
     auto started = std::chrono::steady_clock::now();
     auto status = kernel->ReloadModule(context(30s).get(), request, &response);
     ASSERT_TRUE(status.ok()) << "reload " << reload << ": " << status.error_message() << daemon.log();
-    // An open Consume stream must not hold the reload for the kernel's drain timeout (5 s).
+    // An open Consume stream must not hold the reload up to the kernel's drain timeout (5 s).
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "reload " << reload;
     EXPECT_GT(response.result().generation(), generation);
     generation = response.result().generation();

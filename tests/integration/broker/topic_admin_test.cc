@@ -51,7 +51,7 @@ TEST(BrokerTopicAdminTest, DeleteTopicRemovesDataAndGroups) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   auto started = std::chrono::steady_clock::now();
   auto live_status = live.finish();
-  EXPECT_FALSE(live_status.ok());
+  EXPECT_EQ(live_status.error_code(), grpc::StatusCode::NOT_FOUND) << live_status.error_message();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "stream outlived its topic";
 
   bv1::DescribeTopicRequest describe;
