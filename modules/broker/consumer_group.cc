@@ -147,15 +147,24 @@ void ConsumerGroup::release_member_count(const InFlight& entry) {
 
 void ConsumerGroup::schedule(uint32_t partition, uint64_t offset, InFlight& entry) {
   unschedule(partition, offset, entry);
-  if (!entry.delivered && entry.attempts < settings_.max_deliveries) return;  // poll() redelivers it
-  timers_.emplace(entry.deadline, partition, offset);
+  entry.waiting = !entry.delivered && entry.attempts < settings_.max_deliveries;
+  if (entry.waiting) {
+    runtime_[partition].ready.emplace(entry.deadline, offset);
+  } else {
+    timers_.emplace(entry.deadline, partition, offset);
+  }
   entry.timer = entry.deadline;
 }
 
 void ConsumerGroup::unschedule(uint32_t partition, uint64_t offset, InFlight& entry) {
   if (!entry.timer) return;
-  timers_.erase({*entry.timer, partition, offset});
+  if (entry.waiting) {
+    runtime_[partition].ready.erase({*entry.timer, offset});
+  } else {
+    timers_.erase({*entry.timer, partition, offset});
+  }
   entry.timer.reset();
+  entry.waiting = false;
 }
 
 void ConsumerGroup::leave(const std::string& member_id) {
@@ -261,26 +270,29 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
     ++taken;
   };
 
-  // Redeliveries first: they are the oldest work.
-  for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end() && taken < max_records;) {
-    auto& [offset, entry] = *it;
-    // Entries past max_deliveries wait for tick() to dead-letter them.
-    if (entry.delivered || entry.deadline > now || entry.attempts >= settings_.max_deliveries ||
-        member_room() == 0) {
-      ++it;
+  // Redeliveries first, longest waiting first: they are the oldest work.
+  // Entries past max_deliveries are not in `ready`; tick() dead-letters them.
+  for (auto it = runtime.ready.begin();
+       it != runtime.ready.end() && taken < max_records && member_room() > 0;) {
+    auto [ready_at, offset] = *it;
+    if (ready_at > now) break;
+    ++it;  // delivering or dropping the entry takes it out of `ready`
+    auto found = runtime.in_flight.find(offset);
+    if (found == runtime.in_flight.end()) {
+      runtime.ready.erase({ready_at, offset});
       continue;
     }
+    auto& entry = found->second;
     auto records = partition->read(offset, 1, 1);
     if (!records.ok()) return records.status();
     if (records->empty() || records->front().offset != offset) {  // removed by retention
       finish_offset(partition_id, offset);
       unschedule(partition_id, offset, entry);
-      it = runtime.in_flight.erase(it);
+      runtime.in_flight.erase(found);
       continue;
     }
     if (metrics_.redelivered) metrics_.redelivered->inc();
     deliver(offset, entry, std::move(records->front()));
-    ++it;
   }
 
   size_t room = std::min({max_records - taken,
@@ -478,6 +490,7 @@ absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optio
         unschedule(partition, offset, entry);
       }
       runtime.in_flight.clear();
+      runtime.ready.clear();
       state_.partitions[partition] = PartitionGroupState{};
       state_log_->record(state_, Entry::kCommit, partition, offset);
       runtime.cursor = offset;
