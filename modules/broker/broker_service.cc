@@ -181,9 +181,12 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     changed_.notify_all();
   }
   void on_cancel() {
-    std::lock_guard lock(mutex_);
-    cancelled_ = true;
-    changed_.notify_all();
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      changed_.notify_all();
+    }
+    wake_.request_stop();  // the member leaves now, not at the next 200 ms wake-up
   }
   // Asks the stream to end (module stopping); safe from any thread.
   void cancel() {
@@ -192,6 +195,7 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
   }
 
   void run(std::stop_token stop, BrokerService* service) {
+    std::stop_callback stopping(stop, [this] { wake_.request_stop(); });
     grpc::Status status = serve(stop);
     if (group_ && !member_.empty()) group_->leave(member_);
     reactor_->Finish(status);
@@ -305,7 +309,7 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
         timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*idle_limit - idle) +
                                         std::chrono::milliseconds(1));
       }
-      topic->wait_for_change(topic_version, timeout, stop);
+      topic->wait_for_change(topic_version, timeout, wake_.get_token());
     }
   }
 
@@ -321,6 +325,8 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
   bool write_done_ = false;
   bool write_ok_ = true;
   bool cancelled_ = false;
+  // Requested when the client cancels or the service stops: ends the wait for records.
+  std::stop_source wake_;
 };
 
 namespace {
