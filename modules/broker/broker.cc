@@ -328,8 +328,9 @@ absl::StatusOr<uint32_t> Broker::add_partitions(const std::string& name, uint32_
   }
   uint32_t current = (*topic)->partition_count();
   if (partitions < current) {
-    return absl::InvalidArgumentError(str_cat("topic '", name, "' has ", current,
-                                              " partitions; partitions can only grow"));
+    return absl::FailedPreconditionError(str_cat("topic '", name, "' has ", current,
+                                                 " partitions and cannot shrink to ", partitions,
+                                                 "; partitions can only grow (ask for ", current, " or more)"));
   }
   if (auto status = (*topic)->grow(partitions); !status.ok()) return status;
   return (*topic)->partition_count();

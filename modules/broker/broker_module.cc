@@ -2,6 +2,10 @@
 // the gRPC service.
 #include <signal.h>
 
+#include <functional>
+#include <optional>
+#include <stop_token>
+
 #include "broker.h"
 #include "broker_service.h"
 #include "telekern/config.h"
@@ -118,6 +122,11 @@ class BrokerModule final : public Module {
     if (!engine.ok()) return engine.status();
     engine_ = std::move(*engine);
     service_.attach(engine_);
+    // The kernel asks for a stop before it drains calls (reload, unload,
+    // shutdown): Consume streams never end by themselves, so end them at once
+    // with UNAVAILABLE (clients reconnect and are held until the new instance
+    // serves) instead of leaving them to be cut by the server's shutdown.
+    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
     return absl::OkStatus();
   }
 
@@ -129,6 +138,7 @@ class BrokerModule final : public Module {
   }
 
   void stop() override {
+    stop_watch_.reset();
     service_.detach();
     if (engine_) {
       engine_->shutdown();
@@ -139,6 +149,7 @@ class BrokerModule final : public Module {
  private:
   BrokerService service_;
   std::shared_ptr<Broker> engine_;
+  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 
 }  // namespace

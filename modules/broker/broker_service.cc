@@ -181,9 +181,12 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     changed_.notify_all();
   }
   void on_cancel() {
-    std::lock_guard lock(mutex_);
-    cancelled_ = true;
-    changed_.notify_all();
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      changed_.notify_all();
+    }
+    wake_.request_stop();  // the member leaves now, not at the next 200 ms wake-up
   }
   // Asks the stream to end (module stopping); safe from any thread.
   void cancel() {
@@ -192,6 +195,7 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
   }
 
   void run(std::stop_token stop, BrokerService* service) {
+    std::stop_callback stopping(stop, [this] { wake_.request_stop(); });
     grpc::Status status = serve(stop);
     if (group_ && !member_.empty()) group_->leave(member_);
     reactor_->Finish(status);
@@ -305,7 +309,7 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
         timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*idle_limit - idle) +
                                         std::chrono::milliseconds(1));
       }
-      topic->wait_for_change(topic_version, timeout, stop);
+      topic->wait_for_change(topic_version, timeout, wake_.get_token());
     }
   }
 
@@ -321,54 +325,113 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
   bool write_done_ = false;
   bool write_ok_ = true;
   bool cancelled_ = false;
+  // Requested when the client cancels or the service stops: ends the wait for records.
+  std::stop_source wake_;
 };
 
 namespace {
 
-// Pipelined produce: every request goes to a broker thread as it arrives;
-// answers are written in completion order, one write at a time.
+// Pipelined produce. The requests of one stream are appended in arrival order
+// (one drain task per stream runs on a broker thread at a time), so pipelining
+// never reorders a partition; FSYNC answers come from the group commit, so
+// answers are written in completion order, one write at a time. Reading pauses
+// while kMaxQueuedRequests wait to be appended.
 class ProduceStreamReactor final : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
  public:
   explicit ProduceStreamReactor(std::shared_ptr<Broker> engine) : engine_(std::move(engine)) {
+    reading_ = true;
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      std::lock_guard lock(mutex_);
-      reading_done_ = true;
-      maybe_finish_locked();
-      return;
-    }
-    uint64_t sequence = request_.sequence();
-    auto call = produce_call(request_);
+    bool finish = false;
+    bool start_drain = false;
+    bool read_more = false;
     {
       std::lock_guard lock(mutex_);
-      ++pending_;
+      reading_ = false;
+      if (!ok) {
+        reading_done_ = true;
+        finish = should_finish_locked();
+      } else {
+        ++pending_;
+        queue_.push_back({request_.sequence(), produce_call(request_)});
+        start_drain = !draining_;
+        draining_ = true;
+        read_more = queue_.size() < kMaxQueuedRequests;
+        reading_ = read_more;
+      }
     }
-    auto submitted = engine_->submit([this, sequence, call = std::move(call)]() mutable {
-      engine_->produce(std::move(call), [this, sequence](ProduceResult result) { answer(sequence, result); });
-    });
-    if (!submitted.ok()) answer(sequence, submitted);
-    StartRead(&request_);
+    if (finish) return Finish(grpc::Status::OK);
+    if (start_drain) {
+      auto submitted = engine_->submit([this] { drain(); });
+      if (!submitted.ok()) refuse_queued(submitted);
+    }
+    if (read_more) StartRead(&request_);
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mutex_);
-    outbox_.pop_front();
-    if (!ok) broken_ = true;
-    if (!outbox_.empty() && !broken_) {
-      StartWrite(&outbox_.front());
-    } else {
-      writing_ = false;
-      if (broken_) outbox_.clear();
-      maybe_finish_locked();
+    bool finish = false;
+    {
+      std::lock_guard lock(mutex_);
+      outbox_.pop_front();
+      if (!ok) broken_ = true;
+      if (!outbox_.empty() && !broken_) {
+        StartWrite(&outbox_.front());
+      } else {
+        writing_ = false;
+        if (broken_) outbox_.clear();
+        finish = should_finish_locked();
+      }
     }
+    if (finish) Finish(grpc::Status::OK);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  static constexpr size_t kMaxQueuedRequests = 64;
+
+  struct Queued {
+    uint64_t sequence = 0;
+    ProduceCall call;
+  };
+
+  // Appends the queued requests one after another on this broker thread.
+  void drain() {
+    bool finish = false;
+    while (true) {
+      Queued next;
+      bool resume_reading = false;
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) {
+          draining_ = false;
+          finish = should_finish_locked();
+          break;
+        }
+        next = std::move(queue_.front());
+        queue_.pop_front();
+        if (!reading_ && !reading_done_ && queue_.size() < kMaxQueuedRequests) resume_reading = reading_ = true;
+      }
+      if (resume_reading) StartRead(&request_);
+      engine_->produce(std::move(next.call),
+                       [this, sequence = next.sequence](ProduceResult result) { answer(sequence, result); });
+    }
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  // No broker thread took the drain: every queued request fails with `status`.
+  void refuse_queued(const absl::Status& status) {
+    std::deque<Queued> refused;
+    {
+      std::lock_guard lock(mutex_);
+      refused.swap(queue_);
+      draining_ = false;
+    }
+    for (const auto& queued : refused) answer(queued.sequence, status);
+  }
+
   void answer(uint64_t sequence, const ProduceResult& result) {
     v1::ProduceResponse response;
     response.set_sequence(sequence);
@@ -378,30 +441,37 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<v1::ProduceReq
       response.set_error_code(static_cast<int32_t>(result.status().code()));
       response.set_error_message(std::string(result.status().message()));
     }
-    std::lock_guard lock(mutex_);
-    --pending_;
-    if (!broken_) {
-      outbox_.push_back(std::move(response));
-      if (!writing_) {
-        writing_ = true;
-        StartWrite(&outbox_.front());
+    bool finish = false;
+    {
+      std::lock_guard lock(mutex_);
+      --pending_;
+      if (!broken_) {
+        outbox_.push_back(std::move(response));
+        if (!writing_) {
+          writing_ = true;
+          StartWrite(&outbox_.front());
+        }
       }
+      finish = should_finish_locked();
     }
-    maybe_finish_locked();
+    // Finish is the last touch: OnDone may delete this as soon as it is called.
+    if (finish) Finish(grpc::Status::OK);
   }
 
-  void maybe_finish_locked() {
-    if (reading_done_ && pending_ == 0 && !writing_ && !finished_) {
-      finished_ = true;
-      Finish(grpc::Status::OK);
-    }
+  bool should_finish_locked() {
+    if (!reading_done_ || pending_ > 0 || writing_ || draining_ || finished_) return false;
+    finished_ = true;
+    return true;
   }
 
   std::shared_ptr<Broker> engine_;
   v1::ProduceRequest request_;
   std::mutex mutex_;
+  std::deque<Queued> queue_;
   std::deque<v1::ProduceResponse> outbox_;
-  size_t pending_ = 0;
+  size_t pending_ = 0;  // read, not yet answered
+  bool reading_ = false;
+  bool draining_ = false;
   bool writing_ = false;
   bool reading_done_ = false;
   bool broken_ = false;
@@ -422,6 +492,11 @@ void BrokerService::attach(std::shared_ptr<Broker> engine) {
 std::shared_ptr<Broker> BrokerService::engine() const {
   std::lock_guard lock(mutex_);
   return engine_;
+}
+
+void BrokerService::end_streams() {
+  std::lock_guard lock(mutex_);
+  stop_.request_stop();  // sessions wake from their wait and answer UNAVAILABLE
 }
 
 void BrokerService::detach() {

@@ -25,6 +25,10 @@ class BrokerService final : public v1::Broker::CallbackService {
 
   // Serve with `engine` until detach().
   void attach(std::shared_ptr<Broker> engine);
+  // Ends every Consume stream (UNAVAILABLE) and refuses new ones, without
+  // waiting; unary calls are still served. Called when the kernel asks the
+  // module to stop, so open streams do not hold up the kernel's drain.
+  void end_streams();
   // Ends every Consume stream (UNAVAILABLE), joins their threads and drops the
   // engine; later calls answer UNAVAILABLE. Idempotent.
   void detach();

@@ -145,6 +145,28 @@ void ConsumerGroup::release_member_count(const InFlight& entry) {
   if (it != members_.end() && it->second.in_flight > 0) --it->second.in_flight;
 }
 
+void ConsumerGroup::schedule(uint32_t partition, uint64_t offset, InFlight& entry) {
+  unschedule(partition, offset, entry);
+  entry.waiting = !entry.delivered && entry.attempts < settings_.max_deliveries;
+  if (entry.waiting) {
+    runtime_[partition].ready.emplace(entry.deadline, offset);
+  } else {
+    timers_.emplace(entry.deadline, partition, offset);
+  }
+  entry.timer = entry.deadline;
+}
+
+void ConsumerGroup::unschedule(uint32_t partition, uint64_t offset, InFlight& entry) {
+  if (!entry.timer) return;
+  if (entry.waiting) {
+    runtime_[partition].ready.erase({*entry.timer, offset});
+  } else {
+    timers_.erase({*entry.timer, partition, offset});
+  }
+  entry.timer.reset();
+  entry.waiting = false;
+}
+
 void ConsumerGroup::leave(const std::string& member_id) {
   {
     std::lock_guard lock(mutex_);
@@ -242,30 +264,35 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
     entry.deadline = now + visibility;
     entry.delivered_at = now;
     ++member.in_flight;
+    schedule(partition_id, offset, entry);
     state_log_->record(state_, Entry::kAttempts, partition_id, offset, entry.attempts);
     out.push_back({partition_id, std::move(record), entry.attempts});
     ++taken;
   };
 
-  // Redeliveries first: they are the oldest work.
-  for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end() && taken < max_records;) {
-    auto& [offset, entry] = *it;
-    // Entries past max_deliveries wait for tick() to dead-letter them.
-    if (entry.delivered || entry.deadline > now || entry.attempts >= settings_.max_deliveries ||
-        member_room() == 0) {
-      ++it;
+  // Redeliveries first, longest waiting first: they are the oldest work.
+  // Entries past max_deliveries are not in `ready`; tick() dead-letters them.
+  for (auto it = runtime.ready.begin();
+       it != runtime.ready.end() && taken < max_records && member_room() > 0;) {
+    auto [ready_at, offset] = *it;
+    if (ready_at > now) break;
+    ++it;  // delivering or dropping the entry takes it out of `ready`
+    auto found = runtime.in_flight.find(offset);
+    if (found == runtime.in_flight.end()) {
+      runtime.ready.erase({ready_at, offset});
       continue;
     }
+    auto& entry = found->second;
     auto records = partition->read(offset, 1, 1);
     if (!records.ok()) return records.status();
     if (records->empty() || records->front().offset != offset) {  // removed by retention
       finish_offset(partition_id, offset);
-      it = runtime.in_flight.erase(it);
+      unschedule(partition_id, offset, entry);
+      runtime.in_flight.erase(found);
       continue;
     }
     if (metrics_.redelivered) metrics_.redelivered->inc();
     deliver(offset, entry, std::move(records->front()));
-    ++it;
   }
 
   size_t room = std::min({max_records - taken,
@@ -311,6 +338,11 @@ void ConsumerGroup::fail_delivery(uint32_t partition, uint64_t offset, InFlight&
       log_error(status, str_cat("cannot dead-letter offset ", offset, " of partition ", partition));
       entry.deadline = ready_at + std::chrono::seconds(1);
     }
+  }
+  if (*erase) {
+    unschedule(partition, offset, entry);
+  } else {
+    schedule(partition, offset, entry);
   }
 }
 
@@ -377,6 +409,7 @@ absl::StatusOr<bool> ConsumerGroup::ack(uint32_t partition, uint64_t offset, Clo
       metrics_.ack_latency->observe(std::chrono::duration<double>(now - it->second.delivered_at).count());
     }
     release_member_count(it->second);
+    unschedule(partition, offset, it->second);
     runtime->second.in_flight.erase(it);
     finish_offset(partition, offset);
     if (auto status = state_log_->flush(); !status.ok()) return status;
@@ -434,10 +467,14 @@ absl::StatusOr<bool> ConsumerGroup::extend(uint32_t partition, uint64_t offset,
   auto it = runtime->second.in_flight.find(offset);
   if (it == runtime->second.in_flight.end() || !it->second.delivered) return false;
   it->second.deadline = now + timeout;
+  schedule(partition, offset, it->second);
   return true;
 }
 
 absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optional<uint32_t> only) {
+  if (start.kind == StartKind::kDefault) {
+    return absl::InvalidArgumentError("reset needs a start position: earliest, latest, offset or timestamp");
+  }
   {
     std::lock_guard lock(mutex_);
     uint32_t count = topic_->partition_count();
@@ -448,8 +485,12 @@ absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optio
       if (only && *only != partition) continue;
       uint64_t offset = resolve_start(partition, start);
       auto& runtime = runtime_[partition];
-      for (auto& [_, entry] : runtime.in_flight) release_member_count(entry);
+      for (auto& [offset, entry] : runtime.in_flight) {
+        release_member_count(entry);
+        unschedule(partition, offset, entry);
+      }
       runtime.in_flight.clear();
+      runtime.ready.clear();
       state_.partitions[partition] = PartitionGroupState{};
       state_log_->record(state_, Entry::kCommit, partition, offset);
       runtime.cursor = offset;
@@ -465,25 +506,23 @@ size_t ConsumerGroup::tick(Clock::time_point now) {
   size_t released = 0;
   {
     std::lock_guard lock(mutex_);
-    if (mode_ != GroupMode::kQueue) return 0;
-    for (auto& [partition, runtime] : runtime_) {
-      for (auto it = runtime.in_flight.begin(); it != runtime.in_flight.end();) {
-        auto& entry = it->second;
-        bool erase = false;
-        bool waiting_dead_letter = !entry.delivered && entry.attempts >= settings_.max_deliveries &&
-                                   entry.deadline <= now;
-        if ((entry.delivered && entry.deadline <= now) || waiting_dead_letter) {
-          ++released;
-          if (waiting_dead_letter) {
-            fail_delivery(partition, it->first, entry, entry.last_error, now, &erase);
-          } else {
-            fail_delivery(partition, it->first, entry,
-                          str_cat("visibility timeout (", to_ms(now - entry.delivered_at), " ms)"), now,
-                          &erase);
-          }
-        }
-        it = erase ? runtime.in_flight.erase(it) : std::next(it);
+    while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
+      auto [deadline, partition, offset] = *timers_.begin();
+      timers_.erase(timers_.begin());
+      auto& runtime = runtime_[partition];
+      auto it = runtime.in_flight.find(offset);
+      if (it == runtime.in_flight.end()) continue;
+      auto& entry = it->second;
+      entry.timer.reset();
+      bool erase = false;
+      ++released;
+      if (entry.delivered) {
+        fail_delivery(partition, offset, entry,
+                      str_cat("visibility timeout (", to_ms(now - entry.delivered_at), " ms)"), now, &erase);
+      } else {  // past max_deliveries: the dead letter failed before; try again
+        fail_delivery(partition, offset, entry, entry.last_error, now, &erase);
       }
+      if (erase) runtime.in_flight.erase(it);
     }
     if (released > 0) flush_state();
   }

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "group_state_log.h"
@@ -143,11 +144,18 @@ class ConsumerGroup {
     std::string member;
     std::string last_error;
     std::vector<std::string> history;
+    // The deadline this entry is filed under: in its partition's `ready` set
+    // when `waiting` (for redelivery), else in timers_. Unset: filed nowhere.
+    std::optional<Clock::time_point> timer;
+    bool waiting = false;
   };
   struct PartitionRuntime {
     uint64_t cursor = 0;  // LOG: owner's read position; QUEUE: next offset never delivered
     bool cursor_valid = false;
     std::map<uint64_t, InFlight> in_flight;  // QUEUE
+    // QUEUE: (ready time, offset) of entries waiting for redelivery, so poll()
+    // looks only at entries that are due.
+    std::set<std::pair<Clock::time_point, uint64_t>> ready;
     std::string owner;
   };
   struct Member {
@@ -180,6 +188,12 @@ class ConsumerGroup {
   absl::Status dead_letter(uint32_t partition, uint64_t offset, InFlight& entry, const std::string& reason);
   void finish_offset(uint32_t partition, uint64_t offset);  // acked or dead-lettered
   void release_member_count(const InFlight& entry);
+  // Files the entry under its deadline: in timers_ when tick() must act on it
+  // (delivered: visibility timeout; past max_deliveries: dead-letter retry),
+  // else in its partition's ready set for poll() to redeliver. Call whenever
+  // delivered, deadline or attempts change; unschedule before erasing it.
+  void schedule(uint32_t partition, uint64_t offset, InFlight& entry);
+  void unschedule(uint32_t partition, uint64_t offset, InFlight& entry);
   std::chrono::milliseconds visibility_for(const Member& member) const;
   void maybe_compact();
   void flush_state();
@@ -198,6 +212,8 @@ class ConsumerGroup {
   std::unique_ptr<GroupStateLog> state_log_;
   GroupSnapshot state_;  // committed offsets, acks, attempts (what the log holds)
   std::map<uint32_t, PartitionRuntime> runtime_;
+  // In-flight entries by deadline, so tick() costs O(expired), not O(in flight).
+  std::set<std::tuple<Clock::time_point, uint32_t, uint64_t>> timers_;
   std::map<std::string, Member> members_;
   std::vector<std::string> member_order_;
   uint64_t member_counter_ = 0;

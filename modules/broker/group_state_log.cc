@@ -111,6 +111,7 @@ void GroupStateLog::write(EntryType type, uint32_t partition, uint64_t offset, u
 }
 
 absl::Status GroupStateLog::flush() {
+  if (removed_) pending_.clear();
   if (pending_.empty()) return absl::OkStatus();
   if (auto status = file_->write_at(size_, pending_); !status.ok()) {
     (void)file_->truncate(size_);
@@ -139,10 +140,15 @@ void GroupStateLog::write_dead_letter(uint32_t partition, uint64_t offset) {
 
 absl::Status GroupStateLog::sync() {
   if (auto status = flush(); !status.ok()) return status;
+  if (removed_) return absl::OkStatus();
   return file_->sync();
 }
 
 absl::Status GroupStateLog::compact(const GroupSnapshot& state) {
+  if (removed_) {
+    pending_.clear();
+    return absl::OkStatus();
+  }
   std::string bytes = encode_entry(EntryType::kMode, 0, 0, static_cast<uint32_t>(state.mode));
   bytes += encode_entry(EntryType::kDeadLetteredCount, 0, state.dead_lettered, 0);
   for (const auto& [id, partition] : state.partitions) {
@@ -163,6 +169,8 @@ absl::Status GroupStateLog::compact(const GroupSnapshot& state) {
 }
 
 absl::Status GroupStateLog::remove() {
+  removed_ = true;
+  pending_.clear();
   std::error_code error;
   std::filesystem::remove(path_, error);
   if (error) return io_error("cannot remove", path_, error.value());

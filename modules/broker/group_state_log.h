@@ -58,6 +58,7 @@ class GroupStateLog {
   uint64_t entries_since_compaction() const { return entries_since_compaction_; }
   // Replaces the log with the minimal entries that reproduce `state`.
   absl::Status compact(const GroupSnapshot& state);
+  // Deletes the file; later writes are dropped, so a deleted group never comes back.
   absl::Status remove();
 
   // Applies one entry to a snapshot (exposed for tests).
@@ -80,6 +81,7 @@ class GroupStateLog {
   uint64_t size_ = 0;
   std::string pending_;
   uint64_t entries_since_compaction_ = 0;
+  bool removed_ = false;
 };
 
 }  // namespace telekern::broker

@@ -13,165 +13,10 @@
 #include <set>
 #include <thread>
 
-#include "telekern/broker/v1/broker.grpc.pb.h"
-#include "tests/support/telekernd.h"
+#include "tests/integration/broker/broker_client.h"
 
 namespace telekern::testing {
 namespace {
-
-namespace bv1 = telekern::broker::v1;
-using google::protobuf::util::TimeUtil;
-using namespace std::chrono_literals;
-
-std::string modules_dir() { return std::string(TELEKERN_BUILD_DIR) + "/modules"; }
-
-TelekerndOptions broker_options(const std::string& broker_yaml = "") {
-  TelekerndOptions options;
-  options.modules_dir = modules_dir();
-  options.load = {"broker"};
-  if (!broker_yaml.empty()) options.config_yaml = "modules:\n  broker:\n" + broker_yaml;
-  return options;
-}
-
-std::unique_ptr<grpc::ClientContext> context(std::chrono::milliseconds deadline = 20s) {
-  auto out = std::make_unique<grpc::ClientContext>();
-  out->set_deadline(std::chrono::system_clock::now() + deadline);
-  return out;
-}
-
-class Client {
- public:
-  explicit Client(const Telekernd& daemon) : stub_(bv1::Broker::NewStub(daemon.channel())) {}
-
-  grpc::Status produce(const std::string& topic, const std::vector<std::string>& values,
-                       bv1::ProduceResponse* response, std::optional<uint32_t> partition = std::nullopt,
-                       const std::string& key = "", bv1::Durability durability = bv1::DURABILITY_FSYNC) {
-    bv1::ProduceRequest request;
-    request.set_topic(topic);
-    request.set_durability(durability);
-    if (partition) request.set_partition(*partition);
-    for (const auto& value : values) {
-      auto* record = request.add_records();
-      record->set_value(value);
-      record->set_key(key);
-    }
-    return stub_->Produce(context().get(), request, response);
-  }
-  bv1::ProduceResponse produce_ok(const std::string& topic, const std::vector<std::string>& values,
-                                  std::optional<uint32_t> partition = std::nullopt, const std::string& key = "") {
-    bv1::ProduceResponse response;
-    auto status = produce(topic, values, &response, partition, key);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  }
-  bv1::DescribeTopicResponse describe(const std::string& topic) {
-    bv1::DescribeTopicRequest request;
-    request.set_topic(topic);
-    bv1::DescribeTopicResponse response;
-    auto status = stub_->DescribeTopic(context().get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  }
-  grpc::Status create(const std::string& topic, uint32_t partitions, uint64_t segment_bytes = 0) {
-    bv1::CreateTopicRequest request;
-    request.set_topic(topic);
-    request.set_partitions(partitions);
-    request.set_segment_bytes(segment_bytes);
-    bv1::CreateTopicResponse response;
-    return stub_->CreateTopic(context().get(), request, &response);
-  }
-  template <typename Request, typename Response>
-  grpc::Status call(grpc::Status (bv1::Broker::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                    const Request& request, Response* response) {
-    return (stub_.get()->*method)(context().get(), request, response);
-  }
-  bv1::Broker::Stub& stub() { return *stub_; }
-
- private:
-  std::unique_ptr<bv1::Broker::Stub> stub_;
-};
-
-// A Consume stream read on the test thread with a deadline, so it never hangs.
-class Consumer {
- public:
-  Consumer(Client& client, bv1::ConsumeRequest request, std::chrono::milliseconds deadline = 30s)
-      : context_(context(deadline)) {
-    reader_ = client.stub().Consume(context_.get(), request);
-    bv1::ConsumeResponse first;
-    if (reader_->Read(&first)) {
-      member_ = first.member();
-      take(first);
-    }
-  }
-  ~Consumer() {
-    if (finished_) return;
-    context_->TryCancel();
-    bv1::ConsumeResponse ignored;
-    while (reader_->Read(&ignored)) {
-    }
-    reader_->Finish();
-  }
-  // Reads until `count` records arrived (or the stream ends); returns them.
-  std::vector<bv1::ConsumedRecord> read(size_t count) {
-    while (records_.size() < count) {
-      bv1::ConsumeResponse response;
-      if (!reader_->Read(&response)) break;
-      take(response);
-    }
-    std::vector<bv1::ConsumedRecord> out;
-    size_t take_count = std::min(count, records_.size());
-    out.assign(records_.begin(), records_.begin() + static_cast<long>(take_count));
-    records_.erase(records_.begin(), records_.begin() + static_cast<long>(take_count));
-    return out;
-  }
-  // Reads until the latest assignment satisfies `done`.
-  bool await_assignment(const std::function<bool(const std::vector<uint32_t>&)>& done) {
-    while (!done(assignment_)) {
-      bv1::ConsumeResponse response;
-      if (!reader_->Read(&response)) return false;
-      take(response);
-    }
-    return true;
-  }
-  grpc::Status finish() {
-    bv1::ConsumeResponse response;
-    while (reader_->Read(&response)) take(response);
-    finished_ = true;
-    return reader_->Finish();
-  }
-  void cancel() { context_->TryCancel(); }
-  const std::string& member() const { return member_; }
-  const std::vector<uint32_t>& assignment() const { return assignment_; }
-
- private:
-  void take(const bv1::ConsumeResponse& response) {
-    if (response.assigned_partitions_size() > 0 || (!response.member().empty() && response.records_size() == 0)) {
-      assignment_.assign(response.assigned_partitions().begin(), response.assigned_partitions().end());
-    }
-    for (const auto& record : response.records()) records_.push_back(record);
-  }
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::ClientReader<bv1::ConsumeResponse>> reader_;
-  std::vector<bv1::ConsumedRecord> records_;
-  std::vector<uint32_t> assignment_;
-  std::string member_;
-  bool finished_ = false;
-};
-
-bv1::ConsumeRequest consume_request(const std::string& topic, const std::string& group,
-                                    bv1::GroupMode mode = bv1::GROUP_MODE_LOG) {
-  bv1::ConsumeRequest request;
-  request.set_topic(topic);
-  request.set_group(group);
-  request.set_mode(mode);
-  return request;
-}
-
-std::map<std::string, std::string> headers_of(const bv1::ConsumedRecord& record) {
-  std::map<std::string, std::string> out;
-  for (const auto& header : record.headers()) out[header.key()] = header.value();
-  return out;
-}
 
 TEST(BrokerIntegrationTest, AutoCreatesAndKeepsOrderPerPartitionAndKey) {
   Telekernd daemon(broker_options());
@@ -366,6 +211,74 @@ TEST(BrokerIntegrationTest, QueueModeAcksNacksAndReleasesOnStreamEnd) {
   ack.set_offset(0);
   ASSERT_TRUE(client.call(&bv1::Broker::Stub::Ack, ack, &acked).ok());
   EXPECT_EQ(acked.unknown(), 1u);
+}
+
+TEST(BrokerIntegrationTest, DeadLetterKeepsRecordAndDeliveryHistory) {
+  Telekernd daemon(broker_options("    max_deliveries: 3\n"));
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Client client(daemon);
+  ASSERT_TRUE(client.create("orders", 2).ok());
+  bv1::ProduceRequest produce;
+  produce.set_topic("orders");
+  produce.set_partition(1);
+  auto* original = produce.add_records();
+  original->set_key("order-17");
+  original->set_value(std::string("payload\0with-nul", 16));
+  *original->mutable_timestamp() = TimeUtil::MillisecondsToTimestamp(1'700'000'123'456);
+  for (auto [key, value] : {std::pair{"trace-id", "abc123"}, std::pair{"content-type", "application/json"}}) {
+    auto* header = original->add_headers();
+    header->set_key(key);
+    header->set_value(value);
+  }
+  bv1::ProduceResponse produced;
+  ASSERT_TRUE(client.call(&bv1::Broker::Stub::Produce, produce, &produced).ok());
+
+  auto request = consume_request("orders", "billing", bv1::GROUP_MODE_QUEUE);
+  request.set_member("worker-x");
+  Consumer consumer(client, request);
+  bv1::NackResponse nacked;
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    auto records = consumer.read(1);
+    ASSERT_EQ(records.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(records[0].delivery_attempt(), attempt);
+    bv1::NackRequest nack;
+    nack.set_topic("orders");
+    nack.set_group("billing");
+    nack.set_partition(1);
+    nack.set_offset(0);
+    nack.set_error("boom-" + std::to_string(attempt));
+    *nack.mutable_delay() = TimeUtil::MillisecondsToDuration(0);
+    ASSERT_TRUE(client.call(&bv1::Broker::Stub::Nack, nack, &nacked).ok());
+  }
+  EXPECT_EQ(nacked.dead_lettered(), 1u);
+
+  auto dlq_request = consume_request("orders.dlq", "inspect");
+  dlq_request.set_max(1);
+  Consumer dead(client, dlq_request);
+  auto letters = dead.read(1);
+  ASSERT_EQ(letters.size(), 1u);
+  const auto& letter = letters[0];
+  EXPECT_EQ(letter.partition(), 1u) << "dead letters keep the source partition";
+  EXPECT_EQ(letter.key(), "order-17");
+  EXPECT_EQ(letter.value(), std::string("payload\0with-nul", 16));
+  EXPECT_EQ(TimeUtil::TimestampToMilliseconds(letter.timestamp()), 1'700'000'123'456);
+  auto headers = headers_of(letter);
+  EXPECT_EQ(headers["trace-id"], "abc123");
+  EXPECT_EQ(headers["content-type"], "application/json");
+  EXPECT_EQ(headers["x-dlq-source-topic"], "orders");
+  EXPECT_EQ(headers["x-dlq-source-partition"], "1");
+  EXPECT_EQ(headers["x-dlq-source-offset"], "0");
+  EXPECT_EQ(headers["x-dlq-group"], "billing");
+  EXPECT_EQ(headers["x-dlq-attempts"], "3");
+  EXPECT_EQ(headers["x-dlq-consumer"], "worker-x");
+  EXPECT_NE(headers["x-dlq-last-error"].find("boom-3"), std::string::npos) << headers["x-dlq-last-error"];
+  EXPECT_NE(headers["x-dlq-reason"].find("max_deliveries=3"), std::string::npos) << headers["x-dlq-reason"];
+  const auto& history = headers["x-dlq-history"];
+  for (std::string step : {"attempt 1 by worker-x: nack: boom-1", "attempt 2 by worker-x: nack: boom-2",
+                           "attempt 3 by worker-x: nack: boom-3"}) {
+    EXPECT_NE(history.find(step), std::string::npos) << step << " missing from: " << history;
+  }
+  EXPECT_EQ(client.describe_group("orders", "billing").group().dead_lettered(), 1u);
 }
 
 TEST(BrokerIntegrationTest, RebalancesAsThreeConsumersJoinAndLeave) {

@@ -193,6 +193,64 @@ TEST_F(ConsumerGroupTest, QueueModeRedeliversAfterVisibilityTimeoutThenDeadLette
   EXPECT_EQ(info.in_flight, 0u);
 }
 
+// tick() works from a deadline index: extending, acking, nacking and resetting
+// must move or drop an entry's deadline, and only due entries are touched.
+TEST_F(ConsumerGroupTest, TickReleasesOnlyDueDeliveriesAfterExtendAckAndReset) {
+  produce(0, 1000);
+  GroupSettings settings;
+  settings.max_deliveries = 10;
+  auto group = open(GroupMode::kQueue, settings);
+  auto member = group->join(member_named("c", 100ms));
+  auto t0 = Clock::now();
+  ASSERT_EQ(group->poll(*member, 1000, t0)->size(), 1000u);
+  ASSERT_TRUE(*group->extend(0, 7, 10s, t0));
+  ASSERT_TRUE(*group->ack(0, 8, t0));
+  ASSERT_EQ(*group->nack(0, 9, "later", 5s, t0), NackOutcome::kRequeued);
+  EXPECT_EQ(group->tick(t0 + 99ms), 0u);
+  EXPECT_EQ(group->tick(t0 + 100ms), 997u);  // all but the extended, acked and nacked ones
+  EXPECT_EQ(group->tick(t0 + 9s), 0u);       // nothing twice; the nacked one waits for poll
+  EXPECT_EQ(group->tick(t0 + 10s), 1u);      // the extended one
+  EXPECT_EQ(group->describe().in_flight, 999u);
+
+  // Redelivered entries get a fresh deadline; a reset drops every deadline.
+  auto t1 = t0 + 11s;
+  ASSERT_EQ(group->poll(*member, 1000, t1)->size(), 999u);
+  EXPECT_EQ(group->tick(t1 + 100ms), 999u);
+  ASSERT_EQ(group->poll(*member, 1000, t1 + 100ms)->size(), 999u);
+  StartPosition latest;
+  latest.kind = StartKind::kLatest;
+  ASSERT_TRUE(group->reset_offsets(latest, std::nullopt).ok());
+  EXPECT_EQ(group->tick(t1 + 1h), 0u);
+  EXPECT_EQ(group->describe().in_flight, 0u);
+}
+
+TEST_F(ConsumerGroupTest, FailedDeadLetterIsRetriedByTick) {
+  produce(0, 1);
+  GroupSettings settings;
+  settings.max_deliveries = 1;
+  bool sink_fails = true;
+  auto opened = ConsumerGroup::open(dir_.path() / "groups" / "g.state", "g", topic_, GroupMode::kQueue, settings,
+                                    [&](uint32_t partition, Record record) {
+                                      if (sink_fails) return absl::UnavailableError("dlq down");
+                                      dead_letters_.emplace_back(partition, std::move(record));
+                                      return absl::OkStatus();
+                                    },
+                                    {}, nullptr);
+  ASSERT_TRUE(opened.ok());
+  auto& group = *opened;
+  auto member = group->join(member_named("c", 100ms));
+  auto t0 = Clock::now();
+  ASSERT_EQ(group->poll(*member, 10, t0)->size(), 1u);
+  EXPECT_EQ(group->tick(t0 + 100ms), 1u);  // timed out; the dead letter fails
+  EXPECT_TRUE(dead_letters_.empty());
+  EXPECT_TRUE(group->poll(*member, 10, t0 + 2s)->empty());  // past max_deliveries: never redelivered
+  EXPECT_EQ(group->tick(t0 + 500ms), 0u);   // retried a second after the failure
+  sink_fails = false;
+  EXPECT_EQ(group->tick(t0 + 1100ms), 1u);
+  EXPECT_EQ(dead_letters_.size(), 1u);
+  EXPECT_EQ(group->describe().in_flight, 0u);
+}
+
 TEST_F(ConsumerGroupTest, QueueModeAcksNacksAndSurvivesReopen) {
   produce(0, 4);
   {
