@@ -503,8 +503,14 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
   if (!record || !record->loaded) return;
   if (record->context) record->context->request_stop();
   if (record->server) {
-    // The router no longer hands this channel out; drop it before the server
-    // it points into goes away.
+    // The router hands this backend out no more (hold or remove came first);
+    // let calls already forwarded finish, up to drain_timeout, because
+    // shutting the in-process server down closes its transport at once.
+    auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+    if (int running = router_->wait_until_idle(record->channel.get(), deadline); running > 0) {
+      log_->warn("module '{}': {} calls still running after drain_timeout; cancelling them", record->name,
+                 running);
+    }
     record->channel.reset();
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();

@@ -39,6 +39,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   // Starts forwarding to `channel`; called once, from route() or a release.
   void begin(std::shared_ptr<grpc::Channel> channel) {
     if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
+    backend_channel_ = channel.get();
     stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
     client_context_.set_deadline(context_->deadline());
     std::string_view api_key, authorization;
@@ -57,6 +58,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     client_context_.AddMetadata("x-telekern-role", role);
     references_.fetch_add(1);
     backend_started_ = true;
+    router_.backend_call_started(backend_channel_);
     if (unary_) {
       stub_->UnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_, &response_,
                        [this](grpc::Status status) { unary_done(std::move(status)); });
@@ -123,6 +125,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     backend_.RemoveHold();  // upstream pump ends
   }
   void unary_done(grpc::Status status) {
+    router_.backend_call_finished(backend_channel_);
     forward_trailing_metadata();
     if (status.ok()) {
       StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
@@ -141,6 +144,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   }
 
   void backend_done(const grpc::Status& status) {
+    router_.backend_call_finished(backend_channel_);
     forward_trailing_metadata();
     Finish(status);
     release();
@@ -165,6 +169,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   grpc::GenericCallbackServerContext* context_;
   ModuleRouter& router_;
   std::string service_;
+  const grpc::Channel* backend_channel_ = nullptr;  // identifies the module instance
   std::unique_ptr<grpc::GenericStub> stub_;
   grpc::ClientContext client_context_;
   Backend backend_;
@@ -301,6 +306,26 @@ void ModuleRouter::expire_held_calls() {
           str_cat("module '", module, "' did not come back within ", hold_limit_.count(), " ms; retry")));
     }
   }
+}
+
+void ModuleRouter::backend_call_started(const grpc::Channel* backend) {
+  std::lock_guard lock(active_mutex_);
+  ++active_[backend];
+}
+
+void ModuleRouter::backend_call_finished(const grpc::Channel* backend) {
+  std::lock_guard lock(active_mutex_);
+  if (--active_[backend] <= 0) {
+    active_.erase(backend);
+    active_changed_.notify_all();
+  }
+}
+
+int ModuleRouter::wait_until_idle(const grpc::Channel* backend, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(active_mutex_);
+  active_changed_.wait_until(lock, deadline, [&] { return active_.count(backend) == 0; });
+  auto it = active_.find(backend);
+  return it == active_.end() ? 0 : it->second;
 }
 
 bool ModuleRouter::is_unary(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,10 +51,18 @@ class ModuleRouter final : public grpc::CallbackGenericService {
   void remove(const std::vector<std::string>& services, const grpc::Status& status);
   // Ends calls held longer than the hold limit with UNAVAILABLE.
   void expire_held_calls();
+  // Waits until no call forwarded to `backend` is still running, or until
+  // `deadline`; returns how many are still running. Call after hold() or
+  // remove(), so no new call can start on it. (Shutting down an in-process
+  // server closes its transport at once: an answer still on its way would be
+  // lost although the module did the work.)
+  int wait_until_idle(const grpc::Channel* backend, std::chrono::steady_clock::time_point deadline);
   std::vector<std::string> services() const;
 
   // Used by ProxiedCall.
   void route(const std::string& service, ProxiedCall* call);
+  void backend_call_started(const grpc::Channel* backend);
+  void backend_call_finished(const grpc::Channel* backend);
   // Whether "/pkg.Service/Method" is a unary method, from its descriptor.
   bool is_unary(const std::string& path);
   void forget(const std::shared_ptr<HeldCall>& held);
@@ -75,6 +84,9 @@ class ModuleRouter final : public grpc::CallbackGenericService {
   // exclusively by hold() and remove(), so once they return no new call can
   // start on the old backend and its server may be destroyed.
   std::shared_mutex start_mutex_;
+  std::mutex active_mutex_;
+  std::condition_variable active_changed_;
+  std::map<const grpc::Channel*, int> active_;  // calls running per backend
   std::shared_mutex unary_mutex_;
   std::unordered_map<std::string, bool> unary_;
   std::map<std::string, Route> routes_;
