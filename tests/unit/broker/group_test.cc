@@ -8,23 +8,17 @@
 #include "consumer_group.h"
 #include "group_state_log.h"
 #include "topic.h"
+#include "tests/support/process.h"
 
 namespace telekern::broker {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TempDirectory {
+// A temp dir removed with its contents at scope end (tests/support).
+class TempDirectory : public telekern::testing::TempDir {
  public:
-  TempDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "broker-group-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDirectory() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDirectory() : TempDir("broker-group") {}
 };
 
 TEST(GroupStateLogTest, ReplaysCommitsAcksAndAttempts) {

@@ -17,21 +17,15 @@
 #include "record.h"
 #include "segment.h"
 #include "topic.h"
+#include "tests/support/process.h"
 
 namespace telekern::broker {
 namespace {
 
-class TempDirectory {
+// A temp dir removed with its contents at scope end (tests/support).
+class TempDirectory : public telekern::testing::TempDir {
  public:
-  TempDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "broker-unit-XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDirectory() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDirectory() : TempDir("broker-unit") {}
 };
 
 Record make_record(const std::string& value, int64_t timestamp_ms = 1000, std::string key = "") {
