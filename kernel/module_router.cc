@@ -60,8 +60,12 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     backend_started_ = true;
     router_.backend_call_started(backend_channel_);
     if (unary_) {
-      stub_->UnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_, &response_,
-                       [this](grpc::Status status) { unary_done(std::move(status)); });
+      // A reactor, not the std::function form: its OnDone comes after gRPC has
+      // let go of the call, so the ProxiedCall (and its ClientContext) may be
+      // deleted from there.
+      stub_->PrepareUnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_, &response_,
+                              &unary_backend_);
+      unary_backend_.StartCall();
       return;
     }
     stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(), &backend_);
@@ -151,6 +155,15 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   }
 
  private:
+  class UnaryBackend final : public grpc::ClientUnaryReactor {
+   public:
+    explicit UnaryBackend(ProxiedCall& call) : call_(call) {}
+    void OnDone(const grpc::Status& status) override { call_.unary_done(status); }
+
+   private:
+    ProxiedCall& call_;
+  };
+
   class Backend final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
     explicit Backend(ProxiedCall& call) : call_(call) {}
@@ -173,6 +186,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   std::unique_ptr<grpc::GenericStub> stub_;
   grpc::ClientContext client_context_;
   Backend backend_;
+  UnaryBackend unary_backend_{*this};
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   std::shared_ptr<HeldCall> held_;

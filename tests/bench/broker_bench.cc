@@ -61,18 +61,31 @@ Rate broker_produce(const std::string& address, const std::string& topic, int pr
       std::mutex mutex;
       std::condition_variable done;
       int in_flight = 0;
-      struct Call {
-        grpc::ClientContext context;
-        bv1::ProduceResponse response;
+      // One call; deletes itself in OnDone, after gRPC has let go of it.
+      class Call final : public grpc::ClientUnaryReactor {
+       public:
+        Call(bv1::Broker::Stub& stub, const bv1::ProduceRequest& request, std::function<void(bool)> finished)
+            : finished_(std::move(finished)) {
+          stub.async()->Produce(&context_, &request, &response_, this);
+          StartCall();
+        }
+        void OnDone(const grpc::Status& status) override {
+          finished_(status.ok());
+          delete this;
+        }
+
+       private:
+        grpc::ClientContext context_;
+        bv1::ProduceResponse response_;
+        std::function<void(bool)> finished_;
       };
       for (int b = 0; b < batches; ++b) {
         std::unique_lock lock(mutex);
         done.wait(lock, [&] { return in_flight < kPipeline; });
         ++in_flight;
         lock.unlock();
-        auto call = std::make_shared<Call>();
-        stub->async()->Produce(&call->context, &request, &call->response, [&, call](grpc::Status status) {
-          if (!status.ok()) failures++;
+        new Call(*stub, request, [&](bool ok) {
+          if (!ok) failures++;
           std::lock_guard guard(mutex);
           --in_flight;
           done.notify_all();

@@ -50,9 +50,20 @@ void add_credentials(grpc::ClientContext& context, const StreamConfig& config) {
 class BrokerProducer final : public Producer {
  public:
   BrokerProducer(StreamConfig config, const std::string& address)
-      : config_(std::move(config)), stub_(bv1::Broker::NewStub(broker_channel(address))) {}
+      : config_(std::move(config)), stub_(bv1::Broker::NewStub(broker_channel(address))) {
+    // kMaxInFlight senders each make one blocking Produce call at a time: the
+    // calls are pipelined without the callback API's completion queue.
+    for (int i = 0; i < kMaxInFlight; ++i) {
+      senders_.emplace_back([this](std::stop_token stop) { send_loop(stop); });
+    }
+  }
 
-  ~BrokerProducer() override { (void)flush(std::chrono::seconds(5)); }
+  ~BrokerProducer() override {
+    (void)flush(std::chrono::seconds(5));
+    for (auto& sender : senders_) sender.request_stop();
+    changed_.notify_all();
+    senders_.clear();  // joins
+  }
 
   absl::Status send(Record record) override {
     if (record.topic.empty()) return absl::InvalidArgumentError("record has no topic");
@@ -72,7 +83,7 @@ class BrokerProducer final : public Producer {
       request.set_topic(record.topic);
       if (record.partition >= 0) request.set_partition(static_cast<uint32_t>(record.partition));
       pending_.erase({record.topic, record.partition});
-      dispatch(lock, std::move(request));
+      enqueue(lock, std::move(request));
     }
     return absl::OkStatus();
   }
@@ -85,10 +96,10 @@ class BrokerProducer final : public Producer {
       if (batch.records_size() == 0) continue;
       batch.set_topic(where.first);
       if (where.second >= 0) batch.set_partition(static_cast<uint32_t>(where.second));
-      dispatch(lock, std::move(batch));
+      enqueue(lock, std::move(batch));
     }
-    if (!changed_.wait_for(lock, timeout, [&] { return in_flight_ == 0; })) {
-      return absl::DeadlineExceededError(str_cat(in_flight_, " produce calls still unanswered after ",
+    if (!changed_.wait_for(lock, timeout, [&] { return queue_.empty() && sending_ == 0; })) {
+      return absl::DeadlineExceededError(str_cat(queue_.size() + sending_, " produce calls still unanswered after ",
                                                  timeout.count(), " ms"));
     }
     absl::Status first = first_error_;
@@ -97,40 +108,50 @@ class BrokerProducer final : public Producer {
   }
 
  private:
-  struct Call {
-    grpc::ClientContext context;
-    bv1::ProduceRequest request;
-    bv1::ProduceResponse response;
-  };
+  // Queues a batch, waiting while kMaxInFlight batches are already queued.
+  void enqueue(std::unique_lock<std::mutex>& lock, bv1::ProduceRequest request) {
+    changed_.wait(lock, [&] { return queue_.size() < static_cast<size_t>(kMaxInFlight); });
+    queue_.push_back(std::move(request));
+    changed_.notify_all();
+  }
 
-  // Starts one Produce call, waiting while kMaxInFlight are unanswered.
-  void dispatch(std::unique_lock<std::mutex>& lock, bv1::ProduceRequest request) {
-    changed_.wait(lock, [&] { return in_flight_ < kMaxInFlight; });
-    ++in_flight_;
-    auto call = std::make_shared<Call>();
-    call->request = std::move(request);
-    add_credentials(call->context, config_);
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    call->context.set_wait_for_ready(true);
-    stub_->async()->Produce(&call->context, &call->request, &call->response, [this, call](grpc::Status status) {
+  void send_loop(std::stop_token stop) {
+    while (true) {
+      bv1::ProduceRequest request;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, stop, [&] { return !queue_.empty(); });
+        if (queue_.empty()) return;  // stopped
+        request = std::move(queue_.front());
+        queue_.pop_front();
+        ++sending_;
+      }
+      grpc::ClientContext context;
+      add_credentials(context, config_);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      context.set_wait_for_ready(true);
+      bv1::ProduceResponse response;
+      grpc::Status status = stub_->Produce(&context, request, &response);
       std::lock_guard lock(mutex_);
       if (!status.ok() && first_error_.ok()) {
         first_error_ = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                    str_cat("produce to topic '", call->request.topic(), "' failed: ",
+                                    str_cat("produce to topic '", request.topic(), "' failed: ",
                                             status.error_message()));
       }
-      --in_flight_;
+      --sending_;
       changed_.notify_all();
-    });
+    }
   }
 
   StreamConfig config_;
   std::unique_ptr<bv1::Broker::Stub> stub_;
   std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable_any changed_;
   std::map<std::pair<std::string, int32_t>, bv1::ProduceRequest> pending_;
-  int in_flight_ = 0;
+  std::deque<bv1::ProduceRequest> queue_;
+  int sending_ = 0;
   absl::Status first_error_;
+  std::vector<std::jthread> senders_;  // last: stopped and joined first
 };
 
 class BrokerConsumer final : public Consumer {

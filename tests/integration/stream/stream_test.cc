@@ -184,7 +184,7 @@ TEST(BrokerStreamTest, RecordOverTheLimitFailsFlushNamingTheTopic) {
   ASSERT_TRUE(broker.ready());
   auto producer = make_producer(broker.config());
   ASSERT_TRUE(producer.ok());
-  ASSERT_TRUE((*producer)->send({.topic = "big", .value = std::string(8 * 1024 * 1024, 'x')}).ok());
+  ASSERT_TRUE((*producer)->send({.topic = "big", .value = std::string(2 * 1024 * 1024, 'x')}).ok());
   auto flushed = (*producer)->flush(10s);
   ASSERT_FALSE(flushed.ok());
   EXPECT_NE(flushed.message().find("big"), std::string::npos) << flushed;
