@@ -42,7 +42,12 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
     ASSERT_EQ(consumer.read(25).size(), 25u);
     ASSERT_TRUE(consumer.finish().ok());
   }
+  // Auto-commit follows the stream's writes: wait (bounded) until it shows.
   auto committed_before = client.describe_group("reloaded", "committed").group();
+  wait_for([&] {
+    committed_before = client.describe_group("reloaded", "committed").group();
+    return committed_before.lag() == 15u;
+  }, std::chrono::seconds(5));
   ASSERT_EQ(committed_before.lag(), 15u);
 
   std::atomic<bool> done{false};
