@@ -11,12 +11,14 @@
 namespace telekern::kernel {
 namespace {
 
-// Marks every shared library loaded so far, except `module_file`, as never to
-// be unloaded. Generated protobuf code registers its descriptors in a
-// process-wide pool and cannot register twice: if a module's proto library
-// were unloaded with the module, loading the module again would abort the
-// process. The module's own code still unloads.
-void pin_dependencies(const std::filesystem::path& module_file) {
+// Marks every shared library loaded so far, the module's own copy included,
+// as never to be unloaded. Generated protobuf code registers its descriptors
+// in a process-wide pool and cannot register twice, so a module's proto
+// library must stay; and gRPC may still run a module's reactor code (OnDone
+// on its executor) just after the server that owned the call is gone, so the
+// module's code stays mapped too. Unload destroys the module object; reload
+// maps a fresh private copy (a few MB per reload stay mapped).
+void pin_loaded_libraries() {
   std::vector<std::string> libraries;
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* out) {
@@ -26,10 +28,7 @@ void pin_dependencies(const std::filesystem::path& module_file) {
         return 0;
       },
       &libraries);
-  std::error_code error;
-  auto module = std::filesystem::weakly_canonical(module_file, error);
   for (const auto& library : libraries) {
-    if (std::filesystem::weakly_canonical(library, error) == module) continue;
     if (void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE)) dlclose(handle);
   }
 }
@@ -81,7 +80,7 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
     return absl::FailedPreconditionError(
         str_cat(file.string(), ": cannot load shared object: ", load_error.message()));
   }
-  pin_dependencies(load_path);
+  pin_loaded_libraries();
   if (!library.has(kModuleAbiSymbol)) {
     return absl::FailedPreconditionError(str_cat(
         file.string(), ": not a telekern module (no '", kModuleAbiSymbol,

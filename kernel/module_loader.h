@@ -13,7 +13,8 @@
 namespace telekern::kernel {
 
 // A module object together with the library that holds its code. Destroying it
-// destroys the module first and unloads the library after.
+// destroys the module first, then releases the library handle; the code itself
+// stays mapped (see pin_loaded_libraries in module_loader.cc).
 class LoadedModule {
  public:
   LoadedModule(boost::dll::shared_library library, std::unique_ptr<Module> module,

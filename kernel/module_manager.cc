@@ -511,15 +511,20 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
       log_->warn("module '{}': {} calls still running after drain_timeout; cancelling them", record->name,
                  running);
     }
-    record->channel.reset();
-    record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
-    record->server->Wait();
-    record->server.reset();
   }
+  // Stop the module while its server still exists: its threads may still be
+  // finishing reactors of calls the server owns; once stop() returns they are
+  // joined, and the server can go.
   try {
     record->loaded->module().stop();
   } catch (const std::exception& exception) {
     log_->error("module '{}' stop threw: {}", record->name, exception.what());
+  }
+  if (record->server) {
+    record->channel.reset();
+    record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
+    record->server->Wait();
+    record->server.reset();
   }
   record->loaded.reset();  // module object first, then its library
   record->context.reset();

@@ -188,9 +188,13 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     }
     wake_.request_stop();  // the member leaves now, not at the next 200 ms wake-up
   }
-  // Asks the stream to end (module stopping); safe from any thread.
+  // Asks the stream to end (module stopping); safe from any thread. The call
+  // (and its context) may be gone once Finish was called, so only before that.
   void cancel() {
-    context_->TryCancel();
+    {
+      std::lock_guard lock(mutex_);
+      if (!finished_) context_->TryCancel();
+    }
     on_cancel();
   }
 
@@ -198,6 +202,10 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     std::stop_callback stopping(stop, [this] { wake_.request_stop(); });
     grpc::Status status = serve(stop);
     if (group_ && !member_.empty()) group_->leave(member_);
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
     reactor_->Finish(status);
     service->session_finished(id_);
   }
@@ -325,6 +333,7 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
   bool write_done_ = false;
   bool write_ok_ = true;
   bool cancelled_ = false;
+  bool finished_ = false;  // Finish was called: the context may be gone
   // Requested when the client cancels or the service stops: ends the wait for records.
   std::stop_source wake_;
 };
