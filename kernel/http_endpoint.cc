@@ -1,15 +1,18 @@
 #include "kernel/http_endpoint.h"
 
 #include <httplib.h>
+
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
 
 HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers)
-    : metrics_(metrics), handlers_(std::move(handlers)), server_(std::make_unique<httplib::Server>()) {
-  auto& requests = metrics_.counter("telekern_http_requests_total",
-                                    "HTTP requests served, by path and status code",
-                                    {"path", "code"});
+    : metrics_(metrics),
+      handlers_(std::move(handlers)),
+      server_(std::make_unique<httplib::Server>()) {
+  auto& requests =
+      metrics_.counter("telekern_http_requests_total",
+                       "HTTP requests served, by path and status code", {"path", "code"});
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
     response.set_content(metrics_.expose(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -25,11 +28,12 @@ HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers)
       response.set_content(str_cat("not ready: ", detail, "\n"), "text/plain");
     }
   });
-  server_->set_logger([&requests](const httplib::Request& request, const httplib::Response& response) {
-    std::string path = request.path;
-    if (path != "/metrics" && path != "/health" && path != "/ready") path = "other";
-    requests.with({path, std::to_string(response.status)}).inc();
-  });
+  server_->set_logger(
+      [&requests](const httplib::Request& request, const httplib::Response& response) {
+        std::string path = request.path;
+        if (path != "/metrics" && path != "/health" && path != "/ready") path = "other";
+        requests.with({path, std::to_string(response.status)}).inc();
+      });
 }
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
@@ -48,8 +52,9 @@ absl::Status HttpEndpoint::start(const std::string& address) {
     port_ = server_->bind_to_port(host, port) ? port : -1;
   }
   if (port_ <= 0) {
-    return absl::UnavailableError(str_cat("cannot listen for HTTP on ", address,
-                                               ": address in use or not local; pick another with --http"));
+    return absl::UnavailableError(
+        str_cat("cannot listen for HTTP on ", address,
+                ": address in use or not local; pick another with --http"));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return absl::OkStatus();

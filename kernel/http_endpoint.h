@@ -17,8 +17,8 @@ class Server;
 namespace telekern::kernel {
 
 struct HttpHandlers {
-  std::function<std::string()> health_json;           // always 200
-  std::function<bool(std::string* detail)> ready;     // 200 when true, else 503 with detail
+  std::function<std::string()> health_json;        // always 200
+  std::function<bool(std::string* detail)> ready;  // 200 when true, else 503 with detail
 };
 
 class HttpEndpoint {

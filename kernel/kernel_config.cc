@@ -1,6 +1,6 @@
 #include "kernel/kernel_config.h"
-#include "telekern/strings.h"
 
+#include "telekern/strings.h"
 
 namespace telekern::kernel {
 namespace {
@@ -30,27 +30,42 @@ absl::Status check_address(const YAML::Node& node) {
 
 const ConfigSchema& kernel_schema() {
   static const ConfigSchema schema = {
-      {"listen", ConfigType::kString, "127.0.0.1:7070", "gRPC address (host:port; port 0 picks one)", check_address},
-      {"http", ConfigType::kString, "127.0.0.1:7071", "HTTP address for /metrics, /health, /ready; empty disables", check_address},
-      {"data_dir", ConfigType::kString, "./data", "Directory under which each module gets its own data directory"},
-      {"modules_dir", ConfigType::kString, "", "Where telekern_<name>.so modules are found; empty = ../modules next to the binary"},
-      {"load", ConfigType::kStringList, "", "Modules to load at start (names or paths); empty loads every module in modules_dir"},
+      {"listen", ConfigType::kString, "127.0.0.1:7070",
+       "gRPC address (host:port; port 0 picks one)", check_address},
+      {"http", ConfigType::kString, "127.0.0.1:7071",
+       "HTTP address for /metrics, /health, /ready; empty disables", check_address},
+      {"data_dir", ConfigType::kString, "./data",
+       "Directory under which each module gets its own data directory"},
+      {"modules_dir", ConfigType::kString, "",
+       "Where telekern_<name>.so modules are found; empty = ../modules next to the binary"},
+      {"load", ConfigType::kStringList, "",
+       "Modules to load at start (names or paths); empty loads every module in modules_dir"},
       {"log.format", ConfigType::kString, "text", "text or json, one line per event",
-       [](const YAML::Node& node) { return check_one_of(node, {"text", "json"}); }},
+       [](const YAML::Node& node) {
+         return check_one_of(node, {"text", "json"});
+       }},
       {"log.level", ConfigType::kString, "info", "trace, debug, info, warn, error or critical",
        [](const YAML::Node& node) {
          return check_one_of(node, {"trace", "debug", "info", "warn", "error", "critical"});
        }},
-      {"drain_timeout", ConfigType::kDuration, "5s", "How long in-flight calls may finish on shutdown or module swap"},
+      {"drain_timeout", ConfigType::kDuration, "5s",
+       "How long in-flight calls may finish on shutdown or module swap"},
       {"tls.cert", ConfigType::kString, "", "PEM certificate; enables TLS"},
       {"tls.key", ConfigType::kString, "", "PEM private key for tls.cert"},
-      {"tls.ca", ConfigType::kString, "", "PEM CA bundle; when set, clients must present certificates it signed"},
-      {"auth.api_keys", ConfigType::kNode, "", "List of {name, sha256, role}; sha256 is the hex SHA-256 of the key (telekernd --hash-api-key)"},
-      {"auth.users", ConfigType::kNode, "", "List of {name, password_hash, role}; hash from telekernd --hash-password"},
-      {"auth.jwt_secret", ConfigType::kSecret, "", "HS256 key for tokens issued by Login (32+ characters; required with users)"},
+      {"tls.ca", ConfigType::kString, "",
+       "PEM CA bundle; when set, clients must present certificates it signed"},
+      {"auth.api_keys", ConfigType::kNode, "",
+       "List of {name, sha256, role}; sha256 is the hex SHA-256 of the key (telekernd "
+       "--hash-api-key)"},
+      {"auth.users", ConfigType::kNode, "",
+       "List of {name, password_hash, role}; hash from telekernd --hash-password"},
+      {"auth.jwt_secret", ConfigType::kSecret, "",
+       "HS256 key for tokens issued by Login (32+ characters; required with users)"},
       {"auth.jwt_ttl", ConfigType::kDuration, "1h", "Lifetime of tokens issued by Login"},
-      {"remote_services", ConfigType::kNode, "", "Map of gRPC service name to host:port, for services not loaded here"},
-      {"modules", ConfigType::kNode, "", "One section per module (modules.<name>.<key>), validated by the module's schema"},
+      {"remote_services", ConfigType::kNode, "",
+       "Map of gRPC service name to host:port, for services not loaded here"},
+      {"modules", ConfigType::kNode, "",
+       "One section per module (modules.<name>.<key>), validated by the module's schema"},
   };
   return schema;
 }
@@ -62,10 +77,9 @@ bool is_loopback_address(const std::string& address) {
   return host == "localhost" || host == "::1" || std::string_view(host).starts_with("127.");
 }
 
-absl::StatusOr<KernelConfig> load_kernel_config(const std::string& file,
-                                                const std::map<std::string, std::string>& environment,
-                                                const CommandLineOverrides& overrides,
-                                                const std::filesystem::path& default_modules_dir) {
+absl::StatusOr<KernelConfig> load_kernel_config(
+    const std::string& file, const std::map<std::string, std::string>& environment,
+    const CommandLineOverrides& overrides, const std::filesystem::path& default_modules_dir) {
   YAML::Node root;
   if (!file.empty()) {
     auto loaded = load_yaml_file(file);
@@ -83,7 +97,8 @@ absl::StatusOr<KernelConfig> load_kernel_config(const std::string& file,
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =
       overrides.modules_dir.empty() ? config.get_string("modules_dir") : overrides.modules_dir;
-  result.modules_dir = modules_dir.empty() ? default_modules_dir : std::filesystem::path(modules_dir);
+  result.modules_dir =
+      modules_dir.empty() ? default_modules_dir : std::filesystem::path(modules_dir);
   result.load = config.get_string_list("load");
   result.log_format = config.get_string("log.format");
   result.log_level = config.get_string("log.level");

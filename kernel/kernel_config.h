@@ -43,10 +43,9 @@ struct CommandLineOverrides {
 
 // Reads `file` (may be empty), applies TELEKERN_* from `environment`, then the
 // command line. Errors name file, line and key.
-absl::StatusOr<KernelConfig> load_kernel_config(const std::string& file,
-                                                const std::map<std::string, std::string>& environment,
-                                                const CommandLineOverrides& overrides,
-                                                const std::filesystem::path& default_modules_dir);
+absl::StatusOr<KernelConfig> load_kernel_config(
+    const std::string& file, const std::map<std::string, std::string>& environment,
+    const CommandLineOverrides& overrides, const std::filesystem::path& default_modules_dir);
 
 // Whether a host:port names only loopback (127.0.0.0/8, ::1, localhost).
 bool is_loopback_address(const std::string& address);

@@ -16,25 +16,33 @@ google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point t
 
 v1::ModuleState to_proto(ModuleState state) {
   switch (state) {
-    case ModuleState::kLoading: return v1::MODULE_STATE_LOADING;
-    case ModuleState::kRunning: return v1::MODULE_STATE_RUNNING;
-    case ModuleState::kStopping: return v1::MODULE_STATE_STOPPING;
-    case ModuleState::kFailed: return v1::MODULE_STATE_FAILED;
+    case ModuleState::kLoading:
+      return v1::MODULE_STATE_LOADING;
+    case ModuleState::kRunning:
+      return v1::MODULE_STATE_RUNNING;
+    case ModuleState::kStopping:
+      return v1::MODULE_STATE_STOPPING;
+    case ModuleState::kFailed:
+      return v1::MODULE_STATE_FAILED;
   }
   return v1::MODULE_STATE_UNSPECIFIED;
 }
 
 common::v1::HealthState to_proto(HealthState state) {
   switch (state) {
-    case HealthState::kServing: return common::v1::HEALTH_STATE_SERVING;
-    case HealthState::kDegraded: return common::v1::HEALTH_STATE_DEGRADED;
-    case HealthState::kNotServing: return common::v1::HEALTH_STATE_NOT_SERVING;
+    case HealthState::kServing:
+      return common::v1::HEALTH_STATE_SERVING;
+    case HealthState::kDegraded:
+      return common::v1::HEALTH_STATE_DEGRADED;
+    case HealthState::kNotServing:
+      return common::v1::HEALTH_STATE_NOT_SERVING;
   }
   return common::v1::HEALTH_STATE_UNSPECIFIED;
 }
 
 // Finishes `reactor` with the operation's outcome, filling `result` on success.
-OperationCallback finish_with(grpc::ServerUnaryReactor* reactor, v1::ModuleOperationResult* result) {
+OperationCallback finish_with(grpc::ServerUnaryReactor* reactor,
+                              v1::ModuleOperationResult* result) {
   return [reactor, result](absl::StatusOr<OperationResult> outcome) {
     if (!outcome.ok()) {
       reactor->Finish(to_grpc(outcome.status()));

@@ -1,12 +1,11 @@
 // telekernd: loads telekern modules and serves their gRPC services.
+#include <grpc/support/log.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <grpc/support/log.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -56,9 +55,15 @@ void route_grpc_logs() {
   gpr_set_log_function([](gpr_log_func_args* args) {
     static const auto logger = make_logger("grpc");
     switch (args->severity) {
-      case GPR_LOG_SEVERITY_DEBUG: logger->debug("{} ({}:{})", args->message, args->file, args->line); break;
-      case GPR_LOG_SEVERITY_INFO: logger->info("{}", args->message); break;
-      default: logger->error("{} ({}:{})", args->message, args->file, args->line); break;
+      case GPR_LOG_SEVERITY_DEBUG:
+        logger->debug("{} ({}:{})", args->message, args->file, args->line);
+        break;
+      case GPR_LOG_SEVERITY_INFO:
+        logger->info("{}", args->message);
+        break;
+      default:
+        logger->error("{} ({}:{})", args->message, args->file, args->line);
+        break;
     }
   });
 }
@@ -72,13 +77,13 @@ std::filesystem::path default_modules_dir() {
 
 absl::StatusOr<std::shared_ptr<const auth::Authenticator>> make_authenticator(
     const KernelConfig& config, const std::string& internal_key) {
-  auto settings = auth::parse_auth_settings(
-      config.api_keys, config.users, config.jwt_secret,
-      std::chrono::duration_cast<std::chrono::seconds>(config.jwt_ttl));
+  auto settings =
+      auth::parse_auth_settings(config.api_keys, config.users, config.jwt_secret,
+                                std::chrono::duration_cast<std::chrono::seconds>(config.jwt_ttl));
   if (!settings.ok()) {
     return absl::Status(settings.status().code(),
                         str_cat(config.config_file.empty() ? "<defaults>" : config.config_file,
-                                     ": ", settings.status().message()));
+                                ": ", settings.status().message()));
   }
   return std::make_shared<const auth::Authenticator>(std::move(*settings), internal_key);
 }
@@ -99,10 +104,10 @@ int print_config(const KernelConfig& config) {
     if (!loaded.ok()) continue;
     ModuleInfo info = loaded->module().info();
     YAML::Node section = child_or_undefined(config.module_sections, info.name);
-    auto module_config = validate_config(info.config, section,
-                                         {config.config_file, "modules." + info.name,
-                                          telekern_environment()});
-    std::cout << "# module " << info.name << " " << info.version << ": " << info.description << "\n";
+    auto module_config = validate_config(
+        info.config, section, {config.config_file, "modules." + info.name, telekern_environment()});
+    std::cout << "# module " << info.name << " " << info.version << ": " << info.description
+              << "\n";
     if (!module_config.ok()) {
       std::cout << "# invalid: " << module_config.status().message() << "\n";
       continue;
@@ -123,15 +128,20 @@ int main(int argc, char** argv) {
   bool print = false, hash_password = false, hash_api_key = false, version = false;
   app.add_option("-c,--config", config_file, "YAML config file (see deploy/telekernd.yaml)")
       ->check(CLI::ExistingFile);
-  app.add_option("--listen", overrides.listen, "gRPC address host:port (default 127.0.0.1:7070; port 0 picks one)");
-  app.add_option("--http", overrides.http, "HTTP address for /metrics /health /ready (default 127.0.0.1:7071)");
+  app.add_option("--listen", overrides.listen,
+                 "gRPC address host:port (default 127.0.0.1:7070; port 0 picks one)");
+  app.add_option("--http", overrides.http,
+                 "HTTP address for /metrics /health /ready (default 127.0.0.1:7071)");
   app.add_option("--modules-dir", overrides.modules_dir, "directory of telekern_<name>.so modules");
   app.add_option("--data-dir", overrides.data_dir, "data directory (default ./data)");
   app.add_option("--ready-file", ready_file,
                  "write {\"grpc\":ADDR,\"http\":ADDR} here once serving (for scripts and tests)");
-  app.add_flag("--print-config", print, "print the effective config of the kernel and every module, then exit");
-  app.add_flag("--hash-password", hash_password, "read a password on stdin, print its hash for auth.users");
-  app.add_flag("--hash-api-key", hash_api_key, "read an API key on stdin, print its sha256 for auth.api_keys");
+  app.add_flag("--print-config", print,
+               "print the effective config of the kernel and every module, then exit");
+  app.add_flag("--hash-password", hash_password,
+               "read a password on stdin, print its hash for auth.users");
+  app.add_flag("--hash-api-key", hash_api_key,
+               "read an API key on stdin, print its sha256 for auth.api_keys");
   app.add_flag("--version", version, "print version and exit");
   app.footer(
       "Every config key can be overridden by TELEKERN_<KEY> (e.g. TELEKERN_LOG_LEVEL=debug,\n"
@@ -156,8 +166,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto config = load_kernel_config(config_file, telekern_environment(), overrides,
-                                   default_modules_dir());
+  auto config =
+      load_kernel_config(config_file, telekern_environment(), overrides, default_modules_dir());
   if (!config.ok()) {
     std::cerr << "telekernd: " << config.status().message() << "\n";
     return kExitConfig;
@@ -196,7 +206,8 @@ int main(int argc, char** argv) {
 
   MetricsRegistry metrics;
   auto process_metrics = register_process_metrics(metrics);
-  metrics.gauge("telekern_build_info", "Build information; value is always 1", {"version", "revision"})
+  metrics
+      .gauge("telekern_build_info", "Build information; value is always 1", {"version", "revision"})
       .with({kTelekernVersion, kTelekernGitRevision})
       .set(1);
   RpcMetrics rpc_metrics(metrics);
@@ -210,17 +221,17 @@ int main(int argc, char** argv) {
 
   ModuleManager manager(*config, metrics, rpc_metrics, current_authenticator);
   auto start_time = std::chrono::system_clock::now();
-  HttpEndpoint http(metrics, HttpHandlers{
-                                 [&] {
-                                   nlohmann::json modules = nlohmann::json::array();
-                                   for (const auto& module : manager.list()) {
-                                     modules.push_back({{"name", module.name},
-                                                        {"state", module_state_name(module.state)},
-                                                        {"detail", module.health.detail}});
-                                   }
-                                   return nlohmann::json{{"status", "ok"}, {"modules", modules}}.dump();
-                                 },
-                                 [&](std::string* detail) { return manager.ready(detail); }});
+  HttpEndpoint http(
+      metrics, HttpHandlers{[&] {
+                              nlohmann::json modules = nlohmann::json::array();
+                              for (const auto& module : manager.list()) {
+                                modules.push_back({{"name", module.name},
+                                                   {"state", module_state_name(module.state)},
+                                                   {"detail", module.health.detail}});
+                              }
+                              return nlohmann::json{{"status", "ok"}, {"modules", modules}}.dump();
+                            },
+                            [&](std::string* detail) { return manager.ready(detail); }});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {
@@ -238,8 +249,9 @@ int main(int argc, char** argv) {
   }
   std::string grpc_address =
       str_cat(config->listen.substr(0, config->listen.rfind(':')), ":", manager.port());
-  log->info("telekernd {} serving gRPC on {} (generation {}), HTTP on {}, auth {}", kTelekernVersion,
-            grpc_address, manager.generation(), http_address.empty() ? "off" : http_address,
+  log->info("telekernd {} serving gRPC on {} (generation {}), HTTP on {}, auth {}",
+            kTelekernVersion, grpc_address, manager.generation(),
+            http_address.empty() ? "off" : http_address,
             (*authenticator)->enabled() ? "on" : "off (loopback only)");
   if (!ready_file.empty()) {
     std::ofstream out(ready_file + ".tmp");
@@ -253,8 +265,8 @@ int main(int argc, char** argv) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     if (signal_number == SIGHUP) {
-      auto fresh = load_kernel_config(config_file, telekern_environment(), overrides,
-                                      default_modules_dir());
+      auto fresh =
+          load_kernel_config(config_file, telekern_environment(), overrides, default_modules_dir());
       if (!fresh.ok()) {
         log->error("SIGHUP: keeping the running config: {}", fresh.status().message());
         continue;
@@ -272,7 +284,8 @@ int main(int argc, char** argv) {
         current_authenticator = *fresh_authenticator;
       }
       manager.set_authenticator(*fresh_authenticator);
-      log->info("SIGHUP: applied log and auth settings (module settings apply on `modules reload`)");
+      log->info(
+          "SIGHUP: applied log and auth settings (module settings apply on `modules reload`)");
       continue;
     }
     log->info("received {}, draining (up to {} ms) and stopping modules",

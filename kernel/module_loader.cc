@@ -29,7 +29,8 @@ void pin_loaded_libraries() {
       },
       &libraries);
   for (const auto& library : libraries) {
-    if (void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE)) dlclose(handle);
+    if (void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+      dlclose(handle);
   }
 }
 
@@ -66,8 +67,8 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
     std::filesystem::copy_file(file, private_copy,
                                std::filesystem::copy_options::overwrite_existing, error);
     if (error) {
-      return absl::InternalError(str_cat(file.string(), ": cannot copy to ",
-                                              private_copy.string(), ": ", error.message()));
+      return absl::InternalError(str_cat(file.string(), ": cannot copy to ", private_copy.string(),
+                                         ": ", error.message()));
     }
     load_path = private_copy;
   }
@@ -82,15 +83,15 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
   }
   pin_loaded_libraries();
   if (!library.has(kModuleAbiSymbol)) {
-    return absl::FailedPreconditionError(str_cat(
-        file.string(), ": not a telekern module (no '", kModuleAbiSymbol,
-        "' symbol; modules register with TELEKERN_MODULE)"));
+    return absl::FailedPreconditionError(
+        str_cat(file.string(), ": not a telekern module (no '", kModuleAbiSymbol,
+                "' symbol; modules register with TELEKERN_MODULE)"));
   }
   AbiVersion abi = library.get_alias<ModuleAbiFunction>(kModuleAbiSymbol)();
   if (auto status = check_abi(abi, file); !status.ok()) return status;
   if (!library.has(kModuleCreateSymbol)) {
-    return absl::FailedPreconditionError(str_cat(
-        file.string(), ": module exports no '", kModuleCreateSymbol, "' factory"));
+    return absl::FailedPreconditionError(
+        str_cat(file.string(), ": module exports no '", kModuleCreateSymbol, "' factory"));
   }
   std::unique_ptr<Module> module;
   try {

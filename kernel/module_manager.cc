@@ -49,24 +49,25 @@ const char* operation_name(int kind) {
   return names[kind];
 }
 
-std::string host_of(const std::string& address) {
-  return address.substr(0, address.rfind(':'));
-}
+std::string host_of(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
 }  // namespace
 
 const char* module_state_name(ModuleState state) {
   switch (state) {
-    case ModuleState::kLoading: return "loading";
-    case ModuleState::kRunning: return "running";
-    case ModuleState::kStopping: return "stopping";
-    case ModuleState::kFailed: return "failed";
+    case ModuleState::kLoading:
+      return "loading";
+    case ModuleState::kRunning:
+      return "running";
+    case ModuleState::kStopping:
+      return "stopping";
+    case ModuleState::kFailed:
+      return "failed";
   }
   return "?";
 }
 
-ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics,
-                             RpcMetrics& rpc_metrics,
+ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
                              std::shared_ptr<const auth::Authenticator> authenticator)
     : config_(std::move(config)),
       metrics_(metrics),
@@ -87,19 +88,21 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
   // Calls held while a module reloads wait at most this long.
-  router_ = std::make_unique<ModuleRouter>(
-      config_.drain_timeout + std::chrono::seconds(10),
-      [this](std::string_view api_key, std::string_view authorization) {
-        std::shared_ptr<const auth::Authenticator> authenticator;
-        {
-          std::lock_guard lock(mutex_);
-          authenticator = authenticator_;
-        }
-        if (!authenticator->enabled()) return std::pair<std::string, std::string>{"anonymous", "admin"};
-        auto identity = authenticator->authenticate(api_key, authorization);
-        if (!identity.ok()) return std::pair<std::string, std::string>{"kernel", "admin"};
-        return std::pair<std::string, std::string>{identity->subject, auth::role_name(identity->role)};
-      });
+  router_ = std::make_unique<
+      ModuleRouter>(config_.drain_timeout + std::chrono::seconds(10), [this](
+                                                                          std::string_view api_key,
+                                                                          std::string_view
+                                                                              authorization) {
+    std::shared_ptr<const auth::Authenticator> authenticator;
+    {
+      std::lock_guard lock(mutex_);
+      authenticator = authenticator_;
+    }
+    if (!authenticator->enabled()) return std::pair<std::string, std::string>{"anonymous", "admin"};
+    auto identity = authenticator->authenticate(api_key, authorization);
+    if (!identity.ok()) return std::pair<std::string, std::string>{"kernel", "admin"};
+    return std::pair<std::string, std::string>{identity->subject, auth::role_name(identity->role)};
+  });
   PublicServerSpec spec;
   spec.address = config_.listen;
   spec.tls = config_.tls;
@@ -129,7 +132,8 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
       }
       std::sort(files.begin(), files.end());
     } else {
-      log_->warn("modules dir {} does not exist; starting with no modules", config_.modules_dir.string());
+      log_->warn("modules dir {} does not exist; starting with no modules",
+                 config_.modules_dir.string());
     }
   } else {
     for (const auto& name : config_.load) files.push_back(resolve(name));
@@ -219,9 +223,9 @@ void ModuleManager::execute(Operation& operation) {
     std::string stem = file.stem().string();
     if (stem.rfind("telekern_", 0) == 0) stem = stem.substr(9);
     if (auto running = find_running(stem)) {
-      return reply(absl::AlreadyExistsError(str_cat(
-          "module '", stem, "' is already loaded from ", running->file.string(),
-          "; use `modules reload ", stem, "`")));
+      return reply(absl::AlreadyExistsError(str_cat("module '", stem, "' is already loaded from ",
+                                                    running->file.string(),
+                                                    "; use `modules reload ", stem, "`")));
     }
     auto record = instantiate(file, "");
     if (!record.ok()) {
@@ -243,8 +247,8 @@ void ModuleManager::execute(Operation& operation) {
 
   auto record = find_running(operation.target);
   if (!record) {
-    return reply(absl::NotFoundError(str_cat("module '", operation.target,
-                                             "' is not running; `modules list` shows what is")));
+    return reply(absl::NotFoundError(
+        str_cat("module '", operation.target, "' is not running; `modules list` shows what is")));
   }
   {
     std::lock_guard lock(mutex_);
@@ -287,9 +291,10 @@ void ModuleManager::execute(Operation& operation) {
     }
   }
   if (!fresh.ok()) {
-    router_->remove(old_services, grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                               str_cat("module '", record->name,
-                                                       "' failed to reload: ", fresh.status().message())));
+    router_->remove(old_services,
+                    grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 str_cat("module '", record->name,
+                                         "' failed to reload: ", fresh.status().message())));
     for (const auto& service : old_services) server_->set_health(service, false);
     record_failure(record->file, record->name, fresh.status());
     return reply(fresh.status());
@@ -304,8 +309,8 @@ void ModuleManager::execute(Operation& operation) {
   router_->remove(gone, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                      str_cat("module '", record->name, "' no longer serves it")));
   router_->add(new_services, (*fresh)->name, (*fresh)->channel);
-  log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name, (*fresh)->file.string(),
-             generation);
+  log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name,
+             (*fresh)->file.string(), generation);
   reply(OperationResult{status_of(**fresh), generation});
 }
 
@@ -341,8 +346,7 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
   std::filesystem::path copy;
   {
     std::lock_guard lock(mutex_);
-    copy = config_.data_dir / ".modules" /
-           str_cat(file.stem().string(), ".", ++copies_, ".so");
+    copy = config_.data_dir / ".modules" / str_cat(file.stem().string(), ".", ++copies_, ".so");
   }
   auto loaded = load_module(file, copy);
   if (!loaded.ok()) {
@@ -377,8 +381,8 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
   }
   if (replacing.empty()) {
     if (auto running = find_running(record->name)) {
-      return fail(absl::AlreadyExistsError(str_cat(
-          "module '", record->name, "' is already loaded from ", running->file.string())));
+      return fail(absl::AlreadyExistsError(
+          str_cat("module '", record->name, "' is already loaded from ", running->file.string())));
     }
   }
   // Refuse services another module (or the kernel) already serves, naming both.
@@ -394,9 +398,9 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
     }
     for (const auto& kernel_binding : kernel_services_) {
       if (kernel_binding.name == binding.name) {
-        return fail(absl::FailedPreconditionError(str_cat(
-            "module '", record->name, "' (", file.string(), ") provides service '", binding.name,
-            "', which the kernel itself serves")));
+        return fail(absl::FailedPreconditionError(
+            str_cat("module '", record->name, "' (", file.string(), ") provides service '",
+                    binding.name, "', which the kernel itself serves")));
       }
     }
     std::lock_guard lock(mutex_);
@@ -405,9 +409,8 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
       for (const auto& other_binding : other->bindings) {
         if (other_binding.name == binding.name) {
           return fail(absl::FailedPreconditionError(str_cat(
-              "module '", record->name, "' (", file.string(), ") provides service '",
-              binding.name, "', already served by module '", other->name, "' (",
-              other->file.string(), ")")));
+              "module '", record->name, "' (", file.string(), ") provides service '", binding.name,
+              "', already served by module '", other->name, "' (", other->file.string(), ")")));
         }
       }
     }
@@ -422,9 +425,8 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
   std::error_code error;
   std::filesystem::create_directories(data_dir, error);
   if (error) {
-    return fail(absl::InternalError(str_cat("module '", record->name,
-                                                 "': cannot create data dir ", data_dir.string(),
-                                                 ": ", error.message())));
+    return fail(absl::InternalError(str_cat("module '", record->name, "': cannot create data dir ",
+                                            data_dir.string(), ": ", error.message())));
   }
   record->context = std::make_unique<ModuleContextImpl>(
       *module_config, data_dir, make_logger(record->name), metrics_,
@@ -445,8 +447,7 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
       log_->error("module '{}': stop() after failed start threw", record->name);
     }
     return fail(absl::Status(started.code(), str_cat("module '", record->name,
-                                                          "' failed to start: ",
-                                                          started.message())));
+                                                     "' failed to start: ", started.message())));
   }
   if (auto status = host(*record); !status.ok()) {
     record->context->request_stop();
@@ -472,7 +473,8 @@ absl::Status ModuleManager::host(Record& record) {
   for (const auto& binding : record.bindings) builder.RegisterService(binding.service);
   record.server = builder.BuildAndStart();
   if (!record.server) {
-    return absl::InternalError(str_cat("module '", record.name, "': cannot start its in-process server"));
+    return absl::InternalError(
+        str_cat("module '", record.name, "': cannot start its in-process server"));
   }
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);
@@ -508,8 +510,8 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     // shutting the in-process server down closes its transport at once.
     auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
     if (int running = router_->wait_until_idle(record->channel.get(), deadline); running > 0) {
-      log_->warn("module '{}': {} calls still running after drain_timeout; cancelling them", record->name,
-                 running);
+      log_->warn("module '{}': {} calls still running after drain_timeout; cancelling them",
+                 record->name, running);
     }
   }
   // Stop the module while its server still exists: its threads may still be
@@ -661,7 +663,9 @@ void ModuleManager::shutdown() {
   // Stop accepting and let in-flight calls finish (up to the deadline) while
   // every module still runs; then stop modules in reverse load order.
   if (server) server->drain(config_.drain_timeout);
-  if (router_) router_->remove(router_->services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
+  if (router_)
+    router_->remove(router_->services(),
+                    grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     if ((*it)->loaded) log_->info("stopping module '{}'", (*it)->name);
     destroy(*it);

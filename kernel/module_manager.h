@@ -20,9 +20,9 @@
 #include "kernel/kernel_config.h"
 #include "kernel/module_context.h"
 #include "kernel/module_loader.h"
-#include "kernel/rpc_metrics.h"
 #include "kernel/module_router.h"
 #include "kernel/public_server.h"
+#include "kernel/rpc_metrics.h"
 
 namespace telekern::kernel {
 

@@ -1,10 +1,9 @@
 #include "kernel/module_router.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
-
-#include <google/protobuf/descriptor.h>
 
 #include <atomic>
 
@@ -63,12 +62,13 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
       // A reactor, not the std::function form: its OnDone comes after gRPC has
       // let go of the call, so the ProxiedCall (and its ClientContext) may be
       // deleted from there.
-      stub_->PrepareUnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_, &response_,
-                              &unary_backend_);
+      stub_->PrepareUnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_,
+                              &response_, &unary_backend_);
       unary_backend_.StartCall();
       return;
     }
-    stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(), &backend_);
+    stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(),
+                                    &backend_);
     // Two holds keep the backend stream alive while the public side may still
     // start operations on it: one for the upstream pump (client messages), one
     // for the downstream pump (replies). Each is removed when its pump ends.
@@ -213,7 +213,8 @@ ModuleRouter::~ModuleRouter() {
   remove(services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
 }
 
-grpc::ServerGenericBidiReactor* ModuleRouter::CreateReactor(grpc::GenericCallbackServerContext* context) {
+grpc::ServerGenericBidiReactor* ModuleRouter::CreateReactor(
+    grpc::GenericCallbackServerContext* context) {
   auto* call = new ProxiedCall(context, *this);  // deletes itself when done
   call->start();
   return call;
@@ -315,9 +316,9 @@ void ModuleRouter::expire_held_calls() {
   }
   for (const auto& [held, module] : expired) {
     if (auto* call = claim(held)) {
-      call->fail(grpc::Status(
-          grpc::StatusCode::UNAVAILABLE,
-          str_cat("module '", module, "' did not come back within ", hold_limit_.count(), " ms; retry")));
+      call->fail(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              str_cat("module '", module, "' did not come back within ",
+                                      hold_limit_.count(), " ms; retry")));
     }
   }
 }
@@ -335,7 +336,8 @@ void ModuleRouter::backend_call_finished(const grpc::Channel* backend) {
   }
 }
 
-int ModuleRouter::wait_until_idle(const grpc::Channel* backend, std::chrono::steady_clock::time_point deadline) {
+int ModuleRouter::wait_until_idle(const grpc::Channel* backend,
+                                  std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(active_mutex_);
   active_changed_.wait_until(lock, deadline, [&] { return active_.count(backend) == 0; });
   auto it = active_.find(backend);

@@ -32,15 +32,16 @@ struct HeldCall {
 
 // Who is calling, from a call's x-api-key and authorization metadata: the
 // subject and role forwarded to modules as x-telekern-subject/-role.
-using IdentityResolver =
-    std::function<std::pair<std::string, std::string>(std::string_view api_key, std::string_view authorization)>;
+using IdentityResolver = std::function<std::pair<std::string, std::string>(
+    std::string_view api_key, std::string_view authorization)>;
 
 class ModuleRouter final : public grpc::CallbackGenericService {
  public:
   ModuleRouter(std::chrono::milliseconds hold_limit, IdentityResolver identify);
   ~ModuleRouter() override;
 
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
 
   // Routes `services` to `backend` and releases calls held for them.
   void add(const std::vector<std::string>& services, const std::string& module,

@@ -43,7 +43,8 @@ ProcessStat read_stat() {
   std::vector<std::string> values;
   std::string field;
   while (fields >> field) values.push_back(field);
-  // values[0] is field 3 (state); utime=14, stime=15, num_threads=20, starttime=22, vsize=23, rss=24.
+  // values[0] is field 3 (state); utime=14, stime=15, num_threads=20, starttime=22, vsize=23,
+  // rss=24.
   auto at = [&](size_t field_number) {
     size_t index = field_number - 3;
     return index < values.size() ? std::stod(values[index]) : 0.0;
@@ -90,8 +91,8 @@ std::unique_ptr<CollectorHandle> register_process_metrics(MetricsRegistry& regis
       return CollectedFamily{name, help, type, {Sample{"", {}, value}}};
     };
     return std::vector<CollectedFamily>{
-        single("process_cpu_seconds_total", "User and system CPU time spent in seconds.",
-               "counter", stat.cpu_seconds),
+        single("process_cpu_seconds_total", "User and system CPU time spent in seconds.", "counter",
+               stat.cpu_seconds),
         single("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
                stat.resident_bytes),
         single("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge",

@@ -65,9 +65,9 @@ absl::StatusOr<std::unique_ptr<PublicServer>> PublicServer::start(PublicServerSp
 
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
-    return absl::UnavailableError(str_cat(
-        "cannot listen on ", server->spec_.address,
-        ": address in use by another program or not local; pick another with --listen"));
+    return absl::UnavailableError(
+        str_cat("cannot listen on ", server->spec_.address,
+                ": address in use by another program or not local; pick another with --listen"));
   }
   if (auto* health = server->server_->GetHealthCheckService()) {
     for (const auto& binding : server->spec_.services) health->SetServingStatus(binding.name, true);
@@ -79,10 +79,12 @@ absl::StatusOr<std::unique_ptr<PublicServer>> PublicServer::start(PublicServerSp
 PublicServer::~PublicServer() { drain(std::chrono::milliseconds(0)); }
 
 std::shared_ptr<grpc::Channel> PublicServer::in_process_channel(
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors) {
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);
-  return server_->experimental().InProcessChannelWithInterceptors(arguments, std::move(interceptors));
+  return server_->experimental().InProcessChannelWithInterceptors(arguments,
+                                                                  std::move(interceptors));
 }
 
 void PublicServer::set_health(const std::string& service, bool serving) {

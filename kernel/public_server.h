@@ -47,7 +47,8 @@ class PublicServer {
   int port() const { return port_; }
   // A channel into this server that skips the network (and the call gate).
   std::shared_ptr<grpc::Channel> in_process_channel(
-      std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors);
+      std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+          interceptors);
   auth::CallGate& gate() const { return *spec_.gate; }
   // Marks each service and the server as a whole for grpc.health.v1.
   void set_health(const std::string& service, bool serving);

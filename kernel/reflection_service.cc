@@ -47,24 +47,31 @@ void answer(const Request& request, Response& response, const std::vector<std::s
       return;
     case Request::kFileByFilename: {
       const auto* file = pool->FindFileByName(request.file_by_filename());
-      if (file == nullptr) return error(grpc::StatusCode::NOT_FOUND, "file not found: " + request.file_by_filename());
+      if (file == nullptr)
+        return error(grpc::StatusCode::NOT_FOUND, "file not found: " + request.file_by_filename());
       return add_file_with_dependencies(file, seen, response.mutable_file_descriptor_response());
     }
     case Request::kFileContainingSymbol: {
       const auto* file = pool->FindFileContainingSymbol(request.file_containing_symbol());
-      if (file == nullptr) return error(grpc::StatusCode::NOT_FOUND, "symbol not found: " + request.file_containing_symbol());
+      if (file == nullptr)
+        return error(grpc::StatusCode::NOT_FOUND,
+                     "symbol not found: " + request.file_containing_symbol());
       return add_file_with_dependencies(file, seen, response.mutable_file_descriptor_response());
     }
     case Request::kFileContainingExtension: {
       const auto& wanted = request.file_containing_extension();
       const auto* type = pool->FindMessageTypeByName(wanted.containing_type());
-      const auto* extension = type ? pool->FindExtensionByNumber(type, wanted.extension_number()) : nullptr;
+      const auto* extension =
+          type ? pool->FindExtensionByNumber(type, wanted.extension_number()) : nullptr;
       if (extension == nullptr) return error(grpc::StatusCode::NOT_FOUND, "extension not found");
-      return add_file_with_dependencies(extension->file(), seen, response.mutable_file_descriptor_response());
+      return add_file_with_dependencies(extension->file(), seen,
+                                        response.mutable_file_descriptor_response());
     }
     case Request::kAllExtensionNumbersOfType: {
       const auto* type = pool->FindMessageTypeByName(request.all_extension_numbers_of_type());
-      if (type == nullptr) return error(grpc::StatusCode::NOT_FOUND, "type not found: " + request.all_extension_numbers_of_type());
+      if (type == nullptr)
+        return error(grpc::StatusCode::NOT_FOUND,
+                     "type not found: " + request.all_extension_numbers_of_type());
       std::vector<const google::protobuf::FieldDescriptor*> extensions;
       pool->FindAllExtensions(type, &extensions);
       auto* out = response.mutable_all_extension_numbers_response();
@@ -116,15 +123,15 @@ class ReflectionService final : public Generated::CallbackService {
 
 std::unique_ptr<grpc::Service> make_reflection_v1_service(ServiceLister services) {
   namespace v1 = grpc::reflection::v1;
-  return std::make_unique<
-      ReflectionService<v1::ServerReflection, v1::ServerReflectionRequest, v1::ServerReflectionResponse>>(
-      std::move(services));
+  return std::make_unique<ReflectionService<v1::ServerReflection, v1::ServerReflectionRequest,
+                                            v1::ServerReflectionResponse>>(std::move(services));
 }
 
 std::unique_ptr<grpc::Service> make_reflection_v1alpha_service(ServiceLister services) {
   namespace v1alpha = grpc::reflection::v1alpha;
-  return std::make_unique<ReflectionService<v1alpha::ServerReflection, v1alpha::ServerReflectionRequest,
-                                            v1alpha::ServerReflectionResponse>>(std::move(services));
+  return std::make_unique<
+      ReflectionService<v1alpha::ServerReflection, v1alpha::ServerReflectionRequest,
+                        v1alpha::ServerReflectionResponse>>(std::move(services));
 }
 
 }  // namespace telekern::kernel

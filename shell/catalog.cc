@@ -66,9 +66,15 @@ absl::StatusOr<bool> Catalog::refresh(const std::shared_ptr<grpc::Channel>& chan
   return true;
 }
 
-const std::vector<std::string>& Catalog::services() const { return state_ ? state_->services : kNoServices; }
-const std::vector<Command>& Catalog::commands() const { return state_ ? state_->commands : kNoCommands; }
-const google::protobuf::DescriptorPool* Catalog::pool() const { return state_ ? &state_->pool : nullptr; }
+const std::vector<std::string>& Catalog::services() const {
+  return state_ ? state_->services : kNoServices;
+}
+const std::vector<Command>& Catalog::commands() const {
+  return state_ ? state_->commands : kNoCommands;
+}
+const google::protobuf::DescriptorPool* Catalog::pool() const {
+  return state_ ? &state_->pool : nullptr;
+}
 google::protobuf::MessageFactory& Catalog::factory() const { return state_->factory; }
 
 const google::protobuf::ServiceDescriptor* Catalog::find_service(const std::string& name) const {

@@ -17,7 +17,7 @@
 namespace telekern::shell {
 
 struct Command {
-  std::vector<std::string> path;         // words, e.g. {"modules", "load"}
+  std::vector<std::string> path;  // words, e.g. {"modules", "load"}
   std::string help;
   std::vector<std::string> positionals;  // request field names, in order
   const google::protobuf::MethodDescriptor* method = nullptr;
@@ -54,7 +54,8 @@ class Catalog {
   struct State {
     std::vector<std::string> services;
     google::protobuf::SimpleDescriptorDatabase reflected;
-    google::protobuf::DescriptorPoolDatabase compiled{*google::protobuf::DescriptorPool::generated_pool()};
+    google::protobuf::DescriptorPoolDatabase compiled{
+        *google::protobuf::DescriptorPool::generated_pool()};
     google::protobuf::MergedDescriptorDatabase merged{&reflected, &compiled};
     google::protobuf::DescriptorPool pool{&merged};
     google::protobuf::DynamicMessageFactory factory{&pool};

@@ -69,21 +69,22 @@ grpc::Status invoke(const std::shared_ptr<grpc::Channel>& channel, const Invocat
 
   switch (type) {
     case grpc::internal::RpcMethod::NORMAL_RPC: {
-      auto status = grpc::internal::BlockingUnaryCall<Message, Message>(channel.get(), rpc, &context,
-                                                                         *invocation.requests.front(),
-                                                                         response.get());
+      auto status = grpc::internal::BlockingUnaryCall<Message, Message>(
+          channel.get(), rpc, &context, *invocation.requests.front(), response.get());
       if (status.ok()) on_response(*response);
       return status;
     }
     case grpc::internal::RpcMethod::SERVER_STREAMING: {
-      std::unique_ptr<grpc::ClientReader<Message>> reader(grpc::internal::ClientReaderFactory<Message>::Create(
-          channel.get(), rpc, &context, *invocation.requests.front()));
+      std::unique_ptr<grpc::ClientReader<Message>> reader(
+          grpc::internal::ClientReaderFactory<Message>::Create(channel.get(), rpc, &context,
+                                                               *invocation.requests.front()));
       while (reader->Read(response.get())) on_response(*response);
       return reader->Finish();
     }
     case grpc::internal::RpcMethod::CLIENT_STREAMING: {
       std::unique_ptr<grpc::ClientWriter<Message>> writer(
-          grpc::internal::ClientWriterFactory<Message>::Create(channel.get(), rpc, &context, response.get()));
+          grpc::internal::ClientWriterFactory<Message>::Create(channel.get(), rpc, &context,
+                                                               response.get()));
       for (const auto* request : invocation.requests) {
         if (!writer->Write(*request)) break;
       }
@@ -94,7 +95,8 @@ grpc::Status invoke(const std::shared_ptr<grpc::Channel>& channel, const Invocat
     }
     case grpc::internal::RpcMethod::BIDI_STREAMING: {
       std::unique_ptr<grpc::ClientReaderWriter<Message, Message>> stream(
-          grpc::internal::ClientReaderWriterFactory<Message, Message>::Create(channel.get(), rpc, &context));
+          grpc::internal::ClientReaderWriterFactory<Message, Message>::Create(channel.get(), rpc,
+                                                                              &context));
       std::thread writer([&] {
         for (const auto* request : invocation.requests) {
           if (!stream->Write(*request)) break;

@@ -60,7 +60,8 @@ char** complete(const char* text, int start, int end) {
 
 }  // namespace
 
-LineEditor::LineEditor(std::string history_file, Completer completer) : history_file_(std::move(history_file)) {
+LineEditor::LineEditor(std::string history_file, Completer completer)
+    : history_file_(std::move(history_file)) {
   g_completer = new Completer(std::move(completer));
   rl_readline_name = "telesh";
   rl_catch_signals = 0;

@@ -70,10 +70,11 @@ int run_interactive(Shell& shell) {
   auto status = shell.connect();
   if (status.ok()) {
     std::cout << "telesh: connected to " << shell.options().client.target << ", "
-              << shell.catalog().commands().size() << " commands; `help` lists them, Ctrl-D exits\n";
+              << shell.catalog().commands().size()
+              << " commands; `help` lists them, Ctrl-D exits\n";
   } else {
-    std::cerr << "telesh: cannot reach " << shell.options().client.target << ": " << status.message()
-              << " (commands retry; `connect HOST:PORT` switches)\n";
+    std::cerr << "telesh: cannot reach " << shell.options().client.target << ": "
+              << status.message() << " (commands retry; `connect HOST:PORT` switches)\n";
   }
   while (!shell.exit_requested()) {
     shell.interrupted() = false;
@@ -108,7 +109,8 @@ int main(int argc, char** argv) {
   app.add_option("--ca", options.client.ca_file, "CA bundle to verify the server (with --tls)");
   app.add_option("--cert", options.client.cert_file, "Client certificate (with --tls)");
   app.add_option("--key", options.client.key_file, "Client private key (with --tls)");
-  app.add_option("-o,--output", output, "table, json or yaml")->check(CLI::IsMember({"table", "json", "yaml"}));
+  app.add_option("-o,--output", output, "table, json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.add_option("-c", commands, "Run commands (separated by ;) and exit");
   app.add_option("-f", script, "Run a script file and exit");
   app.add_flag("--keep-going", options.keep_going, "Do not stop at the first failing command");

@@ -27,7 +27,8 @@ std::string to_upper_copy(std::string text) {
 constexpr int kProgressWidth = 30;
 
 bool is_leaf_message(const Descriptor* type) {
-  return is_duration(type) || is_timestamp(type) || type->file()->name() == "google/protobuf/wrappers.proto";
+  return is_duration(type) || is_timestamp(type) ||
+         type->file()->name() == "google/protobuf/wrappers.proto";
 }
 
 bool is_plain_field(const FieldDescriptor* field) {
@@ -121,7 +122,8 @@ std::string indent_lines(const std::string& text, size_t indent) {
   return out;
 }
 
-void render_fields(const Message& message, const Style& style, size_t indent, bool top_level, std::string& out) {
+void render_fields(const Message& message, const Style& style, size_t indent, bool top_level,
+                   std::string& out) {
   const auto* type = message.GetDescriptor();
   const auto* reflection = message.GetReflection();
   // A response whose point is one list prints that list as a table first.
@@ -129,7 +131,8 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
   if (top_level) {
     for (int i = 0; i < type->field_count(); ++i) {
       const auto* field = type->field(i);
-      if (field->is_repeated() && !field->is_map() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (field->is_repeated() && !field->is_map() &&
+          field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
         if (list != nullptr) {
           list = nullptr;
           break;
@@ -146,7 +149,8 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
     }
   }
   size_t width = 0;
-  for (int i = 0; i < type->field_count(); ++i) width = std::max(width, type->field(i)->name().size());
+  for (int i = 0; i < type->field_count(); ++i)
+    width = std::max(width, type->field(i)->name().size());
   std::string pad(indent, ' ');
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);
@@ -154,7 +158,9 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
     std::string key = field->name() + ":";
     key.resize(width + 2, ' ');
     if (is_plain_field(field)) {
-      if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !reflection->HasField(message, field)) continue;
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+          !reflection->HasField(message, field))
+        continue;
       out += pad + style.cyan(key) + format_field(message, field) + "\n";
     } else if (field->is_map() || field->is_repeated()) {
       int size = reflection->FieldSize(message, field);
@@ -235,17 +241,26 @@ bool parse_output_format(const std::string& text, OutputFormat* format) {
   return true;
 }
 
-std::string Style::bold(const std::string& text) const { return color ? "\033[1m" + text + "\033[0m" : text; }
-std::string Style::dim(const std::string& text) const { return color ? "\033[2m" + text + "\033[0m" : text; }
-std::string Style::red(const std::string& text) const { return color ? "\033[31m" + text + "\033[0m" : text; }
-std::string Style::cyan(const std::string& text) const { return color ? "\033[36m" + text + "\033[0m" : text; }
+std::string Style::bold(const std::string& text) const {
+  return color ? "\033[1m" + text + "\033[0m" : text;
+}
+std::string Style::dim(const std::string& text) const {
+  return color ? "\033[2m" + text + "\033[0m" : text;
+}
+std::string Style::red(const std::string& text) const {
+  return color ? "\033[31m" + text + "\033[0m" : text;
+}
+std::string Style::cyan(const std::string& text) const {
+  return color ? "\033[36m" + text + "\033[0m" : text;
+}
 
-std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
-                         const Style& style) {
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows, const Style& style) {
   std::vector<size_t> widths(header.size(), 0);
   for (size_t c = 0; c < header.size(); ++c) widths[c] = header[c].size();
   for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c)
+      widths[c] = std::max(widths[c], row[c].size());
   }
   auto line = [&](const std::vector<std::string>& cells, bool is_header) {
     std::string out;
@@ -288,7 +303,8 @@ std::string to_yaml(const Message& message) {
   return emitter.c_str();
 }
 
-ResponsePrinter::ResponsePrinter(std::ostream& out, OutputFormat format, Style style, bool streaming)
+ResponsePrinter::ResponsePrinter(std::ostream& out, OutputFormat format, Style style,
+                                 bool streaming)
     : out_(out), format_(format), style_(style), streaming_(streaming) {}
 
 void ResponsePrinter::print(const Message& response) {
@@ -330,12 +346,14 @@ void ResponsePrinter::print(const Message& response) {
 void ResponsePrinter::print_stream_row(const Message& response) {
   const auto* type = response.GetDescriptor();
   std::vector<std::string> cells;
-  for (int i = 0; i < type->field_count(); ++i) cells.push_back(truncate(format_field(response, type->field(i)), style_));
+  for (int i = 0; i < type->field_count(); ++i)
+    cells.push_back(truncate(format_field(response, type->field(i)), style_));
   if (count_ == 1) {
     std::vector<std::string> header;
     for (int i = 0; i < type->field_count(); ++i) {
       header.push_back(type->field(i)->name());
-      stream_widths_.push_back(std::max<size_t>({type->field(i)->name().size(), cells[i].size(), 6}));
+      stream_widths_.push_back(
+          std::max<size_t>({type->field(i)->name().size(), cells[i].size(), 6}));
     }
     // Pad header cells to the stream widths (later rows may be wider than the first).
     std::string line;
@@ -366,7 +384,8 @@ void ResponsePrinter::draw_progress(const Message& response) {
   std::string bar = std::string(filled, '#') + std::string(kProgressWidth - filled, '.');
   char percent[16];
   std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
-  out_ << "\r\033[K[" << style_.cyan(bar) << "] " << format_field(response, numeric_field(type, "done")) << "/"
+  out_ << "\r\033[K[" << style_.cyan(bar) << "] "
+       << format_field(response, numeric_field(type, "done")) << "/"
        << format_field(response, numeric_field(type, "total")) << " " << percent << std::flush;
 }
 

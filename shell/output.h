@@ -48,8 +48,8 @@ class ResponsePrinter {
 };
 
 // A table with a header row; columns sized to content.
-std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
-                         const Style& style);
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows, const Style& style);
 // key/value lines (nested messages indented, repeated messages as tables).
 std::string render_message(const google::protobuf::Message& message, const Style& style);
 std::string to_json(const google::protobuf::Message& message, bool pretty);

@@ -15,23 +15,25 @@ namespace {
 namespace v1 = grpc::reflection::v1;
 
 // v1 and v1alpha share the wire format, so the v1 messages serve both.
-constexpr const char* kMethods[] = {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                                    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+constexpr const char* kMethods[] = {
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
 
 absl::Status to_absl(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 absl::StatusOr<ReflectionSnapshot> fetch_with(const std::shared_ptr<grpc::Channel>& channel,
-                                              const char* method_name, std::chrono::milliseconds timeout,
-                                              bool only_list) {
+                                              const char* method_name,
+                                              std::chrono::milliseconds timeout, bool only_list) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
   grpc::internal::RpcMethod method(method_name, grpc::internal::RpcMethod::BIDI_STREAMING, channel);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ServerReflectionRequest, v1::ServerReflectionResponse>> stream(
-      grpc::internal::ClientReaderWriterFactory<v1::ServerReflectionRequest,
-                                                v1::ServerReflectionResponse>::Create(channel.get(), method,
-                                                                                      &context));
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::ServerReflectionRequest, v1::ServerReflectionResponse>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             v1::ServerReflectionRequest, v1::ServerReflectionResponse>::Create(channel.get(),
+                                                                                method, &context));
   auto fail = [&](std::string what) -> absl::Status {
     context.TryCancel();
     grpc::Status status = stream->Finish();
@@ -73,9 +75,11 @@ absl::StatusOr<ReflectionSnapshot> fetch_with(const std::shared_ptr<grpc::Channe
 }  // namespace
 
 absl::StatusOr<ReflectionSnapshot> fetch_reflection(const std::shared_ptr<grpc::Channel>& channel,
-                                                    std::chrono::milliseconds timeout, bool only_list) {
+                                                    std::chrono::milliseconds timeout,
+                                                    bool only_list) {
   auto snapshot = fetch_with(channel, kMethods[0], timeout, only_list);
-  if (snapshot.ok() || snapshot.status().code() != absl::StatusCode::kUnimplemented) return snapshot;
+  if (snapshot.ok() || snapshot.status().code() != absl::StatusCode::kUnimplemented)
+    return snapshot;
   return fetch_with(channel, kMethods[1], timeout, only_list);
 }
 

@@ -13,7 +13,7 @@
 namespace telekern::shell {
 
 struct ReflectionSnapshot {
-  std::vector<std::string> services;                        // as listed by the server
+  std::vector<std::string> services;                         // as listed by the server
   std::vector<google::protobuf::FileDescriptorProto> files;  // each file once
 };
 

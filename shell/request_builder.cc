@@ -39,13 +39,14 @@ absl::Status merge_json(const std::string& json, Message& message) {
   return absl::OkStatus();
 }
 
-void collect_flags(const Descriptor* type, const std::string& prefix, int depth, std::vector<std::string>& out) {
+void collect_flags(const Descriptor* type, const std::string& prefix, int depth,
+                   std::vector<std::string>& out) {
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);
     std::string name = prefix + field->name();
     out.push_back(name);
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() && depth < 3 &&
-        !is_duration(field->message_type()) && !is_timestamp(field->message_type()) &&
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
+        depth < 3 && !is_duration(field->message_type()) && !is_timestamp(field->message_type()) &&
         field->message_type()->file()->package() != "google.protobuf") {
       collect_flags(field->message_type(), name + ".", depth + 1, out);
     }
@@ -67,7 +68,8 @@ const FieldDescriptor* find_flag_field(const Descriptor* type, const std::string
   return field;
 }
 
-absl::StatusOr<std::pair<Message*, const FieldDescriptor*>> resolve_flag(Message& root, const std::string& flag) {
+absl::StatusOr<std::pair<Message*, const FieldDescriptor*>> resolve_flag(Message& root,
+                                                                         const std::string& flag) {
   auto parts = split(flag, '.');
   if (parts.empty()) return absl::InvalidArgumentError("empty flag name");
   Message* holder = &root;
@@ -77,12 +79,14 @@ absl::StatusOr<std::pair<Message*, const FieldDescriptor*>> resolve_flag(Message
     if (field == nullptr) {
       std::vector<std::string> names;
       for (int j = 0; j < type->field_count(); ++j) names.push_back("--" + type->field(j)->name());
-      return absl::InvalidArgumentError(str_cat("unknown flag --", flag, "; ", type->full_name(), " takes ",
+      return absl::InvalidArgumentError(str_cat("unknown flag --", flag, "; ", type->full_name(),
+                                                " takes ",
                                                 names.empty() ? "no fields" : join(names, " ")));
     }
     if (i + 1 == parts.size()) return std::make_pair(holder, field);
     if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || field->is_repeated()) {
-      return absl::InvalidArgumentError(str_cat("--", flag, ": ", parts[i], " is not a nested message"));
+      return absl::InvalidArgumentError(
+          str_cat("--", flag, ": ", parts[i], " is not a nested message"));
     }
     holder = holder->GetReflection()->MutableMessage(holder, field);
   }
@@ -95,8 +99,10 @@ std::vector<std::string> flag_names(const Descriptor* type) {
   return out;
 }
 
-absl::StatusOr<CallRequest> build_request(const Message& prototype, const std::vector<std::string>& positionals,
-                                          const std::vector<std::string>& args, bool client_streaming) {
+absl::StatusOr<CallRequest> build_request(const Message& prototype,
+                                          const std::vector<std::string>& positionals,
+                                          const std::vector<std::string>& args,
+                                          bool client_streaming) {
   CallRequest call;
   std::unique_ptr<Message> request(prototype.New());
   std::vector<std::string> json_inputs;
@@ -113,7 +119,8 @@ absl::StatusOr<CallRequest> build_request(const Message& prototype, const std::v
       const auto* field = find_flag_field(request->GetDescriptor(), name);
       auto take_value = [&]() -> absl::StatusOr<std::string> {
         if (value) return *value;
-        if (i + 1 >= args.size()) return absl::InvalidArgumentError(str_cat("--", name, " needs a value"));
+        if (i + 1 >= args.size())
+          return absl::InvalidArgumentError(str_cat("--", name, " needs a value"));
         return args[++i];
       };
       if (field == nullptr && (name == "json" || name == "json-file" || name == "timeout")) {
@@ -130,7 +137,8 @@ absl::StatusOr<CallRequest> build_request(const Message& prototype, const std::v
           }
         } else {
           auto duration = parse_duration(*text);
-          if (!duration.ok()) return absl::InvalidArgumentError(str_cat("--timeout: ", duration.status().message()));
+          if (!duration.ok())
+            return absl::InvalidArgumentError(str_cat("--timeout: ", duration.status().message()));
           call.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*duration);
         }
         continue;
@@ -138,8 +146,8 @@ absl::StatusOr<CallRequest> build_request(const Message& prototype, const std::v
       auto target = resolve_flag(*request, name);
       if (!target.ok()) return target.status();
       auto [holder, resolved] = *target;
-      if (resolved->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL && !resolved->is_repeated() &&
-          !value) {
+      if (resolved->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL &&
+          !resolved->is_repeated() && !value) {
         // A bare boolean flag means true; "--flag false" is accepted too.
         bool next_is_bool = i + 1 < args.size() &&
                             (to_lower(args[i + 1]) == "true" || to_lower(args[i + 1]) == "false");
@@ -153,13 +161,15 @@ absl::StatusOr<CallRequest> build_request(const Message& prototype, const std::v
     }
     if (next_positional >= positionals.size()) {
       return absl::InvalidArgumentError(
-          positionals.empty() ? str_cat("unexpected argument '", arg, "': this command takes only --flags")
-                              : str_cat("unexpected argument '", arg, "': this command takes ",
-                                        positionals.size(), " positional argument(s)"));
+          positionals.empty()
+              ? str_cat("unexpected argument '", arg, "': this command takes only --flags")
+              : str_cat("unexpected argument '", arg, "': this command takes ", positionals.size(),
+                        " positional argument(s)"));
     }
     const std::string& field_name = positionals[next_positional];
     const auto* field = find_flag_field(request->GetDescriptor(), field_name);
-    if (field == nullptr) return absl::InternalError(str_cat("cli option names unknown field '", field_name, "'"));
+    if (field == nullptr)
+      return absl::InternalError(str_cat("cli option names unknown field '", field_name, "'"));
     auto target = resolve_flag(*request, field_name);
     if (!target.ok()) return target.status();
     auto status = set_field_from_text(*target->first, target->second, arg);

@@ -27,13 +27,14 @@ inline const std::vector<std::string> kCallFlags = {"json", "json-file", "timeou
 // `prototype` gives the request type; `positionals` are request field names.
 absl::StatusOr<CallRequest> build_request(const google::protobuf::Message& prototype,
                                           const std::vector<std::string>& positionals,
-                                          const std::vector<std::string>& args, bool client_streaming);
+                                          const std::vector<std::string>& args,
+                                          bool client_streaming);
 
 // The field a flag names: "interval_ms", "interval-ms" and "intervalMs" all
 // name interval_ms; "a.b" walks into message fields. Returns the message that
 // holds the field (created in `root` as needed) and the field.
-absl::StatusOr<std::pair<google::protobuf::Message*, const google::protobuf::FieldDescriptor*>> resolve_flag(
-    google::protobuf::Message& root, const std::string& flag);
+absl::StatusOr<std::pair<google::protobuf::Message*, const google::protobuf::FieldDescriptor*>>
+resolve_flag(google::protobuf::Message& root, const std::string& flag);
 
 // Every flag a request type takes, as completion candidates: "name", "a.b", ...
 std::vector<std::string> flag_names(const google::protobuf::Descriptor* type);

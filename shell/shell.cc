@@ -31,7 +31,8 @@ struct Builtin {
 constexpr Builtin kBuiltins[] = {
     {"help", "help [COMMAND]", "List commands, or show one command's arguments and flags"},
     {"connect", "connect [HOST:PORT]", "Reconnect (to another daemon) and reload its commands"},
-    {"login", "login USER", "Log in (password prompted without echo); the token is kept for the session"},
+    {"login", "login USER",
+     "Log in (password prompted without echo); the token is kept for the session"},
     {"services", "services", "List every gRPC service the daemon serves"},
     {"describe", "describe SERVICE[/METHOD]", "Show a service's or method's definition"},
     {"call", "call SERVICE/METHOD ['{json}']", "Call any method with a JSON request"},
@@ -118,8 +119,8 @@ std::string indent_lines_for_help(const std::string& text) {
 
 std::pair<std::vector<std::string>, std::string> split_for_completion(const std::string& line) {
   auto parsed = parse_line(line + "\x01");  // a marker keeps a trailing empty word
-  std::vector<std::string> words = parsed.commands.empty() ? std::vector<std::string>{}
-                                                           : parsed.commands.back();
+  std::vector<std::string> words =
+      parsed.commands.empty() ? std::vector<std::string>{} : parsed.commands.back();
   std::string current;
   if (!words.empty() && !words.back().empty() && words.back().back() == '\x01') {
     current = words.back().substr(0, words.back().size() - 1);
@@ -128,7 +129,8 @@ std::pair<std::vector<std::string>, std::string> split_for_completion(const std:
   return {words, current};
 }
 
-std::vector<std::string> with_prefix(const std::vector<std::string>& candidates, const std::string& prefix) {
+std::vector<std::string> with_prefix(const std::vector<std::string>& candidates,
+                                     const std::string& prefix) {
   std::set<std::string> out;
   for (const auto& candidate : candidates) {
     if (candidate.compare(0, prefix.size(), prefix) == 0) out.insert(candidate);
@@ -168,7 +170,8 @@ ParsedLine parse_line(const std::string& line) {
       in_word = true;
       ++i;
       while (i < line.size() && line[i] != '"') {
-        if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\')) ++i;
+        if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\'))
+          ++i;
         word += line[i++];
       }
       if (i >= line.size()) {
@@ -212,7 +215,8 @@ absl::Status Shell::ensure_catalog() {
 }
 
 int Shell::fail(int code, const std::string& message) {
-  err_ << (options_.color_errors ? "\033[31merror:\033[0m " : "error: ") << message << "\n" << std::flush;
+  err_ << (options_.color_errors ? "\033[31merror:\033[0m " : "error: ") << message << "\n"
+       << std::flush;
   return code;
 }
 
@@ -275,17 +279,18 @@ int Shell::run_command(const std::vector<std::string>& words) {
       return fail(kExitRpcBase + static_cast<int>(status.code()),
                   str_cat("connect ", options_.client.target, ": ", status.message()));
     }
-    out_ << "connected to " << options_.client.target << " (" << catalog_.services().size() << " services, "
-         << catalog_.commands().size() << " commands)\n";
+    out_ << "connected to " << options_.client.target << " (" << catalog_.services().size()
+         << " services, " << catalog_.commands().size() << " commands)\n";
     return kExitOk;
   }
   if (head == "health") return builtin_health(args);
 
   auto loaded = ensure_catalog();
   if (!loaded.ok()) {
-    return fail(kExitRpcBase + static_cast<int>(loaded.code()),
-                str_cat("cannot read the services of ", options_.client.target, ": ", loaded.message(),
-                        loaded.code() == absl::StatusCode::kUnavailable ? " (is telekernd running?)" : ""));
+    return fail(
+        kExitRpcBase + static_cast<int>(loaded.code()),
+        str_cat("cannot read the services of ", options_.client.target, ": ", loaded.message(),
+                loaded.code() == absl::StatusCode::kUnavailable ? " (is telekernd running?)" : ""));
   }
   if (head == "services") return builtin_services();
   if (head == "describe") return builtin_describe(args);
@@ -306,16 +311,19 @@ int Shell::run_command(const std::vector<std::string>& words) {
     if (list != nullptr && list_consumed == with_list.size()) return run_catalog_command(*list, {});
     std::vector<std::string> group;
     for (const auto& candidate : catalog_.commands()) {
-      if (candidate.path.size() > words.size() && std::equal(words.begin(), words.end(), candidate.path.begin())) {
+      if (candidate.path.size() > words.size() &&
+          std::equal(words.begin(), words.end(), candidate.path.begin())) {
         group.push_back(candidate.name());
       }
     }
     if (!group.empty()) {
-      return fail(kExitUsage, str_cat("'", join(words, " "), "' needs a subcommand: ", join(group, ", ")));
+      return fail(kExitUsage,
+                  str_cat("'", join(words, " "), "' needs a subcommand: ", join(group, ", ")));
     }
     return fail(kExitUsage, str_cat("unknown command '", head, "'; `help` lists the commands"));
   }
-  return run_catalog_command(*command, std::vector<std::string>(words.begin() + consumed, words.end()));
+  return run_catalog_command(*command,
+                             std::vector<std::string>(words.begin() + consumed, words.end()));
 }
 
 int Shell::run_catalog_command(const Command& command, const std::vector<std::string>& args) {
@@ -336,13 +344,15 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   bool has_output_field = method->input_type()->FindFieldByName("output") != nullptr;
   for (size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-o" || (args[i] == "--output" && !has_output_field)) && i + 1 < args.size()) {
-      if (!parse_output_format(args[i + 1], &format)) return fail(kExitUsage, "-o: table, json or yaml");
+      if (!parse_output_format(args[i + 1], &format))
+        return fail(kExitUsage, "-o: table, json or yaml");
       ++i;
       continue;
     }
     request_args.push_back(args[i]);
   }
-  auto request = build_request(*request_prototype, positionals, request_args, method->client_streaming());
+  auto request =
+      build_request(*request_prototype, positionals, request_args, method->client_streaming());
   if (!request.ok()) return fail(kExitUsage, std::string(request.status().message()));
 
   Invocation invocation;
@@ -351,7 +361,8 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   invocation.response_prototype = response_prototype;
   invocation.cancel = &interrupted_;
   bool streaming = method->server_streaming();
-  invocation.timeout = request->timeout.value_or(streaming ? std::chrono::milliseconds(0) : options_.unary_timeout);
+  invocation.timeout =
+      request->timeout.value_or(streaming ? std::chrono::milliseconds(0) : options_.unary_timeout);
 
   ResponsePrinter printer(out_, format, options_.style, streaming);
   auto status = invoke(client_->channel(), invocation, [&](const Message& response) {
@@ -363,13 +374,15 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   std::string what = command ? command->name() : method->full_name();
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::CANCELLED && interrupted_) {
-      return fail(kExitRpcBase + static_cast<int>(grpc::StatusCode::CANCELLED), what + ": cancelled (Ctrl-C)");
+      return fail(kExitRpcBase + static_cast<int>(grpc::StatusCode::CANCELLED),
+                  what + ": cancelled (Ctrl-C)");
     }
     return fail_rpc(status, what);
   }
   // A call that changed the set of services (modules load/unload) brings or
   // takes commands: look again so help and completion follow at once.
-  if (method->service()->full_name() == "telekern.kernel.v1.Kernel") (void)catalog_.refresh(client_->channel());
+  if (method->service()->full_name() == "telekern.kernel.v1.Kernel")
+    (void)catalog_.refresh(client_->channel());
   return kExitOk;
 }
 
@@ -406,7 +419,8 @@ int Shell::builtin_login(const std::vector<std::string>& args) {
   int code;
   if (quiet) {
     auto& factory = catalog_.factory();
-    auto request = build_request(*factory.GetPrototype(request_type), login->positionals, words, false);
+    auto request =
+        build_request(*factory.GetPrototype(request_type), login->positionals, words, false);
     if (!request.ok()) return fail(kExitUsage, std::string(request.status().message()));
     Invocation invocation;
     invocation.method = login->method;
@@ -456,8 +470,9 @@ int Shell::builtin_health(const std::vector<std::string>& args) {
     if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
       return fail_rpc(status, "health");
     }
-    std::string state = status.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
-                                    : "UNKNOWN_SERVICE";
+    std::string state =
+        status.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+                    : "UNKNOWN_SERVICE";
     if (state != "SERVING") result = kExitRpcBase + static_cast<int>(grpc::StatusCode::UNAVAILABLE);
     rows.push_back({service.empty() ? "(overall)" : service, state});
   }
@@ -465,7 +480,8 @@ int Shell::builtin_health(const std::vector<std::string>& args) {
     out_ << render_table({"service", "status"}, rows, options_.style);
   } else {
     for (const auto& row : rows) {
-      out_ << "{\"service\":\"" << (row[0] == "(overall)" ? "" : row[0]) << "\",\"status\":\"" << row[1] << "\"}\n";
+      out_ << "{\"service\":\"" << (row[0] == "(overall)" ? "" : row[0]) << "\",\"status\":\""
+           << row[1] << "\"}\n";
     }
   }
   return result;
@@ -479,13 +495,15 @@ int Shell::builtin_services() {
     for (const auto& command : catalog_.commands()) {
       if (command.method->service() == service) ++commands;
     }
-    rows.push_back({name, service ? std::to_string(service->method_count()) : "?", std::to_string(commands)});
+    rows.push_back(
+        {name, service ? std::to_string(service->method_count()) : "?", std::to_string(commands)});
   }
   std::sort(rows.begin(), rows.end());
   if (options_.format == OutputFormat::kTable) {
     out_ << render_table({"service", "methods", "commands"}, rows, options_.style);
   } else {
-    for (const auto& row : rows) out_ << "{\"service\":\"" << row[0] << "\",\"methods\":" << row[1] << "}\n";
+    for (const auto& row : rows)
+      out_ << "{\"service\":\"" << row[0] << "\",\"methods\":" << row[1] << "}\n";
   }
   return kExitOk;
 }
@@ -495,10 +513,14 @@ int Shell::builtin_describe(const std::vector<std::string>& args) {
   const std::string& name = args[0];
   if (const auto* method = catalog_.find_method(name)) {
     out_ << "rpc " << method->name() << "(" << (method->client_streaming() ? "stream " : "")
-         << method->input_type()->full_name() << ") returns (" << (method->server_streaming() ? "stream " : "")
-         << method->output_type()->full_name() << ")\n";
-    if (const Command* command = catalog_.command_for(method)) out_ << "command: " << command->name() << "\n";
-    out_ << "\n" << method->input_type()->DebugString() << "\n" << method->output_type()->DebugString();
+         << method->input_type()->full_name() << ") returns ("
+         << (method->server_streaming() ? "stream " : "") << method->output_type()->full_name()
+         << ")\n";
+    if (const Command* command = catalog_.command_for(method))
+      out_ << "command: " << command->name() << "\n";
+    out_ << "\n"
+         << method->input_type()->DebugString() << "\n"
+         << method->output_type()->DebugString();
     return kExitOk;
   }
   if (const auto* service = catalog_.find_service(name)) {
@@ -509,17 +531,20 @@ int Shell::builtin_describe(const std::vector<std::string>& args) {
     out_ << type->DebugString();
     return kExitOk;
   }
-  return fail(kExitUsage, str_cat("no service, method or message '", name, "'; `services` lists them"));
+  return fail(kExitUsage,
+              str_cat("no service, method or message '", name, "'; `services` lists them"));
 }
 
 int Shell::builtin_call(const std::vector<std::string>& args) {
-  if (args.empty()) return fail(kExitUsage, "usage: call SERVICE/METHOD ['{json}'] [--flag value ...]");
+  if (args.empty())
+    return fail(kExitUsage, "usage: call SERVICE/METHOD ['{json}'] [--flag value ...]");
   const auto* method = catalog_.find_method(args[0]);
   if (method == nullptr) {
     auto refreshed = catalog_.refresh(client_->channel());
     if (refreshed.ok() && *refreshed) method = catalog_.find_method(args[0]);
   }
-  if (method == nullptr) return fail(kExitUsage, str_cat("no method '", args[0], "'; `services` lists services"));
+  if (method == nullptr)
+    return fail(kExitUsage, str_cat("no method '", args[0], "'; `services` lists services"));
   std::vector<std::string> rest;
   for (size_t i = 1; i < args.size(); ++i) {
     // A bare JSON object is the request (or one more message of a client stream).
@@ -548,7 +573,8 @@ int Shell::builtin_set(const std::vector<std::string>& args) {
     options_.unary_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*duration);
     return kExitOk;
   }
-  return fail(kExitUsage, "usage: set output table|json|yaml | set color on|off | set timeout DURATION");
+  return fail(kExitUsage,
+              "usage: set output table|json|yaml | set color on|off | set timeout DURATION");
 }
 
 int Shell::builtin_history() {
@@ -563,7 +589,8 @@ std::string Shell::command_usage(const Command& command) const {
   const auto* type = command.method->input_type();
   for (const auto& positional : command.positionals) {
     const auto* field = find_flag_field(type, positional);
-    usage += field && field->is_repeated() ? str_cat(" <", positional, ">...") : str_cat(" <", positional, ">");
+    usage += field && field->is_repeated() ? str_cat(" <", positional, ">...")
+                                           : str_cat(" <", positional, ">");
   }
   return usage;
 }
@@ -573,7 +600,8 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
   const auto& style = options_.style;
   if (args.empty()) {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& command : catalog_.commands()) rows.push_back({command_usage(command), command.help});
+    for (const auto& command : catalog_.commands())
+      rows.push_back({command_usage(command), command.help});
     out_ << style.bold("Commands of the connected daemon:") << "\n";
     std::string table = render_table({"command", "help"}, rows, Style{});
     // Skip the header line: two columns read fine without it.
@@ -583,7 +611,8 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
     for (const auto& builtin : kBuiltins) rows.push_back({builtin.usage, builtin.help});
     table = render_table({"command", "help"}, rows, Style{});
     out_ << table.substr(table.find('\n') + 1);
-    out_ << "\nEvery request field is a --flag (nested --a.b, repeated flags repeat); `help COMMAND` lists them.\n";
+    out_ << "\nEvery request field is a --flag (nested --a.b, repeated flags repeat); `help "
+            "COMMAND` lists them.\n";
     return kExitOk;
   }
   for (const auto& builtin : kBuiltins) {
@@ -599,11 +628,13 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
   if (command == nullptr) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& candidate : catalog_.commands()) {
-      if (candidate.path.size() >= args.size() && std::equal(args.begin(), args.end(), candidate.path.begin())) {
+      if (candidate.path.size() >= args.size() &&
+          std::equal(args.begin(), args.end(), candidate.path.begin())) {
         rows.push_back({command_usage(candidate), candidate.help});
       }
     }
-    if (rows.empty()) return fail(kExitUsage, str_cat("no command '", join(args, " "), "'; `help` lists them"));
+    if (rows.empty())
+      return fail(kExitUsage, str_cat("no command '", join(args, " "), "'; `help` lists them"));
     std::string table = render_table({"command", "help"}, rows, Style{});
     out_ << table.substr(table.find('\n') + 1);
     return kExitOk;
@@ -611,17 +642,20 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
   const auto* method = command->method;
   out_ << style.bold(command_usage(*command) + " [flags]") << "\n  " << command->help << "\n";
   auto role = method->options().GetExtension(telekern::options::v1::min_role);
-  out_ << "  rpc " << method->service()->full_name() << "/" << method->name() << " (" << method_kind(method)
-       << "), role: "
-       << to_lower(short_enum_name(telekern::options::v1::Role_descriptor()->FindValueByNumber(role))) << "\n";
+  out_ << "  rpc " << method->service()->full_name() << "/" << method->name() << " ("
+       << method_kind(method) << "), role: "
+       << to_lower(
+              short_enum_name(telekern::options::v1::Role_descriptor()->FindValueByNumber(role)))
+       << "\n";
   const auto* type = method->input_type();
   std::vector<std::vector<std::string>> rows;
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);
-    bool positional = std::find(command->positionals.begin(), command->positionals.end(), field->name()) !=
-                      command->positionals.end();
-    rows.push_back({positional ? str_cat("<", field->name(), "> | --", field->name()) : "--" + field->name(),
-                    type_label(field)});
+    bool positional = std::find(command->positionals.begin(), command->positionals.end(),
+                                field->name()) != command->positionals.end();
+    rows.push_back(
+        {positional ? str_cat("<", field->name(), "> | --", field->name()) : "--" + field->name(),
+         type_label(field)});
   }
   rows.push_back({"--json JSON", "request as JSON (merged with flags; repeat for client streams)"});
   rows.push_back({"--json-file FILE", "one JSON request per line"});
@@ -632,17 +666,21 @@ int Shell::builtin_help(const std::vector<std::string>& args) {
 }
 
 std::vector<std::string> Shell::live_values(const google::protobuf::ServiceDescriptor* service,
-                                           const std::string& field_name) {
+                                            const std::string& field_name) {
   // The first List* method of the same service whose response lists messages
   // carrying a string field of that name (or messages of a type of that
   // name, then their `name`): ListModules gives module names.
   for (int i = 0; i < service->method_count(); ++i) {
     const auto* method = service->method(i);
-    if (method->name().rfind("List", 0) != 0 || method->client_streaming() || method->server_streaming()) continue;
+    if (method->name().rfind("List", 0) != 0 || method->client_streaming() ||
+        method->server_streaming())
+      continue;
     const auto* output = method->output_type();
     for (int j = 0; j < output->field_count(); ++j) {
       const auto* list = output->field(j);
-      if (!list->is_repeated() || list->is_map() || list->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+      if (!list->is_repeated() || list->is_map() ||
+          list->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE)
+        continue;
       const auto* name_field = list->message_type()->FindFieldByName(field_name);
       // A field named after the listed type ("module" for repeated Module) takes its names.
       if (name_field == nullptr && to_lower(list->message_type()->name()) == to_lower(field_name)) {
@@ -689,16 +727,19 @@ std::vector<std::string> Shell::complete(const std::string& line) {
     for (const auto& name : catalog_.services()) {
       candidates.push_back(name);
       if (const auto* service = catalog_.find_service(name)) {
-        for (int i = 0; i < service->method_count(); ++i) candidates.push_back(name + "/" + service->method(i)->name());
+        for (int i = 0; i < service->method_count(); ++i)
+          candidates.push_back(name + "/" + service->method(i)->name());
       }
     }
     return with_prefix(candidates, current);
   }
-  if (words.size() == 1 && words[0] == "set") return with_prefix({"output", "color", "timeout"}, current);
+  if (words.size() == 1 && words[0] == "set")
+    return with_prefix({"output", "color", "timeout"}, current);
   if (words.size() == 2 && words[0] == "set" && words[1] == "output") {
     return with_prefix({"table", "json", "yaml"}, current);
   }
-  if (words.size() == 2 && words[0] == "set" && words[1] == "color") return with_prefix({"on", "off"}, current);
+  if (words.size() == 2 && words[0] == "set" && words[1] == "color")
+    return with_prefix({"on", "off"}, current);
   std::vector<std::string> path = words;
   if (!words.empty() && words[0] == "help") path.erase(path.begin());
 
@@ -706,7 +747,8 @@ std::vector<std::string> Shell::complete(const std::string& line) {
   if (command == nullptr || (!words.empty() && words[0] == "help")) {
     // Still typing a command path: offer the next word.
     for (const auto& candidate : catalog_.commands()) {
-      if (candidate.path.size() > path.size() && std::equal(path.begin(), path.end(), candidate.path.begin())) {
+      if (candidate.path.size() > path.size() &&
+          std::equal(path.begin(), path.end(), candidate.path.begin())) {
         candidates.push_back(candidate.path[path.size()]);
       }
     }
@@ -753,7 +795,8 @@ std::vector<std::string> Shell::complete(const std::string& line) {
     }
     return with_prefix(candidates, current);
   }
-  if (field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) return with_prefix({"true", "false"}, current);
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL)
+    return with_prefix({"true", "false"}, current);
   if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
     return with_prefix(live_values(command->method->service(), field->name()), current);
   }

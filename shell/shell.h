@@ -35,7 +35,7 @@ ParsedLine parse_line(const std::string& line);
 struct ShellOptions {
   ClientOptions client;
   OutputFormat format = OutputFormat::kTable;
-  Style style;            // stdout styling
+  Style style;  // stdout styling
   bool color_errors = false;
   bool keep_going = false;
   std::chrono::milliseconds unary_timeout{std::chrono::seconds(30)};
@@ -72,9 +72,9 @@ class Shell {
   int fail(int code, const std::string& message);
   int fail_rpc(const grpc::Status& status, const std::string& what);
   int run_catalog_command(const Command& command, const std::vector<std::string>& args);
-  int run_method(const google::protobuf::MethodDescriptor* method, const std::vector<std::string>& positionals,
-                 const std::vector<std::string>& args, const std::function<void(const google::protobuf::Message&)>&
-                                                           extra = nullptr);
+  int run_method(const google::protobuf::MethodDescriptor* method,
+                 const std::vector<std::string>& positionals, const std::vector<std::string>& args,
+                 const std::function<void(const google::protobuf::Message&)>& extra = nullptr);
   int builtin_help(const std::vector<std::string>& args);
   int builtin_login(const std::vector<std::string>& args);
   int builtin_health(const std::vector<std::string>& args);

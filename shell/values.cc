@@ -18,7 +18,8 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-absl::Status bad_value(const FieldDescriptor* field, const std::string& text, std::string_view expected) {
+absl::Status bad_value(const FieldDescriptor* field, const std::string& text,
+                       std::string_view expected) {
   return absl::InvalidArgumentError(
       str_cat("--", field->name(), ": '", text, "' is not ", expected));
 }
@@ -60,7 +61,8 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: {
       auto value = parse_signed();
-      if (!value || *value < INT32_MIN || *value > INT32_MAX) return bad_value(field, text, "a 32-bit integer");
+      if (!value || *value < INT32_MIN || *value > INT32_MAX)
+        return bad_value(field, text, "a 32-bit integer");
       repeated ? reflection->AddInt32(&message, field, static_cast<int32_t>(*value))
                : reflection->SetInt32(&message, field, static_cast<int32_t>(*value));
       return absl::OkStatus();
@@ -68,12 +70,14 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
     case FieldDescriptor::CPPTYPE_INT64: {
       auto value = parse_signed();
       if (!value) return bad_value(field, text, "an integer");
-      repeated ? reflection->AddInt64(&message, field, *value) : reflection->SetInt64(&message, field, *value);
+      repeated ? reflection->AddInt64(&message, field, *value)
+               : reflection->SetInt64(&message, field, *value);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT32: {
       auto value = parse_unsigned();
-      if (!value || *value > UINT32_MAX) return bad_value(field, text, "an unsigned 32-bit integer");
+      if (!value || *value > UINT32_MAX)
+        return bad_value(field, text, "an unsigned 32-bit integer");
       repeated ? reflection->AddUInt32(&message, field, static_cast<uint32_t>(*value))
                : reflection->SetUInt32(&message, field, static_cast<uint32_t>(*value));
       return absl::OkStatus();
@@ -81,7 +85,8 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
     case FieldDescriptor::CPPTYPE_UINT64: {
       auto value = parse_unsigned();
       if (!value) return bad_value(field, text, "an unsigned integer");
-      repeated ? reflection->AddUInt64(&message, field, *value) : reflection->SetUInt64(&message, field, *value);
+      repeated ? reflection->AddUInt64(&message, field, *value)
+               : reflection->SetUInt64(&message, field, *value);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_DOUBLE:
@@ -89,10 +94,12 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
       auto value = parse_double();
       if (!value) return bad_value(field, text, "a number");
       if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-        repeated ? reflection->AddDouble(&message, field, *value) : reflection->SetDouble(&message, field, *value);
+        repeated ? reflection->AddDouble(&message, field, *value)
+                 : reflection->SetDouble(&message, field, *value);
       } else {
         auto narrow = static_cast<float>(*value);
-        repeated ? reflection->AddFloat(&message, field, narrow) : reflection->SetFloat(&message, field, narrow);
+        repeated ? reflection->AddFloat(&message, field, narrow)
+                 : reflection->SetFloat(&message, field, narrow);
       }
       return absl::OkStatus();
     }
@@ -106,22 +113,26 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
       } else {
         return bad_value(field, text, "true or false");
       }
-      repeated ? reflection->AddBool(&message, field, value) : reflection->SetBool(&message, field, value);
+      repeated ? reflection->AddBool(&message, field, value)
+               : reflection->SetBool(&message, field, value);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_STRING:
-      repeated ? reflection->AddString(&message, field, text) : reflection->SetString(&message, field, text);
+      repeated ? reflection->AddString(&message, field, text)
+               : reflection->SetString(&message, field, text);
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_ENUM: {
       const auto* value = find_enum_value(field->enum_type(), text);
       if (value == nullptr) {
         std::vector<std::string> names;
         for (int i = 0; i < field->enum_type()->value_count(); ++i) {
-          if (field->enum_type()->value(i)->number() != 0) names.push_back(short_enum_name(field->enum_type()->value(i)));
+          if (field->enum_type()->value(i)->number() != 0)
+            names.push_back(short_enum_name(field->enum_type()->value(i)));
         }
         return bad_value(field, text, str_cat("one of ", join(names, ", ")));
       }
-      repeated ? reflection->AddEnum(&message, field, value) : reflection->SetEnum(&message, field, value);
+      repeated ? reflection->AddEnum(&message, field, value)
+               : reflection->SetEnum(&message, field, value);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
@@ -130,7 +141,8 @@ absl::Status set_scalar(Message& message, const FieldDescriptor* field, const st
   return absl::InternalError("not a scalar field");
 }
 
-absl::Status set_message_value(Message& target, const FieldDescriptor* field, const std::string& text) {
+absl::Status set_message_value(Message& target, const FieldDescriptor* field,
+                               const std::string& text) {
   const auto* type = target.GetDescriptor();
   if (is_duration(type)) {
     auto duration = parse_duration(text);
@@ -140,7 +152,8 @@ absl::Status set_message_value(Message& target, const FieldDescriptor* field, co
   }
   if (is_timestamp(type)) {
     auto nanos = parse_timestamp(text);
-    if (!nanos.ok()) return bad_value(field, text, "a time (RFC 3339, 'now', or relative like -24h)");
+    if (!nanos.ok())
+      return bad_value(field, text, "a time (RFC 3339, 'now', or relative like -24h)");
     set_seconds_nanos(target, *nanos);
     return absl::OkStatus();
   }
@@ -148,16 +161,20 @@ absl::Status set_message_value(Message& target, const FieldDescriptor* field, co
   google::protobuf::util::JsonParseOptions options;
   auto status = google::protobuf::util::JsonStringToMessage(text, &target, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        str_cat("--", field->name(), ": expects JSON for ", type->full_name(), ": ", status.message()));
+    return absl::InvalidArgumentError(str_cat("--", field->name(), ": expects JSON for ",
+                                              type->full_name(), ": ", status.message()));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-bool is_duration(const Descriptor* type) { return type && type->full_name() == "google.protobuf.Duration"; }
-bool is_timestamp(const Descriptor* type) { return type && type->full_name() == "google.protobuf.Timestamp"; }
+bool is_duration(const Descriptor* type) {
+  return type && type->full_name() == "google.protobuf.Duration";
+}
+bool is_timestamp(const Descriptor* type) {
+  return type && type->full_name() == "google.protobuf.Timestamp";
+}
 
 absl::StatusOr<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   std::string input(trim(text));
@@ -172,13 +189,15 @@ absl::StatusOr<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   bool any = false;
   while (position < input.size()) {
     size_t start = position;
-    while (position < input.size() && (std::isdigit(static_cast<unsigned char>(input[position])) || input[position] == '.')) {
+    while (position < input.size() &&
+           (std::isdigit(static_cast<unsigned char>(input[position])) || input[position] == '.')) {
       ++position;
     }
     if (position == start) return absl::InvalidArgumentError(str_cat("bad duration '", input, "'"));
     double number = std::strtod(input.substr(start, position - start).c_str(), nullptr);
     size_t unit_start = position;
-    while (position < input.size() && std::isalpha(static_cast<unsigned char>(input[position]))) ++position;
+    while (position < input.size() && std::isalpha(static_cast<unsigned char>(input[position])))
+      ++position;
     std::string unit = input.substr(unit_start, position - unit_start);
     double scale;
     if (unit == "ns") {
@@ -205,9 +224,11 @@ absl::StatusOr<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds(negative ? -nanos : nanos);
 }
 
-absl::StatusOr<int64_t> parse_timestamp(std::string_view text, std::chrono::system_clock::time_point now) {
+absl::StatusOr<int64_t> parse_timestamp(std::string_view text,
+                                        std::chrono::system_clock::time_point now) {
   std::string input(trim(text));
-  int64_t now_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  int64_t now_nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   if (input == "now") return now_nanos;
   if (!input.empty() && (input[0] == '-' || input[0] == '+')) {
     auto offset = parse_duration(input);
@@ -255,8 +276,8 @@ std::string format_timestamp(int64_t seconds, int32_t nanos) {
   return google::protobuf::util::TimeUtil::ToString(timestamp);
 }
 
-const google::protobuf::EnumValueDescriptor* find_enum_value(const google::protobuf::EnumDescriptor* type,
-                                                             const std::string& text) {
+const google::protobuf::EnumValueDescriptor* find_enum_value(
+    const google::protobuf::EnumDescriptor* type, const std::string& text) {
   if (const auto* value = type->FindValueByName(text)) return value;
   std::string lower = to_lower(text);
   for (int i = 0; i < type->value_count(); ++i) {
@@ -276,11 +297,13 @@ std::string short_enum_name(const google::protobuf::EnumValueDescriptor* value) 
   }
   prefix += '_';
   const std::string& name = value->name();
-  if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0) return name.substr(prefix.size());
+  if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0)
+    return name.substr(prefix.size());
   return name;
 }
 
-absl::Status set_field_from_text(Message& message, const FieldDescriptor* field, const std::string& text) {
+absl::Status set_field_from_text(Message& message, const FieldDescriptor* field,
+                                 const std::string& text) {
   const auto* reflection = message.GetReflection();
   if (field->is_map()) {
     auto equals = text.find('=');
@@ -333,24 +356,27 @@ std::string format_field(const Message& message, const FieldDescriptor* field, i
       return buffer;
     }
     case FieldDescriptor::CPPTYPE_BOOL:
-      return (repeated ? reflection->GetRepeatedBool(message, field, index) : reflection->GetBool(message, field))
+      return (repeated ? reflection->GetRepeatedBool(message, field, index)
+                       : reflection->GetBool(message, field))
                  ? "true"
                  : "false";
     case FieldDescriptor::CPPTYPE_STRING:
-      return repeated ? reflection->GetRepeatedString(message, field, index) : reflection->GetString(message, field);
+      return repeated ? reflection->GetRepeatedString(message, field, index)
+                      : reflection->GetString(message, field);
     case FieldDescriptor::CPPTYPE_ENUM:
       return short_enum_name(repeated ? reflection->GetRepeatedEnum(message, field, index)
                                       : reflection->GetEnum(message, field));
     case FieldDescriptor::CPPTYPE_MESSAGE: {
       if (!repeated && !reflection->HasField(message, field)) return "";
-      const Message& value =
-          repeated ? reflection->GetRepeatedMessage(message, field, index) : reflection->GetMessage(message, field);
+      const Message& value = repeated ? reflection->GetRepeatedMessage(message, field, index)
+                                      : reflection->GetMessage(message, field);
       const auto* type = value.GetDescriptor();
       if (is_duration(type) || is_timestamp(type)) {
         const auto* value_reflection = value.GetReflection();
         int64_t seconds = value_reflection->GetInt64(value, type->FindFieldByName("seconds"));
         int32_t nanos = value_reflection->GetInt32(value, type->FindFieldByName("nanos"));
-        return is_duration(type) ? format_duration(seconds, nanos) : format_timestamp(seconds, nanos);
+        return is_duration(type) ? format_duration(seconds, nanos)
+                                 : format_timestamp(seconds, nanos);
       }
       if (is_wrapper(type)) return format_field(value, type->FindFieldByName("value"));
       std::string json;

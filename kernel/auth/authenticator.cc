@@ -13,11 +13,16 @@ namespace telekern::kernel::auth {
 
 std::string role_name(Role role) {
   switch (role) {
-    case options::v1::ROLE_VIEWER: return "viewer";
-    case options::v1::ROLE_OPERATOR: return "operator";
-    case options::v1::ROLE_ADMIN: return "admin";
-    case options::v1::ROLE_PUBLIC: return "public";
-    default: return "none";
+    case options::v1::ROLE_VIEWER:
+      return "viewer";
+    case options::v1::ROLE_OPERATOR:
+      return "operator";
+    case options::v1::ROLE_ADMIN:
+      return "admin";
+    case options::v1::ROLE_PUBLIC:
+      return "public";
+    default:
+      return "none";
   }
 }
 
@@ -31,16 +36,14 @@ absl::StatusOr<Role> parse_role(std::string_view name) {
 }
 
 absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
-                                                 const YAML::Node& users,
-                                                 std::string jwt_secret,
+                                                 const YAML::Node& users, std::string jwt_secret,
                                                  std::chrono::seconds jwt_ttl) {
   AuthSettings settings;
   settings.jwt_secret = std::move(jwt_secret);
   settings.jwt_ttl = jwt_ttl;
-  auto entry_error = [](const char* list, size_t index, const YAML::Node& node,
-                        const auto& what) {
-    return absl::InvalidArgumentError(str_cat(
-        "line ", node.Mark().line + 1, ": auth.", list, "[", index, "]: ", what));
+  auto entry_error = [](const char* list, size_t index, const YAML::Node& node, const auto& what) {
+    return absl::InvalidArgumentError(
+        str_cat("line ", node.Mark().line + 1, ": auth.", list, "[", index, "]: ", what));
   };
   if (api_keys.IsDefined() && !api_keys.IsNull()) {
     if (!api_keys.IsSequence()) {
@@ -100,14 +103,14 @@ Role method_min_role(std::string_view path) {
     if (auto it = cache.find(path); it != cache.end()) return it->second;
   }
   Role role = options::v1::ROLE_ADMIN;
-  if (std::string_view(path).starts_with("/grpc.health.v1.") || std::string_view(path).starts_with("/grpc.reflection.")) {
+  if (std::string_view(path).starts_with("/grpc.health.v1.") ||
+      std::string_view(path).starts_with("/grpc.reflection.")) {
     role = options::v1::ROLE_PUBLIC;
   } else {
     // "/pkg.Service/Method" -> "pkg.Service.Method"
     std::string full(path.substr(path.empty() ? 0 : 1));
     if (auto slash = full.rfind('/'); slash != std::string::npos) full[slash] = '.';
-    const auto* method =
-        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full);
+    const auto* method = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full);
     if (method != nullptr && method->options().HasExtension(options::v1::min_role)) {
       role = method->options().GetExtension(options::v1::min_role);
       if (role == options::v1::ROLE_UNSPECIFIED) role = options::v1::ROLE_ADMIN;
@@ -162,9 +165,9 @@ absl::Status Authenticator::authorize(const Identity& identity, Role required,
   if (identity.role >= required && identity.role != options::v1::ROLE_PUBLIC) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(str_cat(method, " needs role ", role_name(required),
-                                                  "; '", identity.subject, "' has role ",
-                                                  role_name(identity.role)));
+  return absl::PermissionDeniedError(str_cat(method, " needs role ", role_name(required), "; '",
+                                             identity.subject, "' has role ",
+                                             role_name(identity.role)));
 }
 
 absl::StatusOr<LoginResult> Authenticator::login(std::string_view user,

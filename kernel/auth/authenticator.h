@@ -44,8 +44,7 @@ struct AuthSettings {
 
 // Parses auth.api_keys and auth.users from config; errors name the entry.
 absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
-                                                 const YAML::Node& users,
-                                                 std::string jwt_secret,
+                                                 const YAML::Node& users, std::string jwt_secret,
                                                  std::chrono::seconds jwt_ttl);
 
 struct Identity {

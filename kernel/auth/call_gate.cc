@@ -1,6 +1,5 @@
 #include "kernel/auth/call_gate.h"
 
-
 #include "telekern/status.h"
 #include "telekern/strings.h"
 

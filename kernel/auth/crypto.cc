@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 
 #include <vector>
+
 #include "telekern/strings.h"
 
 namespace telekern::kernel::auth {
@@ -48,7 +49,8 @@ absl::StatusOr<std::string> base64url_decode(std::string_view text) {
     if (c == '=') break;
     const char* position = std::char_traits<char>::find(kAlphabet, 64, c);
     if (position == nullptr) {
-      return absl::InvalidArgumentError(str_cat("invalid base64url character '", std::string(1, c), "'"));
+      return absl::InvalidArgumentError(
+          str_cat("invalid base64url character '", std::string(1, c), "'"));
     }
     buffer = (buffer << 6) | static_cast<uint32_t>(position - kAlphabet);
     bits += 6;
@@ -99,7 +101,7 @@ std::string random_bytes(size_t count) {
 std::string hash_password(std::string_view password, int iterations) {
   std::string salt = random_bytes(16);
   return str_cat(kPasswordScheme, "$", iterations, "$", base64url_encode(salt), "$",
-                      base64url_encode(pbkdf2(password, salt, iterations)));
+                 base64url_encode(pbkdf2(password, salt, iterations)));
 }
 
 absl::StatusOr<bool> verify_password(std::string_view password, std::string_view encoded) {

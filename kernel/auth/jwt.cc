@@ -34,7 +34,8 @@ absl::StatusOr<JwtClaims> verify_jwt(std::string_view token, std::string_view se
                                      std::chrono::system_clock::time_point now) {
   std::vector<std::string> parts = split(token, '.', false);
   if (parts.size() != 3) {
-    return absl::UnauthenticatedError("bearer token is not a JWT (expected header.payload.signature)");
+    return absl::UnauthenticatedError(
+        "bearer token is not a JWT (expected header.payload.signature)");
   }
   auto header_text = base64url_decode(parts[0]);
   auto payload_text = base64url_decode(parts[1]);
@@ -54,11 +55,11 @@ absl::StatusOr<JwtClaims> verify_jwt(std::string_view token, std::string_view se
   }
   std::string signing_input = str_cat(parts[0], ".", parts[1]);
   if (!constant_time_equal(hmac_sha256(secret, signing_input), *signature)) {
-    return absl::UnauthenticatedError("bearer token signature is invalid (forged or signed with another key)");
+    return absl::UnauthenticatedError(
+        "bearer token signature is invalid (forged or signed with another key)");
   }
-  if (!payload.contains("exp") || !payload["exp"].is_number_integer() ||
-      !payload.contains("sub") || !payload["sub"].is_string() || !payload.contains("role") ||
-      !payload["role"].is_string()) {
+  if (!payload.contains("exp") || !payload["exp"].is_number_integer() || !payload.contains("sub") ||
+      !payload["sub"].is_string() || !payload.contains("role") || !payload["role"].is_string()) {
     return absl::UnauthenticatedError("bearer token lacks sub, role or exp claims");
   }
   JwtClaims claims;
@@ -67,9 +68,9 @@ absl::StatusOr<JwtClaims> verify_jwt(std::string_view token, std::string_view se
   claims.expires_at = from_seconds(payload["exp"].get<int64_t>());
   claims.issued_at = from_seconds(payload.value("iat", int64_t{0}));
   if (claims.expires_at <= now) {
-    return absl::UnauthenticatedError(str_cat(
-        "bearer token expired ", to_seconds(now) - to_seconds(claims.expires_at),
-        "s ago; log in again"));
+    return absl::UnauthenticatedError(str_cat("bearer token expired ",
+                                              to_seconds(now) - to_seconds(claims.expires_at),
+                                              "s ago; log in again"));
   }
   return claims;
 }

@@ -48,19 +48,21 @@ Broker::Broker(BrokerOptions options, std::filesystem::path data_dir,
   if (metrics_) {
     produced_ = &metrics_->counter("telekern_broker_messages_produced_total",
                                    "Records appended, by topic", {"topic"});
-    consumed_ = &metrics_->counter("telekern_broker_messages_consumed_total",
-                                   "Records delivered to consumers (redeliveries included), by topic",
-                                   {"topic"});
+    consumed_ = &metrics_->counter(
+        "telekern_broker_messages_consumed_total",
+        "Records delivered to consumers (redeliveries included), by topic", {"topic"});
     acked_ = &metrics_->counter("telekern_broker_messages_acked_total",
                                 "QUEUE-mode deliveries acknowledged, by topic", {"topic"});
     redelivered_ = &metrics_->counter("telekern_broker_messages_redelivered_total",
                                       "QUEUE-mode deliveries after the first, by topic", {"topic"});
     dead_lettered_ = &metrics_->counter("telekern_broker_messages_dlq_total",
                                         "Records moved to <topic>.dlq, by source topic", {"topic"});
-    produce_errors_ = &metrics_->counter("telekern_broker_produce_errors_total",
-                                         "Produce requests refused or failed, by reason", {"reason"});
-    produce_latency_ = &metrics_->histogram("telekern_broker_produce_duration_seconds",
-                                            "Produce latency from arrival to answer, by topic", {"topic"});
+    produce_errors_ =
+        &metrics_->counter("telekern_broker_produce_errors_total",
+                           "Produce requests refused or failed, by reason", {"reason"});
+    produce_latency_ =
+        &metrics_->histogram("telekern_broker_produce_duration_seconds",
+                             "Produce latency from arrival to answer, by topic", {"topic"});
     ack_latency_ = &metrics_->histogram("telekern_broker_ack_latency_seconds",
                                         "Time from delivery to ack, by topic", {"topic"});
     fsync_latency_ = &metrics_->histogram("telekern_broker_fsync_duration_seconds",
@@ -74,14 +76,17 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::open(BrokerOptions options,
                                                      std::filesystem::path data_dir,
                                                      std::shared_ptr<spdlog::logger> logger,
                                                      MetricsRegistry* metrics) {
-  std::unique_ptr<Broker> broker(new Broker(std::move(options), std::move(data_dir), std::move(logger), metrics));
+  std::unique_ptr<Broker> broker(
+      new Broker(std::move(options), std::move(data_dir), std::move(logger), metrics));
   if (auto status = broker->load(); !status.ok()) {
     broker->shutdown();
     return status;
   }
-  broker->background_ = std::jthread([raw = broker.get()](std::stop_token stop) { raw->background(stop); });
+  broker->background_ =
+      std::jthread([raw = broker.get()](std::stop_token stop) { raw->background(stop); });
   if (metrics) {
-    broker->collector_ = metrics->add_collector([raw = broker.get()] { return raw->collect_gauges(); });
+    broker->collector_ =
+        metrics->add_collector([raw = broker.get()] { return raw->collect_gauges(); });
   }
   return broker;
 }
@@ -120,9 +125,9 @@ absl::Status Broker::submit(std::function<void()> work) {
   if (!work_.try_submit(std::move(work))) {
     if (stop_.stop_requested()) return absl::UnavailableError("broker is stopping; retry");
     if (produce_errors_) produce_errors_->with({"queue_full"}).inc();
-    return absl::ResourceExhaustedError(
-        str_cat("broker request queue is full (max_pending_requests=", options_.max_pending_requests,
-                "); retry with backoff"));
+    return absl::ResourceExhaustedError(str_cat(
+        "broker request queue is full (max_pending_requests=", options_.max_pending_requests,
+        "); retry with backoff"));
   }
   return absl::OkStatus();
 }
@@ -155,7 +160,9 @@ absl::Status Broker::load() {
       if (!group.ok()) return group.status();
     }
   }
-  if (logger_) logger_->info("broker opened {} topic(s), {} group(s) in {}", topics_.size(), groups_.size(), data_dir_.string());
+  if (logger_)
+    logger_->info("broker opened {} topic(s), {} group(s) in {}", topics_.size(), groups_.size(),
+                  data_dir_.string());
   return absl::OkStatus();
 }
 
@@ -170,9 +177,8 @@ GroupMetrics Broker::group_metrics(const std::string& topic) {
   return metrics;
 }
 
-absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::load_group(const std::shared_ptr<Topic>& topic,
-                                                                  const std::string& group,
-                                                                  std::optional<GroupMode> mode) {
+absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::load_group(
+    const std::shared_ptr<Topic>& topic, const std::string& group, std::optional<GroupMode> mode) {
   GroupSettings settings;
   settings.visibility_timeout = options_.visibility_timeout;
   settings.max_deliveries = options_.max_deliveries;
@@ -199,31 +205,35 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::find_topic(const std::string& nam
   std::lock_guard lock(mutex_);
   auto it = topics_.find(name);
   if (it == topics_.end()) {
-    return absl::NotFoundError(str_cat("topic '", name, "' does not exist; `broker topic create ", name,
-                                       "` creates it"));
+    return absl::NotFoundError(
+        str_cat("topic '", name, "' does not exist; `broker topic create ", name, "` creates it"));
   }
   return it->second;
 }
 
-absl::StatusOr<std::shared_ptr<Topic>> Broker::create_topic_locked(const std::string& name,
-                                                                   const CreateTopicOptions& options) {
+absl::StatusOr<std::shared_ptr<Topic>> Broker::create_topic_locked(
+    const std::string& name, const CreateTopicOptions& options) {
   if (auto status = validate_topic_name(name); !status.ok()) return status;
-  if (topics_.count(name)) return absl::AlreadyExistsError(str_cat("topic '", name, "' already exists"));
+  if (topics_.count(name))
+    return absl::AlreadyExistsError(str_cat("topic '", name, "' already exists"));
   TopicSpec spec;
   spec.partitions = options.partitions == 0 ? options_.default_partitions : options.partitions;
   if (spec.partitions > options_.max_partitions) {
-    return absl::ResourceExhaustedError(str_cat("topic '", name, "': ", spec.partitions,
-                                                " partitions exceed max_partitions=", options_.max_partitions));
+    return absl::ResourceExhaustedError(
+        str_cat("topic '", name, "': ", spec.partitions,
+                " partitions exceed max_partitions=", options_.max_partitions));
   }
   spec.retention_ms = options.retention_ms.value_or(options_.retention_ms);
-  spec.retention_bytes = options.retention_bytes == 0 ? options_.retention_bytes : options.retention_bytes;
+  spec.retention_bytes =
+      options.retention_bytes == 0 ? options_.retention_bytes : options.retention_bytes;
   spec.segment_bytes = options.segment_bytes == 0 ? options_.segment_bytes : options.segment_bytes;
   if (spec.segment_bytes < 1024 || spec.segment_bytes > (1ull << 30)) {
     return absl::InvalidArgumentError(
         str_cat("segment_bytes=", spec.segment_bytes, " is out of range: use 1 KiB to 1 GiB"));
   }
   if (spec.retention_ms < 0) return absl::InvalidArgumentError("retention must not be negative");
-  auto topic = Topic::create(data_dir_ / "topics" / name, name, spec, options_.index_interval_bytes, logger_);
+  auto topic = Topic::create(data_dir_ / "topics" / name, name, spec, options_.index_interval_bytes,
+                             logger_);
   if (!topic.ok()) return topic.status();
   std::shared_ptr<Topic> shared = std::move(*topic);
   topics_[name] = shared;
@@ -249,7 +259,8 @@ absl::Status Broker::delete_topic(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
     auto it = topics_.find(name);
-    if (it == topics_.end()) return absl::NotFoundError(str_cat("topic '", name, "' does not exist"));
+    if (it == topics_.end())
+      return absl::NotFoundError(str_cat("topic '", name, "' does not exist"));
     topic = it->second;
     topics_.erase(it);
     for (auto group = groups_.begin(); group != groups_.end();) {
@@ -323,14 +334,15 @@ absl::StatusOr<uint32_t> Broker::add_partitions(const std::string& name, uint32_
   auto topic = find_topic(name);
   if (!topic.ok()) return topic.status();
   if (partitions > options_.max_partitions) {
-    return absl::ResourceExhaustedError(str_cat("topic '", name, "': ", partitions,
-                                                " partitions exceed max_partitions=", options_.max_partitions));
+    return absl::ResourceExhaustedError(
+        str_cat("topic '", name, "': ", partitions,
+                " partitions exceed max_partitions=", options_.max_partitions));
   }
   uint32_t current = (*topic)->partition_count();
   if (partitions < current) {
-    return absl::FailedPreconditionError(str_cat("topic '", name, "' has ", current,
-                                                 " partitions and cannot shrink to ", partitions,
-                                                 "; partitions can only grow (ask for ", current, " or more)"));
+    return absl::FailedPreconditionError(
+        str_cat("topic '", name, "' has ", current, " partitions and cannot shrink to ", partitions,
+                "; partitions can only grow (ask for ", current, " or more)"));
   }
   if (auto status = (*topic)->grow(partitions); !status.ok()) return status;
   return (*topic)->partition_count();
@@ -341,8 +353,9 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::topic_for_produce(const std::stri
   auto it = topics_.find(name);
   if (it != topics_.end()) return it->second;
   if (!options_.auto_create_topics) {
-    return absl::NotFoundError(str_cat("topic '", name, "' does not exist and auto_create_topics is off; `broker topic create ",
-                                       name, "` creates it"));
+    return absl::NotFoundError(str_cat(
+        "topic '", name, "' does not exist and auto_create_topics is off; `broker topic create ",
+        name, "` creates it"));
   }
   return create_topic_locked(name, {});
 }
@@ -353,15 +366,18 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
     if (produce_errors_) produce_errors_->with({reason}).inc();
     done(std::move(status));
   };
-  if (stop_.stop_requested()) return fail(absl::UnavailableError("broker is stopping; retry"), "stopping");
+  if (stop_.stop_requested())
+    return fail(absl::UnavailableError("broker is stopping; retry"), "stopping");
   if (auto status = validate_topic_name(call.topic); !status.ok()) return fail(status, "invalid");
-  if (call.records.empty()) return fail(absl::InvalidArgumentError("produce needs at least one record"), "invalid");
+  if (call.records.empty())
+    return fail(absl::InvalidArgumentError("produce needs at least one record"), "invalid");
   for (size_t i = 0; i < call.records.size(); ++i) {
     size_t size = encoded_record_size(call.records[i]);
     if (size > options_.max_record_bytes) {
-      return fail(absl::ResourceExhaustedError(str_cat("record ", i, " is ", size,
-                                                       " bytes; max_record_bytes=", options_.max_record_bytes)),
-                  "record_too_large");
+      return fail(
+          absl::ResourceExhaustedError(str_cat(
+              "record ", i, " is ", size, " bytes; max_record_bytes=", options_.max_record_bytes)),
+          "record_too_large");
     }
   }
   auto topic_or = topic_for_produce(call.topic);
@@ -371,13 +387,15 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
     uint32_t wanted = *call.partition;
     if (wanted >= topic->partition_count()) {
       if (wanted >= options_.max_partitions) {
-        return fail(absl::ResourceExhaustedError(str_cat("topic '", call.topic, "' has ", topic->partition_count(),
-                                                         " partitions; partition ", wanted,
-                                                         " exceeds max_partitions=", options_.max_partitions)),
+        return fail(absl::ResourceExhaustedError(
+                        str_cat("topic '", call.topic, "' has ", topic->partition_count(),
+                                " partitions; partition ", wanted,
+                                " exceeds max_partitions=", options_.max_partitions)),
                     "max_partitions");
       }
       if (auto status = topic->grow(wanted + 1); !status.ok()) return fail(status, "io");
-      if (logger_) logger_->info("topic '{}' grown to {} partitions by a produce", call.topic, wanted + 1);
+      if (logger_)
+        logger_->info("topic '{}' grown to {} partitions by a produce", call.topic, wanted + 1);
     }
   }
   uint32_t count = topic->partition_count();
@@ -401,9 +419,12 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
     auto partition = topic->partition(id);
     auto appended = partition->append(records);
     if (!appended.ok()) {
-      if (logger_) logger_->error("produce to '{}' partition {} failed: {}", call.topic, id, appended.status().message());
+      if (logger_)
+        logger_->error("produce to '{}' partition {} failed: {}", call.topic, id,
+                       appended.status().message());
       topic->notify();  // earlier partitions of this request may have been written
-      return fail(appended.status(), absl::IsResourceExhausted(appended.status()) ? "disk_full" : "io");
+      return fail(appended.status(),
+                  absl::IsResourceExhausted(appended.status()) ? "disk_full" : "io");
     }
     appends.push_back({id, appended->first_offset, appended->count});
     to_sync.emplace_back(partition, appended->sync_sequence);
@@ -413,7 +434,9 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
   Histogram* latency = produce_latency_ ? &produce_latency_->with({call.topic}) : nullptr;
   auto durability = call.durability.value_or(options_.default_durability);
   if (durability == Durability::kNone) {
-    if (latency) latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (latency)
+      latency->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     done(std::move(appends));
     return;
   }
@@ -432,19 +455,23 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
   Histogram* fsync_latency = fsync_latency_ ? &fsync_latency_->with({call.topic}) : nullptr;
   CounterFamily* errors = produce_errors_;
   for (auto& [partition, sequence] : to_sync) {
-    committer_.await(partition, sequence, fsync_latency, [pending, latency, started, errors](absl::Status status) {
-      std::unique_lock lock(pending->mutex);
-      if (!status.ok() && pending->status.ok()) pending->status = status;
-      if (--pending->remaining > 0) return;
-      lock.unlock();
-      if (latency) latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      if (pending->status.ok()) {
-        pending->done(std::move(pending->appends));
-      } else {
-        if (errors) errors->with({"fsync"}).inc();
-        pending->done(pending->status);
-      }
-    });
+    committer_.await(
+        partition, sequence, fsync_latency,
+        [pending, latency, started, errors](absl::Status status) {
+          std::unique_lock lock(pending->mutex);
+          if (!status.ok() && pending->status.ok()) pending->status = status;
+          if (--pending->remaining > 0) return;
+          lock.unlock();
+          if (latency)
+            latency->observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          if (pending->status.ok()) {
+            pending->done(std::move(pending->appends));
+          } else {
+            if (errors) errors->with({"fsync"}).inc();
+            pending->done(pending->status);
+          }
+        });
   }
 }
 
@@ -458,7 +485,8 @@ absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::open_group(const std::str
   std::shared_ptr<Topic> shared;
   if (topic == topics_.end()) {
     if (!options_.auto_create_topics) {
-      return absl::NotFoundError(str_cat("topic '", topic_name, "' does not exist and auto_create_topics is off"));
+      return absl::NotFoundError(
+          str_cat("topic '", topic_name, "' does not exist and auto_create_topics is off"));
     }
     auto created = create_topic_locked(topic_name, {});
     if (!created.ok()) return created.status();
@@ -469,10 +497,10 @@ absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::open_group(const std::str
   auto existing = groups_.find({topic_name, group});
   if (existing != groups_.end()) {
     if (mode && *mode != existing->second->mode()) {
-      return absl::FailedPreconditionError(str_cat(
-          "group '", group, "' on '", topic_name, "' is in ",
-          existing->second->mode() == GroupMode::kQueue ? "QUEUE" : "LOG",
-          " mode; use another group name or leave mode unset"));
+      return absl::FailedPreconditionError(
+          str_cat("group '", group, "' on '", topic_name, "' is in ",
+                  existing->second->mode() == GroupMode::kQueue ? "QUEUE" : "LOG",
+                  " mode; use another group name or leave mode unset"));
     }
     return existing->second;
   }
@@ -484,7 +512,8 @@ absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::find_group(const std::str
   std::lock_guard lock(mutex_);
   auto it = groups_.find({topic, group});
   if (it == groups_.end()) {
-    return absl::NotFoundError(str_cat("group '", group, "' on topic '", topic, "' does not exist"));
+    return absl::NotFoundError(
+        str_cat("group '", group, "' on topic '", topic, "' does not exist"));
   }
   return it->second;
 }
@@ -559,7 +588,8 @@ void Broker::background(std::stop_token stop) {
       // NONE-durability appends reach the disk within flush_interval.
       for (auto& topic : topics) {
         for (auto& partition : topic->partitions()) {
-          if (partition->durable_sequence() < partition->appended_sequence()) (void)partition->sync();
+          if (partition->durable_sequence() < partition->appended_sequence())
+            (void)partition->sync();
         }
       }
     }
@@ -568,13 +598,14 @@ void Broker::background(std::stop_token stop) {
       for (auto& topic : topics) {
         auto spec = topic->spec();
         for (auto& partition : topic->partitions()) {
-          auto removed = partition->enforce_retention(spec.retention_ms, spec.retention_bytes, now_ms());
+          auto removed =
+              partition->enforce_retention(spec.retention_ms, spec.retention_bytes, now_ms());
           if (removed.ok() && *removed > 0 && logger_) {
             logger_->info("topic '{}' partition {}: retention deleted {} segment(s)", topic->name(),
                           partition->id(), *removed);
           } else if (!removed.ok() && logger_) {
-            logger_->error("topic '{}' partition {}: retention failed: {}", topic->name(), partition->id(),
-                           removed.status().message());
+            logger_->error("topic '{}' partition {}: retention failed: {}", topic->name(),
+                           partition->id(), removed.status().message());
           }
         }
       }
@@ -583,14 +614,20 @@ void Broker::background(std::stop_token stop) {
 }
 
 std::vector<CollectedFamily> Broker::collect_gauges() {
-  CollectedFamily backlog{"telekern_broker_partition_backlog",
-                          "Records not yet consumed by the slowest group (all stored records when no group)",
-                          "gauge", {}};
-  CollectedFamily disk{"telekern_broker_disk_usage_bytes", "Bytes of segment files on disk", "gauge", {}};
+  CollectedFamily backlog{
+      "telekern_broker_partition_backlog",
+      "Records not yet consumed by the slowest group (all stored records when no group)",
+      "gauge",
+      {}};
+  CollectedFamily disk{
+      "telekern_broker_disk_usage_bytes", "Bytes of segment files on disk", "gauge", {}};
   CollectedFamily segments{"telekern_broker_segments", "Segment files per partition", "gauge", {}};
-  CollectedFamily lag{"telekern_broker_group_lag", "Records behind the end of the topic, by group", "gauge", {}};
-  CollectedFamily in_flight{"telekern_broker_group_in_flight", "QUEUE-mode deliveries not yet acked, by group",
-                            "gauge", {}};
+  CollectedFamily lag{
+      "telekern_broker_group_lag", "Records behind the end of the topic, by group", "gauge", {}};
+  CollectedFamily in_flight{"telekern_broker_group_in_flight",
+                            "QUEUE-mode deliveries not yet acked, by group",
+                            "gauge",
+                            {}};
   std::vector<std::shared_ptr<Topic>> topics;
   std::vector<std::shared_ptr<ConsumerGroup>> groups;
   {
@@ -601,8 +638,10 @@ std::vector<CollectedFamily> Broker::collect_gauges() {
   std::map<std::pair<std::string, uint32_t>, uint64_t> slowest;
   for (const auto& group : groups) {
     auto info = group->describe();
-    lag.samples.push_back({lag.name, {{"topic", info.topic}, {"group", info.name}}, double(info.lag)});
-    in_flight.samples.push_back({in_flight.name, {{"topic", info.topic}, {"group", info.name}}, double(info.in_flight)});
+    lag.samples.push_back(
+        {lag.name, {{"topic", info.topic}, {"group", info.name}}, double(info.lag)});
+    in_flight.samples.push_back(
+        {in_flight.name, {{"topic", info.topic}, {"group", info.name}}, double(info.in_flight)});
     for (const auto& partition : info.partitions) {
       auto& value = slowest[{info.topic, partition.partition}];
       value = std::max(value, partition.lag);
@@ -611,10 +650,11 @@ std::vector<CollectedFamily> Broker::collect_gauges() {
   for (const auto& topic : topics) {
     for (const auto& partition : topic->partitions()) {
       auto stats = partition->stats();
-      std::vector<std::pair<std::string, std::string>> labels{{"topic", topic->name()},
-                                                              {"partition", std::to_string(partition->id())}};
+      std::vector<std::pair<std::string, std::string>> labels{
+          {"topic", topic->name()}, {"partition", std::to_string(partition->id())}};
       auto found = slowest.find({topic->name(), partition->id()});
-      double pending = found != slowest.end() ? double(found->second) : double(stats.end_offset - stats.start_offset);
+      double pending = found != slowest.end() ? double(found->second)
+                                              : double(stats.end_offset - stats.start_offset);
       backlog.samples.push_back({backlog.name, labels, pending});
       disk.samples.push_back({disk.name, labels, double(stats.bytes)});
       segments.samples.push_back({segments.name, labels, double(stats.segments)});

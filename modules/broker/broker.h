@@ -39,8 +39,8 @@ struct BrokerOptions {
   uint32_t max_in_flight = 2000;
   std::chrono::milliseconds visibility_timeout{30000};
   uint32_t max_deliveries = 5;
-  std::vector<std::chrono::milliseconds> nack_backoff{std::chrono::seconds(1), std::chrono::seconds(5),
-                                                      std::chrono::seconds(30)};
+  std::vector<std::chrono::milliseconds> nack_backoff{
+      std::chrono::seconds(1), std::chrono::seconds(5), std::chrono::seconds(30)};
   Durability default_durability = Durability::kFsync;
   uint32_t worker_threads = 4;
   uint32_t max_pending_requests = 2000;
@@ -56,10 +56,10 @@ struct TopicLimits {
 };
 
 struct CreateTopicOptions {
-  uint32_t partitions = 0;                        // 0 = default_partitions
-  std::optional<int64_t> retention_ms;            // unset = default
-  uint64_t retention_bytes = 0;                   // 0 = default
-  uint64_t segment_bytes = 0;                     // 0 = default
+  uint32_t partitions = 0;              // 0 = default_partitions
+  std::optional<int64_t> retention_ms;  // unset = default
+  uint64_t retention_bytes = 0;         // 0 = default
+  uint64_t segment_bytes = 0;           // 0 = default
 };
 
 struct PartitionDescription {
@@ -117,7 +117,8 @@ class Broker {
   absl::Status submit(std::function<void()> work);
 
   // The calls below block on disk: run them on broker threads (submit).
-  absl::StatusOr<TopicDescription> create_topic(const std::string& name, const CreateTopicOptions& options);
+  absl::StatusOr<TopicDescription> create_topic(const std::string& name,
+                                                const CreateTopicOptions& options);
   absl::Status delete_topic(const std::string& name);
   std::vector<TopicDescription> list_topics();
   absl::StatusOr<TopicDescription> describe_topic(const std::string& name);
@@ -141,8 +142,8 @@ class Broker {
   uint64_t fsync_count() const { return committer_.fsyncs(); }
 
  private:
-  Broker(BrokerOptions options, std::filesystem::path data_dir, std::shared_ptr<spdlog::logger> logger,
-         MetricsRegistry* metrics);
+  Broker(BrokerOptions options, std::filesystem::path data_dir,
+         std::shared_ptr<spdlog::logger> logger, MetricsRegistry* metrics);
   absl::Status load();
   absl::StatusOr<std::shared_ptr<Topic>> find_topic(const std::string& name);
   absl::StatusOr<std::shared_ptr<Topic>> create_topic_locked(const std::string& name,

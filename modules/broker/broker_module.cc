@@ -16,11 +16,13 @@ namespace telekern::broker {
 namespace {
 
 absl::Status positive(const YAML::Node& node, std::string_view key) {
-  if (node.as<int64_t>(0) <= 0) return absl::InvalidArgumentError(str_cat(key, " must be greater than 0"));
+  if (node.as<int64_t>(0) <= 0)
+    return absl::InvalidArgumentError(str_cat(key, " must be greater than 0"));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::chrono::milliseconds>> parse_backoff(const std::vector<std::string>& steps) {
+absl::StatusOr<std::vector<std::chrono::milliseconds>> parse_backoff(
+    const std::vector<std::string>& steps) {
   std::vector<std::chrono::milliseconds> out;
   for (const auto& step : steps) {
     auto duration = parse_duration(trim(step));
@@ -35,48 +37,78 @@ ConfigSchema schema() {
     return [key](const YAML::Node& node) { return positive(node, key); };
   };
   return {
-      {"default_partitions", ConfigType::kInt, "4", "Partitions of a topic created without a count (also auto-created ones)",
+      {"default_partitions", ConfigType::kInt, "4",
+       "Partitions of a topic created without a count (also auto-created ones)",
        must_be_positive("default_partitions")},
-      {"max_partitions", ConfigType::kInt, "64", "Most partitions a topic may have (create, add-partitions, produce to partition p)",
+      {"max_partitions", ConfigType::kInt, "64",
+       "Most partitions a topic may have (create, add-partitions, produce to partition p)",
        must_be_positive("max_partitions")},
-      {"auto_create_topics", ConfigType::kBool, "true", "Produce or consume on an unknown topic creates it", {}},
-      {"segment_bytes", ConfigType::kInt, "67108864", "Default segment size; a full segment is sealed and a new one started",
+      {"auto_create_topics",
+       ConfigType::kBool,
+       "true",
+       "Produce or consume on an unknown topic creates it",
+       {}},
+      {"segment_bytes", ConfigType::kInt, "67108864",
+       "Default segment size; a full segment is sealed and a new one started",
        [](const YAML::Node& node) -> absl::Status {
          auto value = node.as<int64_t>(0);
-         if (value < 1024 || value > (1ll << 30)) return absl::InvalidArgumentError("segment_bytes must be 1024..1073741824");
+         if (value < 1024 || value > (1ll << 30))
+           return absl::InvalidArgumentError("segment_bytes must be 1024..1073741824");
          return absl::OkStatus();
        }},
-      {"retention", ConfigType::kDuration, "7d", "Default time retention: whole segments older than this are deleted (0 keeps forever)", {}},
-      {"retention_bytes", ConfigType::kInt, "0", "Default size retention per partition (0 = unlimited)", {}},
-      {"max_record_bytes", ConfigType::kInt, "1048576", "Largest record (key + value + headers) a produce may carry",
+      {"retention",
+       ConfigType::kDuration,
+       "7d",
+       "Default time retention: whole segments older than this are deleted (0 keeps forever)",
+       {}},
+      {"retention_bytes",
+       ConfigType::kInt,
+       "0",
+       "Default size retention per partition (0 = unlimited)",
+       {}},
+      {"max_record_bytes", ConfigType::kInt, "1048576",
+       "Largest record (key + value + headers) a produce may carry",
        must_be_positive("max_record_bytes")},
-      {"max_in_flight", ConfigType::kInt, "2000", "QUEUE mode: unacked deliveries per group and partition",
-       must_be_positive("max_in_flight")},
-      {"visibility_timeout", ConfigType::kDuration, "30s", "QUEUE mode: an unacked delivery reappears after this", {}},
-      {"max_deliveries", ConfigType::kInt, "5", "QUEUE mode: deliveries before a record moves to <topic>.dlq",
+      {"max_in_flight", ConfigType::kInt, "2000",
+       "QUEUE mode: unacked deliveries per group and partition", must_be_positive("max_in_flight")},
+      {"visibility_timeout",
+       ConfigType::kDuration,
+       "30s",
+       "QUEUE mode: an unacked delivery reappears after this",
+       {}},
+      {"max_deliveries", ConfigType::kInt, "5",
+       "QUEUE mode: deliveries before a record moves to <topic>.dlq",
        must_be_positive("max_deliveries")},
-      {"nack_backoff", ConfigType::kStringList, "[1s, 5s, 30s]", "QUEUE mode: redelivery delay after the 1st, 2nd, ... nack without a delay",
+      {"nack_backoff", ConfigType::kStringList, "[1s, 5s, 30s]",
+       "QUEUE mode: redelivery delay after the 1st, 2nd, ... nack without a delay",
        [](const YAML::Node& node) -> absl::Status {
          std::vector<std::string> steps;
          for (const auto& item : node) steps.push_back(item.as<std::string>());
          return parse_backoff(steps).status();
        }},
-      {"default_durability", ConfigType::kString, "fsync", "Produce durability when a request leaves it unset: none or fsync",
+      {"default_durability", ConfigType::kString, "fsync",
+       "Produce durability when a request leaves it unset: none or fsync",
        [](const YAML::Node& node) -> absl::Status {
          auto value = node.as<std::string>("");
          if (value != "none" && value != "fsync") {
-           return absl::InvalidArgumentError(str_cat("default_durability '", value, "' is not none or fsync"));
+           return absl::InvalidArgumentError(
+               str_cat("default_durability '", value, "' is not none or fsync"));
          }
          return absl::OkStatus();
        }},
-      {"worker_threads", ConfigType::kInt, "4", "Broker threads that run produce, ack and admin work",
-       must_be_positive("worker_threads")},
-      {"max_pending_requests", ConfigType::kInt, "2000", "Requests waiting for a broker thread; more are refused with RESOURCE_EXHAUSTED",
+      {"worker_threads", ConfigType::kInt, "4",
+       "Broker threads that run produce, ack and admin work", must_be_positive("worker_threads")},
+      {"max_pending_requests", ConfigType::kInt, "2000",
+       "Requests waiting for a broker thread; more are refused with RESOURCE_EXHAUSTED",
        must_be_positive("max_pending_requests")},
-      {"index_interval_bytes", ConfigType::kInt, "4096", "Bytes of log between two sparse index entries",
-       must_be_positive("index_interval_bytes")},
+      {"index_interval_bytes", ConfigType::kInt, "4096",
+       "Bytes of log between two sparse index entries", must_be_positive("index_interval_bytes")},
       {"retention_check_interval", ConfigType::kDuration, "30s", "How often retention runs", {}},
-      {"flush_interval", ConfigType::kDuration, "1s", "How often group state and NONE-durability appends are fsynced", {}},
+      {"flush_interval",
+       ConfigType::kDuration,
+       "1s",
+       "How often group state and NONE-durability appends are fsynced",
+       {}},
   };
 }
 
@@ -107,16 +139,17 @@ class BrokerModule final : public Module {
     auto backoff = parse_backoff(config.get_string_list("nack_backoff"));
     if (!backoff.ok()) return backoff.status();
     options.nack_backoff = *backoff;
-    options.default_durability = config.get_string("default_durability") == "none" ? Durability::kNone
-                                                                                    : Durability::kFsync;
+    options.default_durability =
+        config.get_string("default_durability") == "none" ? Durability::kNone : Durability::kFsync;
     options.worker_threads = static_cast<uint32_t>(config.get_int("worker_threads"));
     options.max_pending_requests = static_cast<uint32_t>(config.get_int("max_pending_requests"));
     options.index_interval_bytes = static_cast<uint32_t>(config.get_int("index_interval_bytes"));
     options.retention_check_interval = config.get_duration("retention_check_interval");
     options.flush_interval = config.get_duration("flush_interval");
     if (options.default_partitions > options.max_partitions) {
-      return absl::InvalidArgumentError(str_cat("default_partitions=", options.default_partitions,
-                                                " exceeds max_partitions=", options.max_partitions));
+      return absl::InvalidArgumentError(
+          str_cat("default_partitions=", options.default_partitions,
+                  " exceeds max_partitions=", options.max_partitions));
     }
     auto engine = Broker::open(options, context.data_dir(), context.logger(), &context.metrics());
     if (!engine.ok()) return engine.status();

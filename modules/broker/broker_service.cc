@@ -14,7 +14,9 @@ using google::protobuf::util::TimeUtil;
 
 const grpc::Status kStopping(grpc::StatusCode::UNAVAILABLE, "broker module is stopping; retry");
 
-int64_t to_ms(const google::protobuf::Timestamp& timestamp) { return TimeUtil::TimestampToMilliseconds(timestamp); }
+int64_t to_ms(const google::protobuf::Timestamp& timestamp) {
+  return TimeUtil::TimestampToMilliseconds(timestamp);
+}
 std::chrono::milliseconds to_ms(const google::protobuf::Duration& duration) {
   return std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(duration));
 }
@@ -50,7 +52,8 @@ std::optional<GroupMode> from_proto(v1::GroupMode mode) {
   }
 }
 
-StartPosition start_from_proto(v1::StartPosition start, uint64_t offset, const google::protobuf::Timestamp& time) {
+StartPosition start_from_proto(v1::StartPosition start, uint64_t offset,
+                               const google::protobuf::Timestamp& time) {
   StartPosition out;
   switch (start) {
     case v1::START_POSITION_EARLIEST:
@@ -233,11 +236,12 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     auto limits = engine_->limits();
     if (request.max_in_flight() > limits.max_in_flight) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          str_cat("max_in_flight=", request.max_in_flight(), " exceeds the broker's max_in_flight=",
-                                  limits.max_in_flight));
+                          str_cat("max_in_flight=", request.max_in_flight(),
+                                  " exceeds the broker's max_in_flight=", limits.max_in_flight));
     }
     if (request.group().empty()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "consume needs a group (--group NAME)");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "consume needs a group (--group NAME)");
     }
     auto group = engine_->open_group(request.topic(), request.group(), from_proto(request.mode()));
     if (!group.ok()) return to_grpc(group.status());
@@ -245,7 +249,8 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     MemberOptions options;
     options.name = request.member();
     options.start = start_from_proto(request.start(), request.start_offset(), request.start_time());
-    if (request.has_visibility_timeout()) options.visibility_timeout = to_ms(request.visibility_timeout());
+    if (request.has_visibility_timeout())
+      options.visibility_timeout = to_ms(request.visibility_timeout());
     options.max_in_flight = request.max_in_flight();
     auto member = group_->join(options);
     if (!member.ok()) return to_grpc(member.status());
@@ -262,7 +267,8 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
     while (true) {
       if (stopped(stop)) {
         std::lock_guard lock(mutex_);
-        return cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "consumer went away") : kStopping;
+        return cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "consumer went away")
+                          : kStopping;
       }
       v1::ConsumeResponse response;
       auto [partitions, version] = group_->assignment(member_);
@@ -288,11 +294,13 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
           out->set_key(std::move(header.key));
           out->set_value(std::move(header.value));
         }
-        *record->mutable_timestamp() = TimeUtil::MillisecondsToTimestamp(delivery.record.record.timestamp_ms);
+        *record->mutable_timestamp() =
+            TimeUtil::MillisecondsToTimestamp(delivery.record.record.timestamp_ms);
         record->set_delivery_attempt(delivery.attempt);
         next_offsets[delivery.partition] = delivery.record.offset + 1;
       }
-      bool has_news = first || response.assigned_partitions_size() > 0 || response.records_size() > 0;
+      bool has_news =
+          first || response.assigned_partitions_size() > 0 || response.records_size() > 0;
       first = false;
       if (has_news) {
         if (!write(response)) {
@@ -302,7 +310,8 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
       if (response.records_size() > 0) {
         if (log_mode && request.auto_commit()) {
           for (const auto& [partition, offset] : next_offsets) {
-            if (auto status = group_->commit(partition, offset); !status.ok()) return to_grpc(status);
+            if (auto status = group_->commit(partition, offset); !status.ok())
+              return to_grpc(status);
           }
         }
         delivered += static_cast<uint64_t>(response.records_size());
@@ -314,8 +323,9 @@ class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
       if (idle_limit && idle >= *idle_limit) return grpc::Status::OK;
       auto timeout = std::chrono::milliseconds(200);
       if (idle_limit) {
-        timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*idle_limit - idle) +
-                                        std::chrono::milliseconds(1));
+        timeout = std::min(
+            timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*idle_limit - idle) +
+                         std::chrono::milliseconds(1));
       }
       topic->wait_for_change(topic_version, timeout, wake_.get_token());
     }
@@ -345,7 +355,8 @@ namespace {
 // never reorders a partition; FSYNC answers come from the group commit, so
 // answers are written in completion order, one write at a time. Reading pauses
 // while kMaxQueuedRequests wait to be appended.
-class ProduceStreamReactor final : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
+class ProduceStreamReactor final
+    : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
  public:
   explicit ProduceStreamReactor(std::shared_ptr<Broker> engine) : engine_(std::move(engine)) {
     reading_ = true;
@@ -421,11 +432,13 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<v1::ProduceReq
         }
         next = std::move(queue_.front());
         queue_.pop_front();
-        if (!reading_ && !reading_done_ && queue_.size() < kMaxQueuedRequests) resume_reading = reading_ = true;
+        if (!reading_ && !reading_done_ && queue_.size() < kMaxQueuedRequests)
+          resume_reading = reading_ = true;
       }
       if (resume_reading) StartRead(&request_);
-      engine_->produce(std::move(next.call),
-                       [this, sequence = next.sequence](ProduceResult result) { answer(sequence, result); });
+      engine_->produce(
+          std::move(next.call),
+          [this, sequence = next.sequence](ProduceResult result) { answer(sequence, result); });
     }
     if (finish) Finish(grpc::Status::OK);
   }
@@ -546,7 +559,8 @@ bool BrokerService::spawn(std::shared_ptr<ConsumeSession> session) {
     uint64_t id = ++next_session_;
     session->set_id(id);
     sessions_[id] = session;
-    threads_[id] = std::thread([session, stop = stop_.get_token(), this] { session->run(stop, this); });
+    threads_[id] =
+        std::thread([session, stop = stop_.get_token(), this] { session->run(stop, this); });
   }
   for (auto& thread : done) thread.join();
   return true;
@@ -559,7 +573,8 @@ void BrokerService::session_finished(uint64_t id) {
 }
 
 template <typename Work>
-grpc::ServerUnaryReactor* BrokerService::run_unary(grpc::CallbackServerContext* context, Work work) {
+grpc::ServerUnaryReactor* BrokerService::run_unary(grpc::CallbackServerContext* context,
+                                                   Work work) {
   auto* reactor = context->DefaultReactor();
   auto engine = this->engine();
   if (!engine) {
@@ -592,7 +607,8 @@ grpc::ServerUnaryReactor* BrokerService::CreateTopic(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::DeleteTopic(grpc::CallbackServerContext* context,
                                                      const v1::DeleteTopicRequest* request,
                                                      v1::DeleteTopicResponse*) {
-  return run_unary(context, [request](Broker& engine) { return engine.delete_topic(request->topic()); });
+  return run_unary(context,
+                   [request](Broker& engine) { return engine.delete_topic(request->topic()); });
 }
 
 grpc::ServerUnaryReactor* BrokerService::ListTopics(grpc::CallbackServerContext* context,
@@ -667,8 +683,8 @@ grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService:
   return new ProduceStreamReactor(std::move(engine));
 }
 
-grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(grpc::CallbackServerContext* context,
-                                                                      const v1::ConsumeRequest* request) {
+grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(
+    grpc::CallbackServerContext* context, const v1::ConsumeRequest* request) {
   auto engine = this->engine();
   auto session = engine ? std::make_shared<ConsumeSession>(context, *request, engine) : nullptr;
   auto* reactor = new ConsumeSession::Reactor(session);
@@ -681,7 +697,8 @@ grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(grpc::Call
   return reactor;
 }
 
-grpc::ServerUnaryReactor* BrokerService::Ack(grpc::CallbackServerContext* context, const v1::AckRequest* request,
+grpc::ServerUnaryReactor* BrokerService::Ack(grpc::CallbackServerContext* context,
+                                             const v1::AckRequest* request,
                                              v1::AckResponse* response) {
   return run_unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
@@ -700,7 +717,8 @@ grpc::ServerUnaryReactor* BrokerService::Ack(grpc::CallbackServerContext* contex
   });
 }
 
-grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* context, const v1::NackRequest* request,
+grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* context,
+                                              const v1::NackRequest* request,
                                               v1::NackResponse* response) {
   return run_unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
@@ -727,18 +745,20 @@ grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* conte
   });
 }
 
-grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(grpc::CallbackServerContext* context,
-                                                          const v1::ExtendVisibilityRequest* request,
-                                                          v1::ExtendVisibilityResponse* response) {
+grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(
+    grpc::CallbackServerContext* context, const v1::ExtendVisibilityRequest* request,
+    v1::ExtendVisibilityResponse* response) {
   return run_unary(context, [request, response](Broker& engine) -> absl::Status {
     if (!request->has_visibility_timeout()) {
-      return absl::InvalidArgumentError("extend needs visibility_timeout (--visibility-timeout 60s)");
+      return absl::InvalidArgumentError(
+          "extend needs visibility_timeout (--visibility-timeout 60s)");
     }
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     auto now = Clock::now();
     for (const auto& [partition, offset] : deliveries_of(*request)) {
-      auto extended = (*group)->extend(partition, offset, to_ms(request->visibility_timeout()), now);
+      auto extended =
+          (*group)->extend(partition, offset, to_ms(request->visibility_timeout()), now);
       if (!extended.ok()) return extended.status();
       if (*extended) {
         response->set_extended(response->extended() + 1);
@@ -751,7 +771,8 @@ grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(grpc::CallbackServerCo
 }
 
 grpc::ServerUnaryReactor* BrokerService::Commit(grpc::CallbackServerContext* context,
-                                                const v1::CommitRequest* request, v1::CommitResponse*) {
+                                                const v1::CommitRequest* request,
+                                                v1::CommitResponse*) {
   return run_unary(context, [request](Broker& engine) -> absl::Status {
     auto group = engine.open_group(request->topic(), request->group(), std::nullopt);
     if (!group.ok()) return group.status();
@@ -769,7 +790,8 @@ grpc::ServerUnaryReactor* BrokerService::ListGroups(grpc::CallbackServerContext*
                                                     const v1::ListGroupsRequest* request,
                                                     v1::ListGroupsResponse* response) {
   return run_unary(context, [request, response](Broker& engine) {
-    for (const auto& group : engine.list_groups(request->topic())) to_proto(group, response->add_groups());
+    for (const auto& group : engine.list_groups(request->topic()))
+      to_proto(group, response->add_groups());
     return absl::OkStatus();
   });
 }

@@ -33,11 +33,14 @@ class BrokerService final : public v1::Broker::CallbackService {
   // engine; later calls answer UNAVAILABLE. Idempotent.
   void detach();
 
-  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context, const v1::CreateTopicRequest* request,
+  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
+                                        const v1::CreateTopicRequest* request,
                                         v1::CreateTopicResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* request,
+  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context,
+                                        const v1::DeleteTopicRequest* request,
                                         v1::DeleteTopicResponse* response) override;
-  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* request,
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
+                                       const v1::ListTopicsRequest* request,
                                        v1::ListTopicsResponse* response) override;
   grpc::ServerUnaryReactor* DescribeTopic(grpc::CallbackServerContext* context,
                                           const v1::DescribeTopicRequest* request,
@@ -45,22 +48,26 @@ class BrokerService final : public v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* AddPartitions(grpc::CallbackServerContext* context,
                                           const v1::AddPartitionsRequest* request,
                                           v1::AddPartitionsResponse* response) override;
-  grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* request,
+  grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
+                                    const v1::ProduceRequest* request,
                                     v1::ProduceResponse* response) override;
   grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* ProduceStream(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerWriteReactor<v1::ConsumeResponse>* Consume(grpc::CallbackServerContext* context,
-                                                         const v1::ConsumeRequest* request) override;
+  grpc::ServerWriteReactor<v1::ConsumeResponse>* Consume(
+      grpc::CallbackServerContext* context, const v1::ConsumeRequest* request) override;
   grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context, const v1::AckRequest* request,
                                 v1::AckResponse* response) override;
-  grpc::ServerUnaryReactor* Nack(grpc::CallbackServerContext* context, const v1::NackRequest* request,
+  grpc::ServerUnaryReactor* Nack(grpc::CallbackServerContext* context,
+                                 const v1::NackRequest* request,
                                  v1::NackResponse* response) override;
   grpc::ServerUnaryReactor* ExtendVisibility(grpc::CallbackServerContext* context,
                                              const v1::ExtendVisibilityRequest* request,
                                              v1::ExtendVisibilityResponse* response) override;
-  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context, const v1::CommitRequest* request,
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
+                                   const v1::CommitRequest* request,
                                    v1::CommitResponse* response) override;
-  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context, const v1::ListGroupsRequest* request,
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
+                                       const v1::ListGroupsRequest* request,
                                        v1::ListGroupsResponse* response) override;
   grpc::ServerUnaryReactor* DescribeGroup(grpc::CallbackServerContext* context,
                                           const v1::DescribeGroupRequest* request,

@@ -20,9 +20,9 @@ absl::StatusOr<std::unique_ptr<ConsumerGroup>> ConsumerGroup::open(
     const std::filesystem::path& state_file, std::string name, std::shared_ptr<Topic> topic,
     std::optional<GroupMode> mode, GroupSettings settings, DeadLetterSink dead_letters,
     GroupMetrics metrics, std::shared_ptr<spdlog::logger> logger) {
-  std::unique_ptr<ConsumerGroup> group(new ConsumerGroup(std::move(name), std::move(topic),
-                                                         std::move(settings), std::move(dead_letters),
-                                                         metrics, std::move(logger)));
+  std::unique_ptr<ConsumerGroup> group(
+      new ConsumerGroup(std::move(name), std::move(topic), std::move(settings),
+                        std::move(dead_letters), metrics, std::move(logger)));
   uint64_t truncated = 0;
   auto log = GroupStateLog::open(state_file, &group->state_, &truncated);
   if (!log.ok()) return log.status();
@@ -80,7 +80,8 @@ void ConsumerGroup::ensure_cursor(uint32_t partition_id, const Member& member) {
       runtime.cursor = state.committed;
     } else {
       runtime.cursor = resolve_start(partition_id, member.options.start);
-      if (mode_ == GroupMode::kQueue) state_log_->record(state_, Entry::kCommit, partition_id, runtime.cursor);
+      if (mode_ == GroupMode::kQueue)
+        state_log_->record(state_, Entry::kCommit, partition_id, runtime.cursor);
     }
     runtime.cursor_valid = true;
   }
@@ -131,8 +132,8 @@ absl::StatusOr<std::string> ConsumerGroup::join(const MemberOptions& options) {
     rebalance();
     flush_state();
     if (logger_) {
-      logger_->info("group '{}' on '{}': member '{}' joined; {} member(s)", name_, topic_->name(), id,
-                    members_.size());
+      logger_->info("group '{}' on '{}': member '{}' joined; {} member(s)", name_, topic_->name(),
+                    id, members_.size());
     }
   }
   topic_->notify();
@@ -189,14 +190,16 @@ void ConsumerGroup::leave(const std::string& member_id) {
     rebalance();
     flush_state();
     if (logger_) {
-      logger_->info("group '{}' on '{}': member '{}' left, {} unacked deliveries released; {} member(s)",
-                    name_, topic_->name(), member_id, released, members_.size());
+      logger_->info(
+          "group '{}' on '{}': member '{}' left, {} unacked deliveries released; {} member(s)",
+          name_, topic_->name(), member_id, released, members_.size());
     }
   }
   topic_->notify();
 }
 
-std::pair<std::vector<uint32_t>, uint64_t> ConsumerGroup::assignment(const std::string& member) const {
+std::pair<std::vector<uint32_t>, uint64_t> ConsumerGroup::assignment(
+    const std::string& member) const {
   std::lock_guard lock(mutex_);
   auto it = members_.find(member);
   if (it == members_.end()) return {{}, 0};
@@ -204,19 +207,22 @@ std::pair<std::vector<uint32_t>, uint64_t> ConsumerGroup::assignment(const std::
 }
 
 absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& member_id,
-                                                          size_t max_records, Clock::time_point now) {
+                                                          size_t max_records,
+                                                          Clock::time_point now) {
   std::vector<Delivery> out;
   std::lock_guard lock(mutex_);
   auto it = members_.find(member_id);
-  if (it == members_.end()) return absl::NotFoundError(str_cat("member '", member_id, "' is not in group '", name_, "'"));
+  if (it == members_.end())
+    return absl::NotFoundError(str_cat("member '", member_id, "' is not in group '", name_, "'"));
   if (topic_->partition_count() != partition_count_) rebalance();
   auto& member = it->second;
   size_t count = member.partitions.size();
   for (size_t step = 0; step < count && out.size() < max_records; ++step) {
     uint32_t partition = member.partitions[(member.next_partition + step) % count];
-    absl::Status status = mode_ == GroupMode::kLog
-                              ? poll_log(partition, member, max_records - out.size(), out)
-                              : poll_queue(partition, member_id, member, max_records - out.size(), now, out);
+    absl::Status status =
+        mode_ == GroupMode::kLog
+            ? poll_log(partition, member, max_records - out.size(), out)
+            : poll_queue(partition, member_id, member, max_records - out.size(), now, out);
     if (!status.ok()) {
       flush_state();
       return status;
@@ -255,7 +261,9 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
   size_t taken = 0;
   auto member_room = [&]() -> size_t {
     if (member.options.max_in_flight == 0) return SIZE_MAX;
-    return member.in_flight >= member.options.max_in_flight ? 0 : member.options.max_in_flight - member.in_flight;
+    return member.in_flight >= member.options.max_in_flight
+               ? 0
+               : member.options.max_in_flight - member.in_flight;
   };
   auto deliver = [&](uint64_t offset, InFlight& entry, StoredRecord record) {
     ++entry.attempts;
@@ -305,9 +313,11 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
   if (!records.ok()) return records.status();
   auto& state = state_.partitions[partition_id];
   for (auto& record : *records) {
-    for (uint64_t gap = runtime.cursor; gap < record.offset; ++gap) finish_offset(partition_id, gap);
+    for (uint64_t gap = runtime.cursor; gap < record.offset; ++gap)
+      finish_offset(partition_id, gap);
     runtime.cursor = record.offset + 1;
-    if (record.offset < state.committed || state.acked.count(record.offset)) continue;  // acked before a restart
+    if (record.offset < state.committed || state.acked.count(record.offset))
+      continue;  // acked before a restart
     auto& entry = runtime.in_flight[record.offset];
     auto attempts = state.attempts.find(record.offset);
     entry.attempts = attempts == state.attempts.end() ? 0 : attempts->second;
@@ -322,7 +332,8 @@ void ConsumerGroup::finish_offset(uint32_t partition, uint64_t offset) {
 }
 
 void ConsumerGroup::fail_delivery(uint32_t partition, uint64_t offset, InFlight& entry,
-                                  const std::string& reason, Clock::time_point ready_at, bool* erase) {
+                                  const std::string& reason, Clock::time_point ready_at,
+                                  bool* erase) {
   release_member_count(entry);
   entry.delivered = false;
   entry.history.push_back(str_cat("attempt ", entry.attempts, " by ", entry.member, ": ", reason));
@@ -357,7 +368,8 @@ absl::Status ConsumerGroup::dead_letter(uint32_t partition_id, uint64_t offset, 
     auto add = [&](std::string key, std::string value) {
       letter.headers.push_back({std::move(key), std::move(value)});
     };
-    add("x-dlq-reason", str_cat("max_deliveries=", settings_.max_deliveries, " reached; last: ", reason));
+    add("x-dlq-reason",
+        str_cat("max_deliveries=", settings_.max_deliveries, " reached; last: ", reason));
     add("x-dlq-source-topic", topic_->name());
     add("x-dlq-source-partition", std::to_string(partition_id));
     add("x-dlq-source-offset", std::to_string(offset));
@@ -371,8 +383,9 @@ absl::Status ConsumerGroup::dead_letter(uint32_t partition_id, uint64_t offset, 
   state_log_->record(state_, Entry::kDeadLetter, partition_id, offset);
   if (metrics_.dead_lettered) metrics_.dead_lettered->inc();
   if (logger_) {
-    logger_->warn("group '{}' on '{}': offset {} of partition {} dead-lettered after {} attempts: {}",
-                  name_, topic_->name(), offset, partition_id, entry.attempts, reason);
+    logger_->warn(
+        "group '{}' on '{}': offset {} of partition {} dead-lettered after {} attempts: {}", name_,
+        topic_->name(), offset, partition_id, entry.attempts, reason);
   }
   return absl::OkStatus();
 }
@@ -381,11 +394,13 @@ absl::Status ConsumerGroup::commit(uint32_t partition, uint64_t offset) {
   {
     std::lock_guard lock(mutex_);
     if (mode_ != GroupMode::kLog) {
-      return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
-                                                   "' is in QUEUE mode: ack deliveries instead of committing"));
+      return absl::FailedPreconditionError(
+          str_cat("group '", name_, "' on '", topic_->name(),
+                  "' is in QUEUE mode: ack deliveries instead of committing"));
     }
     if (partition >= topic_->partition_count()) {
-      return absl::NotFoundError(str_cat("topic '", topic_->name(), "' has no partition ", partition));
+      return absl::NotFoundError(
+          str_cat("topic '", topic_->name(), "' has no partition ", partition));
     }
     state_log_->record(state_, Entry::kCommit, partition, offset);
     if (auto status = state_log_->flush(); !status.ok()) return status;
@@ -394,19 +409,22 @@ absl::Status ConsumerGroup::commit(uint32_t partition, uint64_t offset) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> ConsumerGroup::ack(uint32_t partition, uint64_t offset, Clock::time_point now) {
+absl::StatusOr<bool> ConsumerGroup::ack(uint32_t partition, uint64_t offset,
+                                        Clock::time_point now) {
   {
     std::lock_guard lock(mutex_);
     if (mode_ != GroupMode::kQueue) {
-      return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
-                                                   "' is in LOG mode: commit offsets instead of acking"));
+      return absl::FailedPreconditionError(
+          str_cat("group '", name_, "' on '", topic_->name(),
+                  "' is in LOG mode: commit offsets instead of acking"));
     }
     auto runtime = runtime_.find(partition);
     if (runtime == runtime_.end()) return false;
     auto it = runtime->second.in_flight.find(offset);
     if (it == runtime->second.in_flight.end()) return false;
     if (it->second.delivered && metrics_.ack_latency) {
-      metrics_.ack_latency->observe(std::chrono::duration<double>(now - it->second.delivered_at).count());
+      metrics_.ack_latency->observe(
+          std::chrono::duration<double>(now - it->second.delivered_at).count());
     }
     release_member_count(it->second);
     unschedule(partition, offset, it->second);
@@ -434,7 +452,8 @@ absl::StatusOr<NackOutcome> ConsumerGroup::nack(uint32_t partition, uint64_t off
     auto runtime = runtime_.find(partition);
     if (runtime == runtime_.end()) return NackOutcome::kUnknown;
     auto it = runtime->second.in_flight.find(offset);
-    if (it == runtime->second.in_flight.end() || !it->second.delivered) return NackOutcome::kUnknown;
+    if (it == runtime->second.in_flight.end() || !it->second.delivered)
+      return NackOutcome::kUnknown;
     auto& entry = it->second;
     std::chrono::milliseconds wait{0};
     if (delay) {
@@ -445,8 +464,8 @@ absl::StatusOr<NackOutcome> ConsumerGroup::nack(uint32_t partition, uint64_t off
       wait = settings_.nack_backoff[step];
     }
     bool erase = false;
-    fail_delivery(partition, offset, entry, str_cat("nack: ", error.empty() ? "no reason given" : error),
-                  now + wait, &erase);
+    fail_delivery(partition, offset, entry,
+                  str_cat("nack: ", error.empty() ? "no reason given" : error), now + wait, &erase);
     if (erase) runtime->second.in_flight.erase(it);
     outcome = erase ? NackOutcome::kDeadLettered : NackOutcome::kRequeued;
     if (auto status = state_log_->flush(); !status.ok()) return status;
@@ -456,11 +475,13 @@ absl::StatusOr<NackOutcome> ConsumerGroup::nack(uint32_t partition, uint64_t off
 }
 
 absl::StatusOr<bool> ConsumerGroup::extend(uint32_t partition, uint64_t offset,
-                                           std::chrono::milliseconds timeout, Clock::time_point now) {
+                                           std::chrono::milliseconds timeout,
+                                           Clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (mode_ != GroupMode::kQueue) {
-    return absl::FailedPreconditionError(str_cat("group '", name_, "' on '", topic_->name(),
-                                                 "' is in LOG mode: visibility applies to QUEUE groups"));
+    return absl::FailedPreconditionError(
+        str_cat("group '", name_, "' on '", topic_->name(),
+                "' is in LOG mode: visibility applies to QUEUE groups"));
   }
   auto runtime = runtime_.find(partition);
   if (runtime == runtime_.end()) return false;
@@ -471,9 +492,11 @@ absl::StatusOr<bool> ConsumerGroup::extend(uint32_t partition, uint64_t offset,
   return true;
 }
 
-absl::Status ConsumerGroup::reset_offsets(const StartPosition& start, std::optional<uint32_t> only) {
+absl::Status ConsumerGroup::reset_offsets(const StartPosition& start,
+                                          std::optional<uint32_t> only) {
   if (start.kind == StartKind::kDefault) {
-    return absl::InvalidArgumentError("reset needs a start position: earliest, latest, offset or timestamp");
+    return absl::InvalidArgumentError(
+        "reset needs a start position: earliest, latest, offset or timestamp");
   }
   {
     std::lock_guard lock(mutex_);
@@ -518,7 +541,8 @@ size_t ConsumerGroup::tick(Clock::time_point now) {
       ++released;
       if (entry.delivered) {
         fail_delivery(partition, offset, entry,
-                      str_cat("visibility timeout (", to_ms(now - entry.delivered_at), " ms)"), now, &erase);
+                      str_cat("visibility timeout (", to_ms(now - entry.delivered_at), " ms)"), now,
+                      &erase);
       } else {  // past max_deliveries: the dead letter failed before; try again
         fail_delivery(partition, offset, entry, entry.last_error, now, &erase);
       }
@@ -547,7 +571,8 @@ GroupInfo ConsumerGroup::describe() const {
     item.partition = id;
     auto state = state_.partitions.find(id);
     bool committed = state != state_.partitions.end() && state->second.has_commit;
-    item.committed = committed ? std::max(state->second.committed, stats.start_offset) : stats.start_offset;
+    item.committed =
+        committed ? std::max(state->second.committed, stats.start_offset) : stats.start_offset;
     item.lag = stats.end_offset > item.committed ? stats.end_offset - item.committed : 0;
     auto runtime = runtime_.find(id);
     if (runtime != runtime_.end()) {

@@ -22,8 +22,8 @@
 
 #include "group_state_log.h"
 #include "record.h"
-#include "topic.h"
 #include "telekern/metrics.h"
+#include "topic.h"
 
 namespace telekern::broker {
 
@@ -42,8 +42,8 @@ struct GroupSettings {
   std::chrono::milliseconds visibility_timeout{30000};
   uint32_t max_deliveries = 5;
   uint32_t max_in_flight = 2000;  // per partition
-  std::vector<std::chrono::milliseconds> nack_backoff{std::chrono::seconds(1), std::chrono::seconds(5),
-                                                      std::chrono::seconds(30)};
+  std::vector<std::chrono::milliseconds> nack_backoff{
+      std::chrono::seconds(1), std::chrono::seconds(5), std::chrono::seconds(30)};
   uint64_t compact_after_entries = 10000;
 };
 
@@ -122,9 +122,10 @@ class ConsumerGroup {
   // QUEUE mode. false / kUnknown when the delivery is not in flight.
   absl::StatusOr<bool> ack(uint32_t partition, uint64_t offset, Clock::time_point now);
   absl::StatusOr<NackOutcome> nack(uint32_t partition, uint64_t offset, const std::string& error,
-                                   std::optional<std::chrono::milliseconds> delay, Clock::time_point now);
-  absl::StatusOr<bool> extend(uint32_t partition, uint64_t offset, std::chrono::milliseconds timeout,
-                              Clock::time_point now);
+                                   std::optional<std::chrono::milliseconds> delay,
+                                   Clock::time_point now);
+  absl::StatusOr<bool> extend(uint32_t partition, uint64_t offset,
+                              std::chrono::milliseconds timeout, Clock::time_point now);
   absl::Status reset_offsets(const StartPosition& start, std::optional<uint32_t> partition);
 
   // Expires visibility timeouts; returns how many deliveries it released.
@@ -138,8 +139,8 @@ class ConsumerGroup {
  private:
   struct InFlight {
     uint32_t attempts = 0;
-    bool delivered = false;         // with a member until deadline; else waiting until ready_at
-    Clock::time_point deadline{};   // delivered: visibility deadline; waiting: ready time
+    bool delivered = false;        // with a member until deadline; else waiting until ready_at
+    Clock::time_point deadline{};  // delivered: visibility deadline; waiting: ready time
     Clock::time_point delivered_at{};
     std::string member;
     std::string last_error;
@@ -167,7 +168,8 @@ class ConsumerGroup {
   };
 
   ConsumerGroup(std::string name, std::shared_ptr<Topic> topic, GroupSettings settings,
-                DeadLetterSink dead_letters, GroupMetrics metrics, std::shared_ptr<spdlog::logger> logger)
+                DeadLetterSink dead_letters, GroupMetrics metrics,
+                std::shared_ptr<spdlog::logger> logger)
       : name_(std::move(name)),
         topic_(std::move(topic)),
         settings_(std::move(settings)),
@@ -183,9 +185,10 @@ class ConsumerGroup {
   absl::Status poll_queue(uint32_t partition, const std::string& member_id, Member& member,
                           size_t max_records, Clock::time_point now, std::vector<Delivery>& out);
   // A delivery attempt failed (timeout, nack, member left): wait or dead-letter.
-  void fail_delivery(uint32_t partition, uint64_t offset, InFlight& entry, const std::string& reason,
-                     Clock::time_point ready_at, bool* dead_lettered);
-  absl::Status dead_letter(uint32_t partition, uint64_t offset, InFlight& entry, const std::string& reason);
+  void fail_delivery(uint32_t partition, uint64_t offset, InFlight& entry,
+                     const std::string& reason, Clock::time_point ready_at, bool* dead_lettered);
+  absl::Status dead_letter(uint32_t partition, uint64_t offset, InFlight& entry,
+                           const std::string& reason);
   void finish_offset(uint32_t partition, uint64_t offset);  // acked or dead-lettered
   void release_member_count(const InFlight& entry);
   // Files the entry under its deadline: in timers_ when tick() must act on it

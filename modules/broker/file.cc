@@ -68,7 +68,8 @@ absl::StatusOr<std::string> File::read_at(uint64_t position, size_t size) const 
 }
 
 absl::Status File::truncate(uint64_t size) {
-  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return io_error("cannot truncate", path_, errno);
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+    return io_error("cannot truncate", path_, errno);
   return absl::OkStatus();
 }
 
@@ -97,7 +98,8 @@ absl::Status write_file_atomically(const std::filesystem::path& path, std::strin
     if (auto status = (*file)->write_at(0, contents); !status.ok()) return status;
     if (auto status = (*file)->sync(); !status.ok()) return status;
   }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) return io_error("cannot rename", temporary, errno);
+  if (::rename(temporary.c_str(), path.c_str()) != 0)
+    return io_error("cannot rename", temporary, errno);
   return sync_directory(path.parent_path());
 }
 

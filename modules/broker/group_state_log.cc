@@ -28,7 +28,8 @@ void normalize(PartitionGroupState& partition) {
     if (*partition.acked.begin() == partition.committed) ++partition.committed;
     partition.acked.erase(partition.acked.begin());
   }
-  partition.attempts.erase(partition.attempts.begin(), partition.attempts.lower_bound(partition.committed));
+  partition.attempts.erase(partition.attempts.begin(),
+                           partition.attempts.lower_bound(partition.committed));
 }
 
 }  // namespace
@@ -37,7 +38,8 @@ void GroupStateLog::apply(GroupSnapshot& state, EntryType type, uint32_t partiti
                           uint32_t value) {
   switch (type) {
     case EntryType::kMode:
-      state.mode = value == static_cast<uint32_t>(GroupMode::kQueue) ? GroupMode::kQueue : GroupMode::kLog;
+      state.mode =
+          value == static_cast<uint32_t>(GroupMode::kQueue) ? GroupMode::kQueue : GroupMode::kLog;
       return;
     case EntryType::kDeadLetteredCount:
       state.dead_lettered = offset;
@@ -68,9 +70,8 @@ void GroupStateLog::apply(GroupSnapshot& state, EntryType type, uint32_t partiti
   normalize(target);
 }
 
-absl::StatusOr<std::unique_ptr<GroupStateLog>> GroupStateLog::open(const std::filesystem::path& path,
-                                                                   GroupSnapshot* state,
-                                                                   uint64_t* truncated_bytes) {
+absl::StatusOr<std::unique_ptr<GroupStateLog>> GroupStateLog::open(
+    const std::filesystem::path& path, GroupSnapshot* state, uint64_t* truncated_bytes) {
   std::error_code error;
   std::filesystem::create_directories(path.parent_path(), error);
   if (error) return io_error("cannot create", path.parent_path(), error.value());

@@ -23,8 +23,8 @@ enum class GroupMode : uint8_t { kLog = 1, kQueue = 2 };
 
 struct PartitionGroupState {
   bool has_commit = false;
-  uint64_t committed = 0;               // LOG: next offset to read; QUEUE: lowest offset not acked
-  std::set<uint64_t> acked;             // QUEUE: acked or dead-lettered offsets above committed
+  uint64_t committed = 0;    // LOG: next offset to read; QUEUE: lowest offset not acked
+  std::set<uint64_t> acked;  // QUEUE: acked or dead-lettered offsets above committed
   std::map<uint64_t, uint32_t> attempts;  // QUEUE: deliveries so far of offsets not acked
 };
 
@@ -62,7 +62,14 @@ class GroupStateLog {
   absl::Status remove();
 
   // Applies one entry to a snapshot (exposed for tests).
-  enum class EntryType : uint8_t { kMode = 1, kCommit = 2, kAck = 3, kAttempts = 4, kDeadLetter = 5, kDeadLetteredCount = 6 };
+  enum class EntryType : uint8_t {
+    kMode = 1,
+    kCommit = 2,
+    kAck = 3,
+    kAttempts = 4,
+    kDeadLetter = 5,
+    kDeadLetteredCount = 6
+  };
   static void apply(GroupSnapshot& state, EntryType type, uint32_t partition, uint64_t offset,
                     uint32_t value);
   // Buffers an entry and applies it to `state`: live state and replay agree by construction.

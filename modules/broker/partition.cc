@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
   for (size_t i = 0; i < bases.size(); ++i) {
     bool active = i + 1 == bases.size();
     SegmentRecovery recovery;
-    auto segment = Segment::open(directory, bases[i], options.index_interval_bytes, active, &recovery);
+    auto segment =
+        Segment::open(directory, bases[i], options.index_interval_bytes, active, &recovery);
     if (!segment.ok()) return segment.status();
     if (partition->logger_ && recovery.truncated_bytes > 0) {
       partition->logger_->warn("partition {}: truncated {} bytes of torn or corrupt tail: {}",
@@ -149,7 +150,8 @@ absl::StatusOr<int> Partition::enforce_retention(int64_t retention_ms, uint64_t 
   for (const auto& segment : segments_) total += segment->size_bytes();
   while (segments_.size() > 1) {
     auto& oldest = segments_.front();
-    bool too_old = retention_ms > 0 && !oldest->empty() && oldest->max_timestamp_ms() < now_ms - retention_ms;
+    bool too_old =
+        retention_ms > 0 && !oldest->empty() && oldest->max_timestamp_ms() < now_ms - retention_ms;
     bool too_big = retention_bytes > 0 && total - oldest->size_bytes() >= retention_bytes;
     if (!too_old && !too_big && !oldest->empty()) break;
     total -= oldest->size_bytes();

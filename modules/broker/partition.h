@@ -67,7 +67,8 @@ class Partition {
   // Deletes whole sealed segments older than retention_ms (by their newest
   // timestamp) or while the partition exceeds retention_bytes. 0 disables a
   // limit. Returns how many segments went.
-  absl::StatusOr<int> enforce_retention(int64_t retention_ms, uint64_t retention_bytes, int64_t now_ms);
+  absl::StatusOr<int> enforce_retention(int64_t retention_ms, uint64_t retention_bytes,
+                                        int64_t now_ms);
 
   PartitionStats stats() const;
   uint64_t end_offset() const;

@@ -100,7 +100,8 @@ absl::StatusOr<BatchHeader> parse_batch_header(std::string_view bytes) {
   header.first_timestamp_ms = get_at<int64_t>(bytes, 24);
   header.max_timestamp_ms = get_at<int64_t>(bytes, 32);
   if (header.payload_size > kMaxBatchPayload) {
-    return absl::DataLossError(str_cat("batch payload size ", header.payload_size, " is implausible"));
+    return absl::DataLossError(
+        str_cat("batch payload size ", header.payload_size, " is implausible"));
   }
   if (header.count == 0 || header.count > header.payload_size / 20 + 1) {
     return absl::DataLossError(str_cat("batch record count ", header.count, " is implausible"));
@@ -128,12 +129,14 @@ absl::StatusOr<std::vector<StoredRecord>> decode_batch(std::string_view batch) {
     uint32_t header_count = 0;
     if (!reader.get(stored.record.timestamp_ms) || !reader.get_bytes(stored.record.key) ||
         !reader.get_bytes(stored.record.value) || !reader.get(header_count)) {
-      return absl::DataLossError(str_cat("truncated record in batch at offset ", header->base_offset));
+      return absl::DataLossError(
+          str_cat("truncated record in batch at offset ", header->base_offset));
     }
     stored.record.headers.resize(header_count);
     for (auto& item : stored.record.headers) {
       if (!reader.get_bytes(item.key) || !reader.get_bytes(item.value)) {
-        return absl::DataLossError(str_cat("truncated header in batch at offset ", header->base_offset));
+        return absl::DataLossError(
+            str_cat("truncated header in batch at offset ", header->base_offset));
       }
     }
     records.push_back(std::move(stored));

@@ -60,7 +60,8 @@ class BatchScanner {
   absl::Status fill(size_t size) {
     if (buffer_.size() - buffer_offset_ >= size) return absl::OkStatus();
     if (end_ - position_ < size) return absl::DataLossError("torn batch header at end of log");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(size, kScanChunk), end_ - position_));
+    size_t want =
+        static_cast<size_t>(std::min<uint64_t>(std::max(size, kScanChunk), end_ - position_));
     auto bytes = file_.read_at(position_, want);
     if (!bytes.ok()) return bytes.status();
     if (bytes->size() < size) return absl::DataLossError("log shorter than its size");
@@ -256,7 +257,8 @@ void Segment::index_batch(const BatchHeader& header, uint64_t position, bool wri
   if (grows && bytes_since_time_index_ >= index_interval_bytes_) {
     TimeIndexEntry entry{max_timestamp_ms_, relative};
     if (write_files) {
-      (void)time_index_file_->write_at(time_index_.size() * kTimeEntrySize, encode_time_entry(entry));
+      (void)time_index_file_->write_at(time_index_.size() * kTimeEntrySize,
+                                       encode_time_entry(entry));
     }
     time_index_.push_back(entry);
     bytes_since_time_index_ = 0;
@@ -281,8 +283,8 @@ absl::Status Segment::rewrite_index_files() {
 
 absl::Status Segment::append(std::string_view batch, const BatchHeader& header) {
   if (header.base_offset != next_offset_) {
-    return absl::InternalError(str_cat("append at offset ", header.base_offset, " to segment ending at ",
-                                       next_offset_));
+    return absl::InternalError(
+        str_cat("append at offset ", header.base_offset, " to segment ending at ", next_offset_));
   }
   if (auto status = log_->write_at(size_, batch); !status.ok()) {
     (void)log_->truncate(size_);
@@ -297,8 +299,10 @@ absl::Status Segment::append(std::string_view batch, const BatchHeader& header) 
 absl::Status Segment::sync() { return log_->sync(); }
 
 absl::Status Segment::seal() {
-  if (!empty() && (time_index_.empty() || time_index_.back().max_timestamp_ms < max_timestamp_ms_)) {
-    TimeIndexEntry entry{max_timestamp_ms_, offset_index_.empty() ? 0 : offset_index_.back().relative_offset};
+  if (!empty() &&
+      (time_index_.empty() || time_index_.back().max_timestamp_ms < max_timestamp_ms_)) {
+    TimeIndexEntry entry{max_timestamp_ms_,
+                         offset_index_.empty() ? 0 : offset_index_.back().relative_offset};
     (void)time_index_file_->write_at(time_index_.size() * kTimeEntrySize, encode_time_entry(entry));
     time_index_.push_back(entry);
   }
@@ -310,10 +314,9 @@ absl::Status Segment::seal() {
 
 uint64_t Segment::position_for(uint64_t offset) const {
   uint32_t relative = offset <= base_offset_ ? 0 : static_cast<uint32_t>(offset - base_offset_);
-  auto it = std::upper_bound(offset_index_.begin(), offset_index_.end(), relative,
-                             [](uint32_t value, const OffsetIndexEntry& entry) {
-                               return value < entry.relative_offset;
-                             });
+  auto it = std::upper_bound(
+      offset_index_.begin(), offset_index_.end(), relative,
+      [](uint32_t value, const OffsetIndexEntry& entry) { return value < entry.relative_offset; });
   if (it == offset_index_.begin()) return 0;
   return std::prev(it)->position;
 }

@@ -49,7 +49,8 @@ class Segment {
   static absl::StatusOr<std::unique_ptr<Segment>> open(const std::filesystem::path& directory,
                                                        uint64_t base_offset,
                                                        uint32_t index_interval_bytes,
-                                                       bool validate_all, SegmentRecovery* recovery);
+                                                       bool validate_all,
+                                                       SegmentRecovery* recovery);
 
   // Appends one encoded batch whose base offset is next_offset(). On a failed
   // write the file is cut back, so the log never holds a partial batch.
@@ -79,8 +80,10 @@ class Segment {
   absl::Status remove();
 
   static std::string file_stem(uint64_t base_offset);
-  static std::filesystem::path log_path(const std::filesystem::path& directory, uint64_t base_offset);
-  static std::filesystem::path index_path(const std::filesystem::path& directory, uint64_t base_offset);
+  static std::filesystem::path log_path(const std::filesystem::path& directory,
+                                        uint64_t base_offset);
+  static std::filesystem::path index_path(const std::filesystem::path& directory,
+                                          uint64_t base_offset);
   static std::filesystem::path time_index_path(const std::filesystem::path& directory,
                                                uint64_t base_offset);
 

@@ -10,7 +10,8 @@ namespace {
 
 constexpr const char* kSpecFile = "topic.conf";
 
-std::filesystem::path partition_directory(const std::filesystem::path& topic_directory, uint32_t id) {
+std::filesystem::path partition_directory(const std::filesystem::path& topic_directory,
+                                          uint32_t id) {
   return topic_directory / str_cat("partition-", id);
 }
 
@@ -22,8 +23,8 @@ absl::Status validate_topic_name(std::string_view name) {
         str_cat("topic name '", name, "' is invalid: use 1-200 characters of A-Z a-z 0-9 . _ -"));
   }
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(
           str_cat("topic name '", name, "' is invalid: use only A-Z a-z 0-9 . _ -"));
@@ -61,12 +62,14 @@ absl::StatusOr<std::unique_ptr<Topic>> Topic::open(const std::filesystem::path& 
   }
   TopicSpec spec;
   if (!values.count("partitions") || values["partitions"] <= 0) {
-    return absl::DataLossError(str_cat((directory / kSpecFile).string(), " has no valid partitions="));
+    return absl::DataLossError(
+        str_cat((directory / kSpecFile).string(), " has no valid partitions="));
   }
   spec.partitions = static_cast<uint32_t>(values["partitions"]);
   spec.retention_ms = values["retention_ms"];
   spec.retention_bytes = static_cast<uint64_t>(std::max<int64_t>(0, values["retention_bytes"]));
-  if (values["segment_bytes"] > 0) spec.segment_bytes = static_cast<uint64_t>(values["segment_bytes"]);
+  if (values["segment_bytes"] > 0)
+    spec.segment_bytes = static_cast<uint64_t>(values["segment_bytes"]);
   std::unique_ptr<Topic> topic(
       new Topic(directory, std::move(name), spec, index_interval_bytes, std::move(logger)));
   if (auto status = topic->open_partitions(); !status.ok()) return status;
@@ -88,7 +91,8 @@ absl::Status Topic::write_spec() const {
   return write_file_atomically(
       directory_ / kSpecFile,
       str_cat("partitions=", spec_.partitions, "\nretention_ms=", spec_.retention_ms,
-              "\nretention_bytes=", spec_.retention_bytes, "\nsegment_bytes=", spec_.segment_bytes, "\n"));
+              "\nretention_bytes=", spec_.retention_bytes, "\nsegment_bytes=", spec_.segment_bytes,
+              "\n"));
 }
 
 TopicSpec Topic::spec() const {

@@ -38,7 +38,8 @@ class Topic {
                                                        uint32_t index_interval_bytes,
                                                        std::shared_ptr<spdlog::logger> logger);
   static absl::StatusOr<std::unique_ptr<Topic>> open(const std::filesystem::path& directory,
-                                                     std::string name, uint32_t index_interval_bytes,
+                                                     std::string name,
+                                                     uint32_t index_interval_bytes,
                                                      std::shared_ptr<spdlog::logger> logger);
 
   const std::string& name() const { return name_; }
@@ -55,7 +56,8 @@ class Topic {
   uint64_t version() const;
   void notify();
   // Waits until version() != seen, the timeout passes or stop is requested.
-  void wait_for_change(uint64_t seen, std::chrono::milliseconds timeout, const std::stop_token& stop);
+  void wait_for_change(uint64_t seen, std::chrono::milliseconds timeout,
+                       const std::stop_token& stop);
 
   absl::Status remove();
 

@@ -1,9 +1,9 @@
 #include "telekern/config.h"
 
-
 #include <fstream>
 #include <set>
 #include <sstream>
+
 #include "telekern/strings.h"
 
 extern char** environ;
@@ -55,14 +55,22 @@ std::string where(const ConfigSource& source, const YAML::Node& node) {
 
 const char* type_name(ConfigType type) {
   switch (type) {
-    case ConfigType::kString: return "string";
-    case ConfigType::kSecret: return "secret";
-    case ConfigType::kInt: return "int";
-    case ConfigType::kBool: return "bool";
-    case ConfigType::kDouble: return "double";
-    case ConfigType::kDuration: return "duration";
-    case ConfigType::kStringList: return "list of strings";
-    case ConfigType::kNode: return "yaml";
+    case ConfigType::kString:
+      return "string";
+    case ConfigType::kSecret:
+      return "secret";
+    case ConfigType::kInt:
+      return "int";
+    case ConfigType::kBool:
+      return "bool";
+    case ConfigType::kDouble:
+      return "double";
+    case ConfigType::kDuration:
+      return "duration";
+    case ConfigType::kStringList:
+      return "list of strings";
+    case ConfigType::kNode:
+      return "yaml";
   }
   return "?";
 }
@@ -102,7 +110,7 @@ std::string type_error(const YAML::Node& node, ConfigType type) {
     }
   } catch (const YAML::Exception&) {
     return str_cat("expected ", type_name(type), ", got '",
-                        node.IsScalar() ? node.Scalar() : "a structure", "'");
+                   node.IsScalar() ? node.Scalar() : "a structure", "'");
   }
   return "";
 }
@@ -187,9 +195,7 @@ const ConfigKey* Config::find(std::string_view key) const {
   return nullptr;
 }
 
-YAML::Node Config::get_node(std::string_view key) const {
-  return lookup(values_, split_path(key));
-}
+YAML::Node Config::get_node(std::string_view key) const { return lookup(values_, split_path(key)); }
 
 std::string Config::get_string(std::string_view key) const {
   auto node = get_node(key);
@@ -233,9 +239,11 @@ YAML::Node mask_nested_secrets(const YAML::Node& node) {
     for (const auto& entry : node) {
       std::string key = entry.first.as<std::string>();
       std::string lower = to_lower(key);
-      bool secret = lower.find("password") != std::string::npos || lower.find("secret") != std::string::npos ||
+      bool secret = lower.find("password") != std::string::npos ||
+                    lower.find("secret") != std::string::npos ||
                     lower.find("token") != std::string::npos;
-      out[key] = secret && entry.second.IsScalar() ? YAML::Node("***") : mask_nested_secrets(entry.second);
+      out[key] =
+          secret && entry.second.IsScalar() ? YAML::Node("***") : mask_nested_secrets(entry.second);
     }
     return out;
   }
@@ -267,9 +275,9 @@ std::string Config::to_yaml(bool mask_secrets) const {
 absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::Node& section,
                                        const ConfigSource& source) {
   if (section.IsDefined() && !section.IsNull() && !section.IsMap()) {
-    return absl::InvalidArgumentError(
-        str_cat(where(source, section), ": section '", source.section_path,
-                     "' must be a map of key: value"));
+    return absl::InvalidArgumentError(str_cat(where(source, section), ": section '",
+                                              source.section_path,
+                                              "' must be a map of key: value"));
   }
   if (section.IsDefined() && section.IsMap()) {
     std::vector<std::pair<std::string, YAML::Node>> unknown;
@@ -277,9 +285,9 @@ absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::N
     if (!unknown.empty()) {
       const auto& [name, node] = unknown.front();
       std::string hint = closest_key(name, schema);
-      return absl::InvalidArgumentError(str_cat(
-          where(source, node), ": unknown key '", join_path(source.section_path, name), "'",
-          hint.empty() ? "" : str_cat(" (did you mean '", hint, "'?)")));
+      return absl::InvalidArgumentError(
+          str_cat(where(source, node), ": unknown key '", join_path(source.section_path, name), "'",
+                  hint.empty() ? "" : str_cat(" (did you mean '", hint, "'?)")));
     }
   }
   YAML::Node values(YAML::NodeType::Map);
@@ -306,8 +314,7 @@ absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::N
       origin = str_cat("environment ", variable);
     }
     if (auto error = type_error(value, key.type); !error.empty()) {
-      return absl::InvalidArgumentError(
-          str_cat(origin, ": key '", full, "': ", error));
+      return absl::InvalidArgumentError(str_cat(origin, ": key '", full, "': ", error));
     }
     if (key.validate) {
       if (auto status = key.validate(value); !status.ok()) {

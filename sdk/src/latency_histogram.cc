@@ -12,7 +12,7 @@ LatencyHistogram::LatencyHistogram() : buckets_((kMagnitudes + 1) << kSubBucketB
 
 size_t LatencyHistogram::index_of(uint64_t value) {
   constexpr uint64_t kSubBuckets = uint64_t{1} << kSubBucketBits;
-  if (value < kSubBuckets) return static_cast<size_t>(value);  // exact below 128
+  if (value < kSubBuckets) return static_cast<size_t>(value);         // exact below 128
   int magnitude = 63 - std::countl_zero(value) - kSubBucketBits + 1;  // >= 1
   magnitude = std::min(magnitude, kMagnitudes);
   uint64_t sub = (value >> magnitude) & (kSubBuckets - 1);
@@ -49,7 +49,8 @@ void LatencyHistogram::reset() { *this = LatencyHistogram(); }
 uint64_t LatencyHistogram::percentile(double q) const {
   if (count_ == 0) return 0;
   q = std::clamp(q, 0.0, 1.0);
-  uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
+  uint64_t rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
   uint64_t seen = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];
@@ -59,8 +60,8 @@ uint64_t LatencyHistogram::percentile(double q) const {
 }
 
 std::string LatencyHistogram::summary(const std::string& unit) const {
-  return str_cat("p50=", percentile(0.5), unit, " p99=", percentile(0.99), unit, " p99.9=", percentile(0.999),
-                 unit, " max=", max(), unit, " n=", count());
+  return str_cat("p50=", percentile(0.5), unit, " p99=", percentile(0.99), unit,
+                 " p99.9=", percentile(0.999), unit, " max=", max(), unit, " n=", count());
 }
 
 }  // namespace telekern

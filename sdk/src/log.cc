@@ -16,11 +16,21 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
               spdlog::memory_buf_t& dest) override {
     for (char c : message.payload) {
       switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             char buffer[8];
@@ -59,9 +69,7 @@ std::unique_ptr<spdlog::formatter> make_formatter(LogFormat format) {
     return formatter;
   }
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  {
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %v");
-  }
+  { formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %v"); }
   return formatter;
 }
 

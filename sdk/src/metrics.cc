@@ -1,12 +1,12 @@
 #include "telekern/metrics.h"
 
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
+
 #include "telekern/strings.h"
 
 namespace telekern {
@@ -45,8 +45,7 @@ std::string label_block(const std::vector<std::string>& names, const LabelValues
                         std::string_view extra_name = {}, std::string_view extra_value = {}) {
   std::string out;
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
-    str_append(out, out.empty() ? "" : ",", names[i], "=\"", escape_label_value(values[i]),
-                    "\"");
+    str_append(out, out.empty() ? "" : ",", names[i], "=\"", escape_label_value(values[i]), "\"");
   }
   if (!extra_name.empty()) {
     str_append(out, out.empty() ? "" : ",", extra_name, "=\"", extra_value, "\"");
@@ -121,8 +120,8 @@ std::vector<uint64_t> Histogram::cumulative_counts() const {
 }
 
 std::vector<double> default_latency_buckets() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0, 10.0};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0};
 }
 
 MetricsRegistry::MetricsRegistry() : state_(std::make_shared<State>()) {}
@@ -134,9 +133,9 @@ CounterFamily& MetricsRegistry::counter(std::string_view name, std::string_view 
   auto it = state_->counters.find(name);
   if (it != state_->counters.end()) return *it->second;
   state_->order.emplace_back(name);
-  auto family = std::make_unique<CounterFamily>(std::string(name), std::string(help),
-                                                std::move(label_names),
-                                                [] { return std::make_unique<Counter>(); });
+  auto family =
+      std::make_unique<CounterFamily>(std::string(name), std::string(help), std::move(label_names),
+                                      [] { return std::make_unique<Counter>(); });
   return *state_->counters.emplace(std::string(name), std::move(family)).first->second;
 }
 
@@ -146,9 +145,9 @@ GaugeFamily& MetricsRegistry::gauge(std::string_view name, std::string_view help
   auto it = state_->gauges.find(name);
   if (it != state_->gauges.end()) return *it->second;
   state_->order.emplace_back(name);
-  auto family = std::make_unique<GaugeFamily>(std::string(name), std::string(help),
-                                              std::move(label_names),
-                                              [] { return std::make_unique<Gauge>(); });
+  auto family =
+      std::make_unique<GaugeFamily>(std::string(name), std::string(help), std::move(label_names),
+                                    [] { return std::make_unique<Gauge>(); });
   return *state_->gauges.emplace(std::string(name), std::move(family)).first->second;
 }
 
@@ -181,37 +180,36 @@ std::string MetricsRegistry::expose() const {
     for (const auto& name : state_->order) {
       if (auto it = state_->counters.find(name); it != state_->counters.end()) {
         const auto& family = *it->second;
-        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ",
-                        name, " counter\n");
+        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ", name,
+                   " counter\n");
         family.for_each([&](const LabelValues& values, const Counter& metric) {
           str_append(out, name, label_block(family.label_names(), values), " ",
-                          format_value(metric.value()), "\n");
+                     format_value(metric.value()), "\n");
         });
       } else if (auto it = state_->gauges.find(name); it != state_->gauges.end()) {
         const auto& family = *it->second;
-        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ",
-                        name, " gauge\n");
+        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ", name,
+                   " gauge\n");
         family.for_each([&](const LabelValues& values, const Gauge& metric) {
           str_append(out, name, label_block(family.label_names(), values), " ",
-                          format_value(metric.value()), "\n");
+                     format_value(metric.value()), "\n");
         });
       } else if (auto it = state_->histograms.find(name); it != state_->histograms.end()) {
         const auto& family = *it->second;
-        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ",
-                        name, " histogram\n");
+        str_append(out, "# HELP ", name, " ", escape_help(family.help()), "\n# TYPE ", name,
+                   " histogram\n");
         family.for_each([&](const LabelValues& values, const Histogram& metric) {
           auto counts = metric.cumulative_counts();
           for (size_t i = 0; i < counts.size(); ++i) {
             std::string bound =
                 i < metric.bounds().size() ? format_value(metric.bounds()[i]) : "+Inf";
-            str_append(out, name, "_bucket",
-                            label_block(family.label_names(), values, "le", bound), " ",
-                            counts[i], "\n");
+            str_append(out, name, "_bucket", label_block(family.label_names(), values, "le", bound),
+                       " ", counts[i], "\n");
           }
           str_append(out, name, "_sum", label_block(family.label_names(), values), " ",
-                          format_value(metric.sum()), "\n");
+                     format_value(metric.sum()), "\n");
           str_append(out, name, "_count", label_block(family.label_names(), values), " ",
-                          metric.count(), "\n");
+                     metric.count(), "\n");
         });
       }
     }
@@ -221,16 +219,16 @@ std::string MetricsRegistry::expose() const {
   for (const auto& collector : collectors) {
     for (const auto& family : collector()) {
       str_append(out, "# HELP ", family.name, " ", escape_help(family.help), "\n# TYPE ",
-                      family.name, " ", family.type, "\n");
+                 family.name, " ", family.type, "\n");
       for (const auto& sample : family.samples) {
         std::string labels;
         for (const auto& [key, value] : sample.labels) {
-          str_append(labels, labels.empty() ? "" : ",", key, "=\"",
-                          escape_label_value(value), "\"");
+          str_append(labels, labels.empty() ? "" : ",", key, "=\"", escape_label_value(value),
+                     "\"");
         }
         str_append(out, sample.name.empty() ? family.name : sample.name,
-                        labels.empty() ? "" : str_cat("{", labels, "}"), " ",
-                        format_value(sample.value), "\n");
+                   labels.empty() ? "" : str_cat("{", labels, "}"), " ", format_value(sample.value),
+                   "\n");
       }
     }
   }

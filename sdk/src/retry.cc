@@ -37,14 +37,16 @@ bool is_retryable(const absl::Status& status) {
   }
 }
 
-absl::Status retry(const std::function<absl::Status()>& attempt, Backoff& backoff, std::stop_token stop,
+absl::Status retry(const std::function<absl::Status()>& attempt, Backoff& backoff,
+                   std::stop_token stop,
                    const std::function<void(int, const absl::Status&)>& on_retry) {
   for (int number = 1;; ++number) {
     absl::Status status = attempt();
     if (status.ok() || !is_retryable(status)) return status;
     int limit = backoff.policy().max_attempts;
     if (limit > 0 && number >= limit) {
-      return absl::Status(status.code(), str_cat("gave up after ", number, " attempts: ", status.message()));
+      return absl::Status(status.code(),
+                          str_cat("gave up after ", number, " attempts: ", status.message()));
     }
     if (on_retry) on_retry(number, status);
     std::mutex mutex;
@@ -57,7 +59,8 @@ absl::Status retry(const std::function<absl::Status()>& attempt, Backoff& backof
   }
 }
 
-CircuitBreaker::CircuitBreaker(std::string name, int failure_threshold, std::chrono::milliseconds open_for,
+CircuitBreaker::CircuitBreaker(std::string name, int failure_threshold,
+                               std::chrono::milliseconds open_for,
                                std::function<Clock::time_point()> now)
     : name_(std::move(name)),
       failure_threshold_(std::max(1, failure_threshold)),
@@ -70,15 +73,17 @@ absl::Status CircuitBreaker::allow() {
     auto waited = now_() - opened_at_;
     if (waited < open_for_) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(open_for_ - waited);
-      return absl::UnavailableError(str_cat("circuit '", name_, "' is open after ", consecutive_failures_,
-                                            " consecutive failures; next trial in ", left.count(), " ms"));
+      return absl::UnavailableError(
+          str_cat("circuit '", name_, "' is open after ", consecutive_failures_,
+                  " consecutive failures; next trial in ", left.count(), " ms"));
     }
     state_ = State::kHalfOpen;
     trial_in_flight_ = false;
   }
   if (state_ == State::kHalfOpen) {
     if (trial_in_flight_) {
-      return absl::UnavailableError(str_cat("circuit '", name_, "' is half-open; a trial call is in flight"));
+      return absl::UnavailableError(
+          str_cat("circuit '", name_, "' is half-open; a trial call is in flight"));
     }
     trial_in_flight_ = true;
   }

@@ -8,8 +8,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
@@ -28,7 +28,8 @@ constexpr size_t kRecordBytes = 100;
 constexpr size_t kBatch = 1000;
 
 int64_t now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -44,8 +45,8 @@ struct Rate {
 // pipeline in flight); FSYNC batches in flight share one fsync (group commit).
 constexpr int kPipeline = 4;
 
-Rate broker_produce(const std::string& address, const std::string& topic, int producers, int batches,
-                    bv1::Durability durability) {
+Rate broker_produce(const std::string& address, const std::string& topic, int producers,
+                    int batches, bv1::Durability durability) {
   std::atomic<uint64_t> failures{0};
   auto start = Clock::now();
   std::vector<std::thread> threads;
@@ -53,7 +54,8 @@ Rate broker_produce(const std::string& address, const std::string& topic, int pr
     threads.emplace_back([&, p] {
       grpc::ChannelArguments arguments;
       arguments.SetInt("bench.producer", p);
-      auto stub = bv1::Broker::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
+      auto stub = bv1::Broker::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
       bv1::ProduceRequest request;
       request.set_topic(topic);
       request.set_durability(durability);
@@ -64,7 +66,8 @@ Rate broker_produce(const std::string& address, const std::string& topic, int pr
       // One call; deletes itself in OnDone, after gRPC has let go of it.
       class Call final : public grpc::ClientUnaryReactor {
        public:
-        Call(bv1::Broker::Stub& stub, const bv1::ProduceRequest& request, std::function<void(bool)> finished)
+        Call(bv1::Broker::Stub& stub, const bv1::ProduceRequest& request,
+             std::function<void(bool)> finished)
             : finished_(std::move(finished)) {
           stub.async()->Produce(&context_, &request, &response_, this);
           StartCall();
@@ -101,7 +104,8 @@ Rate broker_produce(const std::string& address, const std::string& topic, int pr
 }
 
 // Redis: XADD pipelined kBatch at a time per connection.
-Rate redis_produce(const RedisServer& redis, const std::string& stream, int producers, int batches) {
+Rate redis_produce(const RedisServer& redis, const std::string& stream, int producers,
+                   int batches) {
   std::atomic<uint64_t> failures{0};
   auto start = Clock::now();
   std::vector<std::thread> threads;
@@ -128,7 +132,8 @@ Rate redis_produce(const RedisServer& redis, const std::string& stream, int prod
 }
 
 Rate broker_consume(const std::string& address, const std::string& topic, uint64_t count) {
-  auto stub = bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   bv1::ConsumeRequest request;
   request.set_topic(topic);
@@ -157,7 +162,8 @@ Rate redis_consume(const RedisServer& redis, const std::string& stream, uint64_t
   uint64_t failures = 0;
   while (seen < count) {
     auto* reply = static_cast<redisReply*>(
-        redisCommand(context, "XREADGROUP GROUP bench c1 COUNT %d STREAMS %s >", static_cast<int>(kBatch), stream.c_str()));
+        redisCommand(context, "XREADGROUP GROUP bench c1 COUNT %d STREAMS %s >",
+                     static_cast<int>(kBatch), stream.c_str()));
     if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
       if (reply) freeReplyObject(reply);
       failures++;
@@ -171,7 +177,8 @@ Rate redis_consume(const RedisServer& redis, const std::string& stream, uint64_t
       argv.push_back(entries->element[i]->element[0]->str);
       lengths.push_back(entries->element[i]->element[0]->len);
     }
-    freeReplyObject(redisCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    freeReplyObject(
+        redisCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
     seen += entries->elements;
     freeReplyObject(reply);
   }
@@ -183,7 +190,8 @@ Rate redis_consume(const RedisServer& redis, const std::string& stream, uint64_t
 // Sends `rate` records/s for `duration` (a batch every millisecond, the send
 // time in each value) while one consumer measures send-to-receive latency.
 template <typename Send, typename Receive>
-LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send send, Receive receive) {
+LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send send,
+                               Receive receive) {
   int per_millisecond = std::max(1, rate / 1000);
   uint64_t total = static_cast<uint64_t>(per_millisecond) * duration.count() * 1000;
   LatencyHistogram latency;
@@ -203,14 +211,17 @@ LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send sen
     std::this_thread::sleep_until(next);
   }
   auto drain_deadline = Clock::now() + std::chrono::seconds(5);
-  while (latency.count() < total && Clock::now() < drain_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (latency.count() < total && Clock::now() < drain_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   stop = true;
   consumer.join();
   return latency;
 }
 
-LatencyHistogram broker_latency(const std::string& address, int rate, std::chrono::seconds duration) {
-  auto stub = bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+LatencyHistogram broker_latency(const std::string& address, int rate,
+                                std::chrono::seconds duration) {
+  auto stub =
+      bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   const std::string topic = "bench-latency";
   grpc::ClientContext consume_context;
   auto send = [&](const std::vector<std::string>& values) {
@@ -266,8 +277,9 @@ LatencyHistogram redis_latency(const RedisServer& redis, int rate, std::chrono::
   auto receive = [&](LatencyHistogram& latency, uint64_t total, std::atomic<bool>& stop) {
     redisContext* consumer = redis.connect();
     while (!stop && latency.count() < total) {
-      auto* reply = static_cast<redisReply*>(redisCommand(
-          consumer, "XREADGROUP GROUP latency c1 COUNT 1000 BLOCK 100 STREAMS %s >", stream.c_str()));
+      auto* reply = static_cast<redisReply*>(
+          redisCommand(consumer, "XREADGROUP GROUP latency c1 COUNT 1000 BLOCK 100 STREAMS %s >",
+                       stream.c_str()));
       int64_t now = now_micros();
       if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
         redisReply* entries = reply->element[0]->element[1];
@@ -275,11 +287,13 @@ LatencyHistogram redis_latency(const RedisServer& redis, int rate, std::chrono::
         std::vector<size_t> lengths = {4, stream.size(), 7};
         for (size_t i = 0; i < entries->elements; ++i) {
           redisReply* fields = entries->element[i]->element[1];
-          latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now - std::stoll(fields->element[1]->str))));
+          latency.record(static_cast<uint64_t>(
+              std::max<int64_t>(0, now - std::stoll(fields->element[1]->str))));
           argv.push_back(entries->element[i]->element[0]->str);
           lengths.push_back(entries->element[i]->element[0]->len);
         }
-        freeReplyObject(redisCommandArgv(consumer, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+        freeReplyObject(
+            redisCommandArgv(consumer, static_cast<int>(argv.size()), argv.data(), lengths.data()));
       }
       if (reply) freeReplyObject(reply);
     }
@@ -291,15 +305,17 @@ LatencyHistogram redis_latency(const RedisServer& redis, int rate, std::chrono::
 }
 
 void line(const char* what, const Rate& broker, const Rate& redis) {
-  std::printf("  %-44s broker %10.0f/s  redis %10.0f/s  ratio %5.2f%s\n", what, broker.per_second, redis.per_second,
-              broker.per_second / redis.per_second, broker.failures + redis.failures ? "  (FAILURES)" : "");
+  std::printf("  %-44s broker %10.0f/s  redis %10.0f/s  ratio %5.2f%s\n", what, broker.per_second,
+              redis.per_second, broker.per_second / redis.per_second,
+              broker.failures + redis.failures ? "  (FAILURES)" : "");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int batches = argc > 1 ? std::atoi(argv[1]) : 100;  // per producer
-  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+  Telekernd daemon(
+      {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
   if (!daemon.ready()) {
     std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
     return 1;
@@ -310,20 +326,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "redis-server did not start\n");
     return 1;
   }
-  std::printf("broker vs redis-server Streams, %zu-byte records, batches of %zu, %d batches per producer\n",
-              kRecordBytes, kBatch, batches);
+  std::printf(
+      "broker vs redis-server Streams, %zu-byte records, batches of %zu, %d batches per producer\n",
+      kRecordBytes, kBatch, batches);
   std::printf("produce:\n");
   for (int producers : {1, 4}) {
-    auto name = [&](const char* kind) { return std::to_string(producers) + " producer(s), " + kind; };
+    auto name = [&](const char* kind) {
+      return std::to_string(producers) + " producer(s), " + kind;
+    };
     line(name("NONE vs appendfsync everysec").c_str(),
-         broker_produce(daemon.grpc_address(), "bench-none-" + std::to_string(producers), producers, batches,
-                        bv1::DURABILITY_NONE),
+         broker_produce(daemon.grpc_address(), "bench-none-" + std::to_string(producers), producers,
+                        batches, bv1::DURABILITY_NONE),
          redis_produce(everysec, "bench-none-" + std::to_string(producers), producers, batches));
     int fsync_batches = std::max(1, batches / 5);
     line(name("FSYNC vs appendfsync always").c_str(),
-         broker_produce(daemon.grpc_address(), "bench-fsync-" + std::to_string(producers), producers, fsync_batches,
-                        bv1::DURABILITY_FSYNC),
-         redis_produce(always, "bench-fsync-" + std::to_string(producers), producers, fsync_batches));
+         broker_produce(daemon.grpc_address(), "bench-fsync-" + std::to_string(producers),
+                        producers, fsync_batches, bv1::DURABILITY_FSYNC),
+         redis_produce(always, "bench-fsync-" + std::to_string(producers), producers,
+                       fsync_batches));
   }
   std::printf("consume:\n");
   uint64_t count = static_cast<uint64_t>(batches) * kBatch;
@@ -332,8 +352,10 @@ int main(int argc, char** argv) {
   std::printf("end-to-end latency at 20000 msg/s for 3 s (microseconds):\n");
   auto broker = broker_latency(daemon.grpc_address(), 20000, std::chrono::seconds(3));
   auto redis = redis_latency(everysec, 20000, std::chrono::seconds(3));
-  std::printf("  broker: %s\n  redis : %s\n", broker.summary("us").c_str(), redis.summary("us").c_str());
-  std::printf("  p99 broker/redis: %.2f (target: broker p99 <= 5000 us)\n",
-              static_cast<double>(broker.percentile(0.99)) / std::max<uint64_t>(1, redis.percentile(0.99)));
+  std::printf("  broker: %s\n  redis : %s\n", broker.summary("us").c_str(),
+              redis.summary("us").c_str());
+  std::printf(
+      "  p99 broker/redis: %.2f (target: broker p99 <= 5000 us)\n",
+      static_cast<double>(broker.percentile(0.99)) / std::max<uint64_t>(1, redis.percentile(0.99)));
   return 0;
 }

@@ -28,7 +28,8 @@ using namespace telekern::kernel;
 namespace tv1 = telekern::testing::v1;
 
 class BarePing final : public tv1::Ping::CallbackService {
-  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context, const tv1::PingRequest* request,
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
+                                 const tv1::PingRequest* request,
                                  tv1::PingResponse* response) override {
     response->set_sequence(request->sequence());
     auto* reactor = context->DefaultReactor();
@@ -111,11 +112,13 @@ int main(int argc, char** argv) {
   MetricsRegistry metrics;
   RpcMetrics rpc_metrics(metrics);
   BarePing kernel_ping;
-  auto settings = auth::parse_auth_settings(config->api_keys, config->users, "", std::chrono::seconds(3600));
+  auto settings =
+      auth::parse_auth_settings(config->api_keys, config->users, "", std::chrono::seconds(3600));
   auto authenticator = std::make_shared<const auth::Authenticator>(*settings, "internal");
   ModuleManager manager(*config, metrics, rpc_metrics, authenticator);
   KernelService kernel_service(manager, [&] { return authenticator; }, {"bench", "bench", "", {}});
-  if (auto status = manager.start({bind_service<telekern::kernel::v1::Kernel>(kernel_service)}); !status.ok()) {
+  if (auto status = manager.start({bind_service<telekern::kernel::v1::Kernel>(kernel_service)});
+      !status.ok()) {
     std::cerr << status << "\n";
     return 1;
   }
@@ -151,12 +154,14 @@ int main(int argc, char** argv) {
   double direct_ratio = direct_result.calls_per_second / bare_result.calls_per_second;
   std::printf("unary no-op, %d closed-loop callers, %lld ms per side\n", threads,
               static_cast<long long>(duration.count()));
-  std::printf("  bare grpc++ server                    : %10.0f calls/s (%llu failed)\n", bare_result.calls_per_second,
-              static_cast<unsigned long long>(bare_result.failures));
+  std::printf("  bare grpc++ server                    : %10.0f calls/s (%llu failed)\n",
+              bare_result.calls_per_second, static_cast<unsigned long long>(bare_result.failures));
   std::printf("  kernel service (auth+metrics)         : %10.0f calls/s (%llu failed)\n",
-              direct_result.calls_per_second, static_cast<unsigned long long>(direct_result.failures));
+              direct_result.calls_per_second,
+              static_cast<unsigned long long>(direct_result.failures));
   std::printf("  module service (auth+metrics+router)  : %10.0f calls/s (%llu failed)\n",
-              kernel_result.calls_per_second, static_cast<unsigned long long>(kernel_result.failures));
+              kernel_result.calls_per_second,
+              static_cast<unsigned long long>(kernel_result.failures));
   std::printf("  ratio kernel service / bare           : %10.2f (target >= 0.90)\n", direct_ratio);
   std::printf("  ratio module service / bare           : %10.2f (target >= 0.90)\n", ratio);
   manager.shutdown();

@@ -37,7 +37,8 @@ double time_run(const std::vector<std::string>& argv) {
   if (spawned != 0) return -1;
   int status = 0;
   waitpid(pid, &status, 0);
-  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? elapsed : -1;
 }
 
@@ -85,11 +86,13 @@ int main() {
   auto peer = measure({build + "/examples/telekern_example_info"});
   std::printf("cold start, %d runs each, against telekernd with echo + ping\n", kRuns);
   std::printf("%-34s %9s %9s %9s %9s\n", "program", "min ms", "median", "p90", "failures");
-  std::printf("%-34s %9.1f %9.1f %9.1f %9d\n", "telesh -c info (reflection)", telesh.min, telesh.median, telesh.p90,
-              telesh.failures);
-  std::printf("%-34s %9.1f %9.1f %9.1f %9d\n", "telekern_example_info (stubs)", peer.min, peer.median, peer.p90,
-              peer.failures);
-  if (peer.median > 0) std::printf("ratio telesh/peer (median): %.2f\n", telesh.median / peer.median);
-  std::printf("target: telesh median < %.0f ms: %s\n", kTargetMs, telesh.median < kTargetMs ? "met" : "MISSED");
+  std::printf("%-34s %9.1f %9.1f %9.1f %9d\n", "telesh -c info (reflection)", telesh.min,
+              telesh.median, telesh.p90, telesh.failures);
+  std::printf("%-34s %9.1f %9.1f %9.1f %9d\n", "telekern_example_info (stubs)", peer.min,
+              peer.median, peer.p90, peer.failures);
+  if (peer.median > 0)
+    std::printf("ratio telesh/peer (median): %.2f\n", telesh.median / peer.median);
+  std::printf("target: telesh median < %.0f ms: %s\n", kTargetMs,
+              telesh.median < kTargetMs ? "met" : "MISSED");
   return telesh.failures == 0 && peer.failures == 0 ? 0 : 1;
 }

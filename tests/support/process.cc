@@ -1,9 +1,9 @@
 #include "tests/support/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +30,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-Process::Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+Process::Process(const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env,
                  const std::filesystem::path& log_file, std::optional<uint64_t> file_size_limit) {
   std::vector<std::string> environment;
   for (char** entry = environ; entry && *entry; ++entry) {
@@ -105,24 +106,23 @@ bool Process::running() { return pid_ > 0 && !wait(std::chrono::milliseconds(0))
 
 CommandResult run_command(const std::string& command, std::chrono::seconds timeout) {
   CommandResult result;
-  std::string wrapped = "timeout " + std::to_string(timeout.count()) + " sh -c '" +
-                        [&] {
-                          std::string escaped;
-                          for (char c : command) {
-                            if (c == '\'') {
-                              escaped += "'\\''";
-                            } else {
-                              escaped += c;
-                            }
-                          }
-                          return escaped;
-                        }() +
-                        "' 2>&1";
+  std::string wrapped = "timeout " + std::to_string(timeout.count()) + " sh -c '" + [&] {
+    std::string escaped;
+    for (char c : command) {
+      if (c == '\'') {
+        escaped += "'\\''";
+      } else {
+        escaped += c;
+      }
+    }
+    return escaped;
+  }() + "' 2>&1";
   FILE* pipe = popen(wrapped.c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer;
   size_t count;
-  while ((count = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), count);
+  while ((count = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), count);
   int raw = pclose(pipe);
   result.exit_code = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return result;

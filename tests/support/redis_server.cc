@@ -30,23 +30,23 @@ RedisServer::RedisServer(RedisOptions options) : dir_("redis") {
   for (int attempt = 0; attempt < 3 && !ready_; ++attempt) {
     port_ = free_loopback_port();
     process_ = std::make_unique<Process>(
-        std::vector<std::string>{binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir",
-                                 dir_.path().string(), "--save", "", "--appendonly", options.appendonly,
-                                 "--appendfsync", options.appendfsync, "--daemonize", "no", "--protected-mode",
-                                 "yes"},
+        std::vector<std::string>{binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                 "--dir", dir_.path().string(), "--save", "", "--appendonly",
+                                 options.appendonly, "--appendfsync", options.appendfsync,
+                                 "--daemonize", "no", "--protected-mode", "yes"},
         std::map<std::string, std::string>{}, dir_.path() / "redis.log");
     ready_ = wait_for(
-        [&] {
-          if (!process_->running()) return true;
-          redisContext* context = connect();
-          if (context == nullptr) return false;
-          auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
-          bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
-          if (reply) freeReplyObject(reply);
-          redisFree(context);
-          return ok;
-        },
-        std::chrono::seconds(10)) &&
+                 [&] {
+                   if (!process_->running()) return true;
+                   redisContext* context = connect();
+                   if (context == nullptr) return false;
+                   auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
+                   bool ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+                   if (reply) freeReplyObject(reply);
+                   redisFree(context);
+                   return ok;
+                 },
+                 std::chrono::seconds(10)) &&
              process_->running();
   }
 }

@@ -11,8 +11,8 @@ struct redisContext;
 namespace telekern::testing {
 
 struct RedisOptions {
-  std::string appendonly = "no";        // "yes" for AOF persistence
-  std::string appendfsync = "everysec"; // always | everysec | no
+  std::string appendonly = "no";         // "yes" for AOF persistence
+  std::string appendfsync = "everysec";  // always | everysec | no
 };
 
 class RedisServer {

@@ -2,7 +2,6 @@
 
 #include <grpcpp/create_channel.h>
 #include <httplib.h>
-
 #include <signal.h>
 
 #include <fstream>
@@ -15,11 +14,18 @@ std::string telekernd_binary() { return std::string(TELEKERN_BUILD_DIR) + "/bin/
 std::string test_modules_dir() { return std::string(TELEKERN_BUILD_DIR) + "/test-modules"; }
 
 Telekernd::Telekernd(TelekerndOptions options) : dir_("telekernd") {
-  std::vector<std::string> argv = {telekernd_binary(), "--listen", "127.0.0.1:0", "--http",
-                                    "127.0.0.1:0", "--data-dir", options.data_dir.empty() ? (dir_.path() / "data").string() : options.data_dir,
-                                    "--modules-dir",
-                                    options.modules_dir.empty() ? test_modules_dir() : options.modules_dir,
-                                    "--ready-file", (dir_.path() / "ready.json").string()};
+  std::vector<std::string> argv = {
+      telekernd_binary(),
+      "--listen",
+      "127.0.0.1:0",
+      "--http",
+      "127.0.0.1:0",
+      "--data-dir",
+      options.data_dir.empty() ? (dir_.path() / "data").string() : options.data_dir,
+      "--modules-dir",
+      options.modules_dir.empty() ? test_modules_dir() : options.modules_dir,
+      "--ready-file",
+      (dir_.path() / "ready.json").string()};
   std::string yaml = options.config_yaml;
   if (!options.load.empty()) {
     yaml += "\nload:\n";
@@ -64,7 +70,8 @@ std::shared_ptr<grpc::Channel> Telekernd::channel() const {
 
 std::pair<int, std::string> Telekernd::http_get(const std::string& path) const {
   auto colon = http_address_.rfind(':');
-  httplib::Client client(http_address_.substr(0, colon), std::stoi(http_address_.substr(colon + 1)));
+  httplib::Client client(http_address_.substr(0, colon),
+                         std::stoi(http_address_.substr(colon + 1)));
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
   auto result = client.Get(path.c_str());

@@ -12,12 +12,12 @@
 namespace telekern::testing {
 
 struct TelekerndOptions {
-  std::string config_yaml;               // written to <dir>/telekernd.yaml when not empty
-  std::string modules_dir;               // default: build/test-modules
-  std::vector<std::string> load;         // modules to load; empty = all in modules_dir
+  std::string config_yaml;        // written to <dir>/telekernd.yaml when not empty
+  std::string modules_dir;        // default: build/test-modules
+  std::vector<std::string> load;  // modules to load; empty = all in modules_dir
   std::map<std::string, std::string> env;
   std::vector<std::string> extra_args;
-  std::string data_dir;                     // default: <temp dir>/data; set to keep data across restarts
+  std::string data_dir;  // default: <temp dir>/data; set to keep data across restarts
   std::optional<uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon
 };
 

@@ -86,7 +86,8 @@ class Client {
 // Reads every message of a server-streaming call into `on_message` (return
 // false from it to cancel the call) and returns the call's status.
 template <typename Response>
-absl::Status read_stream(grpc::ClientContext& context, grpc::ClientReaderInterface<Response>& reader,
+absl::Status read_stream(grpc::ClientContext& context,
+                         grpc::ClientReaderInterface<Response>& reader,
                          const std::function<bool(const Response&)>& on_message) {
   Response response;
   while (reader.Read(&response)) {
@@ -107,8 +108,8 @@ absl::Status read_stream(grpc::ClientContext& context, grpc::ClientReaderInterfa
 // `on_message`:  telekern::stream(client, *echo, &Echo::Stub::Count, request, print);
 template <typename Stub, typename Request, typename Response>
 absl::Status stream(const Client& client, Stub& stub,
-                    std::unique_ptr<grpc::ClientReader<Response>> (Stub::*method)(grpc::ClientContext*,
-                                                                                   const Request&),
+                    std::unique_ptr<grpc::ClientReader<Response>> (Stub::*method)(
+                        grpc::ClientContext*, const Request&),
                     const Request& request, const std::function<bool(const Response&)>& on_message,
                     std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
   auto context = client.context(deadline);

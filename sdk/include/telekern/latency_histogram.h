@@ -20,7 +20,9 @@ class LatencyHistogram {
   uint64_t count() const { return count_; }
   uint64_t min() const { return count_ ? min_ : 0; }
   uint64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0;
+  }
   // The value at quantile q in [0, 1] (upper edge of its bucket, capped at max()).
   uint64_t percentile(double q) const;
   // "p50=… p99=… p99.9=… max=…" with `unit` appended to each figure.

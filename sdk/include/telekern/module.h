@@ -114,15 +114,16 @@ inline constexpr const char* kModuleCreateSymbol = "telekern_module_create";
 
 // Exports the ABI version a module was built against and its factory.
 // Use once per module, at global scope: TELEKERN_MODULE(telekern::broker::BrokerModule)
-#define TELEKERN_MODULE_WITH_ABI(ModuleClass, abi_major, abi_minor)                  \
-  namespace {                                                                        \
+#define TELEKERN_MODULE_WITH_ABI(ModuleClass, abi_major, abi_minor)                    \
+  namespace {                                                                          \
   ::telekern::AbiVersion telekern_module_abi_impl() { return {abi_major, abi_minor}; } \
-  std::unique_ptr<::telekern::Module> telekern_module_create_impl() {                \
-    return std::make_unique<ModuleClass>();                                          \
-  }                                                                                  \
-  }                                                                                  \
-  BOOST_DLL_ALIAS(telekern_module_abi_impl, telekern_module_abi)                     \
+  std::unique_ptr<::telekern::Module> telekern_module_create_impl() {                  \
+    return std::make_unique<ModuleClass>();                                            \
+  }                                                                                    \
+  }                                                                                    \
+  BOOST_DLL_ALIAS(telekern_module_abi_impl, telekern_module_abi)                       \
   BOOST_DLL_ALIAS(telekern_module_create_impl, telekern_module_create)
 
-#define TELEKERN_MODULE(ModuleClass) \
-  TELEKERN_MODULE_WITH_ABI(ModuleClass, ::telekern::kAbiVersion.major, ::telekern::kAbiVersion.minor)
+#define TELEKERN_MODULE(ModuleClass)                                   \
+  TELEKERN_MODULE_WITH_ABI(ModuleClass, ::telekern::kAbiVersion.major, \
+                           ::telekern::kAbiVersion.minor)

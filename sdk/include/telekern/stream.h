@@ -79,7 +79,8 @@ class Consumer {
  public:
   virtual ~Consumer() = default;
   // Up to `max_records` records, waiting at most `timeout` for the first one.
-  virtual absl::StatusOr<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds timeout) = 0;
+  virtual absl::StatusOr<std::vector<Record>> poll(size_t max_records,
+                                                   std::chrono::milliseconds timeout) = 0;
   // Makes the group's position durable just past each record's offset; call
   // it only after the records were processed (written, acknowledged).
   virtual absl::Status commit(const std::vector<Record>& processed) = 0;
@@ -88,14 +89,19 @@ class Consumer {
 // Creates a producer or consumer for config.transport; INVALID_ARGUMENT names
 // a malformed transport and says which forms are accepted.
 absl::StatusOr<std::unique_ptr<Producer>> make_producer(const StreamConfig& config);
-absl::StatusOr<std::unique_ptr<Consumer>> make_consumer(const StreamConfig& config, const ConsumerOptions& options);
+absl::StatusOr<std::unique_ptr<Consumer>> make_consumer(const StreamConfig& config,
+                                                        const ConsumerOptions& options);
 
 // Implementations, selected by make_producer/make_consumer.
-absl::StatusOr<std::unique_ptr<Producer>> make_kafka_producer(const StreamConfig& config, const std::string& brokers);
-absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig& config, const std::string& brokers,
+absl::StatusOr<std::unique_ptr<Producer>> make_kafka_producer(const StreamConfig& config,
+                                                              const std::string& brokers);
+absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig& config,
+                                                              const std::string& brokers,
                                                               const ConsumerOptions& options);
-absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config, const std::string& address);
-absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config, const std::string& address,
+absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config,
+                                                               const std::string& address);
+absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config,
+                                                               const std::string& address,
                                                                const ConsumerOptions& options);
 
 }  // namespace telekern::stream

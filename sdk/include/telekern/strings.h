@@ -42,7 +42,8 @@ std::string str_cat(const Parts&... parts) {
   return out;
 }
 
-inline std::vector<std::string> split(std::string_view text, char separator, bool skip_empty = true) {
+inline std::vector<std::string> split(std::string_view text, char separator,
+                                      bool skip_empty = true) {
   std::vector<std::string> parts;
   size_t start = 0;
   while (start <= text.size()) {

@@ -55,7 +55,8 @@ class CredentialsInterceptor final : public grpc::experimental::Interceptor {
             grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
       auto* metadata = methods->GetSendInitialMetadata();
       auto [key, value] = credentials_->header();
-      if (!key.empty() && metadata->count("authorization") == 0 && metadata->count("x-api-key") == 0) {
+      if (!key.empty() && metadata->count("authorization") == 0 &&
+          metadata->count("x-api-key") == 0) {
         metadata->emplace(key, value);
       }
     }
@@ -66,11 +67,13 @@ class CredentialsInterceptor final : public grpc::experimental::Interceptor {
   std::shared_ptr<const Client::Credentials> credentials_;
 };
 
-class CredentialsInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+class CredentialsInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit CredentialsInterceptorFactory(std::shared_ptr<const Client::Credentials> credentials)
       : credentials_(std::move(credentials)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
     return new CredentialsInterceptor(credentials_);  // gRPC owns interceptors
   }
 
@@ -97,7 +100,8 @@ ClientOptions ClientOptions::from_environment() {
   return options;
 }
 
-Client::Client(ClientOptions options) : options_(std::move(options)), credentials_(std::make_shared<Credentials>()) {
+Client::Client(ClientOptions options)
+    : options_(std::move(options)), credentials_(std::make_shared<Credentials>()) {
   if (options_.target.empty()) options_.target = env_or("TELEKERN_ADDR", "127.0.0.1:7070");
   credentials_->api_key = options_.api_key;
   credentials_->token = options_.token;
@@ -121,7 +125,8 @@ Client::Client(ClientOptions options) : options_(std::move(options)), credential
       options_.target, channel_credentials, arguments, std::move(interceptors));
 }
 
-std::unique_ptr<grpc::ClientContext> Client::context(std::optional<std::chrono::milliseconds> deadline) const {
+std::unique_ptr<grpc::ClientContext> Client::context(
+    std::optional<std::chrono::milliseconds> deadline) const {
   auto context = std::make_unique<grpc::ClientContext>();
   auto timeout = deadline.value_or(options_.default_deadline);
   if (timeout.count() > 0) context->set_deadline(std::chrono::system_clock::now() + timeout);
@@ -158,7 +163,8 @@ absl::Status Client::wait_until_ready(std::chrono::milliseconds timeout) const {
   grpc::Status last;
   while (std::chrono::system_clock::now() < deadline) {
     grpc::ClientContext context;
-    context.set_deadline(std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(2)));
+    context.set_deadline(
+        std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(2)));
     context.set_wait_for_ready(true);
     grpc::health::v1::HealthCheckResponse response;
     last = health->Check(&context, {}, &response);

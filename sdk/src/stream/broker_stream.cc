@@ -26,7 +26,8 @@ constexpr int kMaxInFlight = 8;
 
 google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point time) {
   google::protobuf::Timestamp out;
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+  auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
   out.set_seconds(nanos / 1'000'000'000);
   out.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
   return out;
@@ -77,7 +78,8 @@ class BrokerProducer final : public Producer {
       header->set_key(std::move(name));
       header->set_value(std::move(value));
     }
-    if (record.timestamp.time_since_epoch().count() != 0) *out->mutable_timestamp() = to_timestamp(record.timestamp);
+    if (record.timestamp.time_since_epoch().count() != 0)
+      *out->mutable_timestamp() = to_timestamp(record.timestamp);
     if (static_cast<size_t>(batch.records_size()) >= kMaxBatch) {
       auto request = std::move(batch);
       request.set_topic(record.topic);
@@ -99,7 +101,8 @@ class BrokerProducer final : public Producer {
       enqueue(lock, std::move(batch));
     }
     if (!changed_.wait_for(lock, timeout, [&] { return queue_.empty() && sending_ == 0; })) {
-      return absl::DeadlineExceededError(str_cat(queue_.size() + sending_, " produce calls still unanswered after ",
+      return absl::DeadlineExceededError(str_cat(queue_.size() + sending_,
+                                                 " produce calls still unanswered after ",
                                                  timeout.count(), " ms"));
     }
     absl::Status first = first_error_;
@@ -134,9 +137,9 @@ class BrokerProducer final : public Producer {
       grpc::Status status = stub_->Produce(&context, request, &response);
       std::lock_guard lock(mutex_);
       if (!status.ok() && first_error_.ok()) {
-        first_error_ = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                    str_cat("produce to topic '", request.topic(), "' failed: ",
-                                            status.error_message()));
+        first_error_ = absl::Status(
+            static_cast<absl::StatusCode>(status.error_code()),
+            str_cat("produce to topic '", request.topic(), "' failed: ", status.error_message()));
       }
       --sending_;
       changed_.notify_all();
@@ -157,8 +160,10 @@ class BrokerProducer final : public Producer {
 class BrokerConsumer final : public Consumer {
  public:
   BrokerConsumer(StreamConfig config, const std::string& address, ConsumerOptions options)
-      : config_(std::move(config)), options_(std::move(options)),
-        stub_(bv1::Broker::NewStub(broker_channel(address))), log_(make_logger("stream")) {
+      : config_(std::move(config)),
+        options_(std::move(options)),
+        stub_(bv1::Broker::NewStub(broker_channel(address))),
+        log_(make_logger("stream")) {
     for (const auto& topic : options_.topics) {
       readers_.emplace_back([this, topic](std::stop_token stop) { read_topic(topic, stop); });
     }
@@ -175,7 +180,8 @@ class BrokerConsumer final : public Consumer {
     readers_.clear();  // joins
   }
 
-  absl::StatusOr<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds timeout) override {
+  absl::StatusOr<std::vector<Record>> poll(size_t max_records,
+                                           std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mutex_);
     changed_.wait_for(lock, timeout, [&] { return !queue_.empty() || !fatal_.ok(); });
     if (queue_.empty() && !fatal_.ok()) return fatal_;
@@ -257,7 +263,8 @@ class BrokerConsumer final : public Consumer {
         std::unique_lock lock(mutex_);
         changed_.wait(lock, stop, [&] { return queue_.size() < kQueueLimit; });
         if (stop.stop_requested()) break;
-        for (const auto& consumed : response.records()) queue_.push_back(to_record(topic, consumed));
+        for (const auto& consumed : response.records())
+          queue_.push_back(to_record(topic, consumed));
         changed_.notify_all();
       }
       auto status = reader->Finish();
@@ -273,7 +280,8 @@ class BrokerConsumer final : public Consumer {
         changed_.notify_all();
         return;
       }
-      log_->warn("consume stream for topic '{}' ended ({}); reconnecting", topic, status.error_message());
+      log_->warn("consume stream for topic '{}' ended ({}); reconnecting", topic,
+                 status.error_message());
       std::mutex sleep_mutex;
       std::condition_variable_any sleeper;
       std::unique_lock sleep_lock(sleep_mutex);
@@ -288,7 +296,8 @@ class BrokerConsumer final : public Consumer {
     record.offset = static_cast<int64_t>(consumed.offset());
     record.key = consumed.key();
     record.value = consumed.value();
-    for (const auto& header : consumed.headers()) record.headers.emplace_back(header.key(), header.value());
+    for (const auto& header : consumed.headers())
+      record.headers.emplace_back(header.key(), header.value());
     if (consumed.has_timestamp()) record.timestamp = from_timestamp(consumed.timestamp());
     return record;
   }
@@ -308,11 +317,13 @@ class BrokerConsumer final : public Consumer {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config, const std::string& address) {
+absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config,
+                                                               const std::string& address) {
   return std::make_unique<BrokerProducer>(config, address);
 }
 
-absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config, const std::string& address,
+absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config,
+                                                               const std::string& address,
                                                                const ConsumerOptions& options) {
   return std::make_unique<BrokerConsumer>(config, address, options);
 }

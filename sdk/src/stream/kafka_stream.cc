@@ -15,7 +15,9 @@ namespace {
 struct KafkaDeleter {
   void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
   void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
   void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
@@ -26,7 +28,8 @@ using KafkaMessage = std::unique_ptr<rd_kafka_message_t, KafkaDeleter>;
 absl::Status set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
   if (value.empty()) return absl::OkStatus();
   char error[512];
-  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) !=
+      RD_KAFKA_CONF_OK) {
     return absl::InvalidArgumentError(str_cat("kafka setting ", name, "=", value, ": ", error));
   }
   return absl::OkStatus();
@@ -91,7 +94,8 @@ absl::Status kafka_error(rd_kafka_resp_err_t code, const std::string& context) {
 
 class KafkaProducer final : public Producer {
  public:
-  static absl::StatusOr<std::unique_ptr<Producer>> create(const StreamConfig& config, const std::string& brokers) {
+  static absl::StatusOr<std::unique_ptr<Producer>> create(const StreamConfig& config,
+                                                          const std::string& brokers) {
     auto conf = base_conf(config, brokers);
     if (!conf.ok()) return conf.status();
     for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
@@ -122,17 +126,18 @@ class KafkaProducer final : public Producer {
                             static_cast<ssize_t>(value.size()));
       }
     }
-    int64_t timestamp_ms =
-        record.timestamp.time_since_epoch().count() == 0
-            ? 0
-            : std::chrono::duration_cast<std::chrono::milliseconds>(record.timestamp.time_since_epoch()).count();
+    int64_t timestamp_ms = record.timestamp.time_since_epoch().count() == 0
+                               ? 0
+                               : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     record.timestamp.time_since_epoch())
+                                     .count();
     rd_kafka_resp_err_t error = rd_kafka_producev(
         handle_.get(), RD_KAFKA_V_TOPIC(record.topic.c_str()),
         RD_KAFKA_V_PARTITION(record.partition < 0 ? RD_KAFKA_PARTITION_UA : record.partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(record.key.empty() ? nullptr : record.key.data(), record.key.size()),
-        RD_KAFKA_V_VALUE(record.value.data(), record.value.size()), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(record.value.data(), record.value.size()),
+        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
     if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (headers) rd_kafka_headers_destroy(headers);  // not taken over on failure
       rd_kafka_poll(handle_.get(), 0);
@@ -149,7 +154,8 @@ class KafkaProducer final : public Producer {
     first_error_ = absl::OkStatus();
     if (!first.ok()) return first;
     if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return kafka_error(error, str_cat(rd_kafka_outq_len(handle_.get()), " records still unacknowledged"));
+      return kafka_error(
+          error, str_cat(rd_kafka_outq_len(handle_.get()), " records still unacknowledged"));
     }
     return absl::OkStatus();
   }
@@ -162,8 +168,9 @@ class KafkaProducer final : public Producer {
     auto* self = static_cast<KafkaProducer*>(opaque);
     std::lock_guard lock(self->mutex_);
     if (self->first_error_.ok()) {
-      self->first_error_ = kafka_error(message->err, str_cat("delivery to topic '",
-                                                              rd_kafka_topic_name(message->rkt), "' failed"));
+      self->first_error_ = kafka_error(
+          message->err,
+          str_cat("delivery to topic '", rd_kafka_topic_name(message->rkt), "' failed"));
     }
   }
 
@@ -174,7 +181,8 @@ class KafkaProducer final : public Producer {
 
 class KafkaConsumer final : public Consumer {
  public:
-  static absl::StatusOr<std::unique_ptr<Consumer>> create(const StreamConfig& config, const std::string& brokers,
+  static absl::StatusOr<std::unique_ptr<Consumer>> create(const StreamConfig& config,
+                                                          const std::string& brokers,
                                                           const ConsumerOptions& options) {
     auto conf = base_conf(config, brokers);
     if (!conf.ok()) return conf.status();
@@ -198,11 +206,13 @@ class KafkaConsumer final : public Consumer {
     if (!consumer->handle_) return absl::InvalidArgumentError(str_cat("kafka consumer: ", error));
     conf->release();
     rd_kafka_poll_set_consumer(consumer->handle_.get());
-    PartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(options.topics.size())));
+    PartitionList topics(
+        rd_kafka_topic_partition_list_new(static_cast<int>(options.topics.size())));
     for (const auto& topic : options.topics) {
       rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
     }
-    if (auto code = rd_kafka_subscribe(consumer->handle_.get(), topics.get()); code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (auto code = rd_kafka_subscribe(consumer->handle_.get(), topics.get());
+        code != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return kafka_error(code, "subscribing");
     }
     return std::unique_ptr<Consumer>(std::move(consumer));
@@ -212,11 +222,13 @@ class KafkaConsumer final : public Consumer {
     if (handle_) rd_kafka_consumer_close(handle_.get());
   }
 
-  absl::StatusOr<std::vector<Record>> poll(size_t max_records, std::chrono::milliseconds timeout) override {
+  absl::StatusOr<std::vector<Record>> poll(size_t max_records,
+                                           std::chrono::milliseconds timeout) override {
     std::vector<Record> records;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (records.size() < max_records) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       // Once something arrived, only drain what is already there.
       int wait = records.empty() ? static_cast<int>(std::max<int64_t>(0, left.count())) : 0;
       KafkaMessage message(rd_kafka_consumer_poll(handle_.get(), wait));
@@ -227,7 +239,8 @@ class KafkaConsumer final : public Consumer {
       if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (!records.empty()) break;
-        return kafka_error(message->err, str_cat("consuming: ", rd_kafka_message_errstr(message.get())));
+        return kafka_error(message->err,
+                           str_cat("consuming: ", rd_kafka_message_errstr(message.get())));
       }
       records.push_back(to_record(*message));
     }
@@ -243,9 +256,11 @@ class KafkaConsumer final : public Consumer {
     }
     PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(next.size())));
     for (const auto& [where, offset] : next) {
-      rd_kafka_topic_partition_list_add(list.get(), where.first.c_str(), where.second)->offset = offset;
+      rd_kafka_topic_partition_list_add(list.get(), where.first.c_str(), where.second)->offset =
+          offset;
     }
-    if (auto code = rd_kafka_commit(handle_.get(), list.get(), 0); code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (auto code = rd_kafka_commit(handle_.get(), list.get(), 0);
+        code != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return kafka_error(code, "committing offsets");
     }
     return absl::OkStatus();
@@ -260,17 +275,23 @@ class KafkaConsumer final : public Consumer {
     record.partition = message.partition;
     record.offset = message.offset;
     if (message.key) record.key.assign(static_cast<const char*>(message.key), message.key_len);
-    if (message.payload) record.value.assign(static_cast<const char*>(message.payload), message.len);
+    if (message.payload)
+      record.value.assign(static_cast<const char*>(message.payload), message.len);
     rd_kafka_timestamp_type_t type;
     int64_t timestamp = rd_kafka_message_timestamp(&message, &type);
-    if (timestamp >= 0) record.timestamp = std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp));
+    if (timestamp >= 0)
+      record.timestamp =
+          std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp));
     rd_kafka_headers_t* headers = nullptr;
     if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers) {
       const char* name;
       const void* value;
       size_t size;
-      for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-        record.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : "");
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        record.headers.emplace_back(
+            name, value ? std::string(static_cast<const char*>(value), size) : "");
       }
     }
     return record;
@@ -281,11 +302,13 @@ class KafkaConsumer final : public Consumer {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Producer>> make_kafka_producer(const StreamConfig& config, const std::string& brokers) {
+absl::StatusOr<std::unique_ptr<Producer>> make_kafka_producer(const StreamConfig& config,
+                                                              const std::string& brokers) {
   return KafkaProducer::create(config, brokers);
 }
 
-absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig& config, const std::string& brokers,
+absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig& config,
+                                                              const std::string& brokers,
                                                               const ConsumerOptions& options) {
   return KafkaConsumer::create(config, brokers, options);
 }

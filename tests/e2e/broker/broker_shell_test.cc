@@ -22,16 +22,18 @@ CommandResult telesh(const Telekernd& daemon, const std::string& commands) {
 }
 
 TEST(BrokerShellTest, TopicsProduceAndConsumeFromTelesh) {
-  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+  Telekernd daemon(
+      {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
 
   auto created = telesh(daemon, "broker topic create orders --partitions 3; broker topic list");
   ASSERT_EQ(created.exit_code, 0) << created.output;
   EXPECT_NE(created.output.find("orders"), std::string::npos) << created.output;
 
-  auto produced = telesh(daemon,
-                         "broker produce orders first --key a; broker produce orders second --key a; "
-                         "broker produce orders third --key b");
+  auto produced =
+      telesh(daemon,
+             "broker produce orders first --key a; broker produce orders second --key a; "
+             "broker produce orders third --key b");
   ASSERT_EQ(produced.exit_code, 0) << produced.output;
 
   auto described = telesh(daemon, "broker topic describe orders -o json");
@@ -45,7 +47,8 @@ TEST(BrokerShellTest, TopicsProduceAndConsumeFromTelesh) {
   }
   EXPECT_EQ(stored, 3u) << described.output;
 
-  auto consumed = telesh(daemon, "broker consume orders --group g --max 3 --start START_POSITION_EARLIEST -o json");
+  auto consumed = telesh(
+      daemon, "broker consume orders --group g --max 3 --start START_POSITION_EARLIEST -o json");
   ASSERT_EQ(consumed.exit_code, 0) << consumed.output;
   std::istringstream lines(consumed.output);
   std::vector<std::string> values;

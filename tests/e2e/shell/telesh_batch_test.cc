@@ -19,9 +19,10 @@ std::string quote(const std::string& text) {
   return out + "'";
 }
 
-CommandResult telesh_run(const Telekernd& daemon, const std::string& arguments, const std::string& env = "") {
-  return run_command("NO_COLOR=1 " + env + " " + telesh() + " --addr " + daemon.grpc_address() + " " + arguments +
-                     " </dev/null");
+CommandResult telesh_run(const Telekernd& daemon, const std::string& arguments,
+                         const std::string& env = "") {
+  return run_command("NO_COLOR=1 " + env + " " + telesh() + " --addr " + daemon.grpc_address() +
+                     " " + arguments + " </dev/null");
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -36,9 +37,11 @@ TEST(TeleshBatchTest, RunsCommandsBuiltFromReflection) {
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto result = telesh_run(daemon, "-c " + quote("info; echo say 'hello there'; modules"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_NE(result.output.find("grpc_address: " + daemon.grpc_address()), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("grpc_address: " + daemon.grpc_address()), std::string::npos)
+      << result.output;
   EXPECT_NE(result.output.find("message:  hello there"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("NAME"), std::string::npos) << "modules prints a table:\n" << result.output;
+  EXPECT_NE(result.output.find("NAME"), std::string::npos) << "modules prints a table:\n"
+                                                           << result.output;
   EXPECT_NE(result.output.find("RUNNING"), std::string::npos) << result.output;
 
   auto streamed = telesh_run(daemon, "-c " + quote("echo count 3 --interval_ms 1"));
@@ -54,14 +57,18 @@ TEST(TeleshBatchTest, ScriptStopsAtFirstFailureWithDistinctExitCodes) {
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   TempDir dir;
   auto script = dir.path() / "run.tsh";
-  std::ofstream(script) << "# a comment line\necho say first   # and a trailing one\nmodules unload ghost\n"
-                           "echo say second\n";
+  std::ofstream(script)
+      << "# a comment line\necho say first   # and a trailing one\nmodules unload ghost\n"
+         "echo say second\n";
   auto stopped = telesh_run(daemon, "-f " + script.string());
   EXPECT_EQ(stopped.exit_code, 10 + 5) << "NOT_FOUND maps to 15:\n" << stopped.output;
   EXPECT_NE(stopped.output.find("first"), std::string::npos) << stopped.output;
-  EXPECT_EQ(stopped.output.find("second"), std::string::npos) << "the run stops at the failure:\n" << stopped.output;
-  EXPECT_NE(stopped.output.find("error: modules unload: NOT_FOUND"), std::string::npos) << stopped.output;
-  EXPECT_NE(stopped.output.find("ghost"), std::string::npos) << "the server's message is shown:\n" << stopped.output;
+  EXPECT_EQ(stopped.output.find("second"), std::string::npos) << "the run stops at the failure:\n"
+                                                              << stopped.output;
+  EXPECT_NE(stopped.output.find("error: modules unload: NOT_FOUND"), std::string::npos)
+      << stopped.output;
+  EXPECT_NE(stopped.output.find("ghost"), std::string::npos) << "the server's message is shown:\n"
+                                                             << stopped.output;
 
   auto kept_going = telesh_run(daemon, "--keep-going -f " + script.string());
   EXPECT_EQ(kept_going.exit_code, 15) << kept_going.output;
@@ -78,8 +85,9 @@ TEST(TeleshBatchTest, ScriptStopsAtFirstFailureWithDistinctExitCodes) {
   EXPECT_EQ(unreachable.exit_code, 10 + 14) << "UNAVAILABLE maps to 24:\n" << unreachable.output;
 
   // Commands piped on a non-TTY stdin run the same way.
-  auto piped = run_command("printf 'echo say piped\\nmodules unload ghost\\necho say never\\n' | NO_COLOR=1 " +
-                           telesh() + " --addr " + daemon.grpc_address());
+  auto piped = run_command(
+      "printf 'echo say piped\\nmodules unload ghost\\necho say never\\n' | NO_COLOR=1 " +
+      telesh() + " --addr " + daemon.grpc_address());
   EXPECT_EQ(piped.exit_code, 15) << piped.output;
   EXPECT_NE(piped.output.find("piped"), std::string::npos) << piped.output;
   EXPECT_EQ(piped.output.find("never"), std::string::npos) << piped.output;
@@ -88,7 +96,8 @@ TEST(TeleshBatchTest, ScriptStopsAtFirstFailureWithDistinctExitCodes) {
 TEST(TeleshBatchTest, JsonOutputIsOneDocumentPerResponse) {
   Telekernd daemon({.load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
-  auto result = telesh_run(daemon, "-o json -c " + quote("info; modules list; echo count 3; echo say x"));
+  auto result =
+      telesh_run(daemon, "-o json -c " + quote("info; modules list; echo count 3; echo say x"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   auto lines = lines_of(result.output);
   ASSERT_EQ(lines.size(), 6u) << result.output;
@@ -106,14 +115,16 @@ TEST(TeleshBatchTest, JsonOutputIsOneDocumentPerResponse) {
   EXPECT_EQ(documents[5]["message"], "x");
 
   auto yaml = telesh_run(daemon, "-o yaml -c info");
-  EXPECT_NE(yaml.output.find("grpc_address: " + daemon.grpc_address()), std::string::npos) << yaml.output;
+  EXPECT_NE(yaml.output.find("grpc_address: " + daemon.grpc_address()), std::string::npos)
+      << yaml.output;
 }
 
 TEST(TeleshBatchTest, GenericCallAndDescribeWorkForServicesTeleshNeverSaw) {
   // telesh links no testing protos: Ping is known only through reflection.
   Telekernd daemon({.load = {"ping"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
-  auto call = telesh_run(daemon, "-o json -c " + quote(R"(call telekern.testing.v1.Ping/Ping '{"sequence": 7}')"));
+  auto call = telesh_run(
+      daemon, "-o json -c " + quote(R"(call telekern.testing.v1.Ping/Ping '{"sequence": 7}')"));
   ASSERT_EQ(call.exit_code, 0) << call.output;
   EXPECT_EQ(nlohmann::json::parse(call.output)["sequence"], "7");
   auto short_name = telesh_run(daemon, "-c " + quote("call Ping.Ping --sequence 9"));
@@ -133,7 +144,9 @@ TEST(TeleshBatchTest, ModuleLoadedAtRuntimeBringsItsCommands) {
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto before = telesh_run(daemon, "-c " + quote("help"));
   EXPECT_EQ(before.output.find("Round trip a no-op call"), std::string::npos) << before.output;
-  auto result = telesh_run(daemon, "-c " + quote("modules load ping; help; ping --sequence 5; modules unload ping; ping"));
+  auto result = telesh_run(
+      daemon,
+      "-c " + quote("modules load ping; help; ping --sequence 5; modules unload ping; ping"));
   EXPECT_EQ(result.exit_code, 2) << "ping is gone after the unload:\n" << result.output;
   EXPECT_NE(result.output.find("Round trip a no-op call"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("sequence: 5"), std::string::npos) << result.output;
@@ -144,12 +157,16 @@ class TeleshAuthTest : public ::testing::Test {
  protected:
   static std::string config() {
     auto sha256 = [](const std::string& text) {
-      return run_command("printf %s '" + text + "' | sha256sum | cut -d' ' -f1").output.substr(0, 64);
+      return run_command("printf %s '" + text + "' | sha256sum | cut -d' ' -f1")
+          .output.substr(0, 64);
     };
     auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
     return "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  api_keys:\n"
-           "    - {name: viewer-key, sha256: \"" + sha256("viewer-secret") + "\", role: viewer}\n  users:\n"
-           "    - {name: alice, password_hash: \"" + hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
+           "    - {name: viewer-key, sha256: \"" +
+           sha256("viewer-secret") +
+           "\", role: viewer}\n  users:\n"
+           "    - {name: alice, password_hash: \"" +
+           hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
   }
 };
 
@@ -164,13 +181,16 @@ TEST_F(TeleshAuthTest, CredentialsFromFlagsAndEnvironment) {
   EXPECT_EQ(denied.exit_code, 10 + 7) << denied.output;
   // login in a batch reads the password from TELEKERN_PASSWORD; the token is
   // kept for the following commands.
-  auto admin = telesh_run(daemon, "-c " + quote("login alice; modules load ping"), "TELEKERN_PASSWORD=wonderland");
+  auto admin = telesh_run(daemon, "-c " + quote("login alice; modules load ping"),
+                          "TELEKERN_PASSWORD=wonderland");
   EXPECT_EQ(admin.exit_code, 0) << admin.output;
   EXPECT_NE(admin.output.find("logged in as admin"), std::string::npos) << admin.output;
   auto token_json = telesh_run(daemon, "-o json -c " + quote("login alice --password wonderland"));
   ASSERT_EQ(token_json.exit_code, 0) << token_json.output;
   std::string token = nlohmann::json::parse(token_json.output)["token"];
-  EXPECT_EQ(telesh_run(daemon, "-c " + quote("modules unload ping"), "TELEKERN_TOKEN=" + token).exit_code, 0);
+  EXPECT_EQ(
+      telesh_run(daemon, "-c " + quote("modules unload ping"), "TELEKERN_TOKEN=" + token).exit_code,
+      0);
 }
 
 TEST(TeleshTlsTest, ConnectsOverTlsCheckingTheServerAgainstTheCa) {
@@ -181,17 +201,21 @@ TEST(TeleshTlsTest, ConnectsOverTlsCheckingTheServerAgainstTheCa) {
   TempDir certs;
   auto key = (certs.path() / "server.key").string();
   auto cert = (certs.path() / "server.pem").string();
-  auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
-                          " -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1");
+  auto made =
+      run_command("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                  " -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1");
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  Telekernd daemon({.config_yaml = "tls:\n  cert: " + cert + "\n  key: " + key + "\n", .load = {"echo"}});
+  Telekernd daemon(
+      {.config_yaml = "tls:\n  cert: " + cert + "\n  key: " + key + "\n", .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
-  auto secure = telesh_run(daemon, "--tls --ca " + cert + " -c " + quote("info; echo say over-tls"));
+  auto secure =
+      telesh_run(daemon, "--tls --ca " + cert + " -c " + quote("info; echo say over-tls"));
   EXPECT_EQ(secure.exit_code, 0) << secure.output;
   EXPECT_NE(secure.output.find("tls_enabled:  true"), std::string::npos) << secure.output;
   EXPECT_NE(secure.output.find("over-tls"), std::string::npos) << secure.output;
   auto plaintext = telesh_run(daemon, "-c info");
-  EXPECT_EQ(plaintext.exit_code, 24) << "a plaintext client cannot talk to a TLS server:\n" << plaintext.output;
+  EXPECT_EQ(plaintext.exit_code, 24) << "a plaintext client cannot talk to a TLS server:\n"
+                                     << plaintext.output;
 }
 
 }  // namespace

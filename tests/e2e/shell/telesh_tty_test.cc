@@ -19,10 +19,12 @@ class TeleshTtyTest : public ::testing::Test {
       GTEST_SKIP() << "tmux not installed";
     }
   }
-  std::unique_ptr<TmuxSession> start(const Telekernd& daemon, std::map<std::string, std::string> env = {}) {
+  std::unique_ptr<TmuxSession> start(const Telekernd& daemon,
+                                     std::map<std::string, std::string> env = {}) {
     env.emplace("HOME", home_.path().string());
     env.emplace("TERM", "xterm");
-    auto session = std::make_unique<TmuxSession>(telesh() + " --addr " + daemon.grpc_address(), env);
+    auto session =
+        std::make_unique<TmuxSession>(telesh() + " --addr " + daemon.grpc_address(), env);
     EXPECT_TRUE(session->started());
     EXPECT_TRUE(session->wait_for("telesh>")) << session->screen();
     return session;
@@ -90,7 +92,8 @@ TEST_F(TeleshTtyTest, HistoryIsRecalledAcrossRuns) {
     first->key("Enter");
     ASSERT_TRUE(first->wait_for("message:  remembered-line")) << first->screen();
     first->key("C-d");
-    ASSERT_TRUE(wait_for([&] { return first->dead(); }, std::chrono::seconds(10))) << first->screen();
+    ASSERT_TRUE(wait_for([&] { return first->dead(); }, std::chrono::seconds(10)))
+        << first->screen();
   }
   EXPECT_TRUE(std::filesystem::exists(home_.path() / ".telesh_history"));
   auto second = start(daemon);
@@ -127,9 +130,10 @@ TEST_F(TeleshTtyTest, CtrlCCancelsALongStreamAndKeepsTheShell) {
 
 TEST_F(TeleshTtyTest, LoginPromptsWithoutEchoAndKeepsTheToken) {
   auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
-  std::string config = "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  users:\n"
-                       "    - {name: alice, password_hash: \"" + hash.substr(0, hash.find('\n')) +
-                       "\", role: admin}\n";
+  std::string config =
+      "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  users:\n"
+      "    - {name: alice, password_hash: \"" +
+      hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
   Telekernd daemon({.config_yaml = config, .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto shell = start(daemon);
@@ -142,8 +146,9 @@ TEST_F(TeleshTtyTest, LoginPromptsWithoutEchoAndKeepsTheToken) {
   shell->type("wonderland");
   shell->key("Enter");
   ASSERT_TRUE(shell->wait_for("logged in as admin")) << shell->screen();
-  EXPECT_EQ(shell->screen().find("wonderland"), std::string::npos) << "the password must not echo:\n"
-                                                                   << shell->screen();
+  EXPECT_EQ(shell->screen().find("wonderland"), std::string::npos)
+      << "the password must not echo:\n"
+      << shell->screen();
   shell->type("modules load ping");
   shell->key("Enter");
   EXPECT_TRUE(shell->wait_for("RUNNING")) << shell->screen();

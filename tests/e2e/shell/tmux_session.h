@@ -28,7 +28,8 @@ class TmuxSession {
     for (const auto& [key, value] : env) environment += " " + key + "=" + shell_quote(value);
     // remain-on-exit keeps the pane readable after the program ends.
     started_ = tmux("-f /dev/null new-session -d -s main -x 160 -y 50 " +
-                    shell_quote("exec env" + environment + " " + command)).exit_code == 0;
+                    shell_quote("exec env" + environment + " " + command))
+                   .exit_code == 0;
     tmux("set-option -t main remain-on-exit on");
   }
   ~TmuxSession() { tmux("kill-server"); }
@@ -41,9 +42,13 @@ class TmuxSession {
   // Key names: Enter, Tab, Up, C-c, C-d, C-u.
   void key(const std::string& name) { tmux("send-keys -t main " + name); }
   std::string screen() { return tmux("capture-pane -p -t main").output; }
-  bool dead() { return tmux("display-message -p -t main '#{pane_dead}'").output.rfind("1", 0) == 0; }
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-    return telekern::testing::wait_for([&] { return screen().find(text) != std::string::npos; }, timeout);
+  bool dead() {
+    return tmux("display-message -p -t main '#{pane_dead}'").output.rfind("1", 0) == 0;
+  }
+  bool wait_for(const std::string& text,
+                std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+    return telekern::testing::wait_for([&] { return screen().find(text) != std::string::npos; },
+                                       timeout);
   }
   // The line holding the cursor's prompt (last non-empty screen line).
   std::string last_line() {

@@ -2,9 +2,9 @@
 // module, a thin Broker client and a Consume stream read with a deadline.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,8 +45,10 @@ class Client {
   explicit Client(const Telekernd& daemon) : stub_(bv1::Broker::NewStub(daemon.channel())) {}
 
   grpc::Status produce(const std::string& topic, const std::vector<std::string>& values,
-                       bv1::ProduceResponse* response, std::optional<uint32_t> partition = std::nullopt,
-                       const std::string& key = "", bv1::Durability durability = bv1::DURABILITY_FSYNC) {
+                       bv1::ProduceResponse* response,
+                       std::optional<uint32_t> partition = std::nullopt,
+                       const std::string& key = "",
+                       bv1::Durability durability = bv1::DURABILITY_FSYNC) {
     bv1::ProduceRequest request;
     request.set_topic(topic);
     request.set_durability(durability);
@@ -59,7 +61,8 @@ class Client {
     return stub_->Produce(context().get(), request, response);
   }
   bv1::ProduceResponse produce_ok(const std::string& topic, const std::vector<std::string>& values,
-                                  std::optional<uint32_t> partition = std::nullopt, const std::string& key = "") {
+                                  std::optional<uint32_t> partition = std::nullopt,
+                                  const std::string& key = "") {
     bv1::ProduceResponse response;
     auto status = produce(topic, values, &response, partition, key);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -82,7 +85,8 @@ class Client {
     return stub_->CreateTopic(context().get(), request, &response);
   }
   template <typename Request, typename Response>
-  grpc::Status call(grpc::Status (bv1::Broker::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+  grpc::Status call(grpc::Status (bv1::Broker::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                              Response*),
                     const Request& request, Response* response) {
     return (stub_.get()->*method)(context().get(), request, response);
   }
@@ -96,7 +100,8 @@ class Client {
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
-  grpc::Status add_partitions(const std::string& topic, uint32_t partitions, bv1::AddPartitionsResponse* response) {
+  grpc::Status add_partitions(const std::string& topic, uint32_t partitions,
+                              bv1::AddPartitionsResponse* response) {
     bv1::AddPartitionsRequest request;
     request.set_topic(topic);
     request.set_partitions(partitions);
@@ -167,8 +172,10 @@ class Consumer {
 
  private:
   void take(const bv1::ConsumeResponse& response) {
-    if (response.assigned_partitions_size() > 0 || (!response.member().empty() && response.records_size() == 0)) {
-      assignment_.assign(response.assigned_partitions().begin(), response.assigned_partitions().end());
+    if (response.assigned_partitions_size() > 0 ||
+        (!response.member().empty() && response.records_size() == 0)) {
+      assignment_.assign(response.assigned_partitions().begin(),
+                         response.assigned_partitions().end());
     }
     for (const auto& record : response.records()) records_.push_back(record);
   }
@@ -181,7 +188,7 @@ class Consumer {
 };
 
 inline bv1::ConsumeRequest consume_request(const std::string& topic, const std::string& group,
-                                    bv1::GroupMode mode = bv1::GROUP_MODE_LOG) {
+                                           bv1::GroupMode mode = bv1::GROUP_MODE_LOG) {
   bv1::ConsumeRequest request;
   request.set_topic(topic);
   request.set_group(group);

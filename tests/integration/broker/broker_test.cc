@@ -1,10 +1,9 @@
 // The broker module in a real telekernd over gRPC: ordering, LOG and QUEUE
 // groups, visibility timeouts and dead letters, rebalancing, limits,
 // auto-create, metrics, crash recovery under kill -9 and a full disk.
-#include <gtest/gtest.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/create_channel.h>
-
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
@@ -50,7 +49,8 @@ TEST(BrokerIntegrationTest, AutoCreatesAndKeepsOrderPerPartitionAndKey) {
   std::map<std::string, uint32_t> key_partition;
   for (const auto& record : records) {
     auto& last = last_offset.try_emplace(record.partition(), -1).first->second;
-    EXPECT_EQ(static_cast<int64_t>(record.offset()), last + 1) << "partition " << record.partition();
+    EXPECT_EQ(static_cast<int64_t>(record.offset()), last + 1)
+        << "partition " << record.partition();
     last = static_cast<int64_t>(record.offset());
     if (record.key().empty()) continue;
     auto [it, fresh] = key_partition.try_emplace(record.key(), record.partition());
@@ -146,7 +146,8 @@ TEST(BrokerIntegrationTest, QueueModeRedeliversAfterVisibilityTimeoutThenDeadLet
   EXPECT_EQ(headers["x-dlq-attempts"], "2");
   EXPECT_EQ(headers["x-dlq-consumer"], "worker-a");
   EXPECT_EQ(headers["x-dlq-source-topic"], "jobs");
-  EXPECT_NE(headers["x-dlq-reason"].find("max_deliveries=2"), std::string::npos) << headers["x-dlq-reason"];
+  EXPECT_NE(headers["x-dlq-reason"].find("max_deliveries=2"), std::string::npos)
+      << headers["x-dlq-reason"];
   EXPECT_NE(headers["x-dlq-history"].find("visibility timeout"), std::string::npos);
 
   bv1::DescribeGroupRequest describe;
@@ -225,7 +226,8 @@ TEST(BrokerIntegrationTest, DeadLetterKeepsRecordAndDeliveryHistory) {
   original->set_key("order-17");
   original->set_value(std::string("payload\0with-nul", 16));
   *original->mutable_timestamp() = TimeUtil::MillisecondsToTimestamp(1'700'000'123'456);
-  for (auto [key, value] : {std::pair{"trace-id", "abc123"}, std::pair{"content-type", "application/json"}}) {
+  for (auto [key, value] :
+       {std::pair{"trace-id", "abc123"}, std::pair{"content-type", "application/json"}}) {
     auto* header = original->add_headers();
     header->set_key(key);
     header->set_value(value);
@@ -271,11 +273,14 @@ TEST(BrokerIntegrationTest, DeadLetterKeepsRecordAndDeliveryHistory) {
   EXPECT_EQ(headers["x-dlq-group"], "billing");
   EXPECT_EQ(headers["x-dlq-attempts"], "3");
   EXPECT_EQ(headers["x-dlq-consumer"], "worker-x");
-  EXPECT_NE(headers["x-dlq-last-error"].find("boom-3"), std::string::npos) << headers["x-dlq-last-error"];
-  EXPECT_NE(headers["x-dlq-reason"].find("max_deliveries=3"), std::string::npos) << headers["x-dlq-reason"];
+  EXPECT_NE(headers["x-dlq-last-error"].find("boom-3"), std::string::npos)
+      << headers["x-dlq-last-error"];
+  EXPECT_NE(headers["x-dlq-reason"].find("max_deliveries=3"), std::string::npos)
+      << headers["x-dlq-reason"];
   const auto& history = headers["x-dlq-history"];
-  for (std::string step : {"attempt 1 by worker-x: nack: boom-1", "attempt 2 by worker-x: nack: boom-2",
-                           "attempt 3 by worker-x: nack: boom-3"}) {
+  for (std::string step :
+       {"attempt 1 by worker-x: nack: boom-1", "attempt 2 by worker-x: nack: boom-2",
+        "attempt 3 by worker-x: nack: boom-3"}) {
     EXPECT_NE(history.find(step), std::string::npos) << step << " missing from: " << history;
   }
   EXPECT_EQ(client.describe_group("orders", "billing").group().dead_lettered(), 1u);
@@ -289,7 +294,8 @@ TEST(BrokerIntegrationTest, RebalancesAsThreeConsumersJoinAndLeave) {
   auto request = consume_request("metrics", "dash");
   auto covers = [](std::vector<const Consumer*> consumers) {
     std::multiset<uint32_t> all;
-    for (const auto* consumer : consumers) all.insert(consumer->assignment().begin(), consumer->assignment().end());
+    for (const auto* consumer : consumers)
+      all.insert(consumer->assignment().begin(), consumer->assignment().end());
     return all == std::multiset<uint32_t>{0, 1, 2, 3, 4, 5};
   };
   auto a = std::make_unique<Consumer>(client, request);
@@ -309,7 +315,8 @@ TEST(BrokerIntegrationTest, RebalancesAsThreeConsumersJoinAndLeave) {
     auto records = consumer->read(2);
     ASSERT_EQ(records.size(), 2u);
     for (const auto& record : records) {
-      EXPECT_NE(std::find(consumer->assignment().begin(), consumer->assignment().end(), record.partition()),
+      EXPECT_NE(std::find(consumer->assignment().begin(), consumer->assignment().end(),
+                          record.partition()),
                 consumer->assignment().end());
     }
   }
@@ -327,17 +334,20 @@ TEST(BrokerIntegrationTest, RebalancesAsThreeConsumersJoinAndLeave) {
 }
 
 TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
-  Telekernd daemon(broker_options("    max_record_bytes: 1000\n    max_partitions: 8\n    max_in_flight: 50\n"));
+  Telekernd daemon(
+      broker_options("    max_record_bytes: 1000\n    max_partitions: 8\n    max_in_flight: 50\n"));
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   Client client(daemon);
   bv1::ProduceResponse response;
   auto status = client.produce("limits", {std::string(2000, 'x')}, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_record_bytes=1000"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_record_bytes=1000"), std::string::npos)
+      << status.error_message();
 
   status = client.create("wide", 9);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
+      << status.error_message();
 
   ASSERT_TRUE(client.create("narrow", 2).ok());
   // Partition 5 < max_partitions does not exist yet: producing creates it.
@@ -347,7 +357,8 @@ TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
   EXPECT_EQ(client.describe("narrow").partitions_size(), 6);
   status = client.produce("narrow", {"x"}, &response, 8);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
+      << status.error_message();
 
   auto limits = client.describe("narrow").limits();
   EXPECT_EQ(limits.max_partitions(), 8u);
@@ -359,7 +370,8 @@ TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
   Consumer too_many(client, request);
   status = too_many.finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_in_flight=50"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_in_flight=50"), std::string::npos)
+      << status.error_message();
 
   // The in-flight limit holds back deliveries (no error): 50 of the 80 on
   // partition 0 arrive, plus the one record on partition 5.
@@ -371,7 +383,9 @@ TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
   Consumer limited(client, request);
   auto delivered = limited.read(81);
   EXPECT_EQ(delivered.size(), 51u);
-  EXPECT_EQ(std::count_if(delivered.begin(), delivered.end(), [](const auto& r) { return r.partition() == 0; }), 50);
+  EXPECT_EQ(std::count_if(delivered.begin(), delivered.end(),
+                          [](const auto& r) { return r.partition() == 0; }),
+            50);
   EXPECT_TRUE(limited.finish().ok());
 
   // With auto-create off an unknown topic is NOT_FOUND.
@@ -394,11 +408,12 @@ TEST(BrokerIntegrationTest, ServesMetricsThatPassPromtool) {
   ASSERT_EQ(consumer.read(2).size(), 2u);
   auto [code, body] = daemon.http_get("/metrics");
   ASSERT_EQ(code, 200);
-  for (std::string name : {"telekern_broker_messages_produced_total{topic=\"m\"} 2",
-                           "telekern_broker_messages_consumed_total{topic=\"m\"} 2",
-                           "telekern_broker_partition_backlog{", "telekern_broker_group_lag{",
-                           "telekern_broker_disk_usage_bytes{", "telekern_broker_produce_duration_seconds_bucket",
-                           "telekern_broker_fsync_duration_seconds_count"}) {
+  for (std::string name :
+       {"telekern_broker_messages_produced_total{topic=\"m\"} 2",
+        "telekern_broker_messages_consumed_total{topic=\"m\"} 2",
+        "telekern_broker_partition_backlog{", "telekern_broker_group_lag{",
+        "telekern_broker_disk_usage_bytes{", "telekern_broker_produce_duration_seconds_bucket",
+        "telekern_broker_fsync_duration_seconds_count"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name;
   }
   auto promtool = find_executable("promtool");

@@ -1,15 +1,14 @@
 // Durability of the broker under kill -9 during concurrent FSYNC produce, and
 // under a full disk (RLIMIT_FSIZE): acknowledged records are never lost.
-#include <gtest/gtest.h>
 #include <grpcpp/create_channel.h>
-
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <filesystem>
-#include <set>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
@@ -21,7 +20,8 @@ namespace {
 namespace bv1 = telekern::broker::v1;
 using namespace std::chrono_literals;
 
-TelekerndOptions options_for(const std::string& data_dir, std::optional<uint64_t> file_size_limit = std::nullopt) {
+TelekerndOptions options_for(const std::string& data_dir,
+                             std::optional<uint64_t> file_size_limit = std::nullopt) {
   TelekerndOptions options;
   options.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules";
   options.load = {"broker"};
@@ -37,14 +37,16 @@ std::unique_ptr<grpc::ClientContext> context(std::chrono::milliseconds deadline 
 }
 
 // Every record of every partition, read with a fresh LOG group from the start.
-std::map<uint32_t, std::vector<bv1::ConsumedRecord>> read_all(bv1::Broker::Stub& stub, const std::string& topic,
+std::map<uint32_t, std::vector<bv1::ConsumedRecord>> read_all(bv1::Broker::Stub& stub,
+                                                              const std::string& topic,
                                                               const std::string& group) {
   bv1::DescribeTopicRequest describe;
   describe.set_topic(topic);
   bv1::DescribeTopicResponse description;
   EXPECT_TRUE(stub.DescribeTopic(context().get(), describe, &description).ok());
   uint64_t total = 0;
-  for (const auto& partition : description.partitions()) total += partition.end_offset() - partition.start_offset();
+  for (const auto& partition : description.partitions())
+    total += partition.end_offset() - partition.start_offset();
   std::map<uint32_t, std::vector<bv1::ConsumedRecord>> out;
   if (total == 0) return out;
   bv1::ConsumeRequest request;
@@ -94,7 +96,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
     // acknowledged, once, and offsets are dense.
     auto stored = read_all(*stub, "durable", "verify-" + std::to_string(cycle));
     for (const auto& [partition, records] : stored) {
-      for (size_t i = 0; i < records.size(); ++i) ASSERT_EQ(records[i].offset(), i) << "partition " << partition;
+      for (size_t i = 0; i < records.size(); ++i)
+        ASSERT_EQ(records[i].offset(), i) << "partition " << partition;
     }
     std::set<std::string> seen;
     for (const auto& [partition, records] : stored) {
@@ -104,7 +107,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
     }
     for (const auto& ack : acknowledged) {
       auto& records = stored[ack.partition];
-      ASSERT_LT(ack.offset, records.size()) << "cycle " << cycle << ": acknowledged offset lost: " << ack.value;
+      ASSERT_LT(ack.offset, records.size())
+          << "cycle " << cycle << ": acknowledged offset lost: " << ack.value;
       ASSERT_EQ(records[ack.offset].value(), ack.value) << "cycle " << cycle;
     }
     // The consumer group resumes from its committed offset.
@@ -123,7 +127,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
     std::vector<std::thread> producers;
     for (int p = 0; p < kProducers; ++p) {
       producers.emplace_back([&, p] {
-        auto channel = grpc::CreateChannel(daemon.grpc_address(), grpc::InsecureChannelCredentials());
+        auto channel =
+            grpc::CreateChannel(daemon.grpc_address(), grpc::InsecureChannelCredentials());
         auto producer = bv1::Broker::NewStub(channel);
         for (int n = 0; !stop.load(); ++n) {
           bv1::ProduceRequest request;
@@ -131,8 +136,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
           request.set_durability(bv1::DURABILITY_FSYNC);
           std::vector<std::string> values;
           for (int r = 0; r < 5; ++r) {
-            values.push_back("c" + std::to_string(cycle) + "-p" + std::to_string(p) + "-n" + std::to_string(n) +
-                             "-r" + std::to_string(r));
+            values.push_back("c" + std::to_string(cycle) + "-p" + std::to_string(p) + "-n" +
+                             std::to_string(n) + "-r" + std::to_string(r));
             request.add_records()->set_value(values.back());
           }
           request.set_partition(static_cast<uint32_t>((p + n) % 3));
@@ -142,7 +147,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
           ++answered;
           std::lock_guard lock(acknowledged_mutex);
           for (int r = 0; r < 5; ++r) {
-            acknowledged.push_back({response.appends(0).partition(), response.appends(0).first_offset() + r, values[r]});
+            acknowledged.push_back({response.appends(0).partition(),
+                                    response.appends(0).first_offset() + r, values[r]});
           }
         }
       });
@@ -156,7 +162,8 @@ TEST(BrokerCrashTest, KillNineDuringFsyncProduceLosesNoAcknowledgedRecord) {
     commit.set_offset(committed);
     bv1::CommitResponse commit_response;
     ASSERT_TRUE(stub->Commit(context().get(), commit, &commit_response).ok());
-    ASSERT_TRUE(wait_for([&] { return answered.load() >= 20 + cycle % 7 * 5; }, 20s)) << daemon.log();
+    ASSERT_TRUE(wait_for([&] { return answered.load() >= 20 + cycle % 7 * 5; }, 20s))
+        << daemon.log();
     daemon.process().signal(SIGKILL);
     daemon.process().wait(10s);
     stop = true;
@@ -197,8 +204,10 @@ TEST(BrokerCrashTest, FullDiskFailsProduceClearlyAndKeepsAcknowledgedData) {
       }
       acknowledged.emplace_back(response.appends(0).first_offset(), value);
     }
-    ASSERT_EQ(failure.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << failure.error_message();
-    EXPECT_NE(failure.error_message().find("disk full"), std::string::npos) << failure.error_message();
+    ASSERT_EQ(failure.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << failure.error_message();
+    EXPECT_NE(failure.error_message().find("disk full"), std::string::npos)
+        << failure.error_message();
     EXPECT_GT(acknowledged.size(), 10u);
     EXPECT_TRUE(daemon.process().running());
     // Still serving: reads work, and the acknowledged data is intact.

@@ -14,8 +14,8 @@ namespace telekern::testing {
 namespace {
 
 constexpr uint64_t kRequests = 400;
-constexpr uint64_t kTooLarge = 57;   // carries a record over max_record_bytes
-constexpr uint64_t kEmpty = 211;     // carries no record at all
+constexpr uint64_t kTooLarge = 57;  // carries a record over max_record_bytes
+constexpr uint64_t kEmpty = 211;    // carries no record at all
 
 bv1::ProduceRequest stream_request(uint64_t sequence) {
   bv1::ProduceRequest request;
@@ -26,7 +26,8 @@ bv1::ProduceRequest stream_request(uint64_t sequence) {
   request.set_durability(sequence % 3 == 0 ? bv1::DURABILITY_FSYNC : bv1::DURABILITY_NONE);
   if (sequence == kEmpty) return request;
   auto* record = request.add_records();
-  record->set_value(sequence == kTooLarge ? std::string(2000, 'x') : "s" + std::to_string(sequence));
+  record->set_value(sequence == kTooLarge ? std::string(2000, 'x')
+                                          : "s" + std::to_string(sequence));
   auto* header = record->add_headers();
   header->set_key("sequence");
   header->set_value(std::to_string(sequence));
@@ -72,7 +73,8 @@ TEST(BrokerProduceStreamTest, PipelinesKeepsOrderPerPartitionAndSurvivesErrors) 
 
   const auto& too_large = answers[kTooLarge];
   EXPECT_EQ(too_large.error_code(), static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-  EXPECT_NE(too_large.error_message().find("max_record_bytes=1000"), std::string::npos) << too_large.error_message();
+  EXPECT_NE(too_large.error_message().find("max_record_bytes=1000"), std::string::npos)
+      << too_large.error_message();
   EXPECT_EQ(too_large.appends_size(), 0);
   EXPECT_EQ(answers[kEmpty].error_code(), static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
 
@@ -87,7 +89,8 @@ TEST(BrokerProduceStreamTest, PipelinesKeepsOrderPerPartitionAndSurvivesErrors) 
     EXPECT_EQ(append.count(), 1u);
     auto& last = last_offset.try_emplace(append.partition(), -1).first->second;
     EXPECT_EQ(static_cast<int64_t>(append.first_offset()), last + 1)
-        << "sequence " << sequence << " on partition " << append.partition() << " out of request order";
+        << "sequence " << sequence << " on partition " << append.partition()
+        << " out of request order";
     last = static_cast<int64_t>(append.first_offset());
   }
 

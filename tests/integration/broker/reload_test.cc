@@ -44,18 +44,20 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
   }
   // Auto-commit follows the stream's writes: wait (bounded) until it shows.
   auto committed_before = client.describe_group("reloaded", "committed").group();
-  wait_for([&] {
-    committed_before = client.describe_group("reloaded", "committed").group();
-    return committed_before.lag() == 15u;
-  }, std::chrono::seconds(5));
+  wait_for(
+      [&] {
+        committed_before = client.describe_group("reloaded", "committed").group();
+        return committed_before.lag() == 15u;
+      },
+      std::chrono::seconds(5));
   ASSERT_EQ(committed_before.lag(), 15u);
 
   std::atomic<bool> done{false};
   std::mutex mutex;
-  std::set<std::string> acked;                   // answered OK
+  std::set<std::string> acked;  // answered OK
   std::map<int, int> acked_per_producer;
-  std::vector<std::string> errors;               // neither OK nor UNAVAILABLE
-  size_t retried = 0;                            // UNAVAILABLE, sent again
+  std::vector<std::string> errors;  // neither OK nor UNAVAILABLE
+  size_t retried = 0;               // UNAVAILABLE, sent again
   std::vector<std::thread> producers;
   for (int producer = 0; producer < kProducers; ++producer) {
     producers.emplace_back([&, producer] {
@@ -65,7 +67,8 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
         bv1::ProduceRequest request;
         request.set_topic("reloaded");
         // The last producer does not wait for fsync: the stop before a reload flushes.
-        request.set_durability(producer == kProducers - 1 ? bv1::DURABILITY_NONE : bv1::DURABILITY_FSYNC);
+        request.set_durability(producer == kProducers - 1 ? bv1::DURABILITY_NONE
+                                                          : bv1::DURABILITY_FSYNC);
         auto* record = request.add_records();
         record->set_key("producer-" + std::to_string(producer));  // one partition per producer
         record->set_value(value);
@@ -141,13 +144,15 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
   uint64_t generation = 0;
   for (int reload = 0; reload < 5; ++reload) {
     size_t before = acked_count();
-    ASSERT_TRUE(wait_for([&] { return acked_count() >= before + 30; }, 20s)) << "producers stalled" << daemon.log();
+    ASSERT_TRUE(wait_for([&] { return acked_count() >= before + 30; }, 20s))
+        << "producers stalled" << daemon.log();
     kv1::ReloadModuleRequest request;
     request.set_name("broker");
     kv1::ReloadModuleResponse response;
     auto started = std::chrono::steady_clock::now();
     auto status = kernel->ReloadModule(context(30s).get(), request, &response);
-    ASSERT_TRUE(status.ok()) << "reload " << reload << ": " << status.error_message() << daemon.log();
+    ASSERT_TRUE(status.ok()) << "reload " << reload << ": " << status.error_message()
+                             << daemon.log();
     // An open Consume stream must not hold the reload up to the kernel's drain timeout (5 s).
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "reload " << reload;
     EXPECT_GT(response.result().generation(), generation);
@@ -188,7 +193,8 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
   auto committed_after = client.describe_group("reloaded", "committed").group();
   ASSERT_EQ(committed_after.partitions_size(), committed_before.partitions_size());
   for (int i = 0; i < committed_before.partitions_size(); ++i) {
-    EXPECT_EQ(committed_after.partitions(i).committed_offset(), committed_before.partitions(i).committed_offset())
+    EXPECT_EQ(committed_after.partitions(i).committed_offset(),
+              committed_before.partitions(i).committed_offset())
         << "partition " << i;
   }
 

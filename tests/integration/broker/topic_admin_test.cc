@@ -13,13 +13,15 @@ namespace telekern::testing {
 namespace {
 
 // Every path under `root` whose name contains `needle`.
-std::vector<std::string> paths_naming(const std::filesystem::path& root, const std::string& needle) {
+std::vector<std::string> paths_naming(const std::filesystem::path& root,
+                                      const std::string& needle) {
   std::vector<std::string> out;
   std::error_code error;
   for (auto it = std::filesystem::recursive_directory_iterator(root, error);
        it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
     if (error) break;
-    if (it->path().filename().string().find(needle) != std::string::npos) out.push_back(it->path().string());
+    if (it->path().filename().string().find(needle) != std::string::npos)
+      out.push_back(it->path().string());
   }
   return out;
 }
@@ -40,7 +42,8 @@ TEST(BrokerTopicAdminTest, DeleteTopicRemovesDataAndGroups) {
     EXPECT_TRUE(consumer.finish().ok());
   }
   EXPECT_EQ(client.describe_group("doomed", "readers").group().lag(), 0u);
-  ASSERT_FALSE(paths_naming(daemon.dir() / "data", "doomed").empty()) << "the test must see the topic's files";
+  ASSERT_FALSE(paths_naming(daemon.dir() / "data", "doomed").empty())
+      << "the test must see the topic's files";
 
   // A member streaming when the topic goes away is ended, not left hanging.
   auto live_request = consume_request("doomed", "live");
@@ -69,7 +72,8 @@ TEST(BrokerTopicAdminTest, DeleteTopicRemovesDataAndGroups) {
   EXPECT_EQ(client.call(&bv1::Broker::Stub::DescribeGroup, group_request, &group).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(wait_for([&] { return paths_naming(daemon.dir() / "data", "doomed").empty(); }, 5s))
-      << "left on disk: " << ::testing::PrintToString(paths_naming(daemon.dir() / "data", "doomed"));
+      << "left on disk: "
+      << ::testing::PrintToString(paths_naming(daemon.dir() / "data", "doomed"));
   EXPECT_EQ(client.delete_topic("doomed").error_code(), grpc::StatusCode::NOT_FOUND);
 
   // A topic created again under the name starts empty, and so does the group.
@@ -120,7 +124,8 @@ TEST(BrokerTopicAdminTest, AddPartitionsGrowsRebalancesAndRefusesToShrink) {
     auto records = consumer->read(1);
     ASSERT_EQ(records.size(), 1u);
     EXPECT_GE(records[0].partition(), 2u);
-    EXPECT_NE(std::find(consumer->assignment().begin(), consumer->assignment().end(), records[0].partition()),
+    EXPECT_NE(std::find(consumer->assignment().begin(), consumer->assignment().end(),
+                        records[0].partition()),
               consumer->assignment().end());
   }
   auto group = client.describe_group("growing", "grp");
@@ -132,11 +137,14 @@ TEST(BrokerTopicAdminTest, AddPartitionsGrowsRebalancesAndRefusesToShrink) {
   EXPECT_EQ(added.partitions(), 4u);
   status = client.add_partitions("growing", 3, &added);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(status.error_message().find("has 4 partitions"), std::string::npos) << status.error_message();
-  EXPECT_NE(status.error_message().find("cannot shrink to 3"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("has 4 partitions"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("cannot shrink to 3"), std::string::npos)
+      << status.error_message();
   status = client.add_partitions("growing", 9, &added);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
+      << status.error_message();
   EXPECT_EQ(client.add_partitions("nowhere", 4, &added).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(client.describe("growing").partitions_size(), 4);
 }
@@ -224,7 +232,8 @@ TEST(BrokerTopicAdminTest, NewGroupStartsAtOffsetTimestampOrLatest) {
 }
 
 bv1::ResetOffsetsResponse reset(Client& client, const std::string& topic, const std::string& group,
-                                bv1::StartPosition start, uint64_t offset = 0, int64_t timestamp_ms = 0) {
+                                bv1::StartPosition start, uint64_t offset = 0,
+                                int64_t timestamp_ms = 0) {
   bv1::ResetOffsetsRequest request;
   request.set_topic(topic);
   request.set_group(group);
@@ -284,10 +293,12 @@ TEST(BrokerTopicAdminTest, ResetOffsetsMovesAnExistingGroup) {
   bv1::ResetOffsetsResponse ignored;
   auto status = client.call(&bv1::Broker::Stub::ResetOffsets, bad, &ignored);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_NE(status.error_message().find("no partition 3"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("no partition 3"), std::string::npos)
+      << status.error_message();
   bad.clear_partition();
   bad.set_group("nobody");
-  EXPECT_EQ(client.call(&bv1::Broker::Stub::ResetOffsets, bad, &ignored).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client.call(&bv1::Broker::Stub::ResetOffsets, bad, &ignored).error_code(),
+            grpc::StatusCode::NOT_FOUND);
   bad.set_group("g");
   bad.set_start(bv1::START_POSITION_UNSPECIFIED);
   status = client.call(&bv1::Broker::Stub::ResetOffsets, bad, &ignored);

@@ -1,15 +1,14 @@
 // The real telekernd over gRPC and HTTP: module lifecycle, reload under load,
 // health, reflection, metrics, auth, signals.
-#include <gtest/gtest.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
@@ -25,8 +24,9 @@ using telekern::kernel::v1::Kernel;
 namespace kv1 = telekern::kernel::v1;
 namespace tv1 = telekern::testing::v1;
 
-std::unique_ptr<grpc::ClientContext> context_with(const std::map<std::string, std::string>& metadata = {},
-                                                  std::chrono::seconds deadline = std::chrono::seconds(10)) {
+std::unique_ptr<grpc::ClientContext> context_with(
+    const std::map<std::string, std::string>& metadata = {},
+    std::chrono::seconds deadline = std::chrono::seconds(10)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + deadline);
   for (const auto& [key, value] : metadata) context->AddMetadata(key, value);
@@ -78,7 +78,8 @@ TEST(KernelIntegrationTest, ServesInfoHealthAndReflection) {
   grpc::reflection::v1::ServerReflectionResponse response;
   ASSERT_TRUE(stream->Read(&response));
   std::set<std::string> names;
-  for (const auto& service : response.list_services_response().service()) names.insert(service.name());
+  for (const auto& service : response.list_services_response().service())
+    names.insert(service.name());
   EXPECT_TRUE(names.count("telekern.testing.v1.Echo"));
   EXPECT_TRUE(names.count("telekern.testing.v1.Ping"));
   EXPECT_TRUE(names.count("telekern.kernel.v1.Kernel"));
@@ -95,7 +96,8 @@ TEST(KernelIntegrationTest, ServesInfoHealthAndReflection) {
   grpc::ClientContext alpha_context;
   alpha_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue queue;
-  auto alpha = generic.PrepareCall(&alpha_context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  auto alpha = generic.PrepareCall(
+      &alpha_context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
   void* tag;
   bool ok;
   alpha->StartCall(reinterpret_cast<void*>(1));
@@ -112,7 +114,8 @@ TEST(KernelIntegrationTest, ServesInfoHealthAndReflection) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(reply.Dump(&slices).ok());
   std::string reply_bytes;
-  for (const auto& part : slices) reply_bytes.append(reinterpret_cast<const char*>(part.begin()), part.size());
+  for (const auto& part : slices)
+    reply_bytes.append(reinterpret_cast<const char*>(part.begin()), part.size());
   grpc::reflection::v1::ServerReflectionResponse alpha_response;
   ASSERT_TRUE(alpha_response.ParseFromString(reply_bytes));
   EXPECT_GT(alpha_response.list_services_response().service_size(), 2);
@@ -128,7 +131,8 @@ TEST(KernelIntegrationTest, ServesInfoHealthAndReflection) {
 }
 
 TEST(KernelIntegrationTest, FailedModulesAreReportedAndOthersKeepRunning) {
-  Telekernd daemon({.load = {"echo", "wrong_abi", "throwing_start", "not_a_module", "missing_factory"}});
+  Telekernd daemon(
+      {.load = {"echo", "wrong_abi", "throwing_start", "not_a_module", "missing_factory"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto modules = list_modules(daemon.channel());
   const auto* echo = find_module(modules, "echo");
@@ -162,8 +166,10 @@ TEST(KernelIntegrationTest, CollidingServiceIsRefusedNamingBothModules) {
   kv1::LoadModuleResponse response;
   auto status = kernel->LoadModule(context_with().get(), request, &response);
   ASSERT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
-  EXPECT_NE(status.error_message().find("'echo_twin'"), std::string::npos) << status.error_message();
-  EXPECT_NE(status.error_message().find("module 'echo'"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("'echo_twin'"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("module 'echo'"), std::string::npos)
+      << status.error_message();
   EXPECT_NE(status.error_message().find("telekern.testing.v1.Echo"), std::string::npos);
   // Loading the same module twice is refused too.
   request.set_name("echo");
@@ -181,7 +187,8 @@ TEST(KernelIntegrationTest, UnloadAndLoadAtRuntime) {
   tv1::SayResponse reply;
   auto before = echo->Say(context_with().get(), say, &reply);
   EXPECT_EQ(before.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(before.error_message().find("modules load"), std::string::npos) << before.error_message();
+  EXPECT_NE(before.error_message().find("modules load"), std::string::npos)
+      << before.error_message();
 
   kv1::LoadModuleRequest load;
   load.set_name("echo");
@@ -198,7 +205,8 @@ TEST(KernelIntegrationTest, UnloadAndLoadAtRuntime) {
   ASSERT_TRUE(kernel->UnloadModule(context_with().get(), unload, &unloaded).ok());
   EXPECT_EQ(unloaded.result().generation(), generation + 1);
   EXPECT_EQ(find_module(list_modules(daemon.channel()), "echo"), nullptr);
-  EXPECT_EQ(echo->Say(context_with().get(), say, &reply).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(echo->Say(context_with().get(), say, &reply).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
   auto missing = kernel->UnloadModule(context_with().get(), unload, &unloaded);
   EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(daemon.log().find("generation " + std::to_string(generation + 1)), std::string::npos);
@@ -231,10 +239,12 @@ TEST(KernelIntegrationTest, ReloadUnderLoadKeepsOtherModulesAvailable) {
   // Echo's client: a retry policy for UNAVAILABLE plus wait_for_ready.
   std::thread echo_loop([&] {
     grpc::ChannelArguments arguments;
-    arguments.SetServiceConfigJSON(R"({"methodConfig":[{"name":[{"service":"telekern.testing.v1.Echo"}],
+    arguments.SetServiceConfigJSON(
+        R"({"methodConfig":[{"name":[{"service":"telekern.testing.v1.Echo"}],
       "retryPolicy":{"maxAttempts":5,"initialBackoff":"0.05s","maxBackoff":"1s","backoffMultiplier":2,
       "retryableStatusCodes":["UNAVAILABLE"]}}]})");
-    auto channel = grpc::CreateCustomChannel(daemon.grpc_address(), grpc::InsecureChannelCredentials(), arguments);
+    auto channel = grpc::CreateCustomChannel(daemon.grpc_address(),
+                                             grpc::InsecureChannelCredentials(), arguments);
     auto echo = tv1::Echo::NewStub(channel);
     while (!done) {
       tv1::SayRequest request;
@@ -306,7 +316,8 @@ TEST(KernelIntegrationTest, ModuleConfigFromFileAndEnvironment) {
   kv1::GetConfigRequest request;
   request.set_module("echo");
   kv1::GetConfigResponse config;
-  ASSERT_TRUE(Kernel::NewStub(daemon.channel())->GetConfig(context_with().get(), request, &config).ok());
+  ASSERT_TRUE(
+      Kernel::NewStub(daemon.channel())->GetConfig(context_with().get(), request, &config).ok());
   EXPECT_NE(config.yaml().find("prefix: \"env \""), std::string::npos) << config.yaml();
 }
 
@@ -328,13 +339,16 @@ TEST(KernelIntegrationTest, InvalidConfigExitsTwoNamingFileLineAndKey) {
   EXPECT_EQ(echo->state(), kv1::MODULE_STATE_FAILED);
   EXPECT_NE(echo->error().find("modules.echo.prefx"), std::string::npos) << echo->error();
 
-  auto env_result = run_command("TELEKERN_DRAIN_TIMEOUT=soon " + telekernd_binary() + " --listen 127.0.0.1:0 --http ''");
+  auto env_result = run_command("TELEKERN_DRAIN_TIMEOUT=soon " + telekernd_binary() +
+                                " --listen 127.0.0.1:0 --http ''");
   EXPECT_EQ(env_result.exit_code, 2) << env_result.output;
-  EXPECT_NE(env_result.output.find("TELEKERN_DRAIN_TIMEOUT"), std::string::npos) << env_result.output;
+  EXPECT_NE(env_result.output.find("TELEKERN_DRAIN_TIMEOUT"), std::string::npos)
+      << env_result.output;
 }
 
 TEST(KernelIntegrationTest, RefusesPublicAddressWithoutAuth) {
-  auto result = run_command(telekernd_binary() + " --listen 0.0.0.0:0 --http 127.0.0.1:0 --modules-dir /nonexistent");
+  auto result = run_command(telekernd_binary() +
+                            " --listen 0.0.0.0:0 --http 127.0.0.1:0 --modules-dir /nonexistent");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_NE(result.output.find("without auth"), std::string::npos) << result.output;
 }
@@ -373,16 +387,20 @@ TEST(KernelIntegrationTest, MetricsEndpointPassesPromtool) {
   // A call is counted when the server finishes it, which may be just after
   // the client has its answer: wait (bounded) for the third.
   const std::string counted =
-      "telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Say\",code=\"OK\"} 3";
+      "telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Say\",code=\"OK\"}"
+      " 3";
   int code = 0;
   std::string body;
-  wait_for([&] {
-    std::tie(code, body) = daemon.http_get("/metrics");
-    return body.find(counted) != std::string::npos;
-  }, std::chrono::seconds(5));
+  wait_for(
+      [&] {
+        std::tie(code, body) = daemon.http_get("/metrics");
+        return body.find(counted) != std::string::npos;
+      },
+      std::chrono::seconds(5));
   ASSERT_EQ(code, 200);
   EXPECT_NE(body.find(counted), std::string::npos) << body;
-  EXPECT_NE(body.find("telekern_rpc_duration_seconds_bucket{service=\"telekern.testing.v1.Echo\""), std::string::npos);
+  EXPECT_NE(body.find("telekern_rpc_duration_seconds_bucket{service=\"telekern.testing.v1.Echo\""),
+            std::string::npos);
   EXPECT_NE(body.find("process_resident_memory_bytes"), std::string::npos);
   EXPECT_NE(body.find("process_open_fds"), std::string::npos);
   EXPECT_NE(body.find("process_threads"), std::string::npos);
@@ -409,10 +427,13 @@ class AuthIntegrationTest : public ::testing::Test {
     return R"(auth:
   jwt_secret: "0123456789abcdef0123456789abcdef-test"
   api_keys:
-    - {name: viewer-key, sha256: ")" + sha256("viewer-secret") + R"(", role: viewer}
-    - {name: operator-key, sha256: ")" + sha256("operator-secret") + R"(", role: operator}
+    - {name: viewer-key, sha256: ")" +
+           sha256("viewer-secret") + R"(", role: viewer}
+    - {name: operator-key, sha256: ")" +
+           sha256("operator-secret") + R"(", role: operator}
   users:
-    - {name: alice, password_hash: ")" + password_hash() + R"(", role: admin}
+    - {name: alice, password_hash: ")" +
+           password_hash() + R"(", role: admin}
 )";
   }
   static std::string sha256(const std::string& text) {
@@ -433,27 +454,33 @@ TEST_F(AuthIntegrationTest, RolesAndCredentialsAreEnforced) {
 
   auto anonymous = kernel->ListModules(context_with().get(), {}, &modules);
   EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_NE(anonymous.error_message().find("no credentials"), std::string::npos) << anonymous.error_message();
+  EXPECT_NE(anonymous.error_message().find("no credentials"), std::string::npos)
+      << anonymous.error_message();
   auto wrong_key = kernel->ListModules(context_with({{"x-api-key", "nope"}}).get(), {}, &modules);
   EXPECT_EQ(wrong_key.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_TRUE(kernel->ListModules(context_with({{"x-api-key", "viewer-secret"}}).get(), {}, &modules).ok());
+  EXPECT_TRUE(
+      kernel->ListModules(context_with({{"x-api-key", "viewer-secret"}}).get(), {}, &modules).ok());
 
   tv1::PokeResponse poked;
   auto denied = echo->Poke(context_with({{"x-api-key", "viewer-secret"}}).get(), {}, &poked);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(denied.error_message().find("needs role operator"), std::string::npos) << denied.error_message();
+  EXPECT_NE(denied.error_message().find("needs role operator"), std::string::npos)
+      << denied.error_message();
   EXPECT_TRUE(echo->Poke(context_with({{"x-api-key", "operator-secret"}}).get(), {}, &poked).ok());
   kv1::LoadModuleRequest load;
   load.set_name("ping");
   kv1::LoadModuleResponse loaded;
-  EXPECT_EQ(kernel->LoadModule(context_with({{"x-api-key", "operator-secret"}}).get(), load, &loaded).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(
+      kernel->LoadModule(context_with({{"x-api-key", "operator-secret"}}).get(), load, &loaded)
+          .error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
 
   kv1::LoginRequest login;
   login.set_user("alice");
   login.set_password("wrong");
   kv1::LoginResponse token;
-  EXPECT_EQ(kernel->Login(context_with().get(), login, &token).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(kernel->Login(context_with().get(), login, &token).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   login.set_password("wonderland");
   ASSERT_TRUE(kernel->Login(context_with().get(), login, &token).ok());
   EXPECT_EQ(token.role(), telekern::options::v1::ROLE_ADMIN);
@@ -464,12 +491,16 @@ TEST_F(AuthIntegrationTest, RolesAndCredentialsAreEnforced) {
   auto forged = token.token();
   char& changed = forged[forged.size() - 10];
   changed = changed == 'A' ? 'B' : 'A';
-  EXPECT_EQ(kernel->ListModules(context_with({{"authorization", "Bearer " + forged}}).get(), {}, &modules).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      kernel->ListModules(context_with({{"authorization", "Bearer " + forged}}).get(), {}, &modules)
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
 
   // Health stays public.
   grpc::health::v1::HealthCheckResponse health;
-  EXPECT_TRUE(grpc::health::v1::Health::NewStub(daemon.channel())->Check(context_with().get(), {}, &health).ok());
+  EXPECT_TRUE(grpc::health::v1::Health::NewStub(daemon.channel())
+                  ->Check(context_with().get(), {}, &health)
+                  .ok());
   auto [code, body] = daemon.http_get("/metrics");
   EXPECT_NE(body.find("code=\"UNAUTHENTICATED\""), std::string::npos) << "rejections are counted";
 }
@@ -478,16 +509,22 @@ TEST_F(AuthIntegrationTest, SighupAppliesNewKeys) {
   Telekernd daemon({.config_yaml = config(), .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   std::string fresh = config();
-  fresh.insert(fresh.find("  users:"), "    - {name: late, sha256: \"" + sha256("late-secret") + "\", role: viewer}\n");
+  fresh.insert(fresh.find("  users:"),
+               "    - {name: late, sha256: \"" + sha256("late-secret") + "\", role: viewer}\n");
   std::ofstream(daemon.dir() / "telekernd.yaml") << fresh << "load: [echo]\n";
   auto kernel = Kernel::NewStub(daemon.channel());
   kv1::ListModulesResponse modules;
-  EXPECT_EQ(kernel->ListModules(context_with({{"x-api-key", "late-secret"}}).get(), {}, &modules).error_code(),
+  EXPECT_EQ(kernel->ListModules(context_with({{"x-api-key", "late-secret"}}).get(), {}, &modules)
+                .error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   daemon.process().signal(SIGHUP);
-  EXPECT_TRUE(wait_for([&] {
-    return kernel->ListModules(context_with({{"x-api-key", "late-secret"}}).get(), {}, &modules).ok();
-  }, std::chrono::seconds(10))) << daemon.log();
+  EXPECT_TRUE(wait_for(
+      [&] {
+        return kernel->ListModules(context_with({{"x-api-key", "late-secret"}}).get(), {}, &modules)
+            .ok();
+      },
+      std::chrono::seconds(10)))
+      << daemon.log();
 }
 
 }  // namespace
@@ -534,7 +571,8 @@ TEST(KernelIntegrationTest, JsonLogsCarryModuleAndLevel) {
     ASSERT_FALSE(json.is_discarded()) << line;
     ASSERT_TRUE(json.contains("module") && json.contains("level") && json.contains("msg")) << line;
     saw_echo |= json["module"] == "echo";
-    saw_error |= json["level"] == "error" && json["msg"].get<std::string>().find("ABI") != std::string::npos;
+    saw_error |=
+        json["level"] == "error" && json["msg"].get<std::string>().find("ABI") != std::string::npos;
     ++parsed;
   }
   EXPECT_GE(parsed, 3);
@@ -546,12 +584,14 @@ TEST(KernelIntegrationTest, ServesTls) {
   TempDir dir;
   auto key = dir.path() / "key.pem";
   auto cert = dir.path() / "cert.pem";
-  auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-                          "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-                          key.string() + " -out " + cert.string());
+  auto made = run_command(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+      key.string() + " -out " + cert.string());
   ASSERT_EQ(made.exit_code, 0) << made.output;
-  Telekernd daemon({.config_yaml = "tls:\n  cert: " + cert.string() + "\n  key: " + key.string() + "\n",
-                    .load = {"echo"}});
+  Telekernd daemon(
+      {.config_yaml = "tls:\n  cert: " + cert.string() + "\n  key: " + key.string() + "\n",
+       .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   std::ifstream in(cert);
   std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -559,7 +599,8 @@ TEST(KernelIntegrationTest, ServesTls) {
   options.pem_root_certs = pem;
   grpc::ChannelArguments arguments;
   arguments.SetSslTargetNameOverride("localhost");
-  auto secure = grpc::CreateCustomChannel(daemon.grpc_address(), grpc::SslCredentials(options), arguments);
+  auto secure =
+      grpc::CreateCustomChannel(daemon.grpc_address(), grpc::SslCredentials(options), arguments);
   tv1::SayRequest say;
   say.set_message("over tls");
   tv1::SayResponse reply;
@@ -570,7 +611,8 @@ TEST(KernelIntegrationTest, ServesTls) {
   ASSERT_TRUE(Kernel::NewStub(secure)->GetInfo(context_with().get(), {}, &info).ok());
   EXPECT_TRUE(info.tls_enabled());
   // A plaintext client cannot talk to it.
-  auto plain = Kernel::NewStub(daemon.channel())->GetInfo(context_with({}, std::chrono::seconds(3)).get(), {}, &info);
+  auto plain = Kernel::NewStub(daemon.channel())
+                   ->GetInfo(context_with({}, std::chrono::seconds(3)).get(), {}, &info);
   EXPECT_FALSE(plain.ok());
 }
 
@@ -583,7 +625,9 @@ namespace {
 TEST(KernelIntegrationTest, PrintConfigShowsKernelAndModuleSettings) {
   TempDir dir;
   auto file = dir.path() / "c.yaml";
-  std::ofstream(file) << "log:\n  level: debug\nauth:\n  jwt_secret: 'super-secret-value-that-is-long-enough'\nmodules:\n  echo:\n    prefix: 'hey '\n";
+  std::ofstream(file)
+      << "log:\n  level: debug\nauth:\n  jwt_secret: "
+         "'super-secret-value-that-is-long-enough'\nmodules:\n  echo:\n    prefix: 'hey '\n";
   auto result = run_command(telekernd_binary() + " --print-config --config " + file.string() +
                             " --modules-dir " + test_modules_dir());
   ASSERT_EQ(result.exit_code, 0) << result.output;
@@ -598,8 +642,8 @@ TEST(KernelIntegrationTest, PrintConfigShowsKernelAndModuleSettings) {
 TEST(KernelIntegrationTest, HelpExplainsOptionsAndEnvironment) {
   auto result = run_command(telekernd_binary() + " --help");
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* text : {"--config", "--listen", "--http", "--modules-dir", "--data-dir", "--print-config",
-                           "TELEKERN_"}) {
+  for (const char* text : {"--config", "--listen", "--http", "--modules-dir", "--data-dir",
+                           "--print-config", "TELEKERN_"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }
 }

@@ -1,8 +1,9 @@
 // telekern::Client against a real telekernd: credentials, login, streaming
 // helper, readiness; the SDK examples and the Python package drive it too.
+#include "telekern/client.h"
+
 #include <gtest/gtest.h>
 
-#include "telekern/client.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/testing/v1/echo.grpc.pb.h"
 #include "tests/support/telekernd.h"
@@ -20,13 +21,18 @@ std::string sha256(const std::string& text) {
 std::string auth_config() {
   auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
   return "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  api_keys:\n"
-         "    - {name: viewer-key, sha256: \"" + sha256("viewer-secret") + "\", role: viewer}\n  users:\n"
-         "    - {name: alice, password_hash: \"" + hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
+         "    - {name: viewer-key, sha256: \"" +
+         sha256("viewer-secret") +
+         "\", role: viewer}\n  users:\n"
+         "    - {name: alice, password_hash: \"" +
+         hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
 }
 
 class ClientTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { daemon_ = new Telekernd({.config_yaml = auth_config(), .load = {"echo"}}); }
+  static void SetUpTestSuite() {
+    daemon_ = new Telekernd({.config_yaml = auth_config(), .load = {"echo"}});
+  }
   static void TearDownTestSuite() {
     delete daemon_;
     daemon_ = nullptr;
@@ -49,8 +55,9 @@ TEST_F(ClientTest, TypedStubsCarryTheApiKey) {
   EXPECT_TRUE(client.stub<kv1::Kernel>()->ListModules(&plain, {}, &modules).ok());
 
   Client anonymous({.target = daemon_->grpc_address()});
-  EXPECT_EQ(anonymous.stub<kv1::Kernel>()->GetInfo(anonymous.context().get(), {}, &info).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      anonymous.stub<kv1::Kernel>()->GetInfo(anonymous.context().get(), {}, &info).error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
   Client wrong({.target = daemon_->grpc_address(), .api_key = "nope"});
   EXPECT_EQ(wrong.stub<kv1::Kernel>()->GetInfo(wrong.context().get(), {}, &info).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -76,7 +83,8 @@ TEST_F(ClientTest, LoginKeepsTheTokenForLaterCalls) {
   // The token works from the environment-style option as well.
   Client with_token({.target = daemon_->grpc_address(), .token = *token});
   kv1::GetConfigResponse config;
-  EXPECT_TRUE(with_token.stub<kv1::Kernel>()->GetConfig(with_token.context().get(), {}, &config).ok());
+  EXPECT_TRUE(
+      with_token.stub<kv1::Kernel>()->GetConfig(with_token.context().get(), {}, &config).ok());
 }
 
 TEST_F(ClientTest, StreamHelperDeliversEveryMessageAndCancelsOnRequest) {
@@ -107,15 +115,16 @@ TEST_F(ClientTest, StreamHelperDeliversEveryMessageAndCancelsOnRequest) {
 }
 
 TEST_F(ClientTest, DeadlinesAndReadinessAreBounded) {
-  Client client({.target = daemon_->grpc_address(), .api_key = "viewer-secret",
+  Client client({.target = daemon_->grpc_address(),
+                 .api_key = "viewer-secret",
                  .default_deadline = std::chrono::milliseconds(200)});
   auto echo = client.stub<tv1::Echo>();
   tv1::CountRequest request;
   request.set_count(100);
   request.set_interval_ms(50);
   auto status = stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
-      client, *echo, &tv1::Echo::Stub::Count, request, [](const tv1::CountResponse&) { return true; },
-      std::chrono::milliseconds(200));
+      client, *echo, &tv1::Echo::Stub::Count, request,
+      [](const tv1::CountResponse&) { return true; }, std::chrono::milliseconds(200));
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status.message();
 
   Client nowhere({.target = "127.0.0.1:1"});
@@ -130,8 +139,9 @@ TEST_F(ClientTest, ExamplesRunAgainstTheDaemon) {
   EXPECT_EQ(info.exit_code, 0) << info.output;
   EXPECT_NE(info.output.find("telekernd "), std::string::npos) << info.output;
   EXPECT_NE(info.output.find("module echo MODULE_STATE_RUNNING"), std::string::npos) << info.output;
-  auto login = run_command("TELEKERN_ADDR=" + daemon_->grpc_address() + " " TELEKERN_BUILD_DIR
-                           "/examples/telekern_example_info alice wonderland");
+  auto login =
+      run_command("TELEKERN_ADDR=" + daemon_->grpc_address() +
+                  " " TELEKERN_BUILD_DIR "/examples/telekern_example_info alice wonderland");
   EXPECT_EQ(login.exit_code, 0) << login.output;
   auto streamed = run_command(env + TELEKERN_BUILD_DIR "/examples/telekern_example_stream 10 4");
   EXPECT_EQ(streamed.exit_code, 0) << streamed.output;
@@ -144,12 +154,13 @@ TEST_F(ClientTest, PythonPackageDrivesTheDaemon) {
   const std::string python = "/usr/bin/python3";
   if (access(python.c_str(), X_OK) != 0 ||
       run_command(python + " -c 'import grpc, google.protobuf'").exit_code != 0) {
-    if (running_in_ci()) FAIL() << "/usr/bin/python3 with python3-grpcio and python3-protobuf is required";
+    if (running_in_ci())
+      FAIL() << "/usr/bin/python3 with python3-grpcio and python3-protobuf is required";
     GTEST_SKIP() << "Debian's python3-grpcio/python3-protobuf are not installed";
   }
-  auto result = run_command("PYTHONPATH=" TELEKERN_BUILD_DIR "/python TELEKERN_ADDR=" + daemon_->grpc_address() +
-                            " VIEWER_KEY=viewer-secret " + python + " " TELEKERN_SOURCE_DIR
-                            "/sdk/python/tests/client_test.py");
+  auto result = run_command("PYTHONPATH=" TELEKERN_BUILD_DIR "/python TELEKERN_ADDR=" +
+                            daemon_->grpc_address() + " VIEWER_KEY=viewer-secret " + python +
+                            " " TELEKERN_SOURCE_DIR "/sdk/python/tests/client_test.py");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("Ran 4 tests"), std::string::npos) << result.output;
 }

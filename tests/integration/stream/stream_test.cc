@@ -1,5 +1,7 @@
 // telekern::stream against both transports: the embedded broker in a real
 // telekernd (telekern://) and a real-protocol Kafka cluster (rdkafka_mock).
+#include "telekern/stream.h"
+
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
@@ -7,7 +9,6 @@
 #include <set>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
-#include "telekern/stream.h"
 #include "tests/support/kafka_mock_cluster.h"
 #include "tests/support/telekernd.h"
 
@@ -36,7 +37,9 @@ class KafkaTransport final : public Transport {
     config.heartbeat_interval_ms = 500;
     return config;
   }
-  void create_topic(const std::string& topic, int partitions) override { cluster_.create_topic(topic, partitions); }
+  void create_topic(const std::string& topic, int partitions) override {
+    cluster_.create_topic(topic, partitions);
+  }
   testing::KafkaMockCluster& cluster() { return cluster_; }
 
  private:
@@ -58,13 +61,15 @@ class BrokerTransport final : public Transport {
     request.set_partitions(static_cast<uint32_t>(partitions));
     broker::v1::CreateTopicResponse response;
     grpc::ClientContext context;
-    auto status = broker::v1::Broker::NewStub(daemon_.channel())->CreateTopic(&context, request, &response);
+    auto status =
+        broker::v1::Broker::NewStub(daemon_.channel())->CreateTopic(&context, request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
   testing::Telekernd& daemon() { return daemon_; }
 
  private:
-  testing::Telekernd daemon_{{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}}};
+  testing::Telekernd daemon_{
+      {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}}};
 };
 
 std::unique_ptr<Transport> make_transport(const std::string& kind) {
@@ -133,7 +138,8 @@ TEST_P(StreamTest, GroupResumesAfterCommittedOffsetsOnly) {
   auto config = transport_->config();
   auto producer = make_producer(config);
   ASSERT_TRUE(producer.ok());
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*producer)->send({.topic = "events", .value = std::to_string(i)}).ok());
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE((*producer)->send({.topic = "events", .value = std::to_string(i)}).ok());
   ASSERT_TRUE((*producer)->flush(20s).ok());
 
   {

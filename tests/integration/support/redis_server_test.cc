@@ -1,8 +1,8 @@
 // The RedisServer fixture starts a real redis-server; in CI its absence fails.
+#include "tests/support/redis_server.h"
+
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
-
-#include "tests/support/redis_server.h"
 
 namespace telekern::testing {
 namespace {

@@ -7,8 +7,8 @@
 
 #include "consumer_group.h"
 #include "group_state_log.h"
-#include "topic.h"
 #include "tests/support/process.h"
+#include "topic.h"
 
 namespace telekern::broker {
 namespace {
@@ -56,10 +56,12 @@ TEST(GroupStateLogTest, CutsTornTailAndCompacts) {
   GroupSnapshot written;
   {
     auto log = GroupStateLog::open(path, &written, nullptr);
-    for (uint64_t i = 1; i <= 1000; ++i) (*log)->record(written, GroupStateLog::EntryType::kCommit, 0, i);
+    for (uint64_t i = 1; i <= 1000; ++i)
+      (*log)->record(written, GroupStateLog::EntryType::kCommit, 0, i);
     ASSERT_TRUE((*log)->flush().ok());
   }
-  std::ofstream(path, std::ios::binary | std::ios::app) << std::string("\x01\x02\x03\x04\x05\x06\x07", 7);
+  std::ofstream(path, std::ios::binary | std::ios::app)
+      << std::string("\x01\x02\x03\x04\x05\x06\x07", 7);
   GroupSnapshot state;
   uint64_t truncated = 0;
   auto log = GroupStateLog::open(path, &state, &truncated);
@@ -93,22 +95,25 @@ MemberOptions latest_member() {
 class ConsumerGroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    topic_ = std::shared_ptr<Topic>(std::move(*Topic::create(dir_.path() / "t", "t", {2, 0, 0, 1 << 20}, 4096, nullptr)));
+    topic_ = std::shared_ptr<Topic>(
+        std::move(*Topic::create(dir_.path() / "t", "t", {2, 0, 0, 1 << 20}, 4096, nullptr)));
   }
   void produce(uint32_t partition, int count) {
     for (int i = 0; i < count; ++i) {
       Record record;
-      record.value = "p" + std::to_string(partition) + "-" + std::to_string(topic_->partition(partition)->end_offset());
+      record.value = "p" + std::to_string(partition) + "-" +
+                     std::to_string(topic_->partition(partition)->end_offset());
       ASSERT_TRUE(topic_->partition(partition)->append({record}).ok());
     }
   }
   std::unique_ptr<ConsumerGroup> open(GroupMode mode, GroupSettings settings = {}) {
-    auto group = ConsumerGroup::open(dir_.path() / "groups" / "g.state", "g", topic_, mode, settings,
-                                     [this](uint32_t partition, Record record) {
-                                       dead_letters_.emplace_back(partition, std::move(record));
-                                       return absl::OkStatus();
-                                     },
-                                     {}, nullptr);
+    auto group = ConsumerGroup::open(
+        dir_.path() / "groups" / "g.state", "g", topic_, mode, settings,
+        [this](uint32_t partition, Record record) {
+          dead_letters_.emplace_back(partition, std::move(record));
+          return absl::OkStatus();
+        },
+        {}, nullptr);
     EXPECT_TRUE(group.ok()) << group.status();
     return group.ok() ? std::move(*group) : nullptr;
   }
@@ -133,7 +138,8 @@ TEST_F(ConsumerGroupTest, LogModeDeliversInOrderAndResumesFromCommit) {
     }
     ASSERT_TRUE(group->commit(0, 3).ok());
     ASSERT_TRUE(group->commit(1, 3).ok());
-    EXPECT_EQ(group->ack(0, 0, Clock::now()).status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(group->ack(0, 0, Clock::now()).status().code(),
+              absl::StatusCode::kFailedPrecondition);
   }
   auto group = open(GroupMode::kLog);
   auto member = group->join({});
@@ -223,13 +229,14 @@ TEST_F(ConsumerGroupTest, FailedDeadLetterIsRetriedByTick) {
   GroupSettings settings;
   settings.max_deliveries = 1;
   bool sink_fails = true;
-  auto opened = ConsumerGroup::open(dir_.path() / "groups" / "g.state", "g", topic_, GroupMode::kQueue, settings,
-                                    [&](uint32_t partition, Record record) {
-                                      if (sink_fails) return absl::UnavailableError("dlq down");
-                                      dead_letters_.emplace_back(partition, std::move(record));
-                                      return absl::OkStatus();
-                                    },
-                                    {}, nullptr);
+  auto opened = ConsumerGroup::open(
+      dir_.path() / "groups" / "g.state", "g", topic_, GroupMode::kQueue, settings,
+      [&](uint32_t partition, Record record) {
+        if (sink_fails) return absl::UnavailableError("dlq down");
+        dead_letters_.emplace_back(partition, std::move(record));
+        return absl::OkStatus();
+      },
+      {}, nullptr);
   ASSERT_TRUE(opened.ok());
   auto& group = *opened;
   auto member = group->join(member_named("c", 100ms));
@@ -237,8 +244,9 @@ TEST_F(ConsumerGroupTest, FailedDeadLetterIsRetriedByTick) {
   ASSERT_EQ(group->poll(*member, 10, t0)->size(), 1u);
   EXPECT_EQ(group->tick(t0 + 100ms), 1u);  // timed out; the dead letter fails
   EXPECT_TRUE(dead_letters_.empty());
-  EXPECT_TRUE(group->poll(*member, 10, t0 + 2s)->empty());  // past max_deliveries: never redelivered
-  EXPECT_EQ(group->tick(t0 + 500ms), 0u);   // retried a second after the failure
+  EXPECT_TRUE(
+      group->poll(*member, 10, t0 + 2s)->empty());  // past max_deliveries: never redelivered
+  EXPECT_EQ(group->tick(t0 + 500ms), 0u);           // retried a second after the failure
   sink_fails = false;
   EXPECT_EQ(group->tick(t0 + 1100ms), 1u);
   EXPECT_EQ(dead_letters_.size(), 1u);
@@ -318,7 +326,8 @@ TEST_F(ConsumerGroupTest, LeavingReleasesDeliveriesAndRebalances) {
   auto now = Clock::now();
   auto from_b = group->poll(b, 100, now);
   ASSERT_EQ(from_b->size(), 4u);
-  for (const auto& delivery : *from_b) EXPECT_TRUE(delivery.partition == 1 || delivery.partition == 3);
+  for (const auto& delivery : *from_b)
+    EXPECT_TRUE(delivery.partition == 1 || delivery.partition == 3);
   group->leave(b);
   EXPECT_EQ(group->assignment(a).first.size(), 4u);
   // b's unacked deliveries are available again at once, not after 30 s.

@@ -1,8 +1,7 @@
 // The broker's storage engine: CRC32C, batch format, segments with their
 // indexes, recovery of torn or corrupt tails, retention and group commit.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,8 +15,8 @@
 #include "partition.h"
 #include "record.h"
 #include "segment.h"
-#include "topic.h"
 #include "tests/support/process.h"
+#include "topic.h"
 
 namespace telekern::broker {
 namespace {
@@ -160,7 +159,8 @@ class TornTailTest : public ::testing::Test {
     uint64_t size_after_12 = 0;
     for (int i = 0; i < 20; ++i) {
       std::vector<Record> records;
-      for (int j = 0; j < 3; ++j) records.push_back(make_record("r" + std::to_string(i * 3 + j), i));
+      for (int j = 0; j < 3; ++j)
+        records.push_back(make_record("r" + std::to_string(i * 3 + j), i));
       auto batch = encode_batch(i * 3, records);
       EXPECT_TRUE((*segment)->append(batch, *parse_batch_header(batch)).ok());
       if (i == 11) size_after_12 = (*segment)->size_bytes();
@@ -253,7 +253,8 @@ TEST(PartitionTest, RollsSegmentsAndRecoversAcrossThem) {
     auto partition = Partition::open(dir.path(), 0, {2048, 512}, nullptr);
     ASSERT_TRUE(partition.ok());
     for (int i = 0; i < 100; ++i) {
-      auto appended = (*partition)->append({make_record(std::string(100, 'x') + std::to_string(i), i)});
+      auto appended =
+          (*partition)->append({make_record(std::string(100, 'x') + std::to_string(i), i)});
       ASSERT_TRUE(appended.ok());
       EXPECT_EQ(appended->first_offset, static_cast<uint64_t>(i));
     }
@@ -323,7 +324,8 @@ TEST(GroupCommitTest, OneFsyncCoversConcurrentProducers) {
   for (int t = 0; t < kThreads; ++t) {
     producers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        auto appended = partition->append({make_record(std::to_string(t) + ":" + std::to_string(i))});
+        auto appended =
+            partition->append({make_record(std::to_string(t) + ":" + std::to_string(i))});
         ASSERT_TRUE(appended.ok());
         std::mutex mutex;
         std::condition_variable done;
@@ -353,7 +355,8 @@ TEST(GroupCommitTest, OneFsyncCoversConcurrentProducers) {
 TEST(TopicTest, PersistsSpecAndGrows) {
   TempDirectory dir;
   {
-    auto topic = Topic::create(dir.path() / "orders", "orders", {3, 1000, 5000, 4096}, 512, nullptr);
+    auto topic =
+        Topic::create(dir.path() / "orders", "orders", {3, 1000, 5000, 4096}, 512, nullptr);
     ASSERT_TRUE(topic.ok());
     ASSERT_TRUE((*topic)->grow(5).ok());
   }

@@ -52,9 +52,12 @@ TEST(JwtTest, ForgedPayloadRejected) {
   // Swap the payload for one claiming admin, keeping the old signature.
   auto first_dot = token.find('.');
   auto second_dot = token.find('.', first_dot + 1);
-  std::string forged_payload = base64url_encode(
-      R"({"sub":"bob","role":"admin","exp":)" +
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>((now + 60s).time_since_epoch()).count()) + "}");
+  std::string forged_payload =
+      base64url_encode(R"({"sub":"bob","role":"admin","exp":)" +
+                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                          (now + 60s).time_since_epoch())
+                                          .count()) +
+                       "}");
   std::string forged = token.substr(0, first_dot + 1) + forged_payload + token.substr(second_dot);
   EXPECT_FALSE(verify_jwt(forged, kSecret, now).ok());
 }
@@ -138,7 +141,8 @@ TEST(AuthSettingsTest, BadEntriesNameTheProblem) {
   ASSERT_FALSE(bad_role.ok());
   EXPECT_NE(bad_role.status().message().find("unknown role 'god'"), std::string::npos);
   auto short_secret = parse_auth_settings(
-      YAML::Node(), YAML::Load("- {name: u, password_hash: '" + hash_password("p", 1000) + "', role: admin}"),
+      YAML::Node(),
+      YAML::Load("- {name: u, password_hash: '" + hash_password("p", 1000) + "', role: admin}"),
       "short", 60s);
   ASSERT_FALSE(short_secret.ok());
   EXPECT_NE(short_secret.status().message().find("jwt_secret"), std::string::npos);

@@ -26,7 +26,8 @@ std::vector<std::string> module_files() {
   return files;
 }
 
-std::unique_ptr<ModuleContextImpl> make_context(const Module& module, const std::filesystem::path& dir,
+std::unique_ptr<ModuleContextImpl> make_context(const Module& module,
+                                                const std::filesystem::path& dir,
                                                 MetricsRegistry& metrics) {
   auto config = validate_config(module.info().config, YAML::Node(), {"", "modules.x", {}});
   EXPECT_TRUE(config.ok()) << config.status();
@@ -47,7 +48,8 @@ TEST_P(ModuleLifecycleTest, FollowsTheContract) {
   EXPECT_FALSE(info.name.empty());
   EXPECT_FALSE(info.version.empty());
   EXPECT_FALSE(info.description.empty());
-  for (const auto& key : info.config) EXPECT_FALSE(key.description.empty()) << info.name << "." << key.name;
+  for (const auto& key : info.config)
+    EXPECT_FALSE(key.description.empty()) << info.name << "." << key.name;
   for (const auto& binding : module.services()) {
     EXPECT_NE(binding.service, nullptr);
     EXPECT_FALSE(binding.name.empty());
@@ -78,7 +80,8 @@ INSTANTIATE_TEST_SUITE_P(EveryModule, ModuleLifecycleTest, ::testing::ValuesIn(m
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            auto stem = std::filesystem::path(info.param).stem().string();
                            std::string name;
-                           for (char c : stem) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           for (char c : stem)
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return name;
                          });
 

@@ -32,7 +32,8 @@ TEST(ConfigTest, DefaultsFillMissingKeys) {
 }
 
 TEST(ConfigTest, DefaultsFillAnAbsentSection) {
-  auto config = validate_config(schema(), YAML::Node(YAML::NodeType::Undefined), {"", "modules.x", {}});
+  auto config =
+      validate_config(schema(), YAML::Node(YAML::NodeType::Undefined), {"", "modules.x", {}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->get_int("partitions"), 4);
   EXPECT_EQ(config->get_string("listen"), "127.0.0.1:7070");
@@ -83,7 +84,8 @@ TEST(ConfigTest, ValidatorRuns) {
 }
 
 TEST(ConfigTest, BadEnvironmentValueNamesVariable) {
-  auto config = validate_config(schema(), YAML::Node(), {"", "", {{"TELEKERN_ENABLED", "perhaps"}}});
+  auto config =
+      validate_config(schema(), YAML::Node(), {"", "", {{"TELEKERN_ENABLED", "perhaps"}}});
   ASSERT_FALSE(config.ok());
   EXPECT_NE(config.status().message().find("TELEKERN_ENABLED"), std::string::npos);
 }
@@ -98,7 +100,8 @@ TEST(ConfigTest, SecretsAreMasked) {
 TEST(ConfigTest, NestedSecretsAreMasked) {
   ConfigSchema nested = {{"auth.users", ConfigType::kNode, "", "users"}};
   auto config = validate_config(
-      nested, YAML::Load("auth:\n  users:\n    - {name: alice, password_hash: 'pbkdf2$x'}\n"), {"", "", {}});
+      nested, YAML::Load("auth:\n  users:\n    - {name: alice, password_hash: 'pbkdf2$x'}\n"),
+      {"", "", {}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->to_yaml().find("pbkdf2"), std::string::npos) << config->to_yaml();
   EXPECT_NE(config->to_yaml().find("alice"), std::string::npos);

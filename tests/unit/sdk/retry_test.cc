@@ -35,9 +35,9 @@ TEST(RetryTest, RetriesRetryableUntilSuccess) {
   Backoff backoff({1ms, 2ms, 2.0, 10}, 1);
   int calls = 0;
   std::vector<int> retried;
-  auto status = retry(
-      [&] { return ++calls < 3 ? absl::UnavailableError("down") : absl::OkStatus(); }, backoff, {},
-      [&](int attempt, const absl::Status&) { retried.push_back(attempt); });
+  auto status =
+      retry([&] { return ++calls < 3 ? absl::UnavailableError("down") : absl::OkStatus(); },
+            backoff, {}, [&](int attempt, const absl::Status&) { retried.push_back(attempt); });
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(retried, (std::vector<int>{1, 2}));
@@ -46,7 +46,12 @@ TEST(RetryTest, RetriesRetryableUntilSuccess) {
 TEST(RetryTest, DoesNotRetryCallerErrors) {
   Backoff backoff({1ms, 2ms, 2.0, 10}, 1);
   int calls = 0;
-  auto status = retry([&] { ++calls; return absl::InvalidArgumentError("bad"); }, backoff);
+  auto status = retry(
+      [&] {
+        ++calls;
+        return absl::InvalidArgumentError("bad");
+      },
+      backoff);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(calls, 1);
 }
@@ -54,7 +59,12 @@ TEST(RetryTest, DoesNotRetryCallerErrors) {
 TEST(RetryTest, GivesUpAfterMaxAttemptsNamingCount) {
   Backoff backoff({1ms, 2ms, 2.0, 4}, 1);
   int calls = 0;
-  auto status = retry([&] { ++calls; return absl::UnavailableError("down"); }, backoff);
+  auto status = retry(
+      [&] {
+        ++calls;
+        return absl::UnavailableError("down");
+      },
+      backoff);
   EXPECT_EQ(calls, 4);
   EXPECT_NE(status.message().find("gave up after 4 attempts"), std::string::npos) << status;
 }

@@ -1,10 +1,11 @@
 // Rendering: tables for lists, key/value for messages, JSON and YAML.
+#include "shell/output.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "shell/output.h"
 #include "telekern/kernel/v1/kernel.pb.h"
 
 namespace telekern::shell {

@@ -1,8 +1,9 @@
 // Command-line values: durations, timestamps, enums, line splitting.
+#include "shell/values.h"
+
 #include <gtest/gtest.h>
 
 #include "shell/shell.h"
-#include "shell/values.h"
 #include "telekern/kernel/v1/kernel.pb.h"
 
 namespace telekern::shell {
@@ -51,13 +52,16 @@ TEST(ValuesTest, FindsEnumValuesByShortNameCaseAndNumber) {
 }
 
 TEST(ParseLineTest, SplitsCommandsWordsQuotesAndComments) {
-  auto parsed = parse_line(R"(echo say 'hello world'; call Echo/Say '{"message": "x"}' # trailing comment)");
+  auto parsed =
+      parse_line(R"(echo say 'hello world'; call Echo/Say '{"message": "x"}' # trailing comment)");
   ASSERT_TRUE(parsed.error.empty());
   ASSERT_EQ(parsed.commands.size(), 2u);
   EXPECT_EQ(parsed.commands[0], (std::vector<std::string>{"echo", "say", "hello world"}));
-  EXPECT_EQ(parsed.commands[1], (std::vector<std::string>{"call", "Echo/Say", R"({"message": "x"})"}));
+  EXPECT_EQ(parsed.commands[1],
+            (std::vector<std::string>{"call", "Echo/Say", R"({"message": "x"})"}));
   EXPECT_TRUE(parse_line("# only a comment").commands.empty());
-  EXPECT_EQ(parse_line(R"(say "a \"b\"" c\ d)").commands[0], (std::vector<std::string>{"say", "a \"b\"", "c d"}));
+  EXPECT_EQ(parse_line(R"(say "a \"b\"" c\ d)").commands[0],
+            (std::vector<std::string>{"say", "a \"b\"", "c d"}));
   EXPECT_EQ(parse_line("say a#b").commands[0], (std::vector<std::string>{"say", "a#b"}));
   EXPECT_FALSE(parse_line("say 'open").error.empty());
 }
