@@ -1,4 +1,5 @@
 // telekernd: loads telekern modules and serves their gRPC services.
+#include <absl/synchronization/mutex.h>
 #include <grpc/support/log.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -122,6 +123,10 @@ int print_config(const KernelConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which leaves its mutex deadlock
+  // detector on: every lock gRPC takes then goes through a global graph under
+  // a spinlock. A daemon has no use for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"telekernd: hosts telekern modules behind gRPC (health, reflection, auth, metrics)"};
   std::string config_file, ready_file;
   CommandLineOverrides overrides;

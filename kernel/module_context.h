@@ -8,17 +8,19 @@
 namespace telekern::kernel {
 
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(std::string_view service)>;
+using CallerResolver = std::function<Caller(const grpc::ServerContextBase& call)>;
 
 class ModuleContextImpl final : public ModuleContext {
  public:
   ModuleContextImpl(Config config, std::filesystem::path data_dir,
                     std::shared_ptr<spdlog::logger> logger, MetricsRegistry& metrics,
-                    ChannelFactory channels)
+                    ChannelFactory channels, CallerResolver callers)
       : config_(std::move(config)),
         data_dir_(std::move(data_dir)),
         logger_(std::move(logger)),
         metrics_(metrics),
-        channels_(std::move(channels)) {}
+        channels_(std::move(channels)),
+        callers_(std::move(callers)) {}
 
   const Config& config() const override { return config_; }
   const std::filesystem::path& data_dir() const override { return data_dir_; }
@@ -28,6 +30,7 @@ class ModuleContextImpl final : public ModuleContext {
     return channels_(service);
   }
   std::stop_token stop_token() const override { return stop_source_.get_token(); }
+  Caller caller(const grpc::ServerContextBase& call) const override { return callers_(call); }
 
   void request_stop() { stop_source_.request_stop(); }
 
@@ -37,6 +40,7 @@ class ModuleContextImpl final : public ModuleContext {
   std::shared_ptr<spdlog::logger> logger_;
   MetricsRegistry& metrics_;
   ChannelFactory channels_;
+  CallerResolver callers_;
   std::stop_source stop_source_;
 };
 

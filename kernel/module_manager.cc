@@ -29,6 +29,8 @@ struct ModuleManager::Record {
   std::unique_ptr<LoadedModule> loaded;
   std::unique_ptr<grpc::Server> server;
   std::shared_ptr<grpc::Channel> channel;
+  // Calls this instance serves through direct routes (not via `server`).
+  std::shared_ptr<CallTracker> direct_calls = std::make_shared<CallTracker>();
   std::vector<std::string> service_names() const {
     std::vector<std::string> names;
     for (const auto& binding : bindings) names.push_back(binding.name);
@@ -48,8 +50,6 @@ const char* operation_name(int kind) {
   static const char* names[] = {"load", "unload", "reload"};
   return names[kind];
 }
-
-std::string host_of(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
 }  // namespace
 
@@ -88,38 +88,11 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
   // Calls held while a module reloads wait at most this long.
-  router_ = std::make_unique<
-      ModuleRouter>(config_.drain_timeout + std::chrono::seconds(10), [this](
-                                                                          std::string_view api_key,
-                                                                          std::string_view
-                                                                              authorization) {
-    std::shared_ptr<const auth::Authenticator> authenticator;
-    {
-      std::lock_guard lock(mutex_);
-      authenticator = authenticator_;
-    }
-    if (!authenticator->enabled()) return std::pair<std::string, std::string>{"anonymous", "admin"};
-    auto identity = authenticator->authenticate(api_key, authorization);
-    if (!identity.ok()) return std::pair<std::string, std::string>{"kernel", "admin"};
-    return std::pair<std::string, std::string>{identity->subject, auth::role_name(identity->role)};
-  });
-  PublicServerSpec spec;
-  spec.address = config_.listen;
-  spec.tls = config_.tls;
-  spec.services = kernel_services_;
-  spec.router = router_.get();
-  spec.list_services = [this] { return service_names(); };
-  spec.gate = std::make_shared<auth::CallGate>(authenticator_, rpc_metrics_);
-  spec.metrics = &rpc_metrics_;
-  gate_ = spec.gate;
-  auto server = PublicServer::start(std::move(spec));
-  if (!server.ok()) return server.status();
-  {
-    std::lock_guard lock(mutex_);
-    server_ = std::move(*server);
-    port_ = server_->port();
-    local_channel_ = server_->in_process_channel({});
-  }
+  router_ = std::make_unique<ModuleRouter>(
+      config_.drain_timeout + std::chrono::seconds(10),
+      [this](std::string_view api_key, std::string_view authorization) {
+        return identify(api_key, authorization);
+      });
 
   std::vector<std::filesystem::path> files;
   if (config_.load.empty()) {
@@ -138,21 +111,101 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   } else {
     for (const auto& name : config_.load) files.push_back(resolve(name));
   }
+  // Open every module first (without starting it), so the public server can
+  // register their unary methods as direct routes before it starts.
+  std::vector<std::shared_ptr<Record>> prepared;
+  std::vector<std::string> direct_services;
   for (const auto& file : files) {
-    auto record = instantiate(file, "");
+    auto record = prepare(file, "");
     if (!record.ok()) {
       record_failure(file, "", record.status());
       continue;
     }
-    (*record)->generation = next_generation();
-    {
-      std::lock_guard lock(mutex_);
-      records_.push_back(*record);
+    prepared.push_back(*record);
+    for (const auto& name : (*record)->service_names()) direct_services.push_back(name);
+    std::lock_guard lock(mutex_);
+    records_.push_back(*record);
+  }
+  direct_ = std::make_unique<DirectRoutes>(direct_services, *router_);
+
+  PublicServerSpec spec;
+  spec.address = config_.listen;
+  spec.tls = config_.tls;
+  spec.services = kernel_services_;
+  spec.direct_routes = direct_.get();
+  spec.router = router_.get();
+  spec.list_services = [this] { return service_names(); };
+  spec.gate = std::make_shared<auth::CallGate>(authenticator_, rpc_metrics_);
+  spec.metrics = &rpc_metrics_;
+  gate_ = spec.gate;
+  auto server = PublicServer::start(std::move(spec));
+  if (!server.ok()) {
+    std::lock_guard lock(mutex_);
+    records_.clear();  // prepared, never started: destroying them is all it takes
+    return server.status();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    server_ = std::move(*server);
+    port_ = server_->port();
+    local_channel_ = server_->in_process_channel({});
+  }
+
+  for (const auto& record : prepared) {
+    if (auto status = launch(*record); !status.ok()) {
+      {
+        std::lock_guard lock(mutex_);
+        std::erase(records_, record);
+      }
+      record_failure(record->file, record->name, status);
+      continue;
     }
-    router_->add((*record)->service_names(), (*record)->name, (*record)->channel);
+    record->generation = next_generation();
+    route_to(*record);
   }
   worker_ = std::thread([this] { run(); });
   return absl::OkStatus();
+}
+
+std::pair<std::string, std::string> ModuleManager::identify(std::string_view api_key,
+                                                            std::string_view authorization) {
+  std::shared_ptr<const auth::Authenticator> authenticator;
+  {
+    std::lock_guard lock(mutex_);
+    authenticator = authenticator_;
+  }
+  if (!authenticator->enabled()) return {"anonymous", "admin"};
+  // Calls with bad credentials never pass the call gate; only in-process
+  // calls from other modules arrive without any.
+  auto identity = authenticator->authenticate(api_key, authorization);
+  if (!identity.ok()) return {"kernel", "admin"};
+  return {identity->subject, auth::role_name(identity->role)};
+}
+
+Caller ModuleManager::caller_of(const grpc::ServerContextBase& call) {
+  std::string_view api_key, authorization, subject, role;
+  for (const auto& [key, value] : call.client_metadata()) {
+    std::string_view name(key.data(), key.size());
+    std::string_view text(value.data(), value.size());
+    if (name == "x-api-key") api_key = text;
+    if (name == "authorization") authorization = text;
+    // Set by the router; the call gate drops it from network calls.
+    if (name == "x-telekern-subject") subject = text;
+    if (name == "x-telekern-role") role = text;
+  }
+  if (!subject.empty()) return {std::string(subject), std::string(role)};
+  auto [who, what] = identify(api_key, authorization);
+  return {std::move(who), std::move(what)};
+}
+
+void ModuleManager::route_to(const Record& record) {
+  router_->add(record.service_names(), record.name, record.channel);
+  int direct = 0;
+  for (const auto& binding : record.bindings) {
+    direct += direct_->attach(binding, record.direct_calls) ? 1 : 0;
+  }
+  log_->debug("module '{}': {} of {} services routed directly", record.name, direct,
+              record.bindings.size());
 }
 
 void ModuleManager::load(std::string name_or_path, OperationCallback done) {
@@ -239,7 +292,7 @@ void ModuleManager::execute(Operation& operation) {
       std::erase_if(records_, [&](const auto& r) { return r->name == (*record)->name; });
       records_.push_back(*record);
     }
-    router_->add((*record)->service_names(), (*record)->name, (*record)->channel);
+    route_to(**record);
     log_->info("module '{}' loaded from {} (generation {})", (*record)->name,
                (*record)->file.string(), generation);
     return reply(OperationResult{status_of(**record), generation});
@@ -256,6 +309,7 @@ void ModuleManager::execute(Operation& operation) {
   }
   auto old_services = record->service_names();
 
+  direct_->detach(old_services);
   if (operation.kind == Operation::Kind::kUnload) {
     router_->remove(old_services,
                     grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
@@ -308,7 +362,7 @@ void ModuleManager::execute(Operation& operation) {
   }
   router_->remove(gone, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                      str_cat("module '", record->name, "' no longer serves it")));
-  router_->add(new_services, (*fresh)->name, (*fresh)->channel);
+  route_to(**fresh);
   log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name,
              (*fresh)->file.string(), generation);
   reply(OperationResult{status_of(**fresh), generation});
@@ -342,6 +396,14 @@ void ModuleManager::poll_health() {
 }
 
 absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiate(
+    const std::filesystem::path& file, const std::string& replacing) {
+  auto record = prepare(file, replacing);
+  if (!record.ok()) return record.status();
+  if (auto status = launch(**record); !status.ok()) return status;
+  return record;
+}
+
+absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
     const std::filesystem::path& file, const std::string& replacing) {
   std::filesystem::path copy;
   {
@@ -430,7 +492,21 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
   }
   record->context = std::make_unique<ModuleContextImpl>(
       *module_config, data_dir, make_logger(record->name), metrics_,
-      [this](std::string_view service) { return channel_for(service); });
+      [this](std::string_view service) { return channel_for(service); },
+      [this](const grpc::ServerContextBase& call) { return caller_of(call); });
+  return record;
+}
+
+absl::Status ModuleManager::launch(Record& prepared) {
+  Record* record = &prepared;
+  Module& module = record->loaded->module();
+  auto fail = [&](absl::Status status) {
+    record->loaded.reset();
+    record->context.reset();
+    std::error_code ignored;
+    std::filesystem::remove(record->private_copy, ignored);
+    return status;
+  };
   absl::Status started;
   try {
     started = module.start(*record->context);
@@ -454,11 +530,14 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::instantiat
     module.stop();
     return fail(status);
   }
-  record->state = ModuleState::kRunning;
-  record->load_time = std::chrono::system_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    record->state = ModuleState::kRunning;
+    record->load_time = std::chrono::system_clock::now();
+  }
   module_up_.with({record->name}).set(1);
   for (const auto& binding : record->bindings) server_->set_health(binding.name, true);
-  return record;
+  return absl::OkStatus();
 }
 
 absl::Status ModuleManager::host(Record& record) {
@@ -504,15 +583,16 @@ std::vector<std::string> ModuleManager::service_names() const {
 void ModuleManager::destroy(std::shared_ptr<Record> record) {
   if (!record || !record->loaded) return;
   if (record->context) record->context->request_stop();
-  if (record->server) {
-    // The router hands this backend out no more (hold or remove came first);
-    // let calls already forwarded finish, up to drain_timeout, because
-    // shutting the in-process server down closes its transport at once.
-    auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
-    if (int running = router_->wait_until_idle(record->channel.get(), deadline); running > 0) {
-      log_->warn("module '{}': {} calls still running after drain_timeout; cancelling them",
-                 record->name, running);
-    }
+  // The routes hand this instance out no more (detach, hold or remove came
+  // first); let calls already on it finish, up to drain_timeout: shutting the
+  // in-process server down closes its transport at once, and calls that run
+  // on the public server need the module object.
+  auto deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
+  int running = record->direct_calls->wait_until_idle(deadline);
+  if (record->server) running += router_->wait_until_idle(record->channel.get(), deadline);
+  if (running > 0) {
+    log_->warn("module '{}': {} calls still running after drain_timeout; stopping it anyway",
+               record->name, running);
   }
   // Stop the module while its server still exists: its threads may still be
   // finishing reactors of calls the server owns; once stop() returns they are
@@ -527,6 +607,18 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();
     record->server.reset();
+  }
+  // Direct calls are not the in-process server's to cancel: a handler that
+  // still has not answered after stop() keeps the module object alive for
+  // good rather than running on a destroyed one.
+  if (int stuck = record->direct_calls->wait_until_idle(std::chrono::steady_clock::now() +
+                                                        config_.drain_timeout);
+      stuck > 0) {
+    log_->error("module '{}': {} calls never finished after stop(); leaking the module object",
+                record->name, stuck);
+    [[maybe_unused]] auto* leaked_module = record->loaded.release();
+    [[maybe_unused]] auto* leaked_context = record->context.release();
+    return;
   }
   record->loaded.reset();  // module object first, then its library
   record->context.reset();

@@ -1,6 +1,7 @@
-// Owns the running modules, the public server and the router between them.
-// Each module's services run on an in-process server of its own; the router
-// forwards public calls to it. Load, unload and reload requests are queued and
+// Owns the running modules, the public server and the routes between them.
+// Unary calls to the modules loaded at start run straight on the public server
+// (DirectRoutes); every other call is forwarded by the router to the module's
+// own in-process server. Load, unload and reload requests are queued and
 // run one at a time on the manager's own thread, which also polls module
 // health between operations; every module lifecycle call happens on that
 // thread. Each operation bumps the routing generation.
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "kernel/auth/authenticator.h"
+#include "kernel/direct_routes.h"
 #include "kernel/kernel_config.h"
 #include "kernel/module_context.h"
 #include "kernel/module_loader.h"
@@ -82,10 +84,24 @@ class ModuleManager {
   void run();
   void execute(Operation& operation);
   void poll_health();
+  // prepare() then launch().
   absl::StatusOr<std::shared_ptr<Record>> instantiate(const std::filesystem::path& file,
                                                       const std::string& replacing);
-  // Serves a started module's services on an in-process server and routes to it.
+  // Loads the library and creates the module, checks its services and config;
+  // does not start it.
+  absl::StatusOr<std::shared_ptr<Record>> prepare(const std::filesystem::path& file,
+                                                  const std::string& replacing);
+  // Starts a prepared module and hosts its services; on error the module is
+  // stopped and destroyed.
+  absl::Status launch(Record& record);
+  // Serves a started module's services on an in-process server.
   absl::Status host(Record& record);
+  // Sends calls for the record's services to it (directly where possible).
+  void route_to(const Record& record);
+  // Who is calling, from credentials in metadata: {subject, role name}.
+  std::pair<std::string, std::string> identify(std::string_view api_key,
+                                               std::string_view authorization);
+  Caller caller_of(const grpc::ServerContextBase& call);
   // Lets in-flight calls finish (up to drain_timeout), stops the module,
   // destroys it, then unloads its library.
   void destroy(std::shared_ptr<Record> record);
@@ -108,6 +124,7 @@ class ModuleManager {
   std::shared_ptr<const auth::Authenticator> authenticator_;
   std::vector<std::shared_ptr<Record>> records_;  // in load order
   std::unique_ptr<ModuleRouter> router_;
+  std::unique_ptr<DirectRoutes> direct_;  // registered on server_, so it outlives it
   std::unique_ptr<PublicServer> server_;
   std::shared_ptr<auth::CallGate> gate_;
   uint64_t generation_ = 0;

@@ -10,19 +10,55 @@
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
+namespace {
+
+// The backend call carries the caller's deadline and metadata, with the
+// caller's identity (x-telekern-subject/-role) in place of its credentials.
+void prepare_backend_context(const grpc::ServerContextBase& incoming,
+                             const IdentityResolver& identify, grpc::ClientContext& outgoing) {
+  outgoing.set_deadline(incoming.deadline());
+  std::string_view api_key, authorization;
+  for (const auto& [key, value] : incoming.client_metadata()) {
+    std::string name(key.data(), key.size());
+    if (name == "x-api-key") api_key = std::string_view(value.data(), value.size());
+    if (name == "authorization") authorization = std::string_view(value.data(), value.size());
+    if (name.empty() || name[0] == ':' || name.rfind("grpc-", 0) == 0 || name == "x-api-key" ||
+        name == "authorization" || name == "user-agent" || name.rfind("x-telekern-", 0) == 0) {
+      continue;
+    }
+    outgoing.AddMetadata(name, std::string(value.data(), value.size()));
+  }
+  auto [subject, role] = identify(api_key, authorization);
+  outgoing.AddMetadata("x-telekern-subject", subject);
+  outgoing.AddMetadata("x-telekern-role", role);
+}
+
+void forward_trailing_metadata(const grpc::ClientContext& backend,
+                               grpc::ServerContextBase& incoming) {
+  for (const auto& [key, value] : backend.GetServerTrailingMetadata()) {
+    std::string name(key.data(), key.size());
+    if (name.rfind("grpc-", 0) == 0) continue;
+    incoming.AddTrailingMetadata(name, std::string(value.data(), value.size()));
+  }
+}
+
+std::string service_of(std::string_view method) {
+  method.remove_prefix(method.empty() ? 0 : 1);
+  return std::string(method.substr(0, method.find('/')));
+}
+
+}  // namespace
 
 // Forwards one call, whatever its streaming kind, as a raw byte stream: client
 // messages to the module's in-process server, its replies and status back.
 // Deletes itself when both the public call and the backend call are done.
-class ProxiedCall final : public grpc::ServerGenericBidiReactor {
+class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCall {
  public:
   ProxiedCall(grpc::GenericCallbackServerContext* context, ModuleRouter& router)
-      : context_(context), router_(router), backend_(*this) {
-    const std::string& method = context->method();
-    std::string_view path = method;
-    path.remove_prefix(path.empty() ? 0 : 1);
-    service_ = std::string(path.substr(0, path.find('/')));
-  }
+      : context_(context),
+        router_(router),
+        service_(service_of(context->method())),
+        backend_(*this) {}
 
   // Unary calls read their one request first and make a unary backend call
   // (one batch each way); streaming calls are piped as a bidi stream.
@@ -35,26 +71,11 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     }
   }
 
-  // Starts forwarding to `channel`; called once, from route() or a release.
-  void begin(std::shared_ptr<grpc::Channel> channel) {
+  void begin(std::shared_ptr<grpc::Channel> channel) override {
     if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
     backend_channel_ = channel.get();
     stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
-    client_context_.set_deadline(context_->deadline());
-    std::string_view api_key, authorization;
-    for (const auto& [key, value] : context_->client_metadata()) {
-      std::string name(key.data(), key.size());
-      if (name == "x-api-key") api_key = std::string_view(value.data(), value.size());
-      if (name == "authorization") authorization = std::string_view(value.data(), value.size());
-      if (name.empty() || name[0] == ':' || name.rfind("grpc-", 0) == 0 || name == "x-api-key" ||
-          name == "authorization" || name == "user-agent" || name.rfind("x-telekern-", 0) == 0) {
-        continue;
-      }
-      client_context_.AddMetadata(name, std::string(value.data(), value.size()));
-    }
-    auto [subject, role] = router_.identify(api_key, authorization);
-    client_context_.AddMetadata("x-telekern-subject", subject);
-    client_context_.AddMetadata("x-telekern-role", role);
+    prepare_backend_context(*context_, router_.identify, client_context_);
     references_.fetch_add(1);
     backend_started_ = true;
     router_.backend_call_started(backend_channel_);
@@ -78,10 +99,8 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     StartRead(&request_);
   }
 
-  // Ends the call without reaching a backend.
-  void fail(const grpc::Status& status) { Finish(status); }
-
-  void set_held(std::shared_ptr<HeldCall> held) { held_ = std::move(held); }
+  void fail(const grpc::Status& status) override { Finish(status); }
+  void set_held(std::shared_ptr<HeldCall> held) override { held_ = std::move(held); }
 
   // Public side.
   void OnReadDone(bool ok) override {
@@ -130,7 +149,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   }
   void unary_done(grpc::Status status) {
     router_.backend_call_finished(backend_channel_);
-    forward_trailing_metadata();
+    forward_trailing_metadata(client_context_, *context_);
     if (status.ok()) {
       StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
     } else {
@@ -139,17 +158,9 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
     release();
   }
 
-  void forward_trailing_metadata() {
-    for (const auto& [key, value] : client_context_.GetServerTrailingMetadata()) {
-      std::string name(key.data(), key.size());
-      if (name.rfind("grpc-", 0) == 0) continue;
-      context_->AddTrailingMetadata(name, std::string(value.data(), value.size()));
-    }
-  }
-
   void backend_done(const grpc::Status& status) {
     router_.backend_call_finished(backend_channel_);
-    forward_trailing_metadata();
+    forward_trailing_metadata(client_context_, *context_);
     Finish(status);
     release();
   }
@@ -181,7 +192,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
 
   grpc::GenericCallbackServerContext* context_;
   ModuleRouter& router_;
-  std::string service_;
+  const std::string service_;
   const grpc::Channel* backend_channel_ = nullptr;  // identifies the module instance
   std::unique_ptr<grpc::GenericStub> stub_;
   grpc::ClientContext client_context_;
@@ -196,11 +207,82 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor {
   bool unary_ = false;
 };
 
+// Forwards a unary call whose request the public server has already read, as
+// one unary backend call. Deletes itself when both calls are done.
+class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall {
+ public:
+  RoutedUnaryCall(grpc::CallbackServerContext* context, const std::string& method,
+                  const grpc::ByteBuffer* request, grpc::ByteBuffer* response, ModuleRouter& router)
+      : context_(context),
+        router_(router),
+        method_(method),
+        request_(request),
+        response_(response) {}
+
+  void begin(std::shared_ptr<grpc::Channel> channel) override {
+    if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
+    backend_channel_ = channel.get();
+    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
+    prepare_backend_context(*context_, router_.identify, client_context_);
+    references_.fetch_add(1);
+    backend_started_ = true;
+    router_.backend_call_started(backend_channel_);
+    stub_->PrepareUnaryCall(&client_context_, method_, grpc::StubOptions(), request_, response_,
+                            &backend_);
+    backend_.StartCall();
+  }
+  void fail(const grpc::Status& status) override { Finish(status); }
+  void set_held(std::shared_ptr<HeldCall> held) override { held_ = std::move(held); }
+
+  void OnCancel() override {
+    cancelled_ = true;
+    if (backend_started_) client_context_.TryCancel();
+  }
+  void OnDone() override {
+    if (held_) router_.forget(held_);
+    release();
+  }
+
+ private:
+  class Backend final : public grpc::ClientUnaryReactor {
+   public:
+    explicit Backend(RoutedUnaryCall& call) : call_(call) {}
+    void OnDone(const grpc::Status& status) override { call_.backend_done(status); }
+
+   private:
+    RoutedUnaryCall& call_;
+  };
+
+  void backend_done(const grpc::Status& status) {
+    router_.backend_call_finished(backend_channel_);
+    forward_trailing_metadata(client_context_, *context_);
+    Finish(status);
+    release();
+  }
+  void release() {
+    if (references_.fetch_sub(1) == 1) delete this;
+  }
+
+  grpc::CallbackServerContext* context_;
+  ModuleRouter& router_;
+  const std::string& method_;  // owned by the direct route, which outlives the server
+  const grpc::ByteBuffer* request_;
+  grpc::ByteBuffer* response_;
+  const grpc::Channel* backend_channel_ = nullptr;
+  std::unique_ptr<grpc::GenericStub> stub_;
+  grpc::ClientContext client_context_;
+  Backend backend_{*this};
+  std::shared_ptr<HeldCall> held_;
+  std::atomic<int> references_{1};  // the public call; +1 while the backend call runs
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> backend_started_{false};
+};
+
 namespace {
 // Takes a held call out of its slot, so exactly one party resumes or fails it.
-ProxiedCall* claim(const std::shared_ptr<HeldCall>& held) {
+RoutedCall* claim(const std::shared_ptr<HeldCall>& held) {
   std::lock_guard lock(held->mutex);
-  ProxiedCall* call = held->call;
+  RoutedCall* call = held->call;
   held->call = nullptr;
   return call;
 }
@@ -220,7 +302,17 @@ grpc::ServerGenericBidiReactor* ModuleRouter::CreateReactor(
   return call;
 }
 
-void ModuleRouter::route(const std::string& service, ProxiedCall* call) {
+grpc::ServerUnaryReactor* ModuleRouter::route_unary(grpc::CallbackServerContext* context,
+                                                    const std::string& method,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  // Deletes itself when done.
+  auto* call = new RoutedUnaryCall(context, method, request, response, *this);
+  route(service_of(method), call);
+  return call;
+}
+
+void ModuleRouter::route(const std::string& service, RoutedCall* call) {
   std::shared_lock starting(start_mutex_);
   std::shared_ptr<grpc::Channel> backend;
   {

@@ -7,6 +7,8 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -21,12 +23,24 @@
 
 namespace telekern::kernel {
 
-class ProxiedCall;
+struct HeldCall;
+
+// A public call the router forwards: started on a module's backend channel, or
+// ended without one.
+class RoutedCall {
+ public:
+  virtual ~RoutedCall() = default;
+  // Starts forwarding to `backend`; called once, from route() or a release.
+  virtual void begin(std::shared_ptr<grpc::Channel> backend) = 0;
+  // Ends the call without reaching a backend.
+  virtual void fail(const grpc::Status& status) = 0;
+  virtual void set_held(std::shared_ptr<HeldCall> held) = 0;
+};
 
 // A call waiting for its service to come back; cleared when the call ends first.
 struct HeldCall {
   std::mutex mutex;
-  ProxiedCall* call = nullptr;
+  RoutedCall* call = nullptr;
   std::chrono::steady_clock::time_point since;
 };
 
@@ -42,6 +56,11 @@ class ModuleRouter final : public grpc::CallbackGenericService {
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override;
+  // Routes a unary call whose request the server has already read (a direct
+  // route whose module cannot take it directly right now, see DirectRoutes).
+  grpc::ServerUnaryReactor* route_unary(grpc::CallbackServerContext* context,
+                                        const std::string& method, const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response);
 
   // Routes `services` to `backend` and releases calls held for them.
   void add(const std::vector<std::string>& services, const std::string& module,
@@ -60,8 +79,8 @@ class ModuleRouter final : public grpc::CallbackGenericService {
   int wait_until_idle(const grpc::Channel* backend, std::chrono::steady_clock::time_point deadline);
   std::vector<std::string> services() const;
 
-  // Used by ProxiedCall.
-  void route(const std::string& service, ProxiedCall* call);
+  // Used by the routed calls.
+  void route(const std::string& service, RoutedCall* call);
   void backend_call_started(const grpc::Channel* backend);
   void backend_call_finished(const grpc::Channel* backend);
   // Whether "/pkg.Service/Method" is a unary method, from its descriptor.

@@ -1,6 +1,7 @@
 // The daemon's one gRPC server on the public address. It never restarts: the
-// kernel's own services are registered directly and every module service is
-// reached through the module router (a generic service), because gRPC servers
+// kernel's own services are registered directly, the unary methods of the
+// modules loaded at start through DirectRoutes, and everything else reaches
+// modules through the module router (a generic service), because gRPC servers
 // cannot add services after start.
 #pragma once
 
@@ -32,6 +33,7 @@ struct PublicServerSpec {
   std::string address;  // host:port; port 0 picks one
   TlsSettings tls;
   std::vector<ServiceBinding> services;  // the kernel's own
+  grpc::Service* direct_routes = nullptr;
   grpc::CallbackGenericService* router = nullptr;
   ServiceLister list_services;  // for reflection
   std::shared_ptr<auth::CallGate> gate;

@@ -130,15 +130,50 @@ Authenticator::Authenticator(AuthSettings settings, std::string internal_key)
   if (settings_.jwt_secret.empty()) settings_.jwt_secret = random_bytes(32);
 }
 
+std::optional<Identity> CredentialCache::find_key(std::string_view api_key) const {
+  std::shared_lock lock(mutex_);
+  if (auto it = keys_.find(api_key); it != keys_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::optional<Identity> CredentialCache::find_token(
+    std::string_view token, std::chrono::system_clock::time_point now) const {
+  std::shared_lock lock(mutex_);
+  if (auto it = tokens_.find(token); it != tokens_.end() && now < it->second.expires_at) {
+    return it->second.identity;
+  }
+  return std::nullopt;
+}
+
+void CredentialCache::add_key(std::string_view api_key, const Identity& identity) {
+  std::unique_lock lock(mutex_);
+  if (keys_.size() >= kLimit) keys_.clear();
+  keys_.insert_or_assign(std::string(api_key), identity);
+}
+
+void CredentialCache::add_token(std::string_view token, const Identity& identity,
+                                std::chrono::system_clock::time_point expires_at) {
+  std::unique_lock lock(mutex_);
+  if (tokens_.size() >= kLimit) tokens_.clear();
+  tokens_.insert_or_assign(std::string(token), Token{identity, expires_at});
+}
+
 absl::StatusOr<Identity> Authenticator::authenticate(std::string_view api_key,
                                                      std::string_view authorization) const {
   if (!api_key.empty()) {
+    if (auto cached = cache_->find_key(api_key)) return *cached;
     std::string hash = sha256_hex(api_key);
     if (constant_time_equal(hash, internal_key_hash_)) {
-      return Identity{"kernel", options::v1::ROLE_ADMIN};
+      Identity kernel{"kernel", options::v1::ROLE_ADMIN};
+      cache_->add_key(api_key, kernel);
+      return kernel;
     }
     for (const auto& entry : settings_.api_keys) {
-      if (constant_time_equal(hash, entry.sha256)) return Identity{entry.name, entry.role};
+      if (constant_time_equal(hash, entry.sha256)) {
+        Identity identity{entry.name, entry.role};
+        cache_->add_key(api_key, identity);
+        return identity;
+      }
     }
     return absl::UnauthenticatedError("x-api-key is not a known API key");
   }
@@ -147,12 +182,16 @@ absl::StatusOr<Identity> Authenticator::authenticate(std::string_view api_key,
     if (to_lower(authorization.substr(0, kBearer.size())) != to_lower(kBearer)) {
       return absl::UnauthenticatedError("authorization header must be 'Bearer <jwt>'");
     }
-    auto claims = verify_jwt(authorization.substr(kBearer.size()), settings_.jwt_secret,
-                             std::chrono::system_clock::now());
+    std::string_view token = authorization.substr(kBearer.size());
+    auto now = std::chrono::system_clock::now();
+    if (auto cached = cache_->find_token(token, now)) return *cached;
+    auto claims = verify_jwt(token, settings_.jwt_secret, now);
     if (!claims.ok()) return claims.status();
     auto role = parse_role(claims->role);
     if (!role.ok()) return absl::UnauthenticatedError("bearer token carries an unknown role");
-    return Identity{claims->subject, *role};
+    Identity identity{claims->subject, *role};
+    cache_->add_token(token, identity, claims->expires_at);
+    return identity;
   }
   return absl::UnauthenticatedError(
       "no credentials: send metadata x-api-key or authorization: Bearer <jwt> "

@@ -8,9 +8,13 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "telekern/options/v1/options.pb.h"
@@ -63,6 +67,34 @@ struct LoginResult {
 // methods without the option need admin.
 Role method_min_role(std::string_view path);
 
+// Credentials that recently proved an identity, so a busy caller costs one
+// hash-map lookup per call instead of a SHA-256 or an HMAC (OpenSSL 3 makes
+// both slow and contended). Only successes are kept, bearer tokens until
+// they expire; when full it starts over.
+class CredentialCache {
+ public:
+  std::optional<Identity> find_key(std::string_view api_key) const;
+  std::optional<Identity> find_token(std::string_view token,
+                                     std::chrono::system_clock::time_point now) const;
+  void add_key(std::string_view api_key, const Identity& identity);
+  void add_token(std::string_view token, const Identity& identity,
+                 std::chrono::system_clock::time_point expires_at);
+
+ private:
+  static constexpr size_t kLimit = 4096;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  struct Token {
+    Identity identity;
+    std::chrono::system_clock::time_point expires_at;
+  };
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, Identity, Hash, std::equal_to<>> keys_;
+  std::unordered_map<std::string, Token, Hash, std::equal_to<>> tokens_;
+};
+
 class Authenticator {
  public:
   // `internal_key` is the admin key the kernel's own channels send; it survives
@@ -83,6 +115,7 @@ class Authenticator {
   AuthSettings settings_;
   std::string internal_key_;
   std::string internal_key_hash_;
+  std::shared_ptr<CredentialCache> cache_ = std::make_shared<CredentialCache>();
 };
 
 }  // namespace telekern::kernel::auth

@@ -17,22 +17,25 @@ CallGate::CallGate(std::shared_ptr<const Authenticator> authenticator, RpcMetric
     : metrics_(metrics), authenticator_(std::move(authenticator)) {}
 
 void CallGate::set_authenticator(std::shared_ptr<const Authenticator> authenticator) {
-  std::lock_guard lock(mutex_);
-  authenticator_ = std::move(authenticator);
+  authenticator_.store(std::move(authenticator));
 }
 
 grpc::Status CallGate::Process(const InputMetadata& metadata, grpc::AuthContext* context,
                                OutputMetadata* consumed, OutputMetadata* response) {
+  // x-telekern-* carries identities the kernel vouches for (module router to
+  // module); a network caller must not set it. Consumed metadata is dropped.
+  for (const auto& [key, value] : metadata) {
+    std::string_view name(key.data(), key.size());
+    if (name.starts_with("x-telekern-")) {
+      consumed->emplace(std::string(name), std::string(value.data(), value.size()));
+    }
+  }
   std::string_view path = find(metadata, ":path");
   auto reject = [&](grpc::Status status) {
     metrics_.record_rejected(path, status.error_code());
     return status;
   };
-  std::shared_ptr<const Authenticator> authenticator;
-  {
-    std::lock_guard lock(mutex_);
-    authenticator = authenticator_;
-  }
+  std::shared_ptr<const Authenticator> authenticator = authenticator_.load();
   Role required = method_min_role(path);
   if (required == options::v1::ROLE_PUBLIC) return grpc::Status::OK;
   std::string_view api_key = find(metadata, "x-api-key");

@@ -5,8 +5,8 @@
 
 #include <grpcpp/security/auth_metadata_processor.h>
 
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "kernel/auth/authenticator.h"
@@ -27,8 +27,7 @@ class CallGate final : public grpc::AuthMetadataProcessor {
 
  private:
   RpcMetrics& metrics_;
-  std::mutex mutex_;  // guards authenticator_
-  std::shared_ptr<const Authenticator> authenticator_;
+  std::atomic<std::shared_ptr<const Authenticator>> authenticator_;
 };
 
 }  // namespace telekern::kernel::auth

@@ -6,6 +6,9 @@
 //    the major version differs or the module's minor is newer than the kernel's.
 //  - info() and services() may be called before start(); services() returns
 //    objects owned by the module that live until the module is destroyed.
+//    Services are protoc-generated (`Foo::CallbackService` subclasses get the
+//    fast path: the kernel calls their unary handlers straight from its public
+//    server; any other kind is reached through an in-process hop).
 //  - start() returns quickly: long work runs on the module's own threads,
 //    watching context.stop_token(). An error status means "not started"; the
 //    kernel then calls stop() and destroys the module.
@@ -22,6 +25,7 @@
 #include <absl/status/status.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/impl/service_type.h>
+#include <grpcpp/server_context.h>
 #include <spdlog/logger.h>
 
 #include <boost/config.hpp>
@@ -46,7 +50,7 @@ struct AbiVersion {
 };
 
 // Bump minor for additions old modules can ignore, major for anything else.
-inline constexpr AbiVersion kAbiVersion{1, 0};
+inline constexpr AbiVersion kAbiVersion{1, 1};  // 1.1 added ModuleContext::caller()
 
 struct ModuleInfo {
   std::string name;     // short name, e.g. "broker"; also the config section
@@ -74,6 +78,14 @@ ServiceBinding bind_service(grpc::Service& implementation) {
   return {GeneratedService::service_full_name(), &implementation};
 }
 
+// Who made a call, as the kernel authenticated it. role is "viewer",
+// "operator" or "admin"; calls from other modules are {"kernel", "admin"},
+// and without configured credentials every caller is {"anonymous", "admin"}.
+struct Caller {
+  std::string subject;
+  std::string role;
+};
+
 // What the kernel hands a module at start. Owned by the kernel; valid until
 // the module's stop() returns.
 class ModuleContext {
@@ -92,6 +104,10 @@ class ModuleContext {
   virtual std::shared_ptr<grpc::Channel> channel(std::string_view service) const = 0;
   // Requested when the module is being stopped.
   virtual std::stop_token stop_token() const = 0;
+  // The caller of a call this module is serving (the kernel has already
+  // enforced the method's min_role). Clients cannot forge it: the kernel
+  // drops x-telekern-* metadata from network calls.
+  virtual Caller caller(const grpc::ServerContextBase& call) const = 0;
 };
 
 class BOOST_SYMBOL_VISIBLE Module {

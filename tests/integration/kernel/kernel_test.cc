@@ -212,6 +212,85 @@ TEST(KernelIntegrationTest, UnloadAndLoadAtRuntime) {
   EXPECT_NE(daemon.log().find("generation " + std::to_string(generation + 1)), std::string::npos);
 }
 
+// Unary calls to a module loaded at start run on the public server's own call:
+// the handler sees the client's address as its peer. That stays so across
+// reload, unload and load again; streams still go through the router.
+TEST(KernelIntegrationTest, UnaryCallsToModulesLoadedAtStartAreDispatchedDirectly) {
+  Telekernd daemon({.load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = Kernel::NewStub(daemon.channel());
+  auto echo = tv1::Echo::NewStub(daemon.channel());
+  auto say = [&] {
+    tv1::SayRequest request;
+    request.set_message("x");
+    tv1::SayResponse response;
+    auto context = context_with();
+    context->set_wait_for_ready(true);
+    auto status = echo->Say(context.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  auto first = say();
+  EXPECT_EQ(first.peer().rfind("ipv4:127.0.0.1:", 0), 0u) << first.peer();
+
+  kv1::ReloadModuleRequest reload;
+  reload.set_name("echo");
+  kv1::ReloadModuleResponse reloaded;
+  ASSERT_TRUE(kernel->ReloadModule(context_with().get(), reload, &reloaded).ok());
+  auto second = say();
+  EXPECT_NE(second.instance(), first.instance()) << "the new instance answers";
+  EXPECT_EQ(second.peer().rfind("ipv4:127.0.0.1:", 0), 0u) << second.peer();
+
+  kv1::UnloadModuleRequest unload;
+  unload.set_name("echo");
+  kv1::UnloadModuleResponse unloaded;
+  ASSERT_TRUE(kernel->UnloadModule(context_with().get(), unload, &unloaded).ok());
+  tv1::SayResponse none;
+  auto gone = echo->Say(context_with().get(), {}, &none);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::UNIMPLEMENTED) << gone.error_message();
+  EXPECT_NE(gone.error_message().find("modules load"), std::string::npos) << gone.error_message();
+
+  kv1::LoadModuleRequest load;
+  load.set_name("echo");
+  kv1::LoadModuleResponse loaded;
+  ASSERT_TRUE(kernel->LoadModule(context_with().get(), load, &loaded).ok());
+  auto third = say();
+  EXPECT_EQ(third.peer().rfind("ipv4:127.0.0.1:", 0), 0u) << third.peer();
+
+  // A streaming method of the same service, through the router.
+  tv1::CountRequest count;
+  count.set_count(3);
+  auto context = context_with();
+  auto stream = echo->Count(context.get(), count);
+  tv1::CountResponse item;
+  int items = 0;
+  while (stream->Read(&item)) ++items;
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(items, 3);
+}
+
+// A service first seen after the public server started cannot be registered
+// on it any more: its calls are forwarded to the module's in-process server.
+TEST(KernelIntegrationTest, ModuleLoadedAfterStartIsReachedThroughTheRouter) {
+  Telekernd daemon({.load = {"ping"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  kv1::LoadModuleRequest load;
+  load.set_name("echo");
+  kv1::LoadModuleResponse loaded;
+  ASSERT_TRUE(
+      Kernel::NewStub(daemon.channel())->LoadModule(context_with().get(), load, &loaded).ok());
+  tv1::SayRequest request;
+  request.set_message("routed");
+  tv1::SayResponse response;
+  auto status = tv1::Echo::NewStub(daemon.channel())->Say(context_with().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.message(), "routed");
+  EXPECT_FALSE(response.peer().empty());
+  EXPECT_EQ(response.peer().find("127.0.0.1"), std::string::npos)
+      << "forwarded in process, not from the client's socket: " << response.peer();
+  EXPECT_EQ(response.caller(), "anonymous");
+}
+
 // While echo is reloaded 20 times, a client calling ping in a loop sees zero
 // failures, and echo's clients recover on their own.
 TEST(KernelIntegrationTest, ReloadUnderLoadKeepsOtherModulesAvailable) {
@@ -503,6 +582,46 @@ TEST_F(AuthIntegrationTest, RolesAndCredentialsAreEnforced) {
                   .ok());
   auto [code, body] = daemon.http_get("/metrics");
   EXPECT_NE(body.find("code=\"UNAUTHENTICATED\""), std::string::npos) << "rejections are counted";
+}
+
+// Modules learn who calls from ModuleContext::caller(), on direct and routed
+// calls alike; x-telekern-* metadata a client sends itself is dropped.
+TEST_F(AuthIntegrationTest, ModulesSeeTheAuthenticatedCallerNotAForgedOne) {
+  Telekernd daemon({.config_yaml = config(), .load = {"ping"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = Kernel::NewStub(daemon.channel());
+  kv1::LoginRequest login;
+  login.set_user("alice");
+  login.set_password("wonderland");
+  kv1::LoginResponse token;
+  ASSERT_TRUE(kernel->Login(context_with().get(), login, &token).ok());
+  const std::string bearer = "Bearer " + token.token();
+  auto echo = tv1::Echo::NewStub(daemon.channel());
+  auto caller = [&](std::map<std::string, std::string> metadata) {
+    metadata["x-telekern-subject"] = "mallory";
+    metadata["x-telekern-role"] = "admin";
+    tv1::SayRequest request;
+    tv1::SayResponse response;
+    auto status = echo->Say(context_with(metadata).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.caller() + "/" + response.role();
+  };
+
+  // echo loaded after start: routed.
+  kv1::LoadModuleRequest load;
+  load.set_name("echo");
+  kv1::LoadModuleResponse loaded;
+  ASSERT_TRUE(
+      kernel->LoadModule(context_with({{"authorization", bearer}}).get(), load, &loaded).ok());
+  EXPECT_EQ(caller({{"x-api-key", "viewer-secret"}}), "viewer-key/viewer");
+  EXPECT_EQ(caller({{"authorization", bearer}}), "alice/admin");
+
+  // echo loaded at start: direct.
+  Telekernd direct({.config_yaml = config(), .load = {"echo"}});
+  ASSERT_TRUE(direct.ready()) << direct.log();
+  echo = tv1::Echo::NewStub(direct.channel());
+  EXPECT_EQ(caller({{"x-api-key", "viewer-secret"}}), "viewer-key/viewer");
+  EXPECT_EQ(caller({{"x-api-key", "operator-secret"}}), "operator-key/operator");
 }
 
 TEST_F(AuthIntegrationTest, SighupAppliesNewKeys) {

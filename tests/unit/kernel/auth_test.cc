@@ -107,6 +107,38 @@ TEST(AuthenticatorTest, ApiKeysAndRoles) {
   EXPECT_EQ(authenticator.authenticate("internal-key", "")->role, options::v1::ROLE_ADMIN);
 }
 
+TEST(CredentialCacheTest, KeepsTokensUntilTheyExpire) {
+  CredentialCache cache;
+  auto now = std::chrono::system_clock::now();
+  cache.add_token("t1", {"bob", options::v1::ROLE_VIEWER}, now + 10s);
+  ASSERT_TRUE(cache.find_token("t1", now).has_value());
+  EXPECT_EQ(cache.find_token("t1", now)->subject, "bob");
+  EXPECT_FALSE(cache.find_token("t1", now + 11s).has_value()) << "expired tokens are not served";
+  EXPECT_FALSE(cache.find_token("t2", now).has_value());
+  cache.add_key("k", {"ci", options::v1::ROLE_OPERATOR});
+  EXPECT_EQ(cache.find_key("k")->role, options::v1::ROLE_OPERATOR);
+  EXPECT_FALSE(cache.find_key("other").has_value());
+}
+
+TEST(AuthenticatorTest, RepeatedCredentialsGiveTheSameAnswer) {
+  auto authenticator = make_authenticator();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(authenticator.authenticate("operator-key", "")->subject, "ops");
+    EXPECT_EQ(authenticator.authenticate("nope", "").status().code(),
+              absl::StatusCode::kUnauthenticated)
+        << "failures are never remembered as successes";
+  }
+  auto login = authenticator.login("alice", "wonderland");
+  ASSERT_TRUE(login.ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(authenticator.authenticate("", "Bearer " + login->token)->subject, "alice");
+  }
+  auto forged = login->token;
+  forged[forged.size() - 10] = forged[forged.size() - 10] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(authenticator.authenticate("", "Bearer " + forged).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
 TEST(AuthenticatorTest, LoginIssuesUsableToken) {
   auto authenticator = make_authenticator();
   EXPECT_FALSE(authenticator.login("alice", "wrong").ok());

@@ -32,8 +32,12 @@ std::unique_ptr<ModuleContextImpl> make_context(const Module& module,
   auto config = validate_config(module.info().config, YAML::Node(), {"", "modules.x", {}});
   EXPECT_TRUE(config.ok()) << config.status();
   std::filesystem::create_directories(dir);
-  return std::make_unique<ModuleContextImpl>(*config, dir, make_logger(module.info().name), metrics,
-                                             [](std::string_view) { return nullptr; });
+  return std::make_unique<ModuleContextImpl>(
+      *config, dir, make_logger(module.info().name), metrics,
+      [](std::string_view) { return nullptr; },
+      [](const grpc::ServerContextBase&) {
+        return Caller{"kernel", "admin"};
+      });
 }
 
 class ModuleLifecycleTest : public ::testing::TestWithParam<std::string> {};

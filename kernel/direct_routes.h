@@ -1,0 +1,83 @@
+// The fast path from the public server into a module: the unary methods of
+// the module services known when the server starts are registered on it as
+// methods of their own, and a call to one runs the handler of the module
+// instance that serves it now, on the public server's call — no second gRPC
+// call. While no instance can take it that way (the module is reloading or
+// unloaded, or its service is not a callback service) the call goes through
+// the module router like every other call, so reload and unload keep their
+// guarantees. Streaming methods and services first seen later always use the
+// router: gRPC servers cannot add methods after start.
+#pragma once
+
+#include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/impl/service_type.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "kernel/module_router.h"
+#include "telekern/module.h"
+
+namespace telekern::kernel {
+
+// Counts the calls one module instance is serving through direct routes, so
+// the kernel can wait for them before it stops and destroys the instance.
+class CallTracker {
+ public:
+  void started() { running_.fetch_add(1, std::memory_order_relaxed); }
+  void finished();
+  // Waits until no call runs or until `deadline`; returns how many still run.
+  int wait_until_idle(std::chrono::steady_clock::time_point deadline);
+
+ private:
+  std::atomic<int> running_{0};
+  std::mutex mutex_;
+  std::condition_variable idle_;
+};
+
+class DirectRoutes final : public grpc::Service {
+ public:
+  // One route per unary method of `services`, from the generated descriptor
+  // pool (the modules' protos are loaded by then). Unknown names are skipped.
+  DirectRoutes(const std::vector<std::string>& services, ModuleRouter& router);
+  ~DirectRoutes() override;
+
+  // Sends calls to the unary methods of `binding` straight to its handlers
+  // from now on, counted in `calls`. False, and nothing changes, when the
+  // service has no direct routes or is not a callback service.
+  bool attach(const ServiceBinding& binding, std::shared_ptr<CallTracker> calls);
+  // Calls to `services` go through the router again. Once this returns no new
+  // call reaches the detached handlers; calls already there keep running
+  // (their CallTracker tells when they are done).
+  void detach(const std::vector<std::string>& services);
+  // How many unary methods are routed directly right now.
+  int attached() const;
+
+ private:
+  class Method;
+  struct Target {
+    grpc::internal::MethodHandler* handler = nullptr;  // the module's, or the route's fallback
+    std::shared_ptr<CallTracker> calls;                // null for the fallback
+  };
+  struct Route {
+    std::string path;  // "/pkg.Service/Method"; the server keeps a pointer to it
+    std::string service;
+    int method_index = 0;  // in the service's descriptor, = in its generated grpc::Service
+    Target direct;         // handler null while detached
+    std::unique_ptr<grpc::internal::MethodHandler> fallback;  // through the router
+  };
+  // The handler a new call to route `index` runs, its tracker already counting it.
+  Target pick(size_t index) const;
+
+  ModuleRouter& router_;
+  std::vector<std::unique_ptr<Route>> routes_;  // fixed after construction
+  mutable std::shared_mutex mutex_;             // guards Route::direct
+};
+
+}  // namespace telekern::kernel
