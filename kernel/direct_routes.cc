@@ -4,6 +4,8 @@
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include "telekern/strings.h"
+
 namespace telekern::kernel {
 namespace {
 
@@ -38,84 +40,121 @@ int CallTracker::wait_until_idle(std::chrono::steady_clock::time_point deadline)
   return running_.load(std::memory_order_acquire);
 }
 
-// The handler gRPC runs for one route. It picks the target when the request
-// arrives (Deserialize) and hands the call to it unchanged, so the target
-// handler sees exactly what it would on a server of its own; the call's
-// requester callback, which gRPC runs after the call is completely done, tells
-// the module's tracker.
+// The handler gRPC runs for one route. It keeps the request bytes as they
+// arrived (Deserialize), checks the call at the gate, then picks the target
+// and hands it the call unchanged, so the target handler sees exactly what it
+// would on a server of its own. The call's requester callback, which gRPC
+// runs once the call is completely done, tells the module's tracker.
 class DirectRoutes::Method final : public grpc::internal::MethodHandler {
  public:
   Method(const DirectRoutes& routes, size_t index) : routes_(routes), index_(index) {}
 
-  void* Deserialize(grpc_call* call, grpc_byte_buffer* request, grpc::Status* status,
+  void* Deserialize(grpc_call*, grpc_byte_buffer* request, grpc::Status* status,
                     void** handler_data) override {
-    auto dispatch = std::make_unique<Dispatch>(Dispatch{routes_.pick(index_), nullptr});
-    void* message =
-        dispatch->target.handler->Deserialize(call, request, status, &dispatch->handler_data);
-    *handler_data = dispatch.release();  // back in RunHandler
-    return message;
+    *handler_data = request;  // ours now; the target's Deserialize consumes it
+    *status = grpc::Status::OK;
+    return nullptr;
   }
 
   void RunHandler(const HandlerParameter& param) override {
-    std::unique_ptr<Dispatch> dispatch(static_cast<Dispatch*>(param.internal_data));
-    grpc::Status status = param.status;
-    void* message = param.request;
-    if (!dispatch) {  // gRPC deserializes every unary request first; stay safe regardless
-      dispatch = std::make_unique<Dispatch>(Dispatch{routes_.pick(index_), nullptr});
-      message = dispatch->target.handler->Deserialize(param.call->call(), nullptr, &status,
-                                                      &dispatch->handler_data);
-    }
+    auto* request = static_cast<grpc_byte_buffer*>(param.internal_data);
+    const Route& route = *routes_.routes_[index_];
+    grpc::Status admitted = routes_.gate_.check(*param.server_context, route.path);
+    if (!admitted.ok()) return reject(param, request, std::move(admitted));
+    Target target = routes_.pick(index_);
+    grpc::Status status;
+    void* handler_data = nullptr;
+    void* message =
+        target.handler->Deserialize(param.call->call(), request, &status, &handler_data);
     std::function<void()> requester = param.call_requester;
-    if (dispatch->target.calls) {
-      requester = [requester = std::move(requester), calls = dispatch->target.calls] {
+    if (target.calls) {
+      requester = [requester = std::move(requester), calls = std::move(target.calls)] {
         requester();
         calls->finished();
       };
     }
-    dispatch->target.handler->RunHandler(HandlerParameter(param.call, param.server_context, message,
-                                                          status, dispatch->handler_data,
-                                                          std::move(requester)));
+    target.handler->RunHandler(HandlerParameter(param.call, param.server_context, message, status,
+                                                handler_data, std::move(requester)));
   }
 
  private:
-  struct Dispatch {
-    Target target;
-    void* handler_data;
-  };
+  // Ends the call with `status` without running anything of the target's.
+  static void reject(const HandlerParameter& param, grpc_byte_buffer* request,
+                     grpc::Status status) {
+    grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer> refusal(
+        [&status](grpc::CallbackServerContext* context, const grpc::ByteBuffer*,
+                  grpc::ByteBuffer*) {
+          auto* reactor = context->DefaultReactor();
+          reactor->Finish(status);
+          return reactor;
+        });
+    grpc::Status parsed;
+    void* handler_data = nullptr;
+    void* message = refusal.Deserialize(param.call->call(), request, &parsed, &handler_data);
+    // The call keeps nothing of the handler object once RunHandler returns.
+    refusal.RunHandler(HandlerParameter(param.call, param.server_context, message, parsed,
+                                        handler_data, param.call_requester));
+  }
+
   const DirectRoutes& routes_;
   const size_t index_;
 };
 
-DirectRoutes::DirectRoutes(const std::vector<std::string>& services, ModuleRouter& router)
-    : router_(router) {
+DirectRoutes::DirectRoutes(ModuleRouter& router, const auth::CallGate& gate)
+    : router_(router), gate_(gate) {}
+
+absl::StatusOr<std::unique_ptr<DirectRoutes>> DirectRoutes::create(
+    const std::vector<ServiceBinding>& kernel_services,
+    const std::vector<std::string>& module_services, ModuleRouter& router,
+    const auth::CallGate& gate) {
+  std::unique_ptr<DirectRoutes> routes(new DirectRoutes(router, gate));
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  for (const auto& name : services) {
-    const auto* service = pool->FindServiceByName(name);
-    if (service == nullptr) continue;
-    for (int i = 0; i < service->method_count(); ++i) {
-      const auto* method = service->method(i);
-      if (method->client_streaming() || method->server_streaming()) continue;
-      auto route = std::make_unique<Route>();
-      route->path = "/" + name + "/" + method->name();
-      route->service = name;
-      route->method_index = i;
-      const std::string& path = route->path;
-      route->fallback = std::make_unique<
-          grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>>(
-          [this, &path](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                        grpc::ByteBuffer* response) {
-            return router_.route_unary(context, path, request, response);
-          });
-      route->direct = {};
-      routes_.push_back(std::move(route));
+  for (const auto& binding : kernel_services) {
+    const auto* service = pool->FindServiceByName(binding.name);
+    if (service == nullptr || binding.service == nullptr || !all_callback(*binding.service)) {
+      return absl::InternalError(
+          str_cat("kernel service ", binding.name, " must be a generated callback service"));
     }
+    for (int i = 0; i < service->method_count(); ++i) {
+      if (service->method(i)->client_streaming() || service->method(i)->server_streaming()) {
+        return absl::InternalError(str_cat("kernel method ", service->method(i)->full_name(),
+                                           " streams; the call gate covers unary kernel "
+                                           "methods only"));
+      }
+    }
+    routes->add_routes(binding.name);
+    routes->attach(binding, nullptr);
   }
-  for (size_t i = 0; i < routes_.size(); ++i) {
+  for (const auto& name : module_services) routes->add_routes(name);
+  for (size_t i = 0; i < routes->routes_.size(); ++i) {
     // grpc::Service takes ownership of both.
-    AddMethod(std::make_unique<grpc::internal::RpcServiceMethod>(
-                  routes_[i]->path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr)
-                  .release());
-    MarkMethodCallback(static_cast<int>(i), std::make_unique<Method>(*this, i).release());
+    routes->AddMethod(
+        std::make_unique<grpc::internal::RpcServiceMethod>(
+            routes->routes_[i]->path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr)
+            .release());
+    routes->MarkMethodCallback(static_cast<int>(i), std::make_unique<Method>(*routes, i).release());
+  }
+  return routes;
+}
+
+void DirectRoutes::add_routes(const std::string& name) {
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+  if (service == nullptr) return;
+  for (int i = 0; i < service->method_count(); ++i) {
+    const auto* method = service->method(i);
+    if (method->client_streaming() || method->server_streaming()) continue;
+    auto route = std::make_unique<Route>();
+    route->path = "/" + name + "/" + method->name();
+    route->service = name;
+    route->method_index = i;
+    const std::string& path = route->path;
+    route->fallback =
+        std::make_unique<grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>>(
+            [this, &path](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                          grpc::ByteBuffer* response) {
+              return router_.route_unary(context, path, request, response);
+            });
+    routes_.push_back(std::move(route));
   }
 }
 
@@ -125,7 +164,7 @@ DirectRoutes::Target DirectRoutes::pick(size_t index) const {
   std::shared_lock lock(mutex_);
   const Route& route = *routes_[index];
   if (route.direct.handler == nullptr) return {route.fallback.get(), nullptr};
-  route.direct.calls->started();
+  if (route.direct.calls) route.direct.calls->started();
   return route.direct;
 }
 

@@ -1,14 +1,16 @@
-// The fast path from the public server into a module: the unary methods of
-// the module services known when the server starts are registered on it as
-// methods of their own, and a call to one runs the handler of the module
-// instance that serves it now, on the public server's call — no second gRPC
-// call. While no instance can take it that way (the module is reloading or
-// unloaded, or its service is not a callback service) the call goes through
-// the module router like every other call, so reload and unload keep their
-// guarantees. Streaming methods and services first seen later always use the
-// router: gRPC servers cannot add methods after start.
+// How unary calls reach their handlers on the public server. Every unary
+// method of the kernel's own services and of the module services known when
+// the server starts is registered on it through here: a call first passes the
+// call gate (auth and min_role), then runs the handler of whoever serves the
+// method now, on the public server's call — no second gRPC call. While no
+// module instance can take it that way (reloading or unloaded, or not a
+// callback service) the call goes through the module router like every other
+// call, so reload and unload keep their guarantees. Streaming methods and
+// services first seen later always use the router: gRPC servers cannot add
+// methods after start.
 #pragma once
 
+#include <absl/status/statusor.h>
 #include <grpcpp/impl/rpc_service_method.h>
 #include <grpcpp/impl/service_type.h>
 
@@ -21,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/auth/call_gate.h"
 #include "kernel/module_router.h"
 #include "telekern/module.h"
 
@@ -43,9 +46,14 @@ class CallTracker {
 
 class DirectRoutes final : public grpc::Service {
  public:
-  // One route per unary method of `services`, from the generated descriptor
-  // pool (the modules' protos are loaded by then). Unknown names are skipped.
-  DirectRoutes(const std::vector<std::string>& services, ModuleRouter& router);
+  // One route per unary method of `kernel_services` (always attached) and of
+  // `module_services`, from the generated descriptor pool (the modules'
+  // protos are loaded by then; unknown names are skipped). Fails when a kernel
+  // service is not a callback service with unary methods only.
+  static absl::StatusOr<std::unique_ptr<DirectRoutes>> create(
+      const std::vector<ServiceBinding>& kernel_services,
+      const std::vector<std::string>& module_services, ModuleRouter& router,
+      const auth::CallGate& gate);
   ~DirectRoutes() override;
 
   // Sends calls to the unary methods of `binding` straight to its handlers
@@ -69,13 +77,16 @@ class DirectRoutes final : public grpc::Service {
     std::string path;  // "/pkg.Service/Method"; the server keeps a pointer to it
     std::string service;
     int method_index = 0;  // in the service's descriptor, = in its generated grpc::Service
-    Target direct;         // handler null while detached
+    Target direct;         // handler null while detached; calls null for kernel services
     std::unique_ptr<grpc::internal::MethodHandler> fallback;  // through the router
   };
+  DirectRoutes(ModuleRouter& router, const auth::CallGate& gate);
+  void add_routes(const std::string& service);
   // The handler a new call to route `index` runs, its tracker already counting it.
   Target pick(size_t index) const;
 
   ModuleRouter& router_;
+  const auth::CallGate& gate_;
   std::vector<std::unique_ptr<Route>> routes_;  // fixed after construction
   mutable std::shared_mutex mutex_;             // guards Route::direct
 };

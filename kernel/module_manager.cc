@@ -7,6 +7,8 @@
 
 #include <set>
 
+#include "kernel/auth/crypto.h"
+#include "telekern/credentials_interceptor.h"
 #include "telekern/log.h"
 #include "telekern/strings.h"
 
@@ -87,12 +89,14 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   kernel_services_ = std::move(kernel_services);
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
+  gate_ = std::make_shared<auth::CallGate>(authenticator_);
   // Calls held while a module reloads wait at most this long.
   router_ = std::make_unique<ModuleRouter>(
-      config_.drain_timeout + std::chrono::seconds(10),
+      config_.drain_timeout + std::chrono::seconds(10), *gate_,
       [this](std::string_view api_key, std::string_view authorization) {
         return identify(api_key, authorization);
-      });
+      },
+      authenticator_->internal_key());
 
   std::vector<std::filesystem::path> files;
   if (config_.load.empty()) {
@@ -126,29 +130,38 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
     std::lock_guard lock(mutex_);
     records_.push_back(*record);
   }
-  direct_ = std::make_unique<DirectRoutes>(direct_services, *router_);
+  auto direct = DirectRoutes::create(kernel_services_, direct_services, *router_, *gate_);
+  if (!direct.ok()) {
+    std::lock_guard lock(mutex_);
+    records_.clear();
+    return direct.status();
+  }
+  direct_ = std::move(*direct);
 
   PublicServerSpec spec;
   spec.address = config_.listen;
   spec.tls = config_.tls;
-  spec.services = kernel_services_;
+  for (const auto& binding : kernel_services_) spec.health_names.push_back(binding.name);
   spec.direct_routes = direct_.get();
   spec.router = router_.get();
   spec.list_services = [this] { return service_names(); };
-  spec.gate = std::make_shared<auth::CallGate>(authenticator_, rpc_metrics_);
   spec.metrics = &rpc_metrics_;
-  gate_ = spec.gate;
   auto server = PublicServer::start(std::move(spec));
   if (!server.ok()) {
     std::lock_guard lock(mutex_);
     records_.clear();  // prepared, never started: destroying them is all it takes
     return server.status();
   }
+  // Modules call each other through this channel as the kernel (admin).
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> as_kernel;
+  as_kernel.push_back(credentials_interceptor([key = authenticator_->internal_key()] {
+    return std::pair<std::string, std::string>{"x-api-key", key};
+  }));
   {
     std::lock_guard lock(mutex_);
     server_ = std::move(*server);
     port_ = server_->port();
-    local_channel_ = server_->in_process_channel({});
+    local_channel_ = server_->in_process_channel(std::move(as_kernel));
   }
 
   for (const auto& record : prepared) {
@@ -175,25 +188,28 @@ std::pair<std::string, std::string> ModuleManager::identify(std::string_view api
     authenticator = authenticator_;
   }
   if (!authenticator->enabled()) return {"anonymous", "admin"};
-  // Calls with bad credentials never pass the call gate; only in-process
-  // calls from other modules arrive without any.
+  // Calls with bad credentials never pass the call gate.
   auto identity = authenticator->authenticate(api_key, authorization);
-  if (!identity.ok()) return {"kernel", "admin"};
+  if (!identity.ok()) return {"unknown", "viewer"};
   return {identity->subject, auth::role_name(identity->role)};
 }
 
 Caller ModuleManager::caller_of(const grpc::ServerContextBase& call) {
-  std::string_view api_key, authorization, subject, role;
+  std::string_view api_key, authorization, subject, role, proof;
   for (const auto& [key, value] : call.client_metadata()) {
     std::string_view name(key.data(), key.size());
     std::string_view text(value.data(), value.size());
     if (name == "x-api-key") api_key = text;
     if (name == "authorization") authorization = text;
-    // Set by the router; the call gate drops it from network calls.
     if (name == "x-telekern-subject") subject = text;
     if (name == "x-telekern-role") role = text;
+    if (name == "x-telekern-kernel") proof = text;
   }
-  if (!subject.empty()) return {std::string(subject), std::string(role)};
+  // The router's identity of a forwarded call, vouched for by the kernel's
+  // internal key (which never leaves the process); a client's own is ignored.
+  if (!subject.empty() && !proof.empty() && auth::constant_time_equal(proof, router_->proof)) {
+    return {std::string(subject), std::string(role)};
+  }
   auto [who, what] = identify(api_key, authorization);
   return {std::move(who), std::move(what)};
 }

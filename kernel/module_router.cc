@@ -13,9 +13,10 @@ namespace telekern::kernel {
 namespace {
 
 // The backend call carries the caller's deadline and metadata, with the
-// caller's identity (x-telekern-subject/-role) in place of its credentials.
-void prepare_backend_context(const grpc::ServerContextBase& incoming,
-                             const IdentityResolver& identify, grpc::ClientContext& outgoing) {
+// caller's identity (x-telekern-subject/-role, vouched for by
+// x-telekern-kernel) in place of its credentials.
+void prepare_backend_context(const grpc::ServerContextBase& incoming, const ModuleRouter& router,
+                             grpc::ClientContext& outgoing) {
   outgoing.set_deadline(incoming.deadline());
   std::string_view api_key, authorization;
   for (const auto& [key, value] : incoming.client_metadata()) {
@@ -28,9 +29,10 @@ void prepare_backend_context(const grpc::ServerContextBase& incoming,
     }
     outgoing.AddMetadata(name, std::string(value.data(), value.size()));
   }
-  auto [subject, role] = identify(api_key, authorization);
+  auto [subject, role] = router.identify(api_key, authorization);
   outgoing.AddMetadata("x-telekern-subject", subject);
   outgoing.AddMetadata("x-telekern-role", role);
+  outgoing.AddMetadata("x-telekern-kernel", router.proof);
 }
 
 void forward_trailing_metadata(const grpc::ClientContext& backend,
@@ -63,6 +65,9 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   // Unary calls read their one request first and make a unary backend call
   // (one batch each way); streaming calls are piped as a bidi stream.
   void start() {
+    if (auto admitted = router_.gate.check(*context_, context_->method()); !admitted.ok()) {
+      return fail(admitted);
+    }
     unary_ = router_.is_unary(context_->method());
     if (unary_) {
       StartRead(&request_);
@@ -75,7 +80,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
     if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
     backend_channel_ = channel.get();
     stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
-    prepare_backend_context(*context_, router_.identify, client_context_);
+    prepare_backend_context(*context_, router_, client_context_);
     references_.fetch_add(1);
     backend_started_ = true;
     router_.backend_call_started(backend_channel_);
@@ -223,7 +228,7 @@ class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall
     if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
     backend_channel_ = channel.get();
     stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
-    prepare_backend_context(*context_, router_.identify, client_context_);
+    prepare_backend_context(*context_, router_, client_context_);
     references_.fetch_add(1);
     backend_started_ = true;
     router_.backend_call_started(backend_channel_);
@@ -288,8 +293,9 @@ RoutedCall* claim(const std::shared_ptr<HeldCall>& held) {
 }
 }  // namespace
 
-ModuleRouter::ModuleRouter(std::chrono::milliseconds hold_limit, IdentityResolver identify)
-    : hold_limit_(hold_limit), identify(std::move(identify)) {}
+ModuleRouter::ModuleRouter(std::chrono::milliseconds hold_limit, const auth::CallGate& gate,
+                           IdentityResolver identify, std::string proof)
+    : hold_limit_(hold_limit), gate(gate), identify(std::move(identify)), proof(std::move(proof)) {}
 
 ModuleRouter::~ModuleRouter() {
   remove(services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));

@@ -21,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernel/auth/call_gate.h"
+
 namespace telekern::kernel {
 
 struct HeldCall;
@@ -51,7 +53,11 @@ using IdentityResolver = std::function<std::pair<std::string, std::string>(
 
 class ModuleRouter final : public grpc::CallbackGenericService {
  public:
-  ModuleRouter(std::chrono::milliseconds hold_limit, IdentityResolver identify);
+  // Calls pass `gate` first. Forwarded calls carry x-telekern-kernel: `proof`
+  // next to the caller's identity, which is how a module tells a forwarded
+  // identity from one a client wrote itself.
+  ModuleRouter(std::chrono::milliseconds hold_limit, const auth::CallGate& gate,
+               IdentityResolver identify, std::string proof);
   ~ModuleRouter() override;
 
   grpc::ServerGenericBidiReactor* CreateReactor(
@@ -96,7 +102,9 @@ class ModuleRouter final : public grpc::CallbackGenericService {
   std::chrono::milliseconds hold_limit_;
 
  public:
+  const auth::CallGate& gate;
   const IdentityResolver identify;
+  const std::string proof;
 
  private:
   mutable std::mutex mutex_;

@@ -20,11 +20,7 @@ absl::StatusOr<std::string> read_file(const std::string& path) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> make_credentials(const TlsSettings& tls) {
-  if (!tls.enabled()) {
-    // xDS credentials with an insecure fallback behave as plaintext but, unlike
-    // InsecureServerCredentials in gRPC 1.51, accept an AuthMetadataProcessor.
-    return grpc::XdsServerCredentials(grpc::InsecureServerCredentials());
-  }
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
   auto cert = read_file(tls.cert_file);
   if (!cert.ok()) return cert.status();
   auto key = read_file(tls.key_file);
@@ -48,7 +44,6 @@ PublicServer::PublicServer(PublicServerSpec spec) : spec_(std::move(spec)) {}
 absl::StatusOr<std::unique_ptr<PublicServer>> PublicServer::start(PublicServerSpec spec) {
   auto credentials = make_credentials(spec.tls);
   if (!credentials.ok()) return credentials.status();
-  (*credentials)->SetAuthMetadataProcessor(spec.gate);
 
   std::unique_ptr<PublicServer> server(new PublicServer(std::move(spec)));
   grpc::ServerBuilder builder;
@@ -56,7 +51,6 @@ absl::StatusOr<std::unique_ptr<PublicServer>> PublicServer::start(PublicServerSp
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   // Nothing here reads channelz; without it each call skips its bookkeeping.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
-  for (const auto& binding : server->spec_.services) builder.RegisterService(binding.service);
   server->own_services_.push_back(make_reflection_v1_service(server->spec_.list_services));
   server->own_services_.push_back(make_reflection_v1alpha_service(server->spec_.list_services));
   for (const auto& service : server->own_services_) builder.RegisterService(service.get());
@@ -73,7 +67,7 @@ absl::StatusOr<std::unique_ptr<PublicServer>> PublicServer::start(PublicServerSp
                 ": address in use by another program or not local; pick another with --listen"));
   }
   if (auto* health = server->server_->GetHealthCheckService()) {
-    for (const auto& binding : server->spec_.services) health->SetServingStatus(binding.name, true);
+    for (const auto& name : server->spec_.health_names) health->SetServingStatus(name, true);
     health->SetServingStatus(true);
   }
   return server;

@@ -1,8 +1,9 @@
-// The daemon's one gRPC server on the public address. It never restarts: the
-// kernel's own services are registered directly, the unary methods of the
-// modules loaded at start through DirectRoutes, and everything else reaches
-// modules through the module router (a generic service), because gRPC servers
-// cannot add services after start.
+// The daemon's one gRPC server on the public address. It never restarts:
+// the unary methods of the kernel's services and of the modules loaded at
+// start are registered through DirectRoutes, everything else reaches modules
+// through the module router (a generic service), because gRPC servers cannot
+// add services after start. Both pass every call through the call gate;
+// health and reflection, public, are registered as they are.
 #pragma once
 
 #include <absl/status/statusor.h>
@@ -15,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "kernel/auth/call_gate.h"
 #include "kernel/reflection_service.h"
 #include "kernel/rpc_metrics.h"
 #include "telekern/module.h"
@@ -32,11 +32,10 @@ struct TlsSettings {
 struct PublicServerSpec {
   std::string address;  // host:port; port 0 picks one
   TlsSettings tls;
-  std::vector<ServiceBinding> services;  // the kernel's own
+  std::vector<std::string> health_names;  // marked SERVING at start (the kernel's services)
   grpc::Service* direct_routes = nullptr;
   grpc::CallbackGenericService* router = nullptr;
   ServiceLister list_services;  // for reflection
-  std::shared_ptr<auth::CallGate> gate;
   RpcMetrics* metrics = nullptr;
 };
 
@@ -47,11 +46,11 @@ class PublicServer {
   ~PublicServer();
 
   int port() const { return port_; }
-  // A channel into this server that skips the network (and the call gate).
+  // A channel into this server that skips the network; its calls still pass
+  // the call gate, so `interceptors` add whatever credentials they need.
   std::shared_ptr<grpc::Channel> in_process_channel(
       std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
           interceptors);
-  auth::CallGate& gate() const { return *spec_.gate; }
   // Marks each service and the server as a whole for grpc.health.v1.
   void set_health(const std::string& service, bool serving);
   // Stops accepting, lets in-flight calls finish until the deadline, then

@@ -98,12 +98,6 @@ void RpcMetrics::record(std::string_view path, grpc::StatusCode code, double sec
   entry.duration->observe(seconds);
 }
 
-void RpcMetrics::record_rejected(std::string_view path, grpc::StatusCode code) {
-  Series entry = series(path, code);
-  entry.requests->inc();
-  entry.duration->observe(0);
-}
-
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 RpcMetrics::interceptor_factory() {
   return std::make_unique<RpcMetricsFactory>(*this);

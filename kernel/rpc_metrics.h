@@ -1,6 +1,5 @@
-// Counts and times every RPC by service, method and status code: a server
-// interceptor for calls that reach a service, record_rejected() for calls the
-// call gate turned away.
+// Counts and times every RPC by service, method and status code, with a server
+// interceptor on the public server (calls the call gate turns away included).
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>
@@ -20,7 +19,6 @@ class RpcMetrics {
  public:
   explicit RpcMetrics(MetricsRegistry& registry);
   void record(std::string_view path, grpc::StatusCode code, double seconds);
-  void record_rejected(std::string_view path, grpc::StatusCode code);
   void started() { in_flight_.inc(); }
   void finished() { in_flight_.dec(); }
 

@@ -1,32 +1,35 @@
-// The one place every incoming network call passes before it reaches a
-// service: it authenticates and enforces the method's min_role. Rejections are
-// counted in the same RPC metrics as served calls.
+// The one check every call to a kernel or module method passes before its
+// handler runs: it authenticates the caller's metadata and enforces the
+// method's min_role. Unary methods registered on the public server ask it in
+// DirectRoutes, everything else in the module router; health and reflection
+// are public. Rejected calls still end through the server, so the RPC metrics
+// count them with their status code.
 #pragma once
 
-#include <grpcpp/security/auth_metadata_processor.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kernel/auth/authenticator.h"
-#include "kernel/rpc_metrics.h"
 
 namespace telekern::kernel::auth {
 
-class CallGate final : public grpc::AuthMetadataProcessor {
+class CallGate {
  public:
-  CallGate(std::shared_ptr<const Authenticator> authenticator, RpcMetrics& metrics);
+  explicit CallGate(std::shared_ptr<const Authenticator> authenticator);
 
-  bool IsBlocking() const override { return false; }
-  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
-                       OutputMetadata* consumed, OutputMetadata* response) override;
-
+  // OK, or UNAUTHENTICATED (no or bad credentials) / PERMISSION_DENIED (role
+  // too low) with a message that says which, for a call to `path`
+  // ("/pkg.Service/Method").
+  grpc::Status check(const grpc::ServerContextBase& call, std::string_view path) const;
   // Applies new credentials settings (SIGHUP) to calls from now on.
   void set_authenticator(std::shared_ptr<const Authenticator> authenticator);
 
  private:
-  RpcMetrics& metrics_;
   std::atomic<std::shared_ptr<const Authenticator>> authenticator_;
 };
 

@@ -2,9 +2,9 @@
 // with the same handler, all in this process and driven by the same client
 // code. Two kernel paths are measured: a module's service (call gate with
 // API-key auth + RPC metrics interceptor + the module's direct route) and a
-// service the kernel serves itself (gate + metrics). Two partial peers show
-// where the cost is: a bare server with the kernel's credentials type, and one
-// with the metrics interceptor. Every target runs once per round, in a rotated
+// service the kernel serves itself (the same, on the kernel's handler). A
+// partial peer, a bare server with the metrics interceptor, shows what gRPC's
+// interceptor machinery alone costs. Every target runs once per round, in a rotated
 // order, and the ratios are medians over the rounds, so machine noise and
 // order effects cancel out. (Running two targets at once would not do: both
 // servers share gRPC's executor threads, so one's cost slows the other too.)
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::EnableDefaultHealthCheckService(true);
 
-  // Peers: bare, bare with the kernel's credentials type, bare with the metrics interceptor.
+  // Peers: bare, and bare with the kernel's metrics interceptor.
   struct Peer {
     BarePing service;
     std::unique_ptr<grpc::Server> server;
@@ -155,7 +155,6 @@ int main(int argc, char** argv) {
     return peer;
   };
   auto bare = make_peer(grpc::InsecureServerCredentials(), false);
-  auto xds = make_peer(grpc::XdsServerCredentials(grpc::InsecureServerCredentials()), false);
   auto intercepted = make_peer(grpc::InsecureServerCredentials(), true);
 
   // Full kernel path with auth on.
@@ -210,7 +209,6 @@ int main(int argc, char** argv) {
       {"bare grpc++ server", local(bare->port), ""},
       {"module service (auth+metrics+route)", local(manager.port()), key},
       {"kernel service (auth+metrics)", local(kernel_manager.port()), key},
-      {"bare + kernel credentials type", local(xds->port), ""},
       {"bare + metrics interceptor", local(intercepted->port), ""},
   };
   for (auto& target : targets) drive(target.address, target.api_key, threads, duration / 10);
@@ -246,6 +244,6 @@ int main(int argc, char** argv) {
   }
   manager.shutdown();
   kernel_manager.shutdown();
-  for (auto* peer : {bare.get(), xds.get(), intercepted.get()}) peer->server->Shutdown();
+  for (auto* peer : {bare.get(), intercepted.get()}) peer->server->Shutdown();
   return failures == 0 ? 0 : 1;
 }

@@ -1,5 +1,5 @@
-// telekern::Client: credentials go in through a client interceptor so typed
-// stubs and plain ClientContexts carry them; retries come from the service config.
+// telekern::Client: credentials go in through a client interceptor
+// (credentials_interceptor.h); retries come from the service config.
 #include "telekern/client.h"
 
 #include <grpcpp/create_channel.h>
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "telekern/credentials_interceptor.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/strings.h"
 
@@ -43,43 +44,6 @@ std::string read_file(const std::string& path) {
   buffer << in.rdbuf();
   return buffer.str();
 }
-
-// Adds the current credentials to every outgoing call's metadata, unless the
-// caller already set an authorization header itself.
-class CredentialsInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit CredentialsInterceptor(std::shared_ptr<const Client::Credentials> credentials)
-      : credentials_(std::move(credentials)) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      auto* metadata = methods->GetSendInitialMetadata();
-      auto [key, value] = credentials_->header();
-      if (!key.empty() && metadata->count("authorization") == 0 &&
-          metadata->count("x-api-key") == 0) {
-        metadata->emplace(key, value);
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  std::shared_ptr<const Client::Credentials> credentials_;
-};
-
-class CredentialsInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit CredentialsInterceptorFactory(std::shared_ptr<const Client::Credentials> credentials)
-      : credentials_(std::move(credentials)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
-    return new CredentialsInterceptor(credentials_);  // gRPC owns interceptors
-  }
-
- private:
-  std::shared_ptr<const Client::Credentials> credentials_;
-};
 
 std::string service_config(int max_attempts) {
   if (max_attempts < 2) return "";
@@ -120,7 +84,8 @@ Client::Client(ClientOptions options)
   std::string config = service_config(options_.max_attempts);
   if (!config.empty()) arguments.SetServiceConfigJSON(config);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<CredentialsInterceptorFactory>(credentials_));
+  interceptors.push_back(
+      credentials_interceptor([credentials = credentials_] { return credentials->header(); }));
   channel_ = grpc::experimental::CreateCustomChannelWithInterceptors(
       options_.target, channel_credentials, arguments, std::move(interceptors));
 }
