@@ -189,11 +189,4 @@ void DirectRoutes::detach(const std::vector<std::string>& services) {
   }
 }
 
-int DirectRoutes::attached() const {
-  std::shared_lock lock(mutex_);
-  int count = 0;
-  for (const auto& route : routes_) count += route->direct.handler != nullptr;
-  return count;
-}
-
 }  // namespace telekern::kernel

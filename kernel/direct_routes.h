@@ -64,8 +64,6 @@ class DirectRoutes final : public grpc::Service {
   // call reaches the detached handlers; calls already there keep running
   // (their CallTracker tells when they are done).
   void detach(const std::vector<std::string>& services);
-  // How many unary methods are routed directly right now.
-  int attached() const;
 
  private:
   class Method;

@@ -617,11 +617,22 @@ TEST_F(AuthIntegrationTest, ModulesSeeTheAuthenticatedCallerNotAForgedOne) {
   EXPECT_EQ(caller({{"authorization", bearer}}), "alice/admin");
 
   // echo loaded at start: direct.
-  Telekernd direct({.config_yaml = config(), .load = {"echo"}});
+  Telekernd direct({.config_yaml = config(), .load = {"echo", "ping"}});
   ASSERT_TRUE(direct.ready()) << direct.log();
   echo = tv1::Echo::NewStub(direct.channel());
   EXPECT_EQ(caller({{"x-api-key", "viewer-secret"}}), "viewer-key/viewer");
   EXPECT_EQ(caller({{"x-api-key", "operator-secret"}}), "operator-key/operator");
+
+  // Module to module through ModuleContext::channel(): passes the call gate
+  // as the kernel.
+  tv1::RelayRequest relay;
+  relay.set_message("relayed");
+  tv1::RelayResponse relayed;
+  auto status = tv1::Ping::NewStub(direct.channel())
+                    ->Relay(context_with({{"x-api-key", "viewer-secret"}}).get(), relay, &relayed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(relayed.message(), "relayed");
+  EXPECT_EQ(relayed.caller() + "/" + relayed.role(), "kernel/admin");
 }
 
 TEST_F(AuthIntegrationTest, SighupAppliesNewKeys) {
