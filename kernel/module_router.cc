@@ -49,6 +49,61 @@ std::string service_of(std::string_view method) {
   return std::string(method.substr(0, method.find('/')));
 }
 
+// The backend half of a routed call: its call to the module's in-process
+// server, its hold slot, and the references that decide when the routed call
+// may delete itself (one for the public call, one while the backend call runs).
+class BackendLink {
+ public:
+  BackendLink(ModuleRouter& router, grpc::ServerContextBase& incoming)
+      : router_(router), incoming_(incoming) {}
+
+  // Sets up the backend call on `channel`; false (and nothing set up) when
+  // the public call was cancelled while it was held.
+  bool open(std::shared_ptr<grpc::Channel> channel) {
+    if (cancelled_) return false;
+    channel_ = channel.get();
+    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
+    prepare_backend_context(incoming_, router_, context_);
+    references_.fetch_add(1);
+    started_ = true;
+    router_.backend_call_started(channel_);
+    return true;
+  }
+  grpc::GenericStub& stub() { return *stub_; }
+  grpc::ClientContext& context() { return context_; }
+  bool started() const { return started_; }
+  // The backend call is done: it stops counting and its trailing metadata
+  // goes to the public call.
+  void closed() {
+    router_.backend_call_finished(channel_);
+    forward_trailing_metadata(context_, incoming_);
+  }
+  void cancel() {
+    cancelled_ = true;
+    if (started_) context_.TryCancel();
+  }
+  void set_held(std::shared_ptr<HeldCall> held) { held_ = std::move(held); }
+  // The public call is done.
+  void public_done() {
+    if (held_) router_.forget(held_);
+  }
+  // Drops one reference; true when it was the last.
+  bool release() { return references_.fetch_sub(1) == 1; }
+
+ private:
+  ModuleRouter& router_;
+  grpc::ServerContextBase& incoming_;
+  const grpc::Channel* channel_ = nullptr;  // identifies the module instance
+  std::unique_ptr<grpc::GenericStub> stub_;
+  grpc::ClientContext context_;
+  std::shared_ptr<HeldCall> held_;
+  std::atomic<int> references_{1};
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> started_{false};
+};
+
+const grpc::Status kCancelledWhileHeld(grpc::StatusCode::CANCELLED, "cancelled while held");
+
 }  // namespace
 
 // Forwards one call, whatever its streaming kind, as a raw byte stream: client
@@ -60,6 +115,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
       : context_(context),
         router_(router),
         service_(service_of(context->method())),
+        link_(router, *context),
         backend_(*this) {}
 
   // Unary calls read their one request first and make a unary backend call
@@ -77,24 +133,18 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   }
 
   void begin(std::shared_ptr<grpc::Channel> channel) override {
-    if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
-    backend_channel_ = channel.get();
-    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
-    prepare_backend_context(*context_, router_, client_context_);
-    references_.fetch_add(1);
-    backend_started_ = true;
-    router_.backend_call_started(backend_channel_);
+    if (!link_.open(std::move(channel))) return fail(kCancelledWhileHeld);
     if (unary_) {
       // A reactor, not the std::function form: its OnDone comes after gRPC has
       // let go of the call, so the ProxiedCall (and its ClientContext) may be
       // deleted from there.
-      stub_->PrepareUnaryCall(&client_context_, context_->method(), grpc::StubOptions(), &request_,
-                              &response_, &unary_backend_);
+      link_.stub().PrepareUnaryCall(&link_.context(), context_->method(), grpc::StubOptions(),
+                                    &request_, &response_, &unary_backend_);
       unary_backend_.StartCall();
       return;
     }
-    stub_->PrepareBidiStreamingCall(&client_context_, context_->method(), grpc::StubOptions(),
-                                    &backend_);
+    link_.stub().PrepareBidiStreamingCall(&link_.context(), context_->method(), grpc::StubOptions(),
+                                          &backend_);
     // Two holds keep the backend stream alive while the public side may still
     // start operations on it: one for the upstream pump (client messages), one
     // for the downstream pump (replies). Each is removed when its pump ends.
@@ -105,11 +155,11 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   }
 
   void fail(const grpc::Status& status) override { Finish(status); }
-  void set_held(std::shared_ptr<HeldCall> held) override { held_ = std::move(held); }
+  void set_held(std::shared_ptr<HeldCall> held) override { link_.set_held(std::move(held)); }
 
   // Public side.
   void OnReadDone(bool ok) override {
-    if (unary_ && !backend_started_) {
+    if (unary_ && !link_.started()) {
       if (ok) return router_.route(service_, this);
       return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client sent no request"));
     }
@@ -125,15 +175,12 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
       backend_.StartRead(&response_);
       return;
     }
-    client_context_.TryCancel();
+    link_.context().TryCancel();
     backend_.RemoveHold();  // downstream pump ends
   }
-  void OnCancel() override {
-    cancelled_ = true;
-    if (backend_started_) client_context_.TryCancel();
-  }
+  void OnCancel() override { link_.cancel(); }
   void OnDone() override {
-    if (held_) router_.forget(held_);
+    link_.public_done();
     release();
   }
 
@@ -153,8 +200,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
     backend_.RemoveHold();  // upstream pump ends
   }
   void unary_done(grpc::Status status) {
-    router_.backend_call_finished(backend_channel_);
-    forward_trailing_metadata(client_context_, *context_);
+    link_.closed();
     if (status.ok()) {
       StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
     } else {
@@ -164,8 +210,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   }
 
   void backend_done(const grpc::Status& status) {
-    router_.backend_call_finished(backend_channel_);
-    forward_trailing_metadata(client_context_, *context_);
+    link_.closed();
     Finish(status);
     release();
   }
@@ -192,23 +237,17 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   };
 
   void release() {
-    if (references_.fetch_sub(1) == 1) delete this;
+    if (link_.release()) delete this;
   }
 
   grpc::GenericCallbackServerContext* context_;
   ModuleRouter& router_;
   const std::string service_;
-  const grpc::Channel* backend_channel_ = nullptr;  // identifies the module instance
-  std::unique_ptr<grpc::GenericStub> stub_;
-  grpc::ClientContext client_context_;
+  BackendLink link_;
   Backend backend_;
   UnaryBackend unary_backend_{*this};
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
-  std::shared_ptr<HeldCall> held_;
-  std::atomic<int> references_{1};  // the public call; +1 while the backend call runs
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> backend_started_{false};
   bool unary_ = false;
 };
 
@@ -218,33 +257,20 @@ class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall
  public:
   RoutedUnaryCall(grpc::CallbackServerContext* context, const std::string& method,
                   const grpc::ByteBuffer* request, grpc::ByteBuffer* response, ModuleRouter& router)
-      : context_(context),
-        router_(router),
-        method_(method),
-        request_(request),
-        response_(response) {}
+      : method_(method), request_(request), response_(response), link_(router, *context) {}
 
   void begin(std::shared_ptr<grpc::Channel> channel) override {
-    if (cancelled_) return fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held"));
-    backend_channel_ = channel.get();
-    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
-    prepare_backend_context(*context_, router_, client_context_);
-    references_.fetch_add(1);
-    backend_started_ = true;
-    router_.backend_call_started(backend_channel_);
-    stub_->PrepareUnaryCall(&client_context_, method_, grpc::StubOptions(), request_, response_,
-                            &backend_);
+    if (!link_.open(std::move(channel))) return fail(kCancelledWhileHeld);
+    link_.stub().PrepareUnaryCall(&link_.context(), method_, grpc::StubOptions(), request_,
+                                  response_, &backend_);
     backend_.StartCall();
   }
   void fail(const grpc::Status& status) override { Finish(status); }
-  void set_held(std::shared_ptr<HeldCall> held) override { held_ = std::move(held); }
+  void set_held(std::shared_ptr<HeldCall> held) override { link_.set_held(std::move(held)); }
 
-  void OnCancel() override {
-    cancelled_ = true;
-    if (backend_started_) client_context_.TryCancel();
-  }
+  void OnCancel() override { link_.cancel(); }
   void OnDone() override {
-    if (held_) router_.forget(held_);
+    link_.public_done();
     release();
   }
 
@@ -259,28 +285,19 @@ class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall
   };
 
   void backend_done(const grpc::Status& status) {
-    router_.backend_call_finished(backend_channel_);
-    forward_trailing_metadata(client_context_, *context_);
+    link_.closed();
     Finish(status);
     release();
   }
   void release() {
-    if (references_.fetch_sub(1) == 1) delete this;
+    if (link_.release()) delete this;
   }
 
-  grpc::CallbackServerContext* context_;
-  ModuleRouter& router_;
   const std::string& method_;  // owned by the direct route, which outlives the server
   const grpc::ByteBuffer* request_;
   grpc::ByteBuffer* response_;
-  const grpc::Channel* backend_channel_ = nullptr;
-  std::unique_ptr<grpc::GenericStub> stub_;
-  grpc::ClientContext client_context_;
+  BackendLink link_;
   Backend backend_{*this};
-  std::shared_ptr<HeldCall> held_;
-  std::atomic<int> references_{1};  // the public call; +1 while the backend call runs
-  std::atomic<bool> cancelled_{false};
-  std::atomic<bool> backend_started_{false};
 };
 
 namespace {

@@ -126,8 +126,8 @@ double median(std::vector<double> values) {
 
 int main(int argc, char** argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : 4;
-  auto duration = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 4000);
-  int rounds = argc > 3 ? std::atoi(argv[3]) : 8;
+  auto duration = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 8000);
+  int rounds = argc > 3 ? std::atoi(argv[3]) : 16;
   configure_logging(LogFormat::kText, "error");
   // As telekernd does (kernel/main.cc); it applies to every server in here.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
