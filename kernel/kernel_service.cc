@@ -151,12 +151,20 @@ grpc::ServerUnaryReactor* KernelService::GetConfig(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* KernelService::Login(grpc::CallbackServerContext* context,
                                                const v1::LoginRequest* request,
                                                v1::LoginResponse* response) {
-  auto result = authenticator_()->login(request->user(), request->password());
-  if (!result.ok()) return finish_now(context, to_grpc(result.status()));
-  response->set_token(result->token);
-  *response->mutable_expires_at() = to_timestamp(result->expires_at);
-  response->set_role(result->role);
-  return finish_now(context, grpc::Status::OK);
+  auto* reactor = context->DefaultReactor();
+  bool queued = logins_.try_submit([authenticator = authenticator_(), request, response, reactor] {
+    auto result = authenticator->login(request->user(), request->password());
+    if (!result.ok()) return reactor->Finish(to_grpc(result.status()));
+    response->set_token(result->token);
+    *response->mutable_expires_at() = to_timestamp(result->expires_at);
+    response->set_role(result->role);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "too many logins in progress; retry in a moment"));
+  }
+  return reactor;
 }
 
 }  // namespace telekern::kernel

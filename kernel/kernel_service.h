@@ -8,6 +8,7 @@
 #include "kernel/auth/authenticator.h"
 #include "kernel/module_manager.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
+#include "telekern/work_queue.h"
 
 namespace telekern::kernel {
 
@@ -49,6 +50,9 @@ class KernelService final : public telekern::kernel::v1::Kernel::CallbackService
   ModuleManager& manager_;
   AuthenticatorSource authenticator_;
   DaemonInfo info_;
+  // Password hashing (PBKDF2, ~0.1 s) runs here, not on gRPC's threads; a
+  // full queue turns logins away, which also slows down password guessing.
+  WorkQueue logins_{2, 32};
 };
 
 void to_proto(const ModuleStatus& status, v1::Module* out);

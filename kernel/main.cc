@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Every config key can be overridden by TELEKERN_<KEY> (e.g. TELEKERN_LOG_LEVEL=debug,\n"
       "TELEKERN_MODULES_BROKER_MAX_PARTITIONS=8). Signals: TERM/INT drain and stop, HUP re-reads\n"
-      "log and auth settings. Exit status 2 means invalid configuration.");
+      "the file: log and auth settings apply at once, modules whose config changed reload.\n"
+      "Exit status 2 means invalid configuration.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -289,8 +290,9 @@ int main(int argc, char** argv) {
         current_authenticator = *fresh_authenticator;
       }
       manager.set_authenticator(*fresh_authenticator);
-      log->info(
-          "SIGHUP: applied log and auth settings (module settings apply on `modules reload`)");
+      auto reloading = manager.apply_module_sections(fresh->module_sections);
+      log->info("SIGHUP: applied log and auth settings; modules with a changed config: {}",
+                reloading.empty() ? "none" : join(reloading, ", "));
       continue;
     }
     log->info("received {}, draining (up to {} ms) and stopping modules",

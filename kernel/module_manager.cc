@@ -25,6 +25,7 @@ struct ModuleManager::Record {
   uint64_t generation = 0;
   std::chrono::system_clock::time_point load_time;
   ModuleHealth health;
+  std::string config_yaml;  // the effective config it was started with
   // Destroyed in this order by destroy(): the in-process server, the module,
   // its library (inside LoadedModule), then the context.
   std::unique_ptr<ModuleContextImpl> context;
@@ -319,6 +320,14 @@ void ModuleManager::execute(Operation& operation) {
     return reply(absl::NotFoundError(
         str_cat("module '", operation.target, "' is not running; `modules list` shows what is")));
   }
+  if (operation.kind == Operation::Kind::kReload) {
+    // A config the new instance would refuse keeps the old one running.
+    if (auto checked = effective_config(*record); !checked.ok()) {
+      return reply(absl::Status(
+          checked.status().code(),
+          str_cat("module '", record->name, "' keeps running: ", checked.status().message())));
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     record->state = ModuleState::kStopping;
@@ -493,11 +502,9 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
       }
     }
   }
-  YAML::Node section = child_or_undefined(config_.module_sections, record->name);
-  auto module_config = validate_config(
-      module.info().config, section,
-      {config_.config_file, str_cat("modules.", record->name), telekern_environment()});
+  auto module_config = effective_config(*record);
   if (!module_config.ok()) return fail(module_config.status());
+  record->config_yaml = module_config->to_yaml();
 
   auto data_dir = config_.data_dir / record->name;
   std::error_code error;
@@ -511,6 +518,47 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
       [this](std::string_view service) { return channel_for(service); },
       [this](const grpc::ServerContextBase& call) { return caller_of(call); });
   return record;
+}
+
+absl::StatusOr<Config> ModuleManager::effective_config(const Record& record) const {
+  YAML::Node sections;
+  {
+    std::lock_guard lock(mutex_);
+    sections = config_.module_sections;
+  }
+  return validate_config(
+      record.loaded->module().info().config, child_or_undefined(sections, record.name),
+      {config_.config_file, str_cat("modules.", record.name), telekern_environment()});
+}
+
+std::vector<std::string> ModuleManager::apply_module_sections(YAML::Node sections) {
+  std::vector<std::shared_ptr<Record>> running;
+  {
+    std::lock_guard lock(mutex_);
+    config_.module_sections = sections;
+    for (const auto& record : records_) {
+      if (record->state == ModuleState::kRunning) running.push_back(record);
+    }
+  }
+  std::vector<std::string> changed;
+  for (const auto& record : running) {
+    // Without the module's own validators (its code may be gone by the time
+    // this runs): enough to see a change; the reload checks it fully.
+    auto fresh = validate_config(
+        record->info.config, child_or_undefined(sections, record->name),
+        {config_.config_file, str_cat("modules.", record->name), telekern_environment()});
+    if (fresh.ok() && fresh->to_yaml() == record->config_yaml) continue;
+    changed.push_back(record->name);
+    reload(record->name, [this, name = record->name](absl::StatusOr<OperationResult> result) {
+      if (result.ok()) {
+        log_->info("SIGHUP: module '{}' reloaded with its new config (generation {})", name,
+                   result->generation);
+      } else {
+        log_->error("SIGHUP: module '{}': {}", name, result.status().message());
+      }
+    });
+  }
+  return changed;
 }
 
 absl::Status ModuleManager::launch(Record& prepared) {
@@ -742,7 +790,7 @@ bool ModuleManager::ready(std::string* detail) const {
 absl::StatusOr<std::string> ModuleManager::module_config(const std::string& name) const {
   std::lock_guard lock(mutex_);
   for (const auto& record : records_) {
-    if (record->name == name && record->context) return record->context->config().to_yaml();
+    if (record->name == name && record->state != ModuleState::kFailed) return record->config_yaml;
   }
   return absl::NotFoundError(str_cat("module '", name, "' is not running"));
 }

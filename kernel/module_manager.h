@@ -73,6 +73,10 @@ class ModuleManager {
   absl::StatusOr<std::string> module_config(const std::string& name) const;
   const KernelConfig& config() const { return config_; }
   void set_authenticator(std::shared_ptr<const auth::Authenticator> authenticator);
+  // SIGHUP: takes the new modules.* sections and reloads (queued) every
+  // running module whose effective config changed; a reload whose new config
+  // is invalid keeps the running instance. Returns the modules queued.
+  std::vector<std::string> apply_module_sections(YAML::Node sections);
 
   // Stops accepting, drains in-flight calls, stops modules in reverse order.
   void shutdown();
@@ -91,6 +95,8 @@ class ModuleManager {
   // does not start it.
   absl::StatusOr<std::shared_ptr<Record>> prepare(const std::filesystem::path& file,
                                                   const std::string& replacing);
+  // The record's config section from the current config, validated by the module.
+  absl::StatusOr<Config> effective_config(const Record& record) const;
   // Starts a prepared module and hosts its services; on error the module is
   // stopped and destroyed.
   absl::Status launch(Record& record);

@@ -21,8 +21,8 @@
 #include "consumer_group.h"
 #include "group_commit.h"
 #include "telekern/metrics.h"
+#include "telekern/work_queue.h"
 #include "topic.h"
-#include "work_queue.h"
 
 namespace telekern::broker {
 

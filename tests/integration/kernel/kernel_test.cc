@@ -400,6 +400,47 @@ TEST(KernelIntegrationTest, ModuleConfigFromFileAndEnvironment) {
   EXPECT_NE(config.yaml().find("prefix: \"env \""), std::string::npos) << config.yaml();
 }
 
+// SIGHUP reloads the modules whose config changed, with the new config, and
+// leaves the others alone; a change the module refuses keeps it running.
+TEST(KernelIntegrationTest, SighupReloadsModulesWhoseConfigChanged) {
+  Telekernd daemon(
+      {.config_yaml = "modules:\n  echo:\n    prefix: 'one '\n", .load = {"echo", "ping"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto say = [&] {
+    tv1::SayRequest request;
+    request.set_message("x");
+    tv1::SayResponse reply;
+    auto context = context_with();
+    context->set_wait_for_ready(true);
+    auto status = tv1::Echo::NewStub(daemon.channel())->Say(context.get(), request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return reply.message();
+  };
+  auto generation_of = [&](const std::string& name) {
+    auto modules = list_modules(daemon.channel());
+    const auto* module = find_module(modules, name);
+    return module ? module->generation() : 0;
+  };
+  ASSERT_EQ(say(), "one x");
+  uint64_t ping_generation = generation_of("ping");
+  auto rewrite = [&](const std::string& echo_section) {
+    std::ofstream(daemon.dir() / "telekernd.yaml") << "modules:\n  echo:\n"
+                                                   << echo_section << "load: [echo, ping]\n";
+    daemon.process().signal(SIGHUP);
+  };
+
+  rewrite("    prefix: 'two '\n");
+  EXPECT_TRUE(wait_for([&] { return say() == "two x"; }, std::chrono::seconds(10))) << daemon.log();
+  EXPECT_EQ(generation_of("ping"), ping_generation) << "ping's config did not change";
+
+  rewrite("    prefix: 'three '\n    fail_start: maybe\n");
+  EXPECT_TRUE(wait_for([&] { return daemon.log().find("keeps running") != std::string::npos; },
+                       std::chrono::seconds(10)))
+      << daemon.log();
+  EXPECT_EQ(say(), "two x") << "the running instance stays";
+  EXPECT_NE(daemon.log().find("fail_start"), std::string::npos) << daemon.log();
+}
+
 TEST(KernelIntegrationTest, InvalidConfigExitsTwoNamingFileLineAndKey) {
   TempDir dir;
   auto file = dir.path() / "bad.yaml";

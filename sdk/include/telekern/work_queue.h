@@ -1,4 +1,4 @@
-// A fixed pool of broker threads fed by a bounded queue. Handlers hand work
+// A fixed pool of threads fed by a bounded queue. gRPC handlers hand work
 // here instead of blocking a gRPC thread; a full queue is refused at once.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace telekern::broker {
+namespace telekern {
 
 class WorkQueue {
  public:
@@ -34,4 +34,4 @@ class WorkQueue {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace telekern::broker
+}  // namespace telekern

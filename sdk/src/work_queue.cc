@@ -1,6 +1,6 @@
-#include "work_queue.h"
+#include "telekern/work_queue.h"
 
-namespace telekern::broker {
+namespace telekern {
 
 WorkQueue::WorkQueue(size_t threads, size_t capacity) : capacity_(capacity) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
@@ -43,4 +43,4 @@ void WorkQueue::run() {
   }
 }
 
-}  // namespace telekern::broker
+}  // namespace telekern
