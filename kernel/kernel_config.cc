@@ -64,6 +64,11 @@ const ConfigSchema& kernel_schema() {
       {"auth.jwt_ttl", ConfigType::kDuration, "1h", "Lifetime of tokens issued by Login"},
       {"remote_services", ConfigType::kNode, "",
        "Map of gRPC service name to host:port, for services not loaded here"},
+      {"remote.api_key", ConfigType::kSecret, "",
+       "API key sent (x-api-key) on calls to remote_services, for daemons with auth"},
+      {"remote.tls", ConfigType::kBool, "false", "Call remote_services over TLS"},
+      {"remote.ca", ConfigType::kString, "",
+       "PEM CA bundle that signs the remote daemons' certificates; empty = system roots"},
       {"modules", ConfigType::kNode, "",
        "One section per module (modules.<name>.<key>), validated by the module's schema"},
   };
@@ -112,6 +117,9 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.users = config.get_node("auth.users");
   result.jwt_secret = config.get_string("auth.jwt_secret");
   result.jwt_ttl = config.get_duration("auth.jwt_ttl");
+  result.remote.api_key = config.get_string("remote.api_key");
+  result.remote.tls = config.get_bool("remote.tls");
+  result.remote.ca_file = config.get_string("remote.ca");
   auto remote = config.get_node("remote_services");
   if (remote.IsDefined() && remote.IsMap()) {
     for (const auto& entry : remote) {

@@ -33,6 +33,11 @@ struct KernelConfig {
   std::string jwt_secret;
   std::chrono::milliseconds jwt_ttl{3600 * 1000};
   std::map<std::string, std::string> remote_services;  // service name -> host:port
+  struct Remote {
+    std::string api_key;
+    bool tls = false;
+    std::string ca_file;
+  } remote;                    // how channels to remote_services connect
   YAML::Node module_sections;  // "modules:" map, validated per module when it loads
   Config validated;            // for GetConfig and --print-config
 };

@@ -5,7 +5,9 @@
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/server_builder.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "kernel/auth/crypto.h"
 #include "telekern/credentials_interceptor.h"
@@ -732,7 +734,25 @@ std::shared_ptr<grpc::Channel> ModuleManager::channel_for(std::string_view servi
   auto remote = config_.remote_services.find(std::string(service));
   if (remote == config_.remote_services.end()) return local_channel_;
   if (auto it = remote_channels_.find(service); it != remote_channels_.end()) return it->second;
-  auto channel = grpc::CreateChannel(remote->second, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (config_.remote.tls) {
+    grpc::SslCredentialsOptions options;
+    if (!config_.remote.ca_file.empty()) {
+      std::ifstream in(config_.remote.ca_file);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      options.pem_root_certs = pem.str();
+    }
+    credentials = grpc::SslCredentials(options);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  if (!config_.remote.api_key.empty()) {
+    interceptors.push_back(credentials_interceptor([key = config_.remote.api_key] {
+      return std::pair<std::string, std::string>{"x-api-key", key};
+    }));
+  }
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      remote->second, credentials, grpc::ChannelArguments(), std::move(interceptors));
   remote_channels_.emplace(std::string(service), channel);
   return channel;
 }

@@ -676,6 +676,32 @@ TEST_F(AuthIntegrationTest, ModulesSeeTheAuthenticatedCallerNotAForgedOne) {
   EXPECT_EQ(relayed.caller() + "/" + relayed.role(), "kernel/admin");
 }
 
+// A module reaches a service another daemon serves (remote_services), with
+// the configured API key when that daemon has auth.
+TEST_F(AuthIntegrationTest, RemoteServicesAreCalledWithTheConfiguredKey) {
+  Telekernd remote({.config_yaml = config(), .load = {"echo"}});
+  ASSERT_TRUE(remote.ready()) << remote.log();
+  auto relay_through = [&](const std::string& key_line) {
+    Telekernd local({.config_yaml = "remote_services:\n  telekern.testing.v1.Echo: " +
+                                    remote.grpc_address() + "\n" + key_line,
+                     .load = {"ping"}});
+    EXPECT_TRUE(local.ready()) << local.log();
+    tv1::RelayRequest request;
+    request.set_message("far");
+    tv1::RelayResponse response;
+    auto status =
+        tv1::Ping::NewStub(local.channel())->Relay(context_with().get(), request, &response);
+    return std::make_pair(status, response);
+  };
+  auto [with_key, reply] = relay_through("remote:\n  api_key: viewer-secret\n");
+  ASSERT_TRUE(with_key.ok()) << with_key.error_message();
+  EXPECT_EQ(reply.message(), "far");
+  EXPECT_EQ(reply.caller() + "/" + reply.role(), "viewer-key/viewer");
+  auto [without_key, ignored] = relay_through("");
+  EXPECT_EQ(without_key.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << without_key.error_message();
+}
+
 TEST_F(AuthIntegrationTest, SighupAppliesNewKeys) {
   Telekernd daemon({.config_yaml = config(), .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
