@@ -824,13 +824,16 @@ TEST(KernelIntegrationTest, PrintConfigShowsKernelAndModuleSettings) {
   auto file = dir.path() / "c.yaml";
   std::ofstream(file)
       << "log:\n  level: debug\nauth:\n  jwt_secret: "
-         "'super-secret-value-that-is-long-enough'\nmodules:\n  echo:\n    prefix: 'hey '\n";
+         "'super-secret-value-that-is-long-enough'\nremote:\n  api_key: remote-key-value\n"
+         "modules:\n  echo:\n    prefix: 'hey '\n";
   auto result = run_command(telekernd_binary() + " --print-config --config " + file.string() +
                             " --modules-dir " + test_modules_dir());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("level: debug"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("listen: 127.0.0.1:7070"), std::string::npos) << result.output;
   EXPECT_EQ(result.output.find("super-secret-value"), std::string::npos) << "secrets are masked";
+  EXPECT_EQ(result.output.find("remote-key-value"), std::string::npos) << "secrets are masked";
+  EXPECT_NE(result.output.find("tls: false"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("modules.echo:"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("prefix: \"hey \""), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("fail_start: false"), std::string::npos) << result.output;
