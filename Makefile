@@ -13,14 +13,21 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
 	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl
 
-.PHONY: all deps configure build run test bench clean
+# `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
+# their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+
+.PHONY: all deps configure build run test bench fuzz clean
 
 all: build
 
-deps:
-	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null \
+# Installs the packages of $(1) that dpkg does not list as installed (quiet when none).
+define install_missing
+	@missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(1) 2>/dev/null \
 	    | awk '$$NF!="installed"{print $$1}'; \
-	  for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Package}\n' $$p >/dev/null 2>&1 || echo $$p; done \
+	  for p in $(1); do dpkg-query -W -f='$${Package}\n' $$p >/dev/null 2>&1 || echo $$p; done \
 	  | sort -u); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
@@ -28,6 +35,10 @@ deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -56,5 +67,16 @@ bench: build
 	cmake --build $(BUILD_DIR) --target telekern_benchmarks
 	@for b in $(BUILD_DIR)/bench/*; do echo "== $$b"; $$b || exit 1; done
 
+fuzz: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DTELEKERN_FUZZ=ON
+	cmake --build $(FUZZ_BUILD_DIR) --target telekern_fuzz_targets
+	@for f in $(FUZZ_BUILD_DIR)/fuzz/*; do \
+	  corpus=$(FUZZ_BUILD_DIR)/corpus/$$(basename $$f); mkdir -p $$corpus; \
+	  echo "== $$f ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)

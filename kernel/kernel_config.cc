@@ -123,7 +123,12 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   auto remote = config.get_node("remote_services");
   if (remote.IsDefined() && remote.IsMap()) {
     for (const auto& entry : remote) {
-      result.remote_services[entry.first.as<std::string>()] = entry.second.as<std::string>();
+      if (!entry.first.IsScalar() || !entry.second.IsScalar()) {
+        return absl::InvalidArgumentError(
+            str_cat(file, ":", entry.first.Mark().line + 1,
+                    ": key 'remote_services': each entry is service.Name: host:port"));
+      }
+      result.remote_services[entry.first.Scalar()] = entry.second.Scalar();
     }
   } else if (remote.IsDefined() && !remote.IsNull()) {
     return absl::InvalidArgumentError(

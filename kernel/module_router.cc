@@ -421,7 +421,8 @@ void ModuleRouter::expire_held_calls() {
   std::vector<std::pair<std::shared_ptr<HeldCall>, std::string>> expired;
   {
     std::lock_guard lock(mutex_);
-    for (auto& [name, route] : routes_) {
+    for (auto& entry : routes_) {
+      Route& route = entry.second;  // (clang 14 lambdas cannot capture structured bindings)
       std::erase_if(route.held, [&](const std::shared_ptr<HeldCall>& held) {
         if (now - held->since < hold_limit_) return false;
         expired.emplace_back(held, route.module);

@@ -45,8 +45,9 @@ absl::StatusOr<std::string> base64url_decode(std::string_view text) {
   std::string out;
   uint32_t buffer = 0;
   int bits = 0;
+  // Unpadded, as JWTs are: a '=' is as invalid as any other stray character
+  // (skipping what follows it would give a token more than one spelling).
   for (char c : text) {
-    if (c == '=') break;
     const char* position = std::char_traits<char>::find(kAlphabet, 64, c);
     if (position == nullptr) {
       return absl::InvalidArgumentError(

@@ -1,5 +1,6 @@
 #include "telekern/config.h"
 
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -140,11 +141,20 @@ YAML::Node default_node(const ConfigKey& key) {
   return YAML::Load(key.default_value);
 }
 
+// A map key as text; a key that is itself a list or map (valid YAML, never a
+// config key) is shown as written, so it is reported rather than thrown on.
+std::string key_text(const YAML::Node& key) {
+  if (key.IsScalar()) return key.Scalar();
+  YAML::Emitter out;
+  out << YAML::Flow << key;
+  return out.c_str();
+}
+
 // Collects keys present in `node` that the schema does not declare.
 void find_unknown(const YAML::Node& node, const std::string& path, const ConfigSchema& schema,
                   std::vector<std::pair<std::string, YAML::Node>>& unknown) {
   for (const auto& entry : node) {
-    std::string name = entry.first.as<std::string>();
+    std::string name = key_text(entry.first);
     std::string full = join_path(path, name);
     bool is_key = false;
     bool is_prefix = false;
@@ -237,7 +247,7 @@ YAML::Node mask_nested_secrets(const YAML::Node& node) {
   if (node.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
     for (const auto& entry : node) {
-      std::string key = entry.first.as<std::string>();
+      std::string key = key_text(entry.first);
       std::string lower = to_lower(key);
       bool secret = lower.find("password") != std::string::npos ||
                     lower.find("secret") != std::string::npos ||
@@ -351,7 +361,12 @@ absl::StatusOr<std::chrono::milliseconds> parse_duration(std::string_view text) 
     return absl::InvalidArgumentError(
         str_cat("'", trimmed, "' is not a duration; write e.g. 250ms, 30s, 5m, 1h, 2d"));
   }
-  double amount = std::stod(trimmed.substr(0, digits));
+  double amount = 0;
+  auto [end, error] = std::from_chars(trimmed.data(), trimmed.data() + digits, amount);
+  if (error != std::errc() || end != trimmed.data() + digits) {
+    return absl::InvalidArgumentError(
+        str_cat("'", trimmed, "' is not a duration; write e.g. 250ms, 30s, 5m, 1h, 2d"));
+  }
   std::string unit = trimmed.substr(digits);
   double millis_per_unit = 0;
   if (unit.empty() || unit == "s") {
@@ -367,6 +382,11 @@ absl::StatusOr<std::chrono::milliseconds> parse_duration(std::string_view text) 
   } else {
     return absl::InvalidArgumentError(
         str_cat("'", trimmed, "' has unknown unit '", unit, "'; use ms, s, m, h or d"));
+  }
+  // A century is more than any timeout or retention needs, and fits int64 milliseconds.
+  constexpr double kLimit = 100.0 * 365 * 86'400'000;
+  if (amount * millis_per_unit > kLimit) {
+    return absl::InvalidArgumentError(str_cat("'", trimmed, "' is longer than 100 years"));
   }
   return std::chrono::milliseconds(static_cast<int64_t>(amount * millis_per_unit));
 }

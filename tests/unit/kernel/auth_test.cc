@@ -75,6 +75,15 @@ TEST(JwtTest, NonCanonicalSignatureSpellingRejected) {
   EXPECT_TRUE(verify_jwt(token, kSecret, now).ok());
 }
 
+TEST(JwtTest, PaddingOrTrailingBytesAfterPaddingRejected) {
+  auto now = std::chrono::system_clock::now();
+  auto token = sign_jwt({"bob", "admin", now, now + 60s}, kSecret);
+  ASSERT_TRUE(verify_jwt(token, kSecret, now).ok());
+  EXPECT_FALSE(verify_jwt(token + "=", kSecret, now).ok());
+  EXPECT_FALSE(verify_jwt(token + "=AAAA", kSecret, now).ok()) << "found by tests/fuzz/jwt_fuzz";
+  EXPECT_FALSE(base64url_decode("=\xfa").ok());
+}
+
 TEST(JwtTest, AlgNoneRejected) {
   std::string header = base64url_encode(R"({"alg":"none","typ":"JWT"})");
   std::string payload = base64url_encode(R"({"sub":"x","role":"admin","exp":99999999999})");

@@ -70,6 +70,14 @@ TEST(ConfigTest, UnknownKeyNamesFileLineAndKey) {
   EXPECT_NE(message.find("did you mean 'retention.bytes'"), std::string::npos) << message;
 }
 
+// Found by tests/fuzz/config_fuzz: a key that is a list threw out of validation.
+TEST(ConfigTest, ListAsAKeyIsAnUnknownKeyNotAnException) {
+  auto config = validate_config(schema(), YAML::Load("[1, 2]: x\n"), {"c.yaml", "", {}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("unknown key '[1, 2]'"), std::string::npos)
+      << config.status();
+}
+
 TEST(ConfigTest, WrongTypeIsRejectedWithKey) {
   auto config = validate_config(schema(), YAML::Load("partitions: many\n"), {"c.yaml", "", {}});
   ASSERT_FALSE(config.ok());
@@ -114,6 +122,11 @@ TEST(ConfigTest, DurationParsing) {
   EXPECT_EQ(*parse_duration("1.5h"), std::chrono::minutes(90));
   EXPECT_FALSE(parse_duration("soon").ok());
   EXPECT_FALSE(parse_duration("5 weeks").ok());
+  // Found by tests/fuzz/config_fuzz: these threw or overflowed.
+  EXPECT_FALSE(parse_duration(".").ok());
+  EXPECT_FALSE(parse_duration(".x5m").ok());
+  EXPECT_FALSE(parse_duration("1.2.3s").ok());
+  EXPECT_FALSE(parse_duration("99999999999999999999d").ok());
 }
 
 TEST(ConfigTest, EnvironmentVariableNames) {
