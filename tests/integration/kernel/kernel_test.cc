@@ -40,6 +40,18 @@ kv1::ListModulesResponse list_modules(const std::shared_ptr<grpc::Channel>& chan
   return response;
 }
 
+// Echo.Say("x") with wait_for_ready; expects it to succeed.
+tv1::SayResponse say_x(const std::shared_ptr<grpc::Channel>& channel) {
+  tv1::SayRequest request;
+  request.set_message("x");
+  tv1::SayResponse response;
+  auto context = context_with();
+  context->set_wait_for_ready(true);
+  auto status = tv1::Echo::NewStub(channel)->Say(context.get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
 const kv1::Module* find_module(const kv1::ListModulesResponse& response, const std::string& name) {
   for (const auto& module : response.modules()) {
     if (module.name() == name) return &module;
@@ -220,16 +232,7 @@ TEST(KernelIntegrationTest, UnaryCallsToModulesLoadedAtStartAreDispatchedDirectl
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto kernel = Kernel::NewStub(daemon.channel());
   auto echo = tv1::Echo::NewStub(daemon.channel());
-  auto say = [&] {
-    tv1::SayRequest request;
-    request.set_message("x");
-    tv1::SayResponse response;
-    auto context = context_with();
-    context->set_wait_for_ready(true);
-    auto status = echo->Say(context.get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  };
+  auto say = [&] { return say_x(daemon.channel()); };
   auto first = say();
   EXPECT_EQ(first.peer().rfind("ipv4:127.0.0.1:", 0), 0u) << first.peer();
 
@@ -407,16 +410,7 @@ TEST(KernelIntegrationTest, SighupReloadsModulesWhoseConfigChanged) {
   Telekernd daemon(
       {.config_yaml = "modules:\n  echo:\n    prefix: 'one '\n", .load = {"echo", "ping"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
-  auto say = [&] {
-    tv1::SayRequest request;
-    request.set_message("x");
-    tv1::SayResponse reply;
-    auto context = context_with();
-    context->set_wait_for_ready(true);
-    auto status = tv1::Echo::NewStub(daemon.channel())->Say(context.get(), request, &reply);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return reply.message();
-  };
+  auto say = [&] { return say_x(daemon.channel()).message(); };
   auto generation_of = [&](const std::string& name) {
     auto modules = list_modules(daemon.channel());
     const auto* module = find_module(modules, name);
