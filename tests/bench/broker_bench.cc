@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -45,6 +46,22 @@ struct Rate {
 // pipeline in flight); FSYNC batches in flight share one fsync (group commit).
 constexpr int kPipeline = 4;
 
+// Channels live until the process exits: in gRPC 1.51 dropping a channel's last
+// reference inside a callback (a reactor's OnDone deleting its ClientContext)
+// can underflow the callback queue's refcount and abort the client.
+std::shared_ptr<grpc::Channel> bench_channel(const std::string& address, int index) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, int>, std::shared_ptr<grpc::Channel>> channels;
+  std::lock_guard lock(mutex);
+  auto& channel = channels[{address, index}];
+  if (!channel) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt("bench.channel", index);  // distinct connections
+    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  }
+  return channel;
+}
+
 Rate broker_produce(const std::string& address, const std::string& topic, int producers,
                     int batches, bv1::Durability durability) {
   std::atomic<uint64_t> failures{0};
@@ -52,10 +69,7 @@ Rate broker_produce(const std::string& address, const std::string& topic, int pr
   std::vector<std::thread> threads;
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
-      grpc::ChannelArguments arguments;
-      arguments.SetInt("bench.producer", p);
-      auto stub = bv1::Broker::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
+      auto stub = bv1::Broker::NewStub(bench_channel(address, p));
       bv1::ProduceRequest request;
       request.set_topic(topic);
       request.set_durability(durability);
@@ -132,8 +146,7 @@ Rate redis_produce(const RedisServer& redis, const std::string& stream, int prod
 }
 
 Rate broker_consume(const std::string& address, const std::string& topic, uint64_t count) {
-  auto stub =
-      bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = bv1::Broker::NewStub(bench_channel(address, 100));
   grpc::ClientContext context;
   bv1::ConsumeRequest request;
   request.set_topic(topic);
@@ -220,8 +233,7 @@ LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send sen
 
 LatencyHistogram broker_latency(const std::string& address, int rate,
                                 std::chrono::seconds duration) {
-  auto stub =
-      bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = bv1::Broker::NewStub(bench_channel(address, 100));
   const std::string topic = "bench-latency";
   grpc::ClientContext consume_context;
   auto send = [&](const std::vector<std::string>& values) {
