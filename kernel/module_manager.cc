@@ -266,6 +266,7 @@ void ModuleManager::run() {
     } else {
       poll_health();
       router_->expire_held_calls();
+      drop_retired_channels(std::chrono::steady_clock::now());
       next_health = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     }
   }
@@ -669,7 +670,7 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     log_->error("module '{}' stop threw: {}", record->name, exception.what());
   }
   if (record->server) {
-    record->channel.reset();
+    retire(std::move(record->channel));
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();
     record->server.reset();
@@ -690,6 +691,23 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
   record->context.reset();
   std::error_code ignored;
   std::filesystem::remove(record->private_copy, ignored);
+}
+
+void ModuleManager::retire(std::shared_ptr<grpc::Channel> channel) {
+  if (!channel) return;
+  std::lock_guard lock(mutex_);
+  retired_channels_.emplace_back(
+      std::chrono::steady_clock::now() + config_.drain_timeout + std::chrono::seconds(10),
+      std::move(channel));
+}
+
+void ModuleManager::drop_retired_channels(std::chrono::steady_clock::time_point now) {
+  std::vector<std::shared_ptr<grpc::Channel>> expired;  // released outside the lock
+  std::lock_guard lock(mutex_);
+  while (!retired_channels_.empty() && retired_channels_.front().first <= now) {
+    expired.push_back(std::move(retired_channels_.front().second));
+    retired_channels_.pop_front();
+  }
 }
 
 void ModuleManager::record_failure(const std::filesystem::path& file, const std::string& name,
@@ -850,6 +868,7 @@ void ModuleManager::shutdown() {
     std::lock_guard lock(mutex_);
     local_channel_.reset();
   }
+  drop_retired_channels(std::chrono::steady_clock::time_point::max());  // no call runs now
   server.reset();
 }
 

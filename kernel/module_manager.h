@@ -116,6 +116,11 @@ class ModuleManager {
   std::shared_ptr<Record> find_running(const std::string& name) const;
   std::filesystem::path resolve(const std::string& name_or_path) const;
   std::shared_ptr<grpc::Channel> channel_for(std::string_view service);
+  // Keeps a destroyed instance's in-process channel for drain_timeout + 10 s:
+  // in gRPC 1.51 a channel whose last reference goes inside a callback (a
+  // forwarded call deleting itself in OnDone) can abort the process.
+  void retire(std::shared_ptr<grpc::Channel> channel);
+  void drop_retired_channels(std::chrono::steady_clock::time_point now);
   void record_failure(const std::filesystem::path& file, const std::string& name,
                       const absl::Status& status);
   static ModuleStatus status_of(const Record& record);
@@ -137,6 +142,8 @@ class ModuleManager {
   uint64_t copies_ = 0;
   int port_ = 0;
   std::shared_ptr<grpc::Channel> local_channel_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<grpc::Channel>>>
+      retired_channels_;  // oldest first
   std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> remote_channels_;
   std::deque<std::unique_ptr<Operation>> queue_;
   std::condition_variable queue_changed_;
