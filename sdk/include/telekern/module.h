@@ -105,8 +105,9 @@ class ModuleContext {
   // Requested when the module is being stopped.
   virtual std::stop_token stop_token() const = 0;
   // The caller of a call this module is serving (the kernel has already
-  // enforced the method's min_role). Clients cannot forge it: the kernel
-  // drops x-telekern-* metadata from network calls.
+  // enforced the method's min_role). Clients cannot forge it: an identity
+  // the router forwards carries the kernel's own proof, and x-telekern-*
+  // metadata a client writes itself is ignored.
   virtual Caller caller(const grpc::ServerContextBase& call) const = 0;
 };
 
