@@ -102,6 +102,19 @@ class BackendLink {
   std::atomic<bool> started_{false};
 };
 
+// The unary backend call of a routed call. A reactor, not the std::function
+// form: its OnDone comes after gRPC has let go of the call, so the routed call
+// (and its ClientContext) may be deleted from there.
+template <typename Call>
+class UnaryBackend final : public grpc::ClientUnaryReactor {
+ public:
+  explicit UnaryBackend(Call& call) : call_(call) {}
+  void OnDone(const grpc::Status& status) override { call_.unary_done(status); }
+
+ private:
+  Call& call_;
+};
+
 const grpc::Status kCancelledWhileHeld(grpc::StatusCode::CANCELLED, "cancelled while held");
 
 }  // namespace
@@ -216,15 +229,6 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   }
 
  private:
-  class UnaryBackend final : public grpc::ClientUnaryReactor {
-   public:
-    explicit UnaryBackend(ProxiedCall& call) : call_(call) {}
-    void OnDone(const grpc::Status& status) override { call_.unary_done(status); }
-
-   private:
-    ProxiedCall& call_;
-  };
-
   class Backend final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
     explicit Backend(ProxiedCall& call) : call_(call) {}
@@ -245,7 +249,7 @@ class ProxiedCall final : public grpc::ServerGenericBidiReactor, public RoutedCa
   const std::string service_;
   BackendLink link_;
   Backend backend_;
-  UnaryBackend unary_backend_{*this};
+  UnaryBackend<ProxiedCall> unary_backend_{*this};
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   bool unary_ = false;
@@ -275,16 +279,8 @@ class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall
   }
 
  private:
-  class Backend final : public grpc::ClientUnaryReactor {
-   public:
-    explicit Backend(RoutedUnaryCall& call) : call_(call) {}
-    void OnDone(const grpc::Status& status) override { call_.backend_done(status); }
-
-   private:
-    RoutedUnaryCall& call_;
-  };
-
-  void backend_done(const grpc::Status& status) {
+  friend class UnaryBackend<RoutedUnaryCall>;
+  void unary_done(const grpc::Status& status) {
     link_.closed();
     Finish(status);
     release();
@@ -297,7 +293,7 @@ class RoutedUnaryCall final : public grpc::ServerUnaryReactor, public RoutedCall
   const grpc::ByteBuffer* request_;
   grpc::ByteBuffer* response_;
   BackendLink link_;
-  Backend backend_{*this};
+  UnaryBackend<RoutedUnaryCall> backend_{*this};
 };
 
 namespace {
