@@ -673,7 +673,11 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     retire(std::move(record->channel));
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();
-    record->server.reset();
+    if (exiting_) {
+      kept_for_exit_.push_back(std::move(record->server));
+    } else {
+      record->server.reset();
+    }
   }
   // Direct calls are not the in-process server's to cancel: a handler that
   // still has not answered after stop() keeps the module object alive for
@@ -839,11 +843,12 @@ void ModuleManager::set_authenticator(std::shared_ptr<const auth::Authenticator>
   if (gate_) gate_->set_authenticator(std::move(authenticator));
 }
 
-void ModuleManager::shutdown() {
+void ModuleManager::shutdown(bool for_exit) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && !worker_.joinable() && !server_ && records_.empty()) return;
     stopping_ = true;
+    exiting_ = for_exit;
     queue_changed_.notify_all();
   }
   if (worker_.joinable()) worker_.join();
@@ -863,6 +868,13 @@ void ModuleManager::shutdown() {
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     if ((*it)->loaded) log_->info("stopping module '{}'", (*it)->name);
     destroy(*it);
+  }
+  if (for_exit) {
+    // The process ends next: gRPC objects are left to it. (In gRPC 1.51 the
+    // last servers and channels going away can race its callback threads'
+    // own teardown and abort an exit that was otherwise clean.)
+    kept_public_server_ = std::move(server);
+    return;
   }
   {
     std::lock_guard lock(mutex_);

@@ -79,7 +79,9 @@ class ModuleManager {
   std::vector<std::string> apply_module_sections(YAML::Node sections);
 
   // Stops accepting, drains in-flight calls, stops modules in reverse order.
-  void shutdown();
+  // `for_exit`: the process exits right after (std::_Exit), so the gRPC
+  // servers and channels are left alive rather than torn down.
+  void shutdown(bool for_exit = false);
 
  private:
   struct Record;
@@ -148,6 +150,9 @@ class ModuleManager {
   std::deque<std::unique_ptr<Operation>> queue_;
   std::condition_variable queue_changed_;
   bool stopping_ = false;
+  bool exiting_ = false;                                      // shutdown(for_exit)
+  std::vector<std::unique_ptr<grpc::Server>> kept_for_exit_;  // module servers, see shutdown()
+  std::unique_ptr<PublicServer> kept_public_server_;
   std::thread worker_;
 
   GaugeFamily& module_up_;
