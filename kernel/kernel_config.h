@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "kernel/public_server.h"
+#include "kernel/routing/public_server.h"
 #include "telekern/config.h"
 
 namespace telekern::kernel {

@@ -2,17 +2,13 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "telekern/proto_time.h"
 #include "telekern/status.h"
 
 namespace telekern::kernel {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point time) {
-  return TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count());
-}
 
 v1::ModuleState to_proto(ModuleState state) {
   switch (state) {

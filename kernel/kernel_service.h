@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "kernel/auth/authenticator.h"
-#include "kernel/module_manager.h"
+#include "kernel/lifecycle/module_manager.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/work_queue.h"
 

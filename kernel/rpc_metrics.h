@@ -46,6 +46,5 @@ class RpcMetrics {
 };
 
 // "OK", "UNAVAILABLE", ... as in the gRPC spec.
-const char* status_code_name(grpc::StatusCode code);
 
 }  // namespace telekern::kernel

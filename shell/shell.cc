@@ -13,6 +13,7 @@
 #include "shell/request_builder.h"
 #include "shell/values.h"
 #include "telekern/options/v1/options.pb.h"
+#include "telekern/status.h"
 #include "telekern/strings.h"
 
 namespace telekern::shell {
@@ -48,28 +49,6 @@ bool is_builtin(const std::string& word) {
     if (word == builtin.name) return true;
   }
   return false;
-}
-
-std::string status_code_name(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  int index = static_cast<int>(code);
-  return index >= 0 && index <= 16 ? kNames[index] : std::to_string(index);
 }
 
 std::string type_label(const FieldDescriptor* field) {

@@ -1,5 +1,6 @@
 #include "kernel/auth/call_gate.h"
 
+#include "kernel/auth/caller_identity.h"
 #include "telekern/status.h"
 
 namespace telekern::kernel::auth {
@@ -18,13 +19,8 @@ grpc::Status CallGate::check(const grpc::ServerContextBase& call, std::string_vi
   // Without configured credentials (loopback only) every caller is an anonymous admin.
   Identity identity{"anonymous", options::v1::ROLE_ADMIN};
   if (authenticator->enabled()) {
-    std::string_view api_key, authorization;
-    for (const auto& [key, value] : call.client_metadata()) {
-      std::string_view name(key.data(), key.size());
-      if (name == "x-api-key") api_key = std::string_view(value.data(), value.size());
-      if (name == "authorization") authorization = std::string_view(value.data(), value.size());
-    }
-    auto authenticated = authenticator->authenticate(api_key, authorization);
+    auto metadata = CallerMetadata::of(call);
+    auto authenticated = authenticator->authenticate(metadata.api_key, metadata.authorization);
     if (!authenticated.ok()) return to_grpc(authenticated.status());
     identity = *authenticated;
   }

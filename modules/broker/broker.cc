@@ -223,7 +223,7 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::create_topic_locked(
         str_cat("topic '", name, "': ", spec.partitions,
                 " partitions exceed max_partitions=", options_.max_partitions));
   }
-  spec.retention_ms = options.retention_ms.value_or(options_.retention_ms);
+  spec.retention_ms = options.retention_ms.value_or(options_.retention.count());
   spec.retention_bytes =
       options.retention_bytes == 0 ? options_.retention_bytes : options.retention_bytes;
   spec.segment_bytes = options.segment_bytes == 0 ? options_.segment_bytes : options.segment_bytes;

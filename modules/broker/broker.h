@@ -33,7 +33,7 @@ struct BrokerOptions {
   uint32_t max_partitions = 64;
   bool auto_create_topics = true;
   uint64_t segment_bytes = 64u << 20;
-  int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};  // 0 = forever
   uint64_t retention_bytes = 0;
   uint64_t max_record_bytes = 1u << 20;
   uint32_t max_in_flight = 2000;

@@ -4,6 +4,7 @@
 
 #include <deque>
 
+#include "consume_loop.h"
 #include "telekern/status.h"
 #include "telekern/strings.h"
 
@@ -11,8 +12,6 @@ namespace telekern::broker {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-const grpc::Status kStopping(grpc::StatusCode::UNAVAILABLE, "broker module is stopping; retry");
 
 int64_t to_ms(const google::protobuf::Timestamp& timestamp) {
   return TimeUtil::TimestampToMilliseconds(timestamp);
@@ -151,204 +150,47 @@ std::vector<std::pair<uint32_t, uint64_t>> deliveries_of(const Request& request)
   return out;
 }
 
-}  // namespace
+ConsumeSpec consume_spec(const v1::ConsumeRequest& request) {
+  ConsumeSpec spec;
+  spec.topic = request.topic();
+  spec.group = request.group();
+  spec.member = request.member();
+  spec.mode = from_proto(request.mode());
+  spec.start = start_from_proto(request.start(), request.start_offset(), request.start_time());
+  if (request.has_visibility_timeout())
+    spec.visibility_timeout = to_ms(request.visibility_timeout());
+  spec.max_in_flight = request.max_in_flight();
+  spec.max_batch = request.max_batch();
+  spec.max = request.max();
+  spec.auto_commit = request.auto_commit();
+  if (request.has_wait()) spec.idle_limit = to_ms(request.wait());
+  return spec;
+}
 
-// One Consume stream: runs on its own thread, polls the group and writes
-// through the reactor. The reactor only forwards events here, so the thread
-// never touches a reactor that gRPC has already destroyed.
-class ConsumeSession : public std::enable_shared_from_this<ConsumeSession> {
- public:
-  class Reactor final : public grpc::ServerWriteReactor<v1::ConsumeResponse> {
-   public:
-    explicit Reactor(std::shared_ptr<ConsumeSession> session) : session_(std::move(session)) {}
-    void OnWriteDone(bool ok) override { session_->on_write_done(ok); }
-    void OnCancel() override { session_->on_cancel(); }
-    void OnDone() override { delete this; }
-
-   private:
-    std::shared_ptr<ConsumeSession> session_;
-  };
-
-  ConsumeSession(grpc::CallbackServerContext* context, v1::ConsumeRequest request,
-                 std::shared_ptr<Broker> engine)
-      : context_(context), request_(std::move(request)), engine_(std::move(engine)) {}
-
-  void set_reactor(Reactor* reactor) { reactor_ = reactor; }
-  void set_id(uint64_t id) { id_ = id; }
-  uint64_t id() const { return id_; }
-
-  void on_write_done(bool ok) {
-    std::lock_guard lock(mutex_);
-    write_done_ = true;
-    write_ok_ = ok;
-    changed_.notify_all();
+v1::ConsumeResponse to_proto(ConsumeBatch& batch) {
+  v1::ConsumeResponse response;
+  response.set_member(std::move(batch.member));
+  if (batch.assigned_partitions) {
+    for (uint32_t partition : *batch.assigned_partitions)
+      response.add_assigned_partitions(partition);
   }
-  void on_cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      cancelled_ = true;
-      changed_.notify_all();
+  for (auto& delivery : batch.deliveries) {
+    auto* record = response.add_records();
+    record->set_partition(delivery.partition);
+    record->set_offset(delivery.record.offset);
+    record->set_key(std::move(delivery.record.record.key));
+    record->set_value(std::move(delivery.record.record.value));
+    for (auto& header : delivery.record.record.headers) {
+      auto* out = record->add_headers();
+      out->set_key(std::move(header.key));
+      out->set_value(std::move(header.value));
     }
-    wake_.request_stop();  // the member leaves now, not at the next 200 ms wake-up
+    *record->mutable_timestamp() =
+        TimeUtil::MillisecondsToTimestamp(delivery.record.record.timestamp_ms);
+    record->set_delivery_attempt(delivery.attempt);
   }
-  // Asks the stream to end (module stopping); safe from any thread. The call
-  // (and its context) may be gone once Finish was called, so only before that.
-  void cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      if (!finished_) context_->TryCancel();
-    }
-    on_cancel();
-  }
-
-  void run(std::stop_token stop, BrokerService* service) {
-    std::stop_callback stopping(stop, [this] { wake_.request_stop(); });
-    grpc::Status status = serve(stop);
-    if (group_ && !member_.empty()) group_->leave(member_);
-    {
-      std::lock_guard lock(mutex_);
-      finished_ = true;
-    }
-    reactor_->Finish(status);
-    service->session_finished(id_);
-  }
-
- private:
-  bool stopped(const std::stop_token& stop) {
-    std::lock_guard lock(mutex_);
-    return cancelled_ || stop.stop_requested() || engine_->stop_token().stop_requested();
-  }
-
-  // Writes one message and waits until gRPC is done with it.
-  bool write(const v1::ConsumeResponse& response) {
-    {
-      std::lock_guard lock(mutex_);
-      write_done_ = false;
-    }
-    reactor_->StartWrite(&response);
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return write_done_; });
-    return write_ok_;
-  }
-
-  grpc::Status serve(const std::stop_token& stop) {
-    const auto& request = request_;
-    auto limits = engine_->limits();
-    if (request.max_in_flight() > limits.max_in_flight) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          str_cat("max_in_flight=", request.max_in_flight(),
-                                  " exceeds the broker's max_in_flight=", limits.max_in_flight));
-    }
-    if (request.group().empty()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "consume needs a group (--group NAME)");
-    }
-    auto group = engine_->open_group(request.topic(), request.group(), from_proto(request.mode()));
-    if (!group.ok()) return to_grpc(group.status());
-    group_ = *group;
-    MemberOptions options;
-    options.name = request.member();
-    options.start = start_from_proto(request.start(), request.start_offset(), request.start_time());
-    if (request.has_visibility_timeout())
-      options.visibility_timeout = to_ms(request.visibility_timeout());
-    options.max_in_flight = request.max_in_flight();
-    auto member = group_->join(options);
-    if (!member.ok()) return to_grpc(member.status());
-    member_ = *member;
-    bool log_mode = group_->mode() == GroupMode::kLog;
-    size_t batch = request.max_batch() == 0 ? 100 : request.max_batch();
-    std::optional<std::chrono::milliseconds> idle_limit;
-    if (request.has_wait()) idle_limit = to_ms(request.wait());
-    auto last_activity = std::chrono::steady_clock::now();
-    uint64_t delivered = 0;
-    uint64_t seen_assignment = 0;
-    bool first = true;
-    const auto& topic = group_->topic();
-    while (true) {
-      if (stopped(stop)) {
-        std::lock_guard lock(mutex_);
-        return cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "consumer went away")
-                          : kStopping;
-      }
-      v1::ConsumeResponse response;
-      auto [partitions, version] = group_->assignment(member_);
-      if (first) response.set_member(member_);
-      if (version != seen_assignment) {
-        seen_assignment = version;
-        for (uint32_t partition : partitions) response.add_assigned_partitions(partition);
-      }
-      uint64_t topic_version = topic->version();
-      size_t want = batch;
-      if (request.max() > 0) want = std::min<uint64_t>(want, request.max() - delivered);
-      auto deliveries = group_->poll(member_, want, Clock::now());
-      if (!deliveries.ok()) return to_grpc(deliveries.status());
-      std::map<uint32_t, uint64_t> next_offsets;
-      for (auto& delivery : *deliveries) {
-        auto* record = response.add_records();
-        record->set_partition(delivery.partition);
-        record->set_offset(delivery.record.offset);
-        record->set_key(std::move(delivery.record.record.key));
-        record->set_value(std::move(delivery.record.record.value));
-        for (auto& header : delivery.record.record.headers) {
-          auto* out = record->add_headers();
-          out->set_key(std::move(header.key));
-          out->set_value(std::move(header.value));
-        }
-        *record->mutable_timestamp() =
-            TimeUtil::MillisecondsToTimestamp(delivery.record.record.timestamp_ms);
-        record->set_delivery_attempt(delivery.attempt);
-        next_offsets[delivery.partition] = delivery.record.offset + 1;
-      }
-      bool has_news =
-          first || response.assigned_partitions_size() > 0 || response.records_size() > 0;
-      first = false;
-      if (has_news) {
-        if (!write(response)) {
-          return grpc::Status(grpc::StatusCode::CANCELLED, "consumer went away");
-        }
-      }
-      if (response.records_size() > 0) {
-        if (log_mode && request.auto_commit()) {
-          for (const auto& [partition, offset] : next_offsets) {
-            if (auto status = group_->commit(partition, offset); !status.ok())
-              return to_grpc(status);
-          }
-        }
-        delivered += static_cast<uint64_t>(response.records_size());
-        last_activity = std::chrono::steady_clock::now();
-        if (request.max() > 0 && delivered >= request.max()) return grpc::Status::OK;
-        continue;
-      }
-      auto idle = std::chrono::steady_clock::now() - last_activity;
-      if (idle_limit && idle >= *idle_limit) return grpc::Status::OK;
-      auto timeout = std::chrono::milliseconds(200);
-      if (idle_limit) {
-        timeout = std::min(
-            timeout, std::chrono::duration_cast<std::chrono::milliseconds>(*idle_limit - idle) +
-                         std::chrono::milliseconds(1));
-      }
-      topic->wait_for_change(topic_version, timeout, wake_.get_token());
-    }
-  }
-
-  grpc::CallbackServerContext* context_;
-  v1::ConsumeRequest request_;
-  std::shared_ptr<Broker> engine_;
-  Reactor* reactor_ = nullptr;
-  uint64_t id_ = 0;
-  std::shared_ptr<ConsumerGroup> group_;
-  std::string member_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool write_done_ = false;
-  bool write_ok_ = true;
-  bool cancelled_ = false;
-  bool finished_ = false;  // Finish was called: the context may be gone
-  // Requested when the client cancels or the service stops: ends the wait for records.
-  std::stop_source wake_;
-};
-
-namespace {
+  return response;
+}
 
 // Pipelined produce. The requests of one stream are appended in arrival order
 // (one drain task per stream runs on a broker thread at a time), so pipelining
@@ -502,96 +344,10 @@ class ProduceStreamReactor final
 
 }  // namespace
 
-BrokerService::BrokerService() = default;
-BrokerService::~BrokerService() { detach(); }
-
-void BrokerService::attach(std::shared_ptr<Broker> engine) {
-  std::lock_guard lock(mutex_);
-  engine_ = std::move(engine);
-  stop_ = std::stop_source();
-}
-
-std::shared_ptr<Broker> BrokerService::engine() const {
-  std::lock_guard lock(mutex_);
-  return engine_;
-}
-
-void BrokerService::end_streams() {
-  std::lock_guard lock(mutex_);
-  stop_.request_stop();  // sessions wake from their wait and answer UNAVAILABLE
-}
-
-void BrokerService::detach() {
-  std::map<uint64_t, std::shared_ptr<ConsumeSession>> sessions;
-  std::map<uint64_t, std::thread> threads;
-  {
-    std::lock_guard lock(mutex_);
-    stop_.request_stop();
-    engine_.reset();
-    sessions = sessions_;
-  }
-  for (auto& [_, session] : sessions) session->cancel();
-  {
-    std::lock_guard lock(mutex_);
-    threads.swap(threads_);
-  }
-  for (auto& [_, thread] : threads) {
-    if (thread.joinable()) thread.join();
-  }
-  std::lock_guard lock(mutex_);
-  sessions_.clear();
-  finished_.clear();
-}
-
-bool BrokerService::spawn(std::shared_ptr<ConsumeSession> session) {
-  std::vector<std::thread> done;
-  {
-    std::lock_guard lock(mutex_);
-    if (stop_.stop_requested()) return false;
-    for (uint64_t id : finished_) {
-      auto it = threads_.find(id);
-      if (it != threads_.end()) {
-        done.push_back(std::move(it->second));
-        threads_.erase(it);
-      }
-    }
-    finished_.clear();
-    uint64_t id = ++next_session_;
-    session->set_id(id);
-    sessions_[id] = session;
-    threads_[id] =
-        std::thread([session, stop = stop_.get_token(), this] { session->run(stop, this); });
-  }
-  for (auto& thread : done) thread.join();
-  return true;
-}
-
-void BrokerService::session_finished(uint64_t id) {
-  std::lock_guard lock(mutex_);
-  sessions_.erase(id);
-  finished_.push_back(id);
-}
-
-template <typename Work>
-grpc::ServerUnaryReactor* BrokerService::run_unary(grpc::CallbackServerContext* context,
-                                                   Work work) {
-  auto* reactor = context->DefaultReactor();
-  auto engine = this->engine();
-  if (!engine) {
-    reactor->Finish(kStopping);
-    return reactor;
-  }
-  auto submitted = engine->submit([reactor, engine, work = std::move(work)]() mutable {
-    reactor->Finish(to_grpc(work(*engine)));
-  });
-  if (!submitted.ok()) reactor->Finish(to_grpc(submitted));
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* BrokerService::CreateTopic(grpc::CallbackServerContext* context,
                                                      const v1::CreateTopicRequest* request,
                                                      v1::CreateTopicResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     CreateTopicOptions options;
     options.partitions = request->partitions();
     if (request->has_retention()) options.retention_ms = to_ms(request->retention()).count();
@@ -607,14 +363,14 @@ grpc::ServerUnaryReactor* BrokerService::CreateTopic(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::DeleteTopic(grpc::CallbackServerContext* context,
                                                      const v1::DeleteTopicRequest* request,
                                                      v1::DeleteTopicResponse*) {
-  return run_unary(context,
-                   [request](Broker& engine) { return engine.delete_topic(request->topic()); });
+  return binding_.unary(
+      context, [request](Broker& engine) { return engine.delete_topic(request->topic()); });
 }
 
 grpc::ServerUnaryReactor* BrokerService::ListTopics(grpc::CallbackServerContext* context,
                                                     const v1::ListTopicsRequest*,
                                                     v1::ListTopicsResponse* response) {
-  return run_unary(context, [response](Broker& engine) {
+  return binding_.unary(context, [response](Broker& engine) {
     for (const auto& topic : engine.list_topics()) {
       auto* out = response->add_topics();
       out->set_topic(topic.name);
@@ -629,7 +385,7 @@ grpc::ServerUnaryReactor* BrokerService::ListTopics(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* BrokerService::DescribeTopic(grpc::CallbackServerContext* context,
                                                        const v1::DescribeTopicRequest* request,
                                                        v1::DescribeTopicResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto description = engine.describe_topic(request->topic());
     if (!description.ok()) return description.status();
     to_proto(*description, response);
@@ -640,7 +396,7 @@ grpc::ServerUnaryReactor* BrokerService::DescribeTopic(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* BrokerService::AddPartitions(grpc::CallbackServerContext* context,
                                                        const v1::AddPartitionsRequest* request,
                                                        v1::AddPartitionsResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto count = engine.add_partitions(request->topic(), request->partitions());
     if (!count.ok()) return count.status();
     response->set_partitions(*count);
@@ -651,56 +407,41 @@ grpc::ServerUnaryReactor* BrokerService::AddPartitions(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* context,
                                                  const v1::ProduceRequest* request,
                                                  v1::ProduceResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  auto engine = this->engine();
-  if (!engine) {
-    reactor->Finish(kStopping);
-    return reactor;
-  }
   response->set_sequence(request->sequence());
-  auto submitted = engine->submit([reactor, request, response, engine] {
-    engine->produce(produce_call(*request), [reactor, response](ProduceResult result) {
-      if (!result.ok()) return reactor->Finish(to_grpc(result.status()));
-      to_proto(*result, response);
-      reactor->Finish(grpc::Status::OK);
+  return binding_.unary_async(context, [request, response](Broker& engine, Completion done) {
+    engine.produce(produce_call(*request), [response, done](ProduceResult result) {
+      if (result.ok()) to_proto(*result, response);
+      done(result.status());
     });
   });
-  if (!submitted.ok()) reactor->Finish(to_grpc(submitted));
-  return reactor;
 }
 
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService::ProduceStream(
     grpc::CallbackServerContext*) {
-  auto engine = this->engine();
+  auto engine = binding_.engine();
   if (!engine) {
-    class Refuse final : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
-     public:
-      Refuse() { Finish(kStopping); }
-      void OnDone() override { delete this; }
-    };
-    return new Refuse();
+    return EngineBinding<Broker>::refuse_bidi<v1::ProduceRequest, v1::ProduceResponse>(
+        binding_.stopping());
   }
-  return new ProduceStreamReactor(std::move(engine));
+  return new ProduceStreamReactor(std::move(engine));  // deletes itself in OnDone
 }
 
 grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(
     grpc::CallbackServerContext* context, const v1::ConsumeRequest* request) {
-  auto engine = this->engine();
-  auto session = engine ? std::make_shared<ConsumeSession>(context, *request, engine) : nullptr;
-  auto* reactor = new ConsumeSession::Reactor(session);
-  if (!session) {
-    reactor->Finish(kStopping);
-    return reactor;
-  }
-  session->set_reactor(reactor);
-  if (!spawn(session)) reactor->Finish(kStopping);
-  return reactor;
+  return binding_.server_stream<v1::ConsumeResponse>(
+      context,
+      [spec = consume_spec(*request)](Broker& engine, StreamWriter<v1::ConsumeResponse>& writer,
+                                      std::stop_token stop) {
+        return consume(
+            engine, spec, [&writer](ConsumeBatch& batch) { return writer.write(to_proto(batch)); },
+            stop);
+      });
 }
 
 grpc::ServerUnaryReactor* BrokerService::Ack(grpc::CallbackServerContext* context,
                                              const v1::AckRequest* request,
                                              v1::AckResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     auto now = Clock::now();
@@ -720,7 +461,7 @@ grpc::ServerUnaryReactor* BrokerService::Ack(grpc::CallbackServerContext* contex
 grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* context,
                                               const v1::NackRequest* request,
                                               v1::NackResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     std::optional<std::chrono::milliseconds> delay;
@@ -748,7 +489,7 @@ grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(
     grpc::CallbackServerContext* context, const v1::ExtendVisibilityRequest* request,
     v1::ExtendVisibilityResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     if (!request->has_visibility_timeout()) {
       return absl::InvalidArgumentError(
           "extend needs visibility_timeout (--visibility-timeout 60s)");
@@ -773,7 +514,7 @@ grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(
 grpc::ServerUnaryReactor* BrokerService::Commit(grpc::CallbackServerContext* context,
                                                 const v1::CommitRequest* request,
                                                 v1::CommitResponse*) {
-  return run_unary(context, [request](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request](Broker& engine) -> absl::Status {
     auto group = engine.open_group(request->topic(), request->group(), std::nullopt);
     if (!group.ok()) return group.status();
     std::vector<std::pair<uint32_t, uint64_t>> offsets;
@@ -789,7 +530,7 @@ grpc::ServerUnaryReactor* BrokerService::Commit(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* BrokerService::ListGroups(grpc::CallbackServerContext* context,
                                                     const v1::ListGroupsRequest* request,
                                                     v1::ListGroupsResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) {
+  return binding_.unary(context, [request, response](Broker& engine) {
     for (const auto& group : engine.list_groups(request->topic()))
       to_proto(group, response->add_groups());
     return absl::OkStatus();
@@ -799,7 +540,7 @@ grpc::ServerUnaryReactor* BrokerService::ListGroups(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* BrokerService::DescribeGroup(grpc::CallbackServerContext* context,
                                                        const v1::DescribeGroupRequest* request,
                                                        v1::DescribeGroupResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     to_proto((*group)->describe(), response->mutable_group());
@@ -810,7 +551,7 @@ grpc::ServerUnaryReactor* BrokerService::DescribeGroup(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* BrokerService::ResetOffsets(grpc::CallbackServerContext* context,
                                                       const v1::ResetOffsetsRequest* request,
                                                       v1::ResetOffsetsResponse* response) {
-  return run_unary(context, [request, response](Broker& engine) -> absl::Status {
+  return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     std::optional<uint32_t> partition;

@@ -1,37 +1,27 @@
-// The gRPC adapter of telekern.broker.v1.Broker: translates messages, hands
-// the work to broker threads and answers through the reactor from there.
-// No business logic lives here.
+// The gRPC adapter of telekern.broker.v1.Broker: translates messages and
+// hands the work to the engine through an EngineBinding (broker threads for
+// unary calls, session threads for Consume). No business logic lives here.
 #pragma once
 
-#include <condition_variable>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <stop_token>
-#include <thread>
-#include <vector>
 
 #include "broker.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
+#include "telekern/service/engine_binding.h"
 
 namespace telekern::broker {
 
-class ConsumeSession;
-
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  BrokerService();
-  ~BrokerService() override;
-
   // Serve with `engine` until detach().
-  void attach(std::shared_ptr<Broker> engine);
+  void attach(std::shared_ptr<Broker> engine) { binding_.attach(std::move(engine)); }
   // Ends every Consume stream (UNAVAILABLE) and refuses new ones, without
   // waiting; unary calls are still served. Called when the kernel asks the
   // module to stop, so open streams do not hold up the kernel's drain.
-  void end_streams();
-  // Ends every Consume stream (UNAVAILABLE), joins their threads and drops the
-  // engine; later calls answer UNAVAILABLE. Idempotent.
-  void detach();
+  void end_streams() { binding_.end_streams(); }
+  // Ends every Consume stream, waits for them and drops the engine; later
+  // calls answer UNAVAILABLE. Idempotent.
+  void detach() { binding_.detach(); }
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const v1::CreateTopicRequest* request,
@@ -76,23 +66,8 @@ class BrokerService final : public v1::Broker::CallbackService {
                                          const v1::ResetOffsetsRequest* request,
                                          v1::ResetOffsetsResponse* response) override;
 
-  std::shared_ptr<Broker> engine() const;
-
  private:
-  friend class ConsumeSession;
-  template <typename Work>
-  grpc::ServerUnaryReactor* run_unary(grpc::CallbackServerContext* context, Work work);
-  // Starts `session` on a thread of its own; false when stopping.
-  bool spawn(std::shared_ptr<ConsumeSession> session);
-  void session_finished(uint64_t id);
-
-  mutable std::mutex mutex_;
-  std::shared_ptr<Broker> engine_;
-  std::stop_source stop_;
-  uint64_t next_session_ = 0;
-  std::map<uint64_t, std::shared_ptr<ConsumeSession>> sessions_;
-  std::map<uint64_t, std::thread> threads_;
-  std::vector<uint64_t> finished_;
+  EngineBinding<Broker> binding_{"broker"};
 };
 
 }  // namespace telekern::broker

@@ -1,10 +1,12 @@
 #include "telekern/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "telekern/config_map.h"
 #include "telekern/strings.h"
 
 extern char** environ;
@@ -240,6 +242,36 @@ std::vector<std::string> Config::get_string_list(std::string_view key) const {
   return items;
 }
 
+absl::Status Config::error_at(std::string_view key, std::string_view message) const {
+  auto origin = origins_.find(std::string(key));
+  return absl::InvalidArgumentError(str_cat(origin == origins_.end() ? "config" : origin->second,
+                                            ": key '", join_path(section_path_, key),
+                                            "': ", message));
+}
+
+std::string Config::origin(std::string_view key) const {
+  auto it = origins_.find(std::string(key));
+  return it == origins_.end() ? "default" : it->second;
+}
+
+Config Config::subsection(std::string_view prefix) const {
+  Config scoped;
+  std::string_view path = prefix;
+  if (path.ends_with('.')) path.remove_suffix(1);
+  scoped.section_path_ = join_path(section_path_, path);
+  scoped.values_.reset(YAML::Clone(get_node(path)));
+  for (const auto& key : schema_) {
+    if (!key.name.starts_with(prefix)) continue;
+    auto name = key.name.substr(prefix.size());
+    ConfigKey inner = key;
+    inner.name = name;
+    scoped.schema_.push_back(std::move(inner));
+    if (auto origin = origins_.find(key.name); origin != origins_.end())
+      scoped.origins_.emplace(name, origin->second);
+  }
+  return scoped;
+}
+
 namespace {
 // Masks values under keys that name secrets inside free-form (kNode) sections,
 // e.g. auth.users[].password_hash.
@@ -301,6 +333,7 @@ absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::N
     }
   }
   YAML::Node values(YAML::NodeType::Map);
+  std::map<std::string, std::string> origins;
   for (const auto& key : schema) {
     auto parts = split_path(key.name);
     std::string full = join_path(source.section_path, key.name);
@@ -333,8 +366,12 @@ absl::StatusOr<Config> validate_config(const ConfigSchema& schema, const YAML::N
       }
     }
     set_path(values, parts, value);
+    origins.emplace(key.name, origin);
   }
-  return Config(schema, values);
+  Config config(schema, values);
+  config.section_path_ = source.section_path;
+  config.origins_ = std::move(origins);
+  return config;
 }
 
 std::string environment_variable_for(std::string_view dotted_path) {
@@ -412,6 +449,57 @@ std::map<std::string, std::string> telekern_environment() {
     result.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
   }
   return result;
+}
+
+FieldCheck<std::string> one_of(std::vector<std::string> allowed) {
+  return [allowed](const std::string& value) {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        str_cat("'", value, "' is not one of: ", join(allowed, ", ")));
+  };
+}
+
+FieldCheck<std::chrono::milliseconds> positive_duration() {
+  return [](const std::chrono::milliseconds& value) {
+    if (value.count() > 0) return absl::OkStatus();
+    return absl::InvalidArgumentError("must be longer than 0 (e.g. 500ms, 5s)");
+  };
+}
+
+absl::StatusOr<std::vector<std::string>> ConfigField<std::vector<std::string>>::read(
+    const YAML::Node& node) {
+  std::vector<std::string> items;
+  if (node.IsNull()) return items;
+  if (!node.IsSequence()) return absl::InvalidArgumentError("expected a list of strings");
+  for (const auto& item : node) items.push_back(item.as<std::string>());
+  return items;
+}
+
+absl::StatusOr<std::vector<std::chrono::milliseconds>>
+ConfigField<std::vector<std::chrono::milliseconds>>::read(const YAML::Node& node) {
+  auto texts = ConfigField<std::vector<std::string>>::read(node);
+  if (!texts.ok()) return texts.status();
+  std::vector<std::chrono::milliseconds> durations;
+  for (const auto& text : *texts) {
+    auto duration = parse_duration(trim(text));
+    if (!duration.ok()) return duration.status();
+    durations.push_back(*duration);
+  }
+  return durations;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+ConfigField<std::vector<std::pair<std::string, std::string>>>::read(const YAML::Node& node) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  if (!node.IsDefined() || node.IsNull()) return entries;
+  if (!node.IsMap()) return absl::InvalidArgumentError("expected a map of name: value");
+  for (const auto& entry : node) {
+    if (!entry.second.IsScalar())
+      return absl::InvalidArgumentError(
+          str_cat("'", key_text(entry.first), "' needs a plain value"));
+    entries.emplace_back(key_text(entry.first), entry.second.Scalar());
+  }
+  return entries;
 }
 
 std::string schema_to_markdown(const ConfigSchema& schema) {

@@ -24,7 +24,7 @@
 #include "kernel/auth/crypto.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
-#include "kernel/module_manager.h"
+#include "kernel/lifecycle/module_manager.h"
 #include "telekern/log.h"
 #include "telekern/testing/v1/ping.grpc.pb.h"
 #include "tests/support/process.h"

@@ -63,6 +63,9 @@ class Client {
       std::optional<std::chrono::milliseconds> deadline = std::nullopt) const;
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // Why the channel could not be built as asked (e.g. an unreadable CA
+  // file); OK otherwise. Calls then fail with UNAVAILABLE.
+  const absl::Status& status() const { return status_; }
   const ClientOptions& options() const { return options_; }
 
   // Replaces the bearer token sent with every later call.
@@ -81,6 +84,7 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<Credentials> credentials_;
   std::shared_ptr<grpc::Channel> channel_;
+  absl::Status status_;
 };
 
 // Reads every message of a server-streaming call into `on_message` (return

@@ -66,10 +66,22 @@ class Config {
   std::string to_yaml(bool mask_secrets = true) const;
   const ConfigSchema& schema() const { return schema_; }
 
+  // INVALID_ARGUMENT "<where key's value came from>: key '<section.key>': <message>",
+  // e.g. "telekernd.yaml:12: key 'modules.broker.default_partitions': ...".
+  absl::Status error_at(std::string_view key, std::string_view message) const;
+  // Where `key`'s value came from: "file:line", "default" or "environment NAME".
+  std::string origin(std::string_view key) const;
+  // The keys under `prefix` ("stream."), with the prefix taken off their names.
+  Config subsection(std::string_view prefix) const;
+
  private:
+  friend absl::StatusOr<Config> validate_config(const ConfigSchema&, const YAML::Node&,
+                                                const ConfigSource&);
   const ConfigKey* find(std::string_view key) const;
   ConfigSchema schema_;
   YAML::Node values_;
+  std::string section_path_;                    // dotted path of the section, for messages
+  std::map<std::string, std::string> origins_;  // key -> "file:line", "default", "environment X"
 };
 
 // Validates `section` against `schema`: applies defaults, then environment

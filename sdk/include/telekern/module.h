@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "telekern/config.h"
+#include "telekern/config_map.h"
 #include "telekern/log.h"
 #include "telekern/metrics.h"
 
@@ -50,13 +51,18 @@ struct AbiVersion {
 };
 
 // Bump minor for additions old modules can ignore, major for anything else.
-inline constexpr AbiVersion kAbiVersion{1, 1};  // 1.1 added ModuleContext::caller()
+// 2.0: ModuleInfo::validate, ModuleContext::channel_to(), Config keeps where values came from.
+inline constexpr AbiVersion kAbiVersion{2, 0};
 
 struct ModuleInfo {
   std::string name;     // short name, e.g. "broker"; also the config section
   std::string version;  // module version, semver
   std::string description;
   ConfigSchema config;  // every key the module reads, with defaults
+  // Rules across keys, run on the section validated against `config`. The
+  // kernel runs it with the per-key checks before start() and before it
+  // stops a running instance for a reload, so a refused change keeps it.
+  SectionCheck validate;
 };
 
 enum class HealthState { kServing, kDegraded, kNotServing };
@@ -102,6 +108,9 @@ class ModuleContext {
   // A channel to the named gRPC service (e.g. "telekern.broker.v1.Broker"),
   // local when that service is loaded here, else the configured remote address.
   virtual std::shared_ptr<grpc::Channel> channel(std::string_view service) const = 0;
+  // A channel to another telekernd at `address` (host:port), with the
+  // kernel's remote.* credentials (TLS, CA, API key); one per address.
+  virtual std::shared_ptr<grpc::Channel> channel_to(std::string_view address) const = 0;
   // Requested when the module is being stopped.
   virtual std::stop_token stop_token() const = 0;
   // The caller of a call this module is serving (the kernel has already

@@ -17,4 +17,7 @@ inline absl::Status from_grpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+// "NOT_FOUND", "UNAVAILABLE", ...: the canonical name of a status code.
+const char* status_code_name(grpc::StatusCode code);
+
 }  // namespace telekern

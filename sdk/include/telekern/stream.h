@@ -1,5 +1,6 @@
 // telekern::stream: one producer/consumer interface over the embedded broker
-// (`telekern://host:port`) or Kafka (`kafka://b1:9092,b2:9092`), so a module
+// (`telekern://host:port`, `telekerns://` with TLS, or a module's in-process
+// channel) or Kafka (`kafka://b1:9092,b2:9092`), so a module
 // moves from one machine to a Kafka cluster by changing its transport setting.
 // Delivery is at-least-once: a consumer commits only records it has processed.
 #pragma once
@@ -14,7 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "telekern/config.h"
+#include "telekern/config_map.h"
+
+namespace grpc {
+class Channel;
+}
 
 namespace telekern::stream {
 
@@ -29,11 +34,17 @@ struct Record {
 };
 
 // Settings shared by producers and consumers; declared once in
-// stream_config_schema() so every module embedding them documents the same keys.
+// stream_config_map() so every module embedding them (ConfigMap::nest under
+// "stream.") documents the same keys.
 struct StreamConfig {
   std::string transport = "telekern://127.0.0.1:7070";
   std::string client_id = "telekern";
   std::string api_key;  // telekern transport credentials
+  // telekerns:// (TLS): CA that signs the daemon's certificate (system roots
+  // when empty), and a client certificate and key for daemons that ask.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Kafka security and tuning (names follow librdkafka; empty = library default).
   std::string security_protocol;  // plaintext | ssl | sasl_plaintext | sasl_ssl
   std::string sasl_mechanism;     // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
@@ -50,12 +61,14 @@ struct StreamConfig {
   int fetch_min_bytes = 1;
   int fetch_max_bytes = 52428800;
   std::vector<std::pair<std::string, std::string>> extra_properties;  // raw librdkafka settings
+  // A module co-located with the broker: set this to ModuleContext::channel(
+  // "telekern.broker.v1.Broker") and telekern:// calls go through it (in
+  // process, with the kernel's identity) instead of a TCP connection.
+  std::shared_ptr<grpc::Channel> channel;
 };
 
-// The keys of StreamConfig under `prefix` (e.g. "stream."), with defaults.
-ConfigSchema stream_config_schema(const std::string& prefix = "");
-// Reads a StreamConfig from a section validated against stream_config_schema(prefix).
-StreamConfig stream_config_from(const Config& config, const std::string& prefix = "");
+// The keys of StreamConfig with their defaults and checks.
+const ConfigMap<StreamConfig>& stream_config_map();
 
 enum class StartFrom { kEarliest, kLatest };
 
@@ -99,9 +112,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> make_kafka_consumer(const StreamConfig
                                                               const std::string& brokers,
                                                               const ConsumerOptions& options);
 absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config,
-                                                               const std::string& address);
-absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config,
                                                                const std::string& address,
+                                                               bool tls);
+absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config,
+                                                               const std::string& address, bool tls,
                                                                const ConsumerOptions& options);
 
 }  // namespace telekern::stream

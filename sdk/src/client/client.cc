@@ -1,18 +1,12 @@
-// telekern::Client: credentials go in through a client interceptor
-// (credentials_interceptor.h); retries come from the service config.
+// telekern::Client: one channel from make_channel (channel.h) whose
+// credentials header follows set_token().
 #include "telekern/client.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/client_interceptor.h>
-
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "telekern/credentials_interceptor.h"
+#include "telekern/channel.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/strings.h"
 
@@ -38,22 +32,6 @@ std::string env_or(const char* name, std::string fallback) {
   return value != nullptr && *value != '\0' ? std::string(value) : fallback;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::string service_config(int max_attempts) {
-  if (max_attempts < 2) return "";
-  // An empty name entry makes this the default for every service and method.
-  return str_cat(R"({"methodConfig":[{"name":[{}],"retryPolicy":{"maxAttempts":)",
-                 std::min(max_attempts, 5),
-                 R"(,"initialBackoff":"0.1s","maxBackoff":"2s","backoffMultiplier":2,)",
-                 R"("retryableStatusCodes":["UNAVAILABLE"]}}]})");
-}
-
 }  // namespace
 
 ClientOptions ClientOptions::from_environment() {
@@ -70,24 +48,25 @@ Client::Client(ClientOptions options)
   credentials_->api_key = options_.api_key;
   credentials_->token = options_.token;
 
-  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
-  if (options_.tls) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options_.ca_file.empty()) ssl.pem_root_certs = read_file(options_.ca_file);
-    if (!options_.cert_file.empty()) ssl.pem_cert_chain = read_file(options_.cert_file);
-    if (!options_.key_file.empty()) ssl.pem_private_key = read_file(options_.key_file);
-    channel_credentials = grpc::SslCredentials(ssl);
+  ChannelOptions channel;
+  channel.target = options_.target;
+  channel.tls = options_.tls;
+  channel.ca_file = options_.ca_file;
+  channel.cert_file = options_.cert_file;
+  channel.key_file = options_.key_file;
+  channel.credentials = [credentials = credentials_] { return credentials->header(); };
+  channel.max_attempts = options_.max_attempts;
+  auto made = make_channel(channel);
+  if (made.ok()) {
+    channel_ = std::move(*made);
   } else {
-    channel_credentials = grpc::InsecureChannelCredentials();
+    // Calls fail with the reason (an unreadable TLS file) instead of falling
+    // back to a channel with other credentials than asked for.
+    status_ = made.status();
+    channel.tls = false;
+    channel.target = "unix:/nonexistent/telekern-client-misconfigured";
+    channel_ = *make_channel(channel);
   }
-  grpc::ChannelArguments arguments;
-  std::string config = service_config(options_.max_attempts);
-  if (!config.empty()) arguments.SetServiceConfigJSON(config);
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(
-      credentials_interceptor([credentials = credentials_] { return credentials->header(); }));
-  channel_ = grpc::experimental::CreateCustomChannelWithInterceptors(
-      options_.target, channel_credentials, arguments, std::move(interceptors));
 }
 
 std::unique_ptr<grpc::ClientContext> Client::context(
@@ -123,6 +102,7 @@ absl::StatusOr<std::string> Client::login(const std::string& user, const std::st
 }
 
 absl::Status Client::wait_until_ready(std::chrono::milliseconds timeout) const {
+  if (!status_.ok()) return status_;
   auto deadline = std::chrono::system_clock::now() + timeout;
   auto health = stub<grpc::health::v1::Health>();
   grpc::Status last;

@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
+#include "telekern/channel.h"
 #include "telekern/log.h"
+#include "telekern/proto_time.h"
 #include "telekern/retry.h"
 #include "telekern/status.h"
 #include "telekern/stream.h"
@@ -24,34 +26,27 @@ namespace bv1 = telekern::broker::v1;
 constexpr size_t kMaxBatch = 1000;
 constexpr int kMaxInFlight = 8;
 
-google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point time) {
-  google::protobuf::Timestamp out;
-  auto nanos =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-  out.set_seconds(nanos / 1'000'000'000);
-  out.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
-  return out;
-}
-
-std::chrono::system_clock::time_point from_timestamp(const google::protobuf::Timestamp& time) {
-  return std::chrono::system_clock::time_point(std::chrono::seconds(time.seconds()) +
-                                               std::chrono::nanoseconds(time.nanos()));
-}
-
-std::shared_ptr<grpc::Channel> broker_channel(const std::string& address) {
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
-}
-
-void add_credentials(grpc::ClientContext& context, const StreamConfig& config) {
-  if (!config.api_key.empty()) context.AddMetadata("x-api-key", config.api_key);
+// The module's in-process channel when one was handed over, else a channel
+// to `address` carrying the configured API key (and TLS for telekerns://).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> broker_channel(const StreamConfig& config,
+                                                              const std::string& address,
+                                                              bool tls) {
+  if (config.channel) return config.channel;
+  ChannelOptions options;
+  options.target = address;
+  options.tls = tls;
+  options.ca_file = config.tls_ca_file;
+  options.cert_file = config.tls_cert_file;
+  options.key_file = config.tls_key_file;
+  options.api_key = config.api_key;
+  options.max_receive_bytes = 64 * 1024 * 1024;
+  return make_channel(options);
 }
 
 class BrokerProducer final : public Producer {
  public:
-  BrokerProducer(StreamConfig config, const std::string& address)
-      : config_(std::move(config)), stub_(bv1::Broker::NewStub(broker_channel(address))) {
+  BrokerProducer(StreamConfig config, std::shared_ptr<grpc::Channel> channel)
+      : config_(std::move(config)), stub_(bv1::Broker::NewStub(std::move(channel))) {
     // kMaxInFlight senders each make one blocking Produce call at a time: the
     // calls are pipelined without the callback API's completion queue.
     for (int i = 0; i < kMaxInFlight; ++i) {
@@ -130,7 +125,6 @@ class BrokerProducer final : public Producer {
         ++sending_;
       }
       grpc::ClientContext context;
-      add_credentials(context, config_);
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       context.set_wait_for_ready(true);
       bv1::ProduceResponse response;
@@ -159,10 +153,11 @@ class BrokerProducer final : public Producer {
 
 class BrokerConsumer final : public Consumer {
  public:
-  BrokerConsumer(StreamConfig config, const std::string& address, ConsumerOptions options)
+  BrokerConsumer(StreamConfig config, std::shared_ptr<grpc::Channel> channel,
+                 ConsumerOptions options)
       : config_(std::move(config)),
         options_(std::move(options)),
-        stub_(bv1::Broker::NewStub(broker_channel(address))),
+        stub_(bv1::Broker::NewStub(std::move(channel))),
         log_(make_logger("stream")) {
     for (const auto& topic : options_.topics) {
       readers_.emplace_back([this, topic](std::stop_token stop) { read_topic(topic, stop); });
@@ -217,7 +212,6 @@ class BrokerConsumer final : public Consumer {
         }
       }
       grpc::ClientContext context;
-      add_credentials(context, config_);
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       context.set_wait_for_ready(true);
       bv1::CommitResponse response;
@@ -241,7 +235,6 @@ class BrokerConsumer final : public Consumer {
     int attempt = 0;
     while (!stop.stop_requested()) {
       grpc::ClientContext context;
-      add_credentials(context, config_);
       context.set_wait_for_ready(true);
       {
         std::lock_guard lock(mutex_);
@@ -318,14 +311,19 @@ class BrokerConsumer final : public Consumer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Producer>> make_broker_producer(const StreamConfig& config,
-                                                               const std::string& address) {
-  return std::make_unique<BrokerProducer>(config, address);
+                                                               const std::string& address,
+                                                               bool tls) {
+  auto channel = broker_channel(config, address, tls);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<BrokerProducer>(config, std::move(*channel));
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> make_broker_consumer(const StreamConfig& config,
-                                                               const std::string& address,
+                                                               const std::string& address, bool tls,
                                                                const ConsumerOptions& options) {
-  return std::make_unique<BrokerConsumer>(config, address, options);
+  auto channel = broker_channel(config, address, tls);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<BrokerConsumer>(config, std::move(*channel), options);
 }
 
 }  // namespace telekern::stream

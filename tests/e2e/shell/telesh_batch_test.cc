@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/support/auth_config.h"
 #include "tests/support/telekernd.h"
 
 namespace telekern::testing {
@@ -155,19 +156,7 @@ TEST(TeleshBatchTest, ModuleLoadedAtRuntimeBringsItsCommands) {
 
 class TeleshAuthTest : public ::testing::Test {
  protected:
-  static std::string config() {
-    auto sha256 = [](const std::string& text) {
-      return run_command("printf %s '" + text + "' | sha256sum | cut -d' ' -f1")
-          .output.substr(0, 64);
-    };
-    auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
-    return "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  api_keys:\n"
-           "    - {name: viewer-key, sha256: \"" +
-           sha256("viewer-secret") +
-           "\", role: viewer}\n  users:\n"
-           "    - {name: alice, password_hash: \"" +
-           hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
-  }
+  static std::string config() { return auth_config_yaml(); }
 };
 
 TEST_F(TeleshAuthTest, CredentialsFromFlagsAndEnvironment) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/e2e/shell/tmux_session.h"
+#include "tests/support/auth_config.h"
 #include "tests/support/telekernd.h"
 
 namespace telekern::testing {
@@ -129,12 +130,7 @@ TEST_F(TeleshTtyTest, CtrlCCancelsALongStreamAndKeepsTheShell) {
 }
 
 TEST_F(TeleshTtyTest, LoginPromptsWithoutEchoAndKeepsTheToken) {
-  auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
-  std::string config =
-      "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  users:\n"
-      "    - {name: alice, password_hash: \"" +
-      hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
-  Telekernd daemon({.config_yaml = config, .load = {"echo"}});
+  Telekernd daemon({.config_yaml = auth_config_yaml(), .load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto shell = start(daemon);
   shell->type("modules list");

@@ -125,7 +125,6 @@ TEST(BrokerIntegrationTest, QueueModeRedeliversAfterVisibilityTimeoutThenDeadLet
   request.set_member("worker-a");
   *request.mutable_visibility_timeout() = TimeUtil::MillisecondsToDuration(300);
   Consumer consumer(client, request);
-  auto started = std::chrono::steady_clock::now();
   auto first = consumer.read(1);
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].delivery_attempt(), 1u);
@@ -133,7 +132,6 @@ TEST(BrokerIntegrationTest, QueueModeRedeliversAfterVisibilityTimeoutThenDeadLet
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].offset(), first[0].offset());
   EXPECT_EQ(second[0].delivery_attempt(), 2u);
-  EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
 
   // Not acked again: the second timeout dead-letters it to jobs.dlq.
   auto dlq_request = consume_request("jobs.dlq", "inspect");
@@ -198,11 +196,11 @@ TEST(BrokerIntegrationTest, QueueModeAcksNacksAndReleasesOnStreamEnd) {
   // The stream ends with 1, 3, 4 unacked: they are released at once, long
   // before the 30 s default visibility timeout.
   consumer.reset();
-  auto started = std::chrono::steady_clock::now();
-  Consumer next(client, request);
+  // A stream deadline well below the 30 s visibility timeout: only a release
+  // when the member left delivers them in time.
+  Consumer next(client, request, 10s);
   auto released = next.read(3);
-  ASSERT_EQ(released.size(), 3u);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_EQ(released.size(), 3u) << "unacked deliveries were not released when the member left";
   std::set<uint64_t> offsets;
   for (const auto& record : released) offsets.insert(record.offset());
   EXPECT_EQ(offsets, (std::set<uint64_t>{1, 3, 4}));

@@ -52,10 +52,9 @@ TEST(BrokerTopicAdminTest, DeleteTopicRemovesDataAndGroups) {
 
   auto status = client.delete_topic("doomed");
   ASSERT_TRUE(status.ok()) << status.error_message();
-  auto started = std::chrono::steady_clock::now();
+  // A stream that outlived its topic would end with DEADLINE_EXCEEDED (15 s).
   auto live_status = live.finish();
   EXPECT_EQ(live_status.error_code(), grpc::StatusCode::NOT_FOUND) << live_status.error_message();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "stream outlived its topic";
 
   bv1::DescribeTopicRequest describe;
   describe.set_topic("doomed");

@@ -6,6 +6,7 @@
 
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/testing/v1/echo.grpc.pb.h"
+#include "tests/support/auth_config.h"
 #include "tests/support/telekernd.h"
 
 namespace telekern::testing {
@@ -14,24 +15,10 @@ namespace {
 namespace kv1 = telekern::kernel::v1;
 namespace tv1 = telekern::testing::v1;
 
-std::string sha256(const std::string& text) {
-  return run_command("printf %s '" + text + "' | sha256sum | cut -d' ' -f1").output.substr(0, 64);
-}
-
-std::string auth_config() {
-  auto hash = run_command("echo wonderland | " + telekernd_binary() + " --hash-password").output;
-  return "auth:\n  jwt_secret: \"0123456789abcdef0123456789abcdef-test\"\n  api_keys:\n"
-         "    - {name: viewer-key, sha256: \"" +
-         sha256("viewer-secret") +
-         "\", role: viewer}\n  users:\n"
-         "    - {name: alice, password_hash: \"" +
-         hash.substr(0, hash.find('\n')) + "\", role: admin}\n";
-}
-
 class ClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new Telekernd({.config_yaml = auth_config(), .load = {"echo"}});
+    daemon_ = new Telekernd({.config_yaml = auth_config_yaml(), .load = {"echo"}});
   }
   static void TearDownTestSuite() {
     delete daemon_;

@@ -18,12 +18,14 @@
 #include <thread>
 
 #include "kernel/auth/authenticator.h"
-#include "kernel/direct_routes.h"
+#include "kernel/auth/caller_identity.h"
 #include "kernel/kernel_config.h"
-#include "kernel/module_context.h"
-#include "kernel/module_loader.h"
-#include "kernel/module_router.h"
-#include "kernel/public_server.h"
+#include "kernel/lifecycle/module_context.h"
+#include "kernel/lifecycle/module_loader.h"
+#include "kernel/routing/direct_routes.h"
+#include "kernel/routing/module_channels.h"
+#include "kernel/routing/module_router.h"
+#include "kernel/routing/public_server.h"
 #include "kernel/rpc_metrics.h"
 
 namespace telekern::kernel {
@@ -97,7 +99,7 @@ class ModuleManager {
   // does not start it.
   absl::StatusOr<std::shared_ptr<Record>> prepare(const std::filesystem::path& file,
                                                   const std::string& replacing);
-  // The record's config section from the current config, validated by the module.
+  // The record's config section from the current config, checked by the module.
   absl::StatusOr<Config> effective_config(const Record& record) const;
   // Starts a prepared module and hosts its services; on error the module is
   // stopped and destroyed.
@@ -106,10 +108,6 @@ class ModuleManager {
   absl::Status host(Record& record);
   // Sends calls for the record's services to it (directly where possible).
   void route_to(const Record& record);
-  // Who is calling, from credentials in metadata: {subject, role name}.
-  std::pair<std::string, std::string> identify(std::string_view api_key,
-                                               std::string_view authorization);
-  Caller caller_of(const grpc::ServerContextBase& call);
   // Lets in-flight calls finish (up to drain_timeout), stops the module,
   // destroys it, then unloads its library.
   void destroy(std::shared_ptr<Record> record);
@@ -117,12 +115,6 @@ class ModuleManager {
   uint64_t next_generation();
   std::shared_ptr<Record> find_running(const std::string& name) const;
   std::filesystem::path resolve(const std::string& name_or_path) const;
-  std::shared_ptr<grpc::Channel> channel_for(std::string_view service);
-  // Keeps a destroyed instance's in-process channel for drain_timeout + 10 s:
-  // in gRPC 1.51 a channel whose last reference goes inside a callback (a
-  // forwarded call deleting itself in OnDone) can abort the process.
-  void retire(std::shared_ptr<grpc::Channel> channel);
-  void drop_retired_channels(std::chrono::steady_clock::time_point now);
   void record_failure(const std::filesystem::path& file, const std::string& name,
                       const absl::Status& status);
   static ModuleStatus status_of(const Record& record);
@@ -135,6 +127,8 @@ class ModuleManager {
 
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::CallerIdentity> callers_;  // outlives router_ and every module
+  std::unique_ptr<ModuleChannels> channels_;
   std::vector<std::shared_ptr<Record>> records_;  // in load order
   std::unique_ptr<ModuleRouter> router_;
   std::unique_ptr<DirectRoutes> direct_;  // registered on server_, so it outlives it
@@ -143,10 +137,6 @@ class ModuleManager {
   uint64_t generation_ = 0;
   uint64_t copies_ = 0;
   int port_ = 0;
-  std::shared_ptr<grpc::Channel> local_channel_;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<grpc::Channel>>>
-      retired_channels_;  // oldest first
-  std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> remote_channels_;
   std::deque<std::unique_ptr<Operation>> queue_;
   std::condition_variable queue_changed_;
   bool stopping_ = false;

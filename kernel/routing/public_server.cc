@@ -1,4 +1,4 @@
-#include "kernel/public_server.h"
+#include "kernel/routing/public_server.h"
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>

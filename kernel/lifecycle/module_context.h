@@ -3,23 +3,23 @@
 
 #include <functional>
 
+#include "kernel/routing/module_channels.h"
 #include "telekern/module.h"
 
 namespace telekern::kernel {
 
-using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(std::string_view service)>;
 using CallerResolver = std::function<Caller(const grpc::ServerContextBase& call)>;
 
 class ModuleContextImpl final : public ModuleContext {
  public:
   ModuleContextImpl(Config config, std::filesystem::path data_dir,
                     std::shared_ptr<spdlog::logger> logger, MetricsRegistry& metrics,
-                    ChannelFactory channels, CallerResolver callers)
+                    ModuleChannels& channels, CallerResolver callers)
       : config_(std::move(config)),
         data_dir_(std::move(data_dir)),
         logger_(std::move(logger)),
         metrics_(metrics),
-        channels_(std::move(channels)),
+        channels_(channels),
         callers_(std::move(callers)) {}
 
   const Config& config() const override { return config_; }
@@ -27,7 +27,10 @@ class ModuleContextImpl final : public ModuleContext {
   std::shared_ptr<spdlog::logger> logger() const override { return logger_; }
   MetricsRegistry& metrics() const override { return metrics_; }
   std::shared_ptr<grpc::Channel> channel(std::string_view service) const override {
-    return channels_(service);
+    return channels_.for_service(service);
+  }
+  std::shared_ptr<grpc::Channel> channel_to(std::string_view address) const override {
+    return channels_.to_address(address);
   }
   std::stop_token stop_token() const override { return stop_source_.get_token(); }
   Caller caller(const grpc::ServerContextBase& call) const override { return callers_(call); }
@@ -39,7 +42,7 @@ class ModuleContextImpl final : public ModuleContext {
   std::filesystem::path data_dir_;
   std::shared_ptr<spdlog::logger> logger_;
   MetricsRegistry& metrics_;
-  ChannelFactory channels_;
+  ModuleChannels& channels_;
   CallerResolver callers_;
   std::stop_source stop_source_;
 };

@@ -1,4 +1,4 @@
-#include "kernel/module_loader.h"
+#include "kernel/lifecycle/module_loader.h"
 
 #include <dlfcn.h>
 #include <link.h>

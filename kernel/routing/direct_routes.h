@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "kernel/auth/call_gate.h"
-#include "kernel/module_router.h"
+#include "kernel/routing/module_router.h"
 #include "telekern/module.h"
 
 namespace telekern::kernel {

@@ -1,15 +1,13 @@
-#include "kernel/module_manager.h"
+#include "kernel/lifecycle/module_manager.h"
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/server_builder.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
-#include "kernel/auth/crypto.h"
+#include "kernel/lifecycle/config_reload.h"
 #include "telekern/credentials_interceptor.h"
 #include "telekern/log.h"
 #include "telekern/strings.h"
@@ -79,6 +77,12 @@ ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcM
       rpc_metrics_(rpc_metrics),
       log_(make_logger("kernel")),
       authenticator_(std::move(authenticator)),
+      callers_(
+          std::make_unique<auth::CallerIdentity>(authenticator_, authenticator_->internal_key())),
+      channels_(std::make_unique<ModuleChannels>(ChannelOptions{.tls = config_.remote.tls,
+                                                                .ca_file = config_.remote.ca_file,
+                                                                .api_key = config_.remote.api_key},
+                                                 config_.remote_services)),
       module_up_(metrics.gauge("telekern_module_up",
                                "1 when the module runs and reports SERVING, 0 otherwise",
                                {"module"})),
@@ -94,12 +98,8 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
   gate_ = std::make_shared<auth::CallGate>(authenticator_);
   // Calls held while a module reloads wait at most this long.
-  router_ = std::make_unique<ModuleRouter>(
-      config_.drain_timeout + std::chrono::seconds(10), *gate_,
-      [this](std::string_view api_key, std::string_view authorization) {
-        return identify(api_key, authorization);
-      },
-      authenticator_->internal_key());
+  router_ = std::make_unique<ModuleRouter>(config_.drain_timeout + std::chrono::seconds(10), *gate_,
+                                           *callers_);
 
   std::vector<std::filesystem::path> files;
   if (config_.load.empty()) {
@@ -160,11 +160,11 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   as_kernel.push_back(credentials_interceptor([key = authenticator_->internal_key()] {
     return std::pair<std::string, std::string>{"x-api-key", key};
   }));
+  channels_->set_local((*server)->in_process_channel(std::move(as_kernel)));
   {
     std::lock_guard lock(mutex_);
     server_ = std::move(*server);
     port_ = server_->port();
-    local_channel_ = server_->in_process_channel(std::move(as_kernel));
   }
 
   for (const auto& record : prepared) {
@@ -181,40 +181,6 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   }
   worker_ = std::thread([this] { run(); });
   return absl::OkStatus();
-}
-
-std::pair<std::string, std::string> ModuleManager::identify(std::string_view api_key,
-                                                            std::string_view authorization) {
-  std::shared_ptr<const auth::Authenticator> authenticator;
-  {
-    std::lock_guard lock(mutex_);
-    authenticator = authenticator_;
-  }
-  if (!authenticator->enabled()) return {"anonymous", "admin"};
-  // Calls with bad credentials never pass the call gate.
-  auto identity = authenticator->authenticate(api_key, authorization);
-  if (!identity.ok()) return {"unknown", "viewer"};
-  return {identity->subject, auth::role_name(identity->role)};
-}
-
-Caller ModuleManager::caller_of(const grpc::ServerContextBase& call) {
-  std::string_view api_key, authorization, subject, role, proof;
-  for (const auto& [key, value] : call.client_metadata()) {
-    std::string_view name(key.data(), key.size());
-    std::string_view text(value.data(), value.size());
-    if (name == "x-api-key") api_key = text;
-    if (name == "authorization") authorization = text;
-    if (name == "x-telekern-subject") subject = text;
-    if (name == "x-telekern-role") role = text;
-    if (name == "x-telekern-kernel") proof = text;
-  }
-  // The router's identity of a forwarded call, vouched for by the kernel's
-  // internal key (which never leaves the process); a client's own is ignored.
-  if (!subject.empty() && !proof.empty() && auth::constant_time_equal(proof, router_->proof)) {
-    return {std::string(subject), std::string(role)};
-  }
-  auto [who, what] = identify(api_key, authorization);
-  return {std::move(who), std::move(what)};
 }
 
 void ModuleManager::route_to(const Record& record) {
@@ -266,7 +232,7 @@ void ModuleManager::run() {
     } else {
       poll_health();
       router_->expire_held_calls();
-      drop_retired_channels(std::chrono::steady_clock::now());
+      channels_->drop_retired(std::chrono::steady_clock::now());
       next_health = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     }
   }
@@ -465,6 +431,7 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
   // The record outlives the library when the module fails: keep no code
   // pointers from it (validators are std::functions defined in the module).
   for (auto& key : record->info.config) key.validate = nullptr;
+  record->info.validate = nullptr;
   record->name = record->info.name;
   if (record->name.empty()) {
     return fail(absl::FailedPreconditionError(str_cat(file.string(), ": module has no name")));
@@ -517,9 +484,10 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
                                             data_dir.string(), ": ", error.message())));
   }
   record->context = std::make_unique<ModuleContextImpl>(
-      *module_config, data_dir, make_logger(record->name), metrics_,
-      [this](std::string_view service) { return channel_for(service); },
-      [this](const grpc::ServerContextBase& call) { return caller_of(call); });
+      *module_config, data_dir, make_logger(record->name), metrics_, *channels_,
+      [callers = callers_.get()](const grpc::ServerContextBase& call) {
+        return callers->caller_of(call);
+      });
   return record;
 }
 
@@ -529,30 +497,22 @@ absl::StatusOr<Config> ModuleManager::effective_config(const Record& record) con
     std::lock_guard lock(mutex_);
     sections = config_.module_sections;
   }
-  return validate_config(
-      record.loaded->module().info().config, child_or_undefined(sections, record.name),
-      {config_.config_file, str_cat("modules.", record.name), telekern_environment()});
+  return module_section_config(record.loaded->module().info(), sections, config_.config_file);
 }
 
 std::vector<std::string> ModuleManager::apply_module_sections(YAML::Node sections) {
-  std::vector<std::shared_ptr<Record>> running;
+  std::vector<RunningConfig> running;
   {
     std::lock_guard lock(mutex_);
     config_.module_sections = sections;
     for (const auto& record : records_) {
-      if (record->state == ModuleState::kRunning) running.push_back(record);
+      if (record->state == ModuleState::kRunning)
+        running.push_back({record->name, record->info.config, record->config_yaml});
     }
   }
-  std::vector<std::string> changed;
-  for (const auto& record : running) {
-    // Without the module's own validators (its code may be gone by the time
-    // this runs): enough to see a change; the reload checks it fully.
-    auto fresh = validate_config(
-        record->info.config, child_or_undefined(sections, record->name),
-        {config_.config_file, str_cat("modules.", record->name), telekern_environment()});
-    if (fresh.ok() && fresh->to_yaml() == record->config_yaml) continue;
-    changed.push_back(record->name);
-    reload(record->name, [this, name = record->name](absl::StatusOr<OperationResult> result) {
+  auto changed = changed_modules(running, sections, config_.config_file);
+  for (const auto& name : changed) {
+    reload(name, [this, name](absl::StatusOr<OperationResult> result) {
       if (result.ok()) {
         log_->info("SIGHUP: module '{}' reloaded with its new config (generation {})", name,
                    result->generation);
@@ -670,7 +630,9 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     log_->error("module '{}' stop threw: {}", record->name, exception.what());
   }
   if (record->server) {
-    retire(std::move(record->channel));
+    channels_->retire(
+        std::move(record->channel),
+        std::chrono::steady_clock::now() + config_.drain_timeout + std::chrono::seconds(10));
     record->server->Shutdown(std::chrono::system_clock::now() + config_.drain_timeout);
     record->server->Wait();
     if (exiting_) {
@@ -695,23 +657,6 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
   record->context.reset();
   std::error_code ignored;
   std::filesystem::remove(record->private_copy, ignored);
-}
-
-void ModuleManager::retire(std::shared_ptr<grpc::Channel> channel) {
-  if (!channel) return;
-  std::lock_guard lock(mutex_);
-  retired_channels_.emplace_back(
-      std::chrono::steady_clock::now() + config_.drain_timeout + std::chrono::seconds(10),
-      std::move(channel));
-}
-
-void ModuleManager::drop_retired_channels(std::chrono::steady_clock::time_point now) {
-  std::vector<std::shared_ptr<grpc::Channel>> expired;  // released outside the lock
-  std::lock_guard lock(mutex_);
-  while (!retired_channels_.empty() && retired_channels_.front().first <= now) {
-    expired.push_back(std::move(retired_channels_.front().second));
-    retired_channels_.pop_front();
-  }
 }
 
 void ModuleManager::record_failure(const std::filesystem::path& file, const std::string& name,
@@ -749,34 +694,6 @@ std::filesystem::path ModuleManager::resolve(const std::string& name_or_path) co
     return std::filesystem::absolute(name_or_path);
   }
   return config_.modules_dir / str_cat("telekern_", name_or_path, ".so");
-}
-
-std::shared_ptr<grpc::Channel> ModuleManager::channel_for(std::string_view service) {
-  std::lock_guard lock(mutex_);
-  auto remote = config_.remote_services.find(std::string(service));
-  if (remote == config_.remote_services.end()) return local_channel_;
-  if (auto it = remote_channels_.find(service); it != remote_channels_.end()) return it->second;
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (config_.remote.tls) {
-    grpc::SslCredentialsOptions options;
-    if (!config_.remote.ca_file.empty()) {
-      std::ifstream in(config_.remote.ca_file);
-      std::stringstream pem;
-      pem << in.rdbuf();
-      options.pem_root_certs = pem.str();
-    }
-    credentials = grpc::SslCredentials(options);
-  }
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  if (!config_.remote.api_key.empty()) {
-    interceptors.push_back(credentials_interceptor([key = config_.remote.api_key] {
-      return std::pair<std::string, std::string>{"x-api-key", key};
-    }));
-  }
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      remote->second, credentials, grpc::ChannelArguments(), std::move(interceptors));
-  remote_channels_.emplace(std::string(service), channel);
-  return channel;
 }
 
 std::vector<ModuleStatus> ModuleManager::list() const {
@@ -840,6 +757,7 @@ absl::StatusOr<std::string> ModuleManager::module_config(const std::string& name
 void ModuleManager::set_authenticator(std::shared_ptr<const auth::Authenticator> authenticator) {
   std::lock_guard lock(mutex_);
   authenticator_ = authenticator;
+  callers_->set_authenticator(authenticator);
   if (gate_) gate_->set_authenticator(std::move(authenticator));
 }
 
@@ -876,11 +794,8 @@ void ModuleManager::shutdown(bool for_exit) {
     kept_public_server_ = std::move(server);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    local_channel_.reset();
-  }
-  drop_retired_channels(std::chrono::steady_clock::time_point::max());  // no call runs now
+  channels_->reset_local();
+  channels_->drop_retired(std::chrono::steady_clock::time_point::max());  // no call runs now
   server.reset();
 }
 

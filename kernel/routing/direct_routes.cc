@@ -1,4 +1,4 @@
-#include "kernel/direct_routes.h"
+#include "kernel/routing/direct_routes.h"
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/impl/codegen/server_callback_handlers.h>

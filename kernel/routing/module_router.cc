@@ -1,4 +1,4 @@
-#include "kernel/module_router.h"
+#include "kernel/routing/module_router.h"
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/client_context.h>
@@ -18,21 +18,16 @@ namespace {
 void prepare_backend_context(const grpc::ServerContextBase& incoming, const ModuleRouter& router,
                              grpc::ClientContext& outgoing) {
   outgoing.set_deadline(incoming.deadline());
-  std::string_view api_key, authorization;
   for (const auto& [key, value] : incoming.client_metadata()) {
-    std::string name(key.data(), key.size());
-    if (name == "x-api-key") api_key = std::string_view(value.data(), value.size());
-    if (name == "authorization") authorization = std::string_view(value.data(), value.size());
-    if (name.empty() || name[0] == ':' || name.rfind("grpc-", 0) == 0 || name == "x-api-key" ||
-        name == "authorization" || name == "user-agent" || name.rfind("x-telekern-", 0) == 0) {
-      continue;
-    }
-    outgoing.AddMetadata(name, std::string(value.data(), value.size()));
+    std::string_view name(key.data(), key.size());
+    if (auth::is_private_metadata(name)) continue;
+    outgoing.AddMetadata(std::string(name), std::string(value.data(), value.size()));
   }
-  auto [subject, role] = router.identify(api_key, authorization);
-  outgoing.AddMetadata("x-telekern-subject", subject);
-  outgoing.AddMetadata("x-telekern-role", role);
-  outgoing.AddMetadata("x-telekern-kernel", router.proof);
+  auto metadata = auth::CallerMetadata::of(incoming);
+  auto caller = router.callers.identify(metadata.api_key, metadata.authorization);
+  outgoing.AddMetadata(std::string(auth::kSubjectHeader), caller.subject);
+  outgoing.AddMetadata(std::string(auth::kRoleHeader), caller.role);
+  outgoing.AddMetadata(std::string(auth::kProofHeader), router.callers.proof());
 }
 
 void forward_trailing_metadata(const grpc::ClientContext& backend,
@@ -307,8 +302,8 @@ RoutedCall* claim(const std::shared_ptr<HeldCall>& held) {
 }  // namespace
 
 ModuleRouter::ModuleRouter(std::chrono::milliseconds hold_limit, const auth::CallGate& gate,
-                           IdentityResolver identify, std::string proof)
-    : hold_limit_(hold_limit), gate(gate), identify(std::move(identify)), proof(std::move(proof)) {}
+                           const auth::CallerIdentity& callers)
+    : hold_limit_(hold_limit), gate(gate), callers(callers) {}
 
 ModuleRouter::~ModuleRouter() {
   remove(services(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));

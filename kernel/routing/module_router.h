@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernel/auth/call_gate.h"
+#include "kernel/auth/caller_identity.h"
 
 namespace telekern::kernel {
 
@@ -46,18 +47,13 @@ struct HeldCall {
   std::chrono::steady_clock::time_point since;
 };
 
-// Who is calling, from a call's x-api-key and authorization metadata: the
-// subject and role forwarded to modules as x-telekern-subject/-role.
-using IdentityResolver = std::function<std::pair<std::string, std::string>(
-    std::string_view api_key, std::string_view authorization)>;
-
 class ModuleRouter final : public grpc::CallbackGenericService {
  public:
-  // Calls pass `gate` first. Forwarded calls carry x-telekern-kernel: `proof`
-  // next to the caller's identity, which is how a module tells a forwarded
+  // Calls pass `gate` first. Forwarded calls carry the caller's identity
+  // from `callers`, with its proof, which is how a module tells a forwarded
   // identity from one a client wrote itself.
   ModuleRouter(std::chrono::milliseconds hold_limit, const auth::CallGate& gate,
-               IdentityResolver identify, std::string proof);
+               const auth::CallerIdentity& callers);
   ~ModuleRouter() override;
 
   grpc::ServerGenericBidiReactor* CreateReactor(
@@ -103,8 +99,7 @@ class ModuleRouter final : public grpc::CallbackGenericService {
 
  public:
   const auth::CallGate& gate;
-  const IdentityResolver identify;
-  const std::string proof;
+  const auth::CallerIdentity& callers;
 
  private:
   mutable std::mutex mutex_;

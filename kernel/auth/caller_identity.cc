@@ -1,0 +1,57 @@
+#include "kernel/auth/caller_identity.h"
+
+#include "kernel/auth/crypto.h"
+
+namespace telekern::kernel::auth {
+
+CallerMetadata CallerMetadata::of(const grpc::ServerContextBase& call) {
+  CallerMetadata out;
+  for (const auto& [key, value] : call.client_metadata()) {
+    std::string_view name(key.data(), key.size());
+    std::string_view text(value.data(), value.size());
+    if (name == "x-api-key") {
+      out.api_key = text;
+    } else if (name == "authorization") {
+      out.authorization = text;
+    } else if (name == kSubjectHeader) {
+      out.forwarded_subject = text;
+    } else if (name == kRoleHeader) {
+      out.forwarded_role = text;
+    } else if (name == kProofHeader) {
+      out.forwarded_proof = text;
+    }
+  }
+  return out;
+}
+
+bool is_private_metadata(std::string_view name) {
+  return name.empty() || name[0] == ':' || name.starts_with("grpc-") || name == "x-api-key" ||
+         name == "authorization" || name == "user-agent" || name.starts_with("x-telekern-");
+}
+
+CallerIdentity::CallerIdentity(std::shared_ptr<const Authenticator> authenticator,
+                               std::string proof)
+    : authenticator_(std::move(authenticator)), proof_(std::move(proof)) {}
+
+void CallerIdentity::set_authenticator(std::shared_ptr<const Authenticator> authenticator) {
+  authenticator_.store(std::move(authenticator));
+}
+
+Caller CallerIdentity::identify(std::string_view api_key, std::string_view authorization) const {
+  std::shared_ptr<const Authenticator> authenticator = authenticator_.load();
+  if (!authenticator->enabled()) return {"anonymous", "admin"};
+  auto identity = authenticator->authenticate(api_key, authorization);
+  if (!identity.ok()) return {"unknown", "viewer"};
+  return {identity->subject, role_name(identity->role)};
+}
+
+Caller CallerIdentity::caller_of(const grpc::ServerContextBase& call) const {
+  auto metadata = CallerMetadata::of(call);
+  if (!metadata.forwarded_subject.empty() && !metadata.forwarded_proof.empty() &&
+      constant_time_equal(metadata.forwarded_proof, proof_)) {
+    return {std::string(metadata.forwarded_subject), std::string(metadata.forwarded_role)};
+  }
+  return identify(metadata.api_key, metadata.authorization);
+}
+
+}  // namespace telekern::kernel::auth

@@ -1,0 +1,149 @@
+// The mechanics between a module's gRPC adapter and its engine. Services are
+// created before start() (the kernel registers them first), so the engine is
+// attached at start() and detached at stop(); in between, unary work runs on
+// the engine's work queue (never on a gRPC thread) and server streams run as
+// sessions that stop() ends and waits for. A call that arrives while no
+// engine is attached answers UNAVAILABLE "<module> module is stopping; retry".
+//
+//   class EchoService : public v1::Echo::CallbackService {
+//     EngineBinding<EchoEngine> binding_{"echo"};
+//     grpc::ServerUnaryReactor* Say(ctx, const SayRequest* req, SayResponse* resp) override {
+//       return binding_.unary(ctx, [req, resp](EchoEngine& engine) { return engine.say(...); });
+//     }
+//   };
+#pragma once
+
+#include <absl/status/status.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "telekern/service/stream_sessions.h"
+#include "telekern/status.h"
+
+namespace telekern {
+
+// An engine runs adapter work on its own threads: submit() returns
+// RESOURCE_EXHAUSTED (queue full) or UNAVAILABLE (stopping) without running it.
+template <typename Engine>
+concept SubmitsWork = requires(Engine& engine, std::function<void()> work) {
+  { engine.submit(std::move(work)) } -> std::same_as<absl::Status>;
+};
+
+// Completes an asynchronous unary call; call it exactly once, from any thread.
+using Completion = std::function<void(absl::Status)>;
+
+template <SubmitsWork Engine>
+class EngineBinding {
+ public:
+  explicit EngineBinding(std::string module_name)
+      : sessions_(module_name + " module is stopping; retry") {}
+  ~EngineBinding() { detach(); }
+  EngineBinding(const EngineBinding&) = delete;
+  EngineBinding& operator=(const EngineBinding&) = delete;
+
+  // Serve with `engine` until detach(); streams are accepted again.
+  void attach(std::shared_ptr<Engine> engine) {
+    std::lock_guard lock(mutex_);
+    engine_ = std::move(engine);
+    sessions_.reopen();
+  }
+  // The kernel asked the module to stop: open streams end now (UNAVAILABLE;
+  // clients reconnect and are held until the new instance serves) and new
+  // ones are refused; unary calls are still served until detach().
+  void end_streams() { sessions_.end_all(); }
+  // Ends every stream and waits for their loops, then drops the engine;
+  // later calls answer UNAVAILABLE. Idempotent.
+  void detach() {
+    sessions_.stop();
+    std::lock_guard lock(mutex_);
+    engine_.reset();
+  }
+
+  std::shared_ptr<Engine> engine() const {
+    std::lock_guard lock(mutex_);
+    return engine_;
+  }
+  grpc::Status stopping() const { return sessions_.stopping(); }
+
+  // Runs `work(engine) -> absl::Status` on an engine thread and answers with
+  // its status (the response is filled by `work`).
+  template <typename Work>
+  requires std::invocable<Work&, Engine&> grpc::ServerUnaryReactor* unary(
+      grpc::CallbackServerContext* context, Work work) {
+    auto* reactor = context->DefaultReactor();
+    auto engine = this->engine();
+    if (!engine) {
+      reactor->Finish(stopping());
+      return reactor;
+    }
+    auto submitted = engine->submit([reactor, engine, work = std::move(work)]() mutable {
+      reactor->Finish(to_grpc(work(*engine)));
+    });
+    if (!submitted.ok()) reactor->Finish(to_grpc(submitted));
+    return reactor;
+  }
+
+  // Like unary(), for work that completes later on another thread:
+  // `work(engine, done)` calls done(status) exactly once.
+  template <typename Work>
+  requires std::invocable<Work&, Engine&, Completion> grpc::ServerUnaryReactor* unary_async(
+      grpc::CallbackServerContext* context, Work work) {
+    auto* reactor = context->DefaultReactor();
+    auto engine = this->engine();
+    if (!engine) {
+      reactor->Finish(stopping());
+      return reactor;
+    }
+    auto submitted = engine->submit([reactor, engine, work = std::move(work)]() mutable {
+      work(*engine, [reactor](absl::Status status) { reactor->Finish(to_grpc(status)); });
+    });
+    if (!submitted.ok()) reactor->Finish(to_grpc(submitted));
+    return reactor;
+  }
+
+  // A server stream whose messages come from `loop(engine, writer, stop)`,
+  // run on a session thread; `stop` is requested when the client cancels or
+  // the module stops. The loop's status ends the call.
+  template <typename Response, typename Loop>
+  grpc::ServerWriteReactor<Response>* server_stream(grpc::CallbackServerContext* context,
+                                                    Loop loop) {
+    auto engine = this->engine();
+    typename StreamSession<Response>::Loop run;
+    if (engine) {
+      run = [engine, loop = std::move(loop)](StreamWriter<Response>& writer,
+                                             std::stop_token stop) mutable {
+        return loop(*engine, writer, stop);
+      };
+    } else {
+      run = [status = from_grpc(stopping())](StreamWriter<Response>&, std::stop_token) {
+        return status;
+      };
+    }
+    return serve_stream<Response>(context, sessions_, std::move(run));
+  }
+
+  // A bidi reactor that answers `status` at once (e.g. while stopping).
+  template <typename Request, typename Response>
+  static grpc::ServerBidiReactor<Request, Response>* refuse_bidi(grpc::Status status) {
+    class Refuse final : public grpc::ServerBidiReactor<Request, Response> {
+     public:
+      explicit Refuse(grpc::Status status) { this->Finish(std::move(status)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refuse(std::move(status));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<Engine> engine_;
+  StreamSessions sessions_;
+};
+
+}  // namespace telekern
