@@ -2,8 +2,6 @@
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
-#include <grpcpp/ext/health_check_service_server_builder_option.h>
-#include <grpcpp/server_builder.h>
 
 #include <set>
 
@@ -13,33 +11,6 @@
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
-
-struct ModuleManager::Record {
-  std::string name;
-  std::filesystem::path file;
-  std::filesystem::path private_copy;
-  ModuleInfo info;
-  std::vector<ServiceBinding> bindings;
-  ModuleState state = ModuleState::kLoading;
-  std::string error;
-  uint64_t generation = 0;
-  std::chrono::system_clock::time_point load_time;
-  ModuleHealth health;
-  std::string config_yaml;  // the effective config it was started with
-  // Destroyed in this order by destroy(): the in-process server, the module,
-  // its library (inside LoadedModule), then the context.
-  std::unique_ptr<ModuleContextImpl> context;
-  std::unique_ptr<LoadedModule> loaded;
-  std::unique_ptr<grpc::Server> server;
-  std::shared_ptr<grpc::Channel> channel;
-  // Calls this instance serves through direct routes (not via `server`).
-  std::shared_ptr<CallTracker> direct_calls = std::make_shared<CallTracker>();
-  std::vector<std::string> service_names() const {
-    std::vector<std::string> names;
-    for (const auto& binding : bindings) names.push_back(binding.name);
-    return names;
-  }
-};
 
 struct ModuleManager::Operation {
   enum class Kind { kLoad, kUnload, kReload } kind;
@@ -55,20 +26,6 @@ const char* operation_name(int kind) {
 }
 
 }  // namespace
-
-const char* module_state_name(ModuleState state) {
-  switch (state) {
-    case ModuleState::kLoading:
-      return "loading";
-    case ModuleState::kRunning:
-      return "running";
-    case ModuleState::kStopping:
-      return "stopping";
-    case ModuleState::kFailed:
-      return "failed";
-  }
-  return "?";
-}
 
 ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
                              std::shared_ptr<const auth::Authenticator> authenticator)
@@ -281,7 +238,7 @@ void ModuleManager::execute(Operation& operation) {
     route_to(**record);
     log_->info("module '{}' loaded from {} (generation {})", (*record)->name,
                (*record)->file.string(), generation);
-    return reply(OperationResult{status_of(**record), generation});
+    return reply(OperationResult{(*record)->status(), generation});
   }
 
   auto record = find_running(operation.target);
@@ -313,7 +270,7 @@ void ModuleManager::execute(Operation& operation) {
       std::lock_guard lock(mutex_);
       std::erase(records_, record);
     }
-    ModuleStatus last = status_of(*record);
+    ModuleStatus last = record->status();
     destroy(record);
     module_up_.with({last.name}).set(0);
     uint64_t generation = next_generation();
@@ -359,7 +316,7 @@ void ModuleManager::execute(Operation& operation) {
   route_to(**fresh);
   log_->info("module '{}' reloaded from {} (generation {})", (*fresh)->name,
              (*fresh)->file.string(), generation);
-  reply(OperationResult{status_of(**fresh), generation});
+  reply(OperationResult{(*fresh)->status(), generation});
 }
 
 void ModuleManager::poll_health() {
@@ -404,38 +361,13 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
     std::lock_guard lock(mutex_);
     copy = config_.data_dir / ".modules" / str_cat(file.stem().string(), ".", ++copies_, ".so");
   }
-  auto loaded = load_module(file, copy);
-  if (!loaded.ok()) {
-    std::error_code ignored;
-    std::filesystem::remove(copy, ignored);
-    return loaded.status();
-  }
-  auto record = std::make_shared<Record>();
-  record->file = file;
-  record->private_copy = copy;
-  record->loaded = std::make_unique<LoadedModule>(std::move(*loaded));
-  Module& module = record->loaded->module();
+  auto opened = ModuleInstance::open(file, copy);
+  if (!opened.ok()) return opened.status();
+  auto record = *opened;
   auto fail = [&](absl::Status status) {
-    record->loaded.reset();
-    std::error_code ignored;
-    std::filesystem::remove(copy, ignored);
+    record->release();
     return status;
   };
-  try {
-    record->info = module.info();
-    record->bindings = module.services();
-  } catch (const std::exception& exception) {
-    return fail(absl::InternalError(
-        str_cat(file.string(), ": info() or services() threw: ", exception.what())));
-  }
-  // The record outlives the library when the module fails: keep no code
-  // pointers from it (validators are std::functions defined in the module).
-  for (auto& key : record->info.config) key.validate = nullptr;
-  record->info.validate = nullptr;
-  record->name = record->info.name;
-  if (record->name.empty()) {
-    return fail(absl::FailedPreconditionError(str_cat(file.string(), ": module has no name")));
-  }
   if (replacing.empty()) {
     if (auto running = find_running(record->name)) {
       return fail(absl::AlreadyExistsError(
@@ -524,69 +456,15 @@ std::vector<std::string> ModuleManager::apply_module_sections(YAML::Node section
   return changed;
 }
 
-absl::Status ModuleManager::launch(Record& prepared) {
-  Record* record = &prepared;
-  Module& module = record->loaded->module();
-  auto fail = [&](absl::Status status) {
-    record->loaded.reset();
-    record->context.reset();
-    std::error_code ignored;
-    std::filesystem::remove(record->private_copy, ignored);
-    return status;
-  };
-  absl::Status started;
-  try {
-    started = module.start(*record->context);
-  } catch (const std::exception& exception) {
-    started = absl::InternalError(str_cat("start() threw: ", exception.what()));
-  } catch (...) {
-    started = absl::InternalError("start() threw a non-standard exception");
-  }
-  if (!started.ok()) {
-    record->context->request_stop();
-    try {
-      module.stop();
-    } catch (...) {
-      log_->error("module '{}': stop() after failed start threw", record->name);
-    }
-    return fail(absl::Status(started.code(), str_cat("module '", record->name,
-                                                     "' failed to start: ", started.message())));
-  }
-  if (auto status = host(*record); !status.ok()) {
-    record->context->request_stop();
-    module.stop();
-    return fail(status);
-  }
+absl::Status ModuleManager::launch(Record& record) {
+  if (auto status = record.start(); !status.ok()) return status;
   {
     std::lock_guard lock(mutex_);
-    record->state = ModuleState::kRunning;
-    record->load_time = std::chrono::system_clock::now();
+    record.state = ModuleState::kRunning;
+    record.load_time = std::chrono::system_clock::now();
   }
-  module_up_.with({record->name}).set(1);
-  for (const auto& binding : record->bindings) server_->set_health(binding.name, true);
-  return absl::OkStatus();
-}
-
-absl::Status ModuleManager::host(Record& record) {
-  if (record.bindings.empty()) return absl::OkStatus();
-  // The public server already enforces deadlines and counts calls; the
-  // module's own hop runs the minimal stack and no retries.
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(-1);
-  builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
-  // Health is served by the public server; the module's own hop needs none.
-  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
-  for (const auto& binding : record.bindings) builder.RegisterService(binding.service);
-  record.server = builder.BuildAndStart();
-  if (!record.server) {
-    return absl::InternalError(
-        str_cat("module '", record.name, "': cannot start its in-process server"));
-  }
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(-1);
-  arguments.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
-  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  record.channel = record.server->InProcessChannel(arguments);
+  module_up_.with({record.name}).set(1);
+  for (const auto& binding : record.bindings) server_->set_health(binding.name, true);
   return absl::OkStatus();
 }
 
@@ -653,10 +531,7 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
     [[maybe_unused]] auto* leaked_context = record->context.release();
     return;
   }
-  record->loaded.reset();  // module object first, then its library
-  record->context.reset();
-  std::error_code ignored;
-  std::filesystem::remove(record->private_copy, ignored);
+  record->release();
 }
 
 void ModuleManager::record_failure(const std::filesystem::path& file, const std::string& name,
@@ -667,12 +542,7 @@ void ModuleManager::record_failure(const std::filesystem::path& file, const std:
     if (module_name.rfind("telekern_", 0) == 0) module_name = module_name.substr(9);
   }
   log_->error("module '{}' failed: {}", module_name, status.message());
-  auto record = std::make_shared<Record>();
-  record->name = module_name;
-  record->file = file;
-  record->state = ModuleState::kFailed;
-  record->error = std::string(status.message());
-  record->load_time = std::chrono::system_clock::now();
+  auto record = ModuleInstance::failed(file, module_name, status);
   std::lock_guard lock(mutex_);
   record->generation = generation_;
   std::erase_if(records_, [&](const auto& r) {
@@ -699,26 +569,8 @@ std::filesystem::path ModuleManager::resolve(const std::string& name_or_path) co
 std::vector<ModuleStatus> ModuleManager::list() const {
   std::lock_guard lock(mutex_);
   std::vector<ModuleStatus> result;
-  for (const auto& record : records_) result.push_back(status_of(*record));
+  for (const auto& record : records_) result.push_back(record->status());
   return result;
-}
-
-ModuleStatus ModuleManager::status_of(const Record& record) {
-  ModuleStatus status;
-  status.name = record.name;
-  status.version = record.info.version;
-  status.description = record.info.description;
-  status.file = record.file.string();
-  status.state = record.state;
-  for (const auto& binding : record.bindings) status.services.push_back(binding.name);
-  status.health = record.health;
-  if (record.state == ModuleState::kFailed) {
-    status.health = {HealthState::kNotServing, record.error};
-  }
-  status.load_time = record.load_time;
-  status.error = record.error;
-  status.generation = record.generation;
-  return status;
 }
 
 uint64_t ModuleManager::generation() const {

@@ -20,8 +20,7 @@
 #include "kernel/auth/authenticator.h"
 #include "kernel/auth/caller_identity.h"
 #include "kernel/kernel_config.h"
-#include "kernel/lifecycle/module_context.h"
-#include "kernel/lifecycle/module_loader.h"
+#include "kernel/lifecycle/module_instance.h"
 #include "kernel/routing/direct_routes.h"
 #include "kernel/routing/module_channels.h"
 #include "kernel/routing/module_router.h"
@@ -29,21 +28,6 @@
 #include "kernel/rpc_metrics.h"
 
 namespace telekern::kernel {
-
-enum class ModuleState { kLoading, kRunning, kStopping, kFailed };
-
-struct ModuleStatus {
-  std::string name;
-  std::string version;
-  std::string description;
-  std::string file;
-  ModuleState state = ModuleState::kLoading;
-  std::vector<std::string> services;
-  ModuleHealth health;
-  std::chrono::system_clock::time_point load_time;
-  std::string error;
-  uint64_t generation = 0;
-};
 
 struct OperationResult {
   ModuleStatus module;
@@ -86,7 +70,7 @@ class ModuleManager {
   void shutdown(bool for_exit = false);
 
  private:
-  struct Record;
+  using Record = ModuleInstance;
   struct Operation;
 
   void run();
@@ -104,8 +88,6 @@ class ModuleManager {
   // Starts a prepared module and hosts its services; on error the module is
   // stopped and destroyed.
   absl::Status launch(Record& record);
-  // Serves a started module's services on an in-process server.
-  absl::Status host(Record& record);
   // Sends calls for the record's services to it (directly where possible).
   void route_to(const Record& record);
   // Lets in-flight calls finish (up to drain_timeout), stops the module,
@@ -117,7 +99,6 @@ class ModuleManager {
   std::filesystem::path resolve(const std::string& name_or_path) const;
   void record_failure(const std::filesystem::path& file, const std::string& name,
                       const absl::Status& status);
-  static ModuleStatus status_of(const Record& record);
 
   KernelConfig config_;
   MetricsRegistry& metrics_;
@@ -148,7 +129,5 @@ class ModuleManager {
   GaugeFamily& module_up_;
   CounterFamily& operations_;
 };
-
-const char* module_state_name(ModuleState state);
 
 }  // namespace telekern::kernel

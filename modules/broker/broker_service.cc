@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "consume_loop.h"
+#include "telekern/proto_time.h"
 #include "telekern/status.h"
 #include "telekern/strings.h"
 
@@ -15,9 +16,6 @@ using google::protobuf::util::TimeUtil;
 
 int64_t to_ms(const google::protobuf::Timestamp& timestamp) {
   return TimeUtil::TimestampToMilliseconds(timestamp);
-}
-std::chrono::milliseconds to_ms(const google::protobuf::Duration& duration) {
-  return std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(duration));
 }
 
 Record from_proto(const v1::Record& in) {
@@ -158,12 +156,12 @@ ConsumeSpec consume_spec(const v1::ConsumeRequest& request) {
   spec.mode = from_proto(request.mode());
   spec.start = start_from_proto(request.start(), request.start_offset(), request.start_time());
   if (request.has_visibility_timeout())
-    spec.visibility_timeout = to_ms(request.visibility_timeout());
+    spec.visibility_timeout = to_milliseconds(request.visibility_timeout());
   spec.max_in_flight = request.max_in_flight();
   spec.max_batch = request.max_batch();
   spec.max = request.max();
   spec.auto_commit = request.auto_commit();
-  if (request.has_wait()) spec.idle_limit = to_ms(request.wait());
+  if (request.has_wait()) spec.idle_limit = to_milliseconds(request.wait());
   return spec;
 }
 
@@ -192,155 +190,23 @@ v1::ConsumeResponse to_proto(ConsumeBatch& batch) {
   return response;
 }
 
-// Pipelined produce. The requests of one stream are appended in arrival order
-// (one drain task per stream runs on a broker thread at a time), so pipelining
-// never reorders a partition; FSYNC answers come from the group commit, so
-// answers are written in completion order, one write at a time. Reading pauses
-// while kMaxQueuedRequests wait to be appended.
-class ProduceStreamReactor final
-    : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
- public:
-  explicit ProduceStreamReactor(std::shared_ptr<Broker> engine) : engine_(std::move(engine)) {
-    reading_ = true;
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    bool finish = false;
-    bool start_drain = false;
-    bool read_more = false;
-    {
-      std::lock_guard lock(mutex_);
-      reading_ = false;
-      if (!ok) {
-        reading_done_ = true;
-        finish = should_finish_locked();
-      } else {
-        ++pending_;
-        queue_.push_back({request_.sequence(), produce_call(request_)});
-        start_drain = !draining_;
-        draining_ = true;
-        read_more = queue_.size() < kMaxQueuedRequests;
-        reading_ = read_more;
-      }
-    }
-    if (finish) return Finish(grpc::Status::OK);
-    if (start_drain) {
-      auto submitted = engine_->submit([this] { drain(); });
-      if (!submitted.ok()) refuse_queued(submitted);
-    }
-    if (read_more) StartRead(&request_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    bool finish = false;
-    {
-      std::lock_guard lock(mutex_);
-      outbox_.pop_front();
-      if (!ok) broken_ = true;
-      if (!outbox_.empty() && !broken_) {
-        StartWrite(&outbox_.front());
-      } else {
-        writing_ = false;
-        if (broken_) outbox_.clear();
-        finish = should_finish_locked();
-      }
-    }
-    if (finish) Finish(grpc::Status::OK);
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  static constexpr size_t kMaxQueuedRequests = 64;
-
-  struct Queued {
-    uint64_t sequence = 0;
-    ProduceCall call;
-  };
-
-  // Appends the queued requests one after another on this broker thread.
-  void drain() {
-    bool finish = false;
-    while (true) {
-      Queued next;
-      bool resume_reading = false;
-      {
-        std::lock_guard lock(mutex_);
-        if (queue_.empty()) {
-          draining_ = false;
-          finish = should_finish_locked();
-          break;
-        }
-        next = std::move(queue_.front());
-        queue_.pop_front();
-        if (!reading_ && !reading_done_ && queue_.size() < kMaxQueuedRequests)
-          resume_reading = reading_ = true;
-      }
-      if (resume_reading) StartRead(&request_);
-      engine_->produce(
-          std::move(next.call),
-          [this, sequence = next.sequence](ProduceResult result) { answer(sequence, result); });
-    }
-    if (finish) Finish(grpc::Status::OK);
-  }
-
-  // No broker thread took the drain: every queued request fails with `status`.
-  void refuse_queued(const absl::Status& status) {
-    std::deque<Queued> refused;
-    {
-      std::lock_guard lock(mutex_);
-      refused.swap(queue_);
-      draining_ = false;
-    }
-    for (const auto& queued : refused) answer(queued.sequence, status);
-  }
-
-  void answer(uint64_t sequence, const ProduceResult& result) {
-    v1::ProduceResponse response;
-    response.set_sequence(sequence);
-    if (result.ok()) {
-      to_proto(*result, &response);
-    } else {
-      response.set_error_code(static_cast<int32_t>(result.status().code()));
-      response.set_error_message(std::string(result.status().message()));
-    }
-    bool finish = false;
-    {
-      std::lock_guard lock(mutex_);
-      --pending_;
-      if (!broken_) {
-        outbox_.push_back(std::move(response));
-        if (!writing_) {
-          writing_ = true;
-          StartWrite(&outbox_.front());
-        }
-      }
-      finish = should_finish_locked();
-    }
-    // Finish is the last touch: OnDone may delete this as soon as it is called.
-    if (finish) Finish(grpc::Status::OK);
-  }
-
-  bool should_finish_locked() {
-    if (!reading_done_ || pending_ > 0 || writing_ || draining_ || finished_) return false;
-    finished_ = true;
-    return true;
-  }
-
-  std::shared_ptr<Broker> engine_;
-  v1::ProduceRequest request_;
-  std::mutex mutex_;
-  std::deque<Queued> queue_;
-  std::deque<v1::ProduceResponse> outbox_;
-  size_t pending_ = 0;  // read, not yet answered
-  bool reading_ = false;
-  bool draining_ = false;
-  bool writing_ = false;
-  bool reading_done_ = false;
-  bool broken_ = false;
-  bool finished_ = false;
+// One request of a ProduceStream, in the engine's terms.
+struct QueuedProduce {
+  uint64_t sequence = 0;
+  ProduceCall call;
 };
+
+v1::ProduceResponse produce_answer(uint64_t sequence, const ProduceResult& result) {
+  v1::ProduceResponse response;
+  response.set_sequence(sequence);
+  if (result.ok()) {
+    to_proto(*result, &response);
+  } else {
+    response.set_error_code(static_cast<int32_t>(result.status().code()));
+    response.set_error_message(std::string(result.status().message()));
+  }
+  return response;
+}
 
 }  // namespace
 
@@ -350,7 +216,8 @@ grpc::ServerUnaryReactor* BrokerService::CreateTopic(grpc::CallbackServerContext
   return binding_.unary(context, [request, response](Broker& engine) -> absl::Status {
     CreateTopicOptions options;
     options.partitions = request->partitions();
-    if (request->has_retention()) options.retention_ms = to_ms(request->retention()).count();
+    if (request->has_retention())
+      options.retention_ms = to_milliseconds(request->retention()).count();
     options.retention_bytes = request->retention_bytes();
     options.segment_bytes = request->segment_bytes();
     auto created = engine.create_topic(request->topic(), options);
@@ -416,14 +283,23 @@ grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* co
   });
 }
 
+// Pipelined produce: the requests of one stream are appended in arrival
+// order, so pipelining never reorders a partition; FSYNC answers come from
+// the group commit, in completion order.
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService::ProduceStream(
     grpc::CallbackServerContext*) {
-  auto engine = binding_.engine();
-  if (!engine) {
-    return EngineBinding<Broker>::refuse_bidi<v1::ProduceRequest, v1::ProduceResponse>(
-        binding_.stopping());
-  }
-  return new ProduceStreamReactor(std::move(engine));  // deletes itself in OnDone
+  return binding_.pipelined_stream<v1::ProduceRequest, v1::ProduceResponse, QueuedProduce>(
+      [](const v1::ProduceRequest& request) {
+        return QueuedProduce{request.sequence(), produce_call(request)};
+      },
+      [](Broker& engine, QueuedProduce item, std::function<void(v1::ProduceResponse)> answer) {
+        engine.produce(std::move(item.call),
+                       [sequence = item.sequence, answer = std::move(answer)](
+                           ProduceResult result) { answer(produce_answer(sequence, result)); });
+      },
+      [](const QueuedProduce& item, const absl::Status& status) {
+        return produce_answer(item.sequence, status);
+      });
 }
 
 grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(
@@ -465,7 +341,7 @@ grpc::ServerUnaryReactor* BrokerService::Nack(grpc::CallbackServerContext* conte
     auto group = engine.find_group(request->topic(), request->group());
     if (!group.ok()) return group.status();
     std::optional<std::chrono::milliseconds> delay;
-    if (request->has_delay()) delay = to_ms(request->delay());
+    if (request->has_delay()) delay = to_milliseconds(request->delay());
     auto now = Clock::now();
     for (const auto& [partition, offset] : deliveries_of(*request)) {
       auto outcome = (*group)->nack(partition, offset, request->error(), delay, now);
@@ -499,7 +375,7 @@ grpc::ServerUnaryReactor* BrokerService::ExtendVisibility(
     auto now = Clock::now();
     for (const auto& [partition, offset] : deliveries_of(*request)) {
       auto extended =
-          (*group)->extend(partition, offset, to_ms(request->visibility_timeout()), now);
+          (*group)->extend(partition, offset, to_milliseconds(request->visibility_timeout()), now);
       if (!extended.ok()) return extended.status();
       if (*extended) {
         response->set_extended(response->extended() + 1);

@@ -24,6 +24,7 @@
 #include <string>
 #include <utility>
 
+#include "telekern/service/pipelined_stream.h"
 #include "telekern/service/stream_sessions.h"
 #include "telekern/status.h"
 
@@ -127,6 +128,30 @@ class EngineBinding {
       };
     }
     return serve_stream<Response>(context, sessions_, std::move(run));
+  }
+
+  // A bidi stream of pipelined requests (see PipelinedStream): `accept`
+  // turns a request into an Item, `process(engine, item, answer)` runs on an
+  // engine thread in arrival order and answers once, from any thread;
+  // `refuse(item, status)` answers an item no engine thread took.
+  template <typename Request, typename Response, typename Item>
+  grpc::ServerBidiReactor<Request, Response>* pipelined_stream(
+      std::function<Item(const Request&)> accept,
+      std::function<void(Engine&, Item, std::function<void(Response)>)> process,
+      std::function<Response(const Item&, const absl::Status&)> refuse) {
+    auto engine = this->engine();
+    if (!engine) return refuse_bidi<Request, Response>(stopping());
+    typename PipelinedStream<Request, Response, Item>::Handlers handlers;
+    handlers.accept = std::move(accept);
+    handlers.process = [engine, process = std::move(process)](
+                           Item item, std::function<void(Response)> answer) {
+      process(*engine, std::move(item), std::move(answer));
+    };
+    handlers.refuse = std::move(refuse);
+    handlers.submit = [engine](std::function<void()> work) {
+      return engine->submit(std::move(work));
+    };
+    return new PipelinedStream<Request, Response, Item>(std::move(handlers));  // deletes itself
   }
 
   // A bidi reactor that answers `status` at once (e.g. while stopping).
