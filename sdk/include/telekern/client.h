@@ -109,13 +109,15 @@ absl::Status read_stream(grpc::ClientContext& context,
 }
 
 // Calls a server-streaming method of a typed stub and hands each message to
-// `on_message`:  telekern::stream(client, *echo, &Echo::Stub::Count, request, print);
+// `on_message`:  telekern::read_server_stream(client, *echo, &Echo::Stub::Count, request, print);
+// (Not named stream(): that is the telekern::stream namespace of stream.h.)
 template <typename Stub, typename Request, typename Response>
-absl::Status stream(const Client& client, Stub& stub,
-                    std::unique_ptr<grpc::ClientReader<Response>> (Stub::*method)(
-                        grpc::ClientContext*, const Request&),
-                    const Request& request, const std::function<bool(const Response&)>& on_message,
-                    std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
+absl::Status read_server_stream(const Client& client, Stub& stub,
+                                std::unique_ptr<grpc::ClientReader<Response>> (Stub::*method)(
+                                    grpc::ClientContext*, const Request&),
+                                const Request& request,
+                                const std::function<bool(const Response&)>& on_message,
+                                std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
   auto context = client.context(deadline);
   auto reader = (stub.*method)(context.get(), request);
   return read_stream<Response>(*context, *reader, on_message);

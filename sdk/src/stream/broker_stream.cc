@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
@@ -57,6 +58,12 @@ class BrokerProducer final : public Producer {
   ~BrokerProducer() override {
     (void)flush(std::chrono::seconds(5));
     for (auto& sender : senders_) sender.request_stop();
+    {
+      // Calls still waiting (a daemon that never answers or cannot be
+      // reached) are cut short rather than holding the destructor up.
+      std::lock_guard lock(mutex_);
+      for (auto* context : in_flight_) context->TryCancel();
+    }
     changed_.notify_all();
     senders_.clear();  // joins
   }
@@ -127,9 +134,15 @@ class BrokerProducer final : public Producer {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       context.set_wait_for_ready(true);
+      {
+        std::lock_guard lock(mutex_);
+        if (stop.stop_requested()) context.TryCancel();
+        in_flight_.insert(&context);
+      }
       bv1::ProduceResponse response;
       grpc::Status status = stub_->Produce(&context, request, &response);
       std::lock_guard lock(mutex_);
+      in_flight_.erase(&context);
       if (!status.ok() && first_error_.ok()) {
         first_error_ = absl::Status(
             static_cast<absl::StatusCode>(status.error_code()),
@@ -146,6 +159,7 @@ class BrokerProducer final : public Producer {
   std::condition_variable_any changed_;
   std::map<std::pair<std::string, int32_t>, bv1::ProduceRequest> pending_;
   std::deque<bv1::ProduceRequest> queue_;
+  std::set<grpc::ClientContext*> in_flight_;
   int sending_ = 0;
   absl::Status first_error_;
   std::vector<std::jthread> senders_;  // last: stopped and joined first

@@ -81,7 +81,7 @@ TEST_F(ClientTest, StreamHelperDeliversEveryMessageAndCancelsOnRequest) {
   request.set_count(5);
   request.set_interval_ms(1);
   std::vector<uint32_t> done;
-  auto status = stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
+  auto status = read_server_stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
       client, *echo, &tv1::Echo::Stub::Count, request, [&](const tv1::CountResponse& response) {
         done.push_back(response.done());
         return true;
@@ -92,7 +92,7 @@ TEST_F(ClientTest, StreamHelperDeliversEveryMessageAndCancelsOnRequest) {
   request.set_count(1000);
   request.set_interval_ms(5);
   done.clear();
-  status = stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
+  status = read_server_stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
       client, *echo, &tv1::Echo::Stub::Count, request, [&](const tv1::CountResponse& response) {
         done.push_back(response.done());
         return response.done() < 3;
@@ -109,7 +109,7 @@ TEST_F(ClientTest, DeadlinesAndReadinessAreBounded) {
   tv1::CountRequest request;
   request.set_count(100);
   request.set_interval_ms(50);
-  auto status = stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
+  auto status = read_server_stream<tv1::Echo::Stub, tv1::CountRequest, tv1::CountResponse>(
       client, *echo, &tv1::Echo::Stub::Count, request,
       [](const tv1::CountResponse&) { return true; }, std::chrono::milliseconds(200));
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status.message();

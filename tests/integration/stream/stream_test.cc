@@ -9,7 +9,11 @@
 #include <set>
 
 #include "telekern/broker/v1/broker.grpc.pb.h"
+#include "telekern/channel.h"
+#include "telekern/client.h"
+#include "tests/support/auth_config.h"
 #include "tests/support/kafka_mock_cluster.h"
+#include "tests/support/process.h"
 #include "tests/support/telekernd.h"
 
 namespace telekern::stream {
@@ -194,6 +198,92 @@ TEST(BrokerStreamTest, RecordOverTheLimitFailsFlushNamingTheTopic) {
   auto flushed = (*producer)->flush(10s);
   ASSERT_FALSE(flushed.ok());
   EXPECT_NE(flushed.message().find("big"), std::string::npos) << flushed;
+}
+
+// telekerns:// speaks TLS and checks the daemon's certificate against
+// tls.ca_file; without that CA the same producer cannot deliver.
+TEST(BrokerStreamTest, TelekernsTransportChecksTheDaemonAgainstTheCa) {
+  testing::TempDir dir;
+  auto key = dir.path() / "key.pem";
+  auto cert = dir.path() / "cert.pem";
+  auto made = testing::run_command(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+      key.string() + " -out " + cert.string());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  testing::Telekernd daemon(
+      {.config_yaml = "tls:\n  cert: " + cert.string() + "\n  key: " + key.string() + "\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  StreamConfig config;
+  config.transport = "telekerns://" + daemon.grpc_address();
+  config.tls_ca_file = cert.string();
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  ASSERT_TRUE((*producer)->send({.topic = "secure", .value = "sealed"}).ok());
+  auto flushed = (*producer)->flush(20s);
+  ASSERT_TRUE(flushed.ok()) << flushed;
+  auto consumer = make_consumer(config, {"readers", {"secure"}, StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto records = consume(**consumer, 1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value, "sealed");
+
+  config.tls_ca_file.clear();  // system roots do not know this self-signed certificate
+  auto untrusting = make_producer(config);
+  ASSERT_TRUE(untrusting.ok());
+  ASSERT_TRUE((*untrusting)->send({.topic = "secure", .value = "refused"}).ok());
+  EXPECT_FALSE((*untrusting)->flush(5s).ok());
+
+  config.tls_ca_file = (dir.path() / "missing.pem").string();
+  auto missing = make_producer(config);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.pem"), std::string::npos) << missing.status();
+}
+
+// A module hands telekern::stream the channel it was given (in the daemon,
+// ModuleContext::channel("telekern.broker.v1.Broker")): calls go through it
+// with its credentials, and the config needs no address or key of its own.
+TEST(BrokerStreamTest, UsesTheChannelItIsGiven) {
+  testing::Telekernd daemon({.config_yaml = testing::auth_config_yaml(),
+                             .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                             .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  StreamConfig config;
+  config.transport = "telekern://127.0.0.1:1";  // not used when a channel is given
+  auto channel = make_channel({.target = daemon.grpc_address(), .api_key = testing::kOperatorKey});
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  config.channel = *channel;
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  ASSERT_TRUE((*producer)->send({.topic = "handed", .value = "through"}).ok());
+  auto flushed = (*producer)->flush(20s);
+  ASSERT_TRUE(flushed.ok()) << flushed;
+  auto consumer = make_consumer(config, {"readers", {"handed"}, StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok());
+  EXPECT_EQ(consume(**consumer, 1).size(), 1u);
+
+  // The same daemon without the channel's credentials refuses the producer.
+  StreamConfig anonymous;
+  anonymous.transport = "telekern://" + daemon.grpc_address();
+  auto refused = make_producer(anonymous);
+  ASSERT_TRUE(refused.ok());
+  ASSERT_TRUE((*refused)->send({.topic = "handed", .value = "nope"}).ok());
+  auto denied = (*refused)->flush(10s);
+  EXPECT_EQ(denied.code(), absl::StatusCode::kUnauthenticated) << denied;
+}
+
+TEST(ChannelTest, UnreadableTlsFilesAreNamed) {
+  auto made =
+      make_channel({.target = "127.0.0.1:1", .tls = true, .ca_file = "/nonexistent/ca.pem"});
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(made.status().message().find("/nonexistent/ca.pem"), std::string::npos)
+      << made.status();
+  Client client({.target = "127.0.0.1:1", .tls = true, .ca_file = "/nonexistent/ca.pem"});
+  EXPECT_FALSE(client.status().ok());
+  EXPECT_NE(client.wait_until_ready(1s).message().find("/nonexistent/ca.pem"), std::string::npos);
 }
 
 }  // namespace
