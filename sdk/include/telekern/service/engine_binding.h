@@ -78,17 +78,9 @@ class EngineBinding {
   template <typename Work>
   requires std::invocable<Work&, Engine&> grpc::ServerUnaryReactor* unary(
       grpc::CallbackServerContext* context, Work work) {
-    auto* reactor = context->DefaultReactor();
-    auto engine = this->engine();
-    if (!engine) {
-      reactor->Finish(stopping());
-      return reactor;
-    }
-    auto submitted = engine->submit([reactor, engine, work = std::move(work)]() mutable {
-      reactor->Finish(to_grpc(work(*engine)));
+    return unary_async(context, [work = std::move(work)](Engine& engine, Completion done) mutable {
+      done(work(engine));
     });
-    if (!submitted.ok()) reactor->Finish(to_grpc(submitted));
-    return reactor;
   }
 
   // Like unary(), for work that completes later on another thread:
