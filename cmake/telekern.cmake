@@ -58,6 +58,11 @@ function(telekern_add_module name)
   add_library(telekern_${name} MODULE ${ARG_SOURCES})
   target_link_libraries(telekern_${name} PRIVATE telekern_sdk ${ARG_DEPS})
   set_target_properties(telekern_${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden)
+  # STB_GNU_UNIQUE symbols make glibc keep a library mapped for good: a
+  # module's copy must be unmappable once its instance is gone.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(telekern_${name} PRIVATE -fno-gnu-unique)
+  endif()
   if(ARG_TEST_FIXTURE)
     set_target_properties(telekern_${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/test-modules)
   else()

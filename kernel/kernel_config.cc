@@ -50,6 +50,9 @@ const ConfigSchema& kernel_schema() {
        }},
       {"drain_timeout", ConfigType::kDuration, "5s",
        "How long in-flight calls may finish on shutdown or module swap"},
+      {"module_release_grace", ConfigType::kDuration, "10s",
+       "After a module instance is gone (unload, reload), how long its code copy waits before "
+       "it is unmapped (once no thread can still run it)"},
       {"tls.cert", ConfigType::kString, "", "PEM certificate; enables TLS"},
       {"tls.key", ConfigType::kString, "", "PEM private key for tls.cert"},
       {"tls.ca", ConfigType::kString, "",
@@ -108,6 +111,7 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.log_format = config.get_string("log.format");
   result.log_level = config.get_string("log.level");
   result.drain_timeout = config.get_duration("drain_timeout");
+  result.module_release_grace = config.get_duration("module_release_grace");
   result.tls = {config.get_string("tls.cert"), config.get_string("tls.key"),
                 config.get_string("tls.ca")};
   if (result.tls.enabled() && result.tls.key_file.empty()) {

@@ -27,6 +27,7 @@ struct KernelConfig {
   std::string log_format;
   std::string log_level;
   std::chrono::milliseconds drain_timeout{5000};
+  std::chrono::milliseconds module_release_grace{10000};
   TlsSettings tls;
   YAML::Node api_keys;
   YAML::Node users;

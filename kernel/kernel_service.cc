@@ -81,6 +81,17 @@ grpc::ServerUnaryReactor* KernelService::ListModules(grpc::CallbackServerContext
                                                      v1::ListModulesResponse* response) {
   for (const auto& module : manager_.list()) to_proto(module, response->add_modules());
   response->set_generation(manager_.generation());
+  if (size_t mapped = manager_.retired_copies_mapped(); mapped > 0) {
+    auto* copies = response->mutable_retired_copies();
+    copies->set_mapped(static_cast<uint32_t>(mapped));
+    for (const auto& code : manager_.retained_code()) {
+      auto* out = copies->add_retained();
+      out->set_module(code.module);
+      out->set_file(code.copy.string());
+      *out->mutable_since() = to_timestamp(code.since);
+      out->set_reason(code.reason);
+    }
+  }
   return finish_now(context, grpc::Status::OK);
 }
 

@@ -148,9 +148,16 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
       }
     }
   }
+  // Keys align over the plain fields that print (not the table, not unset messages).
   size_t width = 0;
-  for (int i = 0; i < type->field_count(); ++i)
-    width = std::max(width, type->field(i)->name().size());
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (field == list || !is_plain_field(field)) continue;
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        !reflection->HasField(message, field))
+      continue;
+    width = std::max(width, field->name().size());
+  }
   std::string pad(indent, ' ');
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);

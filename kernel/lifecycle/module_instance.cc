@@ -22,8 +22,8 @@ const char* module_state_name(ModuleState state) {
 }
 
 absl::StatusOr<std::shared_ptr<ModuleInstance>> ModuleInstance::open(
-    const std::filesystem::path& file, const std::filesystem::path& copy) {
-  auto loaded = load_module(file, copy);
+    const std::filesystem::path& file, const std::filesystem::path& copy, CodeSink sink) {
+  auto loaded = load_module(file, copy, std::move(sink));
   if (!loaded.ok()) {
     std::error_code ignored;
     std::filesystem::remove(copy, ignored);
@@ -112,10 +112,8 @@ absl::Status ModuleInstance::serve_in_process() {
 }
 
 void ModuleInstance::release() {
-  loaded.reset();  // module object first, then its library
+  loaded.reset();  // module object first; its library goes to the sink
   context.reset();
-  std::error_code ignored;
-  if (!private_copy.empty()) std::filesystem::remove(private_copy, ignored);
 }
 
 std::vector<std::string> ModuleInstance::service_names() const {

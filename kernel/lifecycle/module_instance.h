@@ -37,9 +37,11 @@ struct ModuleStatus {
 
 struct ModuleInstance {
   // Loads `file` through the private copy `copy` (removed again on error),
-  // creates the module and reads its info and services. Not started.
+  // creates the module and reads its info and services. Not started. When
+  // the module object goes, `sink` takes its code (the copy) to unmap it.
   static absl::StatusOr<std::shared_ptr<ModuleInstance>> open(const std::filesystem::path& file,
-                                                              const std::filesystem::path& copy);
+                                                              const std::filesystem::path& copy,
+                                                              CodeSink sink);
   // A record of a module that failed to load, start or reload.
   static std::shared_ptr<ModuleInstance> failed(const std::filesystem::path& file,
                                                 const std::string& name,
@@ -48,8 +50,8 @@ struct ModuleInstance {
   // Starts the module with `context` and serves its services on an
   // in-process server; on error the module is stopped and released.
   absl::Status start();
-  // Drops the module object, then its library, then the context, and
-  // removes the private copy.
+  // Drops the module object (its code goes to the sink given to open()),
+  // then the context.
   void release();
 
   std::vector<std::string> service_names() const;

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <set>
 #include <system_error>
 #include <vector>
 
@@ -11,24 +12,29 @@
 namespace telekern::kernel {
 namespace {
 
-// Marks every shared library loaded so far, the module's own copy included,
-// as never to be unloaded. Generated protobuf code registers its descriptors
-// in a process-wide pool and cannot register twice, so a module's proto
-// library must stay; and gRPC may still run a module's reactor code (OnDone
-// on its executor) just after the server that owned the call is gone, so the
-// module's code stays mapped too. Unload destroys the module object; reload
-// maps a fresh private copy (a few MB per reload stay mapped).
-void pin_loaded_libraries() {
-  std::vector<std::string> libraries;
+std::set<std::string> loaded_libraries() {
+  std::set<std::string> libraries;
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* out) {
         if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
-          static_cast<std::vector<std::string>*>(out)->emplace_back(info->dlpi_name);
+          static_cast<std::set<std::string>*>(out)->emplace(info->dlpi_name);
         }
         return 0;
       },
       &libraries);
-  for (const auto& library : libraries) {
+  return libraries;
+}
+
+// Marks the libraries a module's load brought in (those not in `before`),
+// but not the module's copy itself, as never to be unloaded. Generated
+// protobuf code registers its descriptors in a process-wide pool and cannot
+// register twice, so a module's proto library (and whatever else it pulled
+// in) must stay. The module's copy goes once nothing runs its code
+// (CodeRetirement), so reloads do not add up; other modules' copies are left
+// alone too.
+void pin_new_dependencies(const std::set<std::string>& before, const std::string& copy) {
+  for (const auto& library : loaded_libraries()) {
+    if (library == copy || before.count(library) > 0) continue;
     if (void* handle = dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
       dlclose(handle);
   }
@@ -36,13 +42,20 @@ void pin_loaded_libraries() {
 
 }  // namespace
 
-LoadedModule::LoadedModule(boost::dll::shared_library library, std::unique_ptr<Module> module,
-                           std::filesystem::path file, AbiVersion abi)
-    : library_(std::move(library)), module_(std::move(module)), file_(std::move(file)), abi_(abi) {}
+LoadedModule::LoadedModule(std::shared_ptr<boost::dll::shared_library> library,
+                           std::unique_ptr<Module> module, std::filesystem::path file,
+                           std::filesystem::path loaded_from, AbiVersion abi, CodeSink sink)
+    : library_(std::move(library)),
+      module_(std::move(module)),
+      file_(std::move(file)),
+      loaded_from_(std::move(loaded_from)),
+      abi_(abi),
+      sink_(std::move(sink)) {}
 
 LoadedModule::~LoadedModule() {
   // The module's code lives in library_: destroy the object while it is mapped.
   module_.reset();
+  if (sink_ && library_) sink_(std::move(library_), loaded_from_);
 }
 
 absl::Status check_abi(const AbiVersion& module_abi, const std::filesystem::path& file) {
@@ -56,7 +69,7 @@ absl::Status check_abi(const AbiVersion& module_abi, const std::filesystem::path
 }
 
 absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
-                                         const std::filesystem::path& private_copy) {
+                                         const std::filesystem::path& private_copy, CodeSink sink) {
   std::error_code error;
   if (!std::filesystem::exists(file, error)) {
     return absl::NotFoundError(str_cat(file.string(), ": no such module file"));
@@ -72,30 +85,33 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
     }
     load_path = private_copy;
   }
+  // The loader records the path as given; absolute, it names the copy for good.
+  load_path = std::filesystem::absolute(load_path);
 
-  boost::dll::shared_library library;
+  auto before = loaded_libraries();
+  auto library = std::make_shared<boost::dll::shared_library>();
   boost::system::error_code load_error;
-  library.load(boost::dll::fs::path(load_path.string()), boost::dll::load_mode::rtld_now,
-               load_error);
+  library->load(boost::dll::fs::path(load_path.string()), boost::dll::load_mode::rtld_now,
+                load_error);
   if (load_error) {
     return absl::FailedPreconditionError(
         str_cat(file.string(), ": cannot load shared object: ", load_error.message()));
   }
-  pin_loaded_libraries();
-  if (!library.has(kModuleAbiSymbol)) {
+  pin_new_dependencies(before, load_path.string());
+  if (!library->has(kModuleAbiSymbol)) {
     return absl::FailedPreconditionError(
         str_cat(file.string(), ": not a telekern module (no '", kModuleAbiSymbol,
                 "' symbol; modules register with TELEKERN_MODULE)"));
   }
-  AbiVersion abi = library.get_alias<ModuleAbiFunction>(kModuleAbiSymbol)();
+  AbiVersion abi = library->get_alias<ModuleAbiFunction>(kModuleAbiSymbol)();
   if (auto status = check_abi(abi, file); !status.ok()) return status;
-  if (!library.has(kModuleCreateSymbol)) {
+  if (!library->has(kModuleCreateSymbol)) {
     return absl::FailedPreconditionError(
         str_cat(file.string(), ": module exports no '", kModuleCreateSymbol, "' factory"));
   }
   std::unique_ptr<Module> module;
   try {
-    module = library.get_alias<ModuleCreateFunction>(kModuleCreateSymbol)();
+    module = library->get_alias<ModuleCreateFunction>(kModuleCreateSymbol)();
   } catch (const std::exception& exception) {
     return absl::InternalError(
         str_cat(file.string(), ": module factory threw: ", exception.what()));
@@ -103,7 +119,7 @@ absl::StatusOr<LoadedModule> load_module(const std::filesystem::path& file,
   if (!module) {
     return absl::InternalError(str_cat(file.string(), ": module factory returned null"));
   }
-  return LoadedModule(std::move(library), std::move(module), file, abi);
+  return LoadedModule(std::move(library), std::move(module), file, load_path, abi, std::move(sink));
 }
 
 }  // namespace telekern::kernel

@@ -25,6 +25,12 @@ const char* operation_name(int kind) {
   return names[kind];
 }
 
+// "echo" for .../telekern_echo.so: the name a module file is known by before it is opened.
+std::string module_name_of(const std::filesystem::path& file) {
+  std::string stem = file.stem().string();
+  return stem.starts_with("telekern_") ? stem.substr(9) : stem;
+}
+
 }  // namespace
 
 ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
@@ -36,6 +42,7 @@ ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcM
       authenticator_(std::move(authenticator)),
       callers_(
           std::make_unique<auth::CallerIdentity>(authenticator_, authenticator_->internal_key())),
+      retirement_(std::make_unique<CodeRetirement>(config_.module_release_grace, metrics)),
       channels_(std::make_unique<ModuleChannels>(ChannelOptions{.tls = config_.remote.tls,
                                                                 .ca_file = config_.remote.ca_file,
                                                                 .api_key = config_.remote.api_key},
@@ -190,6 +197,7 @@ void ModuleManager::run() {
       poll_health();
       router_->expire_held_calls();
       channels_->drop_retired(std::chrono::steady_clock::now());
+      retirement_->collect(std::chrono::steady_clock::now());
       next_health = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     }
   }
@@ -216,8 +224,7 @@ void ModuleManager::execute(Operation& operation) {
 
   if (operation.kind == Operation::Kind::kLoad) {
     auto file = resolve(operation.target);
-    std::string stem = file.stem().string();
-    if (stem.rfind("telekern_", 0) == 0) stem = stem.substr(9);
+    std::string stem = module_name_of(file);
     if (auto running = find_running(stem)) {
       return reply(absl::AlreadyExistsError(str_cat("module '", stem, "' is already loaded from ",
                                                     running->file.string(),
@@ -361,7 +368,12 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
     std::lock_guard lock(mutex_);
     copy = config_.data_dir / ".modules" / str_cat(file.stem().string(), ".", ++copies_, ".so");
   }
-  auto opened = ModuleInstance::open(file, copy);
+  auto opened =
+      ModuleInstance::open(file, copy,
+                           [retirement = retirement_.get(), name = module_name_of(file)](
+                               LibraryHandle library, std::filesystem::path loaded_from) {
+                             retirement->retire(name, std::move(library), std::move(loaded_from));
+                           });
   if (!opened.ok()) return opened.status();
   auto record = *opened;
   auto fail = [&](absl::Status status) {
@@ -536,11 +548,7 @@ void ModuleManager::destroy(std::shared_ptr<Record> record) {
 
 void ModuleManager::record_failure(const std::filesystem::path& file, const std::string& name,
                                    const absl::Status& status) {
-  std::string module_name = name;
-  if (module_name.empty()) {
-    module_name = file.stem().string();
-    if (module_name.rfind("telekern_", 0) == 0) module_name = module_name.substr(9);
-  }
+  std::string module_name = name.empty() ? module_name_of(file) : name;
   log_->error("module '{}' failed: {}", module_name, status.message());
   auto record = ModuleInstance::failed(file, module_name, status);
   std::lock_guard lock(mutex_);

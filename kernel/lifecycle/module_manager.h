@@ -20,6 +20,7 @@
 #include "kernel/auth/authenticator.h"
 #include "kernel/auth/caller_identity.h"
 #include "kernel/kernel_config.h"
+#include "kernel/lifecycle/code_retirement.h"
 #include "kernel/lifecycle/module_instance.h"
 #include "kernel/routing/direct_routes.h"
 #include "kernel/routing/module_channels.h"
@@ -57,6 +58,10 @@ class ModuleManager {
   // True when every loaded module reports SERVING; `detail` names those that don't.
   bool ready(std::string* detail) const;
   absl::StatusOr<std::string> module_config(const std::string& name) const;
+  // Module copies kept mapped past their grace period, with the reason; and
+  // how many copies of destroyed instances are still mapped at all.
+  std::vector<RetainedCode> retained_code() const { return retirement_->retained(); }
+  size_t retired_copies_mapped() const { return retirement_->mapped(); }
   const KernelConfig& config() const { return config_; }
   void set_authenticator(std::shared_ptr<const auth::Authenticator> authenticator);
   // SIGHUP: takes the new modules.* sections and reloads (queued) every
@@ -109,6 +114,7 @@ class ModuleManager {
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const auth::Authenticator> authenticator_;
   std::unique_ptr<auth::CallerIdentity> callers_;  // outlives router_ and every module
+  std::unique_ptr<CodeRetirement> retirement_;     // outlives every module instance
   std::unique_ptr<ModuleChannels> channels_;
   std::vector<std::shared_ptr<Record>> records_;  // in load order
   std::unique_ptr<ModuleRouter> router_;
