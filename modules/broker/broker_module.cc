@@ -48,6 +48,11 @@ ConfigSchema schema() {
        "true",
        "Produce or consume on an unknown topic creates it",
        {}},
+      {"produce_grows_partitions",
+       ConfigType::kBool,
+       "false",
+       "Producing to partition p >= the topic's count grows the topic to p+1 (else INVALID_ARGUMENT)",
+       {}},
       {"segment_bytes", ConfigType::kInt, "67108864",
        "Default segment size; a full segment is sealed and a new one started",
        [](const YAML::Node& node) -> absl::Status {
@@ -129,6 +134,7 @@ class BrokerModule final : public Module {
     options.default_partitions = static_cast<uint32_t>(config.get_int("default_partitions"));
     options.max_partitions = static_cast<uint32_t>(config.get_int("max_partitions"));
     options.auto_create_topics = config.get_bool("auto_create_topics");
+    options.produce_grows_partitions = config.get_bool("produce_grows_partitions");
     options.segment_bytes = static_cast<uint64_t>(config.get_int("segment_bytes"));
     options.retention_ms = config.get_duration("retention").count();
     options.retention_bytes = static_cast<uint64_t>(config.get_int("retention_bytes"));
@@ -167,6 +173,7 @@ class BrokerModule final : public Module {
 
   ModuleHealth health() const override {
     if (!engine_) return {HealthState::kNotServing, "not started"};
+    if (auto reason = engine_->degraded_reason()) return {HealthState::kDegraded, *reason};
     return {};
   }
 

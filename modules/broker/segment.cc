@@ -175,12 +175,6 @@ absl::StatusOr<ScanResult> scan_batches(
   return result;
 }
 
-std::string describe_damage(const std::filesystem::path& file, const DamagedRange& range) {
-  return str_cat(range.reason, " at byte ", range.position, " of ", file.string(), ": bytes ",
-                 range.position, "..", range.end_position, ", offsets ", range.first_offset, "..",
-                 range.end_offset, " unreadable");
-}
-
 }  // namespace
 
 std::string Segment::file_stem(uint64_t base_offset) {
