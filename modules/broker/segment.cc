@@ -233,7 +233,12 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::open(const std::filesystem::pa
     if (!opened.ok()) return opened.status();
     if (*opened) return segment;
     recovery->index_rebuilt = *file_size > 0;
-    if (auto status = segment->rebuild_indexes_locked(recovery); !status.ok()) return status;
+    // The scan decides where the segment ends. Later rebuilds (an index entry
+    // proved wrong) keep the end the segment was opened with.
+    auto scanned = segment->rebuild_indexes_locked(recovery);
+    if (!scanned.ok()) return scanned.status();
+    segment->next_offset_ = scanned->first;
+    segment->max_timestamp_ms_ = scanned->second;
     return segment;
   }
   // The active segment: check every batch, cut a torn tail, keep the index
@@ -334,7 +339,8 @@ absl::StatusOr<bool> Segment::open_sealed_from_tail(SegmentRecovery* recovery) {
   return true;
 }
 
-absl::Status Segment::rebuild_indexes_locked(SegmentRecovery* recovery) const {
+absl::StatusOr<std::pair<uint64_t, int64_t>> Segment::rebuild_indexes_locked(
+    SegmentRecovery* recovery) const {
   offset_index_.clear();
   time_index_.clear();
   indexed_max_timestamp_ms_ = INT64_MIN;
@@ -351,14 +357,7 @@ absl::Status Segment::rebuild_indexes_locked(SegmentRecovery* recovery) const {
                      std::max(scanned->next_offset, next_offset_),
                      scanned->tail_reason.substr(0, scanned->tail_reason.rfind(" at byte "))});
   }
-  // Opening sealed: the scan decides where the segment ends. Later rebuilds
-  // (an index entry proved wrong) keep the end the segment was opened with.
-  auto* self = const_cast<Segment*>(this);
-  if (recovery != nullptr) {
-    self->next_offset_ = scanned->next_offset;
-    self->max_timestamp_ms_ = scanned->max_timestamp_ms;
-    recovery->damaged = found;
-  }
+  if (recovery != nullptr) recovery->damaged = found;
   std::vector<DamagedRange> fresh;
   for (const auto& range : found) {
     bool known = std::any_of(damaged_.begin(), damaged_.end(), [&](const DamagedRange& other) {
@@ -374,7 +373,8 @@ absl::Status Segment::rebuild_indexes_locked(SegmentRecovery* recovery) const {
   if (recovery == nullptr && damage_listener_) {
     for (const auto& range : fresh) damage_listener_(log_->path(), range);
   }
-  return write_index_files_locked();
+  if (auto status = write_index_files_locked(); !status.ok()) return status;
+  return std::make_pair(scanned->next_offset, scanned->max_timestamp_ms);
 }
 
 absl::Status Segment::ensure_indexes_locked() const {
@@ -405,10 +405,7 @@ absl::Status Segment::ensure_indexes_locked() const {
                           times[i].relative_offset >= times[i - 1].relative_offset));
     }
   }
-  if (!valid) {
-    auto status = rebuild_indexes_locked(nullptr);
-    return status;
-  }
+  if (!valid) return rebuild_indexes_locked(nullptr).status();
   offset_index_ = std::move(offsets);
   time_index_ = std::move(times);
   indexes_loaded_ = true;
@@ -632,7 +629,7 @@ absl::StatusOr<std::vector<StoredRecord>> Segment::read(uint64_t offset, size_t 
           // The index entry may be what is wrong: rebuild it from the log and
           // look again before calling any data damaged.
           std::lock_guard lock(index_mutex_);
-          if (auto status = rebuild_indexes_locked(nullptr); !status.ok()) return status;
+          if (auto rebuilt = rebuild_indexes_locked(nullptr); !rebuilt.ok()) return rebuilt.status();
           retry = true;
           break;
         }
@@ -711,7 +708,7 @@ absl::StatusOr<std::optional<uint64_t>> Segment::find_timestamp(int64_t timestam
       break;
     }
     std::lock_guard lock(index_mutex_);
-    if (auto status = rebuild_indexes_locked(nullptr); !status.ok()) return status;
+    if (auto rebuilt = rebuild_indexes_locked(nullptr); !rebuilt.ok()) return rebuilt.status();
   }
   uint64_t offset = start;
   while (offset < next_offset_) {

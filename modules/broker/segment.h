@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "file.h"
@@ -126,7 +127,9 @@ class Segment {
 
   absl::Status open_index_files(bool create);
   // Scans the whole log and rebuilds both indexes (in memory and on disk).
-  absl::Status rebuild_indexes_locked(SegmentRecovery* recovery) const;
+  // Returns the scanned end: next offset and max timestamp.
+  absl::StatusOr<std::pair<uint64_t, int64_t>> rebuild_indexes_locked(
+      SegmentRecovery* recovery) const;
   // Opens a sealed segment from the last index entries; false when they are
   // missing or wrong and the whole log must be scanned.
   absl::StatusOr<bool> open_sealed_from_tail(SegmentRecovery* recovery);
