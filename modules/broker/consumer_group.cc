@@ -14,6 +14,15 @@ int64_t to_ms(Clock::duration duration) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
+// N of the last "attempt N by MEMBER: REASON" line; 0 when there is none.
+uint32_t last_failed_attempt(const std::vector<std::string>& history) {
+  if (history.empty()) return 0;
+  auto words = split(history.back(), ' ');
+  if (words.size() < 2) return 0;
+  auto number = parse_int(words[1]);
+  return number && *number > 0 ? static_cast<uint32_t>(*number) : 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ConsumerGroup>> ConsumerGroup::open(
@@ -230,6 +239,7 @@ absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& mem
   auto& member = it->second;
   size_t count = member.partitions.size();
   absl::Status first_error;
+  size_t polled = 0;  // partitions polled without an error
   for (size_t step = 0; step < count && out.size() < max_records; ++step) {
     uint32_t partition = member.partitions[(member.next_partition + step) % count];
     absl::Status status =
@@ -237,8 +247,8 @@ absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& mem
             ? poll_log(partition, member, max_records - out.size(), out)
             : poll_queue(partition, member_id, member, max_records - out.size(), now, out);
     // One partition's failure does not stop the member's other partitions:
-    // it is logged (once per distinct error) and fails the poll only when no
-    // partition had anything to deliver.
+    // it is logged (once per distinct error) and fails the poll only when
+    // every partition polled failed.
     auto& runtime = runtime_[partition];
     if (!status.ok()) {
       if (logger_ && runtime.last_error != status.message()) {
@@ -249,9 +259,10 @@ absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& mem
       if (first_error.ok()) first_error = status;
     } else {
       runtime.last_error.clear();
+      ++polled;
     }
   }
-  if (out.empty() && !first_error.ok()) {
+  if (polled == 0 && !first_error.ok()) {
     flush_state();
     return first_error;
   }
@@ -355,10 +366,10 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
         if (reason != std::string::npos) entry.last_error = entry.history.back().substr(reason + 2);
       }
     }
-    if (entry.attempts > entry.history.size()) {
+    if (entry.attempts > last_failed_attempt(entry.history)) {
       // An attempt was in flight when the broker stopped: say so.
       std::string line =
-          str_cat("attempt ", entry.attempts, " by ", "(unknown)", ": broker restarted before an ack");
+          str_cat("attempt ", entry.attempts, " by (unknown): broker restarted before an ack");
       entry.history.push_back(line);
       state_log_->record_history(state_, partition_id, record.offset, line);
     }
