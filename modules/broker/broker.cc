@@ -422,12 +422,13 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
     uint32_t wanted = *call.partition;
     if (wanted >= topic->partition_count()) {
       if (!options_.produce_grows_partitions) {
-        return fail(absl::InvalidArgumentError(str_cat(
-                        "topic '", call.topic, "' has ", topic->partition_count(),
-                        " partitions; partition ", wanted,
-                        " does not exist (use 0..", topic->partition_count() - 1,
-                        ", `broker topic add-partitions` to grow it, or produce_grows_partitions)")),
-                    "invalid_partition");
+        return fail(
+            absl::InvalidArgumentError(str_cat(
+                "topic '", call.topic, "' has ", topic->partition_count(),
+                " partitions; partition ", wanted, " does not exist (use 0..",
+                topic->partition_count() - 1,
+                ", `broker topic add-partitions` to grow it, or produce_grows_partitions)")),
+            "invalid_partition");
       }
       if (wanted >= options_.max_partitions) {
         return fail(absl::ResourceExhaustedError(

@@ -51,7 +51,8 @@ ConfigSchema schema() {
       {"produce_grows_partitions",
        ConfigType::kBool,
        "false",
-       "Producing to partition p >= the topic's count grows the topic to p+1 (else INVALID_ARGUMENT)",
+       "Producing to partition p >= the topic's count grows the topic to p+1 (else "
+       "INVALID_ARGUMENT)",
        {}},
       {"segment_bytes", ConfigType::kInt, "67108864",
        "Default segment size; a full segment is sealed and a new one started",

@@ -76,10 +76,10 @@ absl::StatusOr<uint64_t> ConsumerGroup::resolve_start(uint32_t partition_id,
     case StartKind::kTimestamp: {
       auto offset = partition->offset_for_timestamp(start.timestamp_ms);
       if (!offset.ok()) {
-        return absl::Status(offset.status().code(),
-                            str_cat("cannot resolve timestamp ", start.timestamp_ms,
-                                    " on partition ", partition_id, ": ",
-                                    offset.status().message()));
+        return absl::Status(
+            offset.status().code(),
+            str_cat("cannot resolve timestamp ", start.timestamp_ms, " on partition ", partition_id,
+                    ": ", offset.status().message()));
       }
       return std::max(*offset, stats.start_offset);
     }

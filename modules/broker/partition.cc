@@ -121,11 +121,10 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
         std::any_of(partition->skipped_.begin(), partition->skipped_.end(),
                     [&](const auto& gap) { return gap.first <= end && gap.second >= next; });
     if (on_purpose) continue;
-    std::string what =
-        str_cat("offsets ", end, "..", next - 1, " are missing between ",
-                Segment::log_path(directory, segments[i]->base_offset()).string(), " and ",
-                Segment::log_path(directory, next).string(),
-                " (a segment file is missing, empty or cut); they are skipped");
+    std::string what = str_cat("offsets ", end, "..", next - 1, " are missing between ",
+                               Segment::log_path(directory, segments[i]->base_offset()).string(),
+                               " and ", Segment::log_path(directory, next).string(),
+                               " (a segment file is missing, empty or cut); they are skipped");
     if (log) log->error("partition {}: {}", directory.string(), what);
     partition->count_fault("missing_offsets", what);
   }

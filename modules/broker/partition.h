@@ -12,8 +12,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <string>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include "record.h"

@@ -570,9 +570,9 @@ absl::StatusOr<DamagedRange> Segment::record_damage(uint64_t position, uint64_t 
                                                     const std::string& reason) const {
   if (auto known = damage_at(position)) return *known;
   auto resume = find_next_good_batch(*log_, position + 1, size_, expected);
-  DamagedRange range = resume ? DamagedRange{position, resume->first, expected,
-                                             resume->second.base_offset, reason}
-                              : DamagedRange{position, size_, expected, next_offset_, reason};
+  DamagedRange range =
+      resume ? DamagedRange{position, resume->first, expected, resume->second.base_offset, reason}
+             : DamagedRange{position, size_, expected, next_offset_, reason};
   {
     std::lock_guard lock(index_mutex_);
     for (const auto& other : damaged_) {
@@ -629,7 +629,8 @@ absl::StatusOr<std::vector<StoredRecord>> Segment::read(uint64_t offset, size_t 
           // The index entry may be what is wrong: rebuild it from the log and
           // look again before calling any data damaged.
           std::lock_guard lock(index_mutex_);
-          if (auto rebuilt = rebuild_indexes_locked(nullptr); !rebuilt.ok()) return rebuilt.status();
+          if (auto rebuilt = rebuild_indexes_locked(nullptr); !rebuilt.ok())
+            return rebuilt.status();
           retry = true;
           break;
         }

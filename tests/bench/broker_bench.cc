@@ -351,9 +351,9 @@ struct Series {
   void print() const {
     std::vector<double> ratios;
     for (size_t i = 0; i < broker.size(); ++i) ratios.push_back(broker[i] / redis[i]);
-    std::printf("  %-40s broker %9.0f/s  redis %9.0f/s  ratio %5.2f median (%s)%s\n",
-                label.c_str(), median(broker), median(redis), median(ratios),
-                spread(ratios, "%.2f-%.2f").c_str(), failures ? "  (FAILURES)" : "");
+    std::printf("  %-40s broker %9.0f/s  redis %9.0f/s  ratio %5.2f median (%s)%s\n", label.c_str(),
+                median(broker), median(redis), median(ratios), spread(ratios, "%.2f-%.2f").c_str(),
+                failures ? "  (FAILURES)" : "");
   }
 };
 
@@ -441,9 +441,11 @@ int main(int argc, char** argv) {
     std::vector<ProduceCase> cases;
     for (int producers : {1, 4}) {
       for (bool fsync : {false, true}) {
-        cases.push_back({producers, fsync,
-                         {std::to_string(producers) + " producer(s), " +
-                          (fsync ? "FSYNC vs appendfsync always" : "NONE vs appendfsync everysec")}});
+        cases.push_back(
+            {producers,
+             fsync,
+             {std::to_string(producers) + " producer(s), " +
+              (fsync ? "FSYNC vs appendfsync always" : "NONE vs appendfsync everysec")}});
       }
     }
     Series consume{"LOG mode vs XREADGROUP+XACK"};
@@ -526,9 +528,10 @@ int main(int argc, char** argv) {
     for (int count : {100, 1000, 10000}) {
       if (count <= most_segments) counts.push_back(count);
     }
-    std::printf("restart until the broker serves, by sealed segments (segment_bytes=4096), %d "
-                "rotated rounds:\n",
-                rounds);
+    std::printf(
+        "restart until the broker serves, by sealed segments (segment_bytes=4096), %d "
+        "rotated rounds:\n",
+        rounds);
     TempDir root("broker-bench-restart");
     std::map<int, std::vector<double>> seconds;
     for (int count : counts) {

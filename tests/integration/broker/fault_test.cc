@@ -122,9 +122,8 @@ TEST(BrokerFaultTest, CorruptSealedBatchIsServedAroundWithoutEndingOtherPartitio
     ASSERT_TRUE(client.create("flip", 2, 1024).ok());
     for (int i = 0; i < kPerPartition; ++i) {
       for (uint32_t p = 0; p < 2; ++p) {
-        client.produce_ok("flip", {"p" + std::to_string(p) + "-" + std::to_string(i) +
-                                   std::string(100, 'z')},
-                          p);
+        client.produce_ok(
+            "flip", {"p" + std::to_string(p) + "-" + std::to_string(i) + std::string(100, 'z')}, p);
       }
     }
   }
