@@ -99,7 +99,10 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
       if (log) log->warn("partition {}: rebuilt the index of segment {}", directory.string(), file);
       partition->count_fault("index_rebuilt", "");
     }
-    if (recovery.zero_length && log) {
+    // An empty active segment is normal (a new topic, a fresh roll) unless
+    // offsets past its base were handed out before.
+    bool lost_active = active && high_water && high_water->next_offset > bases[i];
+    if (recovery.zero_length && log && (!active || lost_active)) {
       log->warn("partition {}: {} segment {} is empty (zero-length)", directory.string(),
                 active ? "active" : "sealed", file);
     }
