@@ -3,7 +3,9 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
+#include <cstring>
 
+#include "crc32c.h"
 #include "file.h"
 #include "telekern/log.h"
 #include "telekern/strings.h"
@@ -19,42 +21,46 @@ Partition::~Partition() = default;
 namespace {
 
 constexpr const char* kHighWaterFile = "high_water";
+constexpr const char* kGapsFile = "offset_gaps";
+constexpr uint32_t kHighWaterMagic = 0x57484B54;  // "TKHW"
+constexpr size_t kHighWaterSize = 16;
 
-struct HighWater {
-  uint64_t next_offset = 0;
-  std::vector<std::pair<uint64_t, uint64_t>> skipped;
-};
+// high_water: magic u32 | crc32c(next_offset) u32 | next_offset u64, rewritten
+// in place (one sector) after each periodic flush and at shutdown.
+std::string encode_high_water(uint64_t next_offset) {
+  std::string out(kHighWaterSize, '\0');
+  uint32_t crc = crc32c(reinterpret_cast<const char*>(&next_offset), 8);
+  std::memcpy(out.data(), &kHighWaterMagic, 4);
+  std::memcpy(out.data() + 4, &crc, 4);
+  std::memcpy(out.data() + 8, &next_offset, 8);
+  return out;
+}
 
-// high_water: "next_offset=N" and one "skipped=A-B" per gap left on purpose.
-std::optional<HighWater> read_high_water(const std::filesystem::path& directory,
-                                         spdlog::logger* logger) {
-  auto text = read_small_file(directory / kHighWaterFile);
-  if (!text.ok()) return std::nullopt;
-  HighWater out;
-  bool found = false;
-  for (const auto& line : split(*text, '\n')) {
-    auto parts = split(line, '=');
-    if (parts.size() != 2) continue;
-    if (trim(parts[0]) == "next_offset") {
-      auto value = parse_int(trim(parts[1]));
-      if (value && *value >= 0) {
-        out.next_offset = static_cast<uint64_t>(*value);
-        found = true;
-      }
-    } else if (trim(parts[0]) == "skipped") {
-      auto range = split(trim(parts[1]), '-');
-      if (range.size() != 2) continue;
-      auto from = parse_int(range[0]);
-      auto to = parse_int(range[1]);
-      if (from && to && *from >= 0 && *to > *from)
-        out.skipped.emplace_back(static_cast<uint64_t>(*from), static_cast<uint64_t>(*to));
-    }
-  }
-  if (!found) {
-    if (logger)
-      logger->warn("{}: unreadable high-water file, ignored",
-                   (directory / kHighWaterFile).string());
+std::optional<uint64_t> decode_high_water(std::string_view bytes) {
+  if (bytes.size() != kHighWaterSize) return std::nullopt;
+  uint32_t magic, crc;
+  uint64_t next_offset;
+  std::memcpy(&magic, bytes.data(), 4);
+  std::memcpy(&crc, bytes.data() + 4, 4);
+  std::memcpy(&next_offset, bytes.data() + 8, 8);
+  if (magic != kHighWaterMagic || crc != crc32c(reinterpret_cast<const char*>(&next_offset), 8))
     return std::nullopt;
+  return next_offset;
+}
+
+// offset_gaps: one "A-B" line per range of offsets left unused on purpose
+// (written atomically, only when a recovery moves new offsets past a cut).
+std::vector<std::pair<uint64_t, uint64_t>> read_gaps(const std::filesystem::path& directory) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  auto text = read_small_file(directory / kGapsFile);
+  if (!text.ok()) return out;
+  for (const auto& line : split(*text, '\n')) {
+    auto range = split(trim(line), '-');
+    if (range.size() != 2) continue;
+    auto from = parse_int(range[0]);
+    auto to = parse_int(range[1]);
+    if (from && to && *from >= 0 && *to > *from)
+      out.emplace_back(static_cast<uint64_t>(*from), static_cast<uint64_t>(*to));
   }
   return out;
 }
@@ -79,8 +85,14 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
   }
   if (error) return io_error("cannot list", directory, error.value());
   std::sort(bases.begin(), bases.end());
-  auto high_water = read_high_water(directory, log);
-  if (high_water) partition->skipped_ = high_water->skipped;
+  std::optional<uint64_t> high_water;
+  if (auto bytes = read_small_file(directory / kHighWaterFile); bytes.ok()) {
+    high_water = decode_high_water(*bytes);
+    if (!high_water && log) {
+      log->warn("{}: unreadable high-water file, ignored", (directory / kHighWaterFile).string());
+    }
+  }
+  partition->skipped_ = read_gaps(directory);
   for (size_t i = 0; i < bases.size(); ++i) {
     bool active = i + 1 == bases.size();
     SegmentRecovery recovery;
@@ -101,7 +113,7 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
     }
     // An empty active segment is normal (a new topic, a fresh roll) unless
     // offsets past its base were handed out before.
-    bool lost_active = active && high_water && high_water->next_offset > bases[i];
+    bool lost_active = active && high_water && *high_water > bases[i];
     if (recovery.zero_length && log && (!active || lost_active)) {
       log->warn("partition {}: {} segment {} is empty (zero-length)", directory.string(),
                 active ? "active" : "sealed", file);
@@ -136,11 +148,13 @@ absl::StatusOr<std::unique_ptr<Partition>> Partition::open(const std::filesystem
     if (!segment.ok()) return segment.status();
     partition->segments_.push_back(std::move(*segment));
   }
+  auto high_water_file = File::open(directory / kHighWaterFile, true);
+  if (!high_water_file.ok()) return high_water_file.status();
+  partition->high_water_file_ = std::move(*high_water_file);
   if (high_water) {
-    partition->high_water_written_ = high_water->next_offset;
-    if (high_water->next_offset > partition->end_offset()) {
-      auto status =
-          partition->advance_to(high_water->next_offset, "the high-water mark recorded before");
+    partition->high_water_written_ = *high_water;
+    if (*high_water > partition->end_offset()) {
+      auto status = partition->advance_to(*high_water, "the high-water mark recorded before");
       if (!status.ok()) return status;
     }
   }
@@ -182,7 +196,6 @@ absl::Status Partition::advance_to(uint64_t offset, const std::string& why) {
     from = segments_.back()->next_offset();
     if (from >= offset) return absl::OkStatus();
     if (auto status = roll_to(offset); !status.ok()) return status;
-    skipped_.emplace_back(from, offset);
   }
   if (logger_) {
     logger_->warn(
@@ -192,6 +205,14 @@ absl::Status Partition::advance_to(uint64_t offset, const std::string& why) {
   }
   count_fault("offsets_skipped", "");
   std::lock_guard lock(high_water_mutex_);
+  skipped_.emplace_back(from, offset);
+  uint64_t start = start_offset();
+  std::string gaps;
+  for (const auto& [gap_from, gap_to] : skipped_) {
+    if (gap_to > start) gaps += str_cat(gap_from, "-", gap_to, "\n");
+  }
+  if (auto status = write_file_atomically(directory_ / kGapsFile, gaps); !status.ok())
+    return status;
   return write_high_water_locked(offset);
 }
 
@@ -225,13 +246,10 @@ absl::Status Partition::write_high_water() {
 }
 
 absl::Status Partition::write_high_water_locked(uint64_t end) {
-  uint64_t start = start_offset();
-  std::string text = str_cat("next_offset=", end, "\n");
-  for (const auto& [from, to] : skipped_) {
-    if (to > start) text += str_cat("skipped=", from, "-", to, "\n");
-  }
-  if (auto status = write_file_atomically(directory_ / kHighWaterFile, text); !status.ok())
+  if (!high_water_file_) return absl::OkStatus();  // removed
+  if (auto status = high_water_file_->write_at(0, encode_high_water(end)); !status.ok())
     return status;
+  if (auto status = high_water_file_->sync(); !status.ok()) return status;
   high_water_written_ = end;
   return absl::OkStatus();
 }

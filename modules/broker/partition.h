@@ -89,8 +89,9 @@ class Partition {
   // a group committed there). A no-op when the log already reaches it; else
   // the gap is logged, counted and remembered in the high-water file.
   absl::Status advance_to(uint64_t offset, const std::string& why);
-  // Records the end offset in the high-water file (call after sync()), so a
-  // later recovery cut never hands the same offsets out again.
+  // Records the end offset in the high-water file (16 bytes rewritten in
+  // place and fdatasynced; call after sync()), so a later recovery cut never
+  // hands the same offsets out again.
   absl::Status write_high_water();
 
   FaultCounts faults() const;
@@ -124,6 +125,7 @@ class Partition {
   bool removed_ = false;
 
   std::mutex high_water_mutex_;
+  std::unique_ptr<File> high_water_file_;
   uint64_t high_water_written_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> skipped_;  // [from, to) moved past on purpose
 
