@@ -6,9 +6,13 @@
 namespace telekern::kernel {
 namespace {
 
-// How long each thread gets to answer the census signal.
-constexpr std::chrono::milliseconds kCensusTimeout{200};
-// How often a copy still referred to is looked at again.
+// How long each thread gets to answer the census signal (a busy machine may
+// not schedule it at once).
+constexpr std::chrono::milliseconds kCensusTimeout{1000};
+// A copy still referred to is looked at again after kRetry, and reported as
+// retained after kAttemptsBeforeReport censuses; then looked at every kRecheck.
+constexpr std::chrono::seconds kRetry{1};
+constexpr int kAttemptsBeforeReport = 3;
 constexpr std::chrono::seconds kRecheck{10};
 
 }  // namespace
@@ -76,6 +80,11 @@ void CodeRetirement::collect(std::chrono::steady_clock::time_point now) {
     }
     std::lock_guard lock(mutex_);
     entry->info.reason = reason;
+    bool closed = !entry->library;  // closed yet still mapped: nothing more to try
+    if (!closed && ++entry->attempts < kAttemptsBeforeReport) {
+      entry->next_check = now + kRetry;
+      continue;
+    }
     entry->next_check = now + kRecheck;
     if (!entry->reported) {
       entry->reported = true;

@@ -49,6 +49,7 @@ class CodeRetirement {
     RetainedCode info;
     LibraryHandle library;  // empty once closed but still mapped
     std::chrono::steady_clock::time_point next_check;
+    int attempts = 0;  // censuses that found a reference
     bool reported = false;
   };
 

@@ -115,7 +115,9 @@ void Broker::shutdown() {
       }
     }
     for (auto& topic : topics) {
-      for (auto& partition : topic->partitions()) (void)partition->sync();
+      for (auto& partition : topic->partitions()) {
+        if (partition->sync().ok()) log_error(partition->write_high_water(), "high-water mark");
+      }
     }
   });
 }
@@ -160,6 +162,19 @@ absl::Status Broker::load() {
       if (!group.ok()) return group.status();
     }
   }
+  // A group may have committed past what recovery left (records read before
+  // a power loss, a cut log): new offsets continue after what it has seen.
+  for (const auto& [key, group] : groups_) {
+    auto topic = topics_.find(key.topic);
+    if (topic == topics_.end()) continue;
+    for (const auto& [id, offset] : group->highest_positions()) {
+      auto partition = topic->second->partition(id);
+      if (!partition || offset <= partition->end_offset()) continue;
+      auto status = partition->advance_to(
+          offset, str_cat("group '", key.group, "' has committed or acked up to ", offset));
+      if (!status.ok()) return status;
+    }
+  }
   if (logger_)
     logger_->info("broker opened {} topic(s), {} group(s) in {}", topics_.size(), groups_.size(),
                   data_dir_.string());
@@ -195,6 +210,26 @@ absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::load_group(
   std::shared_ptr<ConsumerGroup> shared = std::move(*opened);
   groups_[{topic_name, group}] = shared;
   return shared;
+}
+
+void Broker::log_error(const absl::Status& status, std::string_view what) {
+  if (!status.ok() && logger_) logger_->error("{}: {}", what, status.message());
+}
+
+std::optional<std::string> Broker::degraded_reason() {
+  std::vector<std::shared_ptr<Topic>> topics;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [_, topic] : topics_) topics.push_back(topic);
+  }
+  for (const auto& topic : topics) {
+    for (const auto& partition : topic->partitions()) {
+      if (auto reason = partition->degraded_reason()) {
+        return str_cat("topic '", topic->name(), "' partition ", partition->id(), ": ", *reason);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 TopicLimits Broker::limits() const {
@@ -372,7 +407,7 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
   if (call.records.empty())
     return fail(absl::InvalidArgumentError("produce needs at least one record"), "invalid");
   for (size_t i = 0; i < call.records.size(); ++i) {
-    size_t size = encoded_record_size(call.records[i]);
+    size_t size = record_user_bytes(call.records[i]);
     if (size > options_.max_record_bytes) {
       return fail(
           absl::ResourceExhaustedError(str_cat(
@@ -386,6 +421,15 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
   if (call.partition) {
     uint32_t wanted = *call.partition;
     if (wanted >= topic->partition_count()) {
+      if (!options_.produce_grows_partitions) {
+        return fail(
+            absl::InvalidArgumentError(str_cat(
+                "topic '", call.topic, "' has ", topic->partition_count(),
+                " partitions; partition ", wanted, " does not exist (use 0..",
+                topic->partition_count() - 1,
+                ", `broker topic add-partitions` to grow it, or produce_grows_partitions)")),
+            "invalid_partition");
+      }
       if (wanted >= options_.max_partitions) {
         return fail(absl::ResourceExhaustedError(
                         str_cat("topic '", call.topic, "' has ", topic->partition_count(),
@@ -590,6 +634,7 @@ void Broker::background(std::stop_token stop) {
         for (auto& partition : topic->partitions()) {
           if (partition->durable_sequence() < partition->appended_sequence())
             (void)partition->sync();
+          log_error(partition->write_high_water(), "high-water mark");
         }
       }
     }
@@ -628,6 +673,15 @@ std::vector<CollectedFamily> Broker::collect_gauges() {
                             "QUEUE-mode deliveries not yet acked, by group",
                             "gauge",
                             {}};
+  CollectedFamily faults{"telekern_broker_storage_faults_total",
+                         "Storage faults met by kind: torn_tail, corrupt_batch, missing_offsets, "
+                         "offsets_skipped, index_rebuilt",
+                         "counter",
+                         {}};
+  CollectedFamily degraded{"telekern_broker_partition_degraded",
+                           "1 when a partition holds unreadable data (served around)",
+                           "gauge",
+                           {}};
   std::vector<std::shared_ptr<Topic>> topics;
   std::vector<std::shared_ptr<ConsumerGroup>> groups;
   {
@@ -658,9 +712,16 @@ std::vector<CollectedFamily> Broker::collect_gauges() {
       backlog.samples.push_back({backlog.name, labels, pending});
       disk.samples.push_back({disk.name, labels, double(stats.bytes)});
       segments.samples.push_back({segments.name, labels, double(stats.segments)});
+      degraded.samples.push_back(
+          {degraded.name, labels, partition->degraded_reason().has_value() ? 1.0 : 0.0});
+      for (const auto& [kind, count] : partition->faults()) {
+        auto with_kind = labels;
+        with_kind.emplace_back("kind", kind);
+        faults.samples.push_back({faults.name, with_kind, double(count)});
+      }
     }
   }
-  return {backlog, disk, segments, lag, in_flight};
+  return {backlog, disk, segments, lag, in_flight, faults, degraded};
 }
 
 }  // namespace telekern::broker

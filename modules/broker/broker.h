@@ -32,6 +32,9 @@ struct BrokerOptions {
   uint32_t default_partitions = 4;
   uint32_t max_partitions = 64;
   bool auto_create_topics = true;
+  // A produce naming partition p >= the topic's count grows the topic to p+1
+  // (below max_partitions) instead of failing with INVALID_ARGUMENT.
+  bool produce_grows_partitions = false;
   uint64_t segment_bytes = 64u << 20;
   std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};  // 0 = forever
   uint64_t retention_bytes = 0;
@@ -139,6 +142,8 @@ class Broker {
   std::vector<GroupInfo> list_groups(const std::string& topic);
 
   TopicLimits limits() const;
+  // Why the broker is DEGRADED (a partition holds unreadable data), if it is.
+  std::optional<std::string> degraded_reason();
   uint64_t fsync_count() const { return committer_.fsyncs(); }
 
  private:
@@ -155,6 +160,7 @@ class Broker {
   absl::Status dead_letter(const std::string& topic, uint32_t partition, Record record);
   TopicDescription describe(const std::shared_ptr<Topic>& topic);
   void background(std::stop_token stop);
+  void log_error(const absl::Status& status, std::string_view what);
   std::vector<CollectedFamily> collect_gauges();
   GroupMetrics group_metrics(const std::string& topic);
 

@@ -25,6 +25,9 @@ ConfigMap<BrokerOptions> broker_config() {
            at_least<uint32_t>(1))
       .key("auto_create_topics", &O::auto_create_topics, "true",
            "Produce or consume on an unknown topic creates it")
+      .key("produce_grows_partitions", &O::produce_grows_partitions, "false",
+           "Producing to partition p >= the topic's count grows the topic to p+1 (else "
+           "INVALID_ARGUMENT)")
       .key("segment_bytes", &O::segment_bytes, "67108864",
            "Default segment size; a full segment is sealed and a new one started",
            between<uint64_t>(1024, 1ull << 30))
@@ -90,6 +93,7 @@ class BrokerModule final : public ConfiguredModule<BrokerOptions> {
 
   ModuleHealth health() const override {
     if (!engine_) return {HealthState::kNotServing, "not started"};
+    if (auto reason = engine_->degraded_reason()) return {HealthState::kDegraded, *reason};
     return {};
   }
 

@@ -14,6 +14,15 @@ int64_t to_ms(Clock::duration duration) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
+// N of the last "attempt N by MEMBER: REASON" line; 0 when there is none.
+uint32_t last_failed_attempt(const std::vector<std::string>& history) {
+  if (history.empty()) return 0;
+  auto words = split(history.back(), ' ');
+  if (words.size() < 2) return 0;
+  auto number = parse_int(words[1]);
+  return number && *number > 0 ? static_cast<uint32_t>(*number) : 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ConsumerGroup>> ConsumerGroup::open(
@@ -54,7 +63,8 @@ void ConsumerGroup::log_error(const absl::Status& status, std::string_view what)
 
 void ConsumerGroup::flush_state() { log_error(state_log_->flush(), "cannot write state log"); }
 
-uint64_t ConsumerGroup::resolve_start(uint32_t partition_id, const StartPosition& start) const {
+absl::StatusOr<uint64_t> ConsumerGroup::resolve_start(uint32_t partition_id,
+                                                      const StartPosition& start) const {
   auto partition = topic_->partition(partition_id);
   if (!partition) return 0;
   auto stats = partition->stats();
@@ -65,21 +75,29 @@ uint64_t ConsumerGroup::resolve_start(uint32_t partition_id, const StartPosition
       return std::clamp(start.offset, stats.start_offset, stats.end_offset);
     case StartKind::kTimestamp: {
       auto offset = partition->offset_for_timestamp(start.timestamp_ms);
-      return offset.ok() ? std::max(*offset, stats.start_offset) : stats.start_offset;
+      if (!offset.ok()) {
+        return absl::Status(
+            offset.status().code(),
+            str_cat("cannot resolve timestamp ", start.timestamp_ms, " on partition ", partition_id,
+                    ": ", offset.status().message()));
+      }
+      return std::max(*offset, stats.start_offset);
     }
     default:
       return stats.start_offset;
   }
 }
 
-void ConsumerGroup::ensure_cursor(uint32_t partition_id, const Member& member) {
+absl::Status ConsumerGroup::ensure_cursor(uint32_t partition_id, const Member& member) {
   auto& runtime = runtime_[partition_id];
   auto& state = state_.partitions[partition_id];
   if (!runtime.cursor_valid) {
     if (state.has_commit) {
       runtime.cursor = state.committed;
     } else {
-      runtime.cursor = resolve_start(partition_id, member.options.start);
+      auto start = resolve_start(partition_id, member.options.start);
+      if (!start.ok()) return start.status();
+      runtime.cursor = *start;
       if (mode_ == GroupMode::kQueue)
         state_log_->record(state_, Entry::kCommit, partition_id, runtime.cursor);
     }
@@ -91,6 +109,7 @@ void ConsumerGroup::ensure_cursor(uint32_t partition_id, const Member& member) {
   if (mode_ == GroupMode::kQueue && state.committed < start) {
     state_log_->record(state_, Entry::kCommit, partition_id, start);
   }
+  return absl::OkStatus();
 }
 
 void ConsumerGroup::rebalance() {
@@ -106,7 +125,9 @@ void ConsumerGroup::rebalance() {
     if (runtime.owner != owner) {
       runtime.owner = owner;
       if (mode_ == GroupMode::kLog) runtime.cursor_valid = false;
-      if (!owner.empty()) ensure_cursor(partition, members_[owner]);
+      // A failure (say, a timestamp that cannot be resolved) leaves the
+      // cursor unset; the owner's next poll tries again and reports it.
+      if (!owner.empty()) (void)ensure_cursor(partition, members_[owner]);
     }
   }
   for (auto& [id, member] : members_) {
@@ -217,16 +238,33 @@ absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& mem
   if (topic_->partition_count() != partition_count_) rebalance();
   auto& member = it->second;
   size_t count = member.partitions.size();
+  absl::Status first_error;
+  size_t polled = 0;  // partitions polled without an error
   for (size_t step = 0; step < count && out.size() < max_records; ++step) {
     uint32_t partition = member.partitions[(member.next_partition + step) % count];
     absl::Status status =
         mode_ == GroupMode::kLog
             ? poll_log(partition, member, max_records - out.size(), out)
             : poll_queue(partition, member_id, member, max_records - out.size(), now, out);
+    // One partition's failure does not stop the member's other partitions:
+    // it is logged (once per distinct error) and fails the poll only when
+    // every partition polled failed.
+    auto& runtime = runtime_[partition];
     if (!status.ok()) {
-      flush_state();
-      return status;
+      if (logger_ && runtime.last_error != status.message()) {
+        logger_->error("group '{}' on '{}': partition {}: {}", name_, topic_->name(), partition,
+                       status.message());
+      }
+      runtime.last_error = std::string(status.message());
+      if (first_error.ok()) first_error = status;
+    } else {
+      runtime.last_error.clear();
+      ++polled;
     }
+  }
+  if (polled == 0 && !first_error.ok()) {
+    flush_state();
+    return first_error;
   }
   if (count > 0) member.next_partition = (member.next_partition + 1) % count;
   flush_state();
@@ -237,7 +275,7 @@ absl::StatusOr<std::vector<Delivery>> ConsumerGroup::poll(const std::string& mem
 
 absl::Status ConsumerGroup::poll_log(uint32_t partition_id, Member& member, size_t max_records,
                                      std::vector<Delivery>& out) {
-  ensure_cursor(partition_id, member);
+  if (auto status = ensure_cursor(partition_id, member); !status.ok()) return status;
   auto& runtime = runtime_[partition_id];
   auto partition = topic_->partition(partition_id);
   if (!partition) return absl::OkStatus();
@@ -253,7 +291,7 @@ absl::Status ConsumerGroup::poll_log(uint32_t partition_id, Member& member, size
 absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string& member_id,
                                        Member& member, size_t max_records, Clock::time_point now,
                                        std::vector<Delivery>& out) {
-  ensure_cursor(partition_id, member);
+  if (auto status = ensure_cursor(partition_id, member); !status.ok()) return status;
   auto& runtime = runtime_[partition_id];
   auto partition = topic_->partition(partition_id);
   if (!partition) return absl::OkStatus();
@@ -321,6 +359,20 @@ absl::Status ConsumerGroup::poll_queue(uint32_t partition_id, const std::string&
     auto& entry = runtime.in_flight[record.offset];
     auto attempts = state.attempts.find(record.offset);
     entry.attempts = attempts == state.attempts.end() ? 0 : attempts->second;
+    if (auto history = state.history.find(record.offset); history != state.history.end()) {
+      entry.history = history->second;
+      if (!entry.history.empty()) {
+        auto reason = entry.history.back().find(": ");
+        if (reason != std::string::npos) entry.last_error = entry.history.back().substr(reason + 2);
+      }
+    }
+    if (entry.attempts > last_failed_attempt(entry.history)) {
+      // An attempt was in flight when the broker stopped: say so.
+      std::string line =
+          str_cat("attempt ", entry.attempts, " by (unknown): broker restarted before an ack");
+      entry.history.push_back(line);
+      state_log_->record_history(state_, partition_id, record.offset, line);
+    }
     if (entry.attempts > 0 && metrics_.redelivered) metrics_.redelivered->inc();
     deliver(record.offset, entry, std::move(record));
   }
@@ -336,8 +388,11 @@ void ConsumerGroup::fail_delivery(uint32_t partition, uint64_t offset, InFlight&
                                   bool* erase) {
   release_member_count(entry);
   entry.delivered = false;
-  entry.history.push_back(str_cat("attempt ", entry.attempts, " by ", entry.member, ": ", reason));
-  if (entry.history.size() > 20) entry.history.erase(entry.history.begin());
+  std::string line = str_cat("attempt ", entry.attempts, " by ", entry.member, ": ", reason);
+  entry.history.push_back(line);
+  if (entry.history.size() > GroupStateLog::kMaxHistory) entry.history.erase(entry.history.begin());
+  // Durable with the attempts, so a dead letter after a restart is complete.
+  state_log_->record_history(state_, partition, offset, line);
   entry.last_error = reason;
   entry.deadline = ready_at;
   *erase = false;
@@ -401,6 +456,14 @@ absl::Status ConsumerGroup::commit(uint32_t partition, uint64_t offset) {
     if (partition >= topic_->partition_count()) {
       return absl::NotFoundError(
           str_cat("topic '", topic_->name(), "' has no partition ", partition));
+    }
+    // New offsets never start below a committed one after a recovery, so a
+    // commit past the end would move the log: refuse it.
+    uint64_t end = topic_->partition(partition)->end_offset();
+    if (offset > end) {
+      return absl::InvalidArgumentError(str_cat("offset ", offset, " is past the end of topic '",
+                                                topic_->name(), "' partition ", partition, " (",
+                                                end, ")"));
     }
     state_log_->record(state_, Entry::kCommit, partition, offset);
     if (auto status = state_log_->flush(); !status.ok()) return status;
@@ -506,7 +569,9 @@ absl::Status ConsumerGroup::reset_offsets(const StartPosition& start,
     }
     for (uint32_t partition = 0; partition < count; ++partition) {
       if (only && *only != partition) continue;
-      uint64_t offset = resolve_start(partition, start);
+      auto resolved = resolve_start(partition, start);
+      if (!resolved.ok()) return resolved.status();
+      uint64_t offset = *resolved;
       auto& runtime = runtime_[partition];
       for (auto& [offset, entry] : runtime.in_flight) {
         release_member_count(entry);
@@ -587,6 +652,19 @@ GroupInfo ConsumerGroup::describe() const {
 }
 
 uint64_t ConsumerGroup::total_lag() const { return describe().lag; }
+
+std::map<uint32_t, uint64_t> ConsumerGroup::highest_positions() const {
+  std::lock_guard lock(mutex_);
+  std::map<uint32_t, uint64_t> out;
+  for (const auto& [id, partition] : state_.partitions) {
+    uint64_t highest = partition.has_commit ? partition.committed : 0;
+    if (!partition.acked.empty()) highest = std::max(highest, *partition.acked.rbegin() + 1);
+    if (!partition.attempts.empty())
+      highest = std::max(highest, partition.attempts.rbegin()->first + 1);
+    if (highest > 0) out[id] = highest;
+  }
+  return out;
+}
 
 void ConsumerGroup::maybe_compact() {
   uint64_t live = 2;

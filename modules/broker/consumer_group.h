@@ -132,6 +132,9 @@ class ConsumerGroup {
   size_t tick(Clock::time_point now);
   GroupInfo describe() const;
   uint64_t total_lag() const;
+  // Per partition, one past the highest offset the group has committed, acked
+  // or had delivered (what its clients have seen).
+  std::map<uint32_t, uint64_t> highest_positions() const;
   absl::Status sync_state();
   // Deletes the state file (the topic is going away).
   absl::Status remove();
@@ -158,6 +161,7 @@ class ConsumerGroup {
     // looks only at entries that are due.
     std::set<std::pair<Clock::time_point, uint64_t>> ready;
     std::string owner;
+    std::string last_error;  // the partition's last poll error, logged once
   };
   struct Member {
     MemberOptions options;
@@ -178,8 +182,8 @@ class ConsumerGroup {
         logger_(std::move(logger)) {}
 
   void rebalance();
-  uint64_t resolve_start(uint32_t partition, const StartPosition& start) const;
-  void ensure_cursor(uint32_t partition, const Member& member);
+  absl::StatusOr<uint64_t> resolve_start(uint32_t partition, const StartPosition& start) const;
+  absl::Status ensure_cursor(uint32_t partition, const Member& member);
   absl::Status poll_log(uint32_t partition, Member& member, size_t max_records,
                         std::vector<Delivery>& out);
   absl::Status poll_queue(uint32_t partition, const std::string& member_id, Member& member,

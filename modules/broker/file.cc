@@ -5,11 +5,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "telekern/strings.h"
 
 namespace telekern::broker {
+namespace {
+
+std::atomic<uint64_t> bytes_read{0};
+
+// Reads larger than this first ask the file its size, so a caller asking for
+// "everything" (an index, say) allocates only what the file holds.
+constexpr size_t kSizeCheckThreshold = 64 * 1024;
+
+}  // namespace
+
+uint64_t File::total_bytes_read() { return bytes_read.load(std::memory_order_relaxed); }
 
 absl::Status io_error(std::string_view what, const std::filesystem::path& path, int error_number) {
   std::string message = str_cat(what, " ", path.string(), ": ", std::strerror(error_number));
@@ -52,6 +65,11 @@ absl::Status File::write_at(uint64_t position, std::string_view bytes) {
 }
 
 absl::StatusOr<std::string> File::read_at(uint64_t position, size_t size) const {
+  if (size > kSizeCheckThreshold) {
+    auto file_size = this->size();
+    if (!file_size.ok()) return file_size.status();
+    size = *file_size <= position ? 0 : std::min<uint64_t>(size, *file_size - position);
+  }
   std::string out(size, '\0');
   size_t done = 0;
   while (done < size) {
@@ -64,6 +82,7 @@ absl::StatusOr<std::string> File::read_at(uint64_t position, size_t size) const 
     done += static_cast<size_t>(got);
   }
   out.resize(done);
+  bytes_read.fetch_add(done, std::memory_order_relaxed);
   return out;
 }
 

@@ -26,9 +26,15 @@ class File {
   absl::StatusOr<uint64_t> size() const;
   // Writes all of `bytes` at `position`; on a short write the caller truncates.
   absl::Status write_at(uint64_t position, std::string_view bytes);
+  // Reads up to `size` bytes at `position`; fewer when the file ends first.
+  // The buffer is sized to what the file holds, never to `size` alone.
   absl::StatusOr<std::string> read_at(uint64_t position, size_t size) const;
   absl::Status truncate(uint64_t size);
   absl::Status sync();  // fdatasync
+
+  // Bytes all File::read_at calls of this process have returned (tests
+  // check that opening a partition reads in proportion to its unclean tail).
+  static uint64_t total_bytes_read();
 
  private:
   File(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}

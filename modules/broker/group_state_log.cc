@@ -30,6 +30,17 @@ void normalize(PartitionGroupState& partition) {
   }
   partition.attempts.erase(partition.attempts.begin(),
                            partition.attempts.lower_bound(partition.committed));
+  partition.history.erase(partition.history.begin(),
+                          partition.history.lower_bound(partition.committed));
+}
+
+std::string encode_history(uint32_t partition, uint64_t offset, const std::string& text) {
+  std::string out = encode_entry(GroupStateLog::EntryType::kHistory, partition, offset,
+                                 static_cast<uint32_t>(text.size()));
+  out += text;
+  uint32_t crc = crc32c(text.data(), text.size());
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
 }
 
 }  // namespace
@@ -59,6 +70,7 @@ void GroupStateLog::apply(GroupSnapshot& state, EntryType type, uint32_t partiti
       [[fallthrough]];
     case EntryType::kAck:
       target.attempts.erase(offset);
+      target.history.erase(offset);
       if (offset >= target.committed) target.acked.insert(offset);
       break;
     case EntryType::kAttempts:
@@ -68,6 +80,22 @@ void GroupStateLog::apply(GroupSnapshot& state, EntryType type, uint32_t partiti
       return;
   }
   normalize(target);
+}
+
+void GroupStateLog::apply_history(GroupSnapshot& state, uint32_t partition, uint64_t offset,
+                                  std::string text) {
+  auto& target = state.partitions[partition];
+  if (offset < target.committed || target.acked.count(offset)) return;
+  auto& lines = target.history[offset];
+  lines.push_back(std::move(text));
+  if (lines.size() > kMaxHistory) lines.erase(lines.begin());
+}
+
+void GroupStateLog::record_history(GroupSnapshot& state, uint32_t partition, uint64_t offset,
+                                   const std::string& text) {
+  pending_ += encode_history(partition, offset, text);
+  ++entries_since_compaction_;
+  apply_history(state, partition, offset, text);
 }
 
 absl::StatusOr<std::unique_ptr<GroupStateLog>> GroupStateLog::open(
@@ -94,7 +122,18 @@ absl::StatusOr<std::unique_ptr<GroupStateLog>> GroupStateLog::open(
     std::memcpy(&partition, entry + 5, 4);
     std::memcpy(&offset, entry + 9, 8);
     std::memcpy(&value, entry + 17, 4);
-    apply(*state, static_cast<EntryType>(entry[4]), partition, offset, value);
+    auto type = static_cast<EntryType>(entry[4]);
+    if (type == EntryType::kHistory) {
+      if (position + kEntrySize + value + 4 > bytes->size()) break;
+      std::string text(entry + kEntrySize, value);
+      uint32_t text_crc;
+      std::memcpy(&text_crc, entry + kEntrySize + value, 4);
+      if (text_crc != crc32c(text.data(), text.size())) break;
+      apply_history(*state, partition, offset, std::move(text));
+      position += kEntrySize + value + 4;
+      continue;
+    }
+    apply(*state, type, partition, offset, value);
     position += kEntrySize;
   }
   if (truncated_bytes) *truncated_bytes = bytes->size() - position;
@@ -157,6 +196,9 @@ absl::Status GroupStateLog::compact(const GroupSnapshot& state) {
     for (uint64_t offset : partition.acked) bytes += encode_entry(EntryType::kAck, id, offset, 0);
     for (const auto& [offset, attempts] : partition.attempts) {
       bytes += encode_entry(EntryType::kAttempts, id, offset, attempts);
+    }
+    for (const auto& [offset, lines] : partition.history) {
+      for (const auto& line : lines) bytes += encode_history(id, offset, line);
     }
   }
   if (auto status = write_file_atomically(path_, bytes); !status.ok()) return status;

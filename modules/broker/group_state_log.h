@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "file.h"
 
@@ -26,6 +27,9 @@ struct PartitionGroupState {
   uint64_t committed = 0;    // LOG: next offset to read; QUEUE: lowest offset not acked
   std::set<uint64_t> acked;  // QUEUE: acked or dead-lettered offsets above committed
   std::map<uint64_t, uint32_t> attempts;  // QUEUE: deliveries so far of offsets not acked
+  // QUEUE: failed attempts ("attempt N by MEMBER: REASON") of offsets not
+  // acked, so a dead letter after a restart carries the whole history.
+  std::map<uint64_t, std::vector<std::string>> history;
 };
 
 struct GroupSnapshot {
@@ -68,10 +72,18 @@ class GroupStateLog {
     kAck = 3,
     kAttempts = 4,
     kDeadLetter = 5,
-    kDeadLetteredCount = 6
+    kDeadLetteredCount = 6,
+    // value = text length; the entry is followed by the text and its CRC32C.
+    kHistory = 7
   };
+  // Most history lines kept per offset (the oldest go first).
+  static constexpr size_t kMaxHistory = 20;
   static void apply(GroupSnapshot& state, EntryType type, uint32_t partition, uint64_t offset,
                     uint32_t value);
+  static void apply_history(GroupSnapshot& state, uint32_t partition, uint64_t offset,
+                            std::string text);
+  void record_history(GroupSnapshot& state, uint32_t partition, uint64_t offset,
+                      const std::string& text);
   // Buffers an entry and applies it to `state`: live state and replay agree by construction.
   void record(GroupSnapshot& state, EntryType type, uint32_t partition, uint64_t offset,
               uint32_t value = 0) {

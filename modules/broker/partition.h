@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include "record.h"
@@ -39,6 +42,13 @@ struct AppendResult {
   uint32_t count = 0;
   uint64_t sync_sequence = 0;  // pass to durable_sequence() comparisons / sync()
 };
+
+// Storage faults a partition met, by kind (the label of
+// telekern_broker_storage_faults_total): torn_tail (a cut at recovery),
+// corrupt_batch (an unreadable range inside the log), missing_offsets (a gap
+// between segment files: one missing, empty or cut), offsets_skipped (new
+// offsets moved past a cut, so none is reused), index_rebuilt.
+using FaultCounts = std::map<std::string, uint64_t>;
 
 class Partition {
  public:
@@ -75,6 +85,19 @@ class Partition {
   uint64_t start_offset() const;
   void set_segment_bytes(uint64_t bytes);
 
+  // New records get offsets >= `offset` (a client has seen offsets below it:
+  // a group committed there). A no-op when the log already reaches it; else
+  // the gap is logged, counted and remembered in the high-water file.
+  absl::Status advance_to(uint64_t offset, const std::string& why);
+  // Records the end offset in the high-water file (16 bytes rewritten in
+  // place and fdatasynced; call after sync()), so a later recovery cut never
+  // hands the same offsets out again.
+  absl::Status write_high_water();
+
+  FaultCounts faults() const;
+  // Why the partition is DEGRADED (unreadable data: file, byte, offsets), if it is.
+  std::optional<std::string> degraded_reason() const;
+
   // Closes files and deletes the directory.
   absl::Status remove();
 
@@ -82,6 +105,10 @@ class Partition {
   Partition(std::filesystem::path directory, uint32_t id, PartitionOptions options,
             std::shared_ptr<spdlog::logger> logger);
   absl::Status roll();
+  absl::Status roll_to(uint64_t base_offset);  // with the exclusive lock
+  absl::Status write_high_water_locked(uint64_t end);
+  void count_fault(const std::string& kind, const std::string& degraded);
+  void on_damage(const std::filesystem::path& file, const DamagedRange& range);
 
   std::filesystem::path directory_;
   uint32_t id_;
@@ -96,6 +123,15 @@ class Partition {
   mutable std::mutex durable_mutex_;
   uint64_t durable_sequence_ = 0;
   bool removed_ = false;
+
+  std::mutex high_water_mutex_;
+  std::unique_ptr<File> high_water_file_;
+  uint64_t high_water_written_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> skipped_;  // [from, to) moved past on purpose
+
+  mutable std::mutex faults_mutex_;
+  FaultCounts faults_;
+  std::string degraded_;  // the first unreadable range found; empty when none
 };
 
 }  // namespace telekern::broker

@@ -59,6 +59,12 @@ size_t encoded_record_size(const Record& record) {
   return size;
 }
 
+size_t record_user_bytes(const Record& record) {
+  size_t size = record.key.size() + record.value.size();
+  for (const auto& header : record.headers) size += header.key.size() + header.value.size();
+  return size;
+}
+
 std::string encode_batch(uint64_t base_offset, const std::vector<Record>& records) {
   std::string out;
   size_t payload = 0;

@@ -50,8 +50,12 @@ struct BatchHeader {
   uint64_t next_offset() const { return base_offset + count; }
 };
 
-// Bytes a record takes inside a batch payload (what max_record_bytes limits).
+// Bytes a record takes inside a batch payload (user bytes plus framing).
 size_t encoded_record_size(const Record& record);
+
+// Bytes the producer sent: key + value + every header's key and value (what
+// max_record_bytes limits).
+size_t record_user_bytes(const Record& record);
 
 // A complete batch (header + payload) holding `records` at base_offset.
 std::string encode_batch(uint64_t base_offset, const std::vector<Record>& records);

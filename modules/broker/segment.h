@@ -9,9 +9,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "file.h"
@@ -19,12 +22,27 @@
 
 namespace telekern::broker {
 
+// Bytes of a segment that hold no readable batch, with the offsets they cost.
+// Readers skip the range; the offsets in it are a gap.
+struct DamagedRange {
+  uint64_t position = 0;      // first unreadable byte
+  uint64_t end_position = 0;  // where readable batches resume (the log's end when none do)
+  uint64_t first_offset = 0;  // first offset lost
+  uint64_t end_offset = 0;    // first offset readable again (the segment's end when none is)
+  std::string reason;
+};
+
 // What opening a segment found and repaired.
 struct SegmentRecovery {
-  uint64_t truncated_bytes = 0;  // bytes cut from a torn or corrupt tail
+  uint64_t truncated_bytes = 0;  // bytes cut from a torn or corrupt tail (active segment)
   bool index_rebuilt = false;
   std::string reason;  // why the tail was cut; empty when nothing was
+  bool zero_length = false;
+  std::vector<DamagedRange> damaged;  // found while scanning, readers skip them
 };
+
+// Told about damage a read finds (the segment's log file and the range).
+using DamageListener = std::function<void(const std::filesystem::path&, const DamagedRange&)>;
 
 struct OffsetIndexEntry {
   uint32_t relative_offset = 0;
@@ -41,11 +59,13 @@ class Segment {
   static absl::StatusOr<std::unique_ptr<Segment>> create(const std::filesystem::path& directory,
                                                          uint64_t base_offset,
                                                          uint32_t index_interval_bytes);
-  // Opens an existing segment. With `validate_all` every batch's CRC is
-  // checked (the active segment after a restart); otherwise only the batches
-  // after the last index entry are, and the whole log when the index is
-  // missing or inconsistent. A torn or corrupt tail is truncated at the last
-  // good batch.
+  // Opens an existing segment. With `validate_all` (the active segment after
+  // a restart) every batch's CRC is checked and a torn tail is truncated at
+  // the last good batch. A sealed segment reads only the last entry of each
+  // index and checks the batches after it; the indexes themselves are loaded
+  // on the first lookup, and the whole log is scanned only when an index is
+  // missing or disagrees with the batch it points to. A sealed segment is
+  // never truncated: a damaged batch becomes a DamagedRange that reads skip.
   static absl::StatusOr<std::unique_ptr<Segment>> open(const std::filesystem::path& directory,
                                                        uint64_t base_offset,
                                                        uint32_t index_interval_bytes,
@@ -67,13 +87,18 @@ class Segment {
   // Offset of the first record whose timestamp is >= timestamp_ms, if any here.
   absl::StatusOr<std::optional<uint64_t>> find_timestamp(int64_t timestamp_ms) const;
 
+  void set_damage_listener(DamageListener listener) { damage_listener_ = std::move(listener); }
+  std::vector<DamagedRange> damaged_ranges() const;
+
   uint64_t base_offset() const { return base_offset_; }
   uint64_t next_offset() const { return next_offset_; }
   uint64_t size_bytes() const { return size_; }
   int64_t max_timestamp_ms() const { return max_timestamp_ms_; }
   bool empty() const { return size_ == 0; }
-  const std::vector<OffsetIndexEntry>& offset_index() const { return offset_index_; }
-  const std::vector<TimeIndexEntry>& time_index() const { return time_index_; }
+  // The indexes (loaded first when the segment was opened sealed).
+  std::vector<OffsetIndexEntry> offset_index() const;
+  std::vector<TimeIndexEntry> time_index() const;
+  bool indexes_loaded() const;
   const File& log_file() const { return *log_; }
 
   // Deletes the segment's files; they close when the segment is destroyed.
@@ -94,14 +119,31 @@ class Segment {
         next_offset_(base_offset),
         index_interval_bytes_(index_interval_bytes) {}
 
-  absl::Status open_files(bool create);
-  // Scans batches from `position`, validating each; cuts the log at the first
-  // bad one. Rebuilds index entries for what it scans.
-  absl::Status scan_from(uint64_t position, SegmentRecovery* recovery);
-  bool load_indexes();
-  absl::Status rewrite_index_files();
-  void index_batch(const BatchHeader& header, uint64_t position, bool write_files);
-  uint64_t position_for(uint64_t offset) const;
+  struct Location {
+    uint64_t position = 0;
+    uint64_t base_offset = 0;  // of the batch expected at `position`
+    bool from_index = false;
+  };
+
+  absl::Status open_index_files(bool create);
+  // Scans the whole log and rebuilds both indexes (in memory and on disk).
+  // Returns the scanned end: next offset and max timestamp.
+  absl::StatusOr<std::pair<uint64_t, int64_t>> rebuild_indexes_locked(
+      SegmentRecovery* recovery) const;
+  // Opens a sealed segment from the last index entries; false when they are
+  // missing or wrong and the whole log must be scanned.
+  absl::StatusOr<bool> open_sealed_from_tail(SegmentRecovery* recovery);
+  absl::Status ensure_indexes_locked() const;
+  absl::Status write_index_files_locked() const;
+  void index_batch_locked(const BatchHeader& header, uint64_t position, bool write_files) const;
+  absl::StatusOr<Location> locate(uint64_t offset) const;
+  std::optional<DamagedRange> damage_at(uint64_t position) const;
+  // Records (once) that no readable batch starts at `position`, where one
+  // with base `expected` should; finds where readable batches resume.
+  absl::StatusOr<DamagedRange> record_damage(uint64_t position, uint64_t expected,
+                                             const std::string& reason) const;
+  void add_damage_locked(const DamagedRange& range) const;
+  absl::StatusOr<BatchHeader> batch_header_at(uint64_t offset) const;
 
   std::filesystem::path directory_;
   uint64_t base_offset_;
@@ -109,13 +151,22 @@ class Segment {
   uint32_t index_interval_bytes_;
   uint64_t size_ = 0;
   int64_t max_timestamp_ms_ = INT64_MIN;
-  uint64_t bytes_since_index_ = 0;
-  uint64_t bytes_since_time_index_ = 0;
   std::unique_ptr<File> log_;
-  std::unique_ptr<File> index_;
-  std::unique_ptr<File> time_index_file_;
-  std::vector<OffsetIndexEntry> offset_index_;
-  std::vector<TimeIndexEntry> time_index_;
+  DamageListener damage_listener_;
+
+  // Indexes and damage: appends change them under the partition's exclusive
+  // lock, lookups load or rebuild them under its shared lock, hence the mutex.
+  mutable std::mutex index_mutex_;
+  mutable bool indexes_loaded_ = false;
+  mutable bool indexes_trusted_ = false;  // built from a scan of the log
+  mutable uint64_t bytes_since_index_ = 0;
+  mutable uint64_t bytes_since_time_index_ = 0;
+  mutable int64_t indexed_max_timestamp_ms_ = INT64_MIN;
+  mutable std::unique_ptr<File> index_;
+  mutable std::unique_ptr<File> time_index_file_;
+  mutable std::vector<OffsetIndexEntry> offset_index_;
+  mutable std::vector<TimeIndexEntry> time_index_;
+  mutable std::vector<DamagedRange> damaged_;  // by position
 };
 
 }  // namespace telekern::broker

@@ -2,13 +2,21 @@
 // produce throughput (100-byte records, batches of 1000, 1 and 4 producers,
 // durability NONE vs appendfsync everysec and FSYNC vs appendfsync always),
 // consume throughput (Consume LOG mode vs XREADGROUP + XACK), and end-to-end
-// latency at a fixed 20k msg/s. Prints figures and ratios; bounded in time.
+// latency at a fixed 20k msg/s. Every case runs once per round, the produce
+// cases in a rotated order and broker/redis first on alternate rounds; the
+// figures are medians over the rounds with their spread (min-max), so machine
+// noise shows instead of deciding the result. Then the broker's restart time
+// against the number of sealed segments. Bounded in time.
+// Arguments: [batches per producer, 0 skips to the restart case] [rounds]
+// [most sealed segments for the restart case, 0 skips it].
 #include <grpcpp/create_channel.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -231,10 +239,9 @@ LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send sen
   return latency;
 }
 
-LatencyHistogram broker_latency(const std::string& address, int rate,
+LatencyHistogram broker_latency(const std::string& address, const std::string& topic, int rate,
                                 std::chrono::seconds duration) {
   auto stub = bv1::Broker::NewStub(bench_channel(address, 100));
-  const std::string topic = "bench-latency";
   grpc::ClientContext consume_context;
   auto send = [&](const std::vector<std::string>& values) {
     bv1::ProduceRequest request;
@@ -272,8 +279,8 @@ LatencyHistogram broker_latency(const std::string& address, int rate,
   return paced_latency(rate, duration, send, receive);
 }
 
-LatencyHistogram redis_latency(const RedisServer& redis, int rate, std::chrono::seconds duration) {
-  const std::string stream = "bench-latency";
+LatencyHistogram redis_latency(const RedisServer& redis, const std::string& stream, int rate,
+                               std::chrono::seconds duration) {
   redisContext* producer = redis.connect();
   freeReplyObject(redisCommand(producer, "XGROUP CREATE %s latency $ MKSTREAM", stream.c_str()));
   auto send = [&](const std::vector<std::string>& values) {
@@ -316,58 +323,235 @@ LatencyHistogram redis_latency(const RedisServer& redis, int rate, std::chrono::
   return latency;
 }
 
-void line(const char* what, const Rate& broker, const Rate& redis) {
-  std::printf("  %-44s broker %10.0f/s  redis %10.0f/s  ratio %5.2f%s\n", what, broker.per_second,
-              redis.per_second, broker.per_second / redis.per_second,
-              broker.failures + redis.failures ? "  (FAILURES)" : "");
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  size_t n = values.size();
+  if (n == 0) return 0;
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::string spread(const std::vector<double>& values, const char* format) {
+  auto [low, high] = std::minmax_element(values.begin(), values.end());
+  char text[96];
+  std::snprintf(text, sizeof text, format, *low, *high);
+  return text;
+}
+
+// One case's per-round figures for both sides.
+struct Series {
+  std::string label;
+  std::vector<double> broker;
+  std::vector<double> redis;
+  uint64_t failures = 0;
+  void add(const Rate& broker_rate, const Rate& redis_rate) {
+    broker.push_back(broker_rate.per_second);
+    redis.push_back(redis_rate.per_second);
+    failures += broker_rate.failures + redis_rate.failures;
+  }
+  void print() const {
+    std::vector<double> ratios;
+    for (size_t i = 0; i < broker.size(); ++i) ratios.push_back(broker[i] / redis[i]);
+    std::printf("  %-40s broker %9.0f/s  redis %9.0f/s  ratio %5.2f median (%s)%s\n", label.c_str(),
+                median(broker), median(redis), median(ratios), spread(ratios, "%.2f-%.2f").c_str(),
+                failures ? "  (FAILURES)" : "");
+  }
+};
+
+// Starts telekernd over `data_dir` and returns the seconds until the broker
+// answers a DescribeTopic on `topic` (module start included).
+double restart_seconds(const std::string& data_dir, const std::string& topic) {
+  auto start = Clock::now();
+  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"},
+                    .data_dir = data_dir});
+  if (!daemon.ready()) {
+    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
+    return -1;
+  }
+  auto stub = bv1::Broker::NewStub(daemon.channel());
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    bv1::DescribeTopicRequest request;
+    request.set_topic(topic);
+    bv1::DescribeTopicResponse response;
+    if (stub->DescribeTopic(&context, request, &response).ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A data dir holding one topic of one partition with `segments` sealed
+// segments (segment_bytes=4096; each produce of 4 x 1000 bytes fills one).
+bool fill_segments(const std::string& data_dir, int segments) {
+  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"},
+                    .data_dir = data_dir});
+  if (!daemon.ready()) return false;
+  auto stub = bv1::Broker::NewStub(daemon.channel());
+  grpc::ClientContext create_context;
+  bv1::CreateTopicRequest create;
+  create.set_topic("restart");
+  create.set_partitions(1);
+  create.set_segment_bytes(4096);
+  bv1::CreateTopicResponse created;
+  if (!stub->CreateTopic(&create_context, create, &created).ok()) return false;
+  for (int i = 0; i <= segments; ++i) {
+    bv1::ProduceRequest request;
+    request.set_topic("restart");
+    request.set_partition(0);
+    request.set_durability(bv1::DURABILITY_NONE);
+    for (int j = 0; j < 4; ++j) request.add_records()->set_value(std::string(1000, 'r'));
+    grpc::ClientContext context;
+    bv1::ProduceResponse response;
+    if (!stub->Produce(&context, request, &response).ok()) return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int batches = argc > 1 ? std::atoi(argv[1]) : 100;  // per producer
-  Telekernd daemon(
-      {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
-  if (!daemon.ready()) {
-    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
-    return 1;
-  }
-  RedisServer everysec({.appendonly = "yes", .appendfsync = "everysec"});
-  RedisServer always({.appendonly = "yes", .appendfsync = "always"});
-  if (!everysec.ready() || !always.ready()) {
-    std::fprintf(stderr, "redis-server did not start\n");
-    return 1;
-  }
-  std::printf(
-      "broker vs redis-server Streams, %zu-byte records, batches of %zu, %d batches per producer\n",
-      kRecordBytes, kBatch, batches);
-  std::printf("produce:\n");
-  for (int producers : {1, 4}) {
-    auto name = [&](const char* kind) {
-      return std::to_string(producers) + " producer(s), " + kind;
-    };
-    line(name("NONE vs appendfsync everysec").c_str(),
-         broker_produce(daemon.grpc_address(), "bench-none-" + std::to_string(producers), producers,
-                        batches, bv1::DURABILITY_NONE),
-         redis_produce(everysec, "bench-none-" + std::to_string(producers), producers, batches));
+  int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
+  int most_segments = argc > 3 ? std::atoi(argv[3]) : 1000;
+  if (batches > 0) {
+    Telekernd daemon(
+        {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+    if (!daemon.ready()) {
+      std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
+      return 1;
+    }
+    RedisServer everysec({.appendonly = "yes", .appendfsync = "everysec"});
+    RedisServer always({.appendonly = "yes", .appendfsync = "always"});
+    if (!everysec.ready() || !always.ready()) {
+      std::fprintf(stderr, "redis-server did not start\n");
+      return 1;
+    }
+    std::printf(
+        "broker vs redis-server Streams, %zu-byte records, batches of %zu, %d batches per "
+        "producer, %d rotated rounds (medians, min-max over rounds)\n",
+        kRecordBytes, kBatch, batches, rounds);
     int fsync_batches = std::max(1, batches / 5);
-    line(name("FSYNC vs appendfsync always").c_str(),
-         broker_produce(daemon.grpc_address(), "bench-fsync-" + std::to_string(producers),
-                        producers, fsync_batches, bv1::DURABILITY_FSYNC),
-         redis_produce(always, "bench-fsync-" + std::to_string(producers), producers,
-                       fsync_batches));
+    struct ProduceCase {
+      int producers;
+      bool fsync;
+      Series series;
+    };
+    std::vector<ProduceCase> cases;
+    for (int producers : {1, 4}) {
+      for (bool fsync : {false, true}) {
+        cases.push_back(
+            {producers,
+             fsync,
+             {std::to_string(producers) + " producer(s), " +
+              (fsync ? "FSYNC vs appendfsync always" : "NONE vs appendfsync everysec")}});
+      }
+    }
+    Series consume{"LOG mode vs XREADGROUP+XACK"};
+    std::vector<double> broker_p50, broker_p99, broker_p999, redis_p50, redis_p99, redis_p999,
+        p99_ratios;
+    int p99_at_or_below = 0;
+    for (int round = 0; round < rounds; ++round) {
+      bool broker_first = round % 2 == 0;
+      std::string suffix = "-r" + std::to_string(round);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        auto& item = cases[(i + round) % cases.size()];
+        std::string name = std::string(item.fsync ? "bench-fsync-" : "bench-none-") +
+                           std::to_string(item.producers) + suffix;
+        int count = item.fsync ? fsync_batches : batches;
+        auto run_broker = [&] {
+          return broker_produce(daemon.grpc_address(), name, item.producers, count,
+                                item.fsync ? bv1::DURABILITY_FSYNC : bv1::DURABILITY_NONE);
+        };
+        auto run_redis = [&] {
+          return redis_produce(item.fsync ? always : everysec, name, item.producers, count);
+        };
+        Rate broker_rate, redis_rate;
+        if (broker_first) {
+          broker_rate = run_broker();
+          redis_rate = run_redis();
+        } else {
+          redis_rate = run_redis();
+          broker_rate = run_broker();
+        }
+        item.series.add(broker_rate, redis_rate);
+      }
+      uint64_t count = static_cast<uint64_t>(batches) * kBatch;
+      std::string topic = "bench-none-1" + suffix;
+      if (broker_first) {
+        auto broker_rate = broker_consume(daemon.grpc_address(), topic, count);
+        consume.add(broker_rate, redis_consume(everysec, topic, count));
+      } else {
+        auto redis_rate = redis_consume(everysec, topic, count);
+        consume.add(broker_consume(daemon.grpc_address(), topic, count), redis_rate);
+      }
+      LatencyHistogram broker, redis;
+      if (broker_first) {
+        broker = broker_latency(daemon.grpc_address(), "bench-latency" + suffix, 20000,
+                                std::chrono::seconds(3));
+        redis = redis_latency(everysec, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
+      } else {
+        redis = redis_latency(everysec, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
+        broker = broker_latency(daemon.grpc_address(), "bench-latency" + suffix, 20000,
+                                std::chrono::seconds(3));
+      }
+      broker_p50.push_back(static_cast<double>(broker.percentile(0.50)));
+      broker_p99.push_back(static_cast<double>(broker.percentile(0.99)));
+      broker_p999.push_back(static_cast<double>(broker.percentile(0.999)));
+      redis_p50.push_back(static_cast<double>(redis.percentile(0.50)));
+      redis_p99.push_back(static_cast<double>(redis.percentile(0.99)));
+      redis_p999.push_back(static_cast<double>(redis.percentile(0.999)));
+      p99_ratios.push_back(broker_p99.back() / std::max(1.0, redis_p99.back()));
+      if (broker_p99.back() <= redis_p99.back()) ++p99_at_or_below;
+    }
+    std::printf("produce:\n");
+    for (const auto& item : cases) item.series.print();
+    std::printf("consume:\n");
+    consume.print();
+    std::printf("end-to-end latency at 20000 msg/s, 3 s per side and round (microseconds):\n");
+    std::printf("  broker: p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(broker_p50),
+                spread(broker_p50, "%.0f-%.0f").c_str(), median(broker_p99),
+                spread(broker_p99, "%.0f-%.0f").c_str(), median(broker_p999),
+                spread(broker_p999, "%.0f-%.0f").c_str());
+    std::printf("  redis : p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(redis_p50),
+                spread(redis_p50, "%.0f-%.0f").c_str(), median(redis_p99),
+                spread(redis_p99, "%.0f-%.0f").c_str(), median(redis_p999),
+                spread(redis_p999, "%.0f-%.0f").c_str());
+    std::printf(
+        "  p99 broker/redis: %.2f median (%s); broker p99 <= redis p99 in %d of %d rounds "
+        "(target: <= 1.00)\n",
+        median(p99_ratios), spread(p99_ratios, "%.2f-%.2f").c_str(), p99_at_or_below, rounds);
   }
-  std::printf("consume:\n");
-  uint64_t count = static_cast<uint64_t>(batches) * kBatch;
-  line("LOG mode vs XREADGROUP+XACK", broker_consume(daemon.grpc_address(), "bench-none-1", count),
-       redis_consume(everysec, "bench-none-1", count));
-  std::printf("end-to-end latency at 20000 msg/s for 3 s (microseconds):\n");
-  auto broker = broker_latency(daemon.grpc_address(), 20000, std::chrono::seconds(3));
-  auto redis = redis_latency(everysec, 20000, std::chrono::seconds(3));
-  std::printf("  broker: %s\n  redis : %s\n", broker.summary("us").c_str(),
-              redis.summary("us").c_str());
-  std::printf(
-      "  p99 broker/redis: %.2f (target: broker p99 <= 5000 us)\n",
-      static_cast<double>(broker.percentile(0.99)) / std::max<uint64_t>(1, redis.percentile(0.99)));
+  if (most_segments > 0) {
+    std::vector<int> counts = {0};
+    for (int count : {100, 1000, 10000}) {
+      if (count <= most_segments) counts.push_back(count);
+    }
+    std::printf(
+        "restart until the broker serves, by sealed segments (segment_bytes=4096), %d "
+        "rotated rounds:\n",
+        rounds);
+    TempDir root("broker-bench-restart");
+    std::map<int, std::vector<double>> seconds;
+    for (int count : counts) {
+      auto dir = (root.path() / std::to_string(count)).string();
+      if (!fill_segments(dir, count)) {
+        std::fprintf(stderr, "could not fill %d segments\n", count);
+        return 1;
+      }
+    }
+    for (int round = 0; round < rounds; ++round) {
+      for (size_t i = 0; i < counts.size(); ++i) {
+        int count = counts[(i + round) % counts.size()];
+        seconds[count].push_back(
+            restart_seconds((root.path() / std::to_string(count)).string(), "restart"));
+      }
+    }
+    for (int count : counts) {
+      std::printf("  %5d sealed segments: %7.3f s median (%s s)\n", count, median(seconds[count]),
+                  spread(seconds[count], "%.3f-%.3f").c_str());
+    }
+  }
   return 0;
 }

@@ -347,16 +347,42 @@ TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
   EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
       << status.error_message();
 
+  // max_record_bytes counts what the producer sent: key + value + headers.
+  EXPECT_TRUE(client.produce("limits", {std::string(1000, 'x')}, &response).ok());
+  {
+    bv1::ProduceRequest request;
+    request.set_topic("limits");
+    auto* record = request.add_records();
+    record->set_key(std::string(10, 'k'));
+    record->set_value(std::string(985, 'v'));
+    auto* header = record->add_headers();
+    header->set_key("abc");
+    header->set_value("def");
+    status = client.call(&bv1::Broker::Stub::Produce, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(status.error_message().find("is 1001 bytes"), std::string::npos)
+        << status.error_message();
+    header->set_value("de");
+    EXPECT_TRUE(client.call(&bv1::Broker::Stub::Produce, request, &response).ok());
+  }
+
   ASSERT_TRUE(client.create("narrow", 2).ok());
-  // Partition 5 < max_partitions does not exist yet: producing creates it.
+  // Partition 5 does not exist: the produce is refused naming the count, and
+  // the topic does not grow.
+  status = client.produce("narrow", {"x"}, &response, 5);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("has 2 partitions"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(client.describe("narrow").partitions_size(), 2);
+  bv1::AddPartitionsRequest grow;
+  grow.set_topic("narrow");
+  grow.set_partitions(6);
+  bv1::AddPartitionsResponse grown;
+  ASSERT_TRUE(client.call(&bv1::Broker::Stub::AddPartitions, grow, &grown).ok());
   auto produced = client.produce_ok("narrow", {"x"}, 5);
   ASSERT_EQ(produced.appends_size(), 1);
   EXPECT_EQ(produced.appends(0).partition(), 5u);
   EXPECT_EQ(client.describe("narrow").partitions_size(), 6);
-  status = client.produce("narrow", {"x"}, &response, 8);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
-      << status.error_message();
 
   auto limits = client.describe("narrow").limits();
   EXPECT_EQ(limits.max_partitions(), 8u);
@@ -385,6 +411,20 @@ TEST(BrokerIntegrationTest, EnforcesLimitsWithClearErrors) {
                           [](const auto& r) { return r.partition() == 0; }),
             50);
   EXPECT_TRUE(limited.finish().ok());
+
+  // With produce_grows_partitions a produce to partition p < max_partitions
+  // grows the topic; max_partitions still applies.
+  Telekernd growing(broker_options("    max_partitions: 8\n    produce_grows_partitions: true\n"));
+  ASSERT_TRUE(growing.ready()) << growing.log();
+  Client growing_client(growing);
+  ASSERT_TRUE(growing_client.create("narrow", 2).ok());
+  produced = growing_client.produce_ok("narrow", {"x"}, 5);
+  ASSERT_EQ(produced.appends_size(), 1);
+  EXPECT_EQ(growing_client.describe("narrow").partitions_size(), 6);
+  status = growing_client.produce("narrow", {"x"}, &response, 8);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(status.error_message().find("max_partitions=8"), std::string::npos)
+      << status.error_message();
 
   // With auto-create off an unknown topic is NOT_FOUND.
   Telekernd strict(broker_options("    auto_create_topics: false\n"));

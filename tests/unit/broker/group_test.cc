@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "consumer_group.h"
 #include "group_state_log.h"
@@ -336,6 +338,45 @@ TEST_F(ConsumerGroupTest, LeavingReleasesDeliveriesAndRebalances) {
   size_t second_attempts = 0;
   for (const auto& delivery : *from_a) second_attempts += delivery.attempt == 2;
   EXPECT_EQ(second_attempts, 4u);
+}
+
+}  // namespace
+}  // namespace telekern::broker
+
+namespace telekern::broker {
+namespace {
+
+// The dead letter of a record nacked before and after a restart lists every
+// failed attempt, not only those after the restart.
+TEST_F(ConsumerGroupTest, DeadLetterHistorySurvivesAReopen) {
+  produce(0, 1);
+  GroupSettings settings;
+  settings.max_deliveries = 3;
+  settings.nack_backoff = {};
+  auto t0 = Clock::now();
+  {
+    auto group = open(GroupMode::kQueue, settings);
+    auto member = group->join(member_named("before"));
+    ASSERT_EQ(group->poll(*member, 10, t0)->size(), 1u);
+    ASSERT_EQ(*group->nack(0, 0, "first failure", 0ms, t0), NackOutcome::kRequeued);
+    ASSERT_EQ(group->poll(*member, 10, t0)->size(), 1u);
+    ASSERT_EQ(*group->nack(0, 0, "second failure", 0ms, t0), NackOutcome::kRequeued);
+  }
+  auto group = open(GroupMode::kQueue, settings);
+  auto member = group->join(member_named("after"));
+  auto delivered = group->poll(*member, 10, t0);
+  ASSERT_EQ(delivered->size(), 1u);
+  EXPECT_EQ((*delivered)[0].attempt, 3u);
+  ASSERT_EQ(*group->nack(0, 0, "third failure", 0ms, t0), NackOutcome::kDeadLettered);
+  ASSERT_EQ(dead_letters_.size(), 1u);
+  std::map<std::string, std::string> headers;
+  for (const auto& header : dead_letters_[0].second.headers) headers[header.key] = header.value;
+  EXPECT_EQ(headers["x-dlq-attempts"], "3");
+  const auto& history = headers["x-dlq-history"];
+  EXPECT_NE(history.find("attempt 1 by before: nack: first failure"), std::string::npos) << history;
+  EXPECT_NE(history.find("attempt 2 by before: nack: second failure"), std::string::npos)
+      << history;
+  EXPECT_NE(history.find("attempt 3 by after: nack: third failure"), std::string::npos) << history;
 }
 
 }  // namespace
