@@ -24,6 +24,8 @@ v1::ModuleState to_proto(ModuleState state) {
       return v1::MODULE_STATE_STOPPING;
     case ModuleState::kFailed:
       return v1::MODULE_STATE_FAILED;
+    case ModuleState::kUnloaded:
+      return v1::MODULE_STATE_UNLOADED;
   }
   return v1::MODULE_STATE_UNSPECIFIED;
 }

@@ -68,6 +68,8 @@ const char* module_state_name(ModuleState state) {
       return "stopping";
     case ModuleState::kFailed:
       return "failed";
+    case ModuleState::kUnloaded:
+      return "unloaded";
   }
   return "?";
 }
@@ -349,6 +351,9 @@ void ModuleManager::execute(Operation& operation) {
     }
     ModuleStatus last = status_of(*record);
     destroy(record);
+    // What the caller sees is the outcome: stopped and gone, not serving.
+    last.state = ModuleState::kUnloaded;
+    last.health = {HealthState::kNotServing, "unloaded"};
     module_up_.with({last.name}).set(0);
     uint64_t generation = next_generation();
     log_->info("module '{}' unloaded (generation {})", last.name, generation);

@@ -28,7 +28,7 @@
 
 namespace telekern::kernel {
 
-enum class ModuleState { kLoading, kRunning, kStopping, kFailed };
+enum class ModuleState { kLoading, kRunning, kStopping, kFailed, kUnloaded };
 
 struct ModuleStatus {
   std::string name;
