@@ -207,6 +207,28 @@ TEST(HttpEndpointTest, JunkMethodNamesFromAnonymousClientsAddNoSeries) {
   EXPECT_EQ(body.find("Junk1"), std::string::npos);
 }
 
+// GetConfig (operator) showed the SHA-256 of every API key, which lets anyone
+// test key guesses offline.
+TEST(HttpEndpointTest, GetConfigMasksApiKeyHashes) {
+  Telekernd daemon({.config_yaml = auth_config()});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = kv1::Kernel::NewStub(daemon.channel());
+  kv1::LoginRequest login;
+  login.set_user("alice");
+  login.set_password("wonderland");
+  kv1::LoginResponse token;
+  grpc::ClientContext login_context;
+  ASSERT_TRUE(kernel->Login(&login_context, login, &token).ok());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + token.token());
+  kv1::GetConfigResponse config;
+  auto status = kernel->GetConfig(&context, {}, &config);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_NE(config.yaml().find("viewer-key"), std::string::npos) << config.yaml();
+  EXPECT_EQ(config.yaml().find(sha256("viewer-secret")), std::string::npos) << config.yaml();
+  EXPECT_EQ(config.yaml().find("pbkdf2"), std::string::npos) << config.yaml();
+}
+
 TEST(HttpEndpointTest, RepeatedFailedLoginsAreSlowedDownAndCounted) {
   Telekernd daemon({.config_yaml = auth_config()});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
@@ -231,9 +253,9 @@ TEST(HttpEndpointTest, RepeatedFailedLoginsAreSlowedDownAndCounted) {
   // An unknown name from the same address is turned away the same way.
   EXPECT_EQ(login("nobody", "x").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   auto [code, body] = daemon.http_get("/metrics", {{"X-API-Key", "viewer-secret"}});
-  EXPECT_NE(body.find("telekern_login_failures_total 5"), std::string::npos);
-  EXPECT_NE(body.find("telekern_login_throttled_total{scope=\"user\"} 1"), std::string::npos);
-  EXPECT_NE(body.find("telekern_login_throttled_total{scope=\"address\"} 1"), std::string::npos);
+  EXPECT_NE(body.find("telekern_login_failures_total 5\n"), std::string::npos);
+  EXPECT_NE(body.find("telekern_login_throttled_total{scope=\"user\"} 1\n"), std::string::npos);
+  EXPECT_NE(body.find("telekern_login_throttled_total{scope=\"address\"} 1\n"), std::string::npos);
 }
 
 // Eight connections sending headers a line per second used to take every
@@ -317,6 +339,8 @@ TEST(HttpEndpointTest, SlowHeadersAreCutOffAndOneAddressCannotHoldEveryConnectio
   EXPECT_NE(refusal.find("503"), std::string::npos) << refusal;
   EXPECT_NE(refusal.find("127.0.0.77 already holds 128"), std::string::npos) << refusal;
   EXPECT_EQ(daemon.http_get("/health").first, 200) << "other addresses are served";
+  for (int fd : held.fds) ::close(fd);
+  held.fds.clear();
 
   // Headers that never finish are cut off (header timeout 10 s).
   int slow = connect_from("127.0.0.78", port);
@@ -335,11 +359,13 @@ TEST(HttpEndpointTest, SlowHeadersAreCutOffAndOneAddressCannotHoldEveryConnectio
   EXPECT_TRUE(cut) << "a connection trickling headers must be closed";
   std::cerr << "slow headers cut after " << seconds << " s\n";
   auto [code, metrics] = daemon.http_get("/metrics");
-  EXPECT_NE(metrics.find("telekern_http_connections_closed_total{reason=\"per_address_limit\"} 1"),
+  EXPECT_NE(
+      metrics.find("telekern_http_connections_closed_total{reason=\"per_address_limit\"} 1\n"),
+      std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("telekern_http_connections_closed_total{reason=\"header_timeout\"} 1\n"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("telekern_http_connections_closed_total{reason=\"header_timeout\"} 1"),
-            std::string::npos);
 }
 
 }  // namespace

@@ -31,8 +31,8 @@ TEST(LoginThrottleTest, RepeatedFailuresForOneUserAreDelayedAndTheDelayDoubles) 
   EXPECT_TRUE(throttle.admit("alice", "10.0.0.4", now + 3002ms).ok());
   EXPECT_TRUE(throttle.admit("bob", "10.0.0.9", now + 1500ms).ok()) << "other users unaffected";
   std::string exposed = metrics.expose();
-  EXPECT_NE(exposed.find("telekern_login_failures_total 4"), std::string::npos) << exposed;
-  EXPECT_NE(exposed.find("telekern_login_throttled_total{scope=\"user\"} 2"), std::string::npos)
+  EXPECT_NE(exposed.find("telekern_login_failures_total 4\n"), std::string::npos) << exposed;
+  EXPECT_NE(exposed.find("telekern_login_throttled_total{scope=\"user\"} 2\n"), std::string::npos)
       << exposed;
 }
 
@@ -44,7 +44,7 @@ TEST(LoginThrottleTest, OneAddressTryingManyUserNamesIsDelayed) {
   auto refused = throttle.admit("someone-else", "10.0.0.1", now);
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(throttle.admit("someone-else", "10.0.0.2", now).ok());
-  EXPECT_NE(metrics.expose().find("telekern_login_throttled_total{scope=\"address\"} 1"),
+  EXPECT_NE(metrics.expose().find("telekern_login_throttled_total{scope=\"address\"} 1\n"),
             std::string::npos);
 }
 

@@ -29,11 +29,11 @@ TEST(RpcMetricsTest, CallsToUnservedMethodsShareOneSeries) {
   std::string exposed = registry.expose();
   EXPECT_EQ(count_lines_starting(exposed, "telekern_rpc_requests_total{"), 3u) << exposed;
   EXPECT_NE(exposed.find("telekern_rpc_requests_total{service=\"unserved\",method=\"unserved\","
-                         "code=\"UNAUTHENTICATED\"} 500"),
+                         "code=\"UNAUTHENTICATED\"} 500\n"),
             std::string::npos)
       << exposed;
   EXPECT_NE(exposed.find("telekern_rpc_requests_total{service=\"telekern.kernel.v1.Kernel\","
-                         "method=\"ListModules\",code=\"OK\"} 1"),
+                         "method=\"ListModules\",code=\"OK\"} 1\n"),
             std::string::npos);
   EXPECT_EQ(exposed.find("junk"), std::string::npos);
   EXPECT_EQ(exposed.find("Junk"), std::string::npos);
