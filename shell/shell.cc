@@ -282,6 +282,12 @@ int Shell::run_command(const std::vector<std::string>& words) {
       return fail(kExitRpcBase + static_cast<int>(status.code()),
                   str_cat("connect ", options_.client.target, ": ", status.message()));
     }
+    if (options_.format != OutputFormat::kTable) {
+      print_document({{"connected", options_.client.target},
+                      {"services", catalog_.services().size()},
+                      {"commands", catalog_.commands().size()}});
+      return kExitOk;
+    }
     out_ << "connected to " << options_.client.target << " (" << catalog_.services().size()
          << " services, " << catalog_.commands().size() << " commands)\n";
     return kExitOk;

@@ -73,6 +73,10 @@ TEST(TeleshUsageTest, EveryCommandHonoursTheOutputFormat) {
   auto service_yaml = run_telesh(daemon, "-o yaml describe Echo", "2>/dev/null");
   ASSERT_EQ(service_yaml.exit_code, 0) << service_yaml.output;
   EXPECT_EQ(parse_yaml(service_yaml.output)["definition"]["name"].as<std::string>(), "Echo");
+  auto connected = run_telesh(daemon, "-o json -c connect", "2>/dev/null");
+  auto connected_json = nlohmann::json::parse(connected.output, nullptr, false);
+  ASSERT_FALSE(connected_json.is_discarded()) << connected.output;
+  EXPECT_EQ(connected_json["connected"], daemon.grpc_address());
   auto message_json =
       run_telesh(daemon, "-o json describe telekern.testing.v1.SayRequest", "2>/dev/null");
   EXPECT_FALSE(nlohmann::json::parse(message_json.output, nullptr, false).is_discarded())
