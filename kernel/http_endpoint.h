@@ -28,8 +28,7 @@ struct HttpHandlers {
 
 class HttpEndpoint {
  public:
-  HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers,
-               http::ConnectionLimits limits = {});
+  HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers, http::ConnectionLimits limits = {});
   ~HttpEndpoint();
 
   // Binds host:port (port 0 picks one) and serves on a thread of its own.

@@ -234,25 +234,24 @@ int main(int argc, char** argv) {
   auto start_time = std::chrono::system_clock::now();
   std::atomic<bool> public_metrics = config->http_public_metrics;
   HttpEndpoint http(metrics,
-                    HttpHandlers{
-                        [&](bool with_modules) {
-                          nlohmann::json body{{"status", "ok"}};
-                          if (!with_modules) return body.dump();
-                          nlohmann::json modules = nlohmann::json::array();
-                          for (const auto& module : manager.list()) {
-                            modules.push_back({{"name", module.name},
-                                               {"state", module_state_name(module.state)},
-                                               {"detail", module.health.detail}});
-                          }
-                          body["modules"] = modules;
-                          return body.dump();
-                        },
-                        [&](std::string* detail) { return manager.ready(detail); },
-                        [&](std::string_view api_key, std::string_view authorization) {
-                          return http::authorize_http_viewer(*authenticator_source(), api_key,
-                                                             authorization);
-                        },
-                        [&] { return public_metrics.load(); }});
+                    HttpHandlers{[&](bool with_modules) {
+                                   nlohmann::json body{{"status", "ok"}};
+                                   if (!with_modules) return body.dump();
+                                   nlohmann::json modules = nlohmann::json::array();
+                                   for (const auto& module : manager.list()) {
+                                     modules.push_back({{"name", module.name},
+                                                        {"state", module_state_name(module.state)},
+                                                        {"detail", module.health.detail}});
+                                   }
+                                   body["modules"] = modules;
+                                   return body.dump();
+                                 },
+                                 [&](std::string* detail) { return manager.ready(detail); },
+                                 [&](std::string_view api_key, std::string_view authorization) {
+                                   return http::authorize_http_viewer(*authenticator_source(),
+                                                                      api_key, authorization);
+                                 },
+                                 [&] { return public_metrics.load(); }});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {

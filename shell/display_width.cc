@@ -12,9 +12,9 @@ struct Range {
 
 // Zero-width: combining marks, zero-width space/joiners, variation selectors.
 constexpr Range kZeroWidth[] = {
-    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A}, {0x064B, 0x065F},
-    {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},
-    {0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x2064}, {0x20D0, 0x20FF}, {0xFE00, 0xFE0F},
+    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD},   {0x0610, 0x061A}, {0x064B, 0x065F},
+    {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E},   {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},
+    {0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x2064},   {0x20D0, 0x20FF}, {0xFE00, 0xFE0F},
     {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF}, {0xE0100, 0xE01EF},
 };
 
@@ -40,8 +40,9 @@ constexpr Range kWide[] = {
 
 template <size_t N>
 bool in(const Range (&ranges)[N], char32_t code) {
-  auto it = std::upper_bound(std::begin(ranges), std::end(ranges), code,
-                             [](char32_t value, const Range& range) { return value < range.first; });
+  auto it =
+      std::upper_bound(std::begin(ranges), std::end(ranges), code,
+                       [](char32_t value, const Range& range) { return value < range.first; });
   return it != std::begin(ranges) && code <= std::prev(it)->last;
 }
 
@@ -50,8 +51,11 @@ bool in(const Range (&ranges)[N], char32_t code) {
 char32_t next_code(std::string_view text, size_t* at) {
   auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
   uint8_t lead = byte(*at);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
-                                  : (lead >> 3) == 0x1E ? 4 : 0;
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xE  ? 3
+                  : (lead >> 3) == 0x1E ? 4
+                                        : 0;
   if (length == 0 || *at + length > text.size()) {
     ++*at;
     return 0xFFFD;

@@ -550,9 +550,10 @@ int Shell::builtin_services() {
   } else {
     nlohmann::json records = nlohmann::json::array();
     for (const auto& row : rows) {
-      records.push_back({{"service", row[0]},
-                         {"methods", row[1] == "?" ? nlohmann::json() : nlohmann::json(std::stoi(row[1]))},
-                         {"commands", std::stoi(row[2])}});
+      records.push_back(
+          {{"service", row[0]},
+           {"methods", row[1] == "?" ? nlohmann::json() : nlohmann::json(std::stoi(row[1]))},
+           {"commands", std::stoi(row[2])}});
     }
     print_records(records);
   }

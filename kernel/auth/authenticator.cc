@@ -88,8 +88,9 @@ absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
   // Login issues them: a token signed with it passes verification.
   if (!settings.jwt_secret.empty() && settings.jwt_secret.size() < kMinJwtSecretLength) {
     return absl::InvalidArgumentError(
-        str_cat("auth.jwt_secret has ", settings.jwt_secret.size(), " characters; it needs at least ",
-                kMinJwtSecretLength, " (e.g. `openssl rand -base64 32`), or remove it when no "
+        str_cat("auth.jwt_secret has ", settings.jwt_secret.size(),
+                " characters; it needs at least ", kMinJwtSecretLength,
+                " (e.g. `openssl rand -base64 32`), or remove it when no "
                 "auth.users log in"));
   }
   if (!settings.users.empty() && settings.jwt_secret.empty()) {
@@ -228,11 +229,13 @@ absl::StatusOr<LoginResult> Authenticator::login(std::string_view user,
   // configured user's hash, so with its iterations), so timing tells no one
   // which names exist.
   if (found == nullptr) {
-    if (!settings_.users.empty()) (void)verify_password(password, settings_.users.front().password_hash);
+    if (!settings_.users.empty())
+      (void)verify_password(password, settings_.users.front().password_hash);
     return absl::UnauthenticatedError("unknown user or wrong password");
   }
   auto matches = verify_password(password, found->password_hash);
-  if (!matches.ok() || !*matches) return absl::UnauthenticatedError("unknown user or wrong password");
+  if (!matches.ok() || !*matches)
+    return absl::UnauthenticatedError("unknown user or wrong password");
   auto now = std::chrono::system_clock::now();
   JwtClaims claims{found->name, role_name(found->role), now, now + settings_.jwt_ttl};
   return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, found->role};

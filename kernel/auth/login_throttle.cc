@@ -8,8 +8,9 @@ namespace telekern::kernel::auth {
 
 LoginThrottle::LoginThrottle(MetricsRegistry& metrics, LoginThrottlePolicy policy)
     : policy_(policy),
-      failures_(metrics.counter("telekern_login_failures_total",
-                                "Login attempts with an unknown user or a wrong password")
+      failures_(metrics
+                    .counter("telekern_login_failures_total",
+                             "Login attempts with an unknown user or a wrong password")
                     .with()),
       throttled_(metrics.counter("telekern_login_throttled_total",
                                  "Login attempts turned away after repeated failures, by whether "
@@ -36,9 +37,8 @@ absl::Status LoginThrottle::admit(std::string_view user, std::string_view addres
   if (wait == Clock::duration::zero()) return absl::OkStatus();
   throttled_.with({scope}).inc();
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(wait).count() + 1;
-  return absl::ResourceExhaustedError(
-      str_cat("too many failed logins for this user or from this address; retry in ", seconds,
-              " s"));
+  return absl::ResourceExhaustedError(str_cat(
+      "too many failed logins for this user or from this address; retry in ", seconds, " s"));
 }
 
 void LoginThrottle::record(std::string_view user, std::string_view address, bool succeeded,

@@ -22,7 +22,7 @@ struct LoginThrottlePolicy {
   std::chrono::milliseconds base_delay{1000};
   std::chrono::milliseconds max_delay{60'000};
   std::chrono::milliseconds forget_after{15 * 60'000};  // a quiet record is dropped
-  size_t max_records = 10'000;                           // per user names and per addresses
+  size_t max_records = 10'000;                          // per user names and per addresses
 };
 
 class LoginThrottle {

@@ -178,12 +178,11 @@ GuardedServer::GuardedServer(ConnectionLimits limits, MetricsRegistry& metrics)
                 .with()),
       rejected_(metrics.counter(
           "telekern_http_connections_closed_total",
-          "HTTP connections refused or closed by the endpoint's limits, by reason",
-          {"reason"})) {
+          "HTTP connections refused or closed by the endpoint's limits, by reason", {"reason"})) {
   if (limits_.max_total == 0) limits_.max_total = default_max_total();
   // Register every reason so the series exist from the start.
-  for (const char* reason : {"per_address_limit", "total_limit", "header_timeout",
-                             "header_too_large", "idle_timeout"}) {
+  for (const char* reason :
+       {"per_address_limit", "total_limit", "header_timeout", "header_too_large", "idle_timeout"}) {
     rejected_.with({reason});
   }
   new_task_queue = [] { return new InlineTaskQueue(); };
@@ -360,7 +359,8 @@ void GuardedServer::gate_loop() {
             connection.deadline = Clock::now() + limits_.header_timeout;
           }
           connection.buffer.append(chunk, static_cast<size_t>(received));
-          if (connection.buffer.size() > limits_.max_header_bytes + limits_.max_buffered_body) break;
+          if (connection.buffer.size() > limits_.max_header_bytes + limits_.max_buffered_body)
+            break;
           continue;
         }
         if (received < 0 && errno == EINTR) continue;
@@ -416,7 +416,8 @@ void GuardedServer::gate_loop() {
 }
 
 void GuardedServer::worker_loop() {
-  auto read_timeout = std::chrono::milliseconds(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
+  auto read_timeout =
+      std::chrono::milliseconds(read_timeout_sec_ * 1000 + read_timeout_usec_ / 1000);
   auto write_timeout =
       std::chrono::milliseconds(write_timeout_sec_ * 1000 + write_timeout_usec_ / 1000);
   while (true) {

@@ -37,8 +37,8 @@ class Telekernd {
   std::shared_ptr<grpc::Channel> channel() const;
   // GET http://<http_address><path> with optional request headers; returns
   // status code and body.
-  std::pair<int, std::string> http_get(const std::string& path,
-                                       const std::map<std::string, std::string>& headers = {}) const;
+  std::pair<int, std::string> http_get(
+      const std::string& path, const std::map<std::string, std::string>& headers = {}) const;
 
  private:
   TempDir dir_;

@@ -61,8 +61,8 @@ TEST(TeleshUsageTest, EveryCommandHonoursTheOutputFormat) {
   ASSERT_TRUE(states.IsSequence()) << health.output;
   EXPECT_EQ(states[0]["status"].as<std::string>(), "SERVING");
 
-  auto described = run_telesh(daemon, "-o json describe telekern.testing.v1.Echo/Say",
-                              "2>/dev/null");
+  auto described =
+      run_telesh(daemon, "-o json describe telekern.testing.v1.Echo/Say", "2>/dev/null");
   ASSERT_EQ(described.exit_code, 0) << described.output;
   auto json = nlohmann::json::parse(described.output, nullptr, false);
   ASSERT_FALSE(json.is_discarded()) << "not JSON:\n" << described.output;
@@ -102,8 +102,7 @@ TEST(TeleshUsageTest, BadFlagValuesAndUnknownFlagsAreUsageErrorsNamingTheFix) {
   auto misspelt = run_command("NO_COLOR=1 " + telesh() + " --adr " + daemon.grpc_address() +
                               " info </dev/null 2>&1");
   EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
-  EXPECT_NE(misspelt.output.find("unknown flag '--adr'; did you mean '--addr'?"),
-            std::string::npos)
+  EXPECT_NE(misspelt.output.find("unknown flag '--adr'; did you mean '--addr'?"), std::string::npos)
       << misspelt.output;
 }
 
@@ -118,9 +117,8 @@ TEST(TeleshUsageTest, MisspeltCommandsAndSubcommandsSuggestTheNearest) {
       << command.output;
   auto subcommand = run_telesh(daemon, "broker topik list", "2>&1");
   EXPECT_EQ(subcommand.exit_code, 2);
-  EXPECT_NE(
-      subcommand.output.find("unknown command 'broker topik'; did you mean 'broker topic'?"),
-      std::string::npos)
+  EXPECT_NE(subcommand.output.find("unknown command 'broker topik'; did you mean 'broker topic'?"),
+            std::string::npos)
       << subcommand.output;
   auto builtin = run_telesh(daemon, "-c servcies", "2>&1");
   EXPECT_NE(builtin.output.find("did you mean 'services'?"), std::string::npos) << builtin.output;
@@ -157,15 +155,16 @@ TEST(TeleshUsageTest, ReadmeExamplesWorkAsWritten) {
   TempDir root;
   std::filesystem::create_directory_symlink(TELEKERN_BUILD_DIR, root.path() / "build");
   for (const auto& example : examples) {
-    auto result = run_command("cd " + quote(root.path().string()) + " && PATH=" +
-                              quote(std::string(TELEKERN_BUILD_DIR) + "/bin") +
+    auto result = run_command("cd " + quote(root.path().string()) +
+                              " && PATH=" + quote(std::string(TELEKERN_BUILD_DIR) + "/bin") +
                               ":\"$PATH\" NO_COLOR=1 TELEKERN_ADDR=" + daemon.grpc_address() +
-                              " bash -o pipefail -c " + quote(example) +
-                              " </dev/null 2>&1");
+                              " bash -o pipefail -c " + quote(example) + " </dev/null 2>&1");
     EXPECT_EQ(result.exit_code, 0) << example << "\n" << result.output;
     EXPECT_FALSE(result.output.starts_with("error:") ||
                  result.output.find("\nerror:") != std::string::npos)
-        << "telesh reported an error:\n" << example << "\n" << result.output;
+        << "telesh reported an error:\n"
+        << example << "\n"
+        << result.output;
   }
 }
 

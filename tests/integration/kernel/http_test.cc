@@ -2,6 +2,7 @@
 // who may read /metrics, slow clients (slowloris), connection caps, junk
 // method names, repeated failed logins.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -12,7 +13,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <grpcpp/generic/generic_stub.h>
 #include <mutex>
 #include <thread>
 
@@ -128,8 +128,7 @@ TEST(HttpEndpointTest, MetricsNeedAViewerCredentialWhenAuthIsOn) {
   kv1::LoginResponse token;
   grpc::ClientContext context;
   ASSERT_TRUE(kv1::Kernel::NewStub(daemon.channel())->Login(&context, login, &token).ok());
-  EXPECT_EQ(daemon.http_get("/metrics", {{"Authorization", "Bearer " + token.token()}}).first,
-            200);
+  EXPECT_EQ(daemon.http_get("/metrics", {{"Authorization", "Bearer " + token.token()}}).first, 200);
 
   // /health and /ready stay public but name modules only to viewers.
   auto [health_code, health] = daemon.http_get("/health");
@@ -310,8 +309,8 @@ TEST(HttpEndpointTest, HealthAnswersWithinAHundredMillisecondsWithAThousandSlowC
 
   std::sort(latencies.begin(), latencies.end());
   double median = latencies[latencies.size() / 2];
-  std::cerr << "/health with " << open << " slow connections open: median " << median
-            << " ms, max " << latencies.back() << " ms\n";
+  std::cerr << "/health with " << open << " slow connections open: median " << median << " ms, max "
+            << latencies.back() << " ms\n";
   EXPECT_EQ(answered, 21);
   EXPECT_EQ(open, slow_count) << "the slow connections must still be open while /health answers";
   // The issue states this bound as the behaviour; the median absorbs a
@@ -354,8 +353,7 @@ TEST(HttpEndpointTest, SlowHeadersAreCutOffAndOneAddressCannotHoldEveryConnectio
         return !still_open(slow);
       },
       std::chrono::seconds(20));
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(cut) << "a connection trickling headers must be closed";
   std::cerr << "slow headers cut after " << seconds << " s\n";
   auto [code, metrics] = daemon.http_get("/metrics");

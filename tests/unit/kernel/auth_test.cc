@@ -192,13 +192,12 @@ TEST(AuthSettingsTest, BadEntriesNameTheProblem) {
   EXPECT_NE(short_secret.status().message().find("jwt_secret"), std::string::npos);
 }
 
-
 // An 8-character secret lets anyone forge tokens offline (an admin token
 // signed with one worked when only API keys were configured).
 TEST(AuthSettingsTest, ShortJwtSecretIsRefusedWheneverItIsSet) {
-  auto keys_only = parse_auth_settings(
-      YAML::Load("- {name: a, sha256: " + sha256_hex("k") + ", role: viewer}"), YAML::Node(),
-      "8-chars!", 60s);
+  auto keys_only =
+      parse_auth_settings(YAML::Load("- {name: a, sha256: " + sha256_hex("k") + ", role: viewer}"),
+                          YAML::Node(), "8-chars!", 60s);
   ASSERT_FALSE(keys_only.ok()) << "a short secret with API keys only must be refused";
   EXPECT_NE(keys_only.status().message().find("auth.jwt_secret has 8 characters"),
             std::string::npos)
@@ -210,8 +209,8 @@ TEST(AuthSettingsTest, ShortJwtSecretIsRefusedWheneverItIsSet) {
   EXPECT_TRUE(parse_auth_settings(YAML::Node(), YAML::Node(), kSecret, 60s).ok());
   auto users_without_secret = parse_auth_settings(
       YAML::Node(),
-      YAML::Load("- {name: u, password_hash: '" + hash_password("p", 1000) + "', role: admin}"),
-      "", 60s);
+      YAML::Load("- {name: u, password_hash: '" + hash_password("p", 1000) + "', role: admin}"), "",
+      60s);
   EXPECT_FALSE(users_without_secret.ok());
 }
 

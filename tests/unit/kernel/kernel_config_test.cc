@@ -33,8 +33,8 @@ TEST(KernelConfigTest, LoopbackIsDecidedOnParsedAddresses) {
 TEST(KernelConfigTest, ShownConfigMasksApiKeyHashes) {
   testing::TempDir dir;
   std::string hash = auth::sha256_hex("viewer-secret");
-  std::ofstream(dir.path() / "c.yaml") << "auth:\n  api_keys:\n    - {name: grafana, sha256: "
-                                       << hash << ", role: viewer}\n";
+  std::ofstream(dir.path() / "c.yaml")
+      << "auth:\n  api_keys:\n    - {name: grafana, sha256: " << hash << ", role: viewer}\n";
   auto config = load_kernel_config((dir.path() / "c.yaml").string(), {}, {}, dir.path());
   ASSERT_TRUE(config.ok()) << config.status();
   std::string shown = config->validated.to_yaml();

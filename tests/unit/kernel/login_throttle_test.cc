@@ -9,7 +9,10 @@ using namespace std::chrono_literals;
 using Clock = LoginThrottle::Clock;
 
 LoginThrottlePolicy policy() {
-  return {.free_failures = 3, .base_delay = 1000ms, .max_delay = 8000ms, .forget_after = 60'000ms,
+  return {.free_failures = 3,
+          .base_delay = 1000ms,
+          .max_delay = 8000ms,
+          .forget_after = 60'000ms,
           .max_records = 4};
 }
 
