@@ -6,27 +6,51 @@
 
 namespace telekern::kernel {
 
-HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers)
+namespace {
+
+// X-API-Key and Authorization of a request, checked by handlers.viewer.
+absl::Status check_viewer(const HttpHandlers& handlers, const httplib::Request& request) {
+  if (!handlers.viewer) return absl::OkStatus();
+  return handlers.viewer(request.get_header_value("X-API-Key"),
+                         request.get_header_value("Authorization"));
+}
+
+}  // namespace
+
+HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers,
+                           http::ConnectionLimits limits)
     : metrics_(metrics),
       handlers_(std::move(handlers)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<http::GuardedServer>(limits, metrics)) {
   auto& requests =
       metrics_.counter("telekern_http_requests_total",
                        "HTTP requests served, by path and status code", {"path", "code"});
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+  server_->Get("/metrics", [this](const httplib::Request& request, httplib::Response& response) {
+    if (!handlers_.public_metrics || !handlers_.public_metrics()) {
+      if (auto allowed = check_viewer(handlers_, request); !allowed.ok()) {
+        response.status = allowed.code() == absl::StatusCode::kPermissionDenied ? 403 : 401;
+        response.set_header("WWW-Authenticate", "Bearer realm=\"telekernd\"");
+        response.set_content(str_cat("/metrics: ", allowed.message(), "\n"), "text/plain");
+        return;
+      }
+    }
     response.set_content(metrics_.expose(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  server_->Get("/health", [this](const httplib::Request&, httplib::Response& response) {
-    response.set_content(handlers_.health_json(), "application/json");
+  server_->Get("/health", [this](const httplib::Request& request, httplib::Response& response) {
+    response.set_content(handlers_.health_json(check_viewer(handlers_, request).ok()),
+                         "application/json");
   });
-  server_->Get("/ready", [this](const httplib::Request&, httplib::Response& response) {
+  server_->Get("/ready", [this](const httplib::Request& request, httplib::Response& response) {
     std::string detail;
     if (handlers_.ready(&detail)) {
       response.set_content("ready\n", "text/plain");
-    } else {
-      response.status = 503;
-      response.set_content(str_cat("not ready: ", detail, "\n"), "text/plain");
+      return;
     }
+    response.status = 503;
+    if (!check_viewer(handlers_, request).ok()) {
+      detail = "a module is not serving (send a viewer credential to see which)";
+    }
+    response.set_content(str_cat("not ready: ", detail, "\n"), "text/plain");
   });
   server_->set_logger(
       [&requests](const httplib::Request& request, const httplib::Response& response) {
@@ -56,6 +80,7 @@ absl::Status HttpEndpoint::start(const std::string& address) {
         str_cat("cannot listen for HTTP on ", address,
                 ": address in use or not local; pick another with --http"));
   }
+  server_->widen_backlog();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return absl::OkStatus();
 }
@@ -63,6 +88,7 @@ absl::Status HttpEndpoint::start(const std::string& address) {
 void HttpEndpoint::stop() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+  if (server_) server_->shutdown_connections();
 }
 
 }  // namespace telekern::kernel

@@ -1,4 +1,5 @@
-// The daemon's HTTP side: /metrics (Prometheus text), /health and /ready.
+// The daemon's HTTP side: /metrics (Prometheus text), /health and /ready,
+// served by a GuardedServer so slow clients cannot starve it.
 #pragma once
 
 #include <absl/status/status.h>
@@ -6,24 +7,28 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "kernel/http/guarded_server.h"
 #include "telekern/metrics.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace telekern::kernel {
 
 struct HttpHandlers {
-  std::function<std::string()> health_json;        // always 200
+  // Always 200; module names only when `with_modules`.
+  std::function<std::string(bool with_modules)> health_json;
   std::function<bool(std::string* detail)> ready;  // 200 when true, else 503 with detail
+  // OK when a request with these credentials may read metrics and module
+  // names (auth off, or a viewer credential); the error says what to send.
+  std::function<absl::Status(std::string_view api_key, std::string_view authorization)> viewer;
+  // Whether /metrics answers without credentials (http_public_metrics).
+  std::function<bool()> public_metrics;
 };
 
 class HttpEndpoint {
  public:
-  HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers);
+  HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers, http::ConnectionLimits limits = {});
   ~HttpEndpoint();
 
   // Binds host:port (port 0 picks one) and serves on a thread of its own.
@@ -34,7 +39,7 @@ class HttpEndpoint {
  private:
   MetricsRegistry& metrics_;
   HttpHandlers handlers_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<http::GuardedServer> server_;
   std::thread thread_;
   int port_ = 0;
 };

@@ -1,5 +1,12 @@
 #include "kernel/kernel_config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <memory>
+
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
@@ -34,6 +41,8 @@ const ConfigSchema& kernel_schema() {
        "gRPC address (host:port; port 0 picks one)", check_address},
       {"http", ConfigType::kString, "127.0.0.1:7071",
        "HTTP address for /metrics, /health, /ready; empty disables", check_address},
+      {"http_public_metrics", ConfigType::kBool, "false",
+       "Serve /metrics without credentials when auth is on (else a viewer key or token)"},
       {"data_dir", ConfigType::kString, "./data",
        "Directory under which each module gets its own data directory"},
       {"modules_dir", ConfigType::kString, "",
@@ -78,11 +87,46 @@ const ConfigSchema& kernel_schema() {
   return schema;
 }
 
+namespace {
+
+bool is_loopback_ip(const sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;  // 127.0.0.0/8
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
+    if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) return true;
+    // ::ffff:127.x.y.z
+    return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool is_loopback_address(const std::string& address) {
   if (address.rfind("unix:", 0) == 0) return true;
   std::string host = address.substr(0, address.rfind(':'));
-  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || std::string_view(host).starts_with("127.");
+  if (!host.empty() && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  // An empty host or a wildcard binds every interface.
+  if (host.empty()) return false;
+  // Decide on addresses, never on spelling: "127.evil.example" is a name, and
+  // a name is loopback only when everything it resolves to is.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* resolved = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &resolved) != 0 || resolved == nullptr) {
+    return false;
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(resolved, &freeaddrinfo);
+  for (const addrinfo* entry = resolved; entry != nullptr; entry = entry->ai_next) {
+    if (!is_loopback_ip(entry->ai_addr)) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<KernelConfig> load_kernel_config(
@@ -102,6 +146,7 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.config_file = file;
   result.listen = overrides.listen.empty() ? config.get_string("listen") : overrides.listen;
   result.http = overrides.http.empty() ? config.get_string("http") : overrides.http;
+  result.http_public_metrics = config.get_bool("http_public_metrics");
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =
       overrides.modules_dir.empty() ? config.get_string("modules_dir") : overrides.modules_dir;

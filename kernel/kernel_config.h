@@ -21,6 +21,7 @@ struct KernelConfig {
   std::string config_file;  // "" when running on defaults
   std::string listen;
   std::string http;
+  bool http_public_metrics = false;  // /metrics without credentials when auth is on
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;
   std::vector<std::string> load;  // modules to load at start; empty = all in modules_dir
@@ -53,7 +54,8 @@ absl::StatusOr<KernelConfig> load_kernel_config(
     const std::string& file, const std::map<std::string, std::string>& environment,
     const CommandLineOverrides& overrides, const std::filesystem::path& default_modules_dir);
 
-// Whether a host:port names only loopback (127.0.0.0/8, ::1, localhost).
+// Whether a host:port names only loopback: an IP in 127.0.0.0/8 or ::1, or a
+// name that resolves to nothing else. Unresolvable names are not loopback.
 bool is_loopback_address(const std::string& address);
 
 }  // namespace telekern::kernel

@@ -20,6 +20,8 @@ v1::ModuleState to_proto(ModuleState state) {
       return v1::MODULE_STATE_STOPPING;
     case ModuleState::kFailed:
       return v1::MODULE_STATE_FAILED;
+    case ModuleState::kUnloaded:
+      return v1::MODULE_STATE_UNLOADED;
   }
   return v1::MODULE_STATE_UNSPECIFIED;
 }
@@ -73,8 +75,11 @@ void to_proto(const ModuleStatus& status, v1::Module* out) {
 }
 
 KernelService::KernelService(ModuleManager& manager, AuthenticatorSource authenticator,
-                             DaemonInfo info)
-    : manager_(manager), authenticator_(std::move(authenticator)), info_(std::move(info)) {}
+                             DaemonInfo info, auth::LoginThrottle* login_throttle)
+    : manager_(manager),
+      authenticator_(std::move(authenticator)),
+      info_(std::move(info)),
+      login_throttle_(login_throttle) {}
 
 grpc::ServerUnaryReactor* KernelService::ListModules(grpc::CallbackServerContext* context,
                                                      const v1::ListModulesRequest*,
@@ -159,8 +164,17 @@ grpc::ServerUnaryReactor* KernelService::Login(grpc::CallbackServerContext* cont
                                                const v1::LoginRequest* request,
                                                v1::LoginResponse* response) {
   auto* reactor = context->DefaultReactor();
-  bool queued = logins_.try_submit([authenticator = authenticator_(), request, response, reactor] {
+  std::string address = auth::peer_host(context->peer());
+  if (login_throttle_ != nullptr) {
+    if (auto admitted = login_throttle_->admit(request->user(), address); !admitted.ok()) {
+      reactor->Finish(to_grpc(admitted));
+      return reactor;
+    }
+  }
+  bool queued = logins_.try_submit([authenticator = authenticator_(), throttle = login_throttle_,
+                                    address, request, response, reactor] {
     auto result = authenticator->login(request->user(), request->password());
+    if (throttle != nullptr) throttle->record(request->user(), address, result.ok());
     if (!result.ok()) return reactor->Finish(to_grpc(result.status()));
     response->set_token(result->token);
     *response->mutable_expires_at() = to_timestamp(result->expires_at);

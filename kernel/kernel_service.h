@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kernel/auth/authenticator.h"
+#include "kernel/auth/login_throttle.h"
 #include "kernel/lifecycle/module_manager.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/work_queue.h"
@@ -22,7 +23,9 @@ struct DaemonInfo {
 class KernelService final : public telekern::kernel::v1::Kernel::CallbackService {
  public:
   using AuthenticatorSource = std::function<std::shared_ptr<const auth::Authenticator>()>;
-  KernelService(ModuleManager& manager, AuthenticatorSource authenticator, DaemonInfo info);
+  // `login_throttle` (optional) slows down repeated failed logins.
+  KernelService(ModuleManager& manager, AuthenticatorSource authenticator, DaemonInfo info,
+                auth::LoginThrottle* login_throttle = nullptr);
 
   grpc::ServerUnaryReactor* ListModules(grpc::CallbackServerContext* context,
                                         const v1::ListModulesRequest* request,
@@ -50,6 +53,7 @@ class KernelService final : public telekern::kernel::v1::Kernel::CallbackService
   ModuleManager& manager_;
   AuthenticatorSource authenticator_;
   DaemonInfo info_;
+  auth::LoginThrottle* login_throttle_;
   // Password hashing (PBKDF2, ~0.1 s) runs here, not on gRPC's threads; a
   // full queue turns logins away, which also slows down password guessing.
   WorkQueue logins_{2, 32};

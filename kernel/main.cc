@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "kernel/auth/authenticator.h"
 #include "kernel/auth/crypto.h"
+#include "kernel/http/http_access.h"
 #include "kernel/http_endpoint.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
@@ -230,17 +232,26 @@ int main(int argc, char** argv) {
 
   ModuleManager manager(*config, metrics, rpc_metrics, current_authenticator);
   auto start_time = std::chrono::system_clock::now();
-  HttpEndpoint http(
-      metrics, HttpHandlers{[&] {
-                              nlohmann::json modules = nlohmann::json::array();
-                              for (const auto& module : manager.list()) {
-                                modules.push_back({{"name", module.name},
-                                                   {"state", module_state_name(module.state)},
-                                                   {"detail", module.health.detail}});
-                              }
-                              return nlohmann::json{{"status", "ok"}, {"modules", modules}}.dump();
-                            },
-                            [&](std::string* detail) { return manager.ready(detail); }});
+  std::atomic<bool> public_metrics = config->http_public_metrics;
+  HttpEndpoint http(metrics,
+                    HttpHandlers{[&](bool with_modules) {
+                                   nlohmann::json body{{"status", "ok"}};
+                                   if (!with_modules) return body.dump();
+                                   nlohmann::json modules = nlohmann::json::array();
+                                   for (const auto& module : manager.list()) {
+                                     modules.push_back({{"name", module.name},
+                                                        {"state", module_state_name(module.state)},
+                                                        {"detail", module.health.detail}});
+                                   }
+                                   body["modules"] = modules;
+                                   return body.dump();
+                                 },
+                                 [&](std::string* detail) { return manager.ready(detail); },
+                                 [&](std::string_view api_key, std::string_view authorization) {
+                                   return http::authorize_http_viewer(*authenticator_source(),
+                                                                      api_key, authorization);
+                                 },
+                                 [&] { return public_metrics.load(); }});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {
@@ -249,8 +260,10 @@ int main(int argc, char** argv) {
     }
     http_address = str_cat(config->http.substr(0, config->http.rfind(':')), ":", http.port());
   }
+  auth::LoginThrottle login_throttle(metrics);
   KernelService kernel_service(manager, authenticator_source,
-                               {kTelekernVersion, kTelekernGitRevision, http_address, start_time});
+                               {kTelekernVersion, kTelekernGitRevision, http_address, start_time},
+                               &login_throttle);
   if (auto status = manager.start({bind_service<telekern::kernel::v1::Kernel>(kernel_service)});
       !status.ok()) {
     log->critical("{}", status.message());
@@ -293,6 +306,7 @@ int main(int argc, char** argv) {
         current_authenticator = *fresh_authenticator;
       }
       manager.set_authenticator(*fresh_authenticator);
+      public_metrics = fresh->http_public_metrics;
       auto reloading = manager.apply_module_sections(fresh->module_sections);
       log->info("SIGHUP: applied log and auth settings; modules with a changed config: {}",
                 reloading.empty() ? "none" : join(reloading, ", "));

@@ -1,5 +1,7 @@
 #include "kernel/rpc_metrics.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <chrono>
 #include <string>
 
@@ -13,6 +15,17 @@ std::pair<std::string, std::string> split_path(std::string_view path) {
   auto slash = trimmed.find('/');
   if (slash == std::string_view::npos) return {std::string(trimmed), ""};
   return {std::string(trimmed.substr(0, slash)), std::string(trimmed.substr(slash + 1))};
+}
+
+// Whether some service the daemon has loaded declares the method "/pkg.Service/Method".
+// The descriptor pool only grows when an admin loads a module, never from
+// what a client sends, so labels chosen from it stay a bounded set.
+bool is_declared_method(std::string_view path) {
+  std::string full(path.substr(path.empty() ? 0 : 1));
+  auto slash = full.rfind('/');
+  if (slash == std::string::npos) return false;
+  full[slash] = '.';
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr;
 }
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
@@ -81,11 +94,17 @@ RpcMetrics::Series RpcMetrics::series(std::string_view path, grpc::StatusCode co
     if (auto it = cache_.find(path); it != cache_.end() && it->second[index].requests)
       return it->second[index];
   }
+  const char* code_name = status_code_name(static_cast<grpc::StatusCode>(index));
+  if (!is_declared_method(path)) {
+    // Not served: every such call shares one series per code, whatever name
+    // the client made up, and its path is not cached either.
+    LabelValues labels{kUnservedLabel, kUnservedLabel, code_name};
+    return Series{&requests_.with(labels), &durations_.with(labels)};
+  }
   auto [service, method] = split_path(path);
-  LabelValues labels{service, method, status_code_name(static_cast<grpc::StatusCode>(index))};
+  LabelValues labels{service, method, code_name};
   Series fresh{&requests_.with(labels), &durations_.with(labels)};
   std::unique_lock lock(cache_mutex_);
-  // Bounded: clients naming endless unknown methods must not grow memory without end.
   if (cache_.size() >= 4096) cache_.clear();
   auto it = cache_.find(path);
   if (it == cache_.end())

@@ -17,6 +17,10 @@ namespace telekern::kernel {
 
 class RpcMetrics {
  public:
+  // The service and method labels of calls to methods no loaded service
+  // declares, so junk method names cannot add series.
+  static constexpr const char* kUnservedLabel = "unserved";
+
   explicit RpcMetrics(MetricsRegistry& registry);
   void record(std::string_view path, grpc::StatusCode code, double seconds);
   void started() { in_flight_.inc(); }

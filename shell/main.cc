@@ -12,6 +12,7 @@
 
 #include "shell/line_editor.h"
 #include "shell/shell.h"
+#include "shell/suggest.h"
 #include "telekern/strings.h"
 
 namespace {
@@ -61,6 +62,31 @@ std::string history_file() {
   if (const char* path = std::getenv("TELESH_HISTORY")) return path;
   const char* home = std::getenv("HOME");
   return home != nullptr ? std::string(home) + "/.telesh_history" : "";
+}
+
+// What CLI11 left unparsed (prefix_command): a command and its arguments, or
+// a flag telesh does not know. Returns the usage error, or "" when fine.
+std::string check_leftover_arguments(const CLI::App& app, bool commands_given) {
+  auto remaining = app.remaining();
+  if (remaining.empty()) return "";
+  const std::string& first = remaining.front();
+  if (first.size() > 1 && first[0] == '-') {
+    std::string flag = first.substr(0, first.find('='));
+    std::vector<std::string> known;
+    for (const auto* option : app.get_options()) {
+      for (const auto& name : option->get_lnames()) known.push_back("--" + name);
+      for (const auto& name : option->get_snames()) known.push_back("-" + name);
+    }
+    std::string hint = nearest(flag, known);
+    return str_cat("unknown flag '", flag, "'",
+                   hint.empty() ? "" : str_cat("; did you mean '", hint, "'?"),
+                   " (`telesh --help` lists the flags)");
+  }
+  if (commands_given) {
+    return str_cat("unexpected argument '", first,
+                   "': with -c or -f the commands come from there, not from the command line");
+  }
+  return "";
 }
 
 int run_interactive(Shell& shell) {
@@ -117,7 +143,19 @@ int main(int argc, char** argv) {
   app.add_flag("--wait", wait, "Wait up to 30 s for the daemon to answer first");
   app.add_flag("--no-color", no_color, "No ANSI colors (also NO_COLOR)");
   app.prefix_command();  // `telesh modules list` runs one command
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help prints and exits 0; every other parse error is a usage error (2).
+    if (error.get_exit_code() == 0) return app.exit(error);
+    std::cerr << "error: " << error.what() << " (`telesh --help` lists the flags)\n";
+    return kExitUsage;
+  }
+  if (auto usage = check_leftover_arguments(app, !commands.empty() || !script.empty());
+      !usage.empty()) {
+    std::cerr << "error: " << usage << "\n";
+    return kExitUsage;
+  }
 
   parse_output_format(output, &options.format);
   bool color_allowed = !no_color && std::getenv("NO_COLOR") == nullptr;

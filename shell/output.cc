@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "shell/display_width.h"
 #include "shell/values.h"
 #include "telekern/strings.h"
 
@@ -80,7 +81,9 @@ std::string truncate(std::string text, const Style& style) {
   for (auto& c : text) {
     if (c == '\n' || c == '\t') c = ' ';
   }
-  if (style.tty && text.size() > kMaxCellWidth) text = text.substr(0, kMaxCellWidth - 3) + "...";
+  if (style.tty && display_width(text) > kMaxCellWidth) {
+    text = prefix_of_width(text, kMaxCellWidth - 3) + "...";
+  }
   return text;
 }
 
@@ -264,16 +267,17 @@ std::string Style::cyan(const std::string& text) const {
 std::string render_table(const std::vector<std::string>& header,
                          const std::vector<std::vector<std::string>>& rows, const Style& style) {
   std::vector<size_t> widths(header.size(), 0);
-  for (size_t c = 0; c < header.size(); ++c) widths[c] = header[c].size();
+  // Display columns, not bytes: "Zürich" is 6 wide in 7 bytes, "東京" 4 in 6.
+  for (size_t c = 0; c < header.size(); ++c) widths[c] = display_width(header[c]);
   for (const auto& row : rows) {
     for (size_t c = 0; c < row.size() && c < widths.size(); ++c)
-      widths[c] = std::max(widths[c], row[c].size());
+      widths[c] = std::max(widths[c], display_width(row[c]));
   }
   auto line = [&](const std::vector<std::string>& cells, bool is_header) {
     std::string out;
     for (size_t c = 0; c < cells.size(); ++c) {
       std::string text = is_header ? to_upper_copy(cells[c]) : cells[c];
-      if (c + 1 < cells.size()) text.resize(widths[c], ' ');
+      if (c + 1 < cells.size()) text = pad_to_width(std::move(text), widths[c]);
       out += is_header ? style.bold(text) : text;
       if (c + 1 < cells.size()) out += "  ";
     }
@@ -301,6 +305,13 @@ std::string to_json(const Message& message, bool pretty) {
   if (!status.ok()) return str_cat("{\"error\":\"", std::string(status.message()), "\"}");
   if (!json.empty() && json.back() == '\n') json.pop_back();
   return json;
+}
+
+std::string json_to_yaml(const std::string& json_text) {
+  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  YAML::Emitter emitter;
+  emitter << to_yaml_node(json);
+  return emitter.c_str();
 }
 
 std::string to_yaml(const Message& message) {
@@ -360,7 +371,7 @@ void ResponsePrinter::print_stream_row(const Message& response) {
     for (int i = 0; i < type->field_count(); ++i) {
       header.push_back(type->field(i)->name());
       stream_widths_.push_back(
-          std::max<size_t>({type->field(i)->name().size(), cells[i].size(), 6}));
+          std::max<size_t>({type->field(i)->name().size(), display_width(cells[i]), 6}));
     }
     // Pad header cells to the stream widths (later rows may be wider than the first).
     std::string line;
@@ -374,8 +385,8 @@ void ResponsePrinter::print_stream_row(const Message& response) {
   std::string line;
   for (size_t c = 0; c < cells.size(); ++c) {
     std::string text = cells[c];
-    if (c + 1 < cells.size() && c < stream_widths_.size() && text.size() < stream_widths_[c]) {
-      text.resize(stream_widths_[c], ' ');
+    if (c + 1 < cells.size() && c < stream_widths_.size()) {
+      text = pad_to_width(std::move(text), stream_widths_[c]);
     }
     line += text + (c + 1 < cells.size() ? "  " : "");
   }

@@ -54,5 +54,7 @@ std::string render_table(const std::vector<std::string>& header,
 std::string render_message(const google::protobuf::Message& message, const Style& style);
 std::string to_json(const google::protobuf::Message& message, bool pretty);
 std::string to_yaml(const google::protobuf::Message& message);
+// A JSON document (object or array) as YAML.
+std::string json_to_yaml(const std::string& json_text);
 
 }  // namespace telekern::shell

@@ -1,16 +1,19 @@
 #include "shell/shell.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "shell/invoker.h"
 #include "shell/request_builder.h"
+#include "shell/suggest.h"
 #include "shell/values.h"
 #include "telekern/options/v1/options.pb.h"
 #include "telekern/status.h"
@@ -258,6 +261,12 @@ int Shell::run_command(const std::vector<std::string>& words) {
       return fail(kExitRpcBase + static_cast<int>(status.code()),
                   str_cat("connect ", options_.client.target, ": ", status.message()));
     }
+    if (options_.format != OutputFormat::kTable) {
+      print_document({{"connected", options_.client.target},
+                      {"services", catalog_.services().size()},
+                      {"commands", catalog_.commands().size()}});
+      return kExitOk;
+    }
     out_ << "connected to " << options_.client.target << " (" << catalog_.services().size()
          << " services, " << catalog_.commands().size() << " commands)\n";
     return kExitOk;
@@ -299,10 +308,46 @@ int Shell::run_command(const std::vector<std::string>& words) {
       return fail(kExitUsage,
                   str_cat("'", join(words, " "), "' needs a subcommand: ", join(group, ", ")));
     }
-    return fail(kExitUsage, str_cat("unknown command '", head, "'; `help` lists the commands"));
+    return fail(kExitUsage, unknown_command_message(words));
   }
   return run_catalog_command(*command,
                              std::vector<std::string>(words.begin() + consumed, words.end()));
+}
+
+std::string Shell::unknown_command_message(const std::vector<std::string>& words) const {
+  // The words that may follow words[0, depth) in some command's path.
+  auto next_words = [&](size_t depth) {
+    std::vector<std::string> next;
+    for (const auto& command : catalog_.commands()) {
+      if (command.path.size() > depth &&
+          std::equal(words.begin(), words.begin() + static_cast<ptrdiff_t>(depth),
+                     command.path.begin())) {
+        next.push_back(command.path[depth]);
+      }
+    }
+    return next;
+  };
+  // "broker topik list": "broker" names a group, "topik" is the misspelt word.
+  size_t depth = 0;
+  while (depth + 1 < words.size()) {
+    auto next = next_words(depth);
+    if (std::find(next.begin(), next.end(), words[depth]) == next.end()) break;
+    ++depth;
+  }
+  auto candidates = next_words(depth);
+  if (depth == 0) {
+    for (const auto& builtin : kBuiltins) candidates.push_back(builtin.name);
+  }
+  std::vector<std::string> group(words.begin(), words.begin() + static_cast<ptrdiff_t>(depth));
+  std::string prefix = join(group, " ");
+  std::string message =
+      str_cat("unknown command '", prefix, prefix.empty() ? "" : " ", words[depth], "'");
+  if (std::string hint = nearest(words[depth], candidates); !hint.empty()) {
+    str_append(message, "; did you mean '", prefix, prefix.empty() ? "" : " ", hint, "'?");
+  }
+  str_append(message, depth == 0 ? " (`help` lists the commands)"
+                                 : str_cat(" (`help ", prefix, "` lists its commands)"));
+  return message;
 }
 
 int Shell::run_catalog_command(const Command& command, const std::vector<std::string>& args) {
@@ -458,10 +503,11 @@ int Shell::builtin_health(const std::vector<std::string>& args) {
   if (options_.format == OutputFormat::kTable) {
     out_ << render_table({"service", "status"}, rows, options_.style);
   } else {
+    nlohmann::json records = nlohmann::json::array();
     for (const auto& row : rows) {
-      out_ << "{\"service\":\"" << (row[0] == "(overall)" ? "" : row[0]) << "\",\"status\":\""
-           << row[1] << "\"}\n";
+      records.push_back({{"service", row[0] == "(overall)" ? "" : row[0]}, {"status", row[1]}});
     }
+    print_records(records);
   }
   return result;
 }
@@ -481,8 +527,14 @@ int Shell::builtin_services() {
   if (options_.format == OutputFormat::kTable) {
     out_ << render_table({"service", "methods", "commands"}, rows, options_.style);
   } else {
-    for (const auto& row : rows)
-      out_ << "{\"service\":\"" << row[0] << "\",\"methods\":" << row[1] << "}\n";
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& row : rows) {
+      records.push_back(
+          {{"service", row[0]},
+           {"methods", row[1] == "?" ? nlohmann::json() : nlohmann::json(std::stoi(row[1]))},
+           {"commands", std::stoi(row[2])}});
+    }
+    print_records(records);
   }
   return kExitOk;
 }
@@ -490,28 +542,75 @@ int Shell::builtin_services() {
 int Shell::builtin_describe(const std::vector<std::string>& args) {
   if (args.empty()) return fail(kExitUsage, "usage: describe SERVICE[/METHOD] (see `services`)");
   const std::string& name = args[0];
+  bool structured = options_.format != OutputFormat::kTable;
+  // -o json|yaml: the descriptor protos (google.protobuf.*DescriptorProto) as documents.
+  auto document = [](const google::protobuf::Message& proto) {
+    return nlohmann::json::parse(to_json(proto, false), nullptr, false);
+  };
   if (const auto* method = catalog_.find_method(name)) {
+    const Command* command = catalog_.command_for(method);
+    if (structured) {
+      google::protobuf::MethodDescriptorProto method_proto;
+      method->CopyTo(&method_proto);
+      google::protobuf::DescriptorProto input, output;
+      method->input_type()->CopyTo(&input);
+      method->output_type()->CopyTo(&output);
+      print_document({{"service", method->service()->full_name()},
+                      {"method", document(method_proto)},
+                      {"command", command ? command->name() : ""},
+                      {"input_type", document(input)},
+                      {"output_type", document(output)}});
+      return kExitOk;
+    }
     out_ << "rpc " << method->name() << "(" << (method->client_streaming() ? "stream " : "")
          << method->input_type()->full_name() << ") returns ("
          << (method->server_streaming() ? "stream " : "") << method->output_type()->full_name()
          << ")\n";
-    if (const Command* command = catalog_.command_for(method))
-      out_ << "command: " << command->name() << "\n";
+    if (command) out_ << "command: " << command->name() << "\n";
     out_ << "\n"
          << method->input_type()->DebugString() << "\n"
          << method->output_type()->DebugString();
     return kExitOk;
   }
   if (const auto* service = catalog_.find_service(name)) {
+    if (structured) {
+      google::protobuf::ServiceDescriptorProto proto;
+      service->CopyTo(&proto);
+      print_document({{"service", service->full_name()}, {"definition", document(proto)}});
+      return kExitOk;
+    }
     out_ << service->DebugString();
     return kExitOk;
   }
   if (const auto* type = catalog_.pool()->FindMessageTypeByName(name)) {
+    if (structured) {
+      google::protobuf::DescriptorProto proto;
+      type->CopyTo(&proto);
+      print_document({{"message", type->full_name()}, {"definition", document(proto)}});
+      return kExitOk;
+    }
     out_ << type->DebugString();
     return kExitOk;
   }
   return fail(kExitUsage,
               str_cat("no service, method or message '", name, "'; `services` lists them"));
+}
+
+void Shell::print_document(const nlohmann::json& document) {
+  if (options_.format == OutputFormat::kYaml) {
+    out_ << json_to_yaml(document.dump()) << "\n";
+  } else {
+    out_ << document.dump(options_.style.tty ? 2 : -1) << "\n";
+  }
+}
+
+void Shell::print_records(const nlohmann::json& records) {
+  if (options_.format == OutputFormat::kYaml) {
+    // One YAML document: a sequence of the records.
+    out_ << json_to_yaml(records.dump()) << "\n";
+    return;
+  }
+  for (const auto& record : records) out_ << record.dump() << "\n";  // one per line, for jq
 }
 
 int Shell::builtin_call(const std::vector<std::string>& args) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,12 @@ class Shell {
   int builtin_set(const std::vector<std::string>& args);
   int builtin_history();
   std::string command_usage(const Command& command) const;
+  // -o json: each record on a line of its own; -o yaml: one sequence.
+  void print_records(const nlohmann::json& records);
+  // -o json or yaml: one document.
+  void print_document(const nlohmann::json& document);
+  // "unknown command 'broker topik'; did you mean 'broker topic'?"
+  std::string unknown_command_message(const std::vector<std::string>& words) const;
   std::vector<std::string> live_values(const google::protobuf::ServiceDescriptor* service,
                                        const std::string& field_name);
   absl::Status ensure_catalog();

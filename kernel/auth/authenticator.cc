@@ -84,9 +84,19 @@ absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
       settings.users.push_back({node["name"].as<std::string>(), hash, *role});
     }
   }
-  if (!settings.users.empty() && settings.jwt_secret.size() < 32) {
+  // A short secret can be guessed offline from any token, whether or not
+  // Login issues them: a token signed with it passes verification.
+  if (!settings.jwt_secret.empty() && settings.jwt_secret.size() < kMinJwtSecretLength) {
     return absl::InvalidArgumentError(
-        "auth.jwt_secret must be at least 32 characters when auth.users is set");
+        str_cat("auth.jwt_secret has ", settings.jwt_secret.size(),
+                " characters; it needs at least ", kMinJwtSecretLength,
+                " (e.g. `openssl rand -base64 32`), or remove it when no "
+                "auth.users log in"));
+  }
+  if (!settings.users.empty() && settings.jwt_secret.empty()) {
+    return absl::InvalidArgumentError(
+        str_cat("auth.jwt_secret is required with auth.users: set at least ", kMinJwtSecretLength,
+                " characters (e.g. `openssl rand -base64 32`)"));
   }
   return settings;
 }
@@ -211,15 +221,24 @@ absl::Status Authenticator::authorize(const Identity& identity, Role required,
 
 absl::StatusOr<LoginResult> Authenticator::login(std::string_view user,
                                                  std::string_view password) const {
+  const UserEntry* found = nullptr;
   for (const auto& entry : settings_.users) {
-    if (entry.name != user) continue;
-    auto matches = verify_password(password, entry.password_hash);
-    if (!matches.ok() || !*matches) break;
-    auto now = std::chrono::system_clock::now();
-    JwtClaims claims{entry.name, role_name(entry.role), now, now + settings_.jwt_ttl};
-    return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, entry.role};
+    if (entry.name == user) found = &entry;
   }
-  return absl::UnauthenticatedError("unknown user or wrong password");
+  // An unknown user costs the same hash work as a wrong password (against a
+  // configured user's hash, so with its iterations), so timing tells no one
+  // which names exist.
+  if (found == nullptr) {
+    if (!settings_.users.empty())
+      (void)verify_password(password, settings_.users.front().password_hash);
+    return absl::UnauthenticatedError("unknown user or wrong password");
+  }
+  auto matches = verify_password(password, found->password_hash);
+  if (!matches.ok() || !*matches)
+    return absl::UnauthenticatedError("unknown user or wrong password");
+  auto now = std::chrono::system_clock::now();
+  JwtClaims claims{found->name, role_name(found->role), now, now + settings_.jwt_ttl};
+  return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, found->role};
 }
 
 }  // namespace telekern::kernel::auth

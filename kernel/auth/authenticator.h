@@ -46,6 +46,9 @@ struct AuthSettings {
   bool enabled() const { return !api_keys.empty() || !users.empty(); }
 };
 
+// auth.jwt_secret, whenever it is set, has at least this many characters.
+constexpr size_t kMinJwtSecretLength = 32;
+
 // Parses auth.api_keys and auth.users from config; errors name the entry.
 absl::StatusOr<AuthSettings> parse_auth_settings(const YAML::Node& api_keys,
                                                  const YAML::Node& users, std::string jwt_secret,

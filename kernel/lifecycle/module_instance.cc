@@ -17,6 +17,8 @@ const char* module_state_name(ModuleState state) {
       return "stopping";
     case ModuleState::kFailed:
       return "failed";
+    case ModuleState::kUnloaded:
+      return "unloaded";
   }
   return "?";
 }

@@ -19,7 +19,7 @@
 
 namespace telekern::kernel {
 
-enum class ModuleState { kLoading, kRunning, kStopping, kFailed };
+enum class ModuleState { kLoading, kRunning, kStopping, kFailed, kUnloaded };
 const char* module_state_name(ModuleState state);
 
 struct ModuleStatus {

@@ -279,6 +279,9 @@ void ModuleManager::execute(Operation& operation) {
     }
     ModuleStatus last = record->status();
     destroy(record);
+    // What the caller sees is the outcome: stopped and gone, not serving.
+    last.state = ModuleState::kUnloaded;
+    last.health = {HealthState::kNotServing, "unloaded"};
     module_up_.with({last.name}).set(0);
     uint64_t generation = next_generation();
     log_->info("module '{}' unloaded (generation {})", last.name, generation);

@@ -274,16 +274,18 @@ Config Config::subsection(std::string_view prefix) const {
 
 namespace {
 // Masks values under keys that name secrets inside free-form (kNode) sections,
-// e.g. auth.users[].password_hash.
+// e.g. auth.users[].password_hash and auth.api_keys[].sha256 (a key's hash
+// lets anyone test guesses offline, so it is as secret as the key).
 YAML::Node mask_nested_secrets(const YAML::Node& node) {
   if (node.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
     for (const auto& entry : node) {
       std::string key = key_text(entry.first);
       std::string lower = to_lower(key);
-      bool secret = lower.find("password") != std::string::npos ||
-                    lower.find("secret") != std::string::npos ||
-                    lower.find("token") != std::string::npos;
+      bool secret = false;
+      for (const char* word : {"password", "secret", "token", "hash", "sha256", "api_key"}) {
+        secret = secret || lower.find(word) != std::string::npos;
+      }
       out[key] =
           secret && entry.second.IsScalar() ? YAML::Node("***") : mask_nested_secrets(entry.second);
     }

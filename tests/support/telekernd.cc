@@ -68,13 +68,15 @@ std::shared_ptr<grpc::Channel> Telekernd::channel() const {
   return grpc::CreateChannel(grpc_address_, grpc::InsecureChannelCredentials());
 }
 
-std::pair<int, std::string> Telekernd::http_get(const std::string& path) const {
+std::pair<int, std::string> Telekernd::http_get(
+    const std::string& path, const std::map<std::string, std::string>& headers) const {
   auto colon = http_address_.rfind(':');
   httplib::Client client(http_address_.substr(0, colon),
                          std::stoi(http_address_.substr(colon + 1)));
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
-  auto result = client.Get(path.c_str());
+  httplib::Headers request_headers(headers.begin(), headers.end());
+  auto result = client.Get(path.c_str(), request_headers);
   if (!result) return {0, "request failed"};
   return {result->status, result->body};
 }

@@ -35,8 +35,10 @@ class Telekernd {
   std::string log() const;
   Process& process() { return *process_; }
   std::shared_ptr<grpc::Channel> channel() const;
-  // GET http://<http_address><path>; returns status code and body.
-  std::pair<int, std::string> http_get(const std::string& path) const;
+  // GET http://<http_address><path> with optional request headers; returns
+  // status code and body.
+  std::pair<int, std::string> http_get(
+      const std::string& path, const std::map<std::string, std::string>& headers = {}) const;
 
  private:
   TempDir dir_;

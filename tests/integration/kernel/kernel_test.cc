@@ -217,6 +217,10 @@ TEST(KernelIntegrationTest, UnloadAndLoadAtRuntime) {
   kv1::UnloadModuleResponse unloaded;
   ASSERT_TRUE(kernel->UnloadModule(context_with().get(), unload, &unloaded).ok());
   EXPECT_EQ(unloaded.result().generation(), generation + 1);
+  // The answer is the outcome (it said STOPPING and SERVING).
+  EXPECT_EQ(unloaded.result().module().state(), kv1::MODULE_STATE_UNLOADED);
+  EXPECT_EQ(unloaded.result().module().health().state(),
+            telekern::common::v1::HEALTH_STATE_NOT_SERVING);
   EXPECT_EQ(find_module(list_modules(daemon.channel()), "echo"), nullptr);
   EXPECT_EQ(echo->Say(context_with().get(), say, &reply).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
@@ -600,7 +604,7 @@ TEST_F(AuthIntegrationTest, RolesAndCredentialsAreEnforced) {
   EXPECT_TRUE(grpc::health::v1::Health::NewStub(daemon.channel())
                   ->Check(context_with().get(), {}, &health)
                   .ok());
-  auto [code, body] = daemon.http_get("/metrics");
+  auto [code, body] = daemon.http_get("/metrics", {{"X-API-Key", "viewer-secret"}});
   EXPECT_NE(body.find("code=\"UNAUTHENTICATED\""), std::string::npos) << "rejections are counted";
 }
 

@@ -1,0 +1,47 @@
+#include "kernel/kernel_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "kernel/auth/crypto.h"
+#include "tests/support/process.h"
+
+namespace telekern::kernel {
+namespace {
+
+// The daemon refuses to listen off loopback without auth; that check must
+// decide on addresses, not on how a host name starts.
+TEST(KernelConfigTest, LoopbackIsDecidedOnParsedAddresses) {
+  EXPECT_TRUE(is_loopback_address("127.0.0.1:7070"));
+  EXPECT_TRUE(is_loopback_address("127.8.9.10:7070"));
+  EXPECT_TRUE(is_loopback_address("[::1]:7070"));
+  EXPECT_TRUE(is_loopback_address("localhost:7070"));
+  EXPECT_TRUE(is_loopback_address("unix:/tmp/telekernd.sock"));
+  EXPECT_FALSE(is_loopback_address("127.attacker.invalid:7070")) << "a name, not an address";
+  EXPECT_FALSE(is_loopback_address("127.0.0.1.invalid:7070"));
+  EXPECT_FALSE(is_loopback_address("0.0.0.0:7070"));
+  EXPECT_FALSE(is_loopback_address("[::]:7070"));
+  EXPECT_FALSE(is_loopback_address(":7070"));
+  EXPECT_FALSE(is_loopback_address("10.1.2.3:7070"));
+  EXPECT_FALSE(is_loopback_address("[::ffff:10.1.2.3]:7070"));
+  EXPECT_TRUE(is_loopback_address("[::ffff:127.0.0.1]:7070"));
+}
+
+// GetConfig (role operator) shows the effective config: an API key's SHA-256
+// lets anyone test guesses offline, so it is masked like other secrets.
+TEST(KernelConfigTest, ShownConfigMasksApiKeyHashes) {
+  testing::TempDir dir;
+  std::string hash = auth::sha256_hex("viewer-secret");
+  std::ofstream(dir.path() / "c.yaml")
+      << "auth:\n  api_keys:\n    - {name: grafana, sha256: " << hash << ", role: viewer}\n";
+  auto config = load_kernel_config((dir.path() / "c.yaml").string(), {}, {}, dir.path());
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::string shown = config->validated.to_yaml();
+  EXPECT_EQ(shown.find(hash), std::string::npos) << shown;
+  EXPECT_NE(shown.find("grafana"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("***"), std::string::npos) << shown;
+}
+
+}  // namespace
+}  // namespace telekern::kernel
