@@ -19,7 +19,7 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-.PHONY: all deps configure build run test bench fuzz clean
+.PHONY: all deps configure build run test bench soak fuzz clean
 
 all: build
 
@@ -66,6 +66,14 @@ test: build
 bench: build
 	cmake --build $(BUILD_DIR) --target telekern_benchmarks
 	@for b in $(BUILD_DIR)/bench/*; do echo "== $$b"; $$b || exit 1; done
+
+# `make soak`: telekernd with every module under a mixed load, a reload every
+# 10 s and SIGHUP every minute, for SOAK_MINUTES (10); fails when a call fails
+# or RSS, open files, threads or mappings grow. Plot in build/soak/soak.svg.
+SOAK_MINUTES ?= 10
+soak: build
+	cmake --build $(BUILD_DIR) --target telekern_soak
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BUILD_DIR)/soak/telekern_soak
 
 fuzz: deps
 	$(call install_missing,$(FUZZ_PACKAGES))
