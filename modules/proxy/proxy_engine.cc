@@ -1,5 +1,6 @@
 #include "proxy_engine.h"
 
+#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -183,6 +184,12 @@ void ProxyEngine::check_all() {
     bool done = false;
   };
   auto upstreams = router_.all();
+  // gRPC backs off reconnecting to a dead peer (up to minutes); a failed
+  // upstream's checks must see it the moment it is back.
+  for (const auto& view : router_.view()) {
+    if (view.health == UpstreamHealth::kUnhealthy || view.health == UpstreamHealth::kRejoining)
+      grpc::experimental::ChannelResetConnectionBackoff(connection(view.address)->channel.get());
+  }
   std::vector<std::unique_ptr<Check>> checks;
   std::mutex mutex;
   std::condition_variable finished;
