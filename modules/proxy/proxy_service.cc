@@ -267,6 +267,16 @@ absl::StatusOr<std::vector<Target<Request>>> split_by_owner(ProxyEngine& engine,
 grpc::ServerUnaryReactor* ProxyBrokerService::Produce(grpc::CallbackServerContext* context,
                                                       const bv1::ProduceRequest* request,
                                                       bv1::ProduceResponse* response) {
+  // A produce to an explicit partition needs no blocking work (routing is a
+  // lookup): forward it from this gRPC thread and skip the queue's hop.
+  if (request->has_partition()) {
+    if (auto engine = binding_.engine()) {
+      auto* reactor = context->DefaultReactor();
+      produce(*engine, deadline_of(context, *engine), *request, response,
+              [reactor, engine](absl::Status status) { reactor->Finish(to_grpc(status)); });
+      return reactor;
+    }
+  }
   return binding_.unary_async(
       context, [context, request, response](ProxyEngine& engine, Completion done) {
         produce(engine, deadline_of(context, engine), *request, response, std::move(done));
