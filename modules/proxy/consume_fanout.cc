@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -25,6 +26,7 @@ struct Feed {
   std::deque<std::pair<size_t, ConsumeResponse>> queue;  // (reader, message)
   size_t open = 0;
   bool closing = false;
+  std::optional<size_t> failed;  // a reader whose upstream ended its stream with an error
 };
 
 struct Reader {
@@ -96,6 +98,7 @@ absl::Status consume_fanout(ProxyEngine& engine, const ConsumeRequest& request,
       reader->upstream->in_flight.fetch_sub(1);
       std::lock_guard lock(feed.mutex);
       --feed.open;
+      if (!reader->status.ok() && !feed.closing && !feed.failed) feed.failed = index;
       feed.changed.notify_all();
     });
   }
@@ -121,12 +124,24 @@ absl::Status consume_fanout(ProxyEngine& engine, const ConsumeRequest& request,
     {
       std::unique_lock lock(feed.mutex);
       feed.changed.wait_for(lock, kOwnerCheck, [&] {
-        return stop.stop_requested() || !feed.queue.empty() || feed.open == 0;
+        return stop.stop_requested() || !feed.queue.empty() || feed.open == 0 ||
+               feed.failed.has_value();
       });
       if (stop.stop_requested()) {
         lock.unlock();
         close();
         return absl::CancelledError("consume ended: the client went away or the proxy stops");
+      }
+      if (feed.failed && feed.queue.empty()) {
+        // One upstream's part of the topic is gone (e.g. it died): end the
+        // whole stream so the client reconnects to the current owners
+        // rather than silently reading only the rest.
+        const Reader& failed = *readers[*feed.failed];
+        lock.unlock();
+        close();
+        return absl::Status(static_cast<absl::StatusCode>(failed.status.error_code()),
+                            str_cat("upstream ", failed.upstream->address, ": ",
+                                    failed.status.error_message(), "; reconnect"));
       }
       if (feed.queue.empty()) {
         if (feed.open == 0) break;

@@ -12,9 +12,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "proxy_engine.h"
+#include "telekern/retry.h"
 #include "telekern/status.h"
 #include "telekern/strings.h"
 
@@ -149,6 +151,32 @@ std::vector<UpstreamResult<Response>> call_all(ProxyEngine& engine,
   std::unique_lock lock(mutex);
   finished.wait(lock, [&] { return done; });
   return out;
+}
+
+// call_all for idempotent reads: a target answering UNAVAILABLE is asked
+// again, up to retry_attempts in total, after a jittered exponential backoff
+// from retry_backoff (never past the deadline).
+template <typename Request, typename Response, typename Call>
+std::vector<UpstreamResult<Response>> call_all_idempotent(
+    ProxyEngine& engine, std::chrono::system_clock::time_point deadline,
+    std::vector<Target<Request>> targets, const char* method, Call call) {
+  auto results = call_all<Request, Response>(engine, deadline, targets, method, call);
+  Backoff backoff({engine.options().retry_backoff, std::chrono::seconds(2), 2.0,
+                   static_cast<int>(engine.options().retry_attempts)});
+  for (int attempt = 1; attempt < static_cast<int>(engine.options().retry_attempts); ++attempt) {
+    std::vector<size_t> again;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].status.error_code() == grpc::StatusCode::UNAVAILABLE) again.push_back(i);
+    }
+    auto wake = std::chrono::system_clock::now() + backoff.delay(attempt);
+    if (again.empty() || wake >= deadline) break;
+    std::this_thread::sleep_until(wake);  // an engine thread, never a gRPC one
+    std::vector<Target<Request>> retry;
+    for (size_t i : again) retry.push_back(targets[i]);
+    auto retried = call_all<Request, Response>(engine, deadline, std::move(retry), method, call);
+    for (size_t k = 0; k < again.size(); ++k) results[again[k]] = std::move(retried[k]);
+  }
+  return results;
 }
 
 }  // namespace telekern::proxy

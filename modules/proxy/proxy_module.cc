@@ -63,6 +63,12 @@ ConfigMap<ProxyOptions> proxy_config() {
       .key("max_in_flight", &O::max_in_flight, "1000",
            "Calls in flight per upstream; more are refused with RESOURCE_EXHAUSTED",
            at_least<uint32_t>(1))
+      .key("retry_attempts", &O::retry_attempts, "3",
+           "Attempts of an idempotent read (ListTopics, DescribeTopic, ListGroups, "
+           "DescribeGroup) per upstream answering UNAVAILABLE (1 = no retry)",
+           between<uint32_t>(1, 10))
+      .key("retry_backoff", &O::retry_backoff, "100ms",
+           "First retry delay (exponential, full jitter, at most 2s)", positive_duration())
       .key("worker_threads", &O::worker_threads, "2", "Proxy threads that route calls",
            at_least<uint32_t>(1))
       .key("max_pending_requests", &O::max_pending_requests, "2000",

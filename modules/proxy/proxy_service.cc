@@ -408,7 +408,7 @@ grpc::ServerUnaryReactor* ProxyBrokerService::ListTopics(grpc::CallbackServerCon
   return binding_.unary(context, [context, request, response](ProxyEngine& engine) {
     auto upstreams = engine.router().routable();
     if (upstreams.empty()) return no_upstreams(engine);
-    auto results = call_all<bv1::ListTopicsRequest, bv1::ListTopicsResponse>(
+    auto results = call_all_idempotent<bv1::ListTopicsRequest, bv1::ListTopicsResponse>(
         engine, deadline_of(context, engine), to_each(upstreams, *request),
         TELEKERN_PROXY_METHOD(ListTopics));
     if (auto status = any_ok(results); !status.ok()) return status;
@@ -433,7 +433,7 @@ grpc::ServerUnaryReactor* ProxyBrokerService::DescribeTopic(
   return binding_.unary(context, [context, request, response](ProxyEngine& engine) {
     auto upstreams = engine.router().routable();
     if (upstreams.empty()) return no_upstreams(engine);
-    auto results = call_all<bv1::DescribeTopicRequest, bv1::DescribeTopicResponse>(
+    auto results = call_all_idempotent<bv1::DescribeTopicRequest, bv1::DescribeTopicResponse>(
         engine, deadline_of(context, engine), to_each(upstreams, *request),
         TELEKERN_PROXY_METHOD(DescribeTopic));
     if (auto status = any_ok(results); !status.ok()) return status;
@@ -479,7 +479,7 @@ grpc::ServerUnaryReactor* ProxyBrokerService::ListGroups(grpc::CallbackServerCon
   return binding_.unary(context, [context, request, response](ProxyEngine& engine) {
     auto upstreams = engine.router().routable();
     if (upstreams.empty()) return no_upstreams(engine);
-    auto results = call_all<bv1::ListGroupsRequest, bv1::ListGroupsResponse>(
+    auto results = call_all_idempotent<bv1::ListGroupsRequest, bv1::ListGroupsResponse>(
         engine, deadline_of(context, engine), to_each(upstreams, *request),
         TELEKERN_PROXY_METHOD(ListGroups));
     if (auto status = any_ok(results); !status.ok()) return status;
@@ -496,7 +496,7 @@ grpc::ServerUnaryReactor* ProxyBrokerService::DescribeGroup(
   return binding_.unary(context, [context, request, response](ProxyEngine& engine) {
     auto upstreams = engine.router().routable();
     if (upstreams.empty()) return no_upstreams(engine);
-    auto results = call_all<bv1::DescribeGroupRequest, bv1::DescribeGroupResponse>(
+    auto results = call_all_idempotent<bv1::DescribeGroupRequest, bv1::DescribeGroupResponse>(
         engine, deadline_of(context, engine), to_each(upstreams, *request),
         TELEKERN_PROXY_METHOD(DescribeGroup));
     if (auto status = any_ok(results); !status.ok()) return status;

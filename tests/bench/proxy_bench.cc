@@ -135,6 +135,12 @@ int main(int argc, char** argv) {
        [&] {
          return lookup_rate(keys, lookup_slice, [&](uint64_t k) { return maglev.owner(k); });
        }},
+      {"ring + hashing \"topic/partition\"",
+       [&] {
+         return lookup_rate(keys, lookup_slice, [&](uint64_t k) {
+           return ring.owner(proxy::partition_hash("bench", static_cast<uint32_t>(k & 4095)));
+         });
+       }},
   };
   for (int round = 0; round < rounds; ++round) {
     for (size_t i = 0; i < lookups.size(); ++i) {

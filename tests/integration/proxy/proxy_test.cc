@@ -11,6 +11,7 @@
 #include <set>
 
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
+#include "telekern/stream.h"
 #include "tests/integration/broker/broker_client.h"
 
 namespace telekern::testing {
@@ -172,6 +173,49 @@ TEST_F(ProxyTest, ProducesAndConsumesThroughTheProxyWithEachPartitionOnItsOwner)
     previous = static_cast<int64_t>(record.offset());
   }
   EXPECT_EQ(last.size(), 8u);
+}
+
+// telekern::stream works unchanged against the proxy (telekern:// transport).
+TEST_F(ProxyTest, TelekernStreamProducesAndConsumesThroughTheProxy) {
+  using namespace telekern::stream;
+  Client client(*proxy_);
+  ASSERT_TRUE(client.create("stream-gpu", 6).ok());
+  StreamConfig config;
+  config.transport = "telekern://" + proxy_->grpc_address();
+  config.client_id = "proxy-test";
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 120; ++i) {
+    Record record;
+    record.topic = "stream-gpu";
+    record.key = "device-" + std::to_string(i % 6);
+    record.value = std::to_string(i);
+    ASSERT_TRUE((*producer)->send(record).ok());
+  }
+  ASSERT_TRUE((*producer)->flush(20s).ok());
+  auto consumer = make_consumer(
+      config, {.group = "g", .topics = {"stream-gpu"}, .start = StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<Record> all;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto batch = (*consumer)->poll(120 - all.size(), 200ms);
+        EXPECT_TRUE(batch.ok()) << batch.status();
+        if (batch.ok()) all.insert(all.end(), batch->begin(), batch->end());
+        return !batch.ok() || all.size() >= 120;
+      },
+      30s));
+  ASSERT_EQ(all.size(), 120u);
+  std::map<std::string, int> last;  // per key, values arrive in order
+  for (const auto& record : all) {
+    int value = std::stoi(record.value);
+    auto [it, fresh] = last.try_emplace(record.key, value);
+    if (!fresh) {
+      EXPECT_GT(value, it->second) << record.key;
+    }
+    it->second = value;
+  }
+  EXPECT_TRUE((*consumer)->commit(all).ok());
 }
 
 TEST_F(ProxyTest, ProduceStreamIsPipelinedThroughTheProxy) {
