@@ -296,6 +296,20 @@ TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
     EXPECT_GT(stored(acked.first, topic, p), acked.second)
         << "acknowledged record of partition " << p << " not on " << acked.first;
   }
+  // A consumer through the proxy meanwhile reads what the live brokers hold:
+  // the survivors' partitions and the failover writes, not the dead broker's.
+  auto count_values = [&](const std::string& group, size_t expected) {
+    auto request = consume_request(topic, group);
+    request.set_start(bv1::START_POSITION_EARLIEST);
+    request.set_max(expected);
+    Consumer consumer(client, request);
+    std::map<std::string, size_t> values;
+    for (const auto& record : consumer.read(expected)) ++values[record.value()];
+    return values;
+  };
+  auto while_down = count_values("while-down", 12);
+  EXPECT_EQ(while_down["before"], 12 - victims.size());
+  EXPECT_EQ(while_down["during"], victims.size());
 
   // Restart on the same address with the same data: the partitions move back.
   broker->start(listen);
@@ -318,6 +332,17 @@ TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
     // The failover writes are still on the fallback broker.
     EXPECT_GT(stored(during[p].first, topic, p), during[p].second);
   }
+  // Nothing acknowledged is lost: a new group through the proxy reads every
+  // record, the failover writes from the broker that took them.
+  auto everything = count_values("after-failback", 12 + 2 * victims.size());
+  EXPECT_EQ(everything["before"], 12u);
+  EXPECT_EQ(everything["during"], victims.size());
+  EXPECT_EQ(everything["after"], victims.size());
+  auto [code, metrics] = proxy_->http_get("/metrics");
+  EXPECT_EQ(code, 200);
+  auto sample = metrics.find("\ntelekern_proxy_failovers_total ");
+  ASSERT_NE(sample, std::string::npos) << metrics;
+  EXPECT_GE(std::stod(metrics.substr(sample + 32)), 1.0) << metrics.substr(sample, 40);
   auto after = upstreams();
   for (const auto& upstream : after.upstreams())
     EXPECT_EQ(upstream.health(), pv1::UPSTREAM_HEALTH_HEALTHY) << upstream.address();
