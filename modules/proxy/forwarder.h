@@ -55,6 +55,7 @@ void fan_out(ProxyEngine& engine, std::chrono::system_clock::time_point deadline
              std::function<absl::Status(std::vector<UpstreamResult<Response>>&)> merge,
              std::function<void(absl::Status)> done) {
   struct State {
+    std::shared_ptr<ProxyEngine> engine;  // outlives a module stop while calls are out
     std::vector<Target<Request>> targets;
     std::vector<UpstreamResult<Response>> results;
     std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
@@ -69,6 +70,7 @@ void fan_out(ProxyEngine& engine, std::chrono::system_clock::time_point deadline
     return;
   }
   auto state = std::make_shared<State>();
+  state->engine = engine.shared_from_this();
   state->targets = std::move(targets);
   state->results.resize(state->targets.size());
   state->merge = std::move(merge);
@@ -83,10 +85,10 @@ void fan_out(ProxyEngine& engine, std::chrono::system_clock::time_point deadline
   }
   for (size_t i = 0; i < state->targets.size(); ++i) {
     auto upstream = state->targets[i].upstream;
-    auto finish_one = [state, i, upstream, method, &engine,
+    auto finish_one = [state, i, upstream, method,
                        started = std::chrono::steady_clock::now()](grpc::Status status) {
       upstream->in_flight.fetch_sub(1);
-      engine.observe_call(
+      state->engine->observe_call(
           upstream->address, method, status.error_code(),
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       bool last = false;

@@ -31,7 +31,8 @@ struct Connection {
 
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
 
-class ProxyEngine {
+// Shared: forwarded calls keep it alive until their last callback ran.
+class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
  public:
   ProxyEngine(ProxyOptions options, ChannelFactory channels, std::shared_ptr<spdlog::logger> logger,
               MetricsRegistry* metrics);
