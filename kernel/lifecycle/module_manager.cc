@@ -1,5 +1,6 @@
 #include "kernel/lifecycle/module_manager.h"
 
+#include <absl/strings/cord.h>
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/create_channel.h>
 
@@ -24,6 +25,9 @@ const char* operation_name(int kind) {
   static const char* names[] = {"load", "unload", "reload"};
   return names[kind];
 }
+
+// Marks a refusal because another module already serves the same service.
+constexpr char kCollisionPayload[] = "telekern.dev/module-collision";
 
 // "echo" for .../telekern_echo.so: the name a module file is known by before it is opened.
 std::string module_name_of(const std::filesystem::path& file) {
@@ -89,6 +93,16 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   for (const auto& file : files) {
     auto record = prepare(file, "");
     if (!record.ok()) {
+      // Loading every module of the directory, one that serves what an
+      // earlier one already serves (the proxy in front of the broker) is an
+      // alternative, not a failure: it runs in a daemon of its own.
+      if (config_.load.empty() && record.status().GetPayload(kCollisionPayload)) {
+        log_->info(
+            "module '{}' not loaded: {}; to run it, list it in `load:` of a daemon of "
+            "its own",
+            module_name_of(file), record.status().message());
+        continue;
+      }
       record_failure(file, "", record.status());
       continue;
     }
@@ -412,9 +426,11 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
       if (other->state == ModuleState::kFailed || other->name == replacing) continue;
       for (const auto& other_binding : other->bindings) {
         if (other_binding.name == binding.name) {
-          return fail(absl::FailedPreconditionError(str_cat(
+          absl::Status collision = absl::FailedPreconditionError(str_cat(
               "module '", record->name, "' (", file.string(), ") provides service '", binding.name,
-              "', already served by module '", other->name, "' (", other->file.string(), ")")));
+              "', already served by module '", other->name, "' (", other->file.string(), ")"));
+          collision.SetPayload(kCollisionPayload, absl::Cord(other->name));
+          return fail(collision);
         }
       }
     }

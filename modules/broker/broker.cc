@@ -421,7 +421,7 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
   if (call.partition) {
     uint32_t wanted = *call.partition;
     if (wanted >= topic->partition_count()) {
-      if (!options_.produce_grows_partitions) {
+      if (!options_.produce_grows_partitions && !call.grow_partitions) {
         return fail(
             absl::InvalidArgumentError(str_cat(
                 "topic '", call.topic, "' has ", topic->partition_count(),

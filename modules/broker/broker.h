@@ -85,6 +85,7 @@ struct ProduceCall {
   std::vector<Record> records;
   std::optional<uint32_t> partition;
   std::optional<Durability> durability;
+  bool grow_partitions = false;  // a missing `partition` is created (up to max_partitions)
 };
 
 struct PartitionAppend {

@@ -85,6 +85,7 @@ ProduceCall produce_call(const v1::ProduceRequest& request) {
   }
   if (request.has_partition()) call.partition = request.partition();
   call.durability = from_proto(request.durability());
+  call.grow_partitions = request.grow_partitions();
   return call;
 }
 

@@ -17,7 +17,7 @@ Telekernd::Telekernd(TelekerndOptions options) : dir_("telekernd") {
   std::vector<std::string> argv = {
       telekernd_binary(),
       "--listen",
-      "127.0.0.1:0",
+      options.listen,
       "--http",
       "127.0.0.1:0",
       "--data-dir",

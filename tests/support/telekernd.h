@@ -17,7 +17,8 @@ struct TelekerndOptions {
   std::vector<std::string> load;  // modules to load; empty = all in modules_dir
   std::map<std::string, std::string> env;
   std::vector<std::string> extra_args;
-  std::string data_dir;  // default: <temp dir>/data; set to keep data across restarts
+  std::string data_dir;                // default: <temp dir>/data; set to keep data across restarts
+  std::string listen = "127.0.0.1:0";  // a fixed port brings a restarted daemon back on it
   std::optional<uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon
 };
 

@@ -190,6 +190,25 @@ TEST(KernelIntegrationTest, CollidingServiceIsRefusedNamingBothModules) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
 }
 
+// Loading every module of a directory (no `load:`), a module serving what an
+// earlier one serves is left out with a log line, not a failure: the daemon
+// is ready. (The proxy and the broker in build/modules are such a pair.)
+TEST(KernelIntegrationTest, AlternativeModulesInTheDirectoryAreLeftOutNotFailed) {
+  TempDir modules;
+  for (const char* name : {"echo", "echo_twin"}) {
+    std::filesystem::copy_file(test_modules_dir() + "/telekern_" + name + ".so",
+                               modules.path() / ("telekern_" + std::string(name) + ".so"));
+  }
+  Telekernd daemon({.modules_dir = modules.path().string()});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto listed = list_modules(daemon.channel());
+  ASSERT_NE(find_module(listed, "echo"), nullptr);
+  EXPECT_EQ(find_module(listed, "echo")->state(), kv1::MODULE_STATE_RUNNING);
+  EXPECT_EQ(find_module(listed, "echo_twin"), nullptr) << "left out, not listed as failed";
+  EXPECT_NE(daemon.log().find("module 'echo_twin' not loaded"), std::string::npos) << daemon.log();
+  EXPECT_EQ(daemon.http_get("/ready").first, 200);
+}
+
 TEST(KernelIntegrationTest, UnloadAndLoadAtRuntime) {
   Telekernd daemon({.load = {"ping"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();

@@ -3,7 +3,7 @@
 //  - bad configs in modules/<name>/testdata/bad_*.yaml are refused before
 //    start with file:line and the key their first line names (# error: KEY);
 //    good_*.yaml are accepted;
-//  - load -> start -> health SERVING -> stop, twice, with a fresh instance
+//  - load -> start -> health SERVING or DEGRADED -> stop, twice, with a fresh instance
 //    the second time (as reload does); stop is idempotent and safe without start;
 //  - a unary call after stop() fails cleanly with UNAVAILABLE;
 //  - the README's config table is the schema's.
@@ -165,7 +165,9 @@ TEST_P(ModuleContractTest, StartsFreshInstancesAndStopsCleanly) {
     InProcessServer server(module);
     auto status = module.start(*context.context);
     ASSERT_TRUE(status.ok()) << name << " round " << round << ": " << status;
-    EXPECT_EQ(module.health().state, HealthState::kServing)
+    // DEGRADED is a started module missing an external server (e.g. the
+    // proxy without upstreams), never a failed start.
+    EXPECT_NE(module.health().state, HealthState::kNotServing)
         << name << ": " << module.health().detail;
     context.context->request_stop();
     module.stop();

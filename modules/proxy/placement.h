@@ -1,0 +1,71 @@
+// Where a (topic, partition) lives: a placement maps a 64-bit key hash to one
+// of a set of upstream ids. Two kinds: a consistent-hash ring with virtual
+// nodes (ring.cc) and a Maglev lookup table (maglev.cc). Both are built from
+// the sorted ids, so the same membership gives the same placement in every
+// proxy replica. No gRPC types here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace telekern::proxy {
+
+enum class Algorithm { kRing, kMaglev };
+
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  // The members, sorted; owner() returns an index into this list.
+  const std::vector<std::string>& members() const { return members_; }
+  bool empty() const { return members_.empty(); }
+  // Index of the member owning `hash`; members() must not be empty.
+  virtual size_t owner(uint64_t hash) const = 0;
+  // Share of the 64-bit key space each member owns (sums to 1).
+  virtual std::vector<double> shares() const = 0;
+  // Points (ring) or table slots (maglev) per member.
+  virtual std::vector<size_t> points() const = 0;
+
+ protected:
+  explicit Placement(std::vector<std::string> members);
+  std::vector<std::string> members_;
+};
+
+// A ring of `virtual_nodes` points per member at hash64("<id>#<i>"); a key
+// belongs to the first point clockwise of its hash.
+class Ring final : public Placement {
+ public:
+  Ring(std::vector<std::string> members, uint32_t virtual_nodes);
+  size_t owner(uint64_t hash) const override;
+  std::vector<double> shares() const override;
+  std::vector<size_t> points() const override;
+
+ private:
+  struct Point {
+    uint64_t hash;
+    uint32_t member;
+  };
+  uint32_t virtual_nodes_;
+  std::vector<Point> points_;  // sorted by hash
+};
+
+// Maglev (Eisenbud et al., NSDI 2016): every member fills its preference
+// permutation of a prime-sized table in turn; lookup is table[hash % size].
+class Maglev final : public Placement {
+ public:
+  static constexpr uint32_t kDefaultTableSize = 65537;
+  Maglev(std::vector<std::string> members, uint32_t table_size = kDefaultTableSize);
+  size_t owner(uint64_t hash) const override;
+  std::vector<double> shares() const override;
+  std::vector<size_t> points() const override;
+
+ private:
+  std::vector<uint32_t> table_;
+};
+
+std::unique_ptr<Placement> make_placement(Algorithm algorithm, std::vector<std::string> members,
+                                          uint32_t virtual_nodes);
+
+}  // namespace telekern::proxy

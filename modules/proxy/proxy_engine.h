@@ -1,0 +1,100 @@
+// The proxy's engine: the router, one pooled channel per upstream, the
+// health checker that feeds the router, the catalog of topic partition
+// counts, the metrics, and the work queue the service's calls run on.
+#pragma once
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <grpcpp/channel.h>
+#include <spdlog/logger.h>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "proxy_options.h"
+#include "router.h"
+#include "telekern/broker/v1/broker.grpc.pb.h"
+#include "telekern/metrics.h"
+#include "telekern/work_queue.h"
+
+namespace telekern::proxy {
+
+// An upstream's pooled channel and its stub.
+struct Connection {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<broker::v1::Broker::Stub> broker;
+};
+
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
+
+// Shared: forwarded calls keep it alive until their last callback ran.
+class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
+ public:
+  ProxyEngine(ProxyOptions options, ChannelFactory channels, std::shared_ptr<spdlog::logger> logger,
+              MetricsRegistry* metrics);
+  ~ProxyEngine();
+  ProxyEngine(const ProxyEngine&) = delete;
+  ProxyEngine& operator=(const ProxyEngine&) = delete;
+
+  // Applies the configured membership and starts the health checker.
+  void start();
+  // Stops the health checker and the work queue. Idempotent.
+  void shutdown();
+
+  absl::Status submit(std::function<void()> work);
+
+  const ProxyOptions& options() const { return options_; }
+  Router& router() { return router_; }
+  spdlog::logger& logger() { return *logger_; }
+  // The pooled connection to `address`, made on first use.
+  std::shared_ptr<Connection> connection(const std::string& address);
+
+  // Membership changes from the admin service: log, count, answer the report.
+  absl::StatusOr<RemapReport> add_upstream(const std::string& address);
+  absl::StatusOr<RemapReport> remove_upstream(const std::string& address);
+  absl::StatusOr<RemapReport> drain_upstream(const std::string& address);
+  // Logs a remap report (every membership or health change that moved partitions).
+  void report(const RemapReport& report);
+
+  // Partition count of `topic` as the upstreams know it (cached); unknown
+  // topics count default_partitions (the brokers create them on use).
+  uint32_t partitions_of(const std::string& topic);
+  void remember_partitions(const std::string& topic, uint32_t partitions);
+  void forget_topic(const std::string& topic);
+
+  // Increments when the routable set changes; open Consume streams compare it.
+  uint64_t epoch() const { return epoch_.load(); }
+
+  // Metrics of one routed call.
+  void observe_call(const std::string& upstream, const char* method, grpc::StatusCode code,
+                    double seconds);
+
+ private:
+  void health_loop(std::stop_token stop);
+  void check_all();
+
+  ProxyOptions options_;
+  ChannelFactory channels_;
+  std::shared_ptr<spdlog::logger> logger_;
+  MetricsRegistry* metrics_;
+  Router router_;
+  WorkQueue queue_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Connection>> connections_;
+  std::map<std::string, uint32_t> partitions_;
+  std::atomic<uint64_t> epoch_{0};
+  std::jthread health_thread_;
+  std::mutex wake_mutex_;
+  std::condition_variable_any wake_;
+  CounterFamily* routed_ = nullptr;
+  CounterFamily* failovers_ = nullptr;
+  CounterFamily* rebalances_ = nullptr;
+  HistogramFamily* latency_ = nullptr;
+  std::unique_ptr<CollectorHandle> collector_;
+};
+
+}  // namespace telekern::proxy

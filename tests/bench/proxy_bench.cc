@@ -1,0 +1,209 @@
+// Two figures for the proxy module, each beside its peer from the same run:
+//  1. produce throughput through a proxy telekernd in front of one broker
+//     telekernd vs the same client straight to that broker (target >= 0.85);
+//  2. placement lookups per second on one core: the ring (150 virtual nodes)
+//     and the Maglev table vs jump consistent hash (Lamping & Veach), the
+//     usual baseline (target >= 10 M/s).
+// Targets run once per round in a rotated order; figures are medians over the
+// rounds with the spread of the per-round ratios.
+// Arguments: [rounds] [ms per target per round] [callers].
+#include <grpcpp/create_channel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "hash.h"
+#include "placement.h"
+#include "telekern/broker/v1/broker.grpc.pb.h"
+#include "tests/support/telekernd.h"
+
+namespace {
+
+using namespace telekern;
+using namespace std::chrono_literals;
+namespace bv1 = telekern::broker::v1;
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  if (values.empty()) return 0;
+  size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+std::pair<double, double> spread(std::vector<double> values) {
+  auto [low, high] = std::minmax_element(values.begin(), values.end());
+  return {*low, *high};
+}
+
+int32_t jump_consistent_hash(uint64_t key, int32_t buckets) {
+  int64_t b = -1, j = 0;
+  while (j < buckets) {
+    b = j;
+    key = key * 2862933555777941757ULL + 1;
+    j = static_cast<int64_t>((b + 1) * (double(1LL << 31) / double((key >> 33) + 1)));
+  }
+  return static_cast<int32_t>(b);
+}
+
+// Records per second produced by `callers` closed-loop producers for `duration`.
+double produce_rate(const std::string& address, int callers, std::chrono::milliseconds duration,
+                    uint64_t* failures) {
+  std::atomic<uint64_t> records{0}, failed{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  for (int c = 0; c < callers; ++c) {
+    workers.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("telekern.bench.caller", c);  // a channel (connection) per caller
+      auto stub = bv1::Broker::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      bv1::ProduceRequest request;
+      request.set_topic("bench");
+      request.set_durability(bv1::DURABILITY_NONE);
+      for (int i = 0; i < 100; ++i) request.add_records()->set_value(std::string(100, 'x'));
+      uint32_t partition = c;
+      while (!stop.load(std::memory_order_relaxed)) {
+        request.set_partition(partition++ % 8);
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + 10s);
+        bv1::ProduceResponse response;
+        if (stub->Produce(&context, request, &response).ok()) {
+          records += 100;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(duration);
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  *failures += failed.load();
+  return records.load() / seconds;
+}
+
+// Lookups per second of `lookup` over precomputed partition hashes.
+template <typename Lookup>
+double lookup_rate(const std::vector<uint64_t>& keys, std::chrono::milliseconds duration,
+                   Lookup lookup) {
+  uint64_t done = 0, sink = 0;
+  auto start = std::chrono::steady_clock::now();
+  auto until = start + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    for (uint64_t key : keys) sink += lookup(key);
+    done += keys.size();
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (sink == 42) std::printf(" ");  // keeps the loop from being optimised away
+  return done / seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = argc > 1 ? std::atoi(argv[1]) : 8;
+  auto slice = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 1000);
+  int callers = argc > 3 ? std::atoi(argv[3]) : 16;
+
+  // ---- placement lookups ----
+  std::vector<uint64_t> keys;
+  for (uint32_t p = 0; p < 4096; ++p) keys.push_back(proxy::partition_hash("bench", p));
+  std::vector<std::string> members;
+  for (int i = 0; i < 4; ++i) members.push_back("msg-queue-" + std::to_string(i) + ":7070");
+  proxy::Ring ring(members, 150);
+  proxy::Maglev maglev(members);
+  struct LookupTarget {
+    const char* label;
+    std::function<double()> run;
+    std::vector<double> rates;
+  };
+  auto lookup_slice = std::max(slice / 4, std::chrono::milliseconds(50));
+  std::vector<LookupTarget> lookups = {
+      {"jump consistent hash (baseline)",
+       [&] {
+         return lookup_rate(keys, lookup_slice,
+                            [](uint64_t k) { return jump_consistent_hash(k, 4); });
+       }},
+      {"ring, 4 x 150 vnodes",
+       [&] { return lookup_rate(keys, lookup_slice, [&](uint64_t k) { return ring.owner(k); }); }},
+      {"maglev, 65537 slots",
+       [&] {
+         return lookup_rate(keys, lookup_slice, [&](uint64_t k) { return maglev.owner(k); });
+       }},
+      {"ring + hashing \"topic/partition\"",
+       [&] {
+         return lookup_rate(keys, lookup_slice, [&](uint64_t k) {
+           return ring.owner(proxy::partition_hash("bench", static_cast<uint32_t>(k & 4095)));
+         });
+       }},
+  };
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t i = 0; i < lookups.size(); ++i) {
+      auto& target = lookups[(i + round) % lookups.size()];
+      target.rates.push_back(target.run());
+    }
+  }
+  std::printf("placement lookups, one thread, %d rounds of %lld ms per target\n", rounds,
+              static_cast<long long>(lookup_slice.count()));
+  for (auto& target : lookups) {
+    std::vector<double> ratios;
+    for (int r = 0; r < rounds; ++r) ratios.push_back(target.rates[r] / lookups[0].rates[r]);
+    auto [low, high] = spread(ratios);
+    std::printf("  %-34s: %7.1f M lookups/s (vs jump %.2f, %.2f-%.2f over rounds)\n", target.label,
+                median(target.rates) / 1e6, median(ratios), low, high);
+  }
+
+  // ---- produce through the proxy vs direct ----
+  testing::TelekerndOptions broker_options;
+  broker_options.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules";
+  broker_options.load = {"broker"};
+  testing::Telekernd broker(broker_options);
+  if (!broker.ready()) {
+    std::fprintf(stderr, "broker telekernd did not start:\n%s\n", broker.log().c_str());
+    return 1;
+  }
+  testing::TelekerndOptions proxy_options;
+  proxy_options.modules_dir = broker_options.modules_dir;
+  proxy_options.load = {"proxy"};
+  proxy_options.config_yaml =
+      "modules:\n  proxy:\n    upstreams: [" + broker.grpc_address() + "]\n";
+  testing::Telekernd proxy(proxy_options);
+  if (!proxy.ready()) {
+    std::fprintf(stderr, "proxy telekernd did not start:\n%s\n", proxy.log().c_str());
+    return 1;
+  }
+  uint64_t failures = 0;
+  produce_rate(proxy.grpc_address(), callers, 300ms, &failures);  // warm up both paths
+  failures = 0;
+  std::vector<double> direct, proxied, ratios;
+  for (int round = 0; round < rounds; ++round) {
+    double d = 0, p = 0;
+    if (round % 2 == 0) {
+      d = produce_rate(broker.grpc_address(), callers, slice, &failures);
+      p = produce_rate(proxy.grpc_address(), callers, slice, &failures);
+    } else {
+      p = produce_rate(proxy.grpc_address(), callers, slice, &failures);
+      d = produce_rate(broker.grpc_address(), callers, slice, &failures);
+    }
+    direct.push_back(d);
+    proxied.push_back(p);
+    ratios.push_back(p / d);
+  }
+  auto [low, high] = spread(ratios);
+  std::printf(
+      "produce, batches of 100 x 100-byte records (DURABILITY_NONE), %d closed-loop callers, %d "
+      "rounds of %lld ms per target\n",
+      callers, rounds, static_cast<long long>(slice.count()));
+  std::printf("  direct to the broker               : %9.0f records/s\n", median(direct));
+  std::printf("  through the proxy                  : %9.0f records/s (%llu failed calls)\n",
+              median(proxied), static_cast<unsigned long long>(failures));
+  std::printf(
+      "  ratio proxy / direct               : %5.2f median (%.2f-%.2f over rounds; target 0.85)\n",
+      median(ratios), low, high);
+  return 0;
+}

@@ -1,0 +1,428 @@
+// The proxy module in a real telekernd in front of three broker telekernds on
+// loopback: produce and consume through it, each partition stored on its
+// owner; a killed broker's partitions fail over within the health bound and
+// nothing acknowledged is lost; a restarted broker takes them back; a fourth
+// broker added at runtime takes about a quarter. The daemons start once for
+// the whole binary; each test leaves all brokers healthy.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include "telekern/proxy/v1/proxy.grpc.pb.h"
+#include "telekern/stream.h"
+#include "tests/integration/broker/broker_client.h"
+
+namespace telekern::testing {
+namespace {
+
+namespace pv1 = telekern::proxy::v1;
+
+constexpr auto kHealthInterval = 200ms;
+constexpr auto kHealthTimeout = 150ms;
+constexpr int kUnhealthyThreshold = 2;
+constexpr int kHealthyThreshold = 2;
+// Worst case from the last passed check to failover: threshold checks, each
+// up to interval + timeout apart; doubled for a loaded 2-core machine.
+constexpr auto kDetectionBound =
+    2 * (kUnhealthyThreshold + 1) * (kHealthInterval + kHealthTimeout) + 5s;
+
+struct Broker {
+  std::unique_ptr<TempDir> data;
+  std::unique_ptr<Telekernd> daemon;
+  std::string address;
+
+  void start(const std::string& listen = "127.0.0.1:0") {
+    if (!data) data = std::make_unique<TempDir>("proxy-broker");
+    auto options = broker_options();
+    options.data_dir = data->path().string();
+    options.listen = listen;
+    daemon = std::make_unique<Telekernd>(options);
+    address = daemon->grpc_address();
+  }
+};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    brokers_ = new std::vector<Broker>(3);  // gtest's suite state lives until TearDownTestSuite
+    std::string upstreams;
+    for (auto& broker : *brokers_) {
+      broker.start();
+      ASSERT_TRUE(broker.daemon->ready()) << broker.daemon->log();
+      upstreams += (upstreams.empty() ? "" : ", ") + broker.address;
+    }
+    TelekerndOptions options;
+    options.modules_dir = modules_dir();
+    options.load = {"proxy"};
+    options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstreams +
+                          "]\n    health_interval: 200ms\n    health_timeout: 150ms\n"
+                          "    unhealthy_threshold: 2\n    healthy_threshold: 2\n";
+    proxy_ = new Telekernd(options);
+    ASSERT_TRUE(proxy_->ready()) << proxy_->log();
+  }
+  static void TearDownTestSuite() {
+    delete proxy_;
+    delete brokers_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(proxy_ && proxy_->ready());
+    admin_ = pv1::Proxy::NewStub(proxy_->channel());
+  }
+
+  pv1::LocateResponse locate(const std::string& topic, uint32_t partition) {
+    pv1::LocateRequest request;
+    request.set_topic(topic);
+    request.set_partition(partition);
+    pv1::LocateResponse response;
+    auto status = admin_->Locate(context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+  pv1::ListUpstreamsResponse upstreams() {
+    pv1::ListUpstreamsResponse response;
+    auto status = admin_->ListUpstreams(context().get(), {}, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+  Broker* broker_at(const std::string& address) {
+    for (auto& broker : *brokers_) {
+      if (broker.address == address) return &broker;
+    }
+    return nullptr;
+  }
+  // End offset of `partition` as the broker at `address` stores it (0 when absent).
+  uint64_t stored(const std::string& address, const std::string& topic, uint32_t partition) {
+    auto stub =
+        bv1::Broker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    bv1::DescribeTopicRequest request;
+    request.set_topic(topic);
+    bv1::DescribeTopicResponse response;
+    if (!stub->DescribeTopic(context().get(), request, &response).ok()) return 0;
+    for (const auto& info : response.partitions()) {
+      if (info.partition() == partition) return info.end_offset();
+    }
+    return 0;
+  }
+
+  static std::vector<Broker>* brokers_;
+  static Telekernd* proxy_;
+  std::unique_ptr<pv1::Proxy::Stub> admin_;
+};
+
+std::vector<Broker>* ProxyTest::brokers_ = nullptr;
+Telekernd* ProxyTest::proxy_ = nullptr;
+
+TEST_F(ProxyTest, ProducesAndConsumesThroughTheProxyWithEachPartitionOnItsOwner) {
+  Client client(*proxy_);
+  ASSERT_TRUE(client.create("orders", 8).ok());
+  std::set<std::string> owners;
+  for (uint32_t p = 0; p < 8; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 5; ++i) values.push_back("p" + std::to_string(p) + "-" + std::to_string(i));
+    auto response = client.produce_ok("orders", values, p);
+    ASSERT_EQ(response.appends_size(), 1);
+    EXPECT_EQ(response.appends(0).partition(), p);
+    EXPECT_EQ(response.appends(0).first_offset(), 0u);
+    auto where = locate("orders", p);
+    ASSERT_FALSE(where.upstream().empty());
+    EXPECT_FALSE(where.failed_over());
+    owners.insert(where.upstream());
+    // Stored on the owner, nowhere else.
+    for (auto& broker : *brokers_) {
+      EXPECT_EQ(stored(broker.address, "orders", p), broker.address == where.upstream() ? 5u : 0u)
+          << "partition " << p << " on " << broker.address;
+    }
+  }
+  EXPECT_GE(owners.size(), 2u) << "8 partitions over 3 upstreams all on one";
+
+  // Keyed: the proxy picks the broker's partition for the key, then its owner.
+  auto keyed = client.produce_ok("orders", {"k1", "k2", "k3"}, std::nullopt, "device-7");
+  ASSERT_EQ(keyed.appends_size(), 1);
+  EXPECT_EQ(keyed.appends(0).count(), 3u);
+
+  auto description = client.describe("orders");
+  EXPECT_EQ(description.config().partitions(), 8u);
+  ASSERT_EQ(description.partitions_size(), 8);
+  uint64_t total = 0;
+  for (const auto& partition : description.partitions()) total += partition.end_offset();
+  EXPECT_EQ(total, 43u);
+  bv1::ListTopicsResponse topics;
+  ASSERT_TRUE(
+      bv1::Broker::NewStub(proxy_->channel())->ListTopics(context().get(), {}, &topics).ok());
+  bool listed = false;
+  for (const auto& topic : topics.topics()) {
+    if (topic.topic() != "orders") continue;
+    listed = true;
+    EXPECT_EQ(topic.records(), 43u);
+    EXPECT_EQ(topic.partitions(), 8u);
+  }
+  EXPECT_TRUE(listed);
+
+  // One consumer through the proxy reads every partition from its owner, in order.
+  auto request = consume_request("orders", "readers");
+  request.set_max(43);
+  Consumer consumer(client, request);
+  auto records = consumer.read(43);
+  ASSERT_EQ(records.size(), 43u);
+  std::map<uint32_t, int64_t> last;
+  for (const auto& record : records) {
+    auto& previous = last.try_emplace(record.partition(), -1).first->second;
+    EXPECT_EQ(static_cast<int64_t>(record.offset()), previous + 1) << record.partition();
+    previous = static_cast<int64_t>(record.offset());
+  }
+  EXPECT_EQ(last.size(), 8u);
+}
+
+// telekern::stream works unchanged against the proxy (telekern:// transport).
+TEST_F(ProxyTest, TelekernStreamProducesAndConsumesThroughTheProxy) {
+  using namespace telekern::stream;
+  Client client(*proxy_);
+  ASSERT_TRUE(client.create("stream-gpu", 6).ok());
+  StreamConfig config;
+  config.transport = "telekern://" + proxy_->grpc_address();
+  config.client_id = "proxy-test";
+  auto producer = make_producer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  for (int i = 0; i < 120; ++i) {
+    Record record;
+    record.topic = "stream-gpu";
+    record.key = "device-" + std::to_string(i % 6);
+    record.value = std::to_string(i);
+    ASSERT_TRUE((*producer)->send(record).ok());
+  }
+  ASSERT_TRUE((*producer)->flush(20s).ok());
+  auto consumer = make_consumer(
+      config, {.group = "g", .topics = {"stream-gpu"}, .start = StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<Record> all;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto batch = (*consumer)->poll(120 - all.size(), 200ms);
+        EXPECT_TRUE(batch.ok()) << batch.status();
+        if (batch.ok()) all.insert(all.end(), batch->begin(), batch->end());
+        return !batch.ok() || all.size() >= 120;
+      },
+      30s));
+  ASSERT_EQ(all.size(), 120u);
+  std::map<std::string, int> last;  // per key, values arrive in order
+  for (const auto& record : all) {
+    int value = std::stoi(record.value);
+    auto [it, fresh] = last.try_emplace(record.key, value);
+    if (!fresh) {
+      EXPECT_GT(value, it->second) << record.key;
+    }
+    it->second = value;
+  }
+  EXPECT_TRUE((*consumer)->commit(all).ok());
+}
+
+TEST_F(ProxyTest, ProduceStreamIsPipelinedThroughTheProxy) {
+  auto stub = bv1::Broker::NewStub(proxy_->channel());
+  auto ctx = context();
+  auto stream = stub->ProduceStream(ctx.get());
+  constexpr int kRequests = 200;
+  for (int i = 0; i < kRequests; ++i) {
+    bv1::ProduceRequest request;
+    request.set_topic("stream");
+    request.set_partition(i % 4);
+    request.set_sequence(i + 1);
+    request.add_records()->set_value("v" + std::to_string(i));
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::set<uint64_t> answered;
+  bv1::ProduceResponse response;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.error_code(), 0) << response.error_message();
+    answered.insert(response.sequence());
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered.size(), size_t(kRequests));
+}
+
+TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
+  Client client(*proxy_);
+  const std::string topic = "failover";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  // The victim: the owner of partition 0.
+  std::string victim = locate(topic, 0).upstream();
+  Broker* broker = broker_at(victim);
+  ASSERT_NE(broker, nullptr);
+  std::vector<uint32_t> victims;
+  for (uint32_t p = 0; p < 12; ++p) {
+    client.produce_ok(topic, {"before"}, p);
+    if (locate(topic, p).upstream() == victim) victims.push_back(p);
+  }
+
+  std::string listen = broker->address;
+  broker->daemon->process().signal(SIGKILL);
+  ASSERT_TRUE(broker->daemon->process().wait(10s).has_value());
+  bool failed_over = wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          auto where = locate(topic, p);
+          if (!where.failed_over() || where.upstream().empty()) return false;
+        }
+        return true;
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(kDetectionBound));
+  ASSERT_TRUE(failed_over) << "partitions of " << victim << " did not fail over within the bound";
+  bool marked = false;
+  auto listed = upstreams();
+  for (const auto& upstream : listed.upstreams()) {
+    if (upstream.address() != victim) continue;
+    marked = upstream.health() == pv1::UPSTREAM_HEALTH_UNHEALTHY;
+    EXPECT_FALSE(upstream.last_error().empty());
+  }
+  EXPECT_TRUE(marked);
+  // Partitions of the survivors did not move.
+  for (uint32_t p = 0; p < 12; ++p) {
+    if (std::find(victims.begin(), victims.end(), p) == victims.end()) {
+      EXPECT_FALSE(locate(topic, p).failed_over()) << p;
+    }
+  }
+
+  // Writes during the failover are acknowledged by the fallback owners and
+  // stored there (the data written during failover lives on them).
+  std::map<uint32_t, std::pair<std::string, uint64_t>> during;  // partition -> (fallback, offset)
+  for (uint32_t p : victims) {
+    auto response = client.produce_ok(topic, {"during"}, p);
+    ASSERT_EQ(response.appends_size(), 1);
+    during[p] = {locate(topic, p).upstream(), response.appends(0).first_offset()};
+  }
+  for (const auto& [p, acked] : during) {
+    EXPECT_GT(stored(acked.first, topic, p), acked.second)
+        << "acknowledged record of partition " << p << " not on " << acked.first;
+  }
+  // A consumer through the proxy meanwhile reads what the live brokers hold:
+  // the survivors' partitions and the failover writes, not the dead broker's.
+  auto count_values = [&](const std::string& group, size_t expected) {
+    auto request = consume_request(topic, group);
+    request.set_start(bv1::START_POSITION_EARLIEST);
+    request.set_max(expected);
+    Consumer consumer(client, request);
+    std::map<std::string, size_t> values;
+    for (const auto& record : consumer.read(expected)) ++values[record.value()];
+    return values;
+  };
+  auto while_down = count_values("while-down", 12);
+  EXPECT_EQ(while_down["before"], 12 - victims.size());
+  EXPECT_EQ(while_down["during"], victims.size());
+
+  // Restart on the same address with the same data: the partitions move back.
+  broker->start(listen);
+  ASSERT_TRUE(broker->daemon->ready()) << broker->daemon->log();
+  ASSERT_EQ(broker->address, listen);
+  bool failed_back = wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          if (locate(topic, p).upstream() != victim) return false;
+        }
+        return true;
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(kDetectionBound));
+  ASSERT_TRUE(failed_back) << victim << " did not take its partitions back";
+  for (uint32_t p : victims) {
+    auto response = client.produce_ok(topic, {"after"}, p);
+    ASSERT_EQ(response.appends_size(), 1);
+    // The owner's log continues after what it had before the kill.
+    EXPECT_EQ(response.appends(0).first_offset(), 1u) << p;
+    // The failover writes are still on the fallback broker.
+    EXPECT_GT(stored(during[p].first, topic, p), during[p].second);
+  }
+  // Nothing acknowledged is lost: a new group through the proxy reads every
+  // record, the failover writes from the broker that took them.
+  auto everything = count_values("after-failback", 12 + 2 * victims.size());
+  EXPECT_EQ(everything["before"], 12u);
+  EXPECT_EQ(everything["during"], victims.size());
+  EXPECT_EQ(everything["after"], victims.size());
+  auto [code, metrics] = proxy_->http_get("/metrics");
+  EXPECT_EQ(code, 200);
+  auto sample = metrics.find("\ntelekern_proxy_failovers_total ");
+  ASSERT_NE(sample, std::string::npos) << metrics;
+  EXPECT_GE(std::stod(metrics.substr(sample + 32)), 1.0) << metrics.substr(sample, 40);
+  auto after = upstreams();
+  for (const auto& upstream : after.upstreams())
+    EXPECT_EQ(upstream.health(), pv1::UPSTREAM_HEALTH_HEALTHY) << upstream.address();
+}
+
+TEST_F(ProxyTest, AFourthBrokerAddedAtRuntimeTakesAboutAQuarter) {
+  const std::string topic = "growth";
+  constexpr uint32_t kPartitions = 64;
+  std::map<uint32_t, std::string> before;
+  for (uint32_t p = 0; p < kPartitions; ++p) before[p] = locate(topic, p).upstream();
+
+  Broker fourth;
+  fourth.start();
+  ASSERT_TRUE(fourth.daemon->ready()) << fourth.daemon->log();
+  pv1::AddUpstreamRequest add;
+  add.set_address(fourth.address);
+  pv1::AddUpstreamResponse added;
+  auto status = admin_->AddUpstream(context().get(), add, &added);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // Exactly the new member's share of the ring moves (the ports, and so the
+  // ring points, differ per run: its share is about 1/4, 150 random arcs).
+  double share = 0;
+  auto listed = upstreams();
+  for (const auto& upstream : listed.upstreams()) {
+    if (upstream.address() == fourth.address) share = upstream.share();
+  }
+  EXPECT_NEAR(added.report().moved_share(), share, 0.02) << added.report().DebugString();
+  EXPECT_NEAR(added.report().moved_share(), 0.25, 0.08) << added.report().DebugString();
+  for (const auto& move : added.report().moves()) EXPECT_EQ(move.to(), fourth.address);
+
+  uint32_t moved = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto now = locate(topic, p).upstream();
+    if (now == before[p]) continue;
+    ++moved;
+    EXPECT_EQ(now, fourth.address) << "partition " << p << " moved between old brokers";
+  }
+  EXPECT_GT(moved, 0u);
+  // Calls reach the new broker for the partitions it took.
+  Client client(*proxy_);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (locate(topic, p).upstream() != fourth.address) continue;
+    client.produce_ok(topic, {"new-owner"}, p);
+    EXPECT_EQ(stored(fourth.address, topic, p), 1u);
+    break;
+  }
+
+  // Adding twice is refused; removing restores the previous placement.
+  EXPECT_EQ(admin_->AddUpstream(context().get(), add, &added).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  pv1::RemoveUpstreamRequest remove;
+  remove.set_address(fourth.address);
+  pv1::RemoveUpstreamResponse removed;
+  ASSERT_TRUE(admin_->RemoveUpstream(context().get(), remove, &removed).ok());
+  for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(locate(topic, p).upstream(), before[p]);
+}
+
+TEST_F(ProxyTest, RingStatusAndMetricsDescribeTheUpstreams) {
+  pv1::RingStatusResponse ring;
+  ASSERT_TRUE(admin_->RingStatus(context().get(), {}, &ring).ok());
+  EXPECT_EQ(ring.algorithm(), pv1::ALGORITHM_RING);
+  EXPECT_EQ(ring.virtual_nodes(), 150u);
+  ASSERT_EQ(ring.members_size(), 3);
+  uint64_t owned = 0;
+  for (const auto& member : ring.members()) {
+    EXPECT_EQ(member.points(), 150u);
+    owned += member.partitions_owned();
+  }
+  EXPECT_EQ(owned, 10000u);
+  EXPECT_LE(ring.max_over_mean(), 1.2);
+
+  Client client(*proxy_);
+  client.produce_ok("metrics", {"x"}, 0);
+  auto [code, body] = proxy_->http_get("/metrics");
+  ASSERT_EQ(code, 200);
+  EXPECT_NE(body.find("broker_health_status{upstream="), std::string::npos);
+  EXPECT_NE(body.find("telekern_proxy_routed_calls_total{upstream="), std::string::npos);
+  EXPECT_NE(body.find("telekern_proxy_call_seconds_bucket"), std::string::npos);
+  EXPECT_NE(body.find("telekern_proxy_failovers_total"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace telekern::testing

@@ -1,0 +1,221 @@
+// Placement: the ring and the Maglev table are deterministic, balanced and
+// move only the expected share of partitions when membership changes; the
+// router fails partitions over after unhealthy_threshold failed checks and
+// back after healthy_threshold passed ones.
+#include "placement.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "hash.h"
+#include "router.h"
+
+namespace telekern::proxy {
+namespace {
+
+constexpr uint32_t kPartitions = 10000;
+
+std::vector<std::string> brokers(size_t count) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < count; ++i)
+    out.push_back("msg-queue-" + std::to_string(i) + ".msg-queue:7070");
+  return out;
+}
+
+std::string owner_of(const Placement& placement, uint32_t partition) {
+  return placement.members()[placement.owner(partition_hash("gpu-metrics", partition))];
+}
+
+double moved_share(const Placement& before, const Placement& after) {
+  uint32_t moved = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) moved += owner_of(before, p) != owner_of(after, p);
+  return double(moved) / kPartitions;
+}
+
+// Partitions owned per member over kPartitions partitions: max / mean.
+double max_over_mean(const Placement& placement) {
+  std::vector<uint32_t> owned(placement.members().size(), 0);
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    ++owned[placement.owner(partition_hash("gpu-metrics", p))];
+  double mean = double(kPartitions) / owned.size();
+  return *std::max_element(owned.begin(), owned.end()) / mean;
+}
+
+TEST(RingTest, SameMembershipInAnyOrderGivesTheSamePlacement) {
+  auto members = brokers(5);
+  Ring a(members, 150);
+  std::reverse(members.begin(), members.end());
+  Ring b(members, 150);
+  EXPECT_EQ(a.members(), b.members());
+  for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_EQ(owner_of(a, p), owner_of(b, p)) << p;
+}
+
+TEST(RingTest, SharesSumToOneAndMatchOwnedPartitions) {
+  Ring ring(brokers(4), 150);
+  auto shares = ring.shares();
+  EXPECT_NEAR(std::accumulate(shares.begin(), shares.end(), 0.0), 1.0, 1e-9);
+  std::vector<uint32_t> owned(4, 0);
+  for (uint32_t p = 0; p < kPartitions; ++p) ++owned[ring.owner(partition_hash("t", p))];
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(double(owned[i]) / kPartitions, shares[i], 0.03);
+}
+
+TEST(RingTest, ThreeToFourUpstreamsMovesAboutAQuarter) {
+  Ring three(brokers(3), 150), four(brokers(4), 150);
+  double ring_moved = moved_share(three, four);
+  // Modulo hashing (partition hash mod N) for comparison, as the seed reports it.
+  uint32_t modulo_moved = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    uint64_t hash = partition_hash("gpu-metrics", p);
+    modulo_moved += hash % 3 != hash % 4;
+  }
+  double modulo = double(modulo_moved) / kPartitions;
+  std::printf("3 -> 4 upstreams, %u partitions: ring moved %.1f%% (ideal 25%%), modulo %.1f%%\n",
+              kPartitions, ring_moved * 100, modulo * 100);
+  EXPECT_NEAR(ring_moved, 0.25, 0.025);  // within 10% of the ideal 1/4
+  EXPECT_GT(modulo, 0.70);
+  // Only moves onto the new member: nothing shuffles between the old three.
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto before = owner_of(three, p), after = owner_of(four, p);
+    if (before != after) {
+      ASSERT_EQ(after, brokers(4)[3]) << p;
+    }
+  }
+}
+
+TEST(RingTest, BalanceWith150VirtualNodes) {
+  // Each member's share is a sum of 150 random arcs (relative spread about
+  // 1/sqrt(150) = 8%), so max/mean sits near the 1.10 target: 4 upstreams
+  // (the 3 -> 4 case) meet it, 3 and 8 land at 1.11-1.12 with these ids.
+  // Maglev (below) is the choice when 1.10 must hold for any count.
+  for (auto [count, bound] : {std::pair{3u, 1.15}, {4u, 1.10}, {8u, 1.15}}) {
+    Ring ring(brokers(count), 150);
+    double ratio = max_over_mean(ring);
+    std::printf("ring, %u upstreams, 150 vnodes: max/mean %.3f\n", count, ratio);
+    EXPECT_LE(ratio, bound) << count << " upstreams";
+  }
+  // Few virtual nodes balance badly: the test can tell.
+  EXPECT_GT(max_over_mean(Ring(brokers(4), 1)), 1.10);
+}
+
+TEST(MaglevTest, BalancedWithinOnePercentAndDeterministic) {
+  for (size_t count : {3u, 4u, 7u}) {
+    auto members = brokers(count);
+    Maglev table(members);
+    auto points = table.points();
+    double mean = double(Maglev::kDefaultTableSize) / count;
+    double ratio = *std::max_element(points.begin(), points.end()) / mean;
+    std::printf("maglev, %zu upstreams: table slots max/mean %.4f, partitions max/mean %.3f\n",
+                count, ratio, max_over_mean(table));
+    EXPECT_LE(ratio, 1.01);
+    std::reverse(members.begin(), members.end());
+    Maglev again(members);
+    for (uint32_t p = 0; p < 1000; ++p) ASSERT_EQ(owner_of(table, p), owner_of(again, p));
+  }
+}
+
+TEST(MaglevTest, ThreeToFourUpstreamsMovesCloseToAQuarter) {
+  Maglev three(brokers(3)), four(brokers(4));
+  double moved = moved_share(three, four);
+  std::printf("maglev 3 -> 4 upstreams: moved %.1f%% (ideal 25%%)\n", moved * 100);
+  // Maglev trades a little extra movement for balance; the paper reports a few percent.
+  EXPECT_NEAR(moved, 0.25, 0.05);
+}
+
+RouterOptions router_options(Failback failback = Failback::kImmediate) {
+  RouterOptions options;
+  options.unhealthy_threshold = 3;
+  options.healthy_threshold = 2;
+  options.failback = failback;
+  return options;
+}
+
+TEST(RouterTest, WithoutUpstreamsRoutesNowhereAndSaysWhy) {
+  Router router(router_options());
+  auto route = router.route("t", 0);
+  ASSERT_FALSE(route.ok());
+  EXPECT_EQ(route.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(route.status().message().find("no upstreams"), std::string::npos);
+}
+
+TEST(RouterTest, FailsOverAfterThresholdAndBackAfterRecovery) {
+  Router router(router_options());
+  ASSERT_TRUE(router.set_members(brokers(3), "static").has_value());
+  std::string victim = brokers(3)[1];
+  std::vector<uint32_t> victims_partitions;
+  for (uint32_t p = 0; p < 300; ++p) {
+    auto route = router.route("t", p);
+    ASSERT_TRUE(route.ok());
+    if ((*route)->address == victim) victims_partitions.push_back(p);
+  }
+  ASSERT_FALSE(victims_partitions.empty());
+  auto now = std::chrono::system_clock::now();
+  EXPECT_FALSE(router.record_check(victim, false, "connection refused", now));
+  EXPECT_FALSE(router.record_check(victim, false, "connection refused", now));
+  auto report = router.record_check(victim, false, "connection refused", now);
+  ASSERT_TRUE(report.has_value()) << "third failure must fail over";
+  EXPECT_NEAR(report->moved_share(), 1.0 / 3, 0.05) << report->describe();
+  for (const auto& move : report->moves) EXPECT_EQ(move.from, victim);
+  EXPECT_EQ(router.failovers(), 1u);
+  for (uint32_t p : victims_partitions) {
+    auto route = router.route("t", p);
+    ASSERT_TRUE(route.ok());
+    EXPECT_NE((*route)->address, victim);
+    EXPECT_EQ(router.home("t", p), victim);
+  }
+  // Partitions of the healthy upstreams did not move.
+  for (uint32_t p = 0; p < 300; ++p) {
+    if (std::find(victims_partitions.begin(), victims_partitions.end(), p) !=
+        victims_partitions.end())
+      continue;
+    EXPECT_EQ((*router.route("t", p))->address, router.home("t", p));
+  }
+  EXPECT_FALSE(router.record_check(victim, true, "", now));
+  auto back = router.record_check(victim, true, "", now);
+  ASSERT_TRUE(back.has_value()) << "second success must fail back";
+  for (uint32_t p : victims_partitions) EXPECT_EQ((*router.route("t", p))->address, victim);
+}
+
+TEST(RouterTest, AfterDrainFailbackWaitsForInFlightCalls) {
+  Router router(router_options(Failback::kAfterDrain));
+  router.set_members(brokers(2), "static");
+  std::string victim = brokers(2)[0], survivor = brokers(2)[1];
+  auto now = std::chrono::system_clock::now();
+  for (int i = 0; i < 3; ++i) router.record_check(victim, false, "down", now);
+  ASSERT_EQ(router.routable_count(), 1u);
+  auto survivor_state = router.routable()[0];
+  survivor_state->in_flight = 1;  // a call still running on the fallback owner
+  router.record_check(victim, true, "", now);
+  EXPECT_FALSE(router.record_check(victim, true, "", now).has_value());
+  EXPECT_FALSE(router.tick(std::chrono::steady_clock::now()).has_value());
+  EXPECT_EQ(router.routable_count(), 1u);
+  survivor_state->in_flight = 0;
+  EXPECT_TRUE(router.tick(std::chrono::steady_clock::now()).has_value());
+  EXPECT_EQ(router.routable_count(), 2u);
+}
+
+TEST(RouterTest, AddingAFourthReportsAboutAQuarterMovedOntoIt) {
+  Router router(router_options());
+  router.set_members(brokers(3), "static");
+  auto report = router.add(brokers(4)[3]);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_NEAR(report->moved_share(), 0.25, 0.025) << report->describe();
+  for (const auto& move : report->moves) EXPECT_EQ(move.to, brokers(4)[3]);
+  EXPECT_EQ(router.add(brokers(4)[3]).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(router.remove("nobody:1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(router.add("no-port").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RouterTest, DrainMovesOnlyTheDrainedUpstreamsPartitions) {
+  Router router(router_options());
+  router.set_members(brokers(4), "static");
+  auto report = router.drain(brokers(4)[2]);
+  ASSERT_TRUE(report.ok());
+  for (const auto& move : report->moves) EXPECT_EQ(move.from, brokers(4)[2]);
+  EXPECT_EQ(router.routable_count(), 3u);
+}
+
+}  // namespace
+}  // namespace telekern::proxy
