@@ -6,37 +6,28 @@
 #include <sstream>
 
 #include "tests/support/telekernd.h"
+#include "tests/support/telesh.h"
 
 namespace telekern::testing {
 namespace {
-
-std::string quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-CommandResult telesh(const Telekernd& daemon, const std::string& commands) {
-  return run_command("NO_COLOR=1 " + std::string(TELEKERN_BUILD_DIR) + "/bin/telesh --addr " +
-                     daemon.grpc_address() + " -c " + quote(commands) + " </dev/null");
-}
 
 TEST(BrokerShellTest, TopicsProduceAndConsumeFromTelesh) {
   Telekernd daemon(
       {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
 
-  auto created = telesh(daemon, "broker topic create orders --partitions 3; broker topic list");
+  auto created =
+      telesh_commands(daemon, "broker topic create orders --partitions 3; broker topic list");
   ASSERT_EQ(created.exit_code, 0) << created.output;
   EXPECT_NE(created.output.find("orders"), std::string::npos) << created.output;
 
   auto produced =
-      telesh(daemon,
-             "broker produce orders first --key a; broker produce orders second --key a; "
-             "broker produce orders third --key b");
+      telesh_commands(daemon,
+                      "broker produce orders first --key a; broker produce orders second --key a; "
+                      "broker produce orders third --key b");
   ASSERT_EQ(produced.exit_code, 0) << produced.output;
 
-  auto described = telesh(daemon, "broker topic describe orders -o json");
+  auto described = telesh_commands(daemon, "broker topic describe orders -o json");
   ASSERT_EQ(described.exit_code, 0) << described.output;
   auto description = nlohmann::json::parse(described.output, nullptr, false);
   ASSERT_FALSE(description.is_discarded()) << described.output;
@@ -47,7 +38,7 @@ TEST(BrokerShellTest, TopicsProduceAndConsumeFromTelesh) {
   }
   EXPECT_EQ(stored, 3u) << described.output;
 
-  auto consumed = telesh(
+  auto consumed = telesh_commands(
       daemon, "broker consume orders --group g --max 3 --start START_POSITION_EARLIEST -o json");
   ASSERT_EQ(consumed.exit_code, 0) << consumed.output;
   std::istringstream lines(consumed.output);
@@ -64,7 +55,7 @@ TEST(BrokerShellTest, TopicsProduceAndConsumeFromTelesh) {
   // Values are bytes: JSON carries them base64-encoded ("first" = "Zmlyc3Q=").
   EXPECT_NE(std::find(values.begin(), values.end(), "Zmlyc3Q="), values.end()) << consumed.output;
 
-  auto missing = telesh(daemon, "broker topic describe nosuchtopic");
+  auto missing = telesh_commands(daemon, "broker topic describe nosuchtopic");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("nosuchtopic"), std::string::npos) << missing.output;
 }

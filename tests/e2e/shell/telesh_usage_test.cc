@@ -9,24 +9,10 @@
 #include <sstream>
 
 #include "tests/support/telekernd.h"
+#include "tests/support/telesh.h"
 
 namespace telekern::testing {
 namespace {
-
-std::string telesh() { return std::string(TELEKERN_BUILD_DIR) + "/bin/telesh"; }
-
-std::string quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// telesh with `arguments`; `streams` picks what is captured ("2>&1" or "2>/dev/null").
-CommandResult run_telesh(const Telekernd& daemon, const std::string& arguments,
-                         const std::string& streams = "") {
-  return run_command("NO_COLOR=1 " + telesh() + " --addr " + daemon.grpc_address() + " " +
-                     arguments + " </dev/null " + streams);
-}
 
 YAML::Node parse_yaml(const std::string& text) {
   try {
@@ -41,7 +27,7 @@ TEST(TeleshUsageTest, EveryCommandHonoursTheOutputFormat) {
   Telekernd daemon({.load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
 
-  auto services = run_telesh(daemon, "-o yaml services", "2>/dev/null");
+  auto services = run_telesh(daemon, "-o yaml services", {.redirect = "2>/dev/null"});
   ASSERT_EQ(services.exit_code, 0) << services.output;
   YAML::Node listed = parse_yaml(services.output);
   ASSERT_TRUE(listed.IsSequence()) << services.output;
@@ -55,14 +41,14 @@ TEST(TeleshUsageTest, EveryCommandHonoursTheOutputFormat) {
   }
   EXPECT_TRUE(echo_seen) << services.output;
 
-  auto health = run_telesh(daemon, "-o yaml health", "2>/dev/null");
+  auto health = run_telesh(daemon, "-o yaml health", {.redirect = "2>/dev/null"});
   ASSERT_EQ(health.exit_code, 0) << health.output;
   YAML::Node states = parse_yaml(health.output);
   ASSERT_TRUE(states.IsSequence()) << health.output;
   EXPECT_EQ(states[0]["status"].as<std::string>(), "SERVING");
 
-  auto described =
-      run_telesh(daemon, "-o json describe telekern.testing.v1.Echo/Say", "2>/dev/null");
+  auto described = run_telesh(daemon, "-o json describe telekern.testing.v1.Echo/Say",
+                              {.redirect = "2>/dev/null"});
   ASSERT_EQ(described.exit_code, 0) << described.output;
   auto json = nlohmann::json::parse(described.output, nullptr, false);
   ASSERT_FALSE(json.is_discarded()) << "not JSON:\n" << described.output;
@@ -70,15 +56,15 @@ TEST(TeleshUsageTest, EveryCommandHonoursTheOutputFormat) {
   EXPECT_EQ(json["command"], "echo say");
   EXPECT_EQ(json["input_type"]["name"], "SayRequest");
 
-  auto service_yaml = run_telesh(daemon, "-o yaml describe Echo", "2>/dev/null");
+  auto service_yaml = run_telesh(daemon, "-o yaml describe Echo", {.redirect = "2>/dev/null"});
   ASSERT_EQ(service_yaml.exit_code, 0) << service_yaml.output;
   EXPECT_EQ(parse_yaml(service_yaml.output)["definition"]["name"].as<std::string>(), "Echo");
-  auto connected = run_telesh(daemon, "-o json -c connect", "2>/dev/null");
+  auto connected = run_telesh(daemon, "-o json -c connect", {.redirect = "2>/dev/null"});
   auto connected_json = nlohmann::json::parse(connected.output, nullptr, false);
   ASSERT_FALSE(connected_json.is_discarded()) << connected.output;
   EXPECT_EQ(connected_json["connected"], daemon.grpc_address());
-  auto message_json =
-      run_telesh(daemon, "-o json describe telekern.testing.v1.SayRequest", "2>/dev/null");
+  auto message_json = run_telesh(daemon, "-o json describe telekern.testing.v1.SayRequest",
+                                 {.redirect = "2>/dev/null"});
   EXPECT_FALSE(nlohmann::json::parse(message_json.output, nullptr, false).is_discarded())
       << message_json.output;
 }
@@ -87,11 +73,11 @@ TEST(TeleshUsageTest, BadFlagValuesAndUnknownFlagsAreUsageErrorsNamingTheFix) {
   Telekernd daemon({.load = {"echo"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
 
-  auto xml = run_telesh(daemon, "-o xml -c info", "2>&1");
+  auto xml = run_telesh(daemon, "-o xml -c info", {.redirect = "2>&1"});
   EXPECT_EQ(xml.exit_code, 2) << xml.output;
   EXPECT_NE(xml.output.find("xml"), std::string::npos) << xml.output;
 
-  auto with_commands = run_telesh(daemon, "-c info --keepgoing", "2>&1");
+  auto with_commands = run_telesh(daemon, "-c info --keepgoing", {.redirect = "2>&1"});
   EXPECT_EQ(with_commands.exit_code, 2) << with_commands.output;
   EXPECT_NE(with_commands.output.find("unknown flag '--keepgoing'; did you mean '--keep-going'?"),
             std::string::npos)
@@ -99,7 +85,7 @@ TEST(TeleshUsageTest, BadFlagValuesAndUnknownFlagsAreUsageErrorsNamingTheFix) {
   EXPECT_EQ(with_commands.output.find("grpc_address"), std::string::npos)
       << "nothing runs after a usage error";
 
-  auto misspelt = run_command("NO_COLOR=1 " + telesh() + " --adr " + daemon.grpc_address() +
+  auto misspelt = run_command("NO_COLOR=1 " + telesh_binary() + " --adr " + daemon.grpc_address() +
                               " info </dev/null 2>&1");
   EXPECT_EQ(misspelt.exit_code, 2) << misspelt.output;
   EXPECT_NE(misspelt.output.find("unknown flag '--adr'; did you mean '--addr'?"), std::string::npos)
@@ -110,17 +96,17 @@ TEST(TeleshUsageTest, MisspeltCommandsAndSubcommandsSuggestTheNearest) {
   Telekernd daemon(
       {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
-  auto command = run_telesh(daemon, "brokr topic list", "2>&1");
+  auto command = run_telesh(daemon, "brokr topic list", {.redirect = "2>&1"});
   EXPECT_EQ(command.exit_code, 2);
   EXPECT_NE(command.output.find("unknown command 'brokr'; did you mean 'broker'?"),
             std::string::npos)
       << command.output;
-  auto subcommand = run_telesh(daemon, "broker topik list", "2>&1");
+  auto subcommand = run_telesh(daemon, "broker topik list", {.redirect = "2>&1"});
   EXPECT_EQ(subcommand.exit_code, 2);
   EXPECT_NE(subcommand.output.find("unknown command 'broker topik'; did you mean 'broker topic'?"),
             std::string::npos)
       << subcommand.output;
-  auto builtin = run_telesh(daemon, "-c servcies", "2>&1");
+  auto builtin = run_telesh(daemon, "-c servcies", {.redirect = "2>&1"});
   EXPECT_NE(builtin.output.find("did you mean 'services'?"), std::string::npos) << builtin.output;
 }
 
@@ -155,10 +141,10 @@ TEST(TeleshUsageTest, ReadmeExamplesWorkAsWritten) {
   TempDir root;
   std::filesystem::create_directory_symlink(TELEKERN_BUILD_DIR, root.path() / "build");
   for (const auto& example : examples) {
-    auto result = run_command("cd " + quote(root.path().string()) +
-                              " && PATH=" + quote(std::string(TELEKERN_BUILD_DIR) + "/bin") +
+    auto result = run_command("cd " + shell_quote(root.path().string()) +
+                              " && PATH=" + shell_quote(std::string(TELEKERN_BUILD_DIR) + "/bin") +
                               ":\"$PATH\" NO_COLOR=1 TELEKERN_ADDR=" + daemon.grpc_address() +
-                              " bash -o pipefail -c " + quote(example) + " </dev/null 2>&1");
+                              " bash -o pipefail -c " + shell_quote(example) + " </dev/null 2>&1");
     EXPECT_EQ(result.exit_code, 0) << example << "\n" << result.output;
     EXPECT_FALSE(result.output.starts_with("error:") ||
                  result.output.find("\nerror:") != std::string::npos)
