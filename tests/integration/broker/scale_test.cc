@@ -158,6 +158,38 @@ TEST(BrokerScaleTest, ALimitThatCannotHoldATopicFailsItsCreationAndLeavesNothing
   EXPECT_EQ(records[1].value(), "after");
 }
 
+// A topic directory without its spec (the daemon died inside a creation) is
+// removed at start instead of keeping the broker from starting.
+TEST(BrokerScaleTest, AHalfCreatedTopicFromACrashIsRemovedAtStart) {
+  TempDir data("broker-half-created");
+  auto options = broker_options();
+  options.data_dir = data.path().string();
+  std::filesystem::path topics;
+  {
+    Telekernd daemon(options);
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    Client client(daemon);
+    ASSERT_TRUE(client.create("kept", 1).ok());
+    client.produce_ok("kept", {"stays"});
+    topics = std::filesystem::exists(data.path() / "broker" / "topics")
+                 ? data.path() / "broker" / "topics"
+                 : data.path() / "topics";
+  }
+  ASSERT_TRUE(std::filesystem::exists(topics / "kept" / "topic.conf"));
+  std::filesystem::create_directories(topics / "ghost" / "partition-0");
+  std::ofstream(topics / "ghost" / "partition-0" / "00000000000000000000.log") << "";
+  Telekernd daemon(options);
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Client client(daemon);
+  EXPECT_FALSE(std::filesystem::exists(topics / "ghost"));
+  EXPECT_NE(daemon.log().find("a topic creation that never finished"), std::string::npos)
+      << daemon.log();
+  auto records = drain(client, "kept", 1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value(), "stays");
+  EXPECT_TRUE(client.create("ghost", 2).ok());
+}
+
 grpc::Status join(Client& client, const std::string& topic, const std::string& group) {
   auto request = consume_request(topic, group);
   *request.mutable_wait() = TimeUtil::MillisecondsToDuration(10);
