@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -125,6 +127,39 @@ int print_config(const KernelConfig& config) {
   return 0;
 }
 
+// Raises the soft open-files limit to the hard one, as Redis and the Go
+// runtime do: modules with many files (the broker's segments) need
+// descriptors, and the usual soft default of 1024 only guards select(),
+// which telekernd does not use. Returns the line to log.
+std::string raise_open_files_limit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return std::string("open files: cannot read RLIMIT_NOFILE: ") + std::strerror(errno);
+  const rlim_t soft = limit.rlim_cur;
+  auto text = [](rlim_t value) {
+    return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
+  };
+  if (limit.rlim_cur == limit.rlim_max) {
+    return "open files: soft limit " + text(soft) + " already equals the hard limit " +
+           text(limit.rlim_max);
+  }
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0 && limit.rlim_max == RLIM_INFINITY) {
+    // An unlimited hard limit still stops at fs.nr_open.
+    std::ifstream nr_open("/proc/sys/fs/nr_open");
+    unsigned long long most = 0;
+    if (nr_open >> most && most > soft) {
+      limit.rlim_cur = static_cast<rlim_t>(most);
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = soft;
+    } else {
+      limit.rlim_cur = soft;
+    }
+  }
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return "open files: soft limit raised from " + text(soft) + " to " + text(limit.rlim_cur) +
+         " (hard limit " + text(limit.rlim_max) + ")";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,6 +224,7 @@ int main(int argc, char** argv) {
                     config->log_level);
   auto log = make_logger("kernel");
   route_grpc_logs();
+  log->info("{}", raise_open_files_limit());
   const std::string internal_key = auth::base64url_encode(auth::random_bytes(32));
   auto authenticator = make_authenticator(*config, internal_key);
   if (!authenticator.ok()) {

@@ -1,6 +1,7 @@
 #include "broker.h"
 
 #include <spdlog/logger.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 
@@ -76,6 +77,21 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::open(BrokerOptions options,
                                                      std::filesystem::path data_dir,
                                                      std::shared_ptr<spdlog::logger> logger,
                                                      MetricsRegistry* metrics) {
+  uint64_t cap = options.max_open_files == 0 ? OpenFiles::default_cap() : options.max_open_files;
+  OpenFiles::set_cap(cap);
+  if (logger) {
+    uint64_t limit = OpenFiles::process_limit();
+    logger->info("open files: at most {} (max_open_files={}, process limit {})", cap,
+                 options.max_open_files,
+                 limit == 0 ? std::string("unlimited") : std::to_string(limit));
+    if (limit > 0 && cap > limit) {
+      logger->warn(
+          "max_open_files={} exceeds the process's open-file limit {}: opens will fail with "
+          "RESOURCE_EXHAUSTED before idle files are closed; lower max_open_files or raise the "
+          "limit",
+          cap, limit);
+    }
+  }
   std::unique_ptr<Broker> broker(
       new Broker(std::move(options), std::move(data_dir), std::move(logger), metrics));
   if (auto status = broker->load(); !status.ok()) {
@@ -144,6 +160,15 @@ absl::Status Broker::load() {
     if (!entry.is_directory()) continue;
     std::string name = entry.path().filename().string();
     if (!validate_topic_name(name).ok()) continue;
+    if (!std::filesystem::exists(entry.path() / "topic.conf")) {
+      // The spec is written last: a creation the daemon died in. Nothing
+      // half-created stays.
+      if (logger_)
+        logger_->warn("removing {}: a topic creation that never finished (no topic.conf)",
+                      entry.path().string());
+      std::filesystem::remove_all(entry.path(), error);
+      continue;
+    }
     auto topic = Topic::open(entry.path(), name, options_.index_interval_bytes, logger_);
     if (!topic.ok()) {
       return absl::Status(topic.status().code(),
@@ -232,8 +257,61 @@ std::optional<std::string> Broker::degraded_reason() {
   return std::nullopt;
 }
 
-TopicLimits Broker::limits() const {
-  return {options_.max_partitions, options_.max_record_bytes, options_.max_in_flight};
+TopicLimits Broker::limits() {
+  TopicLimits limits;
+  limits.max_partitions = options_.max_partitions;
+  limits.max_record_bytes = options_.max_record_bytes;
+  limits.max_in_flight = options_.max_in_flight;
+  limits.max_topics = options_.max_topics;
+  limits.max_groups = options_.max_groups;
+  limits.max_groups_per_topic = options_.max_groups_per_topic;
+  {
+    std::lock_guard lock(mutex_);
+    limits.topics = static_cast<uint32_t>(topics_.size());
+    limits.groups = static_cast<uint32_t>(groups_.size());
+  }
+  if (auto space = disk_space(); space.ok()) {
+    limits.free_disk_bytes = space->free_bytes;
+    limits.min_free_disk_bytes = disk_reserve(*space);
+  }
+  auto files = OpenFiles::usage();
+  limits.max_open_files = files.cap;
+  limits.open_files = files.open;
+  return limits;
+}
+
+absl::StatusOr<DiskSpace> Broker::disk_space() const {
+  struct statvfs info {};
+  if (::statvfs(data_dir_.c_str(), &info) != 0) return io_error("cannot statvfs", data_dir_, errno);
+  return DiskSpace{static_cast<uint64_t>(info.f_bavail) * info.f_frsize,
+                   static_cast<uint64_t>(info.f_blocks) * info.f_frsize};
+}
+
+uint64_t Broker::disk_reserve(const DiskSpace& space) const {
+  uint64_t by_percent = space.total_bytes / 100 * options_.min_free_disk_percent;
+  return std::max(options_.min_free_disk_bytes, by_percent);
+}
+
+absl::Status Broker::check_disk_reserve(std::string_view what) const {
+  if (options_.min_free_disk_bytes == 0 && options_.min_free_disk_percent == 0)
+    return absl::OkStatus();
+  auto space = disk_space();
+  if (!space.ok()) return space.status();
+  uint64_t reserve = disk_reserve(*space);
+  if (space->free_bytes >= reserve) return absl::OkStatus();
+  return absl::ResourceExhaustedError(str_cat(
+      what, " refused: ", space->free_bytes, " bytes free on ", data_dir_.string(),
+      " is below the reserve of ", reserve, " bytes (modules.broker.min_free_disk_bytes=",
+      options_.min_free_disk_bytes, ", min_free_disk_percent=", options_.min_free_disk_percent,
+      "); reads, acks and commits still work: delete topics or lower retention to free space, "
+      "or lower the reserve"));
+}
+
+size_t Broker::groups_of_locked(const std::string& topic) const {
+  auto first = groups_.lower_bound(GroupKey{topic, ""});
+  size_t count = 0;
+  for (auto it = first; it != groups_.end() && it->first.topic == topic; ++it) ++count;
+  return count;
 }
 
 absl::StatusOr<std::shared_ptr<Topic>> Broker::find_topic(const std::string& name) {
@@ -251,6 +329,14 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::create_topic_locked(
   if (auto status = validate_topic_name(name); !status.ok()) return status;
   if (topics_.count(name))
     return absl::AlreadyExistsError(str_cat("topic '", name, "' already exists"));
+  if (topics_.size() >= options_.max_topics) {
+    return absl::ResourceExhaustedError(
+        str_cat("topic '", name, "' not created: ", topics_.size(),
+                " topics exist (dead-letter topics included), max_topics=", options_.max_topics,
+                "; delete unused topics or raise modules.broker.max_topics"));
+  }
+  if (auto status = check_disk_reserve(str_cat("creating topic '", name, "'")); !status.ok())
+    return status;
   TopicSpec spec;
   spec.partitions = options.partitions == 0 ? options_.default_partitions : options.partitions;
   if (spec.partitions > options_.max_partitions) {
@@ -267,9 +353,20 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::create_topic_locked(
         str_cat("segment_bytes=", spec.segment_bytes, " is out of range: use 1 KiB to 1 GiB"));
   }
   if (spec.retention_ms < 0) return absl::InvalidArgumentError("retention must not be negative");
-  auto topic = Topic::create(data_dir_ / "topics" / name, name, spec, options_.index_interval_bytes,
-                             logger_);
-  if (!topic.ok()) return topic.status();
+  auto directory = data_dir_ / "topics" / name;
+  auto topic = Topic::create(directory, name, spec, options_.index_interval_bytes, logger_);
+  if (!topic.ok()) {
+    // Nothing half-created stays: the next open must not find a topic
+    // without its spec or with some partitions only.
+    std::error_code ignored;
+    std::filesystem::remove_all(directory, ignored);
+    (void)sync_directory(directory.parent_path());
+    if (logger_)
+      logger_->error("topic '{}' not created (removed what was made): {}", name,
+                     topic.status().message());
+    return absl::Status(topic.status().code(),
+                        str_cat("topic '", name, "' not created: ", topic.status().message()));
+  }
   std::shared_ptr<Topic> shared = std::move(*topic);
   topics_[name] = shared;
   if (logger_) logger_->info("topic '{}' created with {} partition(s)", name, spec.partitions);
@@ -335,6 +432,7 @@ TopicDescription Broker::describe(const std::shared_ptr<Topic>& topic) {
     }
   }
   for (const auto& group : groups) description.groups.push_back(group->describe());
+  description.limits.topic_groups = static_cast<uint32_t>(groups.size());
   return description;
 }
 
@@ -415,6 +513,8 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
           "record_too_large");
     }
   }
+  if (auto status = check_disk_reserve(str_cat("produce to '", call.topic, "'")); !status.ok())
+    return fail(status, "disk_reserve");
   auto topic_or = topic_for_produce(call.topic);
   if (!topic_or.ok()) return fail(topic_or.status(), "topic");
   auto topic = *topic_or;
@@ -547,6 +647,19 @@ absl::StatusOr<std::shared_ptr<ConsumerGroup>> Broker::open_group(const std::str
                   " mode; use another group name or leave mode unset"));
     }
     return existing->second;
+  }
+  if (groups_.size() >= options_.max_groups) {
+    return absl::ResourceExhaustedError(
+        str_cat("group '", group, "' on '", topic_name, "' not created: ", groups_.size(),
+                " groups exist, max_groups=", options_.max_groups,
+                "; delete unused topics (their groups go with them) or raise "
+                "modules.broker.max_groups"));
+  }
+  if (size_t count = groups_of_locked(topic_name); count >= options_.max_groups_per_topic) {
+    return absl::ResourceExhaustedError(
+        str_cat("group '", group, "' on '", topic_name, "' not created: the topic has ", count,
+                " groups, max_groups_per_topic=", options_.max_groups_per_topic,
+                "; reuse a group name or raise modules.broker.max_groups_per_topic"));
   }
   return load_group(shared, group, mode);
 }
@@ -721,7 +834,57 @@ std::vector<CollectedFamily> Broker::collect_gauges() {
       }
     }
   }
-  return {backlog, disk, segments, lag, in_flight, faults, degraded};
+  auto files = OpenFiles::usage();
+  CollectedFamily open_files{"telekern_broker_open_files",
+                             "Descriptors the broker's files hold now (segments, indexes, group "
+                             "state), shared by every broker in the process",
+                             "gauge",
+                             {{"telekern_broker_open_files", {}, double(files.open)}}};
+  CollectedFamily open_files_cap{
+      "telekern_broker_open_files_cap",
+      "max_open_files in force: idle files close above it (0 = unbounded)",
+      "gauge",
+      {{"telekern_broker_open_files_cap", {}, double(files.cap)}}};
+  CollectedFamily reopens{"telekern_broker_file_reopens_total",
+                          "Files opened again after an idle close (reads of old data)",
+                          "counter",
+                          {{"telekern_broker_file_reopens_total", {}, double(files.reopens)}}};
+  CollectedFamily quota_used{"telekern_broker_quota_used",
+                             "Usage of each quota: topics, groups, open_files, and the groups "
+                             "of the busiest topic (groups_per_topic)",
+                             "gauge",
+                             {}};
+  CollectedFamily quota_limit{"telekern_broker_quota_limit",
+                              "Each quota's limit (max_topics, max_groups, max_open_files, "
+                              "max_groups_per_topic)",
+                              "gauge",
+                              {}};
+  std::map<std::string, size_t> groups_by_topic;
+  for (const auto& group : groups) ++groups_by_topic[group->topic_name()];
+  size_t busiest = 0;
+  for (const auto& [_, count] : groups_by_topic) busiest = std::max(busiest, count);
+  auto quota = [&](const std::string& name, double used, double limit) {
+    quota_used.samples.push_back({quota_used.name, {{"quota", name}}, used});
+    quota_limit.samples.push_back({quota_limit.name, {{"quota", name}}, limit});
+  };
+  quota("topics", double(topics.size()), options_.max_topics);
+  quota("groups", double(groups.size()), options_.max_groups);
+  quota("groups_per_topic", double(busiest), options_.max_groups_per_topic);
+  quota("open_files", double(files.open), double(files.cap));
+  CollectedFamily free_disk{"telekern_broker_free_disk_bytes",
+                            "Free bytes on the data directory's file system",
+                            "gauge",
+                            {}};
+  CollectedFamily reserve{"telekern_broker_free_disk_reserve_bytes",
+                          "Free bytes below which produce and topic creation are refused",
+                          "gauge",
+                          {}};
+  if (auto space = disk_space(); space.ok()) {
+    free_disk.samples.push_back({free_disk.name, {}, double(space->free_bytes)});
+    reserve.samples.push_back({reserve.name, {}, double(disk_reserve(*space))});
+  }
+  return {backlog,    disk,           segments, lag,        in_flight,   faults,    degraded,
+          open_files, open_files_cap, reopens,  quota_used, quota_limit, free_disk, reserve};
 }
 
 }  // namespace telekern::broker

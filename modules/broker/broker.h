@@ -50,12 +50,40 @@ struct BrokerOptions {
   uint32_t index_interval_bytes = 4096;
   std::chrono::milliseconds retention_check_interval{30000};
   std::chrono::milliseconds flush_interval{1000};
+  // Descriptors the broker's files may hold (0 = half the process's
+  // RLIMIT_NOFILE); idle ones close, least recently used first.
+  uint64_t max_open_files = 0;
+  // Quotas, so one client cannot exhaust the machine. Dead-letter topics count.
+  uint32_t max_topics = 10000;
+  uint32_t max_groups = 10000;  // all topics together
+  uint32_t max_groups_per_topic = 1000;
+  // Produce and topic creation are refused while the data directory's file
+  // system has less free space than the larger of these (0 = no reserve).
+  uint64_t min_free_disk_bytes = 64u << 20;
+  uint32_t min_free_disk_percent = 0;
 };
 
 struct TopicLimits {
   uint32_t max_partitions = 0;
   uint64_t max_record_bytes = 0;
   uint32_t max_in_flight = 0;
+  // Quotas with their usage now.
+  uint32_t max_topics = 0;
+  uint32_t topics = 0;
+  uint32_t max_groups = 0;
+  uint32_t groups = 0;
+  uint32_t max_groups_per_topic = 0;
+  uint32_t topic_groups = 0;         // groups of the described topic (0 in a listing)
+  uint64_t min_free_disk_bytes = 0;  // the reserve in force (bytes and percent resolved)
+  uint64_t free_disk_bytes = 0;
+  uint64_t max_open_files = 0;
+  uint64_t open_files = 0;
+};
+
+// Free space of the file system holding the data directory.
+struct DiskSpace {
+  uint64_t free_bytes = 0;  // available to the daemon (statvfs f_bavail)
+  uint64_t total_bytes = 0;
 };
 
 struct CreateTopicOptions {
@@ -142,7 +170,8 @@ class Broker {
                                                             const std::string& group);
   std::vector<GroupInfo> list_groups(const std::string& topic);
 
-  TopicLimits limits() const;
+  // Limits and quotas with their usage now (topic_groups left 0).
+  TopicLimits limits();
   // Why the broker is DEGRADED (a partition holds unreadable data), if it is.
   std::optional<std::string> degraded_reason();
   uint64_t fsync_count() const { return committer_.fsyncs(); }
@@ -164,6 +193,11 @@ class Broker {
   void log_error(const absl::Status& status, std::string_view what);
   std::vector<CollectedFamily> collect_gauges();
   GroupMetrics group_metrics(const std::string& topic);
+  absl::StatusOr<DiskSpace> disk_space() const;
+  uint64_t disk_reserve(const DiskSpace& space) const;
+  // RESOURCE_EXHAUSTED when free disk space is below the reserve: `what` is refused.
+  absl::Status check_disk_reserve(std::string_view what) const;
+  size_t groups_of_locked(const std::string& topic) const;
 
   BrokerOptions options_;
   std::filesystem::path data_dir_;

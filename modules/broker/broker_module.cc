@@ -59,6 +59,31 @@ ConfigMap<BrokerOptions> broker_config() {
            "How often retention runs", positive_duration())
       .key("flush_interval", &O::flush_interval, "1s",
            "How often group state and NONE-durability appends are fsynced", positive_duration())
+      .key("max_open_files", &O::max_open_files, "0",
+           "Descriptors the broker's files may hold; idle ones close, least recently used first "
+           "(0 = half the process's open-file limit)")
+      .key("max_topics", &O::max_topics, "10000",
+           "Most topics (dead-letter topics included); more are refused with RESOURCE_EXHAUSTED",
+           at_least<uint32_t>(1))
+      .key("max_groups", &O::max_groups, "10000",
+           "Most consumer groups over all topics; more are refused with RESOURCE_EXHAUSTED",
+           at_least<uint32_t>(1))
+      .key("max_groups_per_topic", &O::max_groups_per_topic, "1000",
+           "Most consumer groups of one topic; more are refused with RESOURCE_EXHAUSTED",
+           at_least<uint32_t>(1))
+      .key("min_free_disk_bytes", &O::min_free_disk_bytes, "67108864",
+           "Produce and topic creation are refused (RESOURCE_EXHAUSTED) while the data "
+           "directory has less free space; reads, acks and commits go on (0 = no reserve)")
+      .key("min_free_disk_percent", &O::min_free_disk_percent, "0",
+           "Free-space reserve as a percent of the file system; the larger reserve applies",
+           between<uint32_t>(0, 99))
+      .rule({"max_groups_per_topic", "max_groups"},
+            [](const O& options) -> absl::Status {
+              if (options.max_groups_per_topic <= options.max_groups) return absl::OkStatus();
+              return absl::InvalidArgumentError(str_cat(
+                  "max_groups_per_topic=", options.max_groups_per_topic, " exceeds max_groups=",
+                  options.max_groups, "; raise max_groups or lower max_groups_per_topic"));
+            })
       .rule({"default_partitions", "max_partitions"}, [](const O& options) -> absl::Status {
         if (options.default_partitions <= options.max_partitions) return absl::OkStatus();
         return absl::InvalidArgumentError(

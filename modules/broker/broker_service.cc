@@ -123,6 +123,22 @@ void to_proto(const GroupInfo& info, v1::GroupInfo* out) {
   out->set_dead_lettered(info.dead_lettered);
 }
 
+void to_proto(const TopicLimits& limits, v1::TopicLimits* out) {
+  out->set_max_partitions(limits.max_partitions);
+  out->set_max_record_bytes(limits.max_record_bytes);
+  out->set_max_in_flight(limits.max_in_flight);
+  out->set_max_topics(limits.max_topics);
+  out->set_topics(limits.topics);
+  out->set_max_groups(limits.max_groups);
+  out->set_groups(limits.groups);
+  out->set_max_groups_per_topic(limits.max_groups_per_topic);
+  out->set_topic_groups(limits.topic_groups);
+  out->set_min_free_disk_bytes(limits.min_free_disk_bytes);
+  out->set_free_disk_bytes(limits.free_disk_bytes);
+  out->set_max_open_files(limits.max_open_files);
+  out->set_open_files(limits.open_files);
+}
+
 void to_proto(const TopicDescription& description, v1::DescribeTopicResponse* out) {
   out->set_topic(description.name);
   to_proto(description.spec, out->mutable_config());
@@ -135,9 +151,7 @@ void to_proto(const TopicDescription& description, v1::DescribeTopicResponse* ou
     item->set_segments(partition.stats.segments);
   }
   for (const auto& group : description.groups) to_proto(group, out->add_groups());
-  out->mutable_limits()->set_max_partitions(description.limits.max_partitions);
-  out->mutable_limits()->set_max_record_bytes(description.limits.max_record_bytes);
-  out->mutable_limits()->set_max_in_flight(description.limits.max_in_flight);
+  to_proto(description.limits, out->mutable_limits());
 }
 
 // The (partition, offset) pairs a request names: the list, or the shorthand fields.
@@ -246,6 +260,7 @@ grpc::ServerUnaryReactor* BrokerService::ListTopics(grpc::CallbackServerContext*
       out->set_bytes(topic.bytes);
       out->set_records(topic.records);
     }
+    to_proto(engine.limits(), response->mutable_limits());
     return absl::OkStatus();
   });
 }

@@ -1,6 +1,10 @@
-// A POSIX file descriptor owned by RAII, with the few calls the log needs.
+// A file of the log with the few calls it needs. Its descriptor is owned by
+// RAII and shared out by OpenFiles under a cap: an idle File may have its
+// descriptor closed (least recently used first) and reopens it on the next
+// call, so open descriptors are bounded by configuration, not by history.
 // Errors come back as absl::Status naming the path; a full disk (ENOSPC,
-// EDQUOT, EFBIG from RLIMIT_FSIZE) is RESOURCE_EXHAUSTED.
+// EDQUOT, EFBIG from RLIMIT_FSIZE) and the process's open-file limit
+// (EMFILE, ENFILE) are RESOURCE_EXHAUSTED.
 #pragma once
 
 #include <absl/status/status.h>
@@ -8,11 +12,40 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace telekern::broker {
+
+// The process-wide bound on the descriptors Files hold. Every broker in the
+// process shares it (they share the process's RLIMIT_NOFILE).
+class OpenFiles {
+ public:
+  struct Usage {
+    uint64_t open = 0;     // descriptors Files hold now
+    uint64_t cap = 0;      // max_open_files in force (0 = unbounded)
+    uint64_t reopens = 0;  // descriptors opened again after an idle close
+    uint64_t idle_closes = 0;
+  };
+  // Sets the cap; idle descriptors above it close at once.
+  static void set_cap(uint64_t cap);
+  static Usage usage();
+  // The soft RLIMIT_NOFILE of the process (0 when unlimited or unknown).
+  static uint64_t process_limit();
+  // The cap used when max_open_files is 0: half the process limit, so the
+  // rest (sockets, gRPC, other modules) keeps its share.
+  static uint64_t default_cap();
+
+ private:
+  friend class File;
+  // With the state's mutex held: closes idle descriptors, least recently
+  // used first, until at most `keep` are open; make_room leaves room for one
+  // more under the cap.
+  static void close_idle_locked(uint64_t keep);
+  static void make_room_locked();
+};
 
 class File {
  public:
@@ -35,11 +68,24 @@ class File {
   // Bytes all File::read_at calls of this process have returned (tests
   // check that opening a partition reads in proportion to its unclean tail).
   static uint64_t total_bytes_read();
+  // Whether the descriptor is open now (tests).
+  bool is_open() const;
 
  private:
-  File(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  friend class OpenFiles;
+  friend class FileLease;
+  explicit File(std::filesystem::path path) : path_(std::move(path)) {}
+  // The descriptor, opened again when an idle close took it; pinned (never
+  // closed) until release().
+  absl::StatusOr<int> acquire() const;
+  void release() const;
+
   std::filesystem::path path_;
-  int fd_ = -1;
+  // Guarded by the OpenFiles mutex.
+  mutable int fd_ = -1;
+  mutable uint32_t pins_ = 0;
+  mutable bool idle_listed_ = false;
+  mutable std::list<const File*>::iterator idle_position_;
 };
 
 // The status for a failed system call on `path` (errno given).

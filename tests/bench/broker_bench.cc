@@ -6,9 +6,13 @@
 // cases in a rotated order and broker/redis first on alternate rounds; the
 // figures are medians over the rounds with their spread (min-max), so machine
 // noise shows instead of deciding the result. Then the broker's restart time
-// against the number of sealed segments. Bounded in time.
+// against the number of sealed segments, and the scale curve: 1,000 and
+// 10,000 partitions of one record each (create time, RSS, open files,
+// restart-to-serving, produce throughput to a random partition against one
+// partition). Bounded in time.
 // Arguments: [batches per producer, 0 skips to the restart case] [rounds]
-// [most sealed segments for the restart case, 0 skips it].
+// [most sealed segments for the restart case, 0 skips it]
+// [most partitions for the scale curve, 0 skips it].
 #include <grpcpp/create_channel.h>
 #include <hiredis/hiredis.h>
 
@@ -17,10 +21,13 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
+#include "file.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/latency_histogram.h"
 #include "tests/support/redis_server.h"
@@ -409,12 +416,160 @@ bool fill_segments(const std::string& data_dir, int segments) {
   return true;
 }
 
+// Resident memory of a process in MiB (VmRSS).
+double rss_mib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  }
+  return -1;
+}
+
+size_t open_descriptors(pid_t pid) {
+  std::error_code error;
+  size_t count = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error);
+       it != std::filesystem::directory_iterator(); it.increment(error)) {
+    if (error) break;
+    ++count;
+  }
+  return count;
+}
+
+constexpr uint32_t kScalePartitionsPerTopic = 50;
+
+// Records/s of 1-record NONE produces, 4 threads, to a random partition of
+// the first `topics` scale topics for `duration`.
+double random_partition_rate(const std::string& address, int topics, uint32_t partitions,
+                             std::chrono::milliseconds duration) {
+  std::atomic<uint64_t> sent{0};
+  auto deadline = Clock::now() + duration;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = bv1::Broker::NewStub(bench_channel(address, 100 + t));
+      std::mt19937 random(static_cast<uint32_t>(t));
+      while (Clock::now() < deadline) {
+        bv1::ProduceRequest request;
+        request.set_topic("scale-" + std::to_string(random() % topics));
+        request.set_partition(static_cast<uint32_t>(random() % partitions));
+        request.set_durability(bv1::DURABILITY_NONE);
+        request.add_records()->set_value(payload());
+        grpc::ClientContext context;
+        bv1::ProduceResponse response;
+        if (stub->Produce(&context, request, &response).ok()) sent++;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return sent / std::chrono::duration<double>(duration).count();
+}
+
+// The cost of a reopen: 1 KiB reads from 2,000 files in turn, every
+// descriptor kept open against a cap of 100 (every read reopens its file).
+void reopen_cost() {
+  TempDir dir("broker-bench-reopen");
+  constexpr int kFiles = 2000;
+  constexpr int kRounds = 5;
+  std::vector<std::unique_ptr<broker::File>> files;
+  for (int i = 0; i < kFiles; ++i) {
+    auto file = broker::File::open(dir.path() / ("f" + std::to_string(i)), true);
+    if (!file.ok() || !(*file)->write_at(0, std::string(1024, 'r')).ok()) {
+      std::fprintf(stderr, "reopen bench: cannot write file %d\n", i);
+      return;
+    }
+    files.push_back(std::move(*file));
+  }
+  auto micros_per_read = [&](uint64_t cap) {
+    broker::OpenFiles::set_cap(cap);
+    for (auto& file : files) (void)file->read_at(0, 1024);  // warm
+    auto start = Clock::now();
+    for (int round = 0; round < kRounds; ++round) {
+      for (auto& file : files) (void)file->read_at(0, 1024);
+    }
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count() /
+           (kRounds * kFiles);
+  };
+  double open = micros_per_read(0);
+  auto before = broker::OpenFiles::usage().reopens;
+  double reopened = micros_per_read(100);
+  auto reopens = broker::OpenFiles::usage().reopens - before;
+  broker::OpenFiles::set_cap(0);
+  std::printf(
+      "reopen cost: a 1 KiB read takes %.2f us with its file open, %.2f us when the file must "
+      "be reopened (cap 100 over %d files, %llu reopens)\n",
+      open, reopened, kFiles, static_cast<unsigned long long>(reopens));
+}
+
+// One point of the scale curve: `partitions` partitions in topics of 50.
+void scale_point(const std::filesystem::path& data_dir, int partitions) {
+  TelekerndOptions options{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                           .load = {"broker"},
+                           .data_dir = data_dir.string()};
+  int topics = std::max(1, partitions / static_cast<int>(kScalePartitionsPerTopic));
+  uint32_t per_topic = std::min<uint32_t>(kScalePartitionsPerTopic, partitions);
+  double create_seconds = 0, idle_rss = 0, rss = 0, random_rate = 0, single_rate = 0;
+  size_t descriptors = 0;
+  {
+    Telekernd daemon(options);
+    if (!daemon.ready()) {
+      std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
+      return;
+    }
+    idle_rss = rss_mib(daemon.process().pid());
+    auto stub = bv1::Broker::NewStub(daemon.channel());
+    auto start = Clock::now();
+    for (int t = 0; t < topics; ++t) {
+      grpc::ClientContext context;
+      bv1::CreateTopicRequest create;
+      create.set_topic("scale-" + std::to_string(t));
+      create.set_partitions(per_topic);
+      bv1::CreateTopicResponse created;
+      auto status = stub->CreateTopic(&context, create, &created);
+      if (!status.ok()) {
+        std::fprintf(stderr, "create scale-%d: %s\n", t, status.error_message().c_str());
+        return;
+      }
+    }
+    create_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    for (int t = 0; t < topics; ++t) {
+      for (uint32_t p = 0; p < per_topic; ++p) {
+        grpc::ClientContext context;
+        bv1::ProduceRequest request;
+        request.set_topic("scale-" + std::to_string(t));
+        request.set_partition(p);
+        request.set_durability(bv1::DURABILITY_NONE);
+        request.add_records()->set_value(payload());
+        bv1::ProduceResponse response;
+        (void)stub->Produce(&context, request, &response);
+      }
+    }
+    rss = rss_mib(daemon.process().pid());
+    descriptors = open_descriptors(daemon.process().pid());
+    random_rate = random_partition_rate(daemon.grpc_address(), topics, per_topic,
+                                        std::chrono::milliseconds(2000));
+    single_rate =
+        random_partition_rate(daemon.grpc_address(), 1, 1, std::chrono::milliseconds(2000));
+  }
+  double restart = restart_seconds(data_dir.string(), "scale-" + std::to_string(topics - 1));
+  std::printf(
+      "  %6d partitions: create %7.2f s, RSS %6.1f MiB (idle %5.1f, %.1f KiB/partition), open "
+      "descriptors %5zu, restart-to-serving %6.3f s, produce to a random partition %7.0f/s vs "
+      "one partition %7.0f/s (ratio %.2f)\n",
+      partitions, create_seconds, rss, idle_rss, (rss - idle_rss) * 1024.0 / partitions,
+      descriptors, restart, random_rate, single_rate,
+      single_rate > 0 ? random_rate / single_rate : 0.0);
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int batches = argc > 1 ? std::atoi(argv[1]) : 100;  // per producer
   int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
   int most_segments = argc > 3 ? std::atoi(argv[3]) : 1000;
+  int most_partitions = argc > 4 ? std::atoi(argv[4]) : 10000;
   if (batches > 0) {
     Telekernd daemon(
         {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
@@ -551,6 +706,18 @@ int main(int argc, char** argv) {
     for (int count : counts) {
       std::printf("  %5d sealed segments: %7.3f s median (%s s)\n", count, median(seconds[count]),
                   spread(seconds[count], "%.3f-%.3f").c_str());
+    }
+  }
+  if (most_partitions > 0) {
+    std::printf(
+        "scale curve: partitions in topics of %u, one %zu-byte record each (max_open_files "
+        "default, 4 NONE producers of 1-record requests for 2 s):\n",
+        kScalePartitionsPerTopic, kRecordBytes);
+    reopen_cost();
+    TempDir root("broker-bench-scale");
+    for (int partitions : {1000, 10000}) {
+      if (partitions > most_partitions) break;
+      scale_point(root.path() / std::to_string(partitions), partitions);
     }
   }
   return 0;

@@ -32,7 +32,8 @@ TempDir::~TempDir() {
 
 Process::Process(const std::vector<std::string>& argv,
                  const std::map<std::string, std::string>& env,
-                 const std::filesystem::path& log_file, std::optional<uint64_t> file_size_limit) {
+                 const std::filesystem::path& log_file, std::optional<uint64_t> file_size_limit,
+                 std::optional<std::pair<uint64_t, uint64_t>> open_files_limit) {
   std::vector<std::string> environment;
   for (char** entry = environ; entry && *entry; ++entry) {
     std::string text(*entry);
@@ -68,6 +69,12 @@ Process::Process(const std::vector<std::string>& argv,
       struct rlimit limit {};
       limit.rlim_cur = limit.rlim_max = *file_size_limit;
       if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+    }
+    if (open_files_limit) {
+      struct rlimit limit {};
+      limit.rlim_cur = open_files_limit->first;
+      limit.rlim_max = open_files_limit->second;
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
     }
     execvpe(arg_pointers[0], arg_pointers.data(), env_pointers.data());
     _exit(127);

@@ -29,10 +29,12 @@ class TempDir {
 // A running child process; killed (SIGKILL) on destruction if still running.
 class Process {
  public:
-  // file_size_limit sets RLIMIT_FSIZE in the child (disk-full tests).
+  // file_size_limit sets RLIMIT_FSIZE in the child (disk-full tests);
+  // open_files_limit sets RLIMIT_NOFILE (soft, hard) in the child.
   Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
           const std::filesystem::path& log_file = {},
-          std::optional<uint64_t> file_size_limit = std::nullopt);
+          std::optional<uint64_t> file_size_limit = std::nullopt,
+          std::optional<std::pair<uint64_t, uint64_t>> open_files_limit = std::nullopt);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

@@ -37,7 +37,13 @@ Telekernd::Telekernd(TelekerndOptions options) : dir_("telekernd") {
     argv.push_back((dir_.path() / "telekernd.yaml").string());
   }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  process_ = std::make_unique<Process>(argv, options.env, log_file(), options.file_size_limit);
+  std::optional<std::pair<uint64_t, uint64_t>> open_files;
+  if (options.open_files_limit) {
+    open_files.emplace(*options.open_files_limit,
+                       options.open_files_hard_limit.value_or(*options.open_files_limit));
+  }
+  process_ =
+      std::make_unique<Process>(argv, options.env, log_file(), options.file_size_limit, open_files);
   auto ready_file = dir_.path() / "ready.json";
   ready_ = wait_for([&] { return std::filesystem::exists(ready_file) || !process_->running(); },
                     std::chrono::seconds(30)) &&

@@ -20,6 +20,9 @@ struct TelekerndOptions {
   std::string data_dir;                // default: <temp dir>/data; set to keep data across restarts
   std::string listen = "127.0.0.1:0";  // a fixed port brings a restarted daemon back on it
   std::optional<uint64_t> file_size_limit;  // RLIMIT_FSIZE for the daemon
+  // RLIMIT_NOFILE for the daemon: soft (and hard, unless open_files_hard_limit is set).
+  std::optional<uint64_t> open_files_limit;
+  std::optional<uint64_t> open_files_hard_limit;
 };
 
 class Telekernd {
