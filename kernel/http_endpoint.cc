@@ -55,12 +55,22 @@ HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers,
   server_->set_logger(
       [&requests](const httplib::Request& request, const httplib::Response& response) {
         std::string path = request.path;
-        if (path != "/metrics" && path != "/health" && path != "/ready") path = "other";
+        if (path.starts_with("/rpc/")) {
+          path = "/rpc";
+        } else if (path != "/metrics" && path != "/health" && path != "/ready") {
+          path = "other";
+        }
         requests.with({path, std::to_string(response.status)}).inc();
       });
 }
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
+
+void HttpEndpoint::enable_gateway(http::GatewaySources sources, http::GatewayOptions options) {
+  server_->set_payload_max_length(options.max_body_bytes);
+  gateway_ = std::make_unique<http::Gateway>(std::move(sources), options, metrics_);
+  gateway_->install(*server_);
+}
 
 absl::Status HttpEndpoint::start(const std::string& address) {
   auto colon = address.rfind(':');

@@ -252,6 +252,8 @@ int main(int argc, char** argv) {
                                                                       api_key, authorization);
                                  },
                                  [&] { return public_metrics.load(); }});
+  http.enable_gateway({[&] { return manager.gateway_channel(); },
+                       [&] { return manager.service_names(); }});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {

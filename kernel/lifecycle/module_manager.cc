@@ -584,6 +584,12 @@ std::vector<ModuleStatus> ModuleManager::list() const {
   return result;
 }
 
+std::shared_ptr<grpc::Channel> ModuleManager::gateway_channel() {
+  std::lock_guard lock(mutex_);
+  if (!gateway_channel_ && server_ && !stopping_) gateway_channel_ = server_->in_process_channel({});
+  return gateway_channel_;
+}
+
 uint64_t ModuleManager::generation() const {
   std::lock_guard lock(mutex_);
   return generation_;
