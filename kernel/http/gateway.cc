@@ -430,11 +430,12 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
           pending->first.reset();
           next = StreamCall::Next::kMessage;
         } else {
-          // Bounded so httplib checks between waits that the client is still there.
+          // Bounded, to check between waits that the client is still there.
           next = pending->call->read(
               &buffer, std::chrono::system_clock::now() + std::chrono::milliseconds(250));
         }
-        if (next == StreamCall::Next::kTimeout) return true;
+        // httplib does not notice a client that left; ask between waits.
+        if (next == StreamCall::Next::kTimeout) return sink.is_writable();
         if (next == StreamCall::Next::kEnd) return end_stream();
         auto message = from_buffer(*output, buffer);
         std::string text = frame(message ? message_to_json(*message) : "{}");
