@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
                                  },
                                  [&] { return public_metrics.load(); }});
   http.enable_gateway({[&] { return manager.gateway_channel(); },
-                       [&] { return manager.service_names(); }});
+                       [&] { return manager.service_names(); }},
+                      {.version = kTelekernVersion});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "kernel/http/json_errors.h"
+#include "kernel/http/openapi.h"
 #include "kernel/http/transcoder.h"
 #include "telekern/strings.h"
 
@@ -185,6 +186,17 @@ std::shared_ptr<const RouteTable> Gateway::routes() {
 }
 
 void Gateway::install(httplib::Server& server) {
+  server.Get("/api/openapi.json", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(openapi_json(*routes(), options_.version), "application/json");
+  });
+  auto docs = [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(api_docs_page(), "text/html; charset=utf-8");
+  };
+  server.Get("/api/docs", docs);
+  server.Get("/swagger/", docs);
+  server.Get("/swagger", [](const httplib::Request&, httplib::Response& response) {
+    response.set_redirect("/swagger/");
+  });
   server.Post(R"(/rpc/.*)", [this](const httplib::Request& request, httplib::Response& response) {
     serve_rpc(request, response);
   });

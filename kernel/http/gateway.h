@@ -38,6 +38,7 @@ struct GatewayOptions {
   std::chrono::milliseconds stream_first_response{1'000};
   // Larger request bodies get 413.
   size_t max_body_bytes = 4 << 20;
+  std::string version;  // in the OpenAPI document
 };
 
 class Gateway {
@@ -45,7 +46,8 @@ class Gateway {
   Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry& metrics);
   ~Gateway();
 
-  // Adds POST /rpc/... and the catch-all REST handlers; call after every
+  // Adds /api/openapi.json, /api/docs, /swagger/, POST /rpc/... and the
+  // catch-all REST handlers; call after every
   // fixed path is registered (httplib tries handlers in order).
   void install(httplib::Server& server);
 

@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "telekern/broker/v1/broker.pb.h"
 #include "telekern/kernel/v1/kernel.pb.h"
@@ -283,6 +284,82 @@ TEST_F(GatewayTest, EveryRouteNeedsCredentialsAndItsRole) {
     }
   }
   EXPECT_GT(routes, 20);
+}
+
+// Every "$ref" in `node` names a schema under components.schemas.
+void expect_refs_resolve(const json& node, const json& schemas, int* refs) {
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if (key == "$ref") {
+        ++*refs;
+        std::string name =
+            value.get<std::string>().substr(std::string("#/components/schemas/").size());
+        EXPECT_TRUE(schemas.contains(name)) << "dangling $ref " << value;
+      } else {
+        expect_refs_resolve(value, schemas, refs);
+      }
+    }
+  } else if (node.is_array()) {
+    for (const auto& value : node) expect_refs_resolve(value, schemas, refs);
+  }
+}
+
+TEST_F(GatewayTest, OpenApiListsEveryLoadedMethodAndTheDocsPageWorksOffline) {
+  auto reply = send("GET", "/api/openapi.json", "");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json document = reply.parsed();
+  ASSERT_TRUE(document.is_object());
+  EXPECT_EQ(document.value("openapi", ""), "3.0.3");
+  ASSERT_TRUE(document["info"].contains("title"));
+  ASSERT_TRUE(document["info"].contains("version"));
+  const json& paths = document["paths"];
+  for (const std::string name : {"telekern.kernel.v1.Kernel", "telekern.broker.v1.Broker"}) {
+    const auto* descriptor = service(name);
+    ASSERT_NE(descriptor, nullptr);
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      std::string path = "/rpc/" + name + "/" + descriptor->method(i)->name();
+      ASSERT_TRUE(paths.contains(path)) << path;
+      const json& op = paths[path]["post"];
+      EXPECT_TRUE(op.contains("x-min-role")) << path;
+      EXPECT_TRUE(op["responses"].contains("200")) << path;
+      EXPECT_TRUE(op["responses"].contains("401")) << path;
+    }
+  }
+  for (const auto& [path, verb] :
+       std::vector<std::pair<std::string, std::string>>{{"/topics", "get"},
+                                                        {"/produce", "post"},
+                                                        {"/consume", "get"},
+                                                        {"/ack", "post"},
+                                                        {"/topics/{topic}", "get"},
+                                                        {"/api/v1/modules", "get"}}) {
+    EXPECT_TRUE(paths.contains(path) && paths[path].contains(verb)) << verb << " " << path;
+  }
+  EXPECT_EQ(paths["/consume"]["get"].value("x-min-role", ""), "operator");
+  // Structural validity: unique operationIds, path parameters declared, refs resolve.
+  std::set<std::string> operation_ids;
+  for (const auto& [path, operations] : paths.items()) {
+    for (const auto& [verb, op] : operations.items()) {
+      EXPECT_TRUE(operation_ids.insert(op.value("operationId", "")).second)
+          << "duplicate operationId at " << verb << " " << path;
+      if (path.find('{') != std::string::npos) {
+        ASSERT_TRUE(op.contains("parameters")) << path;
+        bool declared = false;
+        for (const auto& parameter : op["parameters"]) declared |= parameter["in"] == "path";
+        EXPECT_TRUE(declared) << path;
+      }
+    }
+  }
+  int refs = 0;
+  expect_refs_resolve(document, document["components"]["schemas"], &refs);
+  EXPECT_GT(refs, 20);
+
+  for (const std::string page : {"/api/docs", "/swagger/"}) {
+    auto docs = send("GET", page, "");
+    EXPECT_EQ(docs.status, 200) << page;
+    EXPECT_NE(docs.body.find("/api/openapi.json"), std::string::npos) << page;
+    EXPECT_EQ(docs.body.find("<script src="), std::string::npos) << "no external scripts";
+    EXPECT_EQ(docs.body.find("https://"), std::string::npos) << "works offline";
+  }
 }
 
 // A daemon of its own: it unloads and loads the broker.
