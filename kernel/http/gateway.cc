@@ -163,7 +163,38 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
       options_(options),
       calls_(metrics.counter("telekern_http_gateway_calls_total",
                              "Calls through the HTTP gateway, by service, method and HTTP status",
-                             {"service", "method", "code"})) {}
+                             {"service", "method", "code"})),
+      limited_(metrics.counter("telekern_http_rate_limited_total",
+                               "Gateway requests refused with 429, by the limit they passed",
+                               {"limit"})),
+      credential_limiter_(options_.per_credential),
+      address_limiter_(options_.per_address) {}
+
+bool Gateway::admit(const httplib::Request& request, httplib::Response& response) {
+  auto refuse = [&](std::chrono::milliseconds wait, const char* which, const RateLimit& limit,
+                    const char* key) {
+    limited_.with({which}).inc();
+    auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
+    response.set_header("Retry-After", std::to_string(seconds));
+    send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
+               str_cat("more than ", std::to_string(static_cast<int64_t>(limit.per_second)),
+                       " requests a second per ", which, "; retry after ", std::to_string(seconds),
+                       " s (limit: ", key, ")"));
+  };
+  if (auto wait = address_limiter_.acquire(request.remote_addr)) {
+    refuse(*wait, "address", address_limiter_.limit(), "http_gateway.rate_per_address");
+    return false;
+  }
+  std::string credential = request.get_header_value("X-API-Key");
+  if (credential.empty()) credential = request.get_header_value("Authorization");
+  if (!credential.empty()) {
+    if (auto wait = credential_limiter_.acquire(credential)) {
+      refuse(*wait, "credential", credential_limiter_.limit(), "http_gateway.rate_per_credential");
+      return false;
+    }
+  }
+  return true;
+}
 
 Gateway::~Gateway() = default;
 
@@ -193,6 +224,28 @@ void Gateway::install(httplib::Server& server) {
     response.set_content(api_docs_page(), "text/html; charset=utf-8");
   };
   server.Get("/api/docs", docs);
+  // Security headers on every answer; CORS only for configured origins.
+  server.set_post_routing_handler(
+      [this](const httplib::Request& request, httplib::Response& response) {
+        response.set_header("X-Content-Type-Options", "nosniff");
+        response.set_header("X-Frame-Options", "DENY");
+        response.set_header("Referrer-Policy", "no-referrer");
+        response.set_header("Content-Security-Policy",
+                            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        auto origin = request.get_header_value("Origin");
+        if (!origin.empty() && std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
+                                         origin) != options_.cors_origins.end()) {
+          response.set_header("Access-Control-Allow-Origin", origin);
+          response.set_header("Vary", "Origin");
+          response.set_header("Access-Control-Allow-Headers",
+                              "Content-Type, Authorization, X-API-Key, Accept");
+          response.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, PATCH");
+        }
+      });
+  server.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& response) {
+    response.status = 204;  // preflight; the post-routing handler adds CORS when allowed
+  });
   server.Get("/swagger/", docs);
   server.Get("/swagger", [](const httplib::Request&, httplib::Response& response) {
     response.set_redirect("/swagger/");
@@ -211,6 +264,7 @@ void Gateway::install(httplib::Server& server) {
 }
 
 void Gateway::serve_rpc(const httplib::Request& request, httplib::Response& response) {
+  if (!admit(request, response)) return;
   // /rpc/<package.Service>/<Method>
   std::string_view rest = std::string_view(request.path).substr(5);
   size_t slash = rest.find('/');
@@ -249,6 +303,7 @@ void Gateway::serve_rpc(const httplib::Request& request, httplib::Response& resp
 }
 
 void Gateway::serve_route(const httplib::Request& request, httplib::Response& response) {
+  if (!admit(request, response)) return;
   auto table = routes();
   std::vector<std::string> other_verbs;
   auto match = table->match(request.method, request.path, &other_verbs);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/http/rate_limiter.h"
 #include "kernel/http/route_table.h"
 #include "telekern/metrics.h"
 
@@ -39,6 +40,11 @@ struct GatewayOptions {
   // Larger request bodies get 413.
   size_t max_body_bytes = 4 << 20;
   std::string version;  // in the OpenAPI document
+  // Token buckets for gateway calls (429 + Retry-After past them).
+  RateLimit per_credential{200, 400};
+  RateLimit per_address{400, 800};
+  // Origins allowed to call from a browser (CORS); empty: CORS off.
+  std::vector<std::string> cors_origins;
 };
 
 class Gateway {
@@ -61,9 +67,15 @@ class Gateway {
   void call(const google::protobuf::MethodDescriptor& method, const std::string& service_hint,
             const httplib::Request& request, httplib::Response& response, const RouteMatch* match);
 
+  // True when within the limits; otherwise answers 429 with Retry-After.
+  bool admit(const httplib::Request& request, httplib::Response& response);
+
   GatewaySources sources_;
   GatewayOptions options_;
   CounterFamily& calls_;
+  CounterFamily& limited_;
+  RateLimiter credential_limiter_;
+  RateLimiter address_limiter_;
   std::mutex routes_mutex_;
   std::shared_ptr<const RouteTable> routes_;
   std::vector<std::string> routes_services_;

@@ -412,3 +412,56 @@ TEST(GatewayModulesTest, RoutesFollowModulesLoadedAndUnloadedAtRuntime) {
 
 }  // namespace
 }  // namespace telekern::testing
+
+namespace telekern::testing {
+namespace {
+
+// A daemon of its own with a tiny per-credential limit and one CORS origin.
+TEST(GatewayLimitsTest, ABurstPastTheLimitGets429WhileOthersAreServed) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() +
+                                   "http_gateway:\n"
+                                   "  rate_per_credential: 0.1\n"
+                                   "  cors_origins: [\"http://console.example\"]\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  httplib::Headers viewer{{"X-API-Key", kViewerKey}};
+  int limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 5; ++i) {
+    auto result = http.Get("/topics", viewer);
+    ASSERT_TRUE(result);
+    if (result->status == 429) {
+      ++limited;
+      retry_after = result->get_header_value("Retry-After");
+      EXPECT_NE(result->body.find("RESOURCE_EXHAUSTED"), std::string::npos) << result->body;
+      EXPECT_NE(result->body.find("rate_per_credential"), std::string::npos) << result->body;
+    }
+  }
+  // Burst 1 at 0.1/s: at most one more token can come in while 5 calls run.
+  EXPECT_GE(limited, 3);
+  EXPECT_FALSE(retry_after.empty());
+  EXPECT_GE(std::stoi(retry_after.empty() ? "0" : retry_after), 1);
+  // Another credential is served; the daemon stays healthy and counts it.
+  auto other = http.Get("/topics", {{"X-API-Key", kOperatorKey}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200) << other->body;
+  EXPECT_EQ(daemon.http_get("/health").first, 200);
+  auto metrics = daemon.http_get("/metrics", {{"X-API-Key", kOperatorKey}}).second;
+  EXPECT_NE(metrics.find("telekern_http_rate_limited_total{limit=\"credential\"}"),
+            std::string::npos);
+
+  // CORS: an allowed origin gets the headers, another none; security headers always.
+  auto allowed = http.Get("/api/openapi.json", {{"Origin", "http://console.example"}});
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->get_header_value("Access-Control-Allow-Origin"), "http://console.example");
+  EXPECT_EQ(allowed->get_header_value("X-Content-Type-Options"), "nosniff");
+  auto foreign = http.Get("/api/openapi.json", {{"Origin", "http://evil.example"}});
+  ASSERT_TRUE(foreign);
+  EXPECT_FALSE(foreign->has_header("Access-Control-Allow-Origin"));
+  EXPECT_EQ(foreign->get_header_value("X-Frame-Options"), "DENY");
+}
+
+}  // namespace
+}  // namespace telekern::testing
