@@ -88,6 +88,12 @@ absl::StatusOr<const FieldDescriptor*> resolve(const Descriptor& type, std::stri
                   ? field->message_type()
                   : nullptr;
   }
+  if (field == nullptr) {
+    // "." or "..": no name at all (found by the transcoder fuzz target).
+    return absl::InvalidArgumentError(str_cat(what, " '", path, "' names no field of ",
+                                              type.full_name(),
+                                              "; its fields: ", field_list(type)));
+  }
   return field;
 }
 

@@ -211,6 +211,8 @@ TEST_F(GatewayTest, ErrorsHaveJsonShapesAndMatchingStatus) {
   expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce", R"([1,2])", op), 400,
                      "INVALID_ARGUMENT", "JSON object");
   expect_error_shape(send("GET", "/topics?bogus=1", "", op), 400, "INVALID_ARGUMENT", "bogus");
+  // Found by the transcoder fuzz target: a parameter named "." crashed the daemon.
+  expect_error_shape(send("GET", "/topics?.=1", "", op), 400, "INVALID_ARGUMENT", "names no field");
   expect_error_shape(send("GET", "/consume?topic=t&group=g&max_batch=many", "", op), 400,
                      "INVALID_ARGUMENT", "max_batch");
   // Invalid UTF-8 in a JSON string and in a raw string body.
