@@ -239,6 +239,23 @@ std::multimap<std::string, std::string> parse_query(std::string_view target) {
 
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> transcode_request(
     const Descriptor& type, const HttpRequestParts& parts, const BodyRule& rule) {
+  if (rule.body == "*" && rule.request_defaults.empty() && parts.path_bindings.empty() &&
+      parts.query.empty() && trim(parts.body).starts_with("{")) {
+    // The common case (POST /rpc/...): protobuf parses the body alone; only a
+    // body it refuses takes the slow path below, which names the problem.
+    const auto* prototype =
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(&type);
+    if (prototype != nullptr) {
+      std::unique_ptr<google::protobuf::Message> message(prototype->New());
+      google::protobuf::util::JsonParseOptions options;
+      auto body = trim(parts.body);
+      if (google::protobuf::util::JsonStringToMessage(
+              google::protobuf::StringPiece(body.data(), body.size()), message.get(), options)
+              .ok()) {
+        return message;
+      }
+    }
+  }
   json request = json::object();
   if (!rule.request_defaults.empty()) {
     auto defaults = parse_json_body(rule.request_defaults, "the route's request_defaults");
