@@ -586,7 +586,9 @@ std::vector<ModuleStatus> ModuleManager::list() const {
 
 std::shared_ptr<grpc::Channel> ModuleManager::gateway_channel() {
   std::lock_guard lock(mutex_);
-  if (!gateway_channel_ && server_ && !stopping_) gateway_channel_ = server_->in_process_channel({});
+  if (!gateway_channel_ && server_ && !stopping_) {
+    gateway_channel_ = server_->in_process_channel({});
+  }
   return gateway_channel_;
 }
 
