@@ -28,7 +28,8 @@ struct KernelConfig {
     size_t max_body_bytes = 4 << 20;
     std::chrono::milliseconds call_timeout{30'000};
     std::vector<std::string> cors_origins;
-  } gateway;  // http_gateway.*
+  } gateway;                            // http_gateway.*
+  double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;
   std::vector<std::string> load;  // modules to load at start; empty = all in modules_dir

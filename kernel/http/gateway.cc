@@ -22,6 +22,9 @@ using google::protobuf::MethodDescriptor;
 
 void send_error(httplib::Response& response, grpc::StatusCode code, std::string_view message) {
   response.status = http_status_for(code);
+  if (code == grpc::StatusCode::RESOURCE_EXHAUSTED && !response.has_header("Retry-After")) {
+    response.set_header("Retry-After", "1");  // a limit behind the gateway (the call gate's)
+  }
   if (code == grpc::StatusCode::UNAUTHENTICATED) {
     response.set_header("WWW-Authenticate", "Bearer realm=\"telekernd\"");
   }

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "telekern/broker/v1/broker.pb.h"
-#include "telekern/kernel/v1/kernel.pb.h"
+#include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/options/v1/options.pb.h"
 #include "tests/support/auth_config.h"
 #include "tests/support/telekernd.h"
@@ -463,6 +463,39 @@ TEST(GatewayLimitsTest, ABurstPastTheLimitGets429WhileOthersAreServed) {
   ASSERT_TRUE(foreign);
   EXPECT_FALSE(foreign->has_header("Access-Control-Allow-Origin"));
   EXPECT_EQ(foreign->get_header_value("X-Frame-Options"), "DENY");
+}
+
+// gRPC callers are limited per credential in the call gate too.
+TEST(GatewayLimitsTest, GrpcCallsPastTheLimitGetResourceExhausted) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "grpc_rate_per_credential: 0.1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(daemon.channel());
+  auto call = [&](const char* key) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-api-key", key);
+    telekern::kernel::v1::ListModulesResponse response;
+    return kernel->ListModules(&context, {}, &response);
+  };
+  int exhausted = 0;
+  std::string message;
+  for (int i = 0; i < 5; ++i) {
+    auto status = call(kViewerKey);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      message = status.error_message();
+    }
+  }
+  EXPECT_GE(exhausted, 3);
+  EXPECT_NE(message.find("grpc_rate_per_credential"), std::string::npos) << message;
+  EXPECT_TRUE(call(kOperatorKey).ok()) << "another credential is served";
+  // The gateway's calls count against the same credential: 429 over HTTP.
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  auto result = http.Get("/api/v1/modules", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 429) << result->body;
+  EXPECT_TRUE(result->has_header("Retry-After"));
 }
 
 }  // namespace
