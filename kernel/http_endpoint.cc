@@ -22,6 +22,9 @@ HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers,
     : metrics_(metrics),
       handlers_(std::move(handlers)),
       server_(std::make_unique<http::GuardedServer>(limits, metrics)) {
+  // Answers go out whole at once; without it a keep-alive client's next
+  // request waits for a delayed ACK (40 ms).
+  server_->set_tcp_nodelay(true);
   auto& requests =
       metrics_.counter("telekern_http_requests_total",
                        "HTTP requests served, by path and status code", {"path", "code"});
@@ -55,12 +58,22 @@ HttpEndpoint::HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers,
   server_->set_logger(
       [&requests](const httplib::Request& request, const httplib::Response& response) {
         std::string path = request.path;
-        if (path != "/metrics" && path != "/health" && path != "/ready") path = "other";
+        if (path.starts_with("/rpc/")) {
+          path = "/rpc";
+        } else if (path != "/metrics" && path != "/health" && path != "/ready") {
+          path = "other";
+        }
         requests.with({path, std::to_string(response.status)}).inc();
       });
 }
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
+
+void HttpEndpoint::enable_gateway(http::GatewaySources sources, http::GatewayOptions options) {
+  server_->set_payload_max_length(options.max_body_bytes);
+  gateway_ = std::make_unique<http::Gateway>(std::move(sources), options, metrics_);
+  gateway_->install(*server_);
+}
 
 absl::Status HttpEndpoint::start(const std::string& address) {
   auto colon = address.rfind(':');

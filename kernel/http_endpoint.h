@@ -10,6 +10,7 @@
 #include <string_view>
 #include <thread>
 
+#include "kernel/http/gateway.h"
 #include "kernel/http/guarded_server.h"
 #include "telekern/metrics.h"
 
@@ -31,6 +32,10 @@ class HttpEndpoint {
   HttpEndpoint(MetricsRegistry& metrics, HttpHandlers handlers, http::ConnectionLimits limits = {});
   ~HttpEndpoint();
 
+  // Serves the HTTP/JSON gateway (/rpc/... and the services' REST routes)
+  // after the fixed paths; call before start().
+  void enable_gateway(http::GatewaySources sources, http::GatewayOptions options = {});
+
   // Binds host:port (port 0 picks one) and serves on a thread of its own.
   absl::Status start(const std::string& address);
   int port() const { return port_; }
@@ -40,6 +45,7 @@ class HttpEndpoint {
   MetricsRegistry& metrics_;
   HttpHandlers handlers_;
   std::unique_ptr<http::GuardedServer> server_;
+  std::unique_ptr<http::Gateway> gateway_;
   std::thread thread_;
   int port_ = 0;
 };

@@ -43,6 +43,19 @@ const ConfigSchema& kernel_schema() {
        "HTTP address for /metrics, /health, /ready; empty disables", check_address},
       {"http_public_metrics", ConfigType::kBool, "false",
        "Serve /metrics without credentials when auth is on (else a viewer key or token)"},
+      {"http_gateway.rate_per_credential", ConfigType::kDouble, "200",
+       "Gateway requests a second per API key or token (burst twice that); 0 = unlimited"},
+      {"http_gateway.rate_per_address", ConfigType::kDouble, "400",
+       "Gateway requests a second per client address (burst twice that); 0 = unlimited"},
+      {"http_gateway.max_body_bytes", ConfigType::kInt, "4194304",
+       "Largest gateway request body; larger ones get 413"},
+      {"http_gateway.call_timeout", ConfigType::kDuration, "30s",
+       "Deadline of unary and client-streaming calls made by the gateway"},
+      {"http_gateway.cors_origins", ConfigType::kStringList, "",
+       "Origins browsers may call the gateway from (CORS); empty = CORS off"},
+      {"grpc_rate_per_credential", ConfigType::kDouble, "0",
+       "Calls a second per credential on gRPC, gateway calls included (burst twice that); "
+       "0 = unlimited"},
       {"data_dir", ConfigType::kString, "./data",
        "Directory under which each module gets its own data directory"},
       {"modules_dir", ConfigType::kString, "",
@@ -147,6 +160,13 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.listen = overrides.listen.empty() ? config.get_string("listen") : overrides.listen;
   result.http = overrides.http.empty() ? config.get_string("http") : overrides.http;
   result.http_public_metrics = config.get_bool("http_public_metrics");
+  result.gateway.rate_per_credential = config.get_double("http_gateway.rate_per_credential");
+  result.gateway.rate_per_address = config.get_double("http_gateway.rate_per_address");
+  result.gateway.max_body_bytes =
+      static_cast<size_t>(std::max<int64_t>(0, config.get_int("http_gateway.max_body_bytes")));
+  result.gateway.call_timeout = config.get_duration("http_gateway.call_timeout");
+  result.gateway.cors_origins = config.get_string_list("http_gateway.cors_origins");
+  result.grpc_rate_per_credential = config.get_double("grpc_rate_per_credential");
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =
       overrides.modules_dir.empty() ? config.get_string("modules_dir") : overrides.modules_dir;

@@ -22,6 +22,14 @@ struct KernelConfig {
   std::string listen;
   std::string http;
   bool http_public_metrics = false;  // /metrics without credentials when auth is on
+  struct Gateway {
+    double rate_per_credential = 200;
+    double rate_per_address = 400;
+    size_t max_body_bytes = 4 << 20;
+    std::chrono::milliseconds call_timeout{30'000};
+    std::vector<std::string> cors_origins;
+  } gateway;                            // http_gateway.*
+  double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;
   std::vector<std::string> load;  // modules to load at start; empty = all in modules_dir

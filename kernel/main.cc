@@ -288,6 +288,14 @@ int main(int argc, char** argv) {
                                                                       api_key, authorization);
                                  },
                                  [&] { return public_metrics.load(); }});
+  http.enable_gateway(
+      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
+      {.call_timeout = config->gateway.call_timeout,
+       .max_body_bytes = config->gateway.max_body_bytes,
+       .version = kTelekernVersion,
+       .per_credential = {config->gateway.rate_per_credential, 0},
+       .per_address = {config->gateway.rate_per_address, 0},
+       .cors_origins = config->gateway.cors_origins});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {

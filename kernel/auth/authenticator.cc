@@ -190,9 +190,17 @@ absl::StatusOr<Identity> Authenticator::authenticate(std::string_view api_key,
   if (!authorization.empty()) {
     constexpr std::string_view kBearer = "Bearer ";
     if (to_lower(authorization.substr(0, kBearer.size())) != to_lower(kBearer)) {
-      return absl::UnauthenticatedError("authorization header must be 'Bearer <jwt>'");
+      return absl::UnauthenticatedError("authorization header must be 'Bearer <jwt-or-api-key>'");
     }
     std::string_view token = authorization.substr(kBearer.size());
+    if (token.find('.') == std::string_view::npos && !token.empty()) {
+      // Not shaped like a JWT: an API key sent as a bearer token (curl users
+      // of the seed's API, Prometheus' `authorization` setting).
+      auto as_key = authenticate(token, "");
+      if (as_key.ok()) return as_key;
+      return absl::UnauthenticatedError(
+          "bearer token is neither a JWT (header.payload.signature) nor a known API key");
+    }
     auto now = std::chrono::system_clock::now();
     if (auto cached = cache_->find_token(token, now)) return *cached;
     auto claims = verify_jwt(token, settings_.jwt_secret, now);

@@ -15,12 +15,16 @@
 #include <string_view>
 
 #include "kernel/auth/authenticator.h"
+#include "kernel/http/rate_limiter.h"
 
 namespace telekern::kernel::auth {
 
 class CallGate {
  public:
-  explicit CallGate(std::shared_ptr<const Authenticator> authenticator);
+  // `calls_per_second` > 0 limits each credential (token bucket, burst twice
+  // that; the kernel's own calls are exempt): past it RESOURCE_EXHAUSTED.
+  explicit CallGate(std::shared_ptr<const Authenticator> authenticator,
+                    double calls_per_second = 0);
 
   // OK, or UNAUTHENTICATED (no or bad credentials) / PERMISSION_DENIED (role
   // too low) with a message that says which, for a call to `path`
@@ -31,6 +35,7 @@ class CallGate {
 
  private:
   std::atomic<std::shared_ptr<const Authenticator>> authenticator_;
+  std::unique_ptr<http::RateLimiter> limiter_;  // null: unlimited
 };
 
 }  // namespace telekern::kernel::auth

@@ -114,6 +114,12 @@ class GuardedServer::BufferedStream final : public httplib::Stream {
            poll_one(connection_.fd, POLLIN, read_timeout_) > 0;
   }
   bool is_writable() const override {
+    // A client that hung up ends a long response (an SSE stream) at once,
+    // so its call is cancelled instead of running until a write fails.
+    pollfd peer{connection_.fd, POLLRDHUP, 0};
+    if (::poll(&peer, 1, 0) > 0 && (peer.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      return false;
+    }
     return poll_one(connection_.fd, POLLOUT, write_timeout_) > 0;
   }
   ssize_t read(char* ptr, size_t size) override {

@@ -64,7 +64,7 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   kernel_services_ = std::move(kernel_services);
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
-  gate_ = std::make_shared<auth::CallGate>(authenticator_);
+  gate_ = std::make_shared<auth::CallGate>(authenticator_, config_.grpc_rate_per_credential);
   // Calls held while a module reloads wait at most this long.
   router_ = std::make_unique<ModuleRouter>(config_.drain_timeout + std::chrono::seconds(10), *gate_,
                                            *callers_);
@@ -598,6 +598,14 @@ std::vector<ModuleStatus> ModuleManager::list() const {
   std::vector<ModuleStatus> result;
   for (const auto& record : records_) result.push_back(record->status());
   return result;
+}
+
+std::shared_ptr<grpc::Channel> ModuleManager::gateway_channel() {
+  std::lock_guard lock(mutex_);
+  if (!gateway_channel_ && server_ && !stopping_) {
+    gateway_channel_ = server_->in_process_channel({});
+  }
+  return gateway_channel_;
 }
 
 uint64_t ModuleManager::generation() const {

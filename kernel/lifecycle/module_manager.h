@@ -53,6 +53,11 @@ class ModuleManager {
   void reload(std::string name, OperationCallback done);
 
   std::vector<ModuleStatus> list() const;
+  // Full names of every service the public server answers now.
+  std::vector<std::string> service_names() const;
+  // A channel into the public server that adds no credentials (the HTTP
+  // gateway forwards its callers'); null until start() succeeded.
+  std::shared_ptr<grpc::Channel> gateway_channel();
   uint64_t generation() const;
   int port() const;
   // True when every loaded module reports SERVING; `detail` names those that don't.
@@ -98,7 +103,6 @@ class ModuleManager {
   // Lets in-flight calls finish (up to drain_timeout), stops the module,
   // destroys it, then unloads its library.
   void destroy(std::shared_ptr<Record> record);
-  std::vector<std::string> service_names() const;
   uint64_t next_generation();
   std::shared_ptr<Record> find_running(const std::string& name) const;
   std::filesystem::path resolve(const std::string& name_or_path) const;
@@ -121,6 +125,7 @@ class ModuleManager {
   std::unique_ptr<DirectRoutes> direct_;  // registered on server_, so it outlives it
   std::unique_ptr<PublicServer> server_;
   std::shared_ptr<auth::CallGate> gate_;
+  std::shared_ptr<grpc::Channel> gateway_channel_;
   uint64_t generation_ = 0;
   uint64_t copies_ = 0;
   int port_ = 0;

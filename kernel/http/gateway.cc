@@ -1,0 +1,520 @@
+#include "kernel/http/gateway.h"
+
+#include <google/protobuf/dynamic_message.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <condition_variable>
+#include <future>
+
+#include "kernel/http/json_errors.h"
+#include "kernel/http/openapi.h"
+#include "kernel/http/transcoder.h"
+#include "telekern/strings.h"
+
+namespace telekern::kernel::http {
+
+namespace {
+
+using google::protobuf::Message;
+using google::protobuf::MethodDescriptor;
+
+void send_error(httplib::Response& response, grpc::StatusCode code, std::string_view message) {
+  response.status = http_status_for(code);
+  if (code == grpc::StatusCode::RESOURCE_EXHAUSTED && !response.has_header("Retry-After")) {
+    response.set_header("Retry-After", "1");  // a limit behind the gateway (the call gate's)
+  }
+  if (code == grpc::StatusCode::UNAUTHENTICATED) {
+    response.set_header("WWW-Authenticate", "Bearer realm=\"telekernd\"");
+  }
+  response.set_content(error_json(code, message), "application/json");
+}
+
+grpc::ByteBuffer to_buffer(const Message& message) {
+  std::string bytes = message.SerializeAsString();
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::unique_ptr<Message> from_buffer(const google::protobuf::Descriptor& type,
+                                     const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string bytes;
+  for (const auto& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  const auto* prototype =
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(&type);
+  std::unique_ptr<Message> message(prototype->New());
+  if (!message->ParseFromString(bytes)) return nullptr;
+  return message;
+}
+
+void add_credentials(const httplib::Request& request, grpc::ClientContext& context) {
+  auto api_key = request.get_header_value("X-API-Key");
+  if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
+  auto authorization = request.get_header_value("Authorization");
+  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+}
+
+bool wants_sse(const httplib::Request& request) {
+  return to_lower(request.get_header_value("Accept")).find("text/event-stream") !=
+         std::string::npos;
+}
+
+std::string sse_frame(std::string_view event, std::string_view data) {
+  std::string frame;
+  if (!event.empty()) frame = str_cat("event: ", event, "\n");
+  str_append(frame, "data: ", data, "\n\n");
+  return frame;
+}
+
+// One streaming call on a completion queue of its own, driven by the HTTP
+// worker that serves the request: no extra thread, and the worker can stop
+// waiting to see whether its client is still there.
+class StreamCall {
+ public:
+  enum Tag : intptr_t { kStart = 1, kWrite, kWritesDone, kRead, kFinish };
+
+  ~StreamCall() {
+    finish(/*cancel=*/true);
+    queue_.Shutdown();
+    void* tag;
+    bool ok;
+    while (queue_.Next(&tag, &ok)) {
+    }
+  }
+
+  grpc::ClientContext& context() { return context_; }
+
+  // Starts the call and sends every request; false when the call already ended.
+  bool begin(grpc::GenericStub& stub, const std::string& path,
+             const std::vector<std::unique_ptr<Message>>& requests) {
+    stream_ = stub.PrepareCall(&context_, path, &queue_);
+    if (!stream_) return false;
+    stream_->StartCall(reinterpret_cast<void*>(kStart));
+    if (!wait_for(kStart)) return false;
+    for (const auto& request : requests) {
+      stream_->Write(to_buffer(*request), reinterpret_cast<void*>(kWrite));
+      if (!wait_for(kWrite)) return false;
+    }
+    stream_->WritesDone(reinterpret_cast<void*>(kWritesDone));
+    return wait_for(kWritesDone);
+  }
+
+  enum class Next { kMessage, kEnd, kTimeout };
+  // The next response, waiting until `deadline`.
+  Next read(grpc::ByteBuffer* out, std::chrono::system_clock::time_point deadline) {
+    if (ended_) return Next::kEnd;
+    if (!read_pending_) {
+      stream_->Read(&incoming_, reinterpret_cast<void*>(kRead));
+      read_pending_ = true;
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    auto result = queue_.AsyncNext(&tag, &ok, deadline);
+    if (result == grpc::CompletionQueue::TIMEOUT) return Next::kTimeout;
+    read_pending_ = false;
+    if (result != grpc::CompletionQueue::GOT_EVENT || !ok) {
+      ended_ = true;
+      return Next::kEnd;
+    }
+    *out = std::move(incoming_);
+    return Next::kMessage;
+  }
+
+  // The call's status; cancels it first when `cancel` (the client left).
+  grpc::Status finish(bool cancel) {
+    if (finished_ || !stream_) return status_;
+    finished_ = true;
+    if (cancel) context_.TryCancel();
+    if (read_pending_) {
+      (void)wait_for(kRead);
+      read_pending_ = false;
+    }
+    stream_->Finish(&status_, reinterpret_cast<void*>(kFinish));
+    (void)wait_for(kFinish);
+    return status_;
+  }
+
+ private:
+  bool wait_for(Tag expected) {
+    void* tag = nullptr;
+    bool ok = false;
+    while (queue_.Next(&tag, &ok)) {
+      if (reinterpret_cast<intptr_t>(tag) == expected) return ok;
+    }
+    return false;
+  }
+
+  grpc::ClientContext context_;
+  grpc::CompletionQueue queue_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream_;
+  grpc::ByteBuffer incoming_;
+  grpc::Status status_;
+  bool read_pending_ = false;
+  bool ended_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry& metrics)
+    : sources_(std::move(sources)),
+      options_(options),
+      calls_(metrics.counter("telekern_http_gateway_calls_total",
+                             "Calls through the HTTP gateway, by service, method and HTTP status",
+                             {"service", "method", "code"})),
+      limited_(metrics.counter("telekern_http_rate_limited_total",
+                               "Gateway requests refused with 429, by the limit they passed",
+                               {"limit"})),
+      credential_limiter_(options_.per_credential),
+      address_limiter_(options_.per_address) {}
+
+bool Gateway::admit(const httplib::Request& request, httplib::Response& response) {
+  auto refuse = [&](std::chrono::milliseconds wait, const char* which, const RateLimit& limit,
+                    const char* key) {
+    limited_.with({which}).inc();
+    auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
+    response.set_header("Retry-After", std::to_string(seconds));
+    send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
+               str_cat("more than ", std::to_string(static_cast<int64_t>(limit.per_second)),
+                       " requests a second per ", which, "; retry after ", std::to_string(seconds),
+                       " s (limit: ", key, ")"));
+  };
+  if (auto wait = address_limiter_.acquire(request.remote_addr)) {
+    refuse(*wait, "address", address_limiter_.limit(), "http_gateway.rate_per_address");
+    return false;
+  }
+  std::string credential = request.get_header_value("X-API-Key");
+  if (credential.empty()) credential = request.get_header_value("Authorization");
+  if (!credential.empty()) {
+    if (auto wait = credential_limiter_.acquire(credential)) {
+      refuse(*wait, "credential", credential_limiter_.limit(), "http_gateway.rate_per_credential");
+      return false;
+    }
+  }
+  return true;
+}
+
+Gateway::~Gateway() = default;
+
+std::shared_ptr<const RouteTable> Gateway::routes() {
+  // Keyed on the served services themselves rather than the manager's
+  // generation, which moves just before a loaded module's routes are in place.
+  auto services = sources_.services ? sources_.services() : std::vector<std::string>{};
+  std::sort(services.begin(), services.end());
+  std::lock_guard lock(routes_mutex_);
+  if (routes_ && services == routes_services_) return routes_;
+  routes_ = std::make_shared<const RouteTable>(RouteTable::build(services));
+  routes_services_ = services;
+  size_t before = seen_services_.size();
+  seen_services_.insert(services.begin(), services.end());
+  if (!seen_routes_ || seen_services_.size() != before) {
+    seen_routes_ = std::make_shared<const RouteTable>(
+        RouteTable::build(std::vector<std::string>(seen_services_.begin(), seen_services_.end())));
+  }
+  return routes_;
+}
+
+void Gateway::install(httplib::Server& server) {
+  server.Get("/api/openapi.json", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(openapi_json(*routes(), options_.version), "application/json");
+  });
+  auto docs = [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(api_docs_page(), "text/html; charset=utf-8");
+  };
+  server.Get("/api/docs", docs);
+  // Security headers on every answer; CORS only for configured origins.
+  server.set_post_routing_handler(
+      [this](const httplib::Request& request, httplib::Response& response) {
+        response.set_header("X-Content-Type-Options", "nosniff");
+        response.set_header("X-Frame-Options", "DENY");
+        response.set_header("Referrer-Policy", "no-referrer");
+        response.set_header("Content-Security-Policy",
+                            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        auto origin = request.get_header_value("Origin");
+        if (!origin.empty() && std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
+                                         origin) != options_.cors_origins.end()) {
+          response.set_header("Access-Control-Allow-Origin", origin);
+          response.set_header("Vary", "Origin");
+          response.set_header("Access-Control-Allow-Headers",
+                              "Content-Type, Authorization, X-API-Key, Accept");
+          response.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, PATCH");
+        }
+      });
+  server.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& response) {
+    response.status = 204;  // preflight; the post-routing handler adds CORS when allowed
+  });
+  server.Get("/swagger/", docs);
+  server.Get("/swagger", [](const httplib::Request&, httplib::Response& response) {
+    response.set_redirect("/swagger/");
+  });
+  server.Post(R"(/rpc/.*)", [this](const httplib::Request& request, httplib::Response& response) {
+    serve_rpc(request, response);
+  });
+  auto route = [this](const httplib::Request& request, httplib::Response& response) {
+    serve_route(request, response);
+  };
+  server.Get(R"(/.*)", route);
+  server.Post(R"(/.*)", route);
+  server.Put(R"(/.*)", route);
+  server.Delete(R"(/.*)", route);
+  server.Patch(R"(/.*)", route);
+}
+
+void Gateway::serve_rpc(const httplib::Request& request, httplib::Response& response) {
+  if (!admit(request, response)) return;
+  // /rpc/<package.Service>/<Method>
+  std::string_view rest = std::string_view(request.path).substr(5);
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+      rest.find('/', slash + 1) != std::string_view::npos) {
+    send_error(response, grpc::StatusCode::NOT_FOUND,
+               str_cat("'", request.path,
+                       "' is not /rpc/<package.Service>/<Method> (e.g. "
+                       "/rpc/telekern.kernel.v1.Kernel/ListModules); see /api/openapi.json"));
+    return;
+  }
+  std::string service_name(rest.substr(0, slash));
+  std::string method_name(rest.substr(slash + 1));
+  auto table = routes();
+  const auto* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
+  if (!table->serves(service_name) || service == nullptr) {
+    send_error(
+        response, grpc::StatusCode::NOT_FOUND,
+        str_cat("service '", service_name, "' is not loaded; loaded services: ",
+                join(std::vector<std::string>(table->services().begin(), table->services().end()),
+                     ", "),
+                " (load its module with `telesh module load NAME`)"));
+    return;
+  }
+  const auto* method = service->FindMethodByName(method_name);
+  if (method == nullptr) {
+    std::vector<std::string> methods;
+    for (int i = 0; i < service->method_count(); ++i) methods.push_back(service->method(i)->name());
+    send_error(response, grpc::StatusCode::NOT_FOUND,
+               str_cat("service '", service_name, "' has no method '", method_name,
+                       "'; its methods: ", join(methods, ", ")));
+    return;
+  }
+  call(*method, service_name, request, response, nullptr);
+}
+
+void Gateway::serve_route(const httplib::Request& request, httplib::Response& response) {
+  if (!admit(request, response)) return;
+  auto table = routes();
+  std::vector<std::string> other_verbs;
+  auto match = table->match(request.method, request.path, &other_verbs);
+  if (match) {
+    call(*match->route->method, match->route->method->service()->full_name(), request, response,
+         &*match);
+    return;
+  }
+  if (!other_verbs.empty()) {
+    response.set_header("Allow", join(other_verbs, ", "));
+    response.status = 405;
+    response.set_content(error_json(grpc::StatusCode::UNIMPLEMENTED,
+                                    str_cat(request.method, " ", request.path,
+                                            " is not a route; use ", join(other_verbs, " or "))),
+                         "application/json");
+    return;
+  }
+  std::shared_ptr<const RouteTable> seen;
+  {
+    std::lock_guard lock(routes_mutex_);
+    seen = seen_routes_;
+  }
+  if (seen) {
+    if (auto gone = seen->match(request.method, request.path)) {
+      send_error(response, grpc::StatusCode::NOT_FOUND,
+                 str_cat(request.method, " ", request.path, " is served by ",
+                         gone->route->method->service()->full_name(),
+                         ", which is not loaded now; load its module (`telesh module load NAME`)"));
+      return;
+    }
+  }
+  send_error(response, grpc::StatusCode::NOT_FOUND,
+             str_cat("no route for ", request.method, " ", request.path,
+                     "; every RPC is at POST /rpc/<package.Service>/<Method>, the routes are "
+                     "listed at /api/openapi.json"));
+}
+
+void Gateway::call(const MethodDescriptor& method, const std::string& service_name,
+                   const httplib::Request& request, httplib::Response& response,
+                   const RouteMatch* match) {
+  auto count = [&] {
+    calls_.with({service_name, method.name(), std::to_string(response.status)}).inc();
+  };
+  auto channel = sources_.channel ? sources_.channel() : nullptr;
+  if (!channel) {
+    send_error(response, grpc::StatusCode::UNAVAILABLE,
+               "the gRPC server is not serving yet; retry in a moment");
+    count();
+    return;
+  }
+  HttpRequestParts parts;
+  parts.body = request.body;
+  parts.content_type = request.get_header_value("Content-Type");
+  parts.query = parse_query(request.target);
+  BodyRule rule;
+  if (match) {
+    parts.path_bindings = match->bindings;
+    rule.body = match->route->body;
+    rule.ignored_query_parameters = match->route->ignored_query_parameters;
+    rule.request_defaults = match->route->request_defaults;
+  }
+
+  std::vector<std::unique_ptr<Message>> requests;
+  if (method.client_streaming()) {
+    auto parsed = transcode_ndjson(*method.input_type(), parts);
+    if (!parsed.ok()) {
+      send_error(response, grpc::StatusCode::INVALID_ARGUMENT,
+                 std::string(parsed.status().message()));
+      count();
+      return;
+    }
+    requests = std::move(*parsed);
+  } else {
+    auto parsed = transcode_request(*method.input_type(), parts, rule);
+    if (!parsed.ok()) {
+      send_error(response, grpc::StatusCode::INVALID_ARGUMENT,
+                 std::string(parsed.status().message()));
+      count();
+      return;
+    }
+    requests.push_back(std::move(*parsed));
+  }
+
+  const std::string path = str_cat("/", service_name, "/", method.name());
+  grpc::GenericStub stub(channel);
+  const auto& output_type = *method.output_type();
+
+  if (!method.client_streaming() && !method.server_streaming()) {
+    grpc::ClientContext context;
+    add_credentials(request, context);
+    context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+    grpc::ByteBuffer request_buffer = to_buffer(*requests.front());
+    grpc::ByteBuffer response_buffer;
+    std::promise<grpc::Status> done;
+    auto finished = done.get_future();
+    stub.UnaryCall(&context, path, grpc::StubOptions(), &request_buffer, &response_buffer,
+                   [&done](grpc::Status status) { done.set_value(std::move(status)); });
+    grpc::Status status = finished.get();
+    if (!status.ok()) {
+      send_error(response, status.error_code(), status.error_message());
+    } else if (auto message = from_buffer(output_type, response_buffer)) {
+      response.status = 200;
+      response.set_content(message_to_json(*message), "application/json");
+    } else {
+      send_error(response, grpc::StatusCode::INTERNAL,
+                 str_cat("the response is not a valid ", output_type.full_name()));
+    }
+    count();
+    return;
+  }
+
+  auto call = std::make_shared<StreamCall>();
+  add_credentials(request, call->context());
+  if (!method.server_streaming()) {
+    call->context().set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+  }
+  (void)call->begin(stub, path, requests);
+
+  if (!method.server_streaming()) {
+    // Client streaming: one answer after the whole NDJSON body.
+    grpc::ByteBuffer buffer;
+    std::unique_ptr<Message> answer;
+    while (call->read(&buffer, std::chrono::system_clock::time_point::max()) ==
+           StreamCall::Next::kMessage) {
+      answer = from_buffer(output_type, buffer);
+    }
+    auto status = call->finish(false);
+    if (!status.ok()) {
+      send_error(response, status.error_code(), status.error_message());
+    } else {
+      response.status = 200;
+      response.set_content(answer ? message_to_json(*answer) : "{}", "application/json");
+    }
+    count();
+    return;
+  }
+
+  // Server streaming: errors before the first answer (credentials, role,
+  // arguments) get their HTTP status; later ones end the stream with an
+  // error event or line.
+  bool sse = wants_sse(request);
+  grpc::ByteBuffer first;
+  auto first_read =
+      call->read(&first, std::chrono::system_clock::now() + options_.stream_first_response);
+  if (first_read == StreamCall::Next::kEnd) {
+    auto status = call->finish(false);
+    if (!status.ok()) {
+      send_error(response, status.error_code(), status.error_message());
+      count();
+      return;
+    }
+  }
+  response.set_header("Cache-Control", "no-cache");
+  response.set_header("X-Accel-Buffering", "no");
+  struct Pending {
+    std::shared_ptr<StreamCall> call;
+    std::optional<grpc::ByteBuffer> first;
+    bool ended = false;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->call = call;
+  if (first_read == StreamCall::Next::kMessage) pending->first = std::move(first);
+  pending->ended = first_read == StreamCall::Next::kEnd;
+  const auto* output = &output_type;
+  response.status = 200;
+  count();
+  response.set_chunked_content_provider(
+      sse ? "text/event-stream" : "application/x-ndjson",
+      [pending, output, sse](size_t, httplib::DataSink& sink) {
+        auto frame = [sse](const std::string& json) {
+          return sse ? sse_frame("", json) : str_cat(json, "\n");
+        };
+        auto end_stream = [&] {
+          auto status = pending->call->finish(false);
+          std::string text;
+          if (!status.ok()) {
+            std::string error = error_json(status.error_code(), status.error_message());
+            text = sse ? sse_frame("error", error) : str_cat("{\"error\":", error, "}\n");
+          } else if (sse) {
+            text = sse_frame("end", "{}");
+          }
+          if (!text.empty()) sink.write(text.data(), text.size());
+          sink.done();
+          return true;
+        };
+        if (pending->ended) return end_stream();
+        grpc::ByteBuffer buffer;
+        StreamCall::Next next;
+        if (pending->first) {
+          buffer = std::move(*pending->first);
+          pending->first.reset();
+          next = StreamCall::Next::kMessage;
+        } else {
+          // Bounded, to check between waits that the client is still there.
+          next = pending->call->read(
+              &buffer, std::chrono::system_clock::now() + std::chrono::milliseconds(250));
+        }
+        // httplib does not notice a client that left; ask between waits.
+        if (next == StreamCall::Next::kTimeout) return sink.is_writable();
+        if (next == StreamCall::Next::kEnd) return end_stream();
+        auto message = from_buffer(*output, buffer);
+        std::string text = frame(message ? message_to_json(*message) : "{}");
+        return sink.write(text.data(), text.size());
+      },
+      [pending](bool) {
+        // Done or the client left: a call still running is cancelled.
+        pending->call->finish(/*cancel=*/true);
+      });
+}
+
+}  // namespace telekern::kernel::http

@@ -1,0 +1,88 @@
+// The HTTP/JSON gateway: every RPC of every loaded service as
+// POST /rpc/<package.Service>/<Method>, and the REST routes services declare
+// with (telekern.options.v1.http). Calls go through the public server's
+// in-process channel with the caller's credentials, so the call gate, RPC
+// metrics and routing apply exactly as on gRPC. Server streams answer as
+// Server-Sent Events (Accept: text/event-stream) or NDJSON.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernel/http/rate_limiter.h"
+#include "kernel/http/route_table.h"
+#include "telekern/metrics.h"
+
+namespace telekern::kernel::http {
+
+struct GatewaySources {
+  // The public server's in-process channel; null until it serves.
+  std::function<std::shared_ptr<grpc::Channel>()> channel;
+  // Full names of the services served now (kernel and modules).
+  std::function<std::vector<std::string>()> services;
+};
+
+struct GatewayOptions {
+  // Deadline of unary and client-streaming calls.
+  std::chrono::milliseconds call_timeout{30'000};
+  // How long a server stream may take to answer or fail before its HTTP
+  // status (200) is sent; errors within it get their own status.
+  std::chrono::milliseconds stream_first_response{1'000};
+  // Larger request bodies get 413.
+  size_t max_body_bytes = 4 << 20;
+  std::string version;  // in the OpenAPI document
+  // Token buckets for gateway calls (429 + Retry-After past them).
+  RateLimit per_credential{200, 400};
+  RateLimit per_address{400, 800};
+  // Origins allowed to call from a browser (CORS); empty: CORS off.
+  std::vector<std::string> cors_origins;
+};
+
+class Gateway {
+ public:
+  Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry& metrics);
+  ~Gateway();
+
+  // Adds /api/openapi.json, /api/docs, /swagger/, POST /rpc/... and the
+  // catch-all REST handlers; call after every
+  // fixed path is registered (httplib tries handlers in order).
+  void install(httplib::Server& server);
+
+  // The routes of the services served now, rebuilt when a module load,
+  // unload or reload changed them.
+  std::shared_ptr<const RouteTable> routes();
+
+ private:
+  void serve_rpc(const httplib::Request& request, httplib::Response& response);
+  void serve_route(const httplib::Request& request, httplib::Response& response);
+  void call(const google::protobuf::MethodDescriptor& method, const std::string& service_hint,
+            const httplib::Request& request, httplib::Response& response, const RouteMatch* match);
+
+  // True when within the limits; otherwise answers 429 with Retry-After.
+  bool admit(const httplib::Request& request, httplib::Response& response);
+
+  GatewaySources sources_;
+  GatewayOptions options_;
+  CounterFamily& calls_;
+  CounterFamily& limited_;
+  RateLimiter credential_limiter_;
+  RateLimiter address_limiter_;
+  std::mutex routes_mutex_;
+  std::shared_ptr<const RouteTable> routes_;
+  std::vector<std::string> routes_services_;
+  // The routes of every service seen since start, to name the service an
+  // unloaded route needs.
+  std::set<std::string> seen_services_;
+  std::shared_ptr<const RouteTable> seen_routes_;
+};
+
+}  // namespace telekern::kernel::http

@@ -1,0 +1,502 @@
+// The HTTP/JSON gateway on a real telekernd with the broker: every RPC over
+// POST /rpc/..., the seed's broker routes with curl's shapes, SSE streams,
+// error shapes and status codes, auth (401/403, API key as bearer), bad
+// input, and routes that follow modules as they load and unload.
+#include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "telekern/broker/v1/broker.pb.h"
+#include "telekern/kernel/v1/kernel.grpc.pb.h"
+#include "telekern/options/v1/options.pb.h"
+#include "tests/support/auth_config.h"
+#include "tests/support/telekernd.h"
+
+namespace telekern::testing {
+namespace {
+
+using nlohmann::json;
+
+int http_port(const Telekernd& daemon) {
+  return std::stoi(daemon.http_address().substr(daemon.http_address().rfind(':') + 1));
+}
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  json parsed() const { return json::parse(body, nullptr, false); }
+};
+
+// One daemon with auth and the broker for the whole suite.
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = new Telekernd({.config_yaml = auth_config_yaml(),
+                             .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                             .load = {"broker"}});
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(daemon_->ready()) << daemon_->log(); }
+
+  static httplib::Client client() {
+    httplib::Client client("127.0.0.1", http_port(*daemon_));
+    client.set_read_timeout(30, 0);
+    return client;
+  }
+  static Reply send(const std::string& verb, const std::string& path, const std::string& body,
+                    httplib::Headers headers = {},
+                    const std::string& content_type = "application/json") {
+    auto http = client();
+    httplib::Result result = verb == "GET"      ? http.Get(path, headers)
+                             : verb == "DELETE" ? http.Delete(path, headers, body, content_type)
+                             : verb == "PUT"    ? http.Put(path, headers, body, content_type)
+                                                : http.Post(path, headers, body, content_type);
+    if (!result) return {-1, httplib::to_string(result.error())};
+    return {result->status, result->body};
+  }
+  static httplib::Headers operator_key() { return {{"X-API-Key", kOperatorKey}}; }
+  static httplib::Headers viewer_key() { return {{"X-API-Key", kViewerKey}}; }
+  static httplib::Headers admin_bearer() {
+    auto reply = send("POST", "/api/auth/login",
+                      json{{"user", kAdminUser}, {"password", kAdminPassword}}.dump());
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    return {{"Authorization", "Bearer " + reply.parsed().value("token", "")}};
+  }
+
+  static Telekernd* daemon_;
+};
+Telekernd* GatewayTest::daemon_ = nullptr;
+
+void expect_error_shape(const Reply& reply, int http_status, const std::string& status,
+                        const std::string& mentions) {
+  EXPECT_EQ(reply.status, http_status) << reply.body;
+  json body = reply.parsed();
+  ASSERT_TRUE(body.is_object()) << reply.body;
+  EXPECT_EQ(body.value("status", ""), status) << reply.body;
+  EXPECT_TRUE(body.contains("code")) << reply.body;
+  EXPECT_NE(body.value("message", "").find(mentions), std::string::npos)
+      << "message should mention '" << mentions << "': " << reply.body;
+}
+
+const google::protobuf::ServiceDescriptor* service(const std::string& name) {
+  // Naming a message of each file links its descriptors into this binary.
+  (void)telekern::broker::v1::ListTopicsRequest::descriptor();
+  (void)telekern::kernel::v1::ListModulesRequest::descriptor();
+  return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+}
+
+TEST_F(GatewayTest, EveryKernelAndBrokerMethodIsReachableOverRpc) {
+  auto admin = admin_bearer();
+  for (const auto* descriptor :
+       {service("telekern.kernel.v1.Kernel"), service("telekern.broker.v1.Broker")}) {
+    ASSERT_NE(descriptor, nullptr);
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const auto* method = descriptor->method(i);
+      std::string body = method->client_streaming() ? "" : "{}";
+      if (method->name() == "Consume") body = R"({"topic":"absent-topic","max":1,"wait":"1s"})";
+      auto reply =
+          send("POST", "/rpc/" + descriptor->full_name() + "/" + method->name(), body, admin);
+      SCOPED_TRACE(method->full_name() + " -> " + std::to_string(reply.status) + " " + reply.body);
+      ASSERT_GT(reply.status, 0);
+      // The gateway found and called it: no routing 404, a JSON answer.
+      EXPECT_EQ(reply.body.find("is not loaded"), std::string::npos);
+      EXPECT_EQ(reply.body.find("has no method"), std::string::npos);
+      if (method->options().GetExtension(options::v1::min_role) != options::v1::ROLE_PUBLIC) {
+        EXPECT_NE(reply.status, 401);  // Login with {} is refused, rightly
+      }
+      EXPECT_NE(reply.status, 403);
+      if (!method->server_streaming() && !reply.body.empty()) {
+        EXPECT_TRUE(reply.parsed().is_object());
+      }
+    }
+  }
+}
+
+TEST_F(GatewayTest, SeedCurlLinesProduceConsumeAckAndListTopics) {
+  auto created = send("POST", "/topics", R"({"topic":"telemetry","partitions":2})", operator_key());
+  ASSERT_EQ(created.status, 200) << created.body;
+  // curl -X POST 'host/produce?topic=telemetry&partition=0' -d '{"gpu_id":3}'
+  auto produced = send("POST", "/produce?topic=telemetry&partition=0", R"({"gpu_id":3})",
+                       operator_key(), "application/x-www-form-urlencoded");
+  ASSERT_EQ(produced.status, 200) << produced.body;
+  EXPECT_EQ(produced.parsed()["appends"][0].value("partition", 99), 0) << produced.body;
+
+  // curl -N -H 'Accept: text/event-stream' 'host/consume?topic=telemetry&partition=0&group=g'
+  std::string events;
+  auto http = client();
+  auto headers = operator_key();
+  headers.emplace("Accept", "text/event-stream");
+  auto result = http.Get("/consume?topic=telemetry&partition=0&group=seed", headers,
+                         [&](const char* data, size_t length) {
+                           events.append(data, length);
+                           // Stop (disconnect) once a whole event arrived.
+                           return events.find("\n\n") == std::string::npos;
+                         });
+  ASSERT_NE(events.find("data: "), std::string::npos) << events;
+  std::string data = events.substr(events.find("data: ") + 6);
+  data = data.substr(0, data.find('\n'));
+  json event = json::parse(data, nullptr, false);
+  ASSERT_TRUE(event.is_object()) << data;
+  auto record = event["records"][0];
+  EXPECT_EQ(record.value("value", ""), "eyJncHVfaWQiOjN9");  // base64 of {"gpu_id":3}
+  EXPECT_EQ(record.value("deliveryAttempt", 0), 1);
+
+  // curl -X POST 'host/ack?topic=telemetry&partition=0&group=seed' -d '{"offset":0}'
+  auto acked = send("POST", "/ack?topic=telemetry&partition=0&group=seed", R"({"offset":"0"})",
+                    operator_key(), "application/x-www-form-urlencoded");
+  ASSERT_EQ(acked.status, 200) << acked.body;
+  EXPECT_EQ(acked.parsed().value("acked", 0), 1) << acked.body;
+
+  // curl -H 'X-API-Key: KEY' host/topics, and with the key as a bearer token.
+  for (const auto& credential :
+       {viewer_key(), httplib::Headers{{"Authorization", std::string("Bearer ") + kViewerKey}}}) {
+    auto topics = send("GET", "/topics", "", credential);
+    ASSERT_EQ(topics.status, 200) << topics.body;
+    EXPECT_NE(topics.body.find("\"telemetry\""), std::string::npos) << topics.body;
+  }
+  auto described = send("GET", "/topics/telemetry", "", viewer_key());
+  EXPECT_EQ(described.status, 200) << described.body;
+}
+
+TEST_F(GatewayTest, ADisconnectedStreamClientCancelsItsCall) {
+  ASSERT_EQ(send("POST", "/topics", R"({"topic":"idle"})", operator_key()).status, 200);
+  auto cancelled = [] {
+    auto metrics = daemon_->http_get("/metrics", {{"X-API-Key", kViewerKey}}).second;
+    std::string series =
+        R"(telekern_rpc_requests_total{service="telekern.broker.v1.Broker",method="Consume",code="CANCELLED"} )";
+    auto at = metrics.find(series);
+    return at == std::string::npos ? 0 : std::stoi(metrics.substr(at + series.size()));
+  };
+  int before = cancelled();
+  std::string received;
+  auto http = client();
+  // NDJSON: the first line is the member announcement; leave after it.
+  auto result = http.Get("/consume?topic=idle&group=leaver", operator_key(),
+                         [&](const char* data, size_t length) {
+                           received.append(data, length);
+                           return received.find('\n') == std::string::npos;
+                         });
+  EXPECT_NE(received.find("\"member\""), std::string::npos) << received;
+  EXPECT_TRUE(wait_for([&] { return cancelled() > before; }, std::chrono::seconds(20)))
+      << "the Consume call kept running after its HTTP client left";
+  EXPECT_EQ(daemon_->http_get("/health").first, 200);
+}
+
+TEST_F(GatewayTest, ErrorsHaveJsonShapesAndMatchingStatus) {
+  auto op = operator_key();
+  expect_error_shape(send("POST", "/rpc/telekern.nothing.v1.Nope/Call", "{}", op), 404, "NOT_FOUND",
+                     "telekern.nothing.v1.Nope");
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Nope", "{}", op), 404,
+                     "NOT_FOUND", "Nope");
+  expect_error_shape(send("GET", "/no/such/route", "", op), 404, "NOT_FOUND", "/no/such/route");
+  expect_error_shape(send("GET", "/topics/absent-topic", "", op), 404, "NOT_FOUND", "absent-topic");
+  // Malformed JSON, unknown fields (nested too), wrong types.
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce", R"({"topic":)", op),
+                     400, "INVALID_ARGUMENT", "not valid JSON");
+  expect_error_shape(
+      send("POST", "/rpc/telekern.broker.v1.Broker/Produce", R"({"topic":"t","bogus":1})", op), 400,
+      "INVALID_ARGUMENT", "bogus");
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce",
+                          R"({"topic":"t","records":[{"nope":1}]})", op),
+                     400, "INVALID_ARGUMENT", "records[0].nope");
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce",
+                          R"({"topic":"t","partition":"x"})", op),
+                     400, "INVALID_ARGUMENT", "partition");
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce", R"([1,2])", op), 400,
+                     "INVALID_ARGUMENT", "JSON object");
+  expect_error_shape(send("GET", "/topics?bogus=1", "", op), 400, "INVALID_ARGUMENT", "bogus");
+  // Found by the transcoder fuzz target: a parameter named "." crashed the daemon.
+  expect_error_shape(send("GET", "/topics?.=1", "", op), 400, "INVALID_ARGUMENT", "names no field");
+  expect_error_shape(send("GET", "/consume?topic=t&group=g&max_batch=many", "", op), 400,
+                     "INVALID_ARGUMENT", "max_batch");
+  // Invalid UTF-8 in a JSON string and in a raw string body.
+  expect_error_shape(send("POST", "/rpc/telekern.broker.v1.Broker/Produce",
+                          std::string("{\"topic\":\"t\xff\xfe\"}"), op),
+                     400, "INVALID_ARGUMENT", "UTF-8");
+  expect_error_shape(
+      send("POST", "/produce?topic=t", std::string("\xc3\x28\xff"), op, "text/plain"), 400,
+      "INVALID_ARGUMENT", "UTF-8");
+  // Path traversal is a topic name like any other, never a file.
+  auto traversal = send("GET", "/topics/..%2F..%2Fetc%2Fpasswd", "", op);
+  EXPECT_TRUE(traversal.status == 404 || traversal.status == 400) << traversal.body;
+  EXPECT_EQ(traversal.body.find("root:"), std::string::npos);
+  // Oversized body.
+  auto huge = send("POST", "/rpc/telekern.broker.v1.Broker/Produce", std::string(5 << 20, 'x'), op);
+  EXPECT_EQ(huge.status, 413) << huge.body.substr(0, 200);
+  EXPECT_EQ(send("POST", "/topics", "{}", op).status, 400);
+  EXPECT_EQ(daemon_->http_get("/health").first, 200);
+}
+
+TEST_F(GatewayTest, EveryRouteNeedsCredentialsAndItsRole) {
+  int routes = 0;
+  for (const std::string name : {"telekern.kernel.v1.Kernel", "telekern.broker.v1.Broker"}) {
+    const auto* descriptor = service(name);
+    ASSERT_NE(descriptor, nullptr);
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const auto* method = descriptor->method(i);
+      auto role = method->options().GetExtension(options::v1::min_role);
+      if (role == options::v1::ROLE_PUBLIC) continue;
+      std::vector<std::pair<std::string, std::string>> targets = {
+          {"POST", "/rpc/" + name + "/" + method->name()}};
+      if (method->options().HasExtension(options::v1::http)) {
+        const auto& rule = method->options().GetExtension(options::v1::http);
+        std::string path = !rule.get().empty()       ? rule.get()
+                           : !rule.post().empty()    ? rule.post()
+                           : !rule.delete_().empty() ? rule.delete_()
+                                                     : rule.put();
+        std::string verb = !rule.get().empty()       ? "GET"
+                           : !rule.post().empty()    ? "POST"
+                           : !rule.delete_().empty() ? "DELETE"
+                                                     : "PUT";
+        auto brace = path.find('{');
+        if (brace != std::string::npos) path = path.substr(0, brace) + "some-topic";
+        // Query parameters only where the request has such fields.
+        std::string query;
+        const auto* input = method->input_type();
+        if (input->FindFieldByName("topic") && brace == std::string::npos) query += "&topic=t";
+        if (input->FindFieldByName("group")) query += "&group=g";
+        if (!query.empty()) query[0] = '?';
+        targets.emplace_back(verb, path + query);
+      }
+      for (const auto& [verb, path] : targets) {
+        ++routes;
+        SCOPED_TRACE(verb + " " + path);
+        std::string body = method->client_streaming() ? "" : "{}";
+        if (!path.starts_with("/rpc/") &&
+            method->options().GetExtension(options::v1::http).body().empty()) {
+          body = "";
+        }
+        if (verb == "POST" && path.starts_with("/produce")) body = "\"text\"";
+        expect_error_shape(send(verb, path, verb == "GET" ? "" : body), 401, "UNAUTHENTICATED",
+                           "credentials");
+        expect_error_shape(
+            send(verb, path, verb == "GET" ? "" : body, {{"X-API-Key", "not-a-key"}}), 401,
+            "UNAUTHENTICATED", "API key");
+        if (role > options::v1::ROLE_VIEWER) {
+          expect_error_shape(send(verb, path, verb == "GET" ? "" : body, viewer_key()), 403,
+                             "PERMISSION_DENIED", "viewer");
+        }
+      }
+    }
+  }
+  EXPECT_GT(routes, 20);
+}
+
+// Every "$ref" in `node` names a schema under components.schemas.
+void expect_refs_resolve(const json& node, const json& schemas, int* refs) {
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if (key == "$ref") {
+        ++*refs;
+        std::string name =
+            value.get<std::string>().substr(std::string("#/components/schemas/").size());
+        EXPECT_TRUE(schemas.contains(name)) << "dangling $ref " << value;
+      } else {
+        expect_refs_resolve(value, schemas, refs);
+      }
+    }
+  } else if (node.is_array()) {
+    for (const auto& value : node) expect_refs_resolve(value, schemas, refs);
+  }
+}
+
+TEST_F(GatewayTest, OpenApiListsEveryLoadedMethodAndTheDocsPageWorksOffline) {
+  auto reply = send("GET", "/api/openapi.json", "");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json document = reply.parsed();
+  ASSERT_TRUE(document.is_object());
+  EXPECT_EQ(document.value("openapi", ""), "3.0.3");
+  ASSERT_TRUE(document["info"].contains("title"));
+  ASSERT_TRUE(document["info"].contains("version"));
+  const json& paths = document["paths"];
+  for (const std::string name : {"telekern.kernel.v1.Kernel", "telekern.broker.v1.Broker"}) {
+    const auto* descriptor = service(name);
+    ASSERT_NE(descriptor, nullptr);
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      std::string path = "/rpc/" + name + "/" + descriptor->method(i)->name();
+      ASSERT_TRUE(paths.contains(path)) << path;
+      const json& op = paths[path]["post"];
+      EXPECT_TRUE(op.contains("x-min-role")) << path;
+      EXPECT_TRUE(op["responses"].contains("200")) << path;
+      EXPECT_TRUE(op["responses"].contains("401")) << path;
+    }
+  }
+  for (const auto& [path, verb] :
+       std::vector<std::pair<std::string, std::string>>{{"/topics", "get"},
+                                                        {"/produce", "post"},
+                                                        {"/consume", "get"},
+                                                        {"/ack", "post"},
+                                                        {"/topics/{topic}", "get"},
+                                                        {"/api/v1/modules", "get"}}) {
+    EXPECT_TRUE(paths.contains(path) && paths[path].contains(verb)) << verb << " " << path;
+  }
+  EXPECT_EQ(paths["/consume"]["get"].value("x-min-role", ""), "operator");
+  // Structural validity: unique operationIds, path parameters declared, refs resolve.
+  std::set<std::string> operation_ids;
+  for (const auto& [path, operations] : paths.items()) {
+    for (const auto& [verb, op] : operations.items()) {
+      EXPECT_TRUE(operation_ids.insert(op.value("operationId", "")).second)
+          << "duplicate operationId at " << verb << " " << path;
+      if (path.find('{') != std::string::npos) {
+        ASSERT_TRUE(op.contains("parameters")) << path;
+        bool declared = false;
+        for (const auto& parameter : op["parameters"]) declared |= parameter["in"] == "path";
+        EXPECT_TRUE(declared) << path;
+      }
+    }
+  }
+  int refs = 0;
+  expect_refs_resolve(document, document["components"]["schemas"], &refs);
+  EXPECT_GT(refs, 20);
+
+  for (const std::string page : {"/api/docs", "/swagger/"}) {
+    auto docs = send("GET", page, "");
+    EXPECT_EQ(docs.status, 200) << page;
+    EXPECT_NE(docs.body.find("/api/openapi.json"), std::string::npos) << page;
+    EXPECT_EQ(docs.body.find("<script src="), std::string::npos) << "no external scripts";
+    EXPECT_EQ(docs.body.find("https://"), std::string::npos) << "works offline";
+  }
+}
+
+// A daemon of its own: it unloads and loads the broker.
+TEST(GatewayModulesTest, RoutesFollowModulesLoadedAndUnloadedAtRuntime) {
+  Telekernd daemon({.config_yaml = auth_config_yaml(),
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  auto login =
+      http.Post("/api/auth/login", json{{"user", kAdminUser}, {"password", kAdminPassword}}.dump(),
+                "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  httplib::Headers admin{
+      {"Authorization", "Bearer " + json::parse(login->body).value("token", "")}};
+  auto get_topics = [&] {
+    auto result = http.Get("/topics", admin);
+    return result ? std::make_pair(result->status, result->body)
+                  : std::make_pair(-1, std::string());
+  };
+  ASSERT_EQ(get_topics().first, 200);
+
+  auto unloaded = http.Post("/rpc/telekern.kernel.v1.Kernel/UnloadModule", admin,
+                            R"({"name":"broker"})", "application/json");
+  ASSERT_TRUE(unloaded);
+  ASSERT_EQ(unloaded->status, 200) << unloaded->body;
+  auto [status, body] = get_topics();
+  EXPECT_EQ(status, 404) << body;
+  EXPECT_NE(body.find("telekern.broker.v1.Broker"), std::string::npos) << body;
+  auto rpc =
+      http.Post("/rpc/telekern.broker.v1.Broker/ListTopics", admin, "{}", "application/json");
+  ASSERT_TRUE(rpc);
+  EXPECT_EQ(rpc->status, 404) << rpc->body;
+  EXPECT_NE(rpc->body.find("telekern.broker.v1.Broker"), std::string::npos) << rpc->body;
+
+  auto loaded = http.Post("/api/v1/modules", admin, "", "application/json");  // not a route
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->status, 405) << loaded->body;
+  loaded = http.Post("/rpc/telekern.kernel.v1.Kernel/LoadModule", admin, R"({"name":"broker"})",
+                     "application/json");
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->status, 200) << loaded->body;
+  EXPECT_EQ(get_topics().first, 200);
+  auto modules = http.Get("/api/v1/modules", admin);
+  ASSERT_TRUE(modules);
+  EXPECT_NE(modules->body.find("\"broker\""), std::string::npos) << modules->body;
+}
+
+}  // namespace
+}  // namespace telekern::testing
+
+namespace telekern::testing {
+namespace {
+
+// A daemon of its own with a tiny per-credential limit and one CORS origin.
+TEST(GatewayLimitsTest, ABurstPastTheLimitGets429WhileOthersAreServed) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() +
+                                   "http_gateway:\n"
+                                   "  rate_per_credential: 0.1\n"
+                                   "  cors_origins: [\"http://console.example\"]\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  httplib::Headers viewer{{"X-API-Key", kViewerKey}};
+  int limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 5; ++i) {
+    auto result = http.Get("/topics", viewer);
+    ASSERT_TRUE(result);
+    if (result->status == 429) {
+      ++limited;
+      retry_after = result->get_header_value("Retry-After");
+      EXPECT_NE(result->body.find("RESOURCE_EXHAUSTED"), std::string::npos) << result->body;
+      EXPECT_NE(result->body.find("rate_per_credential"), std::string::npos) << result->body;
+    }
+  }
+  // Burst 1 at 0.1/s: at most one more token can come in while 5 calls run.
+  EXPECT_GE(limited, 3);
+  EXPECT_FALSE(retry_after.empty());
+  EXPECT_GE(std::stoi(retry_after.empty() ? "0" : retry_after), 1);
+  // Another credential is served; the daemon stays healthy and counts it.
+  auto other = http.Get("/topics", {{"X-API-Key", kOperatorKey}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200) << other->body;
+  EXPECT_EQ(daemon.http_get("/health").first, 200);
+  auto metrics = daemon.http_get("/metrics", {{"X-API-Key", kOperatorKey}}).second;
+  EXPECT_NE(metrics.find("telekern_http_rate_limited_total{limit=\"credential\"}"),
+            std::string::npos);
+
+  // CORS: an allowed origin gets the headers, another none; security headers always.
+  auto allowed = http.Get("/api/openapi.json", {{"Origin", "http://console.example"}});
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->get_header_value("Access-Control-Allow-Origin"), "http://console.example");
+  EXPECT_EQ(allowed->get_header_value("X-Content-Type-Options"), "nosniff");
+  auto foreign = http.Get("/api/openapi.json", {{"Origin", "http://evil.example"}});
+  ASSERT_TRUE(foreign);
+  EXPECT_FALSE(foreign->has_header("Access-Control-Allow-Origin"));
+  EXPECT_EQ(foreign->get_header_value("X-Frame-Options"), "DENY");
+}
+
+// gRPC callers are limited per credential in the call gate too.
+TEST(GatewayLimitsTest, GrpcCallsPastTheLimitGetResourceExhausted) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "grpc_rate_per_credential: 0.1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(daemon.channel());
+  auto call = [&](const char* key) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-api-key", key);
+    telekern::kernel::v1::ListModulesResponse response;
+    return kernel->ListModules(&context, {}, &response);
+  };
+  int exhausted = 0;
+  std::string message;
+  for (int i = 0; i < 5; ++i) {
+    auto status = call(kViewerKey);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      message = status.error_message();
+    }
+  }
+  EXPECT_GE(exhausted, 3);
+  EXPECT_NE(message.find("grpc_rate_per_credential"), std::string::npos) << message;
+  EXPECT_TRUE(call(kOperatorKey).ok()) << "another credential is served";
+  // The gateway's calls count against the same credential: 429 over HTTP.
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  auto result = http.Get("/api/v1/modules", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 429) << result->body;
+  EXPECT_TRUE(result->has_header("Retry-After"));
+}
+
+}  // namespace
+}  // namespace telekern::testing
