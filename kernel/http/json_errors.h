@@ -8,11 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "telekern/status.h"  // status_code_name
+
 namespace telekern::kernel::http {
 
 int http_status_for(grpc::StatusCode code);
-// "NOT_FOUND" for grpc::StatusCode::NOT_FOUND.
-std::string_view status_code_name(grpc::StatusCode code);
 std::string error_json(grpc::StatusCode code, std::string_view message);
 
 }  // namespace telekern::kernel::http
