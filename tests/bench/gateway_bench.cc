@@ -18,13 +18,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "kernel/auth/crypto.h"
 #include "kernel/http_endpoint.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
 #include "kernel/lifecycle/module_manager.h"
 #include "telekern/log.h"
 #include "telekern/testing/v1/ping.grpc.pb.h"
+#include "tests/bench/bench_kernel.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -106,28 +106,14 @@ int main(int argc, char** argv) {
 
   telekern::testing::TempDir dir("gateway-bench");
   const std::string key = "bench-key";
-  std::ofstream(dir.path() / "telekernd.yaml")
-      << "listen: 127.0.0.1:0\nhttp: ''\nload: [" << TELEKERN_BUILD_DIR
-      << "/test-modules/telekern_ping.so]\nauth:\n  api_keys:\n    - {name: bench, sha256: "
-      << auth::sha256_hex(key) << ", role: viewer}\n";
-  auto config = load_kernel_config((dir.path() / "telekernd.yaml").string(), {},
-                                   {"", "", "", (dir.path() / "data").string()}, "");
-  if (!config.ok()) {
-    std::cerr << config.status() << "\n";
+  auto started = BenchKernel::start(dir.path(), key);
+  if (!started.ok()) {
+    std::cerr << started.status() << "\n";
     return 1;
   }
-  MetricsRegistry metrics;
-  RpcMetrics rpc_metrics(metrics);
-  auto settings =
-      auth::parse_auth_settings(config->api_keys, config->users, "", std::chrono::seconds(3600));
-  auto authenticator = std::make_shared<const auth::Authenticator>(*settings, "internal");
-  ModuleManager manager(*config, metrics, rpc_metrics, authenticator);
-  KernelService kernel_service(manager, [&] { return authenticator; }, {"bench", "bench", "", {}});
-  if (auto status = manager.start({bind_service<telekern::kernel::v1::Kernel>(kernel_service)});
-      !status.ok()) {
-    std::cerr << status << "\n";
-    return 1;
-  }
+  BenchKernel& kernel = **started;
+  auto& metrics = kernel.metrics;
+  auto& manager = kernel.manager;
   HttpEndpoint endpoint(
       metrics, HttpHandlers{[](bool) { return std::string("{}"); },
                             [](std::string*) { return true; }, nullptr, [] { return true; }});

@@ -21,12 +21,12 @@
 #include <iostream>
 #include <thread>
 
-#include "kernel/auth/crypto.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
 #include "kernel/lifecycle/module_manager.h"
 #include "telekern/log.h"
 #include "telekern/testing/v1/ping.grpc.pb.h"
+#include "tests/bench/bench_kernel.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -160,37 +160,22 @@ int main(int argc, char** argv) {
   // Full kernel path with auth on.
   telekern::testing::TempDir dir("kernel-bench");
   const std::string key = "bench-key";
-  {
-    std::ofstream(dir.path() / "telekernd.yaml")
-        << "listen: 127.0.0.1:0\nhttp: ''\nload: [" << TELEKERN_BUILD_DIR
-        << "/test-modules/telekern_ping.so]\nauth:\n  api_keys:\n    - {name: bench, sha256: "
-        << auth::sha256_hex(key) << ", role: viewer}\n";
-  }
-  auto config = load_kernel_config((dir.path() / "telekernd.yaml").string(), {},
-                                   {"", "", "", (dir.path() / "data").string()}, "");
-  if (!config.ok()) {
-    std::cerr << config.status() << "\n";
+  auto started = BenchKernel::start(dir.path(), key);
+  if (!started.ok()) {
+    std::cerr << started.status() << "\n";
     return 1;
   }
-  MetricsRegistry metrics;
-  RpcMetrics rpc_metrics(metrics);
-  auto settings =
-      auth::parse_auth_settings(config->api_keys, config->users, "", std::chrono::seconds(3600));
-  auto authenticator = std::make_shared<const auth::Authenticator>(*settings, "internal");
-  ModuleManager manager(*config, metrics, rpc_metrics, authenticator);
-  KernelService kernel_service(manager, [&] { return authenticator; }, {"bench", "bench", "", {}});
-  if (auto status = manager.start({bind_service<telekern::kernel::v1::Kernel>(kernel_service)});
-      !status.ok()) {
-    std::cerr << status << "\n";
-    return 1;
-  }
+  BenchKernel& kernel = **started;
+  auto& config = kernel.config;
+  auto& metrics = kernel.metrics;
+  auto& manager = kernel.manager;
   // A second kernel with no modules that serves the ping handler itself.
   BarePing kernel_ping;
-  auto direct_config = *config;
+  auto direct_config = config;
   direct_config.load = {};
   direct_config.modules_dir = dir.path() / "no-modules";
   direct_config.data_dir = dir.path() / "direct-data";
-  ModuleManager kernel_manager(direct_config, metrics, rpc_metrics, authenticator);
+  ModuleManager kernel_manager(direct_config, metrics, kernel.rpc_metrics, kernel.authenticator);
   if (auto status = kernel_manager.start({bind_service<tv1::Ping>(kernel_ping)}); !status.ok()) {
     std::cerr << status << "\n";
     return 1;
