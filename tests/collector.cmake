@@ -1,0 +1,10 @@
+# The collector module's tests (issue 14).
+telekern_add_test(telekern_collector_unit_tests LABEL unit
+  SOURCES unit/collector/telemetry_point_test.cc unit/collector/csv_test.cc
+  DEPS telekern_collector_engine telekern_csv)
+
+telekern_add_test(telekern_collector_integration_tests LABEL integration
+  SOURCES integration/collector/collector_test.cc
+  DEPS telekern_test_support telekern_influxdb_fixture nlohmann_json::nlohmann_json
+       PkgConfig::HTTPLIB)
+add_dependencies(telekern_collector_integration_tests telekernd telekern_broker telekern_collector)
