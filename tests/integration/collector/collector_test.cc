@@ -133,15 +133,15 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
   auto reply = ingest(*daemon_, write_file("csv.csv", csv));
   ASSERT_EQ(reply.status, 200) << reply.body;
   auto body = reply.parsed();
-  EXPECT_EQ(body.value("rows_published", "0"), "240") << reply.body;
-  EXPECT_EQ(body.value("rows_rejected", "0"), "4") << reply.body;
+  EXPECT_EQ(body.value("rowsPublished", "0"), "240") << reply.body;
+  EXPECT_EQ(body.value("rowsRejected", "0"), "4") << reply.body;
   auto rejects = body["rejects"].dump();
   for (const char* line : {"csv.csv:242:", "csv.csv:243:", "csv.csv:244:", "csv.csv:245:"})
     EXPECT_NE(rejects.find(line), std::string::npos) << line << " in " << rejects;
   EXPECT_NE(rejects.find("'hot' is not a number"), std::string::npos) << rejects;
 
   // The reject file holds them with their reasons.
-  std::ifstream reject_file(body.value("reject_file", ""));
+  std::ifstream reject_file(body.value("rejectFile", ""));
   std::string text((std::istreambuf_iterator<char>(reject_file)), {});
   EXPECT_NE(text.find("csv.csv,243,"), std::string::npos) << text;
 
@@ -163,7 +163,7 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
   ASSERT_EQ(gpus.status, 200) << gpus.body;
   EXPECT_EQ(gpus.parsed()["count"], 4) << gpus.body;
   EXPECT_EQ(gpus.parsed()["gpus"][0]["hostname"], "csv-host-1") << gpus.body;
-  EXPECT_EQ(gpus.parsed()["gpus"][0]["last_seen"], "2025-07-18T20:01:30Z") << gpus.body;
+  EXPECT_EQ(gpus.parsed()["gpus"][0]["lastSeen"], "2025-07-18T20:01:30Z") << gpus.body;
 
   auto points = send(*daemon_, "GET",
                      "/api/v1/gpus/GPU-csv-1-2/telemetry?start=2025-07-18T20:00:00Z&end=2025-07-"
@@ -179,7 +179,7 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
                     "", kViewerKey);
   ASSERT_EQ(temps.status, 200) << temps.body;
   EXPECT_EQ(temps.parsed()["count"], 4) << temps.body;
-  EXPECT_EQ(temps.parsed()["next_page_token"], "4") << temps.body;
+  EXPECT_EQ(temps.parsed()["nextPageToken"], "4") << temps.body;
   EXPECT_EQ(temps.parsed()["points"][3]["value"], 43) << temps.body;
 
   // Downsampled: 1-minute max of the temperature (steps 0..5 and 6..9).
@@ -239,9 +239,9 @@ TEST_F(CollectorTest, SeedPostTelemetryJsonAndQueryByDeviceId) {
       << got.status << " " << got.body;
   auto point = got.parsed()["points"][0];
   EXPECT_EQ(point["value"], 75.5);
-  EXPECT_EQ(point["metric_name"], "temperature");
+  EXPECT_EQ(point["metricName"], "temperature");
   EXPECT_EQ(point["device"], "gpu-001");
-  EXPECT_EQ(point["labels_raw"], "app=ml-training");
+  EXPECT_EQ(point["labelsRaw"], "app=ml-training");
   EXPECT_EQ(point["time"], "2025-09-25T10:30:00Z");
 
   // A point naming no metric is refused with the reason.
@@ -271,7 +271,7 @@ TEST_F(CollectorTest, InfluxOutageMidStreamLosesNoPoint) {
   auto during = ingest(*daemon_, write_file("during.csv",
                                             dcgm_csv("out", 4, 8, 20, 1752868800 + 200)));
   ASSERT_EQ(during.status, 200) << during.body;
-  EXPECT_EQ(during.parsed().value("rows_published", "0"), "1920") << during.body;
+  EXPECT_EQ(during.parsed().value("rowsPublished", "0"), "1920") << during.body;
   // The collectors hold what they consumed and the breaker opens.
   Reply status;
   ASSERT_TRUE(wait_for(
@@ -294,7 +294,7 @@ TEST_F(CollectorTest, InfluxOutageMidStreamLosesNoPoint) {
       [&] {
         status = send(*daemon_, "GET", "/api/v1/collector/status", "", kViewerKey);
         return status.parsed().value("breaker", "") == "BREAKER_STATE_CLOSED" &&
-               status.parsed().value("rows_waiting", "0") == "0";
+               status.parsed().value("rowsWaiting", "0") == "0";
       },
       std::chrono::seconds(30)))
       << status.body;
@@ -311,7 +311,7 @@ TEST_F(CollectorTest, TwoCollectorInstancesShareTheGroup) {
   ASSERT_TRUE(second.ready()) << second.log();
   auto written = [](const Telekernd& daemon) {
     auto status = send(daemon, "GET", "/api/v1/collector/status", "", kViewerKey);
-    return std::stoll(status.parsed().value("points_written", "0"));
+    return std::stoll(status.parsed().value("pointsWritten", "0"));
   };
   long long first_before = written(*daemon_);
   // Give the group time to take the new member in, watching the broker's view.
