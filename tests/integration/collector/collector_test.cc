@@ -88,8 +88,11 @@ class CollectorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     influx_ = new InfluxDbServer();
+    watch_dir_ = new TempDir("collector-watch");
     if (influx_->ready())
-      daemon_ = new Telekernd({.config_yaml = collector_config(*influx_),
+      daemon_ = new Telekernd({.config_yaml = collector_config(
+                                   *influx_, "    watch_dir: " + watch_dir_->path().string() +
+                                                 "\n    watch_interval: 100ms\n"),
                                .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
                                .load = {"broker", "collector"}});
   }
@@ -98,6 +101,8 @@ class CollectorTest : public ::testing::Test {
     daemon_ = nullptr;
     delete influx_;
     influx_ = nullptr;
+    delete watch_dir_;
+    watch_dir_ = nullptr;
   }
   void SetUp() override {
     if (influx_->binary().empty()) {
@@ -119,7 +124,9 @@ class CollectorTest : public ::testing::Test {
 
   static InfluxDbServer* influx_;
   static Telekernd* daemon_;
+  static TempDir* watch_dir_;
 };
+TempDir* CollectorTest::watch_dir_ = nullptr;
 InfluxDbServer* CollectorTest::influx_ = nullptr;
 Telekernd* CollectorTest::daemon_ = nullptr;
 
@@ -248,6 +255,66 @@ TEST_F(CollectorTest, SeedPostTelemetryJsonAndQueryByDeviceId) {
   auto bad = send(*daemon_, "POST", "/telemetry", R"({"device_id": "gpu-001", "value": 1})");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(bad.body.find("metric_name is empty"), std::string::npos) << bad.body;
+}
+
+TEST_F(CollectorTest, ReplayRestampsRowsToNowAndLoops) {
+  auto before_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  // 1 host x 2 GPUs x 2 metrics x 5 steps = 20 rows from 2025, replayed at 200 rows/s.
+  auto path = write_file("replay.csv", dcgm_csv("replay", 1, 2, 5, 1752868800, 2));
+  auto reply = send(*daemon_, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
+                    json{{"path", path}, {"replay", true}, {"rate", "200/s"}}.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.parsed().value("rowsPublished", "0"), "20") << reply.body;
+  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "replay") == 20; },
+                       std::chrono::seconds(30)))
+      << host_points(*influx_, "replay") << "\n"
+      << influx_->query("telemetry", "SELECT * FROM gpu_telemetry WHERE hostname = 'replay-host-0'").second;
+  auto [status, body] = influx_->query(
+      "telemetry", "SELECT min(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = 'replay-host-0' "
+                   "AND time < '2026-01-01T00:00:00Z'");
+  EXPECT_EQ(body.find("\"values\""), std::string::npos) << "rows kept their 2025 time: " << body;
+  auto [status2, body2] = influx_->query(
+      "telemetry", "SELECT first(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = "
+                   "'replay-host-0'");
+  ASSERT_EQ(status2, 200);
+  auto first_ns = json::parse(body2)["results"][0]["series"][0]["values"][0][0].get<long long>();
+  EXPECT_GE(first_ns, before_ns - 1'000'000) << body2;
+
+  // Looping runs in the background until the module stops: the count keeps growing.
+  auto looped = send(*daemon_, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
+                     json{{"path", write_file("loop.csv", dcgm_csv("loop", 1, 1, 5, 1752868800, 1))},
+                          {"replay", true},
+                          {"rate", "500/s"},
+                          {"loop", true}}
+                         .dump());
+  ASSERT_EQ(looped.status, 200) << looped.body;
+  EXPECT_EQ(looped.parsed().value("runningInBackground", false), true) << looped.body;
+  EXPECT_TRUE(wait_for([&] { return host_points(*influx_, "loop") >= 15; },
+                       std::chrono::seconds(30)))
+      << "a looping replay of 5 rows wrote " << host_points(*influx_, "loop");
+}
+
+TEST_F(CollectorTest, WatchDirectoryIngestsNewFilesOnce) {
+  {
+    std::ofstream(watch_dir_->path() / "drop.csv") << dcgm_csv("watch", 1, 2, 3);
+  }
+  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "watch") == 18; },
+                       std::chrono::seconds(30)))
+      << host_points(*influx_, "watch") << "\n" << daemon_->log();
+  // Not again: the status counts stay put over a few more scans.
+  auto ingested = [&] {
+    return send(*daemon_, "GET", "/api/v1/collector/status", "", kViewerKey)
+        .parsed()
+        .value("rowsIngested", "0");
+  };
+  auto once = ingested();
+  std::string after_scans;
+  // A bounded wait for a change that must not happen (several 100 ms scans).
+  EXPECT_FALSE(wait_for([&] { return (after_scans = ingested()) != once; },
+                        std::chrono::milliseconds(800)))
+      << once << " -> " << after_scans;
 }
 
 TEST_F(CollectorTest, AuthRolesAreEnforced) {
