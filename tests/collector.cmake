@@ -8,3 +8,8 @@ telekern_add_test(telekern_collector_integration_tests LABEL integration
   DEPS telekern_test_support telekern_influxdb_fixture nlohmann_json::nlohmann_json
        PkgConfig::HTTPLIB)
 add_dependencies(telekern_collector_integration_tests telekernd telekern_broker telekern_collector)
+
+telekern_add_test(telekern_collector_shell_tests LABEL integration
+  SOURCES e2e/collector/collector_shell_test.cc
+  DEPS telekern_test_support telekern_influxdb_fixture nlohmann_json::nlohmann_json)
+add_dependencies(telekern_collector_shell_tests telekernd telekern_broker telekern_collector telesh)

@@ -38,7 +38,7 @@ absl::StatusOr<TelemetryQuery> to_query(const v1::GetGpuTelemetryRequest& reques
   if (query.start > query.end)
     return absl::InvalidArgumentError(
         str_cat("start ", format_time(query.start), " is after end ", format_time(query.end)));
-  query.metrics.assign(request.metrics().begin(), request.metrics().end());
+  query.metrics.assign(request.metric().begin(), request.metric().end());
   uint32_t limit = request.limit() == 0 ? kDefaultLimit : request.limit();
   if (limit > kMaxLimit)
     return absl::InvalidArgumentError(str_cat("limit ", limit, " exceeds ", kMaxLimit));
@@ -174,7 +174,7 @@ grpc::ServerUnaryReactor* CollectorService::ListNamespaces(grpc::CallbackServerC
 grpc::ServerWriteReactor<v1::WatchTelemetryResponse>* CollectorService::WatchTelemetry(
     grpc::CallbackServerContext* context, const v1::WatchTelemetryRequest* request) {
   WatchFilter filter{request->id(), request->host(),
-                     {request->metrics().begin(), request->metrics().end()}};
+                     {request->metric().begin(), request->metric().end()}};
   return binding_.server_stream<v1::WatchTelemetryResponse>(
       context, [filter](CollectorEngine& engine, StreamWriter<v1::WatchTelemetryResponse>& writer,
                         std::stop_token stop) -> absl::Status {

@@ -182,7 +182,7 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
 
   auto temps = send(*daemon_, "GET",
                     "/api/v1/gpus/GPU-csv-1-2/telemetry?start=2025-07-18T20:00:00Z&end=2025-07-"
-                    "18T21:00:00Z&metrics=DCGM_FI_DEV_GPU_TEMP&limit=4",
+                    "18T21:00:00Z&metric=DCGM_FI_DEV_GPU_TEMP&limit=4",
                     "", kViewerKey);
   ASSERT_EQ(temps.status, 200) << temps.body;
   EXPECT_EQ(temps.parsed()["count"], 4) << temps.body;
@@ -192,7 +192,7 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
   // Downsampled: 1-minute max of the temperature (steps 0..5 and 6..9).
   auto windows = send(*daemon_, "GET",
                       "/api/v1/gpus/GPU-csv-1-2/telemetry?start=2025-07-18T20:00:00Z&end=2025-07-"
-                      "18T21:00:00Z&metrics=DCGM_FI_DEV_GPU_TEMP&window=60s&aggregate=AGGREGATE_MAX",
+                      "18T21:00:00Z&metric=DCGM_FI_DEV_GPU_TEMP&window=60s&aggregate=AGGREGATE_MAX",
                       "", kViewerKey);
   ASSERT_EQ(windows.status, 200) << windows.body;
   ASSERT_EQ(windows.parsed()["count"], 2) << windows.body;
