@@ -9,6 +9,7 @@
 #include <set>
 
 #include "influx_store.h"
+#include "sqlite_store.h"
 #include "telekern/retry.h"
 #include "telekern/strings.h"
 
@@ -83,22 +84,30 @@ CollectorEngine::CollectorEngine(CollectorOptions options, std::filesystem::path
 CollectorEngine::~CollectorEngine() { shutdown(); }
 
 absl::Status CollectorEngine::start() {
-  InfluxOptions influx;
-  influx.url = options_.influxdb_url;
-  influx.token = options_.influxdb_token;
-  influx.org = options_.influxdb_org;
-  influx.bucket = options_.influxdb_bucket;
-  influx.measurement = options_.influxdb_measurement;
-  influx.precision = options_.influxdb_precision;
-  influx.create_database = options_.influxdb_create_database;
-  influx.http.request_timeout = options_.influxdb_timeout;
-  influx.http.max_idle_connections = options_.consumers + options_.worker_threads;
-  influx.http.backoff = {options_.retry_initial, options_.retry_max, 2.0, 0};
-  influx.http.breaker_failures = static_cast<int>(options_.breaker_failures);
-  influx.http.breaker_open_for = options_.breaker_open_for;
-  auto store = InfluxStore::create(std::move(influx));
-  if (!store.ok()) return store.status();
-  store_ = std::move(*store);
+  if (options_.store == StoreKind::kSqlite) {
+    auto path = options_.sqlite_path.empty() ? (data_dir_ / "telemetry.db").string()
+                                             : options_.sqlite_path;
+    auto store = SqliteStore::open(path);
+    if (!store.ok()) return store.status();
+    store_ = std::move(*store);
+  } else {
+    InfluxOptions influx;
+    influx.url = options_.influxdb_url;
+    influx.token = options_.influxdb_token;
+    influx.org = options_.influxdb_org;
+    influx.bucket = options_.influxdb_bucket;
+    influx.measurement = options_.influxdb_measurement;
+    influx.precision = options_.influxdb_precision;
+    influx.create_database = options_.influxdb_create_database;
+    influx.http.request_timeout = options_.influxdb_timeout;
+    influx.http.max_idle_connections = options_.consumers + options_.worker_threads;
+    influx.http.backoff = {options_.retry_initial, options_.retry_max, 2.0, 0};
+    influx.http.breaker_failures = static_cast<int>(options_.breaker_failures);
+    influx.http.breaker_open_for = options_.breaker_open_for;
+    auto store = InfluxStore::create(std::move(influx));
+    if (!store.ok()) return store.status();
+    store_ = std::move(*store);
+  }
 
   auto& histogram_batch = metrics_->histogram(
       "telekern_collector_batch_size", "Points per store write", {},
@@ -182,7 +191,7 @@ void CollectorEngine::check_store(std::stop_token stop) {
 std::string CollectorEngine::degraded_reason() const {
   std::lock_guard lock(mutex_);
   if (store_ready_) return {};
-  return str_cat("store ", options_.influxdb_url, " unreachable (", store_error_,
+  return str_cat("store ", store_->describe(), " unreachable (", store_error_,
                  "); start InfluxDB or set modules.collector.influxdb.url");
 }
 

@@ -31,8 +31,11 @@ ConfigMap<CollectorOptions> collector_config() {
            between<uint32_t>(1, 100000))
       .key("batch_age", &O::batch_age, "1s", "Oldest a point waits before its batch is written",
            positive_duration())
-      .choice("store", &O::store, "influxdb", "Time-series store the collectors write to",
-              {{"influxdb", StoreKind::kInfluxDb}})
+      .choice("store", &O::store, "sqlite",
+              "Store the collectors write to: sqlite (embedded, no server) or influxdb",
+              {{"sqlite", StoreKind::kSqlite}, {"influxdb", StoreKind::kInfluxDb}})
+      .key("sqlite.path", &O::sqlite_path, "",
+           "SQLite database file (WAL mode); default <data_dir>/collector/telemetry.db")
       .key("influxdb.url", &O::influxdb_url, "http://127.0.0.1:8086",
            "InfluxDB 1.x base URL (the seed's INFLUXDB_URL)")
       .secret("influxdb.token", &O::influxdb_token,

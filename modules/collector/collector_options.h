@@ -9,7 +9,7 @@
 
 namespace telekern::collector {
 
-enum class StoreKind { kInfluxDb };
+enum class StoreKind { kSqlite, kInfluxDb };
 
 struct CollectorOptions {
   stream::StreamConfig stream;
@@ -20,7 +20,8 @@ struct CollectorOptions {
   uint32_t batch_size = 5000;
   std::chrono::milliseconds batch_age{1000};
 
-  StoreKind store = StoreKind::kInfluxDb;
+  StoreKind store = StoreKind::kSqlite;
+  std::string sqlite_path;  // default <data_dir>/telemetry.db
   std::string influxdb_url = "http://127.0.0.1:8086";
   std::string influxdb_token;
   std::string influxdb_org;

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
                  influx.log().c_str());
     return 1;
   }
-  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    influxdb:\n      url: " +
+  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
                                    influx.url() + "\n    batch_age: 200ms\n",
                     .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
                     .load = {"broker", "collector"}});

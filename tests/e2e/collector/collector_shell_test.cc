@@ -33,7 +33,7 @@ TEST(CollectorShellTest, IngestQueryWatchAndStatusFromTelesh) {
   InfluxDbServer influx;
   if (influx.binary().empty() && !running_in_ci()) GTEST_SKIP() << "influxd is not installed";
   ASSERT_TRUE(influx.ready()) << influx.log();
-  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    influxdb:\n      url: " +
+  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
                                    influx.url() + "\n    batch_age: 100ms\n",
                     .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
                     .load = {"broker", "collector"}});

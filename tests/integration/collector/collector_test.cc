@@ -39,7 +39,7 @@ Reply send(const Telekernd& daemon, const std::string& verb, const std::string& 
 
 std::string collector_config(const InfluxDbServer& influx, const std::string& extra = "") {
   return auth_config_yaml() + "modules:\n  broker:\n    default_partitions: 4\n" +
-         "  collector:\n    influxdb:\n      url: " + influx.url() +
+         "  collector:\n    store: influxdb\n    influxdb:\n      url: " + influx.url() +
          "\n    consumers: 2\n    batch_age: 100ms\n    batch_size: 500\n"
          "    retry:\n      max: 500ms\n    breaker:\n      failures: 3\n      open_for: 300ms\n" +
          extra;
@@ -316,6 +316,55 @@ TEST_F(CollectorTest, WatchDirectoryIngestsNewFilesOnce) {
   // A bounded wait for a second report that must not come.
   EXPECT_FALSE(wait_for([&] { return reports() > 1; }, std::chrono::milliseconds(800)))
       << daemon_->log();
+}
+
+TEST_F(CollectorTest, SqliteStoreAnswersLikeInfluxDb) {
+  // The embedded default store (no config) on a second daemon, the same CSV into both.
+  Telekernd embedded({.config_yaml = "modules:\n  collector:\n    batch_age: 100ms\n",
+                      .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                      .load = {"broker", "collector"}});
+  ASSERT_TRUE(embedded.ready()) << embedded.log();
+  auto csv = dcgm_csv("same", 2, 3, 12, 1752868800, 4);
+  auto path = write_file("same.csv", csv);
+  ASSERT_EQ(ingest(*daemon_, path).status, 200);
+  auto reply = send(embedded, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
+                    json{{"csv", csv}}.dump(), "");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.parsed().value("rowsPublished", "0"), "288") << reply.body;
+  // Ingested twice into SQLite: rewrites replace themselves there too.
+  ASSERT_EQ(send(embedded, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
+                 json{{"csv", csv}}.dump(), "")
+                .status,
+            200);
+  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "same") == 288; },
+                       std::chrono::seconds(30)));
+  const std::string range = "start=2025-07-18T20:00:00Z&end=2025-07-18T21:00:00Z";
+  std::vector<std::string> paths = {
+      "/api/v1/gpus?host=same-host-1",
+      "/api/v1/gpus/GPU-same-1-2/telemetry?" + range,
+      "/api/v1/gpus/GPU-same-1-2/telemetry?" + range + "&limit=7&page_token=14",
+      "/api/v1/gpus/GPU-same-0-2/telemetry?" + range + "&metric=DCGM_FI_DEV_GPU_UTIL&limit=10000",
+      "/api/v1/gpus/GPU-same-0-1/telemetry?" + range + "&window=60s&aggregate=AGGREGATE_MAX",
+      "/api/v1/gpus/GPU-same-0-1/telemetry?" + range + "&window=30s&metric=DCGM_FI_DEV_SM_CLOCK",
+  };
+  for (const auto& path : paths) {
+    Reply from_sqlite;
+    // The SQLite side has all 288 rows once the GPU list is complete and stable.
+    ASSERT_TRUE(wait_for(
+        [&] {
+          from_sqlite = send(embedded, "GET", path, "", "");
+          auto count = send(embedded, "GET",
+                            "/api/v1/gpus/GPU-same-1-2/telemetry?" + range + "&limit=10000", "", "");
+          return from_sqlite.status == 200 && count.parsed().value("count", 0) == 48;
+        },
+        std::chrono::seconds(30)))
+        << path << ": " << from_sqlite.body;
+    from_sqlite = send(embedded, "GET", path, "", "");
+    auto from_influx = send(*daemon_, "GET", path, "", kViewerKey);
+    ASSERT_EQ(from_influx.status, 200) << from_influx.body;
+    EXPECT_EQ(from_sqlite.parsed(), from_influx.parsed()) << path;
+    EXPECT_GT(from_influx.body.size(), 20u) << path << ": " << from_influx.body;
+  }
 }
 
 TEST_F(CollectorTest, AuthRolesAreEnforced) {
