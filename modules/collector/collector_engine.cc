@@ -40,9 +40,12 @@ absl::StatusOr<double> parse_rate(const std::string& text) {
   if (slash != std::string::npos) {
     number = text.substr(0, slash);
     std::string unit = text.substr(slash + 1);
-    if (unit == "s") per = 1;
-    else if (unit == "m") per = 60;
-    else if (unit == "h") per = 3600;
+    if (unit == "s")
+      per = 1;
+    else if (unit == "m")
+      per = 60;
+    else if (unit == "h")
+      per = 3600;
     else
       return absl::InvalidArgumentError(
           str_cat("rate '", text, "': unit '", unit, "' is not s, m or h (e.g. 1000/s)"));
@@ -64,16 +67,18 @@ CollectorEngine::CollectorEngine(CollectorOptions options, std::filesystem::path
       rejects_(options_.reject_file.empty() ? (data_dir_ / "rejects.csv").string()
                                             : options_.reject_file) {
   if (options_.instance.empty()) options_.instance = default_instance();
-  rows_ingested_ = &metrics_->counter("telekern_collector_rows_ingested_total",
-                                      "CSV rows and points published to the telemetry topic")
+  rows_ingested_ = &metrics_
+                        ->counter("telekern_collector_rows_ingested_total",
+                                  "CSV rows and points published to the telemetry topic")
                         .with();
   rows_rejected_ = &metrics_->counter("telekern_collector_rows_rejected_total",
                                       "Rows not published or not stored, by reason", {"reason"});
-  points_written_ = &metrics_->counter("telekern_collector_points_written_total",
-                                       "Points the store accepted")
-                         .with();
-  write_errors_ = &metrics_->counter("telekern_collector_write_errors_total",
-                                     "Batches the store refused for good (bad data)")
+  points_written_ =
+      &metrics_->counter("telekern_collector_points_written_total", "Points the store accepted")
+           .with();
+  write_errors_ = &metrics_
+                       ->counter("telekern_collector_write_errors_total",
+                                 "Batches the store refused for good (bad data)")
                        .with();
   ingester_ = std::make_unique<CsvIngester>(
       IngestSettings{options_.topic, options_.publish_attempts, options_.publish_backoff},
@@ -85,8 +90,8 @@ CollectorEngine::~CollectorEngine() { shutdown(); }
 
 absl::Status CollectorEngine::start() {
   if (options_.store == StoreKind::kSqlite) {
-    auto path = options_.sqlite_path.empty() ? (data_dir_ / "telemetry.db").string()
-                                             : options_.sqlite_path;
+    auto path =
+        options_.sqlite_path.empty() ? (data_dir_ / "telemetry.db").string() : options_.sqlite_path;
     auto store = SqliteStore::open(path);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
@@ -109,28 +114,28 @@ absl::Status CollectorEngine::start() {
     store_ = std::move(*store);
   }
 
-  auto& histogram_batch = metrics_->histogram(
-      "telekern_collector_batch_size", "Points per store write", {},
-      {1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000});
+  auto& histogram_batch =
+      metrics_->histogram("telekern_collector_batch_size", "Points per store write", {},
+                          {1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000});
   auto& histogram_duration = metrics_->histogram("telekern_collector_write_duration_seconds",
                                                  "Time to write one batch, retries included");
-  WorkerMetrics worker_metrics{
-      points_written_, write_errors_,
-      &metrics_->counter("telemetry_data_points_total",
-                         "Telemetry data points processed (the seed's name)")
-           .with(),
-      rows_rejected_, &histogram_batch.with(), &histogram_duration.with()};
+  WorkerMetrics worker_metrics{points_written_,
+                               write_errors_,
+                               &metrics_
+                                    ->counter("telemetry_data_points_total",
+                                              "Telemetry data points processed (the seed's name)")
+                                    .with(),
+                               rows_rejected_,
+                               &histogram_batch.with(),
+                               &histogram_duration.with()};
   collector_handle_ = metrics_->add_collector([this] { return collect(); });
 
   work_ = std::make_unique<WorkQueue>(options_.worker_threads, options_.max_pending_requests);
   threads_.emplace_back([this](std::stop_token stop) { check_store(stop); });
   for (uint32_t i = 0; i < options_.consumers; ++i) {
-    WorkerSettings settings{options_.topic,
-                            options_.group,
-                            str_cat(options_.instance, "-", i),
-                            options_.batch_size,
-                            options_.batch_age,
-                            options_.stream};
+    WorkerSettings settings{
+        options_.topic,      options_.group,     str_cat(options_.instance, "-", i),
+        options_.batch_size, options_.batch_age, options_.stream};
     workers_.push_back(std::make_unique<CollectorWorker>(settings, *store_, feed_, rejects_,
                                                          worker_metrics, log_));
   }
@@ -159,9 +164,9 @@ void CollectorEngine::shutdown() {
 
 absl::Status CollectorEngine::submit(std::function<void()> work) {
   if (!work_ || !work_->try_submit(std::move(work)))
-    return absl::ResourceExhaustedError(
-        str_cat("collector is busy (", options_.max_pending_requests,
-                " requests queued) or stopping; retry"));
+    return absl::ResourceExhaustedError(str_cat("collector is busy (",
+                                                options_.max_pending_requests,
+                                                " requests queued) or stopping; retry"));
   return absl::OkStatus();
 }
 
@@ -214,7 +219,8 @@ absl::StatusOr<IngestOutcome> CollectorEngine::ingest(const IngestRequest& reque
     if (stopped_) return absl::UnavailableError("collector is stopping");
     threads_.emplace_back([this, run](std::stop_token stop) {
       auto result = ingester_->run(run, stop);
-      if (!result.ok()) log_->error("replay of {} ended: {}", run.source, result.status().ToString());
+      if (!result.ok())
+        log_->error("replay of {} ended: {}", run.source, result.status().ToString());
     });
     outcome.background = true;
     return outcome;
@@ -276,7 +282,8 @@ CollectorStatus CollectorEngine::status() const {
   status.rows_waiting = rows_waiting();
   status.rows_ingested = static_cast<uint64_t>(rows_ingested_->value());
   double rejected = 0;
-  rows_rejected_->for_each([&](const auto&, const Counter& counter) { rejected += counter.value(); });
+  rows_rejected_->for_each(
+      [&](const auto&, const Counter& counter) { rejected += counter.value(); });
   status.rows_rejected = static_cast<uint64_t>(rejected);
   status.points_written = static_cast<uint64_t>(points_written_->value());
   status.write_errors = static_cast<uint64_t>(write_errors_->value());
@@ -338,13 +345,17 @@ void CollectorEngine::watch_directory(std::stop_token stop) {
         seen[file.string()] = signature;
         continue;
       }
-      IngestRun run{file.string(), "", true, options_.watch_replay,
-                    options_.watch_replay ? options_.replay_rate : 0, false};
+      IngestRun run{file.string(),
+                    "",
+                    true,
+                    options_.watch_replay,
+                    options_.watch_replay ? options_.replay_rate : 0,
+                    false};
       auto result = ingester_->run(run, stop);
       if (stop.stop_requested()) return;
       if (result.ok()) {
-        log_->info("watch_dir: {} published {} rows, rejected {}", file.string(),
-                   result->published, result->rejected);
+        log_->info("watch_dir: {} published {} rows, rejected {}", file.string(), result->published,
+                   result->rejected);
       } else {
         log_->error("watch_dir: {}: {}", file.string(), result.status().ToString());
       }

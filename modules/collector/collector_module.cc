@@ -76,8 +76,7 @@ ConfigMap<CollectorOptions> collector_config() {
            positive_duration())
       .key("watch_replay", &O::watch_replay, "false",
            "Ingest watched files in replay mode (re-stamped to now, paced at replay_rate)")
-      .key("replay_rate", &O::replay_rate, "1000",
-           "Rows per second of a replay that names no rate")
+      .key("replay_rate", &O::replay_rate, "1000", "Rows per second of a replay that names no rate")
       .key("replay_loop", &O::replay_loop, "false",
            "A replay starts over at the end of its file until the module stops")
       .key("worker_threads", &O::worker_threads, "4", "Threads that serve the API's calls",
@@ -94,8 +93,8 @@ ConfigMap<CollectorOptions> collector_config() {
       .rule({"retry.initial", "retry.max"}, [](const O& options) -> absl::Status {
         if (options.retry_initial <= options.retry_max) return absl::OkStatus();
         return absl::InvalidArgumentError(
-            str_cat("retry.initial=", options.retry_initial.count(), "ms exceeds retry.max=",
-                    options.retry_max.count(), "ms; lower retry.initial"));
+            str_cat("retry.initial=", options.retry_initial.count(),
+                    "ms exceeds retry.max=", options.retry_max.count(), "ms; lower retry.initial"));
       });
   return map;
 }

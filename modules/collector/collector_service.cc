@@ -68,8 +68,8 @@ grpc::ServerUnaryReactor* CollectorService::IngestCsv(grpc::CallbackServerContex
   return binding_.unary(context, [request, response](CollectorEngine& engine) -> absl::Status {
     auto rate = parse_rate(request->rate());
     if (!rate.ok()) return rate.status();
-    auto outcome = engine.ingest(
-        {request->path(), request->csv(), request->replay(), *rate, request->loop()});
+    auto outcome =
+        engine.ingest({request->path(), request->csv(), request->replay(), *rate, request->loop()});
     if (!outcome.ok()) return outcome.status();
     response->set_rows_published(outcome->result.published);
     response->set_rows_rejected(outcome->result.rejected);
@@ -173,11 +173,12 @@ grpc::ServerUnaryReactor* CollectorService::ListNamespaces(grpc::CallbackServerC
 
 grpc::ServerWriteReactor<v1::WatchTelemetryResponse>* CollectorService::WatchTelemetry(
     grpc::CallbackServerContext* context, const v1::WatchTelemetryRequest* request) {
-  WatchFilter filter{request->id(), request->host(),
-                     {request->metric().begin(), request->metric().end()}};
+  WatchFilter filter{
+      request->id(), request->host(), {request->metric().begin(), request->metric().end()}};
   return binding_.server_stream<v1::WatchTelemetryResponse>(
-      context, [filter](CollectorEngine& engine, StreamWriter<v1::WatchTelemetryResponse>& writer,
-                        std::stop_token stop) -> absl::Status {
+      context,
+      [filter](CollectorEngine& engine, StreamWriter<v1::WatchTelemetryResponse>& writer,
+               std::stop_token stop) -> absl::Status {
         if (filter.gpu.empty() && filter.host.empty())
           return absl::InvalidArgumentError("watch needs a GPU id or a host");
         auto subscription = engine.feed().subscribe(filter);

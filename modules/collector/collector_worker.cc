@@ -68,8 +68,8 @@ void CollectorWorker::run(std::stop_token stop) {
       }
       waiting_.store(points.size(), std::memory_order_relaxed);
       bool full = records.size() >= settings_.batch_size;
-      bool old = !records.empty() && std::chrono::steady_clock::now() - batch_started >=
-                                         settings_.batch_age;
+      bool old = !records.empty() &&
+                 std::chrono::steady_clock::now() - batch_started >= settings_.batch_age;
       if ((full || old) && !flush(**consumer, records, points, stop)) return;
     }
   }

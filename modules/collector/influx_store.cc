@@ -74,7 +74,8 @@ int64_t nanos(TimePoint time) {
 }
 
 TimePoint from_nanos(int64_t value) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(value)));
+  return TimePoint(
+      std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(value)));
 }
 
 std::string text_of(const json& value) {
@@ -168,8 +169,8 @@ std::string InfluxStore::write_path() const {
 }
 
 std::string InfluxStore::line_protocol(const std::vector<TelemetryPoint>& points) const {
-  int64_t divisor = options_.precision == "ns"  ? 1
-                    : options_.precision == "u" ? 1000
+  int64_t divisor = options_.precision == "ns"   ? 1
+                    : options_.precision == "u"  ? 1000
                     : options_.precision == "ms" ? 1000000
                                                  : 1000000000;
   std::string out;
@@ -211,13 +212,12 @@ absl::Status InfluxStore::write(const std::vector<TelemetryPoint>& points, std::
 
 absl::StatusOr<std::string> InfluxStore::run_query(const std::string& influxql, bool post) {
   std::string path = "/query?epoch=ns&db=" + url_encode(database_) + "&q=" + url_encode(influxql);
-  auto reply = post ? http_->post(path, "", "application/x-www-form-urlencoded")
-                    : http_->get(path);
+  auto reply = post ? http_->post(path, "", "application/x-www-form-urlencoded") : http_->get(path);
   if (!reply.ok()) return reply.status();
   json parsed = json::parse(reply->body, nullptr, false);
   if (parsed.is_discarded())
-    return absl::InternalError(str_cat("influxdb answered a query with non-JSON: ",
-                                       reply->body.substr(0, 200)));
+    return absl::InternalError(
+        str_cat("influxdb answered a query with non-JSON: ", reply->body.substr(0, 200)));
   if (parsed.contains("error"))
     return absl::InvalidArgumentError(str_cat("influxdb: ", text_of(parsed["error"])));
   if (parsed.contains("results") && parsed["results"].is_array() && !parsed["results"].empty()) {
@@ -235,10 +235,10 @@ absl::StatusOr<std::string> InfluxStore::run_query(const std::string& influxql, 
 
 absl::StatusOr<std::vector<GpuInfo>> InfluxStore::list_gpus(const std::string& host) {
   std::string where = host.empty() ? "" : " WHERE \"hostname\" = " + literal(host);
-  auto series = run_query(str_cat("SELECT last(\"value\") FROM ", identifier(options_.measurement),
-                                  where,
-                                  " GROUP BY \"uuid\",\"device\",\"gpu_id\",\"model_name\","
-                                  "\"hostname\""));
+  auto series =
+      run_query(str_cat("SELECT last(\"value\") FROM ", identifier(options_.measurement), where,
+                        " GROUP BY \"uuid\",\"device\",\"gpu_id\",\"model_name\","
+                        "\"hostname\""));
   if (!series.ok()) return series.status();
   std::map<std::string, GpuInfo> gpus;
   for (const auto& one : json::parse(*series)) {
@@ -265,9 +265,9 @@ absl::StatusOr<std::vector<GpuInfo>> InfluxStore::list_gpus(const std::string& h
 }
 
 absl::StatusOr<TelemetryPage> InfluxStore::query(const TelemetryQuery& query) {
-  std::string where = str_cat("(\"uuid\" = ", literal(query.gpu), " OR \"device\" = ",
-                              literal(query.gpu), ") AND time >= ", nanos(query.start),
-                              " AND time <= ", nanos(query.end));
+  std::string where =
+      str_cat("(\"uuid\" = ", literal(query.gpu), " OR \"device\" = ", literal(query.gpu),
+              ") AND time >= ", nanos(query.start), " AND time <= ", nanos(query.end));
   if (!query.metrics.empty()) {
     std::vector<std::string> any;
     for (const auto& metric : query.metrics) any.push_back("\"metric\" = " + literal(metric));

@@ -13,8 +13,8 @@ namespace telekern::collector {
 
 struct InfluxOptions {
   std::string url = "http://127.0.0.1:8086";
-  std::string token;  // "user:password" (InfluxDB 1.x credentials) or empty
-  std::string org;    // accepted for 2.x-style configs; 1.x ignores it
+  std::string token;                 // "user:password" (InfluxDB 1.x credentials) or empty
+  std::string org;                   // accepted for 2.x-style configs; 1.x ignores it
   std::string bucket = "telemetry";  // "database" or "database/retention_policy"
   std::string measurement = "gpu_telemetry";
   std::string precision = "ms";  // ns | u | ms | s

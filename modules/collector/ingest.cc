@@ -87,8 +87,8 @@ void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>
       },
       backoff, stop,
       [&](int attempt, const absl::Status& failure) {
-        log_->warn("publishing {} rows of {} to '{}' failed (attempt {} of {}): {}",
-                   chunk.size(), source, settings_.topic, attempt, settings_.publish_attempts,
+        log_->warn("publishing {} rows of {} to '{}' failed (attempt {} of {}): {}", chunk.size(),
+                   source, settings_.topic, attempt, settings_.publish_attempts,
                    failure.ToString());
       });
   if (status.ok()) {
@@ -162,12 +162,13 @@ absl::StatusOr<IngestResult> CsvIngester::run(const IngestRun& run, std::stop_to
       record.value = encode_record(*point);
       record.timestamp = point->time;
       chunk.push_back({number, line, std::move(record)});
-      if (chunk.size() >= settings_.chunk_rows) publish_chunk(**producer, chunk, run.source, result, stop);
+      if (chunk.size() >= settings_.chunk_rows)
+        publish_chunk(**producer, chunk, run.source, result, stop);
     }
     publish_chunk(**producer, chunk, run.source, result, stop);
     if (!columns && !stop.stop_requested())
-      return absl::InvalidArgumentError(str_cat(run.source, " has no header line; expected ",
-                                                kCsvHeader));
+      return absl::InvalidArgumentError(
+          str_cat(run.source, " has no header line; expected ", kCsvHeader));
   } while (run.loop && !stop.stop_requested());
   return result;
 }
@@ -197,8 +198,7 @@ absl::StatusOr<std::string> CsvIngester::publish_one(const TelemetryPoint& point
       backoff);
   if (!status.ok()) {
     if (metrics_.rows_rejected) metrics_.rows_rejected->with({"publish_failed"}).inc();
-    rejects_.add("SubmitTelemetry", 0, str_cat("publish failed: ", status.message()),
-                 record.value);
+    rejects_.add("SubmitTelemetry", 0, str_cat("publish failed: ", status.message()), record.value);
     return status;
   }
   if (metrics_.rows_ingested) metrics_.rows_ingested->inc();

@@ -15,7 +15,8 @@ void RejectLog::add(const std::string& source, uint64_t line, const std::string&
     std::error_code error;
     auto parent = std::filesystem::path(path_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, error);
-    bool fresh = !std::filesystem::exists(path_, error) || std::filesystem::file_size(path_, error) == 0;
+    bool fresh =
+        !std::filesystem::exists(path_, error) || std::filesystem::file_size(path_, error) == 0;
     out_.open(path_, std::ios::app);
     if (fresh) out_ << "source,line,reason,row\n";
   }

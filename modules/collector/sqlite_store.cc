@@ -41,7 +41,8 @@ int64_t nanos(TimePoint time) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
 }
 TimePoint from_nanos(int64_t value) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(value)));
+  return TimePoint(
+      std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(value)));
 }
 
 // The tag set in InfluxDB's series order (keys sorted, empty tags left out).
@@ -100,9 +101,9 @@ absl::Status SqliteStore::write(const std::vector<TelemetryPoint>& points, std::
       [&]() -> absl::Status {
         std::lock_guard lock(mutex_);
         return database_->transaction([&]() -> absl::Status {
-          auto insert = database_->prepare(str_cat(
-              "INSERT OR REPLACE INTO telemetry (series, ", kColumns,
-              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+          auto insert = database_->prepare(
+              str_cat("INSERT OR REPLACE INTO telemetry (series, ", kColumns,
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
           if (!insert.ok()) return insert.status();
           for (const auto& point : points) {
             // Millisecond precision, as the InfluxDB store writes by default.

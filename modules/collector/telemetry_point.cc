@@ -28,9 +28,9 @@ enum Column {
   kLabelsRaw
 };
 
-constexpr const char* kColumnNames[] = {"timestamp", "metricname", "gpuid",     "device",
-                                        "uuid",      "modelname",  "hostname",  "container",
-                                        "pod",       "namespace",  "value",     "labelsraw"};
+constexpr const char* kColumnNames[] = {"timestamp", "metricname", "gpuid",    "device",
+                                        "uuid",      "modelname",  "hostname", "container",
+                                        "pod",       "namespace",  "value",    "labelsraw"};
 
 std::string normalized(std::string_view name) {
   std::string out;
@@ -94,11 +94,12 @@ absl::StatusOr<TimePoint> parse_time(std::string_view raw) {
     if (error != std::errc() || end != text.data() + text.size())
       return absl::InvalidArgumentError(str_cat("timestamp '", text, "' is not a number"));
     // Seconds until ~2286, then milliseconds, microseconds, nanoseconds.
-    double seconds = number < 1e10 ? number : number < 1e13 ? number / 1e3
-                                          : number < 1e16 ? number / 1e6
-                                                          : number / 1e9;
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::duration<double>(seconds)));
+    double seconds = number < 1e10   ? number
+                     : number < 1e13 ? number / 1e3
+                     : number < 1e16 ? number / 1e6
+                                     : number / 1e9;
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(seconds)));
   }
   absl::Time time;
   std::string error;
@@ -133,7 +134,8 @@ absl::Status validate(const TelemetryPoint& point) {
 
 absl::StatusOr<CsvColumns> CsvColumns::from_header(std::string_view header_line) {
   auto fields = csv::split_line(header_line);
-  if (!fields.ok()) return absl::InvalidArgumentError(str_cat("header: ", fields.status().message()));
+  if (!fields.ok())
+    return absl::InvalidArgumentError(str_cat("header: ", fields.status().message()));
   CsvColumns columns;
   columns.width_ = fields->size();
   for (size_t i = 0; i < fields->size(); ++i) {
@@ -149,8 +151,8 @@ absl::StatusOr<CsvColumns> CsvColumns::from_header(std::string_view header_line)
   if (columns.index_[kValue] < 0) missing.push_back("value");
   if (columns.index_[kGpuId] < 0 && columns.index_[kUuid] < 0) missing.push_back("gpu_id or uuid");
   if (!missing.empty())
-    return absl::InvalidArgumentError(str_cat("header lacks column(s) ", join(missing, ", "),
-                                              "; expected ", kCsvHeader));
+    return absl::InvalidArgumentError(
+        str_cat("header lacks column(s) ", join(missing, ", "), "; expected ", kCsvHeader));
   return columns;
 }
 
@@ -178,8 +180,8 @@ absl::StatusOr<TelemetryPoint> CsvColumns::parse(std::string_view line) const {
   point.container = get(kContainer);
   point.pod = get(kPod);
   point.namespace_name = get(kNamespace);
-  point.labels_raw = index_[kLabelsRaw] < 0 ? std::string()
-                                            : fields[static_cast<size_t>(index_[kLabelsRaw])];
+  point.labels_raw =
+      index_[kLabelsRaw] < 0 ? std::string() : fields[static_cast<size_t>(index_[kLabelsRaw])];
   auto value_text = get(kValue);
   if (value_text.empty()) return absl::InvalidArgumentError("value is empty");
   double value = 0;

@@ -37,7 +37,9 @@ std::unique_ptr<httplib::Client> HttpWriter::acquire() {
   auto client = std::make_unique<httplib::Client>(options_.base_url);
   client->set_keep_alive(true);
   client->set_tcp_nodelay(true);
-  auto seconds = [](std::chrono::milliseconds ms) { return static_cast<time_t>(ms.count() / 1000); };
+  auto seconds = [](std::chrono::milliseconds ms) {
+    return static_cast<time_t>(ms.count() / 1000);
+  };
   auto micros = [](std::chrono::milliseconds ms) {
     return static_cast<time_t>((ms.count() % 1000) * 1000);
   };
@@ -62,8 +64,8 @@ absl::StatusOr<HttpReply> HttpWriter::send(bool post, const std::string& path_an
                                            const std::string& body,
                                            const std::string& content_type) {
   auto client = acquire();
-  httplib::Result result = post ? client->Post(path_and_query, body, content_type)
-                                : client->Get(path_and_query);
+  httplib::Result result =
+      post ? client->Post(path_and_query, body, content_type) : client->Get(path_and_query);
   std::string where = options_.base_url + path_and_query.substr(0, path_and_query.find('?'));
   if (!result) {
     // The connection is in an unknown state: drop it.

@@ -91,7 +91,9 @@ void Statement::reset() {
 }
 
 int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(statement_, index); }
-double Statement::column_double(int index) const { return sqlite3_column_double(statement_, index); }
+double Statement::column_double(int index) const {
+  return sqlite3_column_double(statement_, index);
+}
 std::string Statement::column_text(int index) const {
   const auto* text = sqlite3_column_text(statement_, index);
   return text ? std::string(reinterpret_cast<const char*>(text),
@@ -105,14 +107,13 @@ bool Statement::column_is_null(int index) const {
 absl::StatusOr<std::unique_ptr<Database>> Database::open(const std::string& path,
                                                          OpenOptions options) {
   sqlite3* handle = nullptr;
-  int code = sqlite3_open_v2(path.c_str(), &handle,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             nullptr);
+  int code =
+      sqlite3_open_v2(path.c_str(), &handle,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (code != SQLITE_OK) {
     std::string message = handle ? sqlite3_errmsg(handle) : "out of memory";
     sqlite3_close(handle);
-    return status_of(code, "open", message + "; check the directory exists and is writable",
-                     path);
+    return status_of(code, "open", message + "; check the directory exists and is writable", path);
   }
   std::unique_ptr<Database> database(new Database(handle, path));
   sqlite3_busy_timeout(handle, static_cast<int>(options.busy_timeout.count()));
@@ -141,8 +142,8 @@ absl::Status Database::exec(std::string_view sql) {
 
 absl::StatusOr<Statement> Database::prepare(std::string_view sql) {
   sqlite3_stmt* statement = nullptr;
-  int code = sqlite3_prepare_v2(handle_, sql.data(), static_cast<int>(sql.size()), &statement,
-                                nullptr);
+  int code =
+      sqlite3_prepare_v2(handle_, sql.data(), static_cast<int>(sql.size()), &statement, nullptr);
   if (code != SQLITE_OK) return error("prepare '" + std::string(sql.substr(0, 80)) + "'");
   return Statement(statement, std::string(sql), path_);
 }

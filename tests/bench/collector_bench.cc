@@ -32,12 +32,18 @@ double median(std::vector<double> values) {
 }
 
 constexpr int kHosts = 5, kGpus = 8, kMetrics = 12;
-const char* kMetricNames[kMetrics] = {
-    "DCGM_FI_DEV_GPU_UTIL",   "DCGM_FI_DEV_MEM_COPY_UTIL",      "DCGM_FI_DEV_GPU_TEMP",
-    "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_POWER_USAGE",       "DCGM_FI_DEV_SM_CLOCK",
-    "DCGM_FI_DEV_MEM_CLOCK",   "DCGM_FI_DEV_FB_USED",           "DCGM_FI_DEV_FB_FREE",
-    "DCGM_FI_DEV_PCIE_TX_THROUGHPUT", "DCGM_FI_DEV_PCIE_RX_THROUGHPUT",
-    "DCGM_FI_PROF_GR_ENGINE_ACTIVE"};
+const char* kMetricNames[kMetrics] = {"DCGM_FI_DEV_GPU_UTIL",
+                                      "DCGM_FI_DEV_MEM_COPY_UTIL",
+                                      "DCGM_FI_DEV_GPU_TEMP",
+                                      "DCGM_FI_DEV_MEMORY_TEMP",
+                                      "DCGM_FI_DEV_POWER_USAGE",
+                                      "DCGM_FI_DEV_SM_CLOCK",
+                                      "DCGM_FI_DEV_MEM_CLOCK",
+                                      "DCGM_FI_DEV_FB_USED",
+                                      "DCGM_FI_DEV_FB_FREE",
+                                      "DCGM_FI_DEV_PCIE_TX_THROUGHPUT",
+                                      "DCGM_FI_DEV_PCIE_RX_THROUGHPUT",
+                                      "DCGM_FI_PROF_GR_ENGINE_ACTIVE"};
 
 // The same points as a DCGM CSV and as line protocol (what the collector writes).
 void make_round(const std::string& prefix, int steps, const std::string& csv_path,
@@ -70,8 +76,8 @@ void make_round(const std::string& prefix, int steps, const std::string& csv_pat
 long long count_where(const InfluxDbServer& influx, const std::string& database,
                       const std::string& prefix) {
   auto [status, body] = influx.query(
-      database, "SELECT count(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" =~ /^" +
-                    prefix + "-host-/");
+      database, "SELECT count(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" =~ /^" + prefix +
+                    "-host-/");
   if (status != 200) return -1;
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   try {
@@ -93,10 +99,11 @@ int main(int argc, char** argv) {
                  influx.log().c_str());
     return 1;
   }
-  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
-                                   influx.url() + "\n    batch_age: 200ms\n",
-                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"broker", "collector"}});
+  Telekernd daemon(
+      {.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
+                      influx.url() + "\n    batch_age: 200ms\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"broker", "collector"}});
   if (!daemon.ready()) {
     std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
     return 1;
@@ -105,9 +112,10 @@ int main(int argc, char** argv) {
   httplib::Client gateway("127.0.0.1", std::stoi(address.substr(address.rfind(':') + 1)));
   gateway.set_read_timeout(600, 0);
 
-  std::printf("collector end to end: %lld CSV rows a round (%d hosts x %d GPUs x %d metrics x %d "
-              "steps), %d rounds\n",
-              rows, kHosts, kGpus, kMetrics, steps, rounds);
+  std::printf(
+      "collector end to end: %lld CSV rows a round (%d hosts x %d GPUs x %d metrics x %d "
+      "steps), %d rounds\n",
+      rows, kHosts, kGpus, kMetrics, steps, rounds);
   std::vector<double> pipeline_rates, peer_rates, ratios;
   for (int round = 0; round < rounds; ++round) {
     std::string prefix = "r" + std::to_string(round);
@@ -136,9 +144,9 @@ int main(int argc, char** argv) {
       std::string database = "peer_" + prefix;
       influx.query("", "CREATE DATABASE " + database, true);
       auto started = Clock::now();
-      auto result = run_command("curl -sS -o /dev/null -w '%{http_code}' -XPOST '" + influx.url() +
-                                "/write?db=" + database + "&precision=ms' --data-binary @" +
-                                lines_path);
+      auto result =
+          run_command("curl -sS -o /dev/null -w '%{http_code}' -XPOST '" + influx.url() +
+                      "/write?db=" + database + "&precision=ms' --data-binary @" + lines_path);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       if (result.output != "204" || count_where(influx, database, prefix) != rows) {
         std::fprintf(stderr, "peer write failed: %s\n", result.output.c_str());
@@ -166,8 +174,9 @@ int main(int argc, char** argv) {
               median(pipeline_rates));
   std::printf("  curl bulk POST of the same line protocol : %9.0f points/s (median)\n",
               median(peer_rates));
-  std::printf("  ratio pipeline / bulk POST               : %5.2f median (%.2f-%.2f over rounds; "
-              "target 0.70)\n",
-              median(ratios), *low, *high);
+  std::printf(
+      "  ratio pipeline / bulk POST               : %5.2f median (%.2f-%.2f over rounds; "
+      "target 0.70)\n",
+      median(ratios), *low, *high);
   return 0;
 }

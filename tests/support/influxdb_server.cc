@@ -80,8 +80,8 @@ std::pair<int, std::string> InfluxDbServer::query(const std::string& database,
   client.set_read_timeout(30, 0);
   httplib::Params params{{"q", influxql}, {"epoch", "ns"}};
   if (!database.empty()) params.emplace("db", database);
-  auto result = post ? client.Post("/query", params)
-                     : client.Get("/query", params, httplib::Headers{});
+  auto result =
+      post ? client.Post("/query", params) : client.Get("/query", params, httplib::Headers{});
   if (!result) return {-1, httplib::to_string(result.error())};
   return {result->status, result->body};
 }
@@ -90,8 +90,8 @@ int InfluxDbServer::write(const std::string& database, const std::string& lines,
                           const std::string& precision) const {
   httplib::Client client("127.0.0.1", http_port_);
   client.set_read_timeout(60, 0);
-  auto result = client.Post("/write?db=" + database + "&precision=" + precision, lines,
-                            "text/plain");
+  auto result =
+      client.Post("/write?db=" + database + "&precision=" + precision, lines, "text/plain");
   return result ? result->status : -1;
 }
 

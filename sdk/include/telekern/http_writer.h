@@ -35,7 +35,7 @@ struct HttpWriterOptions {
   int breaker_failures = 5;  // consecutive failures that open the breaker
   std::chrono::milliseconds breaker_open_for{std::chrono::seconds(5)};
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every request
-  std::string basic_auth_user;  // HTTP basic auth when not empty
+  std::string basic_auth_user;                               // HTTP basic auth when not empty
   std::string basic_auth_password;
 };
 

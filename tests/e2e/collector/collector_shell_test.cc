@@ -3,9 +3,9 @@
 // telemetry, watch and status.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <atomic>
 #include <thread>
 
 #include "tests/support/influxdb_server.h"
@@ -33,17 +33,18 @@ TEST(CollectorShellTest, IngestQueryWatchAndStatusFromTelesh) {
   InfluxDbServer influx;
   if (influx.binary().empty() && !running_in_ci()) GTEST_SKIP() << "influxd is not installed";
   ASSERT_TRUE(influx.ready()) << influx.log();
-  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
-                                   influx.url() + "\n    batch_age: 100ms\n",
-                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"broker", "collector"}});
+  Telekernd daemon(
+      {.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
+                      influx.url() + "\n    batch_age: 100ms\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"broker", "collector"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto file = daemon.dir() / "shell.csv";
   std::ofstream(file) << csv_rows(2, 5) << "2025-07-18T20:00:10Z,DCGM_FI_DEV_GPU_TEMP\n";
 
   // Replayed (re-stamped to now) at 1000 rows/s, so --since 1h finds them.
-  auto ingested =
-      telesh_commands(daemon, "collector ingest " + file.string() + " --replay --rate 1000/s -o json");
+  auto ingested = telesh_commands(
+      daemon, "collector ingest " + file.string() + " --replay --rate 1000/s -o json");
   ASSERT_EQ(ingested.exit_code, 0) << ingested.output;
   auto result = nlohmann::json::parse(ingested.output, nullptr, false);
   ASSERT_FALSE(result.is_discarded()) << ingested.output;
@@ -66,7 +67,8 @@ TEST(CollectorShellTest, IngestQueryWatchAndStatusFromTelesh) {
   ASSERT_TRUE(wait_for(
       [&] {
         temps = telesh_commands(
-            daemon, "collector telemetry GPU-shell-0 --since 1h --metric DCGM_FI_DEV_GPU_TEMP -o json");
+            daemon,
+            "collector telemetry GPU-shell-0 --since 1h --metric DCGM_FI_DEV_GPU_TEMP -o json");
         auto parsed = nlohmann::json::parse(temps.output, nullptr, false);
         return !parsed.is_discarded() && parsed.value("count", 0) == 5;
       },
@@ -78,15 +80,16 @@ TEST(CollectorShellTest, IngestQueryWatchAndStatusFromTelesh) {
   std::atomic<bool> done{false};
   std::thread sender([&] {
     while (!done) {
-      telesh_commands(daemon, "collector submit --device-id nvidia9 --uuid GPU-shell-0 --metric "
-                              "DCGM_FI_DEV_GPU_TEMP --value 99 --hostname shell-host");
+      telesh_commands(daemon,
+                      "collector submit --device-id nvidia9 --uuid GPU-shell-0 --metric "
+                      "DCGM_FI_DEV_GPU_TEMP --value 99 --hostname shell-host");
       wait_for([&] { return done.load(); }, std::chrono::milliseconds(200));
     }
   });
-  auto watched = run_command("NO_COLOR=1 timeout 20 " + telesh_binary() + " --addr " +
-                                 daemon.grpc_address() +
-                                 " collector watch GPU-shell-0 2>&1 | grep -m1 99",
-                             std::chrono::seconds(30));
+  auto watched =
+      run_command("NO_COLOR=1 timeout 20 " + telesh_binary() + " --addr " + daemon.grpc_address() +
+                      " collector watch GPU-shell-0 2>&1 | grep -m1 99",
+                  std::chrono::seconds(30));
   done = true;
   sender.join();
   EXPECT_NE(watched.output.find("99"), std::string::npos) << watched.output;

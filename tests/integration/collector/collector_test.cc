@@ -58,11 +58,11 @@ std::string dcgm_csv(const std::string& prefix, int hosts, int gpus, int steps,
       for (int g = 0; g < gpus; ++g) {
         for (int m = 0; m < metrics; ++m) {
           out += std::to_string(start + step * 10) + "," + kMetrics[m] + "," + std::to_string(g) +
-                 ",nvidia" + std::to_string(g) + ",GPU-" + prefix + "-" + std::to_string(h) +
-                 "-" + std::to_string(g) + ",NVIDIA H100 80GB HBM3," + prefix + "-host-" +
+                 ",nvidia" + std::to_string(g) + ",GPU-" + prefix + "-" + std::to_string(h) + "-" +
+                 std::to_string(g) + ",NVIDIA H100 80GB HBM3," + prefix + "-host-" +
                  std::to_string(h) + ",trainer,pod-" + std::to_string(g) + "," +
-                 (g % 2 ? "research" : "ml-training") + "," +
-                 std::to_string(40 + step + m * 0.5) + ",\"driver=\"\"535\"\"\"\n";
+                 (g % 2 ? "research" : "ml-training") + "," + std::to_string(40 + step + m * 0.5) +
+                 ",\"driver=\"\"535\"\"\"\n";
         }
       }
     }
@@ -72,9 +72,8 @@ std::string dcgm_csv(const std::string& prefix, int hosts, int gpus, int steps,
 
 long long host_points(const InfluxDbServer& influx, const std::string& host_prefix) {
   auto [status, body] = influx.query(
-      "telemetry",
-      "SELECT count(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" =~ /^" + host_prefix +
-          "-host-/");
+      "telemetry", "SELECT count(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" =~ /^" +
+                       host_prefix + "-host-/");
   if (status != 200) return -1;
   auto parsed = json::parse(body, nullptr, false);
   try {
@@ -134,9 +133,9 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
   // 2 hosts x 4 GPUs x 3 metrics x 10 steps = 240 valid rows, then 4 bad ones.
   std::string csv = dcgm_csv("csv", 2, 4, 10);
   csv += "1752868800,DCGM_FI_DEV_GPU_TEMP,0,nvidia0,GPU-x,H100,csv-host-0,c,p,n,hot,\n";  // 242
-  csv += "1752868800,DCGM_FI_DEV_GPU_TEMP,0,nvidia0\n";                                // 243
-  csv += "yesterday,DCGM_FI_DEV_GPU_TEMP,0,nvidia0,GPU-x,H100,csv-host-0,c,p,n,1,\n";  // 244
-  csv += "1752868800,bad metric,0,nvidia0,GPU-x,H100,csv-host-0,c,p,n,1,\n";           // 245
+  csv += "1752868800,DCGM_FI_DEV_GPU_TEMP,0,nvidia0\n";                                   // 243
+  csv += "yesterday,DCGM_FI_DEV_GPU_TEMP,0,nvidia0,GPU-x,H100,csv-host-0,c,p,n,1,\n";     // 244
+  csv += "1752868800,bad metric,0,nvidia0,GPU-x,H100,csv-host-0,c,p,n,1,\n";              // 245
   auto reply = ingest(*daemon_, write_file("csv.csv", csv));
   ASSERT_EQ(reply.status, 200) << reply.body;
   auto body = reply.parsed();
@@ -153,12 +152,14 @@ TEST_F(CollectorTest, CsvRowsAreQueryableByInfluxQlAndTheApiAndBadRowsAreRejecte
   EXPECT_NE(text.find("csv.csv,243,"), std::string::npos) << text;
 
   // Every valid row reaches InfluxDB.
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "csv") == 240; },
-                       std::chrono::seconds(30)))
-      << host_points(*influx_, "csv") << "\n" << daemon_->log();
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "csv") == 240; }, std::chrono::seconds(30)))
+      << host_points(*influx_, "csv") << "\n"
+      << daemon_->log();
   auto [status, raw] = influx_->query(
-      "telemetry", "SELECT \"value\",\"labels_raw\" FROM \"gpu_telemetry\" WHERE \"uuid\" = "
-                   "'GPU-csv-1-2' AND \"metric\" = 'DCGM_FI_DEV_POWER_USAGE' ORDER BY time LIMIT 1");
+      "telemetry",
+      "SELECT \"value\",\"labels_raw\" FROM \"gpu_telemetry\" WHERE \"uuid\" = "
+      "'GPU-csv-1-2' AND \"metric\" = 'DCGM_FI_DEV_POWER_USAGE' ORDER BY time LIMIT 1");
   ASSERT_EQ(status, 200);
   auto first = json::parse(raw)["results"][0]["series"][0]["values"][0];
   EXPECT_EQ(first[0].get<long long>(), 1752868800LL * 1000000000LL);
@@ -267,42 +268,45 @@ TEST_F(CollectorTest, ReplayRestampsRowsToNowAndLoops) {
                     json{{"path", path}, {"replay", true}, {"rate", "200/s"}}.dump());
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(reply.parsed().value("rowsPublished", "0"), "20") << reply.body;
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "replay") == 20; },
-                       std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "replay") == 20; }, std::chrono::seconds(30)))
       << host_points(*influx_, "replay") << "\n"
-      << influx_->query("telemetry", "SELECT * FROM gpu_telemetry WHERE hostname = 'replay-host-0'").second;
+      << influx_->query("telemetry", "SELECT * FROM gpu_telemetry WHERE hostname = 'replay-host-0'")
+             .second;
   auto [status, body] = influx_->query(
-      "telemetry", "SELECT min(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = 'replay-host-0' "
-                   "AND time < '2026-01-01T00:00:00Z'");
+      "telemetry",
+      "SELECT min(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = 'replay-host-0' "
+      "AND time < '2026-01-01T00:00:00Z'");
   EXPECT_EQ(body.find("\"values\""), std::string::npos) << "rows kept their 2025 time: " << body;
-  auto [status2, body2] = influx_->query(
-      "telemetry", "SELECT first(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = "
-                   "'replay-host-0'");
+  auto [status2, body2] =
+      influx_->query("telemetry",
+                     "SELECT first(\"value\") FROM \"gpu_telemetry\" WHERE \"hostname\" = "
+                     "'replay-host-0'");
   ASSERT_EQ(status2, 200);
   auto first_ns = json::parse(body2)["results"][0]["series"][0]["values"][0][0].get<long long>();
   EXPECT_GE(first_ns, before_ns - 1'000'000) << body2;
 
   // Looping runs in the background until the module stops: the count keeps growing.
-  auto looped = send(*daemon_, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
-                     json{{"path", write_file("loop.csv", dcgm_csv("loop", 1, 1, 5, 1752868800, 1))},
-                          {"replay", true},
-                          {"rate", "500/s"},
-                          {"loop", true}}
-                         .dump());
+  auto looped =
+      send(*daemon_, "POST", "/rpc/telekern.collector.v1.Collector/IngestCsv",
+           json{{"path", write_file("loop.csv", dcgm_csv("loop", 1, 1, 5, 1752868800, 1))},
+                {"replay", true},
+                {"rate", "500/s"},
+                {"loop", true}}
+               .dump());
   ASSERT_EQ(looped.status, 200) << looped.body;
   EXPECT_EQ(looped.parsed().value("runningInBackground", false), true) << looped.body;
-  EXPECT_TRUE(wait_for([&] { return host_points(*influx_, "loop") >= 15; },
-                       std::chrono::seconds(30)))
+  EXPECT_TRUE(
+      wait_for([&] { return host_points(*influx_, "loop") >= 15; }, std::chrono::seconds(30)))
       << "a looping replay of 5 rows wrote " << host_points(*influx_, "loop");
 }
 
 TEST_F(CollectorTest, WatchDirectoryIngestsNewFilesOnce) {
-  {
-    std::ofstream(watch_dir_->path() / "drop.csv") << dcgm_csv("watch", 1, 2, 3);
-  }
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "watch") == 18; },
-                       std::chrono::seconds(30)))
-      << host_points(*influx_, "watch") << "\n" << daemon_->log();
+  { std::ofstream(watch_dir_->path() / "drop.csv") << dcgm_csv("watch", 1, 2, 3); }
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "watch") == 18; }, std::chrono::seconds(30)))
+      << host_points(*influx_, "watch") << "\n"
+      << daemon_->log();
   // Not again: over several more 100 ms scans the log reports the file once.
   auto reports = [&] {
     auto log = daemon_->log();
@@ -336,8 +340,8 @@ TEST_F(CollectorTest, SqliteStoreAnswersLikeInfluxDb) {
                  json{{"csv", csv}}.dump(), "")
                 .status,
             200);
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "same") == 288; },
-                       std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "same") == 288; }, std::chrono::seconds(30)));
   const std::string range = "start=2025-07-18T20:00:00Z&end=2025-07-18T21:00:00Z";
   std::vector<std::string> paths = {
       "/api/v1/gpus?host=same-host-1",
@@ -353,8 +357,9 @@ TEST_F(CollectorTest, SqliteStoreAnswersLikeInfluxDb) {
     ASSERT_TRUE(wait_for(
         [&] {
           from_sqlite = send(embedded, "GET", path, "", "");
-          auto count = send(embedded, "GET",
-                            "/api/v1/gpus/GPU-same-1-2/telemetry?" + range + "&limit=10000", "", "");
+          auto count =
+              send(embedded, "GET", "/api/v1/gpus/GPU-same-1-2/telemetry?" + range + "&limit=10000",
+                   "", "");
           return from_sqlite.status == 200 && count.parsed().value("count", 0) == 48;
         },
         std::chrono::seconds(30)))
@@ -385,8 +390,8 @@ TEST_F(CollectorTest, InfluxOutageMidStreamLosesNoPoint) {
   auto before = ingest(*daemon_, write_file("before.csv", dcgm_csv("out", 4, 8, 20)));
   ASSERT_EQ(before.status, 200) << before.body;
   influx_->kill();
-  auto during = ingest(*daemon_, write_file("during.csv",
-                                            dcgm_csv("out", 4, 8, 20, 1752868800 + 200)));
+  auto during =
+      ingest(*daemon_, write_file("during.csv", dcgm_csv("out", 4, 8, 20, 1752868800 + 200)));
   ASSERT_EQ(during.status, 200) << during.body;
   EXPECT_EQ(during.parsed().value("rowsPublished", "0"), "1920") << during.body;
   // The collectors hold what they consumed and the breaker opens.
@@ -404,9 +409,10 @@ TEST_F(CollectorTest, InfluxOutageMidStreamLosesNoPoint) {
   ASSERT_EQ(again.status, 200) << again.body;
 
   ASSERT_TRUE(influx_->start()) << influx_->log();
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "out") == 3840; },
-                       std::chrono::seconds(60)))
-      << host_points(*influx_, "out") << "\n" << daemon_->log();
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "out") == 3840; }, std::chrono::seconds(60)))
+      << host_points(*influx_, "out") << "\n"
+      << daemon_->log();
   ASSERT_TRUE(wait_for(
       [&] {
         status = send(*daemon_, "GET", "/api/v1/collector/status", "", kViewerKey);
@@ -419,12 +425,13 @@ TEST_F(CollectorTest, InfluxOutageMidStreamLosesNoPoint) {
 
 TEST_F(CollectorTest, TwoCollectorInstancesShareTheGroup) {
   // A second daemon with only the collector, consuming through the first one's broker.
-  Telekernd second({.config_yaml = collector_config(
-                        *influx_, "    instance: second\n    stream:\n      transport: telekern://" +
-                                      daemon_->grpc_address() + "\n      api_key: " +
-                                      std::string(kOperatorKey) + "\n"),
-                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"collector"}});
+  Telekernd second(
+      {.config_yaml = collector_config(
+           *influx_, "    instance: second\n    stream:\n      transport: telekern://" +
+                         daemon_->grpc_address() + "\n      api_key: " + std::string(kOperatorKey) +
+                         "\n"),
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"collector"}});
   ASSERT_TRUE(second.ready()) << second.log();
   auto written = [](const Telekernd& daemon) {
     auto status = send(daemon, "GET", "/api/v1/collector/status", "", kViewerKey);
@@ -441,9 +448,10 @@ TEST_F(CollectorTest, TwoCollectorInstancesShareTheGroup) {
       std::chrono::seconds(30)));
   auto reply = ingest(*daemon_, write_file("shared.csv", dcgm_csv("shared", 4, 8, 10)));
   ASSERT_EQ(reply.status, 200) << reply.body;
-  ASSERT_TRUE(wait_for([&] { return host_points(*influx_, "shared") == 960; },
-                       std::chrono::seconds(60)))
-      << host_points(*influx_, "shared") << "\n" << second.log();
+  ASSERT_TRUE(
+      wait_for([&] { return host_points(*influx_, "shared") == 960; }, std::chrono::seconds(60)))
+      << host_points(*influx_, "shared") << "\n"
+      << second.log();
   // Counters move just after the store answered: wait for them too.
   long long by_first = 0, by_second = 0;
   EXPECT_TRUE(wait_for(
