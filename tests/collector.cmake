@@ -4,8 +4,8 @@ telekern_add_test(telekern_collector_unit_tests LABEL unit
   DEPS telekern_collector_engine telekern_csv)
 
 telekern_add_test(telekern_collector_integration_tests LABEL integration
-  SOURCES integration/collector/collector_test.cc
-  DEPS telekern_test_support telekern_influxdb_fixture nlohmann_json::nlohmann_json
+  SOURCES integration/collector/collector_test.cc integration/collector/collector_kafka_test.cc
+  DEPS telekern_test_support telekern_influxdb_fixture telekern_kafka_mock nlohmann_json::nlohmann_json
        PkgConfig::HTTPLIB)
 add_dependencies(telekern_collector_integration_tests telekernd telekern_broker telekern_collector)
 
