@@ -54,6 +54,7 @@ run: build
 	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (/metrics /health /ready), modules from $(BUILD_DIR)/modules"
 	@if [ -x $(BUILD_DIR)/bin/telesh ]; then \
 	  echo "daemon log: data/telekernd.log; leaving telesh (Ctrl-D) stops the daemon"; \
+	  echo "demo: collector ingest $(CURDIR)/deploy/samples/dcgm_sample.csv, then collector hosts / gpus"; \
 	  $(BUILD_DIR)/bin/telekernd --data-dir ./data > data/telekernd.log 2>&1 & pid=$$!; \
 	  trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
 	  $(BUILD_DIR)/bin/telesh --addr 127.0.0.1:7070 --wait; \
