@@ -20,11 +20,12 @@ TEST(CollectorKafkaTest, IngestThroughKafkaIsQueryable) {
   KafkaMockCluster kafka(3);
   ASSERT_TRUE(kafka.ok());
   kafka.create_topic("telemetry", 4);
-  Telekernd daemon({.config_yaml = "modules:\n  collector:\n    batch_age: 100ms\n    consumers: 2\n"
-                                   "    stream:\n      transport: kafka://" +
-                                   kafka.bootstraps() + "\n",
-                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"collector"}});
+  Telekernd daemon(
+      {.config_yaml = "modules:\n  collector:\n    batch_age: 100ms\n    consumers: 2\n"
+                      "    stream:\n      transport: kafka://" +
+                      kafka.bootstraps() + "\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"collector"}});
   ASSERT_TRUE(daemon.ready()) << daemon.log();
   auto address = daemon.http_address();
   httplib::Client client("127.0.0.1", std::stoi(address.substr(address.rfind(':') + 1)));
@@ -35,9 +36,9 @@ TEST(CollectorKafkaTest, IngestThroughKafkaIsQueryable) {
       "value,labels_raw\n";
   for (int step = 0; step < 10; ++step)
     for (int g = 0; g < 4; ++g)
-      csv += std::to_string(1752868800 + step * 10) + ",DCGM_FI_DEV_GPU_TEMP," +
-             std::to_string(g) + ",nvidia" + std::to_string(g) + ",GPU-kafka-" +
-             std::to_string(g) + ",H100,kafka-host,c,p,ns," + std::to_string(50 + step) + ",\n";
+      csv += std::to_string(1752868800 + step * 10) + ",DCGM_FI_DEV_GPU_TEMP," + std::to_string(g) +
+             ",nvidia" + std::to_string(g) + ",GPU-kafka-" + std::to_string(g) +
+             ",H100,kafka-host,c,p,ns," + std::to_string(50 + step) + ",\n";
   auto reply = client.Post("/rpc/telekern.collector.v1.Collector/IngestCsv",
                            json{{"csv", csv}}.dump(), "application/json");
   ASSERT_TRUE(reply);
