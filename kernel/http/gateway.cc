@@ -52,6 +52,22 @@ std::unique_ptr<Message> from_buffer(const google::protobuf::Descriptor& type,
   return message;
 }
 
+// A route's response_body field as the whole HTTP body (CSV exports, HTML
+// reports), a download when the route names a file.
+void send_raw_body(const Route& route, const Message& message, httplib::Response& response) {
+  std::string scratch;
+  const std::string& body =
+      message.GetReflection()->GetStringReference(message, route.response_body, &scratch);
+  response.set_content(body, route.response_content_type);
+  if (!route.response_file_name.empty()) {
+    std::string name;
+    for (char c : route.response_file_name) {
+      if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) name += c;
+    }
+    response.set_header("Content-Disposition", str_cat("attachment; filename=\"", name, "\""));
+  }
+}
+
 void add_credentials(const httplib::Request& request, grpc::ClientContext& context) {
   auto api_key = request.get_header_value("X-API-Key");
   if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
@@ -409,7 +425,11 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
       send_error(response, status.error_code(), status.error_message());
     } else if (auto message = from_buffer(output_type, response_buffer)) {
       response.status = 200;
-      response.set_content(message_to_json(*message), "application/json");
+      if (match && match->route->response_body != nullptr) {
+        send_raw_body(*match->route, *message, response);
+      } else {
+        response.set_content(message_to_json(*message), "application/json");
+      }
     } else {
       send_error(response, grpc::StatusCode::INTERNAL,
                  str_cat("the response is not a valid ", output_type.full_name()));
