@@ -116,12 +116,12 @@ RouteTable RouteTable::build(const std::vector<std::string>& services,
         if (field == nullptr || field->is_repeated() ||
             (field->type() != FieldDescriptor::TYPE_STRING &&
              field->type() != FieldDescriptor::TYPE_BYTES) ||
-            method->client_streaming() || method->server_streaming()) {
+            method->client_streaming()) {
           if (problems)
-            problems->push_back(str_cat(method->full_name(), ": response_body \"",
-                                        rule.response_body(),
-                                        "\" must name a string or bytes field of ",
-                                        method->output_type()->full_name(), " on a unary method"));
+            problems->push_back(str_cat(
+                method->full_name(), ": response_body \"", rule.response_body(),
+                "\" must name a string or bytes field of ", method->output_type()->full_name(),
+                " on a unary or server-streaming method"));
           continue;
         }
         route.response_body = field;

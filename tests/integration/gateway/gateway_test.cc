@@ -526,6 +526,13 @@ TEST(GatewayRawBodyTest, AResponseBodyFieldIsSentAsTheWholeBodyWithItsType) {
   ASSERT_TRUE(rpc);
   EXPECT_EQ(json::parse(rpc->body).value("message", ""), "hi") << rpc->body;
 
+  // A server stream's field of every message, back to back, as one body.
+  auto lines = http.Get("/test/v1/count.txt?count=5", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(lines);
+  ASSERT_EQ(lines->status, 200) << lines->body;
+  EXPECT_EQ(lines->body, "0\n1\n2\n3\n4\n");
+  EXPECT_EQ(lines->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+
   auto openapi = http.Get("/api/openapi.json", {{"X-API-Key", kViewerKey}});
   ASSERT_TRUE(openapi);
   json content =
