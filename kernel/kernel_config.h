@@ -28,6 +28,8 @@ struct KernelConfig {
     size_t max_body_bytes = 4 << 20;
     std::chrono::milliseconds call_timeout{30'000};
     std::vector<std::string> cors_origins;
+    size_t workers = 32;
+    size_t max_streams = 16;
   } gateway;                            // http_gateway.*
   double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;

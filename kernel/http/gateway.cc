@@ -190,6 +190,10 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
       limited_(metrics.counter("telekern_http_rate_limited_total",
                                "Gateway requests refused with 429, by the limit they passed",
                                {"limit"})),
+      open_streams_gauge_(metrics
+                              .gauge("telekern_http_gateway_open_streams",
+                                     "Server streams (SSE/NDJSON) open through the gateway now")
+                              .with({})),
       credential_limiter_(options_.per_credential),
       address_limiter_(options_.per_address) {}
 
@@ -371,14 +375,16 @@ namespace {
 // after the first chunk aborts the transfer, so a client never takes a cut
 // file for a whole one.
 void stream_raw_body(const Route& route, std::shared_ptr<StreamCall> call,
-                     std::optional<grpc::ByteBuffer> first, bool ended,
+                     std::optional<grpc::ByteBuffer> first, bool ended, std::shared_ptr<void> slot,
                      const google::protobuf::Descriptor& output, httplib::Response& response) {
   struct State {
     std::shared_ptr<StreamCall> call;
     std::optional<grpc::ByteBuffer> first;
     bool ended = false;
+    std::shared_ptr<void> slot;
   };
-  auto state = std::make_shared<State>(State{std::move(call), std::move(first), ended});
+  auto state =
+      std::make_shared<State>(State{std::move(call), std::move(first), ended, std::move(slot)});
   set_download_name(route, response);
   const auto* field = route.response_body;
   response.set_chunked_content_provider(
@@ -493,6 +499,26 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     return;
   }
 
+  // A server stream holds an HTTP worker for as long as it is open: past
+  // max_streams, refuse it so other requests always find a worker.
+  std::shared_ptr<void> stream_slot;
+  if (method.server_streaming()) {
+    if (open_streams_.fetch_add(1) >= options_.max_streams) {
+      open_streams_.fetch_sub(1);
+      response.set_header("Retry-After", "5");
+      send_error(response, grpc::StatusCode::UNAVAILABLE,
+                 str_cat("too many open streams (http_gateway.max_streams = ", options_.max_streams,
+                         "); close one, retry later, or raise http_gateway.max_streams together "
+                         "with http_gateway.workers"));
+      count();
+      return;
+    }
+    open_streams_gauge_.inc();
+    stream_slot = std::shared_ptr<void>(nullptr, [this](void*) {
+      open_streams_.fetch_sub(1);
+      open_streams_gauge_.dec();
+    });
+  }
   auto call = std::make_shared<StreamCall>();
   add_credentials(request, call->context());
   if (!method.server_streaming()) {
@@ -540,8 +566,10 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     std::shared_ptr<StreamCall> call;
     std::optional<grpc::ByteBuffer> first;
     bool ended = false;
+    std::shared_ptr<void> slot;  // freed with the last copy of this state
   };
   auto pending = std::make_shared<Pending>();
+  pending->slot = std::move(stream_slot);
   pending->call = call;
   if (first_read == StreamCall::Next::kMessage) pending->first = std::move(first);
   pending->ended = first_read == StreamCall::Next::kEnd;
@@ -550,7 +578,7 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
   count();
   if (match && match->route->response_body != nullptr) {
     stream_raw_body(*match->route, pending->call, std::move(pending->first), pending->ended,
-                    *output, response);
+                    std::move(pending->slot), *output, response);
     return;
   }
   response.set_chunked_content_provider(

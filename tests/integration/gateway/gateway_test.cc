@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "telekern/broker/v1/broker.pb.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
@@ -538,6 +542,73 @@ TEST(GatewayRawBodyTest, AResponseBodyFieldIsSentAsTheWholeBodyWithItsType) {
   json content =
       json::parse(openapi->body)["paths"]["/test/v1/say.csv"]["get"]["responses"]["200"]["content"];
   EXPECT_TRUE(content.contains("text/csv; charset=utf-8")) << content.dump();
+}
+
+// Each open stream holds an HTTP worker: past http_gateway.max_streams a new
+// stream gets 503 while other calls are still served, and a slot frees when
+// a stream ends.
+TEST(GatewayLimitsTest, StreamsPastMaxStreamsGet503WhileOtherCallsAreServed) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "http_gateway:\n"
+                                                        "  workers: 4\n"
+                                                        "  max_streams: 1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  const httplib::Headers viewer{{"X-API-Key", kViewerKey}, {"Accept", "text/event-stream"}};
+  const std::string stream_path = "/rpc/telekern.testing.v1.Echo/Count";
+  const std::string long_stream = R"({"count":600,"interval_ms":50})";
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool receiving = false;
+  std::atomic<bool> leave{false};
+  std::thread holder([&] {
+    httplib::Client http("127.0.0.1", http_port(daemon));
+    httplib::Request request;
+    request.method = "POST";
+    request.path = stream_path;
+    request.headers = viewer;
+    request.body = long_stream;
+    request.set_header("Content-Type", "application/json");
+    request.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      {
+        std::lock_guard lock(mutex);
+        receiving = true;
+      }
+      changed.notify_all();
+      return !leave.load();
+    };
+    (void)http.send(request);
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(20), [&] { return receiving; }));
+  }
+
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  auto refused = http.Post(stream_path, viewer, R"({"count":1})", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_NE(refused->body.find("max_streams"), std::string::npos) << refused->body;
+  EXPECT_FALSE(refused->get_header_value("Retry-After").empty());
+  auto unary = http.Post("/rpc/telekern.testing.v1.Echo/Say", {{"X-API-Key", kViewerKey}},
+                         R"({"message":"still served"})", "application/json");
+  ASSERT_TRUE(unary);
+  EXPECT_EQ(unary->status, 200) << unary->body;
+
+  leave = true;
+  holder.join();
+  // The server notices the closed stream at its next write; then a new one fits.
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+    auto again = http.Post(stream_path, viewer, R"({"count":1})", "application/json");
+    ASSERT_TRUE(again);
+    status = again->status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200) << "the slot of the closed stream was never freed";
 }
 
 }  // namespace

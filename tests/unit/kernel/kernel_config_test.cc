@@ -57,5 +57,14 @@ TEST(KernelConfigTest, RemoteChannelsKeepAliveByDefaultAndTheIntervalIsConfigura
   EXPECT_EQ(set->remote.keepalive, std::chrono::seconds(5));
 }
 
+TEST(KernelConfigTest, GatewayStreamsMustLeaveWorkersForOtherRequests) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() / "c.yaml") << "http_gateway:\n  workers: 8\n  max_streams: 8\n";
+  auto config = load_kernel_config((dir.path() / "c.yaml").string(), {}, {}, dir.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("http_gateway.max_streams"), std::string::npos)
+      << config.status();
+}
+
 }  // namespace
 }  // namespace telekern::kernel
