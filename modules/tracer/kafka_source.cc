@@ -1,0 +1,290 @@
+#include "kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "telekern/strings.h"
+
+namespace telekern::tracer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* metadata) const {
+    rd_kafka_metadata_destroy(metadata);
+  }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+absl::Status set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+  char error[512];
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) !=
+      RD_KAFKA_CONF_OK) {
+    return absl::InvalidArgumentError(str_cat("kafka setting ", name, "=", value, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void KafkaSource::HandleDeleter::operator()(rd_kafka_s* handle) const {
+  rd_kafka_consumer_close(handle);
+  rd_kafka_destroy(handle);
+}
+
+absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::create(KafkaSourceOptions options) {
+  if (options.brokers.empty())
+    return absl::InvalidArgumentError(
+        "no Kafka bootstrap servers: set kafka_brokers in the request or "
+        "modules.tracer.kafka_brokers");
+  std::unique_ptr<KafkaSource> source(new KafkaSource(std::move(options)));
+  auto admin = source->make_consumer();
+  if (!admin.ok()) return admin.status();
+  source->admin_ = std::move(*admin);
+  return source;
+}
+
+KafkaSource::~KafkaSource() = default;
+
+absl::StatusOr<KafkaSource::Handle> KafkaSource::make_consumer() {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", "telekern-tracer"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      {"isolation.level", options_.read_committed ? "read_committed" : "read_uncommitted"},
+      {"fetch.wait.max.ms", "50"},
+      {"queued.min.messages", "100000"},
+      {"socket.timeout.ms", std::to_string(options_.request_timeout.count())},
+      {"log_level", "3"},
+  };
+  settings.insert(settings.end(), options_.properties.begin(), options_.properties.end());
+  for (const auto& [name, value] : settings) {
+    if (auto status = set(conf, name, value); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  char error[512];
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
+  if (handle == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(str_cat("cannot create a Kafka consumer: ", error));
+  }
+  return Handle(handle);
+}
+
+absl::StatusOr<KafkaSource::Handle> KafkaSource::take_consumer() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      Handle consumer = std::move(idle_.back());
+      idle_.pop_back();
+      return consumer;
+    }
+  }
+  return make_consumer();
+}
+
+void KafkaSource::give_back(Handle consumer) {
+  rd_kafka_assign(consumer.get(), nullptr);
+  std::lock_guard lock(mutex_);
+  idle_.push_back(std::move(consumer));
+}
+
+absl::StatusOr<std::vector<std::string>> KafkaSource::list_topics() {
+  const rd_kafka_metadata_t* raw = nullptr;
+  auto error = rd_kafka_metadata(admin_.get(), 1, nullptr, &raw,
+                                 static_cast<int>(options_.request_timeout.count()));
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return absl::UnavailableError(str_cat("Kafka metadata from ", options_.brokers, ": ",
+                                          rd_kafka_err2str(error),
+                                          "; check kafka_brokers and that the cluster is up"));
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
+  std::vector<std::string> topics;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    std::string name = metadata->topics[i].topic;
+    if (name.rfind("__", 0) == 0) continue;  // internal (__consumer_offsets)
+    topics.push_back(std::move(name));
+  }
+  std::sort(topics.begin(), topics.end());
+  return topics;
+}
+
+absl::StatusOr<ScanUnit> KafkaSource::plan(const std::string& topic, const ScanLimits& limits) {
+  int timeout = static_cast<int>(options_.request_timeout.count());
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(admin_.get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* raw = nullptr;
+  auto error = rd_kafka_metadata(admin_.get(), 0, handle, &raw, timeout);
+  rd_kafka_topic_destroy(handle);
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return absl::UnavailableError(
+        str_cat("metadata of topic '", topic, "': ", rd_kafka_err2str(error)));
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto topic_error = metadata->topic_cnt == 1 ? metadata->topics[0].err
+                                                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    return absl::NotFoundError(str_cat("topic '", topic, "': ", rd_kafka_err2str(topic_error)));
+  }
+  ScanUnit unit{topic, {}};
+  for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
+    PartitionPlan plan;
+    plan.partition = metadata->topics[0].partitions[i].id;
+    if (!limits.skip_offsets) {
+      int64_t low = 0, high = 0;
+      auto watermark_error = rd_kafka_query_watermark_offsets(admin_.get(), topic.c_str(),
+                                                              plan.partition, &low, &high, timeout);
+      if (watermark_error != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return absl::UnavailableError(str_cat("watermarks of ", topic, "[", plan.partition,
+                                              "]: ", rd_kafka_err2str(watermark_error)));
+      plan.low = low;
+      plan.stop = high;
+      plan.start = low;
+    }
+    unit.partitions.push_back(plan);
+  }
+  std::sort(unit.partitions.begin(), unit.partitions.end(),
+            [](const auto& a, const auto& b) { return a.partition < b.partition; });
+  if (limits.since_ms > 0 && !unit.partitions.empty()) {
+    // One offsetsForTimes request for the whole topic: the first offset at or after since.
+    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(unit.partitions.size())));
+    for (const auto& plan : unit.partitions)
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), plan.partition)->offset =
+          limits.since_ms;
+    auto times_error = rd_kafka_offsets_for_times(admin_.get(), list.get(), timeout);
+    if (times_error != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return absl::UnavailableError(
+          str_cat("offsets by time of topic '", topic, "': ", rd_kafka_err2str(times_error)));
+    for (int i = 0; i < list->cnt; ++i) {
+      auto& entry = list->elems[i];
+      auto it = std::find_if(unit.partitions.begin(), unit.partitions.end(),
+                             [&](const auto& plan) { return plan.partition == entry.partition; });
+      if (it == unit.partitions.end()) continue;
+      if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return absl::UnavailableError(str_cat("offset by time of ", topic, "[", entry.partition,
+                                              "]: ", rd_kafka_err2str(entry.err)));
+      // -1: no record at or after since; nothing to scan.
+      if (entry.offset < 0) {
+        it->start = it->stop;
+      } else {
+        it->start = entry.offset;
+      }
+    }
+  }
+  return unit;
+}
+
+absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
+                               std::stop_token stop) {
+  if (unit.partitions.size() != 1)
+    return absl::InternalError("the kafka source scans one partition per unit");
+  const PartitionPlan& plan = unit.partitions.front();
+  if (plan.stop >= 0 && plan.start >= plan.stop) {
+    sink.reached_end(plan.partition, plan.stop);
+    return absl::OkStatus();
+  }
+  auto consumer = take_consumer();
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+  PartitionList list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), unit.topic.c_str(), plan.partition)->offset =
+      plan.start >= 0 ? plan.start : RD_KAFKA_OFFSET_BEGINNING;
+  if (auto error = rd_kafka_assign(rk, list.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    give_back(std::move(*consumer));
+    return absl::UnavailableError(
+        str_cat("assign ", unit.topic, "[", plan.partition, "]: ", rd_kafka_err2str(error)));
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
+  auto last_record = Clock::now();
+  int64_t next = plan.start;
+  std::vector<rd_kafka_message_t*> batch(1000);
+  bool done = false;
+  while (!done && !stop.stop_requested()) {
+    ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
+    if (count <= 0) {
+      if (Clock::now() - last_record >= limits.inactivity) {
+        sink.failed(plan.partition,
+                    str_cat("no record for ", limits.inactivity.count(), " ms at offset ", next,
+                            plan.stop >= 0 ? str_cat(" of ", plan.stop) : std::string(),
+                            " (inactivity timeout)"));
+        if (plan.stop < 0) sink.reached_end(plan.partition, next);  // skip_offsets: ends on timeout
+        break;
+      }
+      continue;
+    }
+    last_record = Clock::now();
+    for (ssize_t i = 0; i < count; ++i) {
+      Message message(batch[i]);
+      if (done) continue;  // destroy the rest of the batch
+      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (message->partition != plan.partition) continue;
+        // End of what this consumer may read: the high watermark, or the last
+        // stable offset with read_committed.
+        if (plan.stop < 0 || message->offset >= plan.stop || limits.read_committed) {
+          sink.reached_end(plan.partition, message->offset);
+          done = true;
+        }
+        continue;
+      }
+      if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sink.failed(plan.partition, str_cat("read ", unit.topic, "[", plan.partition, "] at ", next,
+                                            ": ", rd_kafka_message_errstr(message.get())));
+        done = true;
+        continue;
+      }
+      // A reused consumer may still hold a record of its previous assignment.
+      if (message->partition != plan.partition || unit.topic != rd_kafka_topic_name(message->rkt))
+        continue;
+      RecordView record;
+      record.topic = unit.topic;
+      record.partition = message->partition;
+      record.offset = message->offset;
+      rd_kafka_timestamp_type_t type;
+      int64_t timestamp = rd_kafka_message_timestamp(message.get(), &type);
+      record.timestamp_ms = timestamp > 0 ? timestamp : 0;
+      record.key = {static_cast<const char*>(message->key), message->key_len};
+      record.value = {static_cast<const char*>(message->payload), message->len};
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t h = 0; rd_kafka_header_get_all(headers, h, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++h) {
+          record.headers.emplace_back(name,
+                                      std::string_view(static_cast<const char*>(value), size));
+        }
+      }
+      next = message->offset + 1;
+      if (!sink.record(record)) {
+        done = true;
+        continue;
+      }
+      if (plan.stop >= 0 && next >= plan.stop && !limits.read_committed) {
+        sink.reached_end(plan.partition, plan.stop);
+        done = true;
+      }
+    }
+    sink.position(plan.partition, next);
+  }
+  rd_kafka_queue_destroy(queue);
+  give_back(std::move(*consumer));
+  return absl::OkStatus();
+}
+
+}  // namespace telekern::tracer

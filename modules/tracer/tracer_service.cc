@@ -1,0 +1,76 @@
+#include "tracer_service.h"
+
+namespace telekern::tracer {
+namespace {
+
+// Forwards what a trace reports to the client's stream.
+class StreamObserver final : public TraceObserver {
+ public:
+  explicit StreamObserver(StreamWriter<v1::TraceDeviceResponse>& writer) : writer_(writer) {}
+  bool progress(const v1::Progress& progress) override {
+    v1::TraceDeviceResponse response;
+    *response.mutable_progress() = progress;
+    return writer_.write(response);
+  }
+  bool event(const v1::Event& event) override {
+    v1::TraceDeviceResponse response;
+    *response.mutable_event() = event;
+    return writer_.write(response);
+  }
+
+ private:
+  StreamWriter<v1::TraceDeviceResponse>& writer_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::TraceDeviceResponse>* TracerService::TraceDevice(
+    grpc::CallbackServerContext* context, const v1::TraceDeviceRequest* request) {
+  return binding_.server_stream<v1::TraceDeviceResponse>(
+      context,
+      [request = *request](TraceEngine& engine, StreamWriter<v1::TraceDeviceResponse>& writer,
+                           std::stop_token stop) -> absl::Status {
+        StreamObserver observer(writer);
+        auto summary = engine.trace(request, observer, stop);
+        if (!summary.ok()) return summary.status();
+        v1::TraceDeviceResponse response;
+        *response.mutable_summary() = std::move(*summary);
+        writer.write(response);
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* TracerService::ListTraces(grpc::CallbackServerContext* context,
+                                                    const v1::ListTracesRequest* request,
+                                                    v1::ListTracesResponse* response) {
+  return binding_.unary(context, [request, response](TraceEngine& engine) {
+    auto result = engine.list_traces(*request);
+    if (!result.ok()) return result.status();
+    *response = std::move(*result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TracerService::GetTrace(grpc::CallbackServerContext* context,
+                                                  const v1::GetTraceRequest* request,
+                                                  v1::GetTraceResponse* response) {
+  return binding_.unary(context, [request, response](TraceEngine& engine) {
+    auto result = engine.get_trace(*request);
+    if (!result.ok()) return result.status();
+    *response = std::move(*result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TracerService::RenderReport(grpc::CallbackServerContext* context,
+                                                      const v1::RenderReportRequest* request,
+                                                      v1::RenderReportResponse* response) {
+  return binding_.unary(context, [request, response](TraceEngine& engine) {
+    auto result = engine.render_report(*request);
+    if (!result.ok()) return result.status();
+    *response = std::move(*result);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace telekern::tracer
