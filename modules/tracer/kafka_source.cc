@@ -127,23 +127,25 @@ absl::StatusOr<std::vector<std::string>> KafkaSource::list_topics() {
 
 absl::StatusOr<ScanUnit> KafkaSource::plan(const std::string& topic, const ScanLimits& limits) {
   int timeout = static_cast<int>(options_.request_timeout.count());
-  rd_kafka_topic_t* handle = rd_kafka_topic_new(admin_.get(), topic.c_str(), nullptr);
+  // Metadata of every topic: asking for one by name would create it on a
+  // cluster with auto.create.topics.enable.
   const rd_kafka_metadata_t* raw = nullptr;
-  auto error = rd_kafka_metadata(admin_.get(), 0, handle, &raw, timeout);
-  rd_kafka_topic_destroy(handle);
+  auto error = rd_kafka_metadata(admin_.get(), 1, nullptr, &raw, timeout);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
     return absl::UnavailableError(
         str_cat("metadata of topic '", topic, "': ", rd_kafka_err2str(error)));
   std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> metadata(raw);
-  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    auto topic_error = metadata->topic_cnt == 1 ? metadata->topics[0].err
-                                                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    return absl::NotFoundError(str_cat("topic '", topic, "': ", rd_kafka_err2str(topic_error)));
+  const rd_kafka_metadata_topic_t* found = nullptr;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    if (topic == metadata->topics[i].topic) found = &metadata->topics[i];
   }
+  if (found == nullptr) return absl::NotFoundError(str_cat("topic '", topic, "' does not exist"));
+  if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return absl::UnavailableError(str_cat("topic '", topic, "': ", rd_kafka_err2str(found->err)));
   ScanUnit unit{topic, {}};
-  for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
+  for (int i = 0; i < found->partition_cnt; ++i) {
     PartitionPlan plan;
-    plan.partition = metadata->topics[0].partitions[i].id;
+    plan.partition = found->partitions[i].id;
     if (!limits.skip_offsets) {
       int64_t low = 0, high = 0;
       auto watermark_error = rd_kafka_query_watermark_offsets(admin_.get(), topic.c_str(),
@@ -177,15 +179,67 @@ absl::StatusOr<ScanUnit> KafkaSource::plan(const std::string& topic, const ScanL
       if (entry.err != RD_KAFKA_RESP_ERR_NO_ERROR)
         return absl::UnavailableError(str_cat("offset by time of ", topic, "[", entry.partition,
                                               "]: ", rd_kafka_err2str(entry.err)));
-      // -1: no record at or after since; nothing to scan.
-      if (entry.offset < 0) {
-        it->start = it->stop;
-      } else {
+      if (entry.offset >= 0) {
         it->start = entry.offset;
+      } else if (it->stop > it->low && it->low >= 0) {
+        // -1 means "no record at or after since" from a broker that keeps
+        // timestamp indexes; a broker without them (some proxies, the mock
+        // cluster) answers the same: check by a binary search over offsets.
+        auto start = search_by_time(topic, it->partition, it->low, it->stop, limits.since_ms);
+        if (!start.ok()) return start.status();
+        it->start = *start;
+      } else {
+        it->start = it->stop;
       }
     }
   }
   return unit;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaSource::read_one(const std::string& topic,
+                                                                 int32_t partition,
+                                                                 int64_t offset) {
+  PartitionList list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
+  if (auto error = rd_kafka_assign(admin_.get(), list.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return absl::UnavailableError(str_cat("assign ", topic, "[", partition, "]: ", rd_kafka_err2str(error)));
+  auto deadline = Clock::now() + options_.request_timeout;
+  absl::StatusOr<std::pair<int64_t, int64_t>> result =
+      absl::DeadlineExceededError(str_cat("no record of ", topic, "[", partition, "] at ", offset,
+                                          " within ", options_.request_timeout.count(), " ms"));
+  while (Clock::now() < deadline) {
+    Message message(rd_kafka_consumer_poll(admin_.get(), 100));
+    if (!message) continue;
+    if (message->partition != partition || topic != rd_kafka_topic_name(message->rkt)) continue;
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      result = std::make_pair(message->offset, int64_t{-1});
+      break;
+    }
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR || message->offset < offset) continue;
+    rd_kafka_timestamp_type_t type;
+    result = std::make_pair(message->offset, rd_kafka_message_timestamp(message.get(), &type));
+    break;
+  }
+  rd_kafka_assign(admin_.get(), nullptr);
+  return result;
+}
+
+absl::StatusOr<int64_t> KafkaSource::search_by_time(const std::string& topic, int32_t partition,
+                                                    int64_t low, int64_t high, int64_t since_ms) {
+  // First offset whose record is at or after since, assuming times grow
+  // along the partition (older records after it are still filtered out).
+  while (low < high) {
+    int64_t middle = low + (high - low) / 2;
+    auto found = read_one(topic, partition, middle);
+    if (!found.ok()) return found.status();
+    auto [offset, timestamp] = *found;
+    if (timestamp < 0 || timestamp >= since_ms) {
+      high = middle;
+    } else {
+      low = offset + 1;
+    }
+  }
+  return low;
 }
 
 absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,

@@ -45,6 +45,11 @@ class KafkaSource final : public TraceSource {
   // A consumer from the idle pool (one per scanning thread at most).
   absl::StatusOr<Handle> take_consumer();
   void give_back(Handle consumer);
+  // Offset and timestamp of the first record at or after `offset` (timestamp -1 at the end).
+  absl::StatusOr<std::pair<int64_t, int64_t>> read_one(const std::string& topic, int32_t partition,
+                                                       int64_t offset);
+  absl::StatusOr<int64_t> search_by_time(const std::string& topic, int32_t partition,
+                                         int64_t low, int64_t high, int64_t since_ms);
 
   KafkaSourceOptions options_;
   Handle admin_;  // metadata, watermarks and offsets by time

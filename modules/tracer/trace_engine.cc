@@ -91,6 +91,11 @@ class RunSink final : public UnitSink {
 
   bool record(const RecordView& record) override {
     PartitionState& partition = lookup(record.partition);
+    if (record.timestamp_ms > 0 && record.timestamp_ms < run_.limits.since_ms) {
+      // Older than max_age (a source that cannot seek by time, or out-of-order times).
+      partition.next.store(record.offset + 1, std::memory_order_relaxed);
+      return true;
+    }
     if (run_.limits.max_messages > 0) {
       uint64_t count = topic_.scanned.fetch_add(1, std::memory_order_relaxed) + 1;
       if (count > run_.limits.max_messages) {
