@@ -8,17 +8,26 @@ class StreamObserver final : public TraceObserver {
  public:
   explicit StreamObserver(StreamWriter<v1::TraceDeviceResponse>& writer) : writer_(writer) {}
   bool progress(const v1::Progress& progress) override {
+    done_ = progress.units_done();
+    total_ = progress.units_total();
     v1::TraceDeviceResponse response;
     *response.mutable_progress() = progress;
-    return writer_.write(response);
+    return write(response);
   }
   bool event(const v1::Event& event) override {
     v1::TraceDeviceResponse response;
     *response.mutable_event() = event;
+    return write(response);
+  }
+  bool write(v1::TraceDeviceResponse& response) {
+    response.set_done(done_);
+    response.set_total(total_);
     return writer_.write(response);
   }
 
  private:
+  uint32_t done_ = 0;
+  uint32_t total_ = 0;
   StreamWriter<v1::TraceDeviceResponse>& writer_;
 };
 
@@ -35,7 +44,7 @@ grpc::ServerWriteReactor<v1::TraceDeviceResponse>* TracerService::TraceDevice(
         if (!summary.ok()) return summary.status();
         v1::TraceDeviceResponse response;
         *response.mutable_summary() = std::move(*summary);
-        writer.write(response);
+        observer.write(response);
         return absl::OkStatus();
       });
 }
