@@ -59,7 +59,25 @@ absl::StatusOr<ScanUnit> BrokerSource::plan(const std::string& topic, const Scan
     unit.partitions.push_back(plan);
   }
   // The group of this trace starts at the first record at or after since
-  // (or at the earliest record).
+  // (or at the earliest record). Groups come into being with a Consume, so a
+  // short one opens it first; its offsets are then reset by time.
+  {
+    broker::v1::ConsumeRequest open;
+    open.set_topic(topic);
+    open.set_group(group_);
+    open.set_mode(broker::v1::GROUP_MODE_LOG);
+    open.set_start(broker::v1::START_POSITION_LATEST);
+    open.set_max(1);
+    open.set_max_batch(1);
+    open.mutable_wait()->set_nanos(1000000);
+    auto open_context = context();
+    auto reader = stub_->Consume(open_context.get(), open);
+    broker::v1::ConsumeResponse ignored;
+    while (reader->Read(&ignored)) {
+    }
+    status = reader->Finish();
+    if (!status.ok()) return failed(str_cat("open a group on topic '", topic, "'"), status);
+  }
   broker::v1::ResetOffsetsRequest reset;
   reset.set_topic(topic);
   reset.set_group(group_);
