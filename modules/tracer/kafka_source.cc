@@ -197,12 +197,13 @@ absl::StatusOr<ScanUnit> KafkaSource::plan(const std::string& topic, const ScanL
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaSource::read_one(const std::string& topic,
-                                                                 int32_t partition,
-                                                                 int64_t offset) {
+                                                                  int32_t partition,
+                                                                  int64_t offset) {
   PartitionList list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
   if (auto error = rd_kafka_assign(admin_.get(), list.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return absl::UnavailableError(str_cat("assign ", topic, "[", partition, "]: ", rd_kafka_err2str(error)));
+    return absl::UnavailableError(
+        str_cat("assign ", topic, "[", partition, "]: ", rd_kafka_err2str(error)));
   auto deadline = Clock::now() + options_.request_timeout;
   absl::StatusOr<std::pair<int64_t, int64_t>> result =
       absl::DeadlineExceededError(str_cat("no record of ", topic, "[", partition, "] at ", offset,

@@ -48,8 +48,8 @@ class KafkaSource final : public TraceSource {
   // Offset and timestamp of the first record at or after `offset` (timestamp -1 at the end).
   absl::StatusOr<std::pair<int64_t, int64_t>> read_one(const std::string& topic, int32_t partition,
                                                        int64_t offset);
-  absl::StatusOr<int64_t> search_by_time(const std::string& topic, int32_t partition,
-                                         int64_t low, int64_t high, int64_t since_ms);
+  absl::StatusOr<int64_t> search_by_time(const std::string& topic, int32_t partition, int64_t low,
+                                         int64_t high, int64_t since_ms);
 
   KafkaSourceOptions options_;
   Handle admin_;  // metadata, watermarks and offsets by time

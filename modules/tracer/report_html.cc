@@ -26,16 +26,21 @@ nlohmann::json swimlane_figure(const std::vector<v1::Event>& events, const TimeA
   for (const auto& event : events) {
     auto& trace = by_topic[event.topic()];
     if (trace.is_null()) {
-      trace = {{"type", "scatter"}, {"mode", "markers"}, {"name", event.topic()},
-               {"x", nlohmann::json::array()}, {"y", nlohmann::json::array()},
-               {"text", nlohmann::json::array()}, {"hoverinfo", "text"},
+      trace = {{"type", "scatter"},
+               {"mode", "markers"},
+               {"name", event.topic()},
+               {"x", nlohmann::json::array()},
+               {"y", nlohmann::json::array()},
+               {"text", nlohmann::json::array()},
+               {"hoverinfo", "text"},
                {"marker", {{"size", 9}, {"opacity", 0.8}}}};
     }
     trace["x"].push_back(axis.position(millis_of(event)) * 1000.0);
     trace["y"].push_back(event.topic());
-    trace["text"].push_back(str_cat(event.topic(), "[", event.partition(), "] @", event.offset(),
-                                    "<br>", iso_time(event.timestamp()),
-                                    event.event_type().empty() ? "" : "<br>type: " + event.event_type()));
+    trace["text"].push_back(
+        str_cat(event.topic(), "[", event.partition(), "] @", event.offset(), "<br>",
+                iso_time(event.timestamp()),
+                event.event_type().empty() ? "" : "<br>type: " + event.event_type()));
   }
   nlohmann::json data = nlohmann::json::array();
   for (auto& [topic, trace] : by_topic) data.push_back(std::move(trace));
@@ -50,19 +55,32 @@ nlohmann::json swimlane_figure(const std::vector<v1::Event>& events, const TimeA
   }
   nlohmann::json shapes = nlohmann::json::array(), annotations = nlohmann::json::array();
   for (const auto& gap : axis.gaps()) {
-    shapes.push_back({{"type", "line"}, {"xref", "x"}, {"yref", "paper"}, {"x0", gap.position * 1000},
-                      {"x1", gap.position * 1000}, {"y0", 0}, {"y1", 1},
+    shapes.push_back({{"type", "line"},
+                      {"xref", "x"},
+                      {"yref", "paper"},
+                      {"x0", gap.position * 1000},
+                      {"x1", gap.position * 1000},
+                      {"y0", 0},
+                      {"y1", 1},
                       {"line", {{"dash", "dot"}, {"color", "#999"}}}});
-    annotations.push_back({{"x", gap.position * 1000}, {"y", 1}, {"xref", "x"}, {"yref", "paper"},
+    annotations.push_back({{"x", gap.position * 1000},
+                           {"y", 1},
+                           {"xref", "x"},
+                           {"yref", "paper"},
                            {"text", "gap " + human_duration(gap.to_ms - gap.from_ms)},
-                           {"showarrow", false}, {"font", {{"size", 10}}}});
+                           {"showarrow", false},
+                           {"font", {{"size", 10}}}});
   }
   return {{"data", data},
           {"layout",
-           {{"xaxis", {{"title", axis.nonlinear() ? "time (non-linear: long gaps compressed)" : "time"},
-                       {"tickvals", tick_values}, {"ticktext", tick_text}}},
+           {{"xaxis",
+             {{"title", axis.nonlinear() ? "time (non-linear: long gaps compressed)" : "time"},
+              {"tickvals", tick_values},
+              {"ticktext", tick_text}}},
             {"yaxis", {{"type", "category"}, {"automargin", true}}},
-            {"shapes", shapes}, {"annotations", annotations}, {"hovermode", "closest"},
+            {"shapes", shapes},
+            {"annotations", annotations},
+            {"hovermode", "closest"},
             {"height", 200 + 40 * static_cast<int>(data.size())}}}};
 }
 
@@ -80,8 +98,10 @@ nlohmann::json over_time_figure(const std::vector<v1::Event>& events) {
   nlohmann::json x = nlohmann::json::array();
   for (const auto& event : events) x.push_back(iso_time(event.timestamp()));
   return {{"data", {{{"type", "histogram"}, {"x", x}, {"nbinsx", 60}, {"name", "events"}}}},
-          {"layout", {{"xaxis", {{"type", "date"}, {"title", "time (linear)"}}},
-                      {"yaxis", {{"title", "events"}}}, {"bargap", 0.05}}}};
+          {"layout",
+           {{"xaxis", {{"type", "date"}, {"title", "time (linear)"}}},
+            {"yaxis", {{"title", "events"}}},
+            {"bargap", 0.05}}}};
 }
 
 }  // namespace
@@ -89,17 +109,20 @@ nlohmann::json over_time_figure(const std::vector<v1::Event>& events) {
 std::string report_html(const v1::Summary& summary, const std::vector<v1::Event>& events,
                         const TimeAxis& axis) {
   report::HtmlReport page("Trace of device " + summary.device_id());
-  page.subtitle(str_cat("trace ", summary.trace_id(), ", ", summary.complete() ? "complete" : "INCOMPLETE"));
-  page.key_values({{"device", summary.device_id()},
-                   {"events", std::to_string(events.size())},
-                   {"records scanned", std::to_string(summary.scanned())},
-                   {"topics", std::to_string(summary.topics_size())},
-                   {"partitions", std::to_string(summary.partitions_size())},
-                   {"complete", summary.complete() ? "yes: every partition read to its end" : "no"},
-                   {"first seen", iso_time(summary.first_seen())},
-                   {"last seen", iso_time(summary.last_seen())},
-                   {"since (max_age)", summary.has_since() ? iso_time(summary.since()) : "all history"},
-                   {"elapsed", str_cat(summary.elapsed().seconds() * 1000 + summary.elapsed().nanos() / 1000000, " ms")}});
+  page.subtitle(
+      str_cat("trace ", summary.trace_id(), ", ", summary.complete() ? "complete" : "INCOMPLETE"));
+  page.key_values(
+      {{"device", summary.device_id()},
+       {"events", std::to_string(events.size())},
+       {"records scanned", std::to_string(summary.scanned())},
+       {"topics", std::to_string(summary.topics_size())},
+       {"partitions", std::to_string(summary.partitions_size())},
+       {"complete", summary.complete() ? "yes: every partition read to its end" : "no"},
+       {"first seen", iso_time(summary.first_seen())},
+       {"last seen", iso_time(summary.last_seen())},
+       {"since (max_age)", summary.has_since() ? iso_time(summary.since()) : "all history"},
+       {"elapsed",
+        str_cat(summary.elapsed().seconds() * 1000 + summary.elapsed().nanos() / 1000000, " ms")}});
   if (!summary.complete()) {
     page.heading("Why the trace is incomplete");
     std::vector<std::vector<std::string>> rows;
@@ -134,9 +157,9 @@ std::string report_html(const v1::Summary& summary, const std::vector<v1::Event>
   page.table({"topic", "partition", "skipped (max_age)", "scanned range", "stop at", "reached",
               "scanned", "matched", "error"},
              coverage_rows);
-  page.heading(events.size() > kMaxTableEvents
-                   ? str_cat("Events (first ", kMaxTableEvents, " of ", events.size(), "; all in the JSON export)")
-                   : "Events");
+  page.heading(events.size() > kMaxTableEvents ? str_cat("Events (first ", kMaxTableEvents, " of ",
+                                                         events.size(), "; all in the JSON export)")
+                                               : "Events");
   std::vector<std::vector<std::string>> event_rows;
   for (size_t i = 0; i < events.size() && i < kMaxTableEvents; ++i) {
     const auto& e = events[i];
@@ -148,8 +171,9 @@ std::string report_html(const v1::Summary& summary, const std::vector<v1::Event>
   page.heading("Exports");
   std::string csv = "timestamp,topic,partition,offset,event_type\n";
   for (const auto& e : events)
-    csv += str_cat(report::csv_field(iso_time(e.timestamp())), ",", report::csv_field(e.topic()), ",",
-                   e.partition(), ",", e.offset(), ",", report::csv_field(e.event_type()), "\n");
+    csv +=
+        str_cat(report::csv_field(iso_time(e.timestamp())), ",", report::csv_field(e.topic()), ",",
+                e.partition(), ",", e.offset(), ",", report::csv_field(e.event_type()), "\n");
   page.attachment("events_" + file_safe(summary.device_id()) + ".csv", "text/csv", csv);
   return page.render();
 }

@@ -40,8 +40,10 @@ std::string session_error(LIBSSH2_SESSION* session) {
 std::string shell_quote(const std::string& text) {
   std::string out = "'";
   for (char c : text) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -53,7 +55,8 @@ struct Target {
 
 absl::StatusOr<Target> parse_target(const std::string& text) {
   if (text.empty())
-    return absl::InvalidArgumentError("the ssh source needs ssh.host (e.g. --ssh.host 10.11.12.13)");
+    return absl::InvalidArgumentError(
+        "the ssh source needs ssh.host (e.g. --ssh.host 10.11.12.13)");
   Target target{text, 22};
   auto colon = text.rfind(':');
   if (colon != std::string::npos && text.find(':') == colon) {
@@ -76,15 +79,15 @@ class SshConnection {
     if (socket_ >= 0) close(socket_);
   }
 
-  static absl::StatusOr<std::unique_ptr<SshConnection>> connect(const Target& target,
-                                                                const std::filesystem::path& known_hosts,
-                                                                bool accept_new) {
+  static absl::StatusOr<std::unique_ptr<SshConnection>> connect(
+      const Target& target, const std::filesystem::path& known_hosts, bool accept_new) {
     std::call_once(init_once, [] { libssh2_init(0); });
     auto connection = std::unique_ptr<SshConnection>(new SshConnection());
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    if (int error = getaddrinfo(target.host.c_str(), std::to_string(target.port).c_str(), &hints, &found);
+    if (int error =
+            getaddrinfo(target.host.c_str(), std::to_string(target.port).c_str(), &hints, &found);
         error != 0)
       return absl::UnavailableError(str_cat("ssh host ", target.host, ": ", gai_strerror(error)));
     for (addrinfo* at = found; at != nullptr; at = at->ai_next) {
@@ -98,13 +101,15 @@ class SshConnection {
     }
     freeaddrinfo(found);
     if (connection->socket_ < 0)
-      return absl::UnavailableError(str_cat("cannot connect to ssh ", target.host, ":", target.port));
+      return absl::UnavailableError(
+          str_cat("cannot connect to ssh ", target.host, ":", target.port));
     connection->session_.reset(libssh2_session_init());
     LIBSSH2_SESSION* session = connection->session_.get();
     libssh2_session_set_blocking(session, 1);
     libssh2_session_set_timeout(session, 20000);
     if (libssh2_session_handshake(session, connection->socket_) != 0)
-      return absl::UnavailableError(str_cat("ssh handshake with ", target.host, ": ", session_error(session)));
+      return absl::UnavailableError(
+          str_cat("ssh handshake with ", target.host, ": ", session_error(session)));
     if (auto status = connection->check_host_key(target, known_hosts, accept_new); !status.ok())
       return status;
     return connection;
@@ -112,16 +117,16 @@ class SshConnection {
 
   absl::Status password(const std::string& user, const std::string& password) {
     if (libssh2_userauth_password(session_.get(), user.c_str(), password.c_str()) != 0)
-      return absl::UnauthenticatedError(str_cat("ssh password authentication of ", user, " refused: ",
-                                                session_error(session_.get())));
+      return absl::UnauthenticatedError(str_cat("ssh password authentication of ", user,
+                                                " refused: ", session_error(session_.get())));
     return absl::OkStatus();
   }
 
   absl::Status key(const std::string& user, const std::string& private_key) {
-    if (libssh2_userauth_publickey_fromfile(session_.get(), user.c_str(), nullptr, private_key.c_str(),
-                                            nullptr) != 0)
-      return absl::UnauthenticatedError(str_cat("ssh key ", private_key, " for ", user, " refused: ",
-                                                session_error(session_.get())));
+    if (libssh2_userauth_publickey_fromfile(session_.get(), user.c_str(), nullptr,
+                                            private_key.c_str(), nullptr) != 0)
+      return absl::UnauthenticatedError(str_cat("ssh key ", private_key, " for ", user,
+                                                " refused: ", session_error(session_.get())));
     return absl::OkStatus();
   }
 
@@ -148,7 +153,8 @@ class SshConnection {
         self->call([&] { return libssh2_channel_free(channel); });
       }
     } closer{this, channel};
-    if (auto status = call([&] { return libssh2_channel_exec(channel, command.c_str()); }); !status.ok())
+    if (auto status = call([&] { return libssh2_channel_exec(channel, command.c_str()); });
+        !status.ok())
       return absl::UnavailableError(str_cat("ssh exec: ", status.message()));
     std::string buffer, errors;
     char chunk[65536];
@@ -175,8 +181,10 @@ class SshConnection {
           buffer.clear();
         } else {
           size_t start = 0;
-          for (size_t newline; (newline = buffer.find('\n', start)) != std::string::npos; start = newline + 1) {
-            if (!line(std::string_view(buffer).substr(start, newline - start))) return absl::OkStatus();
+          for (size_t newline; (newline = buffer.find('\n', start)) != std::string::npos;
+               start = newline + 1) {
+            if (!line(std::string_view(buffer).substr(start, newline - start)))
+              return absl::OkStatus();
           }
           buffer.erase(0, start);
         }
@@ -220,18 +228,30 @@ class SshConnection {
     libssh2_knownhost_readfile(hosts.get(), known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
     int key_bits = 0;
     switch (type) {
-      case LIBSSH2_HOSTKEY_TYPE_RSA: key_bits = LIBSSH2_KNOWNHOST_KEY_SSHRSA; break;
-      case LIBSSH2_HOSTKEY_TYPE_ED25519: key_bits = LIBSSH2_KNOWNHOST_KEY_ED25519; break;
-      case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_256; break;
-      case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_384; break;
-      case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_521; break;
-      default: key_bits = LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+      case LIBSSH2_HOSTKEY_TYPE_RSA:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+        break;
+      case LIBSSH2_HOSTKEY_TYPE_ED25519:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_ED25519;
+        break;
+      case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+        break;
+      case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+        break;
+      case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+        break;
+      default:
+        key_bits = LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
     }
     int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits;
-    int result = libssh2_knownhost_checkp(hosts.get(), target.host.c_str(), target.port, key, length,
-                                          mask, nullptr);
+    int result = libssh2_knownhost_checkp(hosts.get(), target.host.c_str(), target.port, key,
+                                          length, mask, nullptr);
     if (result == LIBSSH2_KNOWNHOST_CHECK_MATCH) return absl::OkStatus();
-    std::string where = target.port == 22 ? target.host : str_cat("[", target.host, "]:", target.port);
+    std::string where =
+        target.port == 22 ? target.host : str_cat("[", target.host, "]:", target.port);
     if (result == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
       return absl::PermissionDeniedError(str_cat("host key of ", where, " does not match ",
                                                  known_hosts.string(),
@@ -245,7 +265,8 @@ class SshConnection {
     libssh2_knownhost_addc(hosts.get(), where.c_str(), nullptr, key, length, "telekern-tracer", 15,
                            LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_bits,
                            nullptr);
-    if (libssh2_knownhost_writefile(hosts.get(), known_hosts.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+    if (libssh2_knownhost_writefile(hosts.get(), known_hosts.c_str(),
+                                    LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
       return absl::InternalError(str_cat("cannot write ", known_hosts.string()));
     return absl::OkStatus();
   }
@@ -261,7 +282,8 @@ class SshConnection {
         result = operation();
       }
       if (result == 0) return absl::OkStatus();
-      if (result != LIBSSH2_ERROR_EAGAIN) return absl::UnavailableError(session_error(session_.get()));
+      if (result != LIBSSH2_ERROR_EAGAIN)
+        return absl::UnavailableError(session_error(session_.get()));
       if (Clock::now() > deadline) return absl::DeadlineExceededError("ssh operation timed out");
       wait_socket(50);
     }
@@ -316,18 +338,19 @@ absl::StatusOr<std::string> read_text(const std::filesystem::path& file) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CommandRunner>> make_ssh_runner(const v1::SshOptions& ssh,
-                                                               const TracerOptions& options,
-                                                               const std::filesystem::path& data_dir,
-                                                               uint32_t max_parallel) {
+absl::StatusOr<std::unique_ptr<CommandRunner>> make_ssh_runner(
+    const v1::SshOptions& ssh, const TracerOptions& options, const std::filesystem::path& data_dir,
+    uint32_t max_parallel) {
   (void)max_parallel;  // every channel shares the one connection
   auto target = parse_target(ssh.host());
   if (!target.ok()) return target.status();
   if (ssh.user().empty()) return absl::InvalidArgumentError("the ssh source needs ssh.user");
-  std::filesystem::path key_dir = options.ssh_key_dir.empty() ? data_dir / "ssh" : std::filesystem::path(options.ssh_key_dir);
-  std::filesystem::path known_hosts = !ssh.known_hosts().empty() ? std::filesystem::path(ssh.known_hosts())
-                                      : !options.ssh_known_hosts.empty() ? std::filesystem::path(options.ssh_known_hosts)
-                                                                         : key_dir / "known_hosts";
+  std::filesystem::path key_dir =
+      options.ssh_key_dir.empty() ? data_dir / "ssh" : std::filesystem::path(options.ssh_key_dir);
+  std::filesystem::path known_hosts =
+      !ssh.known_hosts().empty()         ? std::filesystem::path(ssh.known_hosts())
+      : !options.ssh_known_hosts.empty() ? std::filesystem::path(options.ssh_known_hosts)
+                                         : key_dir / "known_hosts";
   std::string password = ssh.password();
   if (password.empty()) {
     std::string env = ssh.password_env().empty() ? options.ssh_password_env : ssh.password_env();
@@ -337,7 +360,8 @@ absl::StatusOr<std::unique_ptr<CommandRunner>> make_ssh_runner(const v1::SshOpti
   std::string safe_host;
   for (char c : str_cat(target->host, "_", target->port, "_", ssh.user()))
     safe_host += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  std::filesystem::path managed_key = key_dir / str_cat("id_", rsa ? "rsa" : "ed25519", "_", safe_host);
+  std::filesystem::path managed_key =
+      key_dir / str_cat("id_", rsa ? "rsa" : "ed25519", "_", safe_host);
   std::string comment = str_cat("telekern-tracer@", local_host_name());
   std::string where = str_cat(ssh.user(), "@", ssh.host());
 
@@ -364,20 +388,24 @@ absl::StatusOr<std::unique_ptr<CommandRunner>> make_ssh_runner(const v1::SshOpti
   if (manage_keys && !ssh.clean_keys() && std::filesystem::exists(managed_key)) {
     auto connection = connect();
     if (!connection.ok()) return connection.status();
-    if ((*connection)->key(ssh.user(), managed_key.string()).ok()) return finish(std::move(*connection));
+    if ((*connection)->key(ssh.user(), managed_key.string()).ok())
+      return finish(std::move(*connection));
   }
   if (password.empty())
-    return absl::UnauthenticatedError(str_cat("no way to log in to ", where,
-                                              ": give ssh.password, ssh.password_env, ssh.key_file, "
-                                              "or set ", options.ssh_password_env));
+    return absl::UnauthenticatedError(
+        str_cat("no way to log in to ", where,
+                ": give ssh.password, ssh.password_env, ssh.key_file, "
+                "or set ",
+                options.ssh_password_env));
   auto connection = connect();
   if (!connection.ok()) return connection.status();
   if (auto status = (*connection)->password(ssh.user(), password); !status.ok()) return status;
   if (ssh.clean_keys()) {
     // Remove this host's keys from the remote authorized_keys.
-    auto cleaned = (*connection)->run(str_cat(
-        "f=~/.ssh/authorized_keys; [ -f $f ] && grep -v ", shell_quote(" " + comment), " $f > $f.tmp; ",
-        "[ -f $f.tmp ] && mv $f.tmp $f; true"));
+    auto cleaned = (*connection)
+                       ->run(str_cat("f=~/.ssh/authorized_keys; [ -f $f ] && grep -v ",
+                                     shell_quote(" " + comment), " $f > $f.tmp; ",
+                                     "[ -f $f.tmp ] && mv $f.tmp $f; true"));
     (void)cleaned;
   }
   if (manage_keys && ssh.setup_keys()) {
@@ -389,14 +417,17 @@ absl::StatusOr<std::unique_ptr<CommandRunner>> make_ssh_runner(const v1::SshOpti
                                  shell_quote(comment), " -f ", shell_quote(managed_key.string()),
                                  " </dev/null >/dev/null 2>&1");
     bool made = std::filesystem::exists(managed_key) || std::system(keygen.c_str()) == 0;
-    auto public_key = made ? read_text(managed_key.string() + ".pub") : absl::NotFoundError("keygen failed");
+    auto public_key =
+        made ? read_text(managed_key.string() + ".pub") : absl::NotFoundError("keygen failed");
     if (public_key.ok()) {
       std::string line(*public_key);
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-      auto installed = (*connection)->run(str_cat(
-          "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && (grep -qxF ",
-          shell_quote(line), " ~/.ssh/authorized_keys || echo ", shell_quote(line),
-          " >> ~/.ssh/authorized_keys)"));
+      auto installed =
+          (*connection)
+              ->run(str_cat(
+                  "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && (grep -qxF ",
+                  shell_quote(line), " ~/.ssh/authorized_keys || echo ", shell_quote(line),
+                  " >> ~/.ssh/authorized_keys)"));
       if (installed.ok()) {
         auto keyed = connect();
         if (keyed.ok() && (*keyed)->key(ssh.user(), managed_key.string()).ok())

@@ -35,11 +35,8 @@ TimeAxis::TimeAxis(std::vector<int64_t> times_ms, bool nonlinear)
     positions_.push_back(total > 0 ? at / total : 0);
   }
   if (!nonlinear_) return;
-  double span = static_cast<double>(times_.back() - times_.front());
   for (size_t i = 0; i < lengths.size(); ++i) {
-    double linear_share = static_cast<double>(lengths[i]) / span;
-    double share = positions_[i + 1] - positions_[i];
-    if (share > 0 && linear_share / share > 20 && lengths[i] > 60000)
+    if (static_cast<double>(lengths[i]) > 20 * unit && lengths[i] > 60000)
       gaps_.push_back({times_[i], times_[i + 1], (positions_[i] + positions_[i + 1]) / 2});
   }
 }

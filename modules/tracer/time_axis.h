@@ -23,7 +23,7 @@ class TimeAxis {
 
   // 0..1 for times within the range (clamped outside it).
   double position(int64_t time_ms) const;
-  // Gaps compressed by more than 20x relative to linear (nonlinear only).
+  // Long empty gaps (over 20x the median gap and a minute; nonlinear only).
   const std::vector<Gap>& gaps() const { return gaps_; }
   bool nonlinear() const { return nonlinear_; }
   int64_t first() const { return times_.empty() ? 0 : times_.front(); }

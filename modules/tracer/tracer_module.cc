@@ -71,8 +71,8 @@ ConfigMap<TracerOptions> tracer_config() {
       .key("templates.list_topics", &O::templates_list_topics, std::string(kDefaultListTopics),
            "Command listing topics (ssh/exec sources)")
       .key("templates.consume", &O::templates_consume, std::string(kDefaultConsume),
-           "Command printing a topic's records, one per line: "
-           "partition<TAB>offset<TAB>timestamp_ms<TAB>key<TAB>value")
+           "Command printing a topic's records, one per line, tab-separated: CreateTime:<ms>, "
+           "Partition:<n>, Offset:<n>, key, value")
       .key("templates.offsets", &O::templates_offsets, std::string(kDefaultOffsets),
            "Command printing topic:partition:high_watermark lines")
       .key("ssh.known_hosts", &O::ssh_known_hosts, "",

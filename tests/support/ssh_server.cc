@@ -35,7 +35,8 @@ bool greets(int port) {
 
 }  // namespace
 
-SshServer::SshServer(SshServerOptions options) : options_(std::move(options)), dir_("telekern-sshd") {
+SshServer::SshServer(SshServerOptions options)
+    : options_(std::move(options)), dir_("telekern-sshd") {
   std::string sshd = find_executable("sshd", {"/usr/sbin/sshd"});
   if (sshd.empty()) {
     why_ = "sshd not found: apt-get install openssh-server (make deps)";
@@ -67,17 +68,18 @@ SshServer::SshServer(SshServerOptions options) : options_(std::move(options)), d
   }
   port_ = free_loopback_port();
   auto config = dir_.path() / "sshd_config";
-  std::ofstream(config) << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << host_key.string()
-                        << "\nPidFile " << (dir_.path() / "sshd.pid").string()
+  std::ofstream(config) << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey "
+                        << host_key.string() << "\nPidFile " << (dir_.path() / "sshd.pid").string()
                         << "\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
                            "PubkeyAuthentication yes\nUsePAM no\nStrictModes no\nAllowUsers "
                         << user << "\nMaxSessions " << options_.max_sessions
                         << "\nMaxStartups 50\nLogLevel VERBOSE\n";
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{sshd, "-D", "-e", "-f", config.string()},
-      std::map<std::string, std::string>{}, dir_.path() / "sshd.log");
-  ready_ = wait_for([&] { return !process_->running() || greets(port_); }, std::chrono::seconds(10)) &&
-           process_->running();
+  process_ =
+      std::make_unique<Process>(std::vector<std::string>{sshd, "-D", "-e", "-f", config.string()},
+                                std::map<std::string, std::string>{}, dir_.path() / "sshd.log");
+  ready_ =
+      wait_for([&] { return !process_->running() || greets(port_); }, std::chrono::seconds(10)) &&
+      process_->running();
   if (!ready_) why_ = "sshd did not start: " + log();
 }
 

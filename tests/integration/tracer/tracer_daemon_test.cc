@@ -30,8 +30,8 @@ class TracerDaemonTest : public ::testing::Test {
     ASSERT_TRUE(daemon_->ready()) << daemon_->log();
     auto broker = broker::v1::Broker::NewStub(daemon_->channel());
     auto now = std::chrono::system_clock::now();
-    for (const auto& [topic, partitions] : std::vector<std::pair<std::string, uint32_t>>{
-             {"orders", 3}, {"devices", 2}}) {
+    for (const auto& [topic, partitions] :
+         std::vector<std::pair<std::string, uint32_t>>{{"orders", 3}, {"devices", 2}}) {
       grpc::ClientContext create_context;
       broker::v1::CreateTopicRequest create;
       create.set_topic(topic);
@@ -46,11 +46,16 @@ class TracerDaemonTest : public ::testing::Test {
         for (int i = 0; i < 400; ++i) {
           // 10 days of history, oldest first.
           auto time = now - std::chrono::hours(240) + std::chrono::minutes(36) * i;
-          std::string device = i % 17 == 0 ? kDevice : i % 19 == 0 ? "dev-7f3a9" : "dev-" + std::to_string(1000 + i);
+          std::string device = i % 17 == 0   ? kDevice
+                               : i % 19 == 0 ? "dev-7f3a9"
+                                             : "dev-" + std::to_string(1000 + i);
           auto* record = produce.add_records();
-          record->set_value("{\"device\":{\"id\":\"" + device + "\"},\"type\":\"t" + std::to_string(i % 3) + "\"}");
+          record->set_value("{\"device\":{\"id\":\"" + device + "\"},\"type\":\"t" +
+                            std::to_string(i % 3) + "\"}");
           *record->mutable_timestamp() = to_timestamp(time);
-          values.emplace_back(device, std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count());
+          values.emplace_back(
+              device, std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch())
+                          .count());
         }
         grpc::ClientContext produce_context;
         broker::v1::ProduceResponse produced;
@@ -132,7 +137,8 @@ TEST_F(TracerDaemonTest, MaxAgeStartsEachPartitionAtTheFirstRecordInTheWindow) {
   req.mutable_max_age()->set_seconds(3 * 24 * 3600);
   auto result = trace(req);
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
-  int64_t since = result.summary.since().seconds() * 1000 + result.summary.since().nanos() / 1000000;
+  int64_t since =
+      result.summary.since().seconds() * 1000 + result.summary.since().nanos() / 1000000;
   EXPECT_EQ(result.events, expected(since));
   EXPECT_TRUE(result.summary.complete()) << result.summary.DebugString();
   for (const auto& partition : result.summary.partitions()) {
@@ -176,11 +182,15 @@ TEST_F(TracerDaemonTest, StoredTracesListShowAndRenderOverGrpcAndTelesh) {
 }
 
 TEST_F(TracerDaemonTest, TraceDeviceFromTelesh) {
-  auto run = telesh_commands(*daemon_, "trace device dev-7f3a --source broker --max-age 0s --topics orders --no-events -o json");
+  auto run = telesh_commands(
+      *daemon_,
+      "trace device dev-7f3a --source broker --max-age 0s --topics orders --no-events -o json");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   size_t orders_expected = 0;
   for (const auto& key : expected()) orders_expected += std::get<0>(key) == "orders";
-  EXPECT_NE(run.output.find("\"matched\":\"" + std::to_string(orders_expected) + "\""), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("\"matched\":\"" + std::to_string(orders_expected) + "\""),
+            std::string::npos)
+      << run.output;
   EXPECT_NE(run.output.find("\"complete\":true"), std::string::npos) << run.output;
 }
 

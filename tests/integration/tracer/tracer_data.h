@@ -19,7 +19,7 @@ namespace telekern::tracer::testing {
 
 inline constexpr const char* kDevice = "dev-7f3a";
 inline constexpr const char* kLongerDecoy = "dev-7f3a9";  // contains kDevice
-inline constexpr const char* kShorterDecoy = "dev-7f3";    // a prefix of kDevice
+inline constexpr const char* kShorterDecoy = "dev-7f3";   // a prefix of kDevice
 
 struct ProducedRecord {
   std::string topic;

@@ -59,13 +59,15 @@ class TracerKafkaTest : public ::testing::Test {
     TracerOptions options;
     options.kafka_brokers = cluster_->bootstraps();
     options.progress_interval = std::chrono::milliseconds(50);
-    auto logger = std::make_shared<spdlog::logger>("tracer", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>("tracer", std::make_shared<spdlog::sinks::null_sink_mt>());
     engine_ = std::make_unique<TraceEngine>(
         options, dir_.path(),
-        [](const v1::TraceDeviceRequest& request, const ScanLimits& limits)
-            -> absl::StatusOr<std::unique_ptr<TraceSource>> {
+        [](const v1::TraceDeviceRequest& request,
+           const ScanLimits& limits) -> absl::StatusOr<std::unique_ptr<TraceSource>> {
           KafkaSourceOptions kafka;
-          kafka.brokers = request.kafka_brokers().empty() ? cluster_->bootstraps() : request.kafka_brokers();
+          kafka.brokers =
+              request.kafka_brokers().empty() ? cluster_->bootstraps() : request.kafka_brokers();
           kafka.read_committed = limits.read_committed;
           auto source = KafkaSource::create(kafka);
           if (!source.ok()) return source.status();
@@ -77,7 +79,7 @@ class TracerKafkaTest : public ::testing::Test {
   v1::TraceDeviceRequest request() const {
     v1::TraceDeviceRequest request;
     request.set_device_id(testing::kDevice);
-    request.mutable_max_age()->set_seconds(0);  // all history
+    request.mutable_max_age()->set_seconds(0);   // all history
     request.mutable_timeout()->set_seconds(60);  // a missed watermark would show as an error
     return request;
   }
@@ -129,7 +131,8 @@ TEST_F(TracerKafkaTest, FindsExactlyTheRecordsHoldingTheIdAndCoversEveryPartitio
   }
   // Time-sorted.
   for (int i = 1; i < trace.events_size(); ++i) {
-    EXPECT_LE(from_timestamp(trace.events(i - 1).timestamp()), from_timestamp(trace.events(i).timestamp()));
+    EXPECT_LE(from_timestamp(trace.events(i - 1).timestamp()),
+              from_timestamp(trace.events(i).timestamp()));
   }
   // Outputs: the JSON holds every event, the SVGs parse as XML.
   std::filesystem::path dir = summary->output_dir();
@@ -144,7 +147,9 @@ TEST_F(TracerKafkaTest, FindsExactlyTheRecordsHoldingTheIdAndCoversEveryPartitio
     svgs += " '" + file.string() + "'";
   }
   EXPECT_EQ(std::system(("python3 -c 'import sys, xml.etree.ElementTree as E; [E.parse(f) for f in "
-                         "sys.argv[1:]]'" + svgs).c_str()),
+                         "sys.argv[1:]]'" +
+                         svgs)
+                            .c_str()),
             0);
   EXPECT_TRUE(std::filesystem::exists(dir / "trace.log"));
 }
@@ -158,7 +163,8 @@ TEST_F(TracerKafkaTest, JsonFieldMatchSkipsIdsSharingThePrefix) {
   ASSERT_TRUE(summary.ok()) << summary.status();
   std::set<EventKey> expected;
   for (const auto& r : *records_)
-    if (r.topic == "device-events" && r.device == testing::kDevice) expected.insert({r.topic, r.partition, r.offset});
+    if (r.topic == "device-events" && r.device == testing::kDevice)
+      expected.insert({r.topic, r.partition, r.offset});
   auto with_decoys = testing::containing(*records_, testing::kDevice);
   std::erase_if(with_decoys, [](const EventKey& k) { return std::get<0>(k) != "device-events"; });
   ASSERT_GT(with_decoys.size(), expected.size());  // the decoy is there to be skipped
@@ -206,7 +212,9 @@ TEST_F(TracerKafkaTest, TopicFilterSubstringAndRegex) {
   for (const auto& topic : summary->topics()) topics.insert(topic.topic());
   EXPECT_EQ(topics, (std::set<std::string>{"audit-log", "provision"}));
   auto expected = testing::containing(*records_, testing::kDevice);
-  std::erase_if(expected, [](const EventKey& k) { return std::get<0>(k) != "audit-log" && std::get<0>(k) != "provision"; });
+  std::erase_if(expected, [](const EventKey& k) {
+    return std::get<0>(k) != "audit-log" && std::get<0>(k) != "provision";
+  });
   EXPECT_EQ(found(stored(*summary)), expected);
 }
 
@@ -219,7 +227,8 @@ TEST_F(TracerKafkaTest, MaxMessagesLimitsEachTopicAndMarksTheTraceIncomplete) {
   for (const auto& topic : summary->topics()) EXPECT_EQ(topic.scanned(), 100u) << topic.topic();
   EXPECT_FALSE(summary->complete());
   bool named = false;
-  for (const auto& reason : summary->incomplete_reasons()) named |= reason.find("max_messages=100") != std::string::npos;
+  for (const auto& reason : summary->incomplete_reasons())
+    named |= reason.find("max_messages=100") != std::string::npos;
   EXPECT_TRUE(named) << summary->DebugString();
 }
 

@@ -40,10 +40,13 @@ class TracerSshTest : public ::testing::Test {
     sshd_ = new telekern::testing::SshServer();
     cluster_ = new telekern::testing::KafkaMockCluster(3);
     ASSERT_TRUE(cluster_->ok());
-    std::vector<testing::TopicSpec> topics = {{"device-events", 4, 400}, {"audit-log", 4, 300},
-                                              {"provision", 3, 300}, {"telemetry", 4, 300}};
+    std::vector<testing::TopicSpec> topics = {{"device-events", 4, 400},
+                                              {"audit-log", 4, 300},
+                                              {"provision", 3, 300},
+                                              {"telemetry", 4, 300}};
     for (const auto& topic : topics) cluster_->create_topic(topic.name, topic.partitions);
-    records_ = new std::vector<testing::ProducedRecord>(testing::make_records(topics, std::chrono::hours(48)));
+    records_ = new std::vector<testing::ProducedRecord>(
+        testing::make_records(topics, std::chrono::hours(48)));
     ASSERT_TRUE(testing::produce(cluster_->bootstraps(), *records_));
   }
   static void TearDownTestSuite() {
@@ -61,16 +64,19 @@ class TracerSshTest : public ::testing::Test {
         "kcat -b {broker} -C -t {topic} -o beginning -e -q -f "
         "'CreateTime:%T\\tPartition:%p\\tOffset:%o\\t%k\\t%s\\n'";
     options.templates_offsets =
-        "for p in $(kcat -b {broker} -L -t {topic} | sed -n 's/^ *partition \\([0-9]*\\),.*/\\1/p'); "
+        "for p in $(kcat -b {broker} -L -t {topic} | sed -n 's/^ *partition "
+        "\\([0-9]*\\),.*/\\1/p'); "
         "do kcat -b {broker} -Q -t {topic}:$p:-1; done | "
         "sed -n 's/^\\([^ ]*\\) \\[\\([0-9]*\\)\\] offset \\([0-9]*\\).*/\\1:\\2:\\3/p'";
     options.progress_interval = std::chrono::milliseconds(50);
-    auto logger = std::make_shared<spdlog::logger>("tracer", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>("tracer", std::make_shared<spdlog::sinks::null_sink_mt>());
     engine_ = std::make_unique<TraceEngine>(
         options, dir_.path(),
         [this](const v1::TraceDeviceRequest& request, const ScanLimits& limits) {
-          return make_command_source(request.source() == v1::SOURCE_EXEC ? SourceKind::kExec : SourceKind::kSsh,
-                                     request, engine_->options(), dir_.path(), limits);
+          return make_command_source(
+              request.source() == v1::SOURCE_EXEC ? SourceKind::kExec : SourceKind::kSsh, request,
+              engine_->options(), dir_.path(), limits);
         },
         logger, nullptr);
   }
@@ -98,7 +104,8 @@ class TracerSshTest : public ::testing::Test {
     auto trace = engine_->get_trace(get);
     std::set<EventKey> out;
     if (!trace.ok()) return out;
-    for (const auto& e : trace->events()) out.insert({e.topic(), static_cast<int32_t>(e.partition()), e.offset()});
+    for (const auto& e : trace->events())
+      out.insert({e.topic(), static_cast<int32_t>(e.partition()), e.offset()});
     return out;
   }
 
