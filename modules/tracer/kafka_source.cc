@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "telekern/strings.h"
 
@@ -67,7 +68,7 @@ absl::StatusOr<KafkaSource::Handle> KafkaSource::make_consumer() {
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},
       {"isolation.level", options_.read_committed ? "read_committed" : "read_uncommitted"},
-      {"fetch.wait.max.ms", "50"},
+      {"fetch.wait.max.ms", "10"},
       {"queued.min.messages", "100000"},
       {"socket.timeout.ms", std::to_string(options_.request_timeout.count())},
       {"log_level", "3"},
@@ -229,15 +230,33 @@ absl::StatusOr<int64_t> KafkaSource::search_by_time(const std::string& topic, in
                                                     int64_t low, int64_t high, int64_t since_ms) {
   // First offset whose record is at or after since, assuming times grow
   // along the partition (older records after it are still filtered out).
+  // Interpolation on the timestamps seen at both ends (a few reads for
+  // evenly spread times), bisection when it stops narrowing.
+  auto first = read_one(topic, partition, low);
+  if (!first.ok()) return first.status();
+  if (first->second < 0 || first->second >= since_ms) return low;
+  int64_t low_time = first->second;
+  low = first->first + 1;
+  int64_t high_time = -1;  // unknown
+  int steps = 0;
   while (low < high) {
     int64_t middle = low + (high - low) / 2;
+    if (high_time > low_time && steps % 2 == 0) {
+      double fraction = static_cast<double>(since_ms - low_time) /
+                        static_cast<double>(high_time - low_time);
+      middle = low + static_cast<int64_t>(fraction * static_cast<double>(high - low));
+      middle = std::clamp<int64_t>(middle, low, high - 1);
+    }
+    ++steps;
     auto found = read_one(topic, partition, middle);
     if (!found.ok()) return found.status();
     auto [offset, timestamp] = *found;
     if (timestamp < 0 || timestamp >= since_ms) {
       high = middle;
+      if (timestamp >= 0) high_time = timestamp;
     } else {
       low = offset + 1;
+      low_time = timestamp;
     }
   }
   return low;
@@ -245,38 +264,49 @@ absl::StatusOr<int64_t> KafkaSource::search_by_time(const std::string& topic, in
 
 absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
                                std::stop_token stop) {
-  if (unit.partitions.size() != 1)
-    return absl::InternalError("the kafka source scans one partition per unit");
-  const PartitionPlan& plan = unit.partitions.front();
-  if (plan.stop >= 0 && plan.start >= plan.stop) {
-    sink.reached_end(plan.partition, plan.stop);
-    return absl::OkStatus();
-  }
+  // Every partition of the unit is assigned to one consumer, so a fetch
+  // carries them all; each stops at its own stop offset.
+  struct Cursor {
+    int64_t stop;
+    int64_t next;
+  };
+  std::map<int32_t, Cursor> remaining;
   auto consumer = take_consumer();
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
-  PartitionList list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), unit.topic.c_str(), plan.partition)->offset =
-      plan.start >= 0 ? plan.start : RD_KAFKA_OFFSET_BEGINNING;
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(unit.partitions.size())));
+  for (const auto& plan : unit.partitions) {
+    if (plan.stop >= 0 && plan.start >= plan.stop) {
+      sink.reached_end(plan.partition, plan.stop);
+      continue;
+    }
+    remaining[plan.partition] = {plan.stop, plan.start};
+    rd_kafka_topic_partition_list_add(list.get(), unit.topic.c_str(), plan.partition)->offset =
+        plan.start >= 0 ? plan.start : RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (remaining.empty()) {
+    give_back(std::move(*consumer));
+    return absl::OkStatus();
+  }
   if (auto error = rd_kafka_assign(rk, list.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     give_back(std::move(*consumer));
     return absl::UnavailableError(
-        str_cat("assign ", unit.topic, "[", plan.partition, "]: ", rd_kafka_err2str(error)));
+        str_cat("assign ", unit.topic, ": ", rd_kafka_err2str(error)));
   }
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
   auto last_record = Clock::now();
-  int64_t next = plan.start;
   std::vector<rd_kafka_message_t*> batch(1000);
-  bool done = false;
-  while (!done && !stop.stop_requested()) {
+  bool refused = false;
+  while (!remaining.empty() && !refused && !stop.stop_requested()) {
     ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
     if (count <= 0) {
       if (Clock::now() - last_record >= limits.inactivity) {
-        sink.failed(plan.partition,
-                    str_cat("no record for ", limits.inactivity.count(), " ms at offset ", next,
-                            plan.stop >= 0 ? str_cat(" of ", plan.stop) : std::string(),
-                            " (inactivity timeout)"));
-        if (plan.stop < 0) sink.reached_end(plan.partition, next);  // skip_offsets: ends on timeout
+        for (const auto& [partition, cursor] : remaining) {
+          sink.failed(partition, str_cat("no record for ", limits.inactivity.count(),
+                                         " ms at offset ", cursor.next,
+                                         cursor.stop >= 0 ? str_cat(" of ", cursor.stop) : std::string(),
+                                         " (inactivity timeout)"));
+        }
         break;
       }
       continue;
@@ -284,26 +314,28 @@ absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, U
     last_record = Clock::now();
     for (ssize_t i = 0; i < count; ++i) {
       Message message(batch[i]);
-      if (done) continue;  // destroy the rest of the batch
+      if (refused) continue;  // destroy the rest of the batch
+      // A reused consumer may still hold a record of its previous assignment.
+      if (message->rkt == nullptr || unit.topic != rd_kafka_topic_name(message->rkt)) continue;
+      auto it = remaining.find(message->partition);
+      if (it == remaining.end()) continue;
+      Cursor& cursor = it->second;
       if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (message->partition != plan.partition) continue;
         // End of what this consumer may read: the high watermark, or the last
         // stable offset with read_committed.
-        if (plan.stop < 0 || message->offset >= plan.stop || limits.read_committed) {
-          sink.reached_end(plan.partition, message->offset);
-          done = true;
+        if (cursor.stop < 0 || message->offset >= cursor.stop || limits.read_committed) {
+          sink.position(it->first, message->offset);
+          sink.reached_end(it->first, message->offset);
+          remaining.erase(it);
         }
         continue;
       }
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        sink.failed(plan.partition, str_cat("read ", unit.topic, "[", plan.partition, "] at ", next,
-                                            ": ", rd_kafka_message_errstr(message.get())));
-        done = true;
+        sink.failed(it->first, str_cat("read ", unit.topic, "[", it->first, "] at ", cursor.next,
+                                       ": ", rd_kafka_message_errstr(message.get())));
+        remaining.erase(it);
         continue;
       }
-      // A reused consumer may still hold a record of its previous assignment.
-      if (message->partition != plan.partition || unit.topic != rd_kafka_topic_name(message->rkt))
-        continue;
       RecordView record;
       record.topic = unit.topic;
       record.partition = message->partition;
@@ -325,17 +357,17 @@ absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, U
                                       std::string_view(static_cast<const char*>(value), size));
         }
       }
-      next = message->offset + 1;
+      cursor.next = message->offset + 1;
       if (!sink.record(record)) {
-        done = true;
+        refused = true;
         continue;
       }
-      if (plan.stop >= 0 && next >= plan.stop && !limits.read_committed) {
-        sink.reached_end(plan.partition, plan.stop);
-        done = true;
+      if (cursor.stop >= 0 && cursor.next >= cursor.stop && !limits.read_committed) {
+        sink.reached_end(it->first, cursor.stop);
+        remaining.erase(it);
       }
     }
-    sink.position(plan.partition, next);
+    for (const auto& [partition, cursor] : remaining) sink.position(partition, cursor.next);
   }
   rd_kafka_queue_destroy(queue);
   give_back(std::move(*consumer));

@@ -61,7 +61,8 @@ class TraceSource {
   virtual std::string name() const = 0;
   virtual absl::StatusOr<std::vector<std::string>> list_topics() = 0;
   virtual absl::StatusOr<ScanUnit> plan(const std::string& topic, const ScanLimits& limits) = 0;
-  // Kafka scans partitions separately; others a topic at once.
+  // True when a unit may hold any subset of a topic's partitions (kafka);
+  // otherwise a unit is always a whole topic.
   virtual bool per_partition() const { return false; }
   // Scans `unit` until each partition reaches its stop offset, the sink
   // refuses, the inactivity timeout passes or `stop` is requested. Errors of

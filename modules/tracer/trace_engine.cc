@@ -331,6 +331,7 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
 
   // Plan every topic; a topic that cannot be planned is listed with its error.
   std::vector<std::pair<TopicState*, ScanUnit>> units;
+  std::vector<std::pair<TopicState*, ScanUnit>> plans;
   for (const auto& topic : topics) {
     TopicState& state = run.topics.emplace_back();
     state.topic = topic;
@@ -347,12 +348,24 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
       p.stop = partition.stop;
       p.next = partition.start;
     }
-    if ((*source)->per_partition()) {
-      for (const auto& partition : plan->partitions)
-        units.push_back({&state, {topic, {partition}}});
-    } else {
-      units.push_back({&state, std::move(*plan)});
+    plans.push_back({&state, std::move(*plan)});
+  }
+  // A source that can split topics (kafka) gets units of several partitions
+  // of one topic: one fetch carries them all, and with fewer topics than
+  // max_parallel each topic is split so every consumer has work.
+  size_t chunks = (*source)->per_partition() && !plans.empty()
+                      ? std::max<size_t>(1, (parallel + plans.size() - 1) / plans.size())
+                      : 1;
+  for (auto& [state, plan] : plans) {
+    size_t pieces = std::min(chunks, std::max<size_t>(plan.partitions.size(), 1));
+    if (pieces <= 1) {
+      units.push_back({state, std::move(plan)});
+      continue;
     }
+    std::vector<ScanUnit> split(pieces, ScanUnit{plan.topic, {}});
+    for (size_t i = 0; i < plan.partitions.size(); ++i)
+      split[i % pieces].partitions.push_back(plan.partitions[i]);
+    for (auto& unit : split) units.push_back({state, std::move(unit)});
   }
 
   // Scan up to `parallel` units at once.

@@ -13,6 +13,7 @@
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/proto_time.h"
 #include "telekern/tracer/v1/tracer.grpc.pb.h"
+#include "tests/support/process.h"
 #include "tests/support/telekernd.h"
 #include "tests/support/telesh.h"
 
@@ -179,6 +180,32 @@ TEST_F(TracerDaemonTest, StoredTracesListShowAndRenderOverGrpcAndTelesh) {
   std::string html((std::istreambuf_iterator<char>(report)), {});
   EXPECT_NE(html.find("Swimlane"), std::string::npos);
   EXPECT_EQ(html.find("<script src=\"http"), std::string::npos);
+}
+
+// The report opens in headless Chromium (Debian's chromium) with no console
+// error and its Plotly charts drawn (each chart becomes a .main-svg).
+TEST_F(TracerDaemonTest, ReportRendersInHeadlessChromiumWithoutConsoleErrors) {
+  std::string chromium = find_executable("chromium", {"/usr/bin/chromium"});
+  ASSERT_FALSE(chromium.empty()) << "chromium not found: apt-get install chromium (make deps)";
+  auto result = trace(request());
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  auto report = std::filesystem::path(result.summary.output_dir()) / "report_dev-7f3a.html";
+  TempDir profile("telekern-chromium");
+  auto run = run_command(chromium + " --headless=new --no-sandbox --disable-gpu --no-first-run "
+                         "--user-data-dir=" + profile.path().string() +
+                         " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --dump-dom "
+                         "file://" + report.string() + " 2>" + (profile.path() / "console.log").string(),
+                         std::chrono::seconds(90));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  size_t charts = 0;
+  for (size_t at = 0; (at = run.output.find("class=\"main-svg\"", at)) != std::string::npos; ++at) ++charts;
+  EXPECT_GE(charts, 3u) << "Plotly did not draw the charts";
+  std::ifstream console(profile.path() / "console.log");
+  std::string line;
+  while (std::getline(console, line)) {
+    EXPECT_EQ(line.find("CONSOLE"), std::string::npos) << line;
+    EXPECT_EQ(line.find("Uncaught"), std::string::npos) << line;
+  }
 }
 
 TEST_F(TracerDaemonTest, TraceDeviceFromTelesh) {
