@@ -242,8 +242,8 @@ absl::StatusOr<int64_t> KafkaSource::search_by_time(const std::string& topic, in
   while (low < high) {
     int64_t middle = low + (high - low) / 2;
     if (high_time > low_time && steps % 2 == 0) {
-      double fraction = static_cast<double>(since_ms - low_time) /
-                        static_cast<double>(high_time - low_time);
+      double fraction =
+          static_cast<double>(since_ms - low_time) / static_cast<double>(high_time - low_time);
       middle = low + static_cast<int64_t>(fraction * static_cast<double>(high - low));
       middle = std::clamp<int64_t>(middle, low, high - 1);
     }
@@ -290,8 +290,7 @@ absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, U
   }
   if (auto error = rd_kafka_assign(rk, list.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     give_back(std::move(*consumer));
-    return absl::UnavailableError(
-        str_cat("assign ", unit.topic, ": ", rd_kafka_err2str(error)));
+    return absl::UnavailableError(str_cat("assign ", unit.topic, ": ", rd_kafka_err2str(error)));
   }
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
   auto last_record = Clock::now();
@@ -302,10 +301,11 @@ absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, U
     if (count <= 0) {
       if (Clock::now() - last_record >= limits.inactivity) {
         for (const auto& [partition, cursor] : remaining) {
-          sink.failed(partition, str_cat("no record for ", limits.inactivity.count(),
-                                         " ms at offset ", cursor.next,
-                                         cursor.stop >= 0 ? str_cat(" of ", cursor.stop) : std::string(),
-                                         " (inactivity timeout)"));
+          sink.failed(
+              partition,
+              str_cat("no record for ", limits.inactivity.count(), " ms at offset ", cursor.next,
+                      cursor.stop >= 0 ? str_cat(" of ", cursor.stop) : std::string(),
+                      " (inactivity timeout)"));
         }
         break;
       }

@@ -191,14 +191,19 @@ TEST_F(TracerDaemonTest, ReportRendersInHeadlessChromiumWithoutConsoleErrors) {
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   auto report = std::filesystem::path(result.summary.output_dir()) / "report_dev-7f3a.html";
   TempDir profile("telekern-chromium");
-  auto run = run_command(chromium + " --headless=new --no-sandbox --disable-gpu --no-first-run "
-                         "--user-data-dir=" + profile.path().string() +
-                         " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --dump-dom "
-                         "file://" + report.string() + " 2>" + (profile.path() / "console.log").string(),
-                         std::chrono::seconds(90));
+  auto run =
+      run_command(chromium +
+                      " --headless=new --no-sandbox --disable-gpu --no-first-run "
+                      "--user-data-dir=" +
+                      profile.path().string() +
+                      " --enable-logging=stderr --v=0 --virtual-time-budget=10000 --dump-dom "
+                      "file://" +
+                      report.string() + " 2>" + (profile.path() / "console.log").string(),
+                  std::chrono::seconds(90));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   size_t charts = 0;
-  for (size_t at = 0; (at = run.output.find("class=\"main-svg\"", at)) != std::string::npos; ++at) ++charts;
+  for (size_t at = 0; (at = run.output.find("class=\"main-svg\"", at)) != std::string::npos; ++at)
+    ++charts;
   EXPECT_GE(charts, 3u) << "Plotly did not draw the charts";
   std::ifstream console(profile.path() / "console.log");
   std::string line;
