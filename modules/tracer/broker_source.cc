@@ -19,11 +19,16 @@ absl::Status failed(const std::string& what, const grpc::Status& status) {
 }  // namespace
 
 BrokerSource::BrokerSource(std::shared_ptr<grpc::Channel> channel, std::string group,
-                           std::chrono::milliseconds request_timeout)
+                           std::chrono::milliseconds request_timeout, std::function<void()> release)
     : channel_(std::move(channel)),
       stub_(broker::v1::Broker::NewStub(channel_)),
       group_(std::move(group)),
-      request_timeout_(request_timeout) {}
+      request_timeout_(request_timeout),
+      release_(std::move(release)) {}
+
+BrokerSource::~BrokerSource() {
+  if (release_) release_();
+}
 
 std::unique_ptr<grpc::ClientContext> BrokerSource::context() const {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -6,6 +6,7 @@
 
 #include <grpcpp/channel.h>
 
+#include <functional>
 #include <memory>
 
 #include "source.h"
@@ -15,8 +16,10 @@ namespace telekern::tracer {
 
 class BrokerSource final : public TraceSource {
  public:
+  // `release` runs when the source is destroyed (the group name goes back to its pool).
   BrokerSource(std::shared_ptr<grpc::Channel> channel, std::string group,
-               std::chrono::milliseconds request_timeout);
+               std::chrono::milliseconds request_timeout, std::function<void()> release = {});
+  ~BrokerSource() override;
 
   std::string name() const override { return "broker"; }
   absl::StatusOr<std::vector<std::string>> list_topics() override;
@@ -31,6 +34,7 @@ class BrokerSource final : public TraceSource {
   std::unique_ptr<broker::v1::Broker::Stub> stub_;
   std::string group_;
   std::chrono::milliseconds request_timeout_;
+  std::function<void()> release_;
 };
 
 }  // namespace telekern::tracer

@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <mutex>
 #include <optional>
-#include <random>
+#include <set>
 #include <stop_token>
 
 #include "broker_source.h"
@@ -84,10 +85,27 @@ ConfigMap<TracerOptions> tracer_config() {
   return map;
 }
 
-std::string random_suffix() {
-  std::random_device random;
-  return fmt::format("{:08x}", random());
-}
+// Broker groups the tracer uses: one per running trace, reused by later
+// traces (each trace resets the group's offsets), so traces do not pile up
+// groups against the broker's max_groups quotas.
+class GroupSlots {
+ public:
+  // A free slot; the engine runs at most max_concurrent_traces traces.
+  uint32_t take() {
+    std::lock_guard lock(mutex_);
+    for (uint32_t slot = 0;; ++slot) {
+      if (used_.insert(slot).second) return slot;
+    }
+  }
+  void give_back(uint32_t slot) {
+    std::lock_guard lock(mutex_);
+    used_.erase(slot);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<uint32_t> used_;
+};
 
 class TracerModule final : public ConfiguredModule<TracerOptions> {
  public:
@@ -139,8 +157,10 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
           if (!channel)
             return absl::FailedPreconditionError(
                 "no broker: load the broker module or set modules.tracer.broker_address");
+          uint32_t slot = group_slots_->take();
           return std::unique_ptr<TraceSource>(std::make_unique<BrokerSource>(
-              channel, "telekern-tracer-" + random_suffix(), o.request_timeout));
+              channel, fmt::format("telekern-tracer-{}", slot), o.request_timeout,
+              [slots = group_slots_, slot] { slots->give_back(slot); }));
         }
         case SourceKind::kSsh:
         case SourceKind::kExec:
@@ -180,6 +200,7 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
 
  private:
   TracerService service_;
+  std::shared_ptr<GroupSlots> group_slots_ = std::make_shared<GroupSlots>();
   std::shared_ptr<TraceEngine> engine_;
   std::filesystem::path data_dir_;
   std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
