@@ -213,6 +213,20 @@ TEST_F(TracerDaemonTest, ReportRendersInHeadlessChromiumWithoutConsoleErrors) {
   }
 }
 
+TEST_F(TracerDaemonTest, TracesReuseTheirBrokerGroups) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(trace(request()).status.ok());
+  auto broker = broker::v1::Broker::NewStub(daemon_->channel());
+  grpc::ClientContext context;
+  broker::v1::ListGroupsRequest list;
+  list.set_topic("orders");
+  broker::v1::ListGroupsResponse groups;
+  ASSERT_TRUE(broker->ListGroups(&context, list, &groups).ok());
+  int tracer_groups = 0;
+  for (const auto& group : groups.groups())
+    tracer_groups += group.group().rfind("telekern-tracer-", 0) == 0;
+  EXPECT_EQ(tracer_groups, 1);  // sequential traces share one group
+}
+
 TEST_F(TracerDaemonTest, TraceDeviceFromTelesh) {
   auto run = telesh_commands(
       *daemon_,
