@@ -1,0 +1,60 @@
+// The kafka source: librdkafka directly, because the trace needs what
+// telekern::stream does not give: watermarks per partition, offsets by
+// timestamp (offsetsForTimes) and assignment of single partitions.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "source.h"
+
+struct rd_kafka_s;
+
+namespace telekern::tracer {
+
+struct KafkaSourceOptions {
+  std::string brokers;
+  std::vector<std::pair<std::string, std::string>> properties;  // raw librdkafka settings
+  std::chrono::milliseconds request_timeout{10000};
+  bool read_committed = false;
+};
+
+class KafkaSource final : public TraceSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaSource>> create(KafkaSourceOptions options);
+  ~KafkaSource() override;
+
+  std::string name() const override { return "kafka"; }
+  absl::StatusOr<std::vector<std::string>> list_topics() override;
+  absl::StatusOr<ScanUnit> plan(const std::string& topic, const ScanLimits& limits) override;
+  bool per_partition() const override { return true; }
+  absl::Status scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
+                    std::stop_token stop) override;
+
+ private:
+  struct HandleDeleter {
+    void operator()(rd_kafka_s* handle) const;
+  };
+  using Handle = std::unique_ptr<rd_kafka_s, HandleDeleter>;
+
+  explicit KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {}
+  absl::StatusOr<Handle> make_consumer();
+  // A consumer from the idle pool (one per scanning thread at most).
+  absl::StatusOr<Handle> take_consumer();
+  void give_back(Handle consumer);
+  // Offset and timestamp of the first record at or after `offset` (timestamp -1 at the end).
+  absl::StatusOr<std::pair<int64_t, int64_t>> read_one(const std::string& topic, int32_t partition,
+                                                       int64_t offset);
+  absl::StatusOr<int64_t> search_by_time(const std::string& topic, int32_t partition, int64_t low,
+                                         int64_t high, int64_t since_ms);
+
+  KafkaSourceOptions options_;
+  Handle admin_;  // metadata, watermarks and offsets by time
+  std::mutex mutex_;
+  std::vector<Handle> idle_;
+};
+
+}  // namespace telekern::tracer

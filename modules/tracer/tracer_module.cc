@@ -1,0 +1,212 @@
+// Registers the tracer module: its config (bound to TracerOptions), the
+// engine, the sources a request may choose, and telekern.tracer.v1.Tracer.
+#include <fmt/format.h>
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+
+#include "broker_source.h"
+#include "command_source.h"
+#include "kafka_source.h"
+#include "telekern/configured_module.h"
+#include "telekern/strings.h"
+#include "trace_engine.h"
+#include "tracer_options.h"
+#include "tracer_service.h"
+
+namespace telekern::tracer {
+namespace {
+
+ConfigMap<TracerOptions> tracer_config() {
+  using O = TracerOptions;
+  ConfigMap<O> map;
+  map.choice(
+         "default_source", &O::default_source, "kafka",
+         "Source of a request that names none: kafka, broker (the embedded broker), ssh or exec",
+         {{"kafka", SourceKind::kKafka},
+          {"broker", SourceKind::kBroker},
+          {"ssh", SourceKind::kSsh},
+          {"exec", SourceKind::kExec}})
+      .key("kafka_brokers", &O::kafka_brokers, "",
+           "Kafka bootstrap servers host:port,... (KomniTrace's --kafka-broker); a request may "
+           "name its own")
+      .key("kafka.properties", &O::kafka_properties, "",
+           "Map of further librdkafka properties (SASL, SSL, ...), passed through")
+      .key("broker_address", &O::broker_address, "",
+           "host:port of a telekernd serving telekern.broker.v1.Broker; empty = this daemon's "
+           "broker module")
+      .key("max_age", &O::max_age, "192h",
+           "Oldest event looked at when a request gives no max_age (--max-age; 0 = all history)")
+      .key(
+          "max_parallel", &O::max_parallel, "4",
+          "Partitions (kafka) or topics scanned at once when a request gives none (--max-parallel)",
+          between<uint32_t>(1, 256))
+      .key("timeout", &O::timeout, "15s",
+           "Consumer inactivity timeout when a request gives none (--timeout)", positive_duration())
+      .key("request_timeout", &O::request_timeout, "10s",
+           "Deadline of one metadata, watermark or offset lookup", positive_duration())
+      .key("output_dir", &O::output_dir, "trace_output",
+           "Where outputs go (--output-dir): <output_dir>/<trace id>/; relative to the module's "
+           "data dir")
+      .key("max_stored_traces", &O::max_stored_traces, "100",
+           "Finished traces kept for ListTraces/GetTrace (oldest removed first)",
+           at_least<uint32_t>(1))
+      .key("max_events", &O::max_events, "1000000",
+           "Most matched events one trace keeps; more mark it incomplete", at_least<uint64_t>(1))
+      .key("max_concurrent_traces", &O::max_concurrent_traces, "2",
+           "Traces running at once; more are refused with RESOURCE_EXHAUSTED",
+           at_least<uint32_t>(1))
+      .key("progress_interval", &O::progress_interval, "500ms",
+           "How often a running trace streams progress", positive_duration())
+      .key("namespace", &O::kube_namespace, "default",
+           "Kubernetes namespace of the ssh/exec sources (--namespace)")
+      .key("kafka_pod", &O::kafka_pod, "deployment/kafka",
+           "Kafka pod selector of the ssh/exec sources (--kafka-pod)")
+      .key("kafka_container", &O::kafka_container, "",
+           "Kafka container of the ssh/exec sources (--kafka-container)")
+      .key("kafka_broker_in_cluster", &O::kafka_broker_in_cluster, "kafka:9092",
+           "Broker address the in-pod Kafka tools use (KomniTrace's --kafka-broker default)")
+      .key("templates.list_topics", &O::templates_list_topics, std::string(kDefaultListTopics),
+           "Command listing topics (ssh/exec sources)")
+      .key("templates.consume", &O::templates_consume, std::string(kDefaultConsume),
+           "Command printing a topic's records, one per line, tab-separated: CreateTime:<ms>, "
+           "Partition:<n>, Offset:<n>, key, value")
+      .key("templates.offsets", &O::templates_offsets, std::string(kDefaultOffsets),
+           "Command printing topic:partition:high_watermark lines")
+      .key("ssh.known_hosts", &O::ssh_known_hosts, "",
+           "known_hosts file checked for the ssh source; empty = <data_dir>/ssh/known_hosts")
+      .key("ssh.key_dir", &O::ssh_key_dir, "",
+           "Where ssh_setup_keys keeps generated keys; empty = <data_dir>/ssh")
+      .key("ssh.password_env", &O::ssh_password_env, "TELEKERN_TRACER_SSH_PASSWORD",
+           "Environment variable read for the SSH password when a request gives none");
+  return map;
+}
+
+// Broker groups the tracer uses: one per running trace, reused by later
+// traces (each trace resets the group's offsets), so traces do not pile up
+// groups against the broker's max_groups quotas.
+class GroupSlots {
+ public:
+  // A free slot; the engine runs at most max_concurrent_traces traces.
+  uint32_t take() {
+    std::lock_guard lock(mutex_);
+    for (uint32_t slot = 0;; ++slot) {
+      if (used_.insert(slot).second) return slot;
+    }
+  }
+  void give_back(uint32_t slot) {
+    std::lock_guard lock(mutex_);
+    used_.erase(slot);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<uint32_t> used_;
+};
+
+class TracerModule final : public ConfiguredModule<TracerOptions> {
+ public:
+  TracerModule()
+      : ConfiguredModule({"tracer", "1.0.0",
+                          "finds every event of one device id across the topics of a Kafka "
+                          "cluster, the embedded broker or a remote Kafka over SSH; timeline, "
+                          "reports and proof of coverage"},
+                         tracer_config()) {}
+
+  absl::Status start(ModuleContext& context, TracerOptions options) override {
+    data_dir_ = context.data_dir();
+    auto sources = [this, &context](
+                       const v1::TraceDeviceRequest& request,
+                       const ScanLimits& limits) -> absl::StatusOr<std::unique_ptr<TraceSource>> {
+      const TracerOptions& o = engine_->options();
+      SourceKind kind = o.default_source;
+      switch (request.source()) {
+        case v1::SOURCE_KAFKA:
+          kind = SourceKind::kKafka;
+          break;
+        case v1::SOURCE_BROKER:
+          kind = SourceKind::kBroker;
+          break;
+        case v1::SOURCE_SSH:
+          kind = SourceKind::kSsh;
+          break;
+        case v1::SOURCE_EXEC:
+          kind = SourceKind::kExec;
+          break;
+        default:
+          break;
+      }
+      switch (kind) {
+        case SourceKind::kKafka: {
+          KafkaSourceOptions kafka;
+          kafka.brokers =
+              request.kafka_brokers().empty() ? o.kafka_brokers : request.kafka_brokers();
+          kafka.properties = o.kafka_properties;
+          kafka.request_timeout = o.request_timeout;
+          kafka.read_committed = limits.read_committed;
+          auto source = KafkaSource::create(std::move(kafka));
+          if (!source.ok()) return source.status();
+          return std::unique_ptr<TraceSource>(std::move(*source));
+        }
+        case SourceKind::kBroker: {
+          auto channel = o.broker_address.empty() ? context.channel("telekern.broker.v1.Broker")
+                                                  : context.channel_to(o.broker_address);
+          if (!channel)
+            return absl::FailedPreconditionError(
+                "no broker: load the broker module or set modules.tracer.broker_address");
+          uint32_t slot = group_slots_->take();
+          return std::unique_ptr<TraceSource>(std::make_unique<BrokerSource>(
+              channel, fmt::format("telekern-tracer-{}", slot), o.request_timeout,
+              [slots = group_slots_, slot] { slots->give_back(slot); }));
+        }
+        case SourceKind::kSsh:
+        case SourceKind::kExec:
+          return make_command_source(kind, request, o, data_dir_, limits);
+      }
+      return absl::InvalidArgumentError("unknown source");
+    };
+    engine_ =
+        std::make_shared<TraceEngine>(std::move(options), context.data_dir(), std::move(sources),
+                                      context.logger(), &context.metrics());
+    service_.attach(engine_);
+    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    return absl::OkStatus();
+  }
+
+  std::vector<ServiceBinding> services() override { return {bind_service<v1::Tracer>(service_)}; }
+
+  ModuleHealth health() const override {
+    auto engine = engine_;
+    if (!engine) return {HealthState::kNotServing, "not started"};
+    if (engine->options().default_source == SourceKind::kKafka &&
+        engine->options().kafka_brokers.empty())
+      return {HealthState::kDegraded,
+              "no kafka_brokers configured: kafka traces need kafka_brokers in the request "
+              "(broker, ssh and exec sources work)"};
+    return {};
+  }
+
+  void stop() override {
+    stop_watch_.reset();
+    service_.detach();
+    if (engine_) {
+      engine_->shutdown();
+      engine_.reset();
+    }
+  }
+
+ private:
+  TracerService service_;
+  std::shared_ptr<GroupSlots> group_slots_ = std::make_shared<GroupSlots>();
+  std::shared_ptr<TraceEngine> engine_;
+  std::filesystem::path data_dir_;
+  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
+};
+
+}  // namespace
+}  // namespace telekern::tracer
+
+TELEKERN_MODULE(telekern::tracer::TracerModule)

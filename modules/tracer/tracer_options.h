@@ -1,0 +1,41 @@
+// The tracer module's options, bound from `modules.tracer.*` (tracer_module.cc).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace telekern::tracer {
+
+enum class SourceKind { kKafka, kBroker, kSsh, kExec };
+
+struct TracerOptions {
+  SourceKind default_source = SourceKind::kKafka;
+  std::string kafka_brokers;
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
+  std::string broker_address;  // empty: the broker module of this daemon
+  std::chrono::milliseconds max_age{192LL * 3600 * 1000};
+  uint32_t max_parallel = 4;
+  std::chrono::milliseconds timeout{15000};
+  std::chrono::milliseconds request_timeout{10000};
+  std::string output_dir = "trace_output";
+  uint32_t max_stored_traces = 100;
+  uint64_t max_events = 1000000;
+  uint32_t max_concurrent_traces = 2;
+  std::chrono::milliseconds progress_interval{500};
+  // ssh/exec sources: Kubernetes defaults and command templates.
+  std::string kube_namespace = "default";
+  std::string kafka_pod = "deployment/kafka";
+  std::string kafka_container;
+  std::string kafka_broker_in_cluster = "kafka:9092";
+  std::string templates_list_topics;
+  std::string templates_consume;
+  std::string templates_offsets;
+  std::string ssh_known_hosts;  // default <data_dir>/ssh/known_hosts
+  std::string ssh_key_dir;      // default <data_dir>/ssh
+  std::string ssh_password_env = "TELEKERN_TRACER_SSH_PASSWORD";
+};
+
+}  // namespace telekern::tracer

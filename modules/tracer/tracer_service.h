@@ -1,0 +1,34 @@
+// telekern.tracer.v1.Tracer: request/response mapping only; the engine runs traces.
+#pragma once
+
+#include <memory>
+
+#include "telekern/service/engine_binding.h"
+#include "telekern/tracer/v1/tracer.grpc.pb.h"
+#include "trace_engine.h"
+
+namespace telekern::tracer {
+
+class TracerService final : public v1::Tracer::CallbackService {
+ public:
+  void attach(std::shared_ptr<TraceEngine> engine) { binding_.attach(std::move(engine)); }
+  void end_streams() { binding_.end_streams(); }
+  void detach() { binding_.detach(); }
+
+  grpc::ServerWriteReactor<v1::TraceDeviceResponse>* TraceDevice(
+      grpc::CallbackServerContext* context, const v1::TraceDeviceRequest* request) override;
+  grpc::ServerUnaryReactor* ListTraces(grpc::CallbackServerContext* context,
+                                       const v1::ListTracesRequest* request,
+                                       v1::ListTracesResponse* response) override;
+  grpc::ServerUnaryReactor* GetTrace(grpc::CallbackServerContext* context,
+                                     const v1::GetTraceRequest* request,
+                                     v1::GetTraceResponse* response) override;
+  grpc::ServerUnaryReactor* RenderReport(grpc::CallbackServerContext* context,
+                                         const v1::RenderReportRequest* request,
+                                         v1::RenderReportResponse* response) override;
+
+ private:
+  EngineBinding<TraceEngine> binding_{"tracer"};
+};
+
+}  // namespace telekern::tracer

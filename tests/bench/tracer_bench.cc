@@ -1,0 +1,224 @@
+// The tracer against the usual way of finding a device in Kafka: `kcat -C -e
+// -o beginning` per topic piped to `grep -F`, up to the same parallelism, on
+// the same data in the same run (a 3-broker librdkafka mock cluster, 10
+// topics x 4 partitions). Full scans, then max_age = 10% of the span against
+// `kcat -o s@<timestamp>`. Rotated rounds; messages scanned per second,
+// medians with min-max, and whether both found the same number of records.
+//
+//   telekern_tracer_bench [records_per_topic=50000] [rounds=3]
+#include <librdkafka/rdkafka.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kafka_source.h"
+#include "tests/support/kafka_mock_cluster.h"
+#include "tests/support/process.h"
+#include "trace_engine.h"
+
+namespace {
+
+using namespace telekern;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kTopics = 10;
+constexpr int kPartitions = 4;
+constexpr const char* kDevice = "b40754c2bc034c9c9b29ec8e86a0edf7";
+
+class Quiet final : public tracer::TraceObserver {
+ public:
+  bool progress(const tracer::v1::Progress&) override { return true; }
+  bool event(const tracer::v1::Event&) override { return true; }
+};
+
+struct RunSample {
+  double seconds = 0;
+  uint64_t matched = 0;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int per_topic = argc > 1 ? std::atoi(argv[1]) : 50000;
+  int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+  if (telekern::testing::find_executable("kcat").empty()) {
+    std::fprintf(stderr, "kcat not found: apt-get install kcat (make deps)\n");
+    return 1;
+  }
+  telekern::testing::KafkaMockCluster cluster(3);
+  if (!cluster.ok()) return 1;
+  std::string brokers = cluster.bootstraps();
+  std::vector<std::string> topics;
+  for (int t = 0; t < kTopics; ++t) {
+    topics.push_back("bench-topic-" + std::to_string(t));
+    cluster.create_topic(topics.back(), kPartitions);
+  }
+  // Produce: JSON values of ~120 bytes, 0.1% of them about the device, times over 10 days.
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), error, sizeof error);
+  rd_kafka_conf_set(conf, "linger.ms", "20", error, sizeof error);
+  rd_kafka_conf_set(conf, "batch.num.messages", "10000", error, sizeof error);
+  rd_kafka_conf_set(conf, "log_level", "3", error, sizeof error);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  int64_t span = 10LL * 24 * 3600 * 1000;
+  std::mt19937 random(1);
+  uint64_t total = 0;
+  auto produce_start = Clock::now();
+  for (const auto& topic : topics) {
+    for (int i = 0; i < per_topic; ++i) {
+      bool device = random() % 1000 == 0;
+      std::string id =
+          device ? kDevice
+                 : "b40754c2bc034c9c9b29ec8e8" + std::to_string(1000000 + random() % 9000000);
+      std::string value = "{\"device\":{\"id\":\"" + id +
+                          "\"},\"type\":\"heartbeat\",\"seq\":" + std::to_string(i) +
+                          ",\"temp\":" + std::to_string(random() % 90) + "}";
+      int64_t timestamp = now - span + span * i / per_topic;
+      while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+                               RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % kPartitions)),
+                               RD_KAFKA_V_VALUE(value.data(), value.size()),
+                               RD_KAFKA_V_TIMESTAMP(timestamp),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(producer, 50);
+      ++total;
+    }
+  }
+  rd_kafka_flush(producer, 120000);
+  rd_kafka_destroy(producer);
+  std::printf("data: %d topics x %d partitions, %llu records (%d per topic), produced in %.1f s\n",
+              kTopics, kPartitions, static_cast<unsigned long long>(total), per_topic,
+              std::chrono::duration<double>(Clock::now() - produce_start).count());
+
+  telekern::testing::TempDir dir("telekern-tracer-bench");
+  tracer::TracerOptions options;
+  options.kafka_brokers = brokers;
+  auto logger =
+      std::make_shared<spdlog::logger>("tracer", std::make_shared<spdlog::sinks::null_sink_mt>());
+  tracer::TraceEngine engine(
+      options, dir.path(),
+      [&](const tracer::v1::TraceDeviceRequest&,
+          const tracer::ScanLimits&) -> absl::StatusOr<std::unique_ptr<tracer::TraceSource>> {
+        tracer::KafkaSourceOptions kafka;
+        kafka.brokers = brokers;
+        auto source = tracer::KafkaSource::create(kafka);
+        if (!source.ok()) return source.status();
+        return std::unique_ptr<tracer::TraceSource>(std::move(*source));
+      },
+      logger, nullptr);
+
+  auto run_tracer = [&](int64_t max_age_ms, uint64_t* scanned) {
+    tracer::v1::TraceDeviceRequest request;
+    request.set_device_id(kDevice);
+    request.mutable_max_age()->set_seconds(max_age_ms / 1000);
+    request.set_max_parallel(4);
+    request.set_no_graphs(true);
+    request.set_no_events(true);
+    Quiet quiet;
+    auto start = Clock::now();
+    auto summary = engine.trace(request, quiet, {});
+    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0};
+    if (!summary.ok()) {
+      std::fprintf(stderr, "trace failed: %s\n", std::string(summary.status().message()).c_str());
+      std::exit(1);
+    }
+    sample.matched = summary->matched();
+    *scanned = summary->scanned();
+    return sample;
+  };
+  auto run_kcat = [&](const std::string& offset) {
+    std::string list;
+    for (const auto& topic : topics) list += topic + "\n";
+    std::string command = "printf '" + list + "' | xargs -P 4 -I{} sh -c \"kcat -b " + brokers +
+                          " -C -t {} -o " + offset + " -e -q 2>/dev/null | grep -F " + kDevice +
+                          "\" | wc -l";
+    auto start = Clock::now();
+    auto result = telekern::testing::run_command(command, std::chrono::seconds(600));
+    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0};
+    sample.matched = std::strtoull(result.output.c_str(), nullptr, 10);
+    return sample;
+  };
+
+  int64_t window = span / 10;
+  std::string since = "s@" + std::to_string(now - window + 1000);
+  std::vector<double> full_ratio, full_tracer_rate, full_kcat_rate, age_ratio, age_tracer_rate,
+      age_kcat_rate;
+  bool same_full = true, same_age = true;
+  uint64_t age_scanned = 0, full_matched = 0, age_matched = 0, kcat_age_matched = 0;
+  for (int round = 0; round < rounds; ++round) {
+    uint64_t scanned = 0;
+    RunSample tracer_full, kcat_full, tracer_age, kcat_age;
+    if (round % 2 == 0) {
+      tracer_full = run_tracer(0, &scanned);
+      kcat_full = run_kcat("beginning");
+    } else {
+      kcat_full = run_kcat("beginning");
+      tracer_full = run_tracer(0, &scanned);
+    }
+    if (round % 2 == 0) {
+      tracer_age = run_tracer(window, &age_scanned);
+      kcat_age = run_kcat(since);
+    } else {
+      kcat_age = run_kcat(since);
+      tracer_age = run_tracer(window, &age_scanned);
+    }
+    same_full &= tracer_full.matched == kcat_full.matched;
+    same_age &= tracer_age.matched == kcat_age.matched;
+    full_matched = tracer_full.matched;
+    age_matched = tracer_age.matched;
+    kcat_age_matched = kcat_age.matched;
+    // Both rates count every record of the topics: the time to answer "where was the device".
+    full_tracer_rate.push_back(total / tracer_full.seconds);
+    full_kcat_rate.push_back(total / kcat_full.seconds);
+    full_ratio.push_back(kcat_full.seconds / tracer_full.seconds);
+    age_tracer_rate.push_back(total / tracer_age.seconds);
+    age_kcat_rate.push_back(total / kcat_age.seconds);
+    age_ratio.push_back(kcat_age.seconds / tracer_age.seconds);
+    std::printf(
+        "round %d: full scan tracer %.2f s (%llu matched) kcat|grep %.2f s (%llu) ratio %.2f; "
+        "max_age 10%% tracer %.2f s (%llu scanned, %llu matched) kcat %s %.2f s (%llu) ratio "
+        "%.2f\n",
+        round + 1, tracer_full.seconds, static_cast<unsigned long long>(tracer_full.matched),
+        kcat_full.seconds, static_cast<unsigned long long>(kcat_full.matched), full_ratio.back(),
+        tracer_age.seconds, static_cast<unsigned long long>(age_scanned),
+        static_cast<unsigned long long>(tracer_age.matched), since.c_str(), kcat_age.seconds,
+        static_cast<unsigned long long>(kcat_age.matched), age_ratio.back());
+  }
+  auto range = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    char text[64];
+    std::snprintf(text, sizeof text, "%.2f-%.2f", v.front(), v.back());
+    return std::string(text);
+  };
+  std::printf(
+      "\nfull scan: tracer %.0f records/s, kcat|grep %.0f records/s, ratio %.2fx (%s over %d "
+      "rounds), "
+      "matches %s (%llu)\n",
+      median(full_tracer_rate), median(full_kcat_rate), median(full_ratio),
+      range(full_ratio).c_str(), rounds, same_full ? "identical" : "DIFFER",
+      static_cast<unsigned long long>(full_matched));
+  std::printf(
+      "max_age 10%%: tracer %.0f records/s, kcat -o s@ %.0f records/s, ratio %.2fx (%s), "
+      "matches %s (tracer %llu, kcat %llu)\n",
+      median(age_tracer_rate), median(age_kcat_rate), median(age_ratio), range(age_ratio).c_str(),
+      same_age ? "identical" : "DIFFER", static_cast<unsigned long long>(age_matched),
+      static_cast<unsigned long long>(kcat_age_matched));
+  std::printf("target: >= 3x kcat|grep on full scans: %s\n",
+              median(full_ratio) >= 3 ? "met" : "NOT met");
+  return 0;
+}

@@ -1,0 +1,26 @@
+# The tracer module's tests (modules/tracer): engine against a Kafka mock
+# cluster, the daemon with the broker source, telesh commands, sshd.
+telekern_add_test(telekern_tracer_integration_tests LABEL integration
+  SOURCES integration/tracer/tracer_kafka_test.cc
+  DEPS telekern_tracer_engine telekern_kafka_mock telekern_test_support)
+
+telekern_add_test(telekern_tracer_daemon_tests LABEL integration
+  SOURCES integration/tracer/tracer_daemon_test.cc
+  DEPS telekern_sdk telekern_test_support telekern_proto_broker telekern_proto_tracer nlohmann_json::nlohmann_json)
+add_dependencies(telekern_tracer_daemon_tests telekernd telekern_broker telekern_tracer telesh)
+
+telekern_add_test(telekern_tracer_ssh_tests LABEL integration
+  SOURCES integration/tracer/tracer_ssh_test.cc
+  DEPS telekern_tracer_engine telekern_kafka_mock telekern_ssh_fixture telekern_test_support)
+
+# make bench: the tracer vs kcat | grep on the same mock-cluster data.
+add_executable(telekern_tracer_bench EXCLUDE_FROM_ALL bench/tracer_bench.cc)
+target_link_libraries(telekern_tracer_bench PRIVATE telekern_tracer_engine telekern_kafka_mock telekern_test_support)
+target_include_directories(telekern_tracer_bench PRIVATE ${PROJECT_SOURCE_DIR})
+set_target_properties(telekern_tracer_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+telekern_warnings(telekern_tracer_bench)
+add_dependencies(telekern_benchmarks telekern_tracer_bench)
+
+telekern_add_test(telekern_tracer_unit_tests LABEL unit
+  SOURCES unit/tracer/tracer_unit_test.cc
+  DEPS telekern_tracer_engine)
