@@ -1,0 +1,6 @@
+# The bench module's tests (the project's own benchmarks are in tests/bench/).
+telekern_add_test(telekern_bench_unit_tests LABEL unit
+  SOURCES unit/bench/hdr_histogram_test.cc unit/bench/workload_test.cc
+  DEPS telekern_bench_engine)
+target_compile_definitions(telekern_bench_unit_tests PRIVATE
+  TELEKERN_BENCH_TESTDATA="${PROJECT_SOURCE_DIR}/modules/bench/testdata")
