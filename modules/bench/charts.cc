@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "results_json.h"
+#include "telekern/report/html_report.h"
 #include "telekern/strings.h"
 
 namespace telekern::bench {
@@ -248,13 +249,7 @@ std::string metrics_csv(const json& result, const json& health) {
   auto row = [&out](const std::string& kind, double t, const std::string& target,
                     const std::string& metric, const json& value) {
     if (!value.is_number()) return;
-    // Target names are URLs or pid:N; quote them in case they hold commas.
-    std::string quoted = target;
-    if (quoted.find_first_of(",\"\n") != std::string::npos) {
-      std::string escaped = "\"";
-      for (char c : quoted) escaped += c == '"' ? std::string("\"\"") : std::string(1, c);
-      quoted = escaped + "\"";
-    }
+    std::string quoted = report::csv_field(target);
     out += str_cat(kind, ",", fixed(t, 3), ",", quoted, ",", metric, ",",
                    fixed(value.get<double>(), 4), "\n");
   };
