@@ -4,3 +4,9 @@ telekern_add_test(telekern_bench_unit_tests LABEL unit
   DEPS telekern_bench_engine)
 target_compile_definitions(telekern_bench_unit_tests PRIVATE
   TELEKERN_BENCH_TESTDATA="${PROJECT_SOURCE_DIR}/modules/bench/testdata")
+
+telekern_add_test(telekern_bench_integration_tests LABEL integration
+  SOURCES integration/bench/bench_test.cc
+  DEPS telekern_bench_engine telekern_test_support telekern_redis_fixture telekern_nats_fixture
+       telekern_kafka_mock telekern_proto_bench)
+add_dependencies(telekern_bench_integration_tests telekernd telekern_broker telekern_bench)

@@ -35,9 +35,8 @@ BenchEngine::~BenchEngine() { shutdown(); }
 
 absl::Status BenchEngine::submit(std::function<void()> work) {
   if (queue_.try_submit(std::move(work))) return absl::OkStatus();
-  return absl::ResourceExhaustedError(
-      str_cat("bench request queue is full (max_pending_requests=",
-              options_.max_pending_requests, "); retry"));
+  return absl::ResourceExhaustedError(str_cat("bench request queue is full (max_pending_requests=",
+                                              options_.max_pending_requests, "); retry"));
 }
 
 void BenchEngine::shutdown() {
@@ -145,10 +144,10 @@ absl::StatusOr<RunSummary> BenchEngine::run(const RunRequest& request, std::stop
   if (!driver.ok()) return fail(driver.status());
 
   // Health collection never fails the run: errors are marked in the snapshots.
-  HealthCollector health(targets,
-                         request.health_interval.count() > 0 ? request.health_interval
-                                                             : options_.health_interval,
-                         logger_);
+  HealthCollector health(
+      targets,
+      request.health_interval.count() > 0 ? request.health_interval : options_.health_interval,
+      logger_);
   health.collect_baseline();
   health.start_background();
 
@@ -188,7 +187,8 @@ absl::StatusOr<RunSummary> BenchEngine::run(const RunRequest& request, std::stop
   finished.planned_seconds = started.planned_seconds;
   finished.summary = summary;
   finished.invalid_reasons = result->invalid_reasons;
-  for (const auto& [target, error] : failures) finished.health_failures.push_back(target + ": " + error);
+  for (const auto& [target, error] : failures)
+    finished.health_failures.push_back(target + ": " + error);
   if (request.report.value_or(options_.report)) {
     auto path = render_run_report(store_, *id);
     if (path.ok()) {

@@ -27,7 +27,7 @@
 namespace telekern::bench {
 
 struct BenchOptions {
-  std::string results_dir;  // empty = <module data dir>/results
+  std::string results_dir;    // empty = <module data dir>/results
   std::string workloads_dir;  // relative workload and payload paths resolve here
   std::string default_driver = "telekern";
   std::chrono::milliseconds window{10000};

@@ -47,12 +47,13 @@ ConfigMap<BenchOptions> bench_config() {
       .key("max_pending_requests", &O::max_pending_requests, "64",
            "Calls waiting for a worker thread; more are refused with RESOURCE_EXHAUSTED",
            at_least<uint32_t>(1))
-      .rule({"health_targets"}, [](const O& options) -> absl::Status {
-        for (const auto& target : options.health_targets) {
-          if (auto status = parse_health_target(target); !status.ok()) return status.status();
-        }
-        return absl::OkStatus();
-      })
+      .rule({"health_targets"},
+            [](const O& options) -> absl::Status {
+              for (const auto& target : options.health_targets) {
+                if (auto status = parse_health_target(target); !status.ok()) return status.status();
+              }
+              return absl::OkStatus();
+            })
       .rule({"default_driver"}, [](const O& options) -> absl::Status {
         if (options.default_driver.ends_with(".yaml") || options.default_driver.ends_with(".yml"))
           return absl::OkStatus();
@@ -80,9 +81,7 @@ class BenchModule final : public ConfiguredModule<BenchOptions> {
     return absl::OkStatus();
   }
 
-  std::vector<ServiceBinding> services() override {
-    return {bind_service<v1::Bench>(service_)};
-  }
+  std::vector<ServiceBinding> services() override { return {bind_service<v1::Bench>(service_)}; }
 
   ModuleHealth health() const override {
     auto engine = engine_;

@@ -63,9 +63,9 @@ grpc::ServerWriteReactor<v1::RunBenchmarkResponse>* BenchService::RunBenchmark(
     grpc::CallbackServerContext* context, const v1::RunBenchmarkRequest* request) {
   RunRequest run = from_proto(*request);
   return binding_.server_stream<v1::RunBenchmarkResponse>(
-      context, [run = std::move(run)](BenchEngine& engine,
-                                      StreamWriter<v1::RunBenchmarkResponse>& writer,
-                                      std::stop_token stop) -> absl::Status {
+      context,
+      [run = std::move(run)](BenchEngine& engine, StreamWriter<v1::RunBenchmarkResponse>& writer,
+                             std::stop_token stop) -> absl::Status {
         // A client that cancels the call cancels the run; what ran is stored, flagged.
         auto result = engine.run(run, stop, [&writer](const Progress& p) {
           v1::RunBenchmarkResponse response;
@@ -148,9 +148,8 @@ grpc::ServerUnaryReactor* BenchService::Compare(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* BenchService::CancelRun(grpc::CallbackServerContext* context,
                                                   const v1::CancelRunRequest* request,
                                                   v1::CancelRunResponse*) {
-  return binding_.unary(context, [request](BenchEngine& engine) {
-    return engine.cancel(request->run_id());
-  });
+  return binding_.unary(
+      context, [request](BenchEngine& engine) { return engine.cancel(request->run_id()); });
 }
 
 }  // namespace telekern::bench

@@ -52,8 +52,7 @@ double number_or(const json& value, double fallback) {
 }  // namespace
 
 json throughput_health_chart(const json& result, const json& health) {
-  json x = json::array(), publish = json::array(), consume = json::array(),
-       backlog = json::array();
+  json x = json::array(), publish = json::array(), consume = json::array(), backlog = json::array();
   for (const auto& w : windows_of(result)) {
     x.push_back(w["elapsedSeconds"]);
     publish.push_back(w["publishRate"]);
@@ -61,17 +60,37 @@ json throughput_health_chart(const json& result, const json& health) {
     backlog.push_back(w["backlog"]);
   }
   json data = json::array();
-  data.push_back({{"type", "scatter"}, {"mode", "lines+markers"}, {"name", "publish msg/s"},
-                  {"x", x}, {"y", publish}, {"yaxis", "y"}});
-  data.push_back({{"type", "scatter"}, {"mode", "lines+markers"}, {"name", "consume msg/s"},
-                  {"x", x}, {"y", consume}, {"yaxis", "y"}});
-  data.push_back({{"type", "scatter"}, {"mode", "lines"}, {"name", "backlog"}, {"x", x},
-                  {"y", backlog}, {"yaxis", "y"}, {"line", {{"dash", "dot"}}}});
+  data.push_back({{"type", "scatter"},
+                  {"mode", "lines+markers"},
+                  {"name", "publish msg/s"},
+                  {"x", x},
+                  {"y", publish},
+                  {"yaxis", "y"}});
+  data.push_back({{"type", "scatter"},
+                  {"mode", "lines+markers"},
+                  {"name", "consume msg/s"},
+                  {"x", x},
+                  {"y", consume},
+                  {"yaxis", "y"}});
+  data.push_back({{"type", "scatter"},
+                  {"mode", "lines"},
+                  {"name", "backlog"},
+                  {"x", x},
+                  {"y", backlog},
+                  {"yaxis", "y"},
+                  {"line", {{"dash", "dot"}}}});
   for (const auto& [target, series] : targets_of(health).items()) {
-    data.push_back({{"type", "scatter"}, {"mode", "lines"}, {"name", "CPU % " + target},
-                    {"x", series["t"]}, {"y", series["cpu_percent"]}, {"yaxis", "y2"}});
-    data.push_back({{"type", "bar"}, {"name", "pauses ms " + target}, {"x", series["t"]},
-                    {"y", series["pause_ms"]}, {"yaxis", "y3"}});
+    data.push_back({{"type", "scatter"},
+                    {"mode", "lines"},
+                    {"name", "CPU % " + target},
+                    {"x", series["t"]},
+                    {"y", series["cpu_percent"]},
+                    {"yaxis", "y2"}});
+    data.push_back({{"type", "bar"},
+                    {"name", "pauses ms " + target},
+                    {"x", series["t"]},
+                    {"y", series["pause_ms"]},
+                    {"yaxis", "y3"}});
   }
   json layout = base_layout("Throughput and broker health");
   layout["xaxis"] = {{"title", {{"text", "seconds since start"}}}};
@@ -86,7 +105,7 @@ json throughput_health_chart(const json& result, const json& health) {
 
 json latency_percentiles_chart(const json& result) {
   const std::vector<std::pair<std::string, std::string>> percentiles = {
-      {"p50", "p50"}, {"p75", "p75"},     {"p95", "p95"}, {"p99", "p99"},
+      {"p50", "p50"},    {"p75", "p75"},      {"p95", "p95"}, {"p99", "p99"},
       {"p999", "p99.9"}, {"p9999", "p99.99"}, {"max", "max"}};
   json data = json::array();
   for (const auto& [kind, label, dash] :
@@ -98,8 +117,11 @@ json latency_percentiles_chart(const json& result) {
         x.push_back(w["elapsedSeconds"]);
         y.push_back(w[kind][key]);
       }
-      data.push_back({{"type", "scatter"}, {"mode", "lines+markers"},
-                      {"name", label + " " + name}, {"x", x}, {"y", y},
+      data.push_back({{"type", "scatter"},
+                      {"mode", "lines+markers"},
+                      {"name", label + " " + name},
+                      {"x", x},
+                      {"y", y},
                       {"line", {{"dash", dash}}}});
     }
   }
@@ -132,19 +154,18 @@ json health_heatmap_chart(const json& health) {
     text.push_back(labels);
   }
   json data = json::array();
-  data.push_back({{"type", "heatmap"},
-                  {"x", x},
-                  {"y", y},
-                  {"z", z},
-                  {"text", text},
-                  {"zmin", 0},
-                  {"zmax", 2},
-                  {"hovertemplate", "%{y} at %{x}s: %{text}<extra></extra>"},
-                  {"colorscale", json::array({json::array({0, "#2ca02c"}),
-                                              json::array({0.5, "#ffbf00"}),
-                                              json::array({1, "#d62728"})})},
-                  {"colorbar",
-                   {{"tickvals", {0, 1, 2}}, {"ticktext", {"healthy", "warning", "critical"}}}}});
+  data.push_back(
+      {{"type", "heatmap"},
+       {"x", x},
+       {"y", y},
+       {"z", z},
+       {"text", text},
+       {"zmin", 0},
+       {"zmax", 2},
+       {"hovertemplate", "%{y} at %{x}s: %{text}<extra></extra>"},
+       {"colorscale", json::array({json::array({0, "#2ca02c"}), json::array({0.5, "#ffbf00"}),
+                                   json::array({1, "#d62728"})})},
+       {"colorbar", {{"tickvals", {0, 1, 2}}, {"ticktext", {"healthy", "warning", "critical"}}}}});
   json layout = base_layout("Broker health heatmap");
   layout["xaxis"] = {{"title", {{"text", "seconds since baseline"}}}};
   layout["hovermode"] = "closest";
@@ -157,10 +178,18 @@ json resource_utilization_chart(const json& health) {
     json rss = json::array();
     for (const auto& v : series["rss_bytes"])
       rss.push_back(v.is_number() ? json(v.get<double>() / (1024.0 * 1024.0)) : json(nullptr));
-    data.push_back({{"type", "scatter"}, {"mode", "lines+markers"}, {"name", "CPU % " + target},
-                    {"x", series["t"]}, {"y", series["cpu_percent"]}, {"yaxis", "y"}});
-    data.push_back({{"type", "scatter"}, {"mode", "lines+markers"}, {"name", "RSS MiB " + target},
-                    {"x", series["t"]}, {"y", rss}, {"yaxis", "y2"},
+    data.push_back({{"type", "scatter"},
+                    {"mode", "lines+markers"},
+                    {"name", "CPU % " + target},
+                    {"x", series["t"]},
+                    {"y", series["cpu_percent"]},
+                    {"yaxis", "y"}});
+    data.push_back({{"type", "scatter"},
+                    {"mode", "lines+markers"},
+                    {"name", "RSS MiB " + target},
+                    {"x", series["t"]},
+                    {"y", rss},
+                    {"yaxis", "y2"},
                     {"line", {{"dash", "dash"}}}});
     bool has_heap = std::any_of(series["heap_bytes"].begin(), series["heap_bytes"].end(),
                                 [](const json& v) { return v.is_number(); });
@@ -168,8 +197,12 @@ json resource_utilization_chart(const json& health) {
       json heap = json::array();
       for (const auto& v : series["heap_bytes"])
         heap.push_back(v.is_number() ? json(v.get<double>() / (1024.0 * 1024.0)) : json(nullptr));
-      data.push_back({{"type", "scatter"}, {"mode", "lines"}, {"name", "heap MiB " + target},
-                      {"x", series["t"]}, {"y", heap}, {"yaxis", "y2"},
+      data.push_back({{"type", "scatter"},
+                      {"mode", "lines"},
+                      {"name", "heap MiB " + target},
+                      {"x", series["t"]},
+                      {"y", heap},
+                      {"yaxis", "y2"},
                       {"line", {{"dash", "dot"}}}});
     }
   }
@@ -185,15 +218,25 @@ json storage_utilization_chart(const json& health) {
   for (const auto& [target, series] : targets_of(health).items()) {
     json write_mb = json::array();
     for (const auto& v : series["disk_write_bytes_per_s"])
-      write_mb.push_back(v.is_number() ? json(v.get<double>() / (1024.0 * 1024.0))
-                                       : json(nullptr));
-    data.push_back({{"type", "scatter"}, {"mode", "lines+markers"},
-                    {"name", "disk writes MiB/s " + target}, {"x", series["t"]},
-                    {"y", write_mb}, {"yaxis", "y"}});
-    data.push_back({{"type", "bar"}, {"name", "fsync ms " + target}, {"x", series["t"]},
-                    {"y", series["fsync_ms"]}, {"yaxis", "y"}, {"opacity", 0.6}});
-    data.push_back({{"type", "scatter"}, {"mode", "lines"}, {"name", "open fds " + target},
-                    {"x", series["t"]}, {"y", series["open_fds"]}, {"yaxis", "y2"},
+      write_mb.push_back(v.is_number() ? json(v.get<double>() / (1024.0 * 1024.0)) : json(nullptr));
+    data.push_back({{"type", "scatter"},
+                    {"mode", "lines+markers"},
+                    {"name", "disk writes MiB/s " + target},
+                    {"x", series["t"]},
+                    {"y", write_mb},
+                    {"yaxis", "y"}});
+    data.push_back({{"type", "bar"},
+                    {"name", "fsync ms " + target},
+                    {"x", series["t"]},
+                    {"y", series["fsync_ms"]},
+                    {"yaxis", "y"},
+                    {"opacity", 0.6}});
+    data.push_back({{"type", "scatter"},
+                    {"mode", "lines"},
+                    {"name", "open fds " + target},
+                    {"x", series["t"]},
+                    {"y", series["open_fds"]},
+                    {"yaxis", "y2"},
                     {"line", {{"dash", "dot"}}}});
   }
   json layout = base_layout("Storage resource utilization (writes, fsync, descriptors)");
@@ -231,16 +274,17 @@ std::vector<std::string> correlation_notes(const json& result, const json& healt
       }
     }
     std::string sentence =
-        str_cat("p99 publish latency ", fixed(p99), " ms at ", fixed(start, 0), "-",
-                fixed(end, 0), " s (", fixed(p99 / typical, 1), "x the median window)");
+        str_cat("p99 publish latency ", fixed(p99), " ms at ", fixed(start, 0), "-", fixed(end, 0),
+                " s (", fixed(p99 / typical, 1), "x the median window)");
     sentence += causes.empty() ? ": no CPU saturation or pause seen in the same window"
                                : str_cat(" next to ", join(causes, ", "));
     notes.push_back(sentence);
   }
   if (spikes == 0)
-    notes.push_back(str_cat("no latency spikes: every window's p99 publish latency is within 2x "
-                            "the median (",
-                            fixed(typical), " ms)"));
+    notes.push_back(
+        str_cat("no latency spikes: every window's p99 publish latency is within 2x "
+                "the median (",
+                fixed(typical), " ms)"));
   return notes;
 }
 
@@ -319,15 +363,14 @@ Comparison compare_runs(const std::vector<json>& results, double threshold) {
         continue;
       }
       double change = base != 0 ? (v - base) / base : 0;
-      std::string cell = str_cat(fixed(v), " (", change >= 0 ? "+" : "", fixed(change * 100, 1),
-                                 "%)");
+      std::string cell =
+          str_cat(fixed(v), " (", change >= 0 ? "+" : "", fixed(change * 100, 1), "%)");
       bool worse = figure.higher_is_better ? change < -threshold : change > threshold;
       if (worse) {
         cell += " REGRESSION";
-        out.regressions.push_back(str_cat(out.header[i + 1], ": ", figure.label, " ",
-                                          fixed(base), " -> ", fixed(v), " (",
-                                          change >= 0 ? "+" : "", fixed(change * 100, 1),
-                                          "% against ", out.header[1], ")"));
+        out.regressions.push_back(str_cat(
+            out.header[i + 1], ": ", figure.label, " ", fixed(base), " -> ", fixed(v), " (",
+            change >= 0 ? "+" : "", fixed(change * 100, 1), "% against ", out.header[1], ")"));
       }
       row.push_back(cell);
     }
@@ -341,8 +384,11 @@ Comparison compare_runs(const std::vector<json>& results, double threshold) {
       x.push_back(w["elapsedSeconds"]);
       y.push_back(w["publishLatencyMs"]["p99"]);
     }
-    overlay.push_back({{"type", "scatter"}, {"mode", "lines+markers"}, {"name", out.header[i + 1]},
-                       {"x", x}, {"y", y}});
+    overlay.push_back({{"type", "scatter"},
+                       {"mode", "lines+markers"},
+                       {"name", out.header[i + 1]},
+                       {"x", x},
+                       {"y", y}});
     // Percentiles recomputed from the run's raw histogram, not read from its summary.
     json labels = json::array(), values = json::array();
     const auto& t = results[i]["telekern"];

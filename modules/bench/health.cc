@@ -93,8 +93,7 @@ absl::StatusOr<HealthTarget> parse_health_target(const std::string& spec) {
     return target;
   }
   return absl::InvalidArgumentError(
-      str_cat("health target '", spec,
-              "' is not http://HOST:PORT/metrics, pid:N or self"));
+      str_cat("health target '", spec, "' is not http://HOST:PORT/metrics, pid:N or self"));
 }
 
 std::map<std::string, double> parse_prometheus_text(const std::string& text) {
@@ -147,7 +146,8 @@ TargetSample HealthCollector::sample(const HealthTarget& target, double now) {
       auto scheme_end = target.url.find("://");
       auto path_start = target.url.find('/', scheme_end + 3);
       std::string base = target.url.substr(0, path_start);
-      std::string path = path_start == std::string::npos ? "/metrics" : target.url.substr(path_start);
+      std::string path =
+          path_start == std::string::npos ? "/metrics" : target.url.substr(path_start);
       httplib::Client client(base);
       client.set_connection_timeout(std::chrono::seconds(2));
       client.set_read_timeout(std::chrono::seconds(5));
@@ -177,8 +177,8 @@ TargetSample HealthCollector::sample(const HealthTarget& target, double now) {
       std::string base = str_cat("/proc/", target.pid);
       auto stat = read_text(base + "/stat");
       if (!stat.ok()) {
-        s.error = str_cat("process ", target.pid, " is not running (", stat.status().message(),
-                          ")");
+        s.error =
+            str_cat("process ", target.pid, " is not running (", stat.status().message(), ")");
         return s;
       }
       // Fields after the command name (which may hold spaces): state is field 3.
@@ -233,8 +233,9 @@ HealthSnapshot HealthCollector::take(const std::string& phase) {
   for (const auto& target : targets_) {
     auto s = sample(target, now);
     if (!s.ok) {
-      if (logger_) logger_->warn("health target {} not read ({}): {}; the run continues",
-                                 target.name, phase, s.error);
+      if (logger_)
+        logger_->warn("health target {} not read ({}): {}; the run continues", target.name, phase,
+                      s.error);
       std::lock_guard lock(mutex_);
       failures_[target.name] = s.error;
     }
@@ -376,7 +377,8 @@ json HealthCollector::plot_data() const {
 absl::Status HealthCollector::write(const std::filesystem::path& dir) const {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  if (error) return absl::InternalError(str_cat("cannot create ", dir.string(), ": ", error.message()));
+  if (error)
+    return absl::InternalError(str_cat("cannot create ", dir.string(), ": ", error.message()));
   auto write_json = [&](const std::string& name, const json& value) -> absl::Status {
     std::ofstream out(dir / name);
     out << value.dump(2);

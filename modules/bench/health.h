@@ -39,18 +39,18 @@ struct TargetSample {
   std::string target;
   bool ok = false;
   std::string error;
-  std::optional<double> cpu_percent;     // since the previous snapshot (100 = one core)
+  std::optional<double> cpu_percent;  // since the previous snapshot (100 = one core)
   std::optional<double> rss_bytes;
-  std::optional<double> heap_bytes;      // JVM heap / Go heap where exposed
+  std::optional<double> heap_bytes;  // JVM heap / Go heap where exposed
   std::optional<double> open_fds;
-  std::optional<double> pause_ms;        // GC + fsync time since the previous snapshot
-  std::optional<double> fsync_ms;        // fsync time alone, when exposed
+  std::optional<double> pause_ms;                // GC + fsync time since the previous snapshot
+  std::optional<double> fsync_ms;                // fsync time alone, when exposed
   std::optional<double> disk_write_bytes_per_s;  // storage: process write rate (pid targets)
-  std::map<std::string, double> queue;   // the broker's own lag/queue/backlog gauges
+  std::map<std::string, double> queue;           // the broker's own lag/queue/backlog gauges
 };
 
 struct HealthSnapshot {
-  std::string phase;  // baseline | continuous | final
+  std::string phase;           // baseline | continuous | final
   double elapsed_seconds = 0;  // since the baseline
   std::string time;            // ISO 8601 UTC
   std::vector<TargetSample> targets;

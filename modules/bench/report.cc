@@ -44,8 +44,8 @@ absl::StatusOr<std::filesystem::path> render_run_report(const RunStore& store,
   page.key_values({
       {"run", id},
       {"valid", t.value("valid", false) ? "yes" : "no"},
-      {"topics / partitions", str_cat(result->value("topics", 0), " / ",
-                                      result->value("partitions", 0))},
+      {"topics / partitions",
+       str_cat(result->value("topics", 0), " / ", result->value("partitions", 0))},
       {"producers / consumers per topic", str_cat(result->value("producersPerTopic", 0), " / ",
                                                   result->value("consumersPerTopic", 0))},
       {"message size", str_cat(result->value("messageSize", 0), " bytes")},
@@ -66,13 +66,14 @@ absl::StatusOr<std::filesystem::path> render_run_report(const RunStore& store,
                fixed(result->value("aggregatedEndToEndLatency99pct", 0.0), 3), " / ",
                fixed(result->value("aggregatedEndToEndLatency999pct", 0.0), 3), " / ",
                fixed(result->value("aggregatedEndToEndLatencyMax", 0.0), 3), " ms")},
-      {"messages published / consumed", str_cat(t.value("published", uint64_t{0}), " / ",
-                                                t.value("consumed", uint64_t{0}))},
+      {"messages published / consumed",
+       str_cat(t.value("published", uint64_t{0}), " / ", t.value("consumed", uint64_t{0}))},
   });
   for (const auto& note : t.value("notes", std::vector<std::string>{})) page.paragraph(note);
 
   page.heading("Throughput and health");
-  page.chart("Throughput + health (CPU, GC/fsync pauses)", throughput_health_chart(*result, health));
+  page.chart("Throughput + health (CPU, GC/fsync pauses)",
+             throughput_health_chart(*result, health));
   page.heading("Latency");
   page.chart("Latency percentiles (p50 .. max)", latency_percentiles_chart(*result));
   page.heading("Infrastructure health");
@@ -101,17 +102,17 @@ absl::StatusOr<std::filesystem::path> render_run_report(const RunStore& store,
   page.heading("Windows");
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : t["windows"]) {
-    rows.push_back({std::to_string(w["index"].get<int>()), w["warmup"].get<bool>() ? "warm-up" : "",
-                    fixed(w["elapsedSeconds"].get<double>(), 1),
-                    fixed(w["publishRate"].get<double>(), 1),
-                    fixed(w["consumeRate"].get<double>(), 1), std::to_string(w["backlog"].get<int64_t>()),
-                    fixed(w["publishLatencyMs"]["p50"].get<double>(), 3),
-                    fixed(w["publishLatencyMs"]["p99"].get<double>(), 3),
-                    fixed(w["endToEndLatencyMs"]["p50"].get<double>(), 3),
-                    fixed(w["endToEndLatencyMs"]["p99"].get<double>(), 3)});
+    rows.push_back(
+        {std::to_string(w["index"].get<int>()), w["warmup"].get<bool>() ? "warm-up" : "",
+         fixed(w["elapsedSeconds"].get<double>(), 1), fixed(w["publishRate"].get<double>(), 1),
+         fixed(w["consumeRate"].get<double>(), 1), std::to_string(w["backlog"].get<int64_t>()),
+         fixed(w["publishLatencyMs"]["p50"].get<double>(), 3),
+         fixed(w["publishLatencyMs"]["p99"].get<double>(), 3),
+         fixed(w["endToEndLatencyMs"]["p50"].get<double>(), 3),
+         fixed(w["endToEndLatencyMs"]["p99"].get<double>(), 3)});
   }
-  page.table({"window", "phase", "t (s)", "publish msg/s", "consume msg/s", "backlog",
-              "pub p50 ms", "pub p99 ms", "e2e p50 ms", "e2e p99 ms"},
+  page.table({"window", "phase", "t (s)", "publish msg/s", "consume msg/s", "backlog", "pub p50 ms",
+              "pub p99 ms", "e2e p50 ms", "e2e p99 ms"},
              rows);
 
   std::string csv = metrics_csv(*result, health);

@@ -33,8 +33,8 @@ absl::Status RunStore::check_id(const std::string& id) const {
       id == "latest")
     return absl::InvalidArgumentError(str_cat("'", id, "' is not a run id (exp-YYYYMMDD-HHMMSS)"));
   if (!std::filesystem::is_directory(root_ / id))
-    return absl::NotFoundError(str_cat("no run '", id, "' under ", root_.string(),
-                                       "; list runs with `bench runs`"));
+    return absl::NotFoundError(
+        str_cat("no run '", id, "' under ", root_.string(), "; list runs with `bench runs`"));
   return absl::OkStatus();
 }
 
@@ -51,7 +51,8 @@ absl::Status RunStore::write_file(const std::string& id, const std::filesystem::
     if (!out) return absl::InternalError(str_cat("cannot write ", path.string()));
   }
   std::filesystem::rename(temporary, path, error);
-  if (error) return absl::InternalError(str_cat("cannot write ", path.string(), ": ", error.message()));
+  if (error)
+    return absl::InternalError(str_cat("cannot write ", path.string(), ": ", error.message()));
   return absl::OkStatus();
 }
 
