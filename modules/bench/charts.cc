@@ -35,7 +35,7 @@ const json& targets_of(const json& health) {
 json base_layout(const std::string& title) {
   return {{"title", {{"text", title}}},
           {"hovermode", "x unified"},
-          {"legend", {{"orientation", "h"}, {"y", -0.2}}},
+          {"legend", {{"orientation", "h"}, {"y", -0.3}}},
           {"margin", {{"l", 60}, {"r", 60}, {"t", 50}, {"b", 60}}}};
 }
 
@@ -136,6 +136,7 @@ json health_heatmap_chart(const json& health) {
   // (unreadable or CPU >= 95%).
   json z = json::array(), text = json::array(), y = json::array(), x = json::array();
   bool first = true;
+  double cores = health.is_object() ? health.value("cores", 1.0) : 1.0;
   for (const auto& [target, series] : targets_of(health).items()) {
     y.push_back(target);
     json row = json::array(), labels = json::array();
@@ -144,7 +145,8 @@ json health_heatmap_chart(const json& health) {
       bool ok = series["ok"][i].get<bool>();
       double cpu = number_or(series["cpu_percent"][i], 0);
       double pause = number_or(series["pause_ms"][i], 0);
-      int level = !ok ? 2 : cpu >= 95 ? 2 : (cpu >= 80 || pause >= 100) ? 1 : 0;
+      double busy = cpu / std::max(1.0, cores);  // share of the machine's cores
+      int level = !ok ? 2 : busy >= 95 ? 2 : (busy >= 80 || pause >= 100) ? 1 : 0;
       row.push_back(level);
       labels.push_back(!ok ? std::string("unreadable")
                            : str_cat("CPU ", fixed(cpu, 1), "%, pauses ", fixed(pause, 1), " ms"));
@@ -253,6 +255,7 @@ std::vector<std::string> correlation_notes(const json& result, const json& healt
     if (!w["warmup"].get<bool>()) p99s.push_back(w["publishLatencyMs"]["p99"].get<double>());
   }
   double typical = median(p99s);
+  double cores = health.is_object() ? health.value("cores", 1.0) : 1.0;
   int spikes = 0;
   for (const auto& w : windows_of(result)) {
     if (w["warmup"].get<bool>()) continue;
@@ -268,7 +271,8 @@ std::vector<std::string> correlation_notes(const json& result, const json& healt
         if (t < start - 1 || t > end + 1) continue;
         double cpu = number_or(series["cpu_percent"][i], 0);
         double pause = number_or(series["pause_ms"][i], 0);
-        if (cpu >= 80) causes.push_back(str_cat("CPU ", fixed(cpu, 0), "% on ", target));
+        if (cpu / std::max(1.0, cores) >= 80)
+          causes.push_back(str_cat("CPU ", fixed(cpu, 0), "% on ", target));
         if (pause >= 10) causes.push_back(str_cat(fixed(pause, 0), " ms of pauses on ", target));
         if (!series["ok"][i].get<bool>()) causes.push_back(str_cat(target, " unreadable"));
       }

@@ -371,7 +371,8 @@ json HealthCollector::plot_data() const {
       push("disk_write_bytes_per_s", s.disk_write_bytes_per_s);
     }
   }
-  return {{"targets", targets}};
+  // CPU percent is of one core; saturation is judged against the cores here.
+  return {{"targets", targets}, {"cores", std::max(1u, std::thread::hardware_concurrency())}};
 }
 
 absl::Status HealthCollector::write(const std::filesystem::path& dir) const {
