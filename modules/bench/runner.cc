@@ -96,26 +96,22 @@ void producer_loop(DriverProducer& producer, ClientStats& stats, const Phase& ph
   while (!stop.stop_requested() && phase.producing.load(std::memory_order_relaxed)) {
     auto now = Clock::now();
     if (now >= end) break;
-    batch.clear();
+    // Message objects (and their payload buffers) are reused across batches.
     intended.clear();
     if (rate > 0) {
       if (next > now) {
         std::this_thread::sleep_until(std::min(next, end));
         continue;
       }
-      while (next <= now && batch.size() < max_batch) {
+      while (next <= now && intended.size() < max_batch) {
         intended.push_back(micros_of(next));
-        batch.emplace_back();
         ++sent;
         next = start + std::chrono::duration_cast<Clock::duration>(interval * double(sent));
       }
     } else {
-      int64_t t = micros_of(now);
-      for (size_t i = 0; i < max_batch; ++i) {
-        intended.push_back(t);
-        batch.emplace_back();
-      }
+      intended.assign(max_batch, micros_of(now));
     }
+    batch.resize(intended.size());
     int64_t send_start = now_micros();
     size_t bytes = 0;
     for (size_t i = 0; i < batch.size(); ++i) {

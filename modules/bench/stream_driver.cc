@@ -146,6 +146,13 @@ absl::StatusOr<std::unique_ptr<Driver>> make_stream_driver(const DriverSpec& spe
   } else {
     config.transport = spec.transport;
   }
+  if (spec.kind == DriverKind::kKafka) {
+    // Consumers fetch as soon as data is there (librdkafka waits up to 500 ms
+    // by default, which shows as end-to-end latency); the YAML may override.
+    config.extra_properties = {{"fetch.wait.max.ms", "10"}};
+    config.extra_properties.insert(config.extra_properties.end(), spec.kafka_properties.begin(),
+                                   spec.kafka_properties.end());
+  }
   return std::make_unique<StreamDriver>(spec, std::move(config));
 }
 

@@ -269,10 +269,19 @@ absl::StatusOr<DriverSpec> parse_driver(const std::string& text) {
   spec.transport = root["transport"].as<std::string>("");
   if (spec.kind == DriverKind::kKafka && spec.transport.empty()) {
     // OMB's Kafka driver: commonConfig is a properties block with bootstrap.servers.
-    std::string common = root["commonConfig"].as<std::string>("");
-    for (const auto& line : split(common, '\n')) {
-      auto t = trim(line);
-      if (t.starts_with("bootstrap.servers=")) spec.transport = str_cat("kafka://", t.substr(18));
+    for (const char* block : {"commonConfig", "producerConfig", "consumerConfig"}) {
+      for (const auto& line : split(root[block].as<std::string>(""), '\n')) {
+        auto t = trim(line);
+        auto equals = t.find('=');
+        if (t.empty() || t[0] == '#' || equals == std::string_view::npos) continue;
+        std::string name(trim(t.substr(0, equals)));
+        std::string value(trim(t.substr(equals + 1)));
+        if (name == "bootstrap.servers") {
+          spec.transport = str_cat("kafka://", value);
+        } else {
+          spec.kafka_properties.emplace_back(name, value);
+        }
+      }
     }
     if (spec.transport.empty())
       return absl::InvalidArgumentError(

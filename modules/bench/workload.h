@@ -54,6 +54,8 @@ struct DriverSpec {
   int redis_port = 6379;
   std::string nats_url = "nats://127.0.0.1:4222";
   bool nats_jetstream = true;  // publish with JetStream acks (file storage)
+  // Kafka: librdkafka settings from commonConfig, producerConfig and consumerConfig.
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
   std::string source;
 };
 

@@ -8,6 +8,7 @@
 
 #include <absl/status/statusor.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <utility>
@@ -28,8 +29,8 @@ class HdrHistogram {
     ++buckets_[index_of(value)];
     ++count_;
     sum_ += value;
-    if (value < min_) min_ = value;
-    if (value > max_) max_ = value;
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
   }
   void merge(const HdrHistogram& other);
   void reset();
@@ -64,14 +65,15 @@ class HdrHistogram {
     return (size_t{1} << kSubBucketBits) + kMaxMagnitude * (size_t{1} << (kSubBucketBits - 1));
   }
 
+  // Branch-free but for the clamp: values below 256 keep magnitude 0 and land
+  // in their own bucket; above, the top 8 bits select one of 128 sub-buckets
+  // of the value's power of two, laid out right after the previous one.
   static size_t index_of(uint64_t value) {
-    constexpr uint64_t kExact = uint64_t{1} << kSubBucketBits;
-    constexpr uint64_t kHalf = kExact >> 1;
-    if (value < kExact) return static_cast<size_t>(value);
-    int magnitude = std::bit_width(value) - kSubBucketBits;  // >= 1
-    if (magnitude > kMaxMagnitude) return bucket_count() - 1;
-    uint64_t sub = (value >> magnitude) - kHalf;  // [0, 128)
-    return static_cast<size_t>(kExact + (magnitude - 1) * kHalf + sub);
+    int magnitude = std::bit_width(value | 0xff) - kSubBucketBits;
+    if (magnitude > kMaxMagnitude) [[unlikely]]
+      return bucket_count() - 1;
+    return (static_cast<size_t>(magnitude) << (kSubBucketBits - 1)) +
+           static_cast<size_t>(value >> magnitude);
   }
 
  private:
