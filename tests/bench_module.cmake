@@ -17,3 +17,8 @@ target_link_libraries(telekern_bench_module_bench PRIVATE telekern_bench_engine)
 set_target_properties(telekern_bench_module_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
 telekern_warnings(telekern_bench_module_bench)
 add_dependencies(telekern_benchmarks telekern_bench_module_bench)
+
+telekern_add_test(telekern_bench_shell_tests LABEL integration
+  SOURCES e2e/bench/bench_shell_test.cc
+  DEPS telekern_test_support nlohmann_json::nlohmann_json)
+add_dependencies(telekern_bench_shell_tests telekernd telekern_broker telekern_bench telesh)

@@ -25,8 +25,9 @@ absl::StatusOr<std::string> read_text(const std::filesystem::path& path) {
 BenchEngine::BenchEngine(BenchOptions options, std::filesystem::path data_dir,
                          DriverEnvironment environment, std::shared_ptr<spdlog::logger> logger)
     : options_(std::move(options)),
-      store_(options_.results_dir.empty() ? data_dir / "results"
-                                          : std::filesystem::path(options_.results_dir)),
+      store_(std::filesystem::absolute(options_.results_dir.empty()
+                                           ? data_dir / "results"
+                                           : std::filesystem::path(options_.results_dir))),
       environment_(std::move(environment)),
       logger_(std::move(logger)),
       queue_(options_.worker_threads, options_.max_pending_requests) {}
