@@ -127,6 +127,23 @@ grpc::ServerUnaryReactor* BenchService::RenderReport(grpc::CallbackServerContext
   });
 }
 
+grpc::ServerUnaryReactor* BenchService::GetReport(grpc::CallbackServerContext* context,
+                                                  const v1::GetReportRequest* request,
+                                                  v1::GetReportResponse* response) {
+  return binding_.unary(context, [request, response](BenchEngine& engine) -> absl::Status {
+    if (auto status = engine.store().check_id(request->run_id()); !status.ok()) return status;
+    auto html = engine.store().read_file(request->run_id(), "report/index.html");
+    if (!html.ok()) {
+      auto path = engine.render_report(request->run_id());
+      if (!path.ok()) return path.status();
+      html = engine.store().read_file(request->run_id(), "report/index.html");
+      if (!html.ok()) return html.status();
+    }
+    response->set_html(std::move(*html));
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* BenchService::Compare(grpc::CallbackServerContext* context,
                                                 const v1::CompareRequest* request,
                                                 v1::CompareResponse* response) {

@@ -26,6 +26,9 @@ class BenchService final : public v1::Bench::CallbackService {
   grpc::ServerUnaryReactor* RenderReport(grpc::CallbackServerContext* context,
                                          const v1::RenderReportRequest* request,
                                          v1::RenderReportResponse* response) override;
+  grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
+                                      const v1::GetReportRequest* request,
+                                      v1::GetReportResponse* response) override;
   grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* context,
                                     const v1::CompareRequest* request,
                                     v1::CompareResponse* response) override;

@@ -75,6 +75,12 @@ TEST(BenchShell, RunRunsShowReportCompare) {
   ASSERT_EQ(report.exit_code, 0) << report.output;
   EXPECT_TRUE(std::filesystem::exists(json::parse(report.output)["path"].get<std::string>()));
 
+  // The report over the HTTP gateway, as a browser gets it.
+  auto [code, page] = daemon.http_get("/bench/runs/" + ids[0] + "/report");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(page.find("<html"), std::string::npos);
+  EXPECT_NE(page.find(ids[0]), std::string::npos);
+
   auto compare = telesh_commands(daemon, "bench compare " + ids[0] + " " + ids[1]);
   ASSERT_EQ(compare.exit_code, 0) << compare.output;
   EXPECT_NE(compare.output.find("publish latency p99 ms"), std::string::npos) << compare.output;
