@@ -13,7 +13,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
 	python3-grpcio python3-protobuf python3-plotly redis-server prometheus tmux expect curl procps openssl jq \
 	influxdb libsqlite3-dev \
-	libsimdjson-dev openssh-server openssh-client kcat
+	libsimdjson-dev openssh-server openssh-client kcat \
+	nats-server chromium
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
 # their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.

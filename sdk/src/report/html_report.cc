@@ -40,6 +40,8 @@ dl.kv { display: grid; grid-template-columns: max-content auto; gap: .2rem 1.2re
 dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; }
 .chart { min-height: 380px; border: 1px solid var(--line); border-radius: 6px; margin: .4rem 0 1rem; }
 a.attachment { display: inline-block; margin: .2rem 1rem .2rem 0; color: var(--accent); }
+h3.expandable { cursor: zoom-in; } h3.expandable::after { content: "  \2922 expand"; color: var(--muted); font-weight: normal; font-size: .85em; }
+.chart.expanded { position: fixed; inset: 3vh 3vw; z-index: 10; background: var(--bg); box-shadow: 0 0 0 100vmax rgba(0,0,0,.55); }
 )css";
 
 // Renders every `.chart` element from the JSON block beside it.
@@ -55,6 +57,23 @@ constexpr const char* kChartScript = R"js(
       layout.font = Object.assign({ color: '#e4e8ef' }, layout.font || {});
     }
     Plotly.newPlot(div, figure.data || [], layout, { responsive: true, displaylogo: false });
+    // Click a chart's heading to expand it over the page; Escape or another click closes it.
+    var heading = div.previousElementSibling;
+    if (heading && heading.tagName === 'H3') {
+      heading.classList.add('expandable');
+      heading.title = 'Click to expand (Escape closes)';
+      heading.addEventListener('click', function () {
+        div.classList.toggle('expanded');
+        Plotly.Plots.resize(div);
+      });
+    }
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key !== 'Escape') return;
+    document.querySelectorAll('.chart.expanded').forEach(function (div) {
+      div.classList.remove('expanded');
+      Plotly.Plots.resize(div);
+    });
   });
 })();
 )js";

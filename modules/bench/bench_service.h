@@ -1,0 +1,43 @@
+// telekern.bench.v1.Bench: request/response mapping over BenchEngine.
+#pragma once
+
+#include <memory>
+
+#include "bench_engine.h"
+#include "telekern/bench/v1/bench.grpc.pb.h"
+#include "telekern/service/engine_binding.h"
+
+namespace telekern::bench {
+
+class BenchService final : public v1::Bench::CallbackService {
+ public:
+  void attach(std::shared_ptr<BenchEngine> engine) { binding_.attach(std::move(engine)); }
+  void end_streams() { binding_.end_streams(); }
+  void detach() { binding_.detach(); }
+
+  grpc::ServerWriteReactor<v1::RunBenchmarkResponse>* RunBenchmark(
+      grpc::CallbackServerContext* context, const v1::RunBenchmarkRequest* request) override;
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
+                                     const v1::ListRunsRequest* request,
+                                     v1::ListRunsResponse* response) override;
+  grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
+                                   const v1::GetRunRequest* request,
+                                   v1::GetRunResponse* response) override;
+  grpc::ServerUnaryReactor* RenderReport(grpc::CallbackServerContext* context,
+                                         const v1::RenderReportRequest* request,
+                                         v1::RenderReportResponse* response) override;
+  grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
+                                      const v1::GetReportRequest* request,
+                                      v1::GetReportResponse* response) override;
+  grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* context,
+                                    const v1::CompareRequest* request,
+                                    v1::CompareResponse* response) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
+                                      const v1::CancelRunRequest* request,
+                                      v1::CancelRunResponse* response) override;
+
+ private:
+  EngineBinding<BenchEngine> binding_{"bench"};
+};
+
+}  // namespace telekern::bench
