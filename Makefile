@@ -19,7 +19,26 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-.PHONY: all deps configure build run test bench soak fuzz clean
+# Deploy tools (`make install`, `make image`, `make test-deploy` and the quick
+# deploy tests in `make test`): containers with Debian's podman and runc, the
+# base image from debootstrap, manifest and rule checks. kubectl comes from
+# kubernetes-client unless one is already installed; node/npm likewise.
+DEPLOY_PACKAGES := systemd podman podman-compose runc debootstrap fuse-overlayfs uidmap slirp4netns \
+	containernetworking-plugins yamllint prometheus python3-yaml util-linux
+
+# `make install`: PREFIX (/usr/local), DESTDIR (staging root); the config goes to
+# SYSCONFDIR/telekern (/etc for PREFIX=/usr, else PREFIX/etc unless given).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?=
+SYSTEMD_UNIT_DIR ?=
+
+# `make image`: the container image; TELEKERN_BASE_IMAGE is the debootstrapped
+# Debian 12 base it is built FROM (built once, cached in podman's storage).
+IMAGE ?= localhost/telekern/telekernd:latest
+TELEKERN_BASE_IMAGE ?= localhost/telekern/debian:bookworm
+
+.PHONY: all deps deploy-deps configure build run test bench soak fuzz clean install image test-deploy
 
 all: build
 
@@ -37,8 +56,15 @@ define install_missing
 	fi
 endef
 
+define install_missing_inline
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(1);
+endef
+
 deps:
-	$(call install_missing,$(DEB_PACKAGES))
+	$(call install_missing,$(DEB_PACKAGES) $(DEPLOY_PACKAGES))
+	@command -v kubectl >/dev/null || { $(call install_missing_inline,kubernetes-client) }
+	@command -v npm >/dev/null || { $(call install_missing_inline,nodejs npm) }
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -85,6 +111,20 @@ fuzz: deps
 	  echo "== $$f ($(FUZZ_SECONDS) s)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus || exit 1; \
 	done
+
+install: configure
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	  -DTELEKERN_SYSCONFDIR=$(SYSCONFDIR) -DTELEKERN_SYSTEMD_UNIT_DIR=$(SYSTEMD_UNIT_DIR)
+	cmake --build $(BUILD_DIR) --target telekern_install_targets -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR)
+
+image: deps
+	TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) deploy/container/base-image.sh
+	deploy/container/build-image.sh $(IMAGE)
+
+# Container checks (slow, need podman): image, compose stacks. CI runs it too.
+test-deploy: image
+	IMAGE=$(IMAGE) BUILD_DIR=$(BUILD_DIR) tests/deploy/container_test.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)

@@ -1,0 +1,10 @@
+# Deploy artifacts (deploy/): quick checks that run in `make test`. The
+# container checks (image, compose stacks) are `make test-deploy`.
+set(TELEKERN_DEPLOY_TEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/deploy)
+
+# make install (DESTDIR and a real prefix), systemd-analyze verify/security on
+# the installed unit, the installed daemon starting from the installed paths.
+add_test(NAME telekern_deploy_install_test
+         COMMAND bash ${TELEKERN_DEPLOY_TEST_DIR}/install_test.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(telekern_deploy_install_test PROPERTIES LABELS deploy TIMEOUT 180
+                     RESOURCE_LOCK telekern_install_manifest)
