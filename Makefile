@@ -128,3 +128,7 @@ test-deploy: image
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
+
+# print-VAR: the value of a Makefile variable (deploy/container/build-image.sh reads DEB_PACKAGES).
+print-%:
+	@echo $($*)

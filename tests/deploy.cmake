@@ -8,3 +8,10 @@ add_test(NAME telekern_deploy_install_test
          COMMAND bash ${TELEKERN_DEPLOY_TEST_DIR}/install_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(telekern_deploy_install_test PROPERTIES LABELS deploy TIMEOUT 180
                      RESOURCE_LOCK telekern_install_manifest)
+
+# Kubernetes manifests: kustomize render, yamllint, schema validation (npm
+# kubernetes-models, installed into the build dir by npm ci from the committed
+# lockfile), StatefulSet names = the proxy's resolved upstreams, probes, PDBs.
+add_test(NAME telekern_deploy_kubernetes_test
+         COMMAND python3 ${TELEKERN_DEPLOY_TEST_DIR}/kubernetes_test.py ${PROJECT_BINARY_DIR})
+set_tests_properties(telekern_deploy_kubernetes_test PROPERTIES LABELS deploy TIMEOUT 180)
