@@ -15,3 +15,10 @@ set_tests_properties(telekern_deploy_install_test PROPERTIES LABELS deploy TIMEO
 add_test(NAME telekern_deploy_kubernetes_test
          COMMAND python3 ${TELEKERN_DEPLOY_TEST_DIR}/kubernetes_test.py ${PROJECT_BINARY_DIR})
 set_tests_properties(telekern_deploy_kubernetes_test PROPERTIES LABELS deploy TIMEOUT 180)
+
+# Alert rules and dashboards: promtool check/test rules, dashboards equal
+# generate.py output, every queried metric exists in a running daemon's
+# /metrics (modules built in this tree; the others are listed as not checked).
+add_test(NAME telekern_deploy_metrics_test
+         COMMAND python3 ${TELEKERN_DEPLOY_TEST_DIR}/metrics_test.py ${PROJECT_BINARY_DIR})
+set_tests_properties(telekern_deploy_metrics_test PROPERTIES LABELS deploy TIMEOUT 120)

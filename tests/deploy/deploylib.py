@@ -57,8 +57,9 @@ def wait_http(url, seconds, process=None):
 
 
 @contextlib.contextmanager
-def telekernd(build, config_path=None, env=None, load=None, extra_args=()):
-    """Starts build/bin/telekernd on free loopback ports; yields (process, grpc, http, log)."""
+def telekernd(build, config_path=None, env=None, load=None, extra_args=(), wait_path="/ready"):
+    """Starts build/bin/telekernd on free loopback ports, waits for wait_path to
+    answer 2xx; yields (process, grpc, http, log)."""
     grpc_port, http_port = free_port(), free_port()
     data = tempfile.mkdtemp(prefix="telekern-deploy-")
     args = [os.path.join(build, "bin", "telekernd"), "--data-dir", data,
@@ -75,7 +76,7 @@ def telekernd(build, config_path=None, env=None, load=None, extra_args=()):
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     try:
         try:
-            wait_http(f"http://127.0.0.1:{http_port}/ready", 60, process)
+            wait_http(f"http://127.0.0.1:{http_port}{wait_path}", 60, process)
         except Failure:
             sys.stderr.write(open(log_path).read()[-4000:])
             raise
