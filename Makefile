@@ -122,9 +122,16 @@ image: deps
 	TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) deploy/container/base-image.sh
 	deploy/container/build-image.sh $(IMAGE)
 
-# Container checks (slow, need podman): image, compose stacks. CI runs it too.
+# Container checks (slow, need podman): the image, then each compose stack
+# up, healthy, end-to-end flow, down. Needs telesh on the host (built here).
+COMPOSE_STACKS ?= telemetry remo metranova
 test-deploy: image
+	cmake --build $(BUILD_DIR) --target telesh
 	IMAGE=$(IMAGE) BUILD_DIR=$(BUILD_DIR) tests/deploy/container_test.sh
+	@for s in $(COMPOSE_STACKS); do \
+	  TELEKERN_IMAGE=$(IMAGE) TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) BUILD_DIR=$(BUILD_DIR) \
+	    deploy/compose/stack.py test $$s || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
