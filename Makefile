@@ -19,12 +19,13 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-# Deploy tools (`make install`, `make image`, `make test-deploy` and the quick
-# deploy tests in `make test`): containers with Debian's podman and runc, the
-# base image from debootstrap, manifest and rule checks. kubectl comes from
-# kubernetes-client unless one is already installed; node/npm likewise.
-DEPLOY_PACKAGES := systemd podman podman-compose runc debootstrap fuse-overlayfs uidmap slirp4netns \
-	containernetworking-plugins yamllint prometheus python3-yaml util-linux
+# The quick deploy tests in `make test` (tests/deploy.cmake): systemd-analyze,
+# yamllint, promtool, PyYAML; kubectl comes from kubernetes-client unless one
+# is installed already, node/npm likewise (the schema check's npm package).
+DEPLOY_PACKAGES := systemd yamllint prometheus python3-yaml
+# `make image` / `make test-deploy`: podman with runc, debootstrap for the base.
+CONTAINER_PACKAGES := podman podman-compose runc debootstrap fuse-overlayfs uidmap slirp4netns \
+	containernetworking-plugins util-linux
 
 # `make install`: PREFIX (/usr/local), DESTDIR (staging root); the config goes to
 # SYSCONFDIR/telekern (/etc for PREFIX=/usr, else PREFIX/etc unless given).
@@ -38,7 +39,7 @@ SYSTEMD_UNIT_DIR ?=
 IMAGE ?= localhost/telekern/telekernd:latest
 TELEKERN_BASE_IMAGE ?= localhost/telekern/debian:bookworm
 
-.PHONY: all deps deploy-deps configure build run test bench soak fuzz clean install image test-deploy
+.PHONY: all deps container-deps configure build run test bench soak fuzz clean install image test-deploy
 
 all: build
 
@@ -118,7 +119,10 @@ install: configure
 	cmake --build $(BUILD_DIR) --target telekern_install_targets -j $(JOBS)
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR)
 
-image: deps
+container-deps: deps
+	$(call install_missing,$(CONTAINER_PACKAGES))
+
+image: container-deps
 	TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) deploy/container/base-image.sh
 	deploy/container/build-image.sh $(IMAGE)
 

@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 IMAGE = os.environ.get("TELEKERN_IMAGE", "localhost/telekern/telekernd:latest")
 BASE_IMAGE = os.environ.get("TELEKERN_BASE_IMAGE", "localhost/telekern/debian:bookworm")
 PODMAN = ["podman", "--runtime", "runc"]
-BUILD_FLAGS = ["--runtime", "runc", "--network", "host", "--pull=never", "--layers",
+BUILD_FLAGS = ["--runtime", "runc", "--network", "host", "--pull=never", "--layers", "--format", "docker",
                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 HEALTH_TIMEOUT = int(os.environ.get("TK_HEALTH_TIMEOUT", "180"))
 
@@ -83,7 +83,7 @@ def plan(stack):
     start, left_out = [], {}
     for name, service in services(stack).items():
         load = (service.get("environment") or {}).get("TELEKERN_LOAD")
-        wanted = set(yaml.safe_load(load)) if load else set()
+        wanted = {m.strip() for m in str(load).split(",") if m.strip()} if load else set()
         missing = sorted(wanted - available)
         if missing:
             left_out[name] = missing

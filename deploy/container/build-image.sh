@@ -23,7 +23,7 @@ args=(--file deploy/container/Containerfile --tag "$IMAGE"
 if command -v podman >/dev/null; then
   ccache_dir=${CCACHE_DIR:-$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")}
   mkdir -p "$ccache_dir"
-  podman build --runtime runc --network host --pull=never \
+  podman build --runtime runc --network host --pull=never --format docker \
     --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
     --volume "$ccache_dir:/ccache:rw" --layers "${args[@]}" .
 else

@@ -45,7 +45,7 @@ passed=$((passed + 1))
 # 2. Start, ready, healthy, gRPC from the host.
 start() {  # start NAME GRPC HTTP
   "${podman[@]}" run -d --name "$1" "${run_flags[@]}" \
-    -e TELEKERN_LISTEN="127.0.0.1:$2" -e TELEKERN_HTTP="127.0.0.1:$3" -e TELEKERN_LOAD="[broker]" \
+    -e TELEKERN_LISTEN="127.0.0.1:$2" -e TELEKERN_HTTP="127.0.0.1:$3" -e TELEKERN_LOAD=broker \
     -v "$volume:/var/lib/telekern" "$IMAGE" >/dev/null
   containers+=("$1")
 }
@@ -59,7 +59,8 @@ wait_http "http://127.0.0.1:$http/ready" 60 ||
 "$telesh" --addr "127.0.0.1:$grpc" -c \
   "broker topic create kept --partitions 1; broker produce kept first; broker produce kept second" \
   >/tmp/telesh.$suffix 2>&1 || { cat /tmp/telesh.$suffix; fail "telesh on the host against the container"; }
-curl -fsS "http://127.0.0.1:$http/metrics" | grep -q '^telekern_module_up{module="broker"} 1' ||
+metrics=$(curl -fsS "http://127.0.0.1:$http/metrics")
+grep -q '^telekern_module_up{module="broker"} 1' <<<"$metrics" ||
   fail "broker module not up in the container's /metrics"
 echo "container: ready on 127.0.0.1:$http, healthy, telesh produced 2 records over gRPC"
 passed=$((passed + 1))

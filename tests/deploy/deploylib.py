@@ -70,7 +70,7 @@ def telekernd(build, config_path=None, env=None, load=None, extra_args=(), wait_
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TELEKERN_")}
     full_env.update(env or {})
     if load is not None:
-        full_env["TELEKERN_LOAD"] = "[" + ", ".join(load) + "]"
+        full_env["TELEKERN_LOAD"] = ",".join(load)  # string lists: comma-separated
     log_path = os.path.join(data, "telekernd.log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)
