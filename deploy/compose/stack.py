@@ -108,8 +108,8 @@ def build_images(stack):
 
 
 def compose(stack, *args, check=True):
-    return sh(["podman-compose", "-p", f"telekern-{stack}", "-f", compose_file(stack), *args],
-              check=check, env=env())
+    return sh(["podman-compose", "--podman-path", os.path.join(HERE, "podman-host-network"),
+               "-p", f"telekern-{stack}", "-f", compose_file(stack), *args], check=check, env=env())
 
 
 def containers(stack):
@@ -152,6 +152,8 @@ def down(stack):
     compose(stack, "down", "-v", "-t", "30", check=False)
     for name in containers(stack):
         sh(PODMAN + ["rm", "-f", "-t", "0", name], check=False)
+    # podman-compose 1.0.3 creates the project network even when no service uses it.
+    sh(PODMAN + ["network", "rm", "-f", f"telekern-{stack}_default"], check=False)
     volumes = sh(PODMAN + ["volume", "ls", "--format", "{{.Name}}"]).stdout.split()
     for volume in volumes:
         if volume.startswith(f"telekern-{stack}_"):
