@@ -242,7 +242,7 @@ def test_telemetry(ports, start, left_out):
         return ["csv->influxdb->api"]
     # CSV in: a file dropped into the collector's watch dir.
     csv = ("timestamp,metric_name,gpu_id,device,uuid,modelName,Hostname,container,pod,namespace,value,labels_raw\n"
-           "2025-01-01T00:00:00Z,DCGM_FI_DEV_GPU_UTIL,0,nvidia0,GPU-1,H100,host-1,,,,42,\n")
+           f"{int(time.time())},DCGM_FI_DEV_GPU_UTIL,0,nvidia0,GPU-deploy-1,H100,deploy-host,,,,42,\n")
     path = "/tmp/telekern-compose-telemetry.csv"
     with open(path, "w") as f:
         f.write(csv)
@@ -256,7 +256,9 @@ def test_telemetry(ports, start, left_out):
         series = json.loads(http(f"{influx}/query?{query}"))["results"][0].get("series")
         return series and series[0]["values"][0][1] >= 1
     eventually("CSV row in InfluxDB", stored, 90)
-    log("collector: CSV row -> broker -> InfluxDB")
+    collector = f"127.0.0.1:{ports['TK_COLLECTOR_GRPC']}"
+    eventually("GPU in the collector's API", lambda: "GPU-deploy-1" in telesh(collector, "collector gpus -o json"), 30)
+    log("collector: CSV row -> broker (via the proxy) -> InfluxDB -> API")
     return []
 
 
@@ -267,8 +269,12 @@ def test_remo(ports, start, left_out):
         return ["agent->alert"]
     monitor = f"127.0.0.1:{ports['TK_MONITOR_GRPC']}"
     check_prometheus(ports, [ports["TK_MONITOR_HTTP"]])
-    out = eventually("agent node registered", lambda: "agent-1" in telesh(monitor, "monitor nodes"), 90)
-    log(f"monitor: agent reported ({bool(out)})")
+    eventually("both agents in monitor nodes",
+               lambda: all(a in telesh(monitor, "monitor nodes -o json") for a in ("agent-1", "agent-2")), 90)
+    # A threshold every sample breaches: the agent's next samples raise an alert.
+    telesh(monitor, "monitor threshold set agent-1 cpu '>=' 0 --severity critical")
+    eventually("alert for agent-1", lambda: "agent-1" in telesh(monitor, "monitor alerts -o json"), 90)
+    log("monitor: agents -> broker -> monitor (PostgreSQL) -> alert")
     return []
 
 
