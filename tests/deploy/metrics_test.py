@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -28,6 +29,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 RULES = os.path.join(DEPLOY, "prometheus", "rules.yml")
 RULES_TEST = os.path.join(DEPLOY, "prometheus", "rules_test.yml")
 DASHBOARDS = os.path.join(DEPLOY, "grafana", "dashboards")
+METRICS_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics_config.yaml")
 # Modules of DESIGN.md; metrics are telekern_<module>_* unless listed below.
 KNOWN_MODULES = {"broker", "proxy", "collector", "etl", "monitor", "tracer", "bench"}
 KERNEL_PREFIXES = ("process_", "telekern_rpc_", "telekern_http_", "telekern_module_",
@@ -114,6 +116,20 @@ def families(text):
     return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
 
 
+def scrape_loaded(http):
+    """/metrics once the modules loaded at start are listed in telekern_module_up
+    (HTTP may answer before they started): the same module set twice in a row."""
+    deadline = time.monotonic() + 30
+    previous = None
+    while True:
+        _, text = http_get(f"http://{http}/metrics")
+        loaded = set(re.findall(r'^telekern_module_up\{module="([a-z_]+)"\} [01]$', text, re.M))
+        if (loaded and loaded == previous) or time.monotonic() > deadline:
+            return loaded, text
+        previous = loaded
+        time.sleep(0.5)
+
+
 def scrape_modules():
     """{module: metric family names} from daemons running every built module."""
     built = sorted(os.path.basename(p)[len("telekern_"):-len(".so")]
@@ -121,37 +137,36 @@ def scrape_modules():
     if not built:
         fail(f"no modules in {BUILD}/modules")
     covered, names = set(), set()
-    with telekernd(BUILD) as (_, grpc, http, _log):
-        _, text = http_get(f"http://{http}/metrics")
-        up = set(re.findall(r'^telekern_module_up\{module="([a-z_]+)"\} 1', text, re.M))
+    # Modules may be DEGRADED here (no store server): wait for /metrics, not
+    # /ready; every module the kernel lists in telekern_module_up is loaded.
+    with telekernd(BUILD, METRICS_CONFIG, wait_path="/metrics") as (_, grpc, http, _log):
+        up, text = scrape_loaded(http)
         names |= families(text)
         covered |= {"kernel"} | up
         # Modules that do not load beside the others (the proxy serves the
         # broker's service) run in a daemon of their own; the proxy gets the
         # first daemon's broker as its upstream.
         for module in [m for m in built if m not in up]:
-            config_text = f"load: [{module}]\n"
+            config_text = yaml.safe_load(open(METRICS_CONFIG))
+            config_text["load"] = [module]
             if module == "proxy":
-                config_text += f"modules:\n  proxy:\n    upstreams: [{grpc}]\n"
+                config_text["modules"]["proxy"] = {"upstreams": [grpc]}
+            config_text = yaml.safe_dump(config_text)
             with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
                 config.write(config_text)
                 config.flush()
-                with telekernd(BUILD, config.name) as (_, _grpc, solo_http, _log):
-                    _, solo_text = http_get(f"http://{solo_http}/metrics")
-            if not re.search(rf'^telekern_module_up\{{module="{module}"\}} 1', solo_text, re.M):
-                fail(f"module {module} is built but not up in a daemon of its own:\n"
+                with telekernd(BUILD, config.name, wait_path="/metrics") as (_, _grpc, solo_http, _log):
+                    solo_loaded, solo_text = scrape_loaded(solo_http)
+            if module not in solo_loaded:
+                fail(f"module {module} is built but not loaded in a daemon of its own:\n"
                      + "\n".join(l for l in solo_text.splitlines() if "module_up" in l))
             names |= families(solo_text)
             covered.add(module)
     return built, covered, names
 
 
-def check_metrics_exist():
-    used = queried_metrics()
-    unowned = sorted(m for m in used if owner(m) is None)
-    if unowned:
-        fail(f"metrics of no known module: {unowned} (used in {used[unowned[0]][:2]})")
-    built, covered, names = scrape_modules()
+def compare(used, covered, names):
+    """(queried metrics missing from names, {module not covered: its metrics})."""
     missing, unchecked = [], {}
     for metric, where in sorted(used.items()):
         module = owner(metric)
@@ -160,6 +175,20 @@ def check_metrics_exist():
             unchecked.setdefault(module, []).append(metric)
         elif metric not in names and base not in names:
             missing.append(f"{metric} ({module}; {where[0]})")
+    return missing, unchecked
+
+
+def check_metrics_exist():
+    used = queried_metrics()
+    unowned = sorted(m for m in used if owner(m) is None)
+    if unowned:
+        fail(f"metrics of no known module: {unowned} (used in {used[unowned[0]][:2]})")
+    built, covered, names = scrape_modules()
+    # The comparison must be able to fail: a made-up broker metric is missing.
+    probe, _ = compare({"telekern_broker_no_such_metric": ["probe"]}, covered, names)
+    if not probe:
+        fail("the comparison accepted a metric no daemon exports")
+    missing, unchecked = compare(used, covered, names)
     print(f"  modules covered: {', '.join(sorted(covered))} (built: {', '.join(built)})")
     print(f"  {len(used)} metrics queried, {len(used) - sum(map(len, unchecked.values()))} checked")
     for module, metrics in sorted(unchecked.items()):
