@@ -291,13 +291,15 @@ def test_metranova(ports, start, left_out):
     if redis_ok != "PONG":
         raise StackError("Redis does not answer PING")
     broker = f"127.0.0.1:{ports['TK_BROKER_GRPC']}"
-    telesh(broker, "broker topic create flows --partitions 2; broker produce flows flow-1")
+    telesh(broker, "broker topic create flows --partitions 2; broker produce flows deploy-flow-1 --key k1")
     log("metranova: ClickHouse, Redis and the embedded broker answer")
     if not not_run:
+        query = urllib.parse.quote("SELECT count() FROM default.raw_kafka_messages WHERE value = 'deploy-flow-1'")
+
         def row():
-            return int(http(f"{clickhouse}/?query=SELECT%20count()%20FROM%20telekern.flows").strip() or 0) >= 1
-        eventually("message in ClickHouse", row, 90)
-        log("etl: message -> ClickHouse row")
+            return int(http(f"{clickhouse}/?query={query}").strip() or 0) >= 1
+        eventually("message in ClickHouse (raw_kafka_messages)", row, 90)
+        log("etl: message on the broker -> ClickHouse row")
     check_prometheus(ports, [ports["TK_BROKER_HTTP"]] + ([] if not_run else [ports["TK_ETL_HTTP"]]))
     return not_run
 
