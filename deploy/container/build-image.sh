@@ -12,7 +12,7 @@ BASE_IMAGE=${TELEKERN_BASE_IMAGE:-localhost/telekern/debian:bookworm}
 # The build stage installs what the Makefile lists (one list for host and image),
 # minus what only tests, `make run` or the fuzz target need.
 packages=$(make --no-print-directory -s print-DEB_PACKAGES |
-  tr ' ' '\n' | grep -vxE 'redis-server|prometheus|influxdb|clickhouse-.*|postgresql.*|openssh-server|tmux|expect|curl|procps|openssl|jq|python3-.*|clang.*|libclang-rt.*' | tr '\n' ' ')
+  tr ' ' '\n' | grep -vxE 'redis-server|prometheus|influxdb|clickhouse-.*|postgresql.*|openssh-server|tmux|expect|curl|procps|openssl|jq|python3-grpcio|python3-protobuf|clang.*|libclang-rt.*' | tr '\n' ' ')
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 version=$(sed -n 's/^project(telekern VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 args=(--file deploy/container/Containerfile --tag "$IMAGE"
