@@ -141,9 +141,17 @@ def up(stack):
     start, left_out = plan(stack)
     for name, missing in left_out.items():
         log(f"left out: {name} (modules {', '.join(missing)} not in {IMAGE})")
-    compose(stack, "up", "-d", *start)
+    # podman-compose 1.0.3 starts dependents without waiting for health: the
+    # stores (services without TELEKERN_LOAD) first, healthy, then telekernd.
+    declared = services(stack)
+    stores = [s for s in start if "TELEKERN_LOAD" not in (declared[s].get("environment") or {})]
+    for wave in (stores, [s for s in start if s not in stores]):
+        if not wave:
+            continue
+        compose(stack, "up", "-d", *wave)
+        wait_healthy(stack, [c for c in containers(stack)
+                             if any(c == f"telekern-{stack}_{s}_1" for s in wave)])
     names = containers(stack)
-    wait_healthy(stack, names)
     log(f"{stack}: {len(names)} containers healthy")
     return start, left_out
 
