@@ -22,7 +22,27 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 
-.PHONY: all deps configure build run test bench soak fuzz clean
+# The quick deploy tests in `make test` (tests/deploy.cmake): systemd-analyze,
+# yamllint, promtool, PyYAML; kubectl comes from kubernetes-client unless one
+# is installed already, node/npm likewise (the schema check's npm package).
+DEPLOY_PACKAGES := systemd yamllint prometheus python3-yaml
+# `make image` / `make test-deploy`: podman with runc, debootstrap for the base.
+CONTAINER_PACKAGES := podman podman-compose runc debootstrap fuse-overlayfs uidmap slirp4netns \
+	containernetworking-plugins util-linux
+
+# `make install`: PREFIX (/usr/local), DESTDIR (staging root); the config goes to
+# SYSCONFDIR/telekern (/etc for PREFIX=/usr, else PREFIX/etc unless given).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?=
+SYSTEMD_UNIT_DIR ?=
+
+# `make image`: the container image; TELEKERN_BASE_IMAGE is the debootstrapped
+# Debian 12 base it is built FROM (built once, cached in podman's storage).
+IMAGE ?= localhost/telekern/telekernd:latest
+TELEKERN_BASE_IMAGE ?= localhost/telekern/debian:bookworm
+
+.PHONY: all deps container-deps configure build run test bench soak fuzz clean install image test-deploy
 
 all: build
 
@@ -40,8 +60,15 @@ define install_missing
 	fi
 endef
 
+define install_missing_inline
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(1);
+endef
+
 deps:
-	$(call install_missing,$(DEB_PACKAGES))
+	$(call install_missing,$(DEB_PACKAGES) $(DEPLOY_PACKAGES))
+	@command -v kubectl >/dev/null || { $(call install_missing_inline,kubernetes-client) }
+	@command -v npm >/dev/null || { $(call install_missing_inline,nodejs npm) }
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -90,5 +117,33 @@ fuzz: deps
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus || exit 1; \
 	done
 
+install: configure
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	  -DTELEKERN_SYSCONFDIR=$(SYSCONFDIR) -DTELEKERN_SYSTEMD_UNIT_DIR=$(SYSTEMD_UNIT_DIR)
+	cmake --build $(BUILD_DIR) --target telekern_install_targets -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR)
+
+container-deps: deps
+	$(call install_missing,$(CONTAINER_PACKAGES))
+
+image: container-deps
+	TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) deploy/container/base-image.sh
+	deploy/container/build-image.sh $(IMAGE)
+
+# Container checks (slow, need podman): the image, then each compose stack
+# up, healthy, end-to-end flow, down. Needs telesh on the host (built here).
+COMPOSE_STACKS ?= telemetry remo metranova
+test-deploy: image
+	cmake --build $(BUILD_DIR) --target telesh
+	IMAGE=$(IMAGE) BUILD_DIR=$(BUILD_DIR) tests/deploy/container_test.sh
+	@for s in $(COMPOSE_STACKS); do \
+	  TELEKERN_IMAGE=$(IMAGE) TELEKERN_BASE_IMAGE=$(TELEKERN_BASE_IMAGE) BUILD_DIR=$(BUILD_DIR) \
+	    deploy/compose/stack.py test $$s || exit 1; \
+	done
+
 clean:
 	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
+
+# print-VAR: the value of a Makefile variable (deploy/container/build-image.sh reads DEB_PACKAGES).
+print-%:
+	@echo $($*)
