@@ -22,8 +22,8 @@ Agent::Agent(const MonitorOptions& options, ProducerFactory producers,
                                   "Samples of this host's agent, by outcome", {"outcome"});
   published_ = &samples.with({"published"});
   dropped_ = &samples.with({"dropped"});
-  buffered_gauge_ = &metrics.gauge("telekern_monitor_agent_buffered",
-                                   "Samples waiting to be published").with();
+  buffered_gauge_ =
+      &metrics.gauge("telekern_monitor_agent_buffered", "Samples waiting to be published").with();
 }
 
 Agent::~Agent() { stop(); }
@@ -67,8 +67,8 @@ void Agent::round() {
     sample->set_node_id(node_id_);
     sample->set_node_name(node_name_);
     *sample->mutable_time() = to_timestamp(std::chrono::system_clock::now());
-    *sample->mutable_interval() = google::protobuf::util::TimeUtil::MillisecondsToDuration(
-        interval_.count());
+    *sample->mutable_interval() =
+        google::protobuf::util::TimeUtil::MillisecondsToDuration(interval_.count());
     std::string json;
     (void)google::protobuf::util::MessageToJsonString(*sample, &json);
     if (buffer_.size() >= capacity_) {

@@ -22,8 +22,7 @@
 
 namespace telekern::monitor {
 
-using ProducerFactory =
-    std::function<absl::StatusOr<std::unique_ptr<stream::Producer>>()>;
+using ProducerFactory = std::function<absl::StatusOr<std::unique_ptr<stream::Producer>>()>;
 
 class Agent {
  public:

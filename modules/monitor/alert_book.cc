@@ -52,7 +52,8 @@ absl::Status normalize_threshold(v1::Threshold& threshold) {
   auto condition = canonical_condition(threshold.condition().empty() ? ">" : threshold.condition());
   if (!condition.ok()) return condition.status();
   threshold.set_condition(*condition);
-  if (threshold.severity() == v1::SEVERITY_UNSPECIFIED) threshold.set_severity(v1::SEVERITY_WARNING);
+  if (threshold.severity() == v1::SEVERITY_UNSPECIFIED)
+    threshold.set_severity(v1::SEVERITY_WARNING);
   if (!threshold.has_clear_threshold()) threshold.set_clear_threshold(threshold.value());
   bool greater = threshold.condition()[0] == '>';
   if (greater && threshold.clear_threshold() > threshold.value())
@@ -164,8 +165,8 @@ std::vector<AlertChange> AlertBook::evaluate(const v1::MetricSample& sample, Tim
 }
 
 std::vector<AlertChange> AlertBook::node_status(const std::string& node_id,
-                                                const std::string& node_name,
-                                                v1::NodeStatus status, TimePoint now) {
+                                                const std::string& node_name, v1::NodeStatus status,
+                                                TimePoint now) {
   std::vector<AlertChange> changes;
   Key key{node_id, std::string(kNodeStatusMetric), 0};
   auto open = open_by_key_.find(key);
@@ -211,13 +212,13 @@ absl::StatusOr<AlertChange> AlertBook::acknowledge(uint64_t alert_id, const std:
                                                    const std::string& note, TimePoint now) {
   auto it = open_.find(alert_id);
   if (it == open_.end())
-    return absl::NotFoundError(str_cat(
-        "alert ", alert_id, " is not open (resolved or unknown); list open ones with "
-        "`monitor alerts --filter open`"));
+    return absl::NotFoundError(str_cat("alert ", alert_id,
+                                       " is not open (resolved or unknown); list open ones with "
+                                       "`monitor alerts --filter open`"));
   auto& alert = it->second;
   if (alert.state() == v1::ALERT_STATE_ACKNOWLEDGED)
-    return absl::FailedPreconditionError(str_cat("alert ", alert_id, " was acknowledged by ",
-                                                      alert.acknowledged_by(), " already"));
+    return absl::FailedPreconditionError(
+        str_cat("alert ", alert_id, " was acknowledged by ", alert.acknowledged_by(), " already"));
   alert.set_acknowledged(true);
   alert.set_acknowledged_by(actor);
   alert.set_note(note);

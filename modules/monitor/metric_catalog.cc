@@ -4,6 +4,7 @@
 #include <absl/strings/str_join.h>
 
 #include <map>
+
 #include "telekern/strings.h"
 
 namespace telekern::monitor {
@@ -15,8 +16,8 @@ const std::vector<MetricInfo>& metric_catalog() {
        [](const S& s) { return s.cpu_percent(); }},
       {"memory", "percent", "telekern_node_memory_percent", "Memory in use (%)",
        [](const S& s) { return s.memory_percent(); }},
-      {"disk_io", "MB/s", "telekern_node_disk_io_mbytes_per_second",
-       "Disk read + write (MB/s)", [](const S& s) { return s.disk_io_mbps(); }},
+      {"disk_io", "MB/s", "telekern_node_disk_io_mbytes_per_second", "Disk read + write (MB/s)",
+       [](const S& s) { return s.disk_io_mbps(); }},
       {"disk_read", "MB/s", "telekern_node_disk_read_mbytes_per_second", "Disk read (MB/s)",
        [](const S& s) { return s.disk_read_mbps(); }},
       {"disk_write", "MB/s", "telekern_node_disk_write_mbytes_per_second", "Disk write (MB/s)",
@@ -38,13 +39,21 @@ const std::vector<MetricInfo>& metric_catalog() {
 }
 
 absl::StatusOr<std::string> canonical_metric(std::string_view name) {
-  static const std::map<std::string, std::string> aliases = {
-      {"cpu_percent", "cpu"},       {"cpu_usage", "cpu"},         {"mem", "memory"},
-      {"memory_percent", "memory"}, {"memory_usage", "memory"},   {"disk", "disk_io"},
-      {"disk_io_mbps", "disk_io"},  {"net", "network"},           {"network_mbps", "network"},
-      {"network_io", "network"},    {"load", "load1"},            {"disk_read_mbps", "disk_read"},
-      {"disk_write_mbps", "disk_write"}, {"network_rx_mbps", "network_rx"},
-      {"network_tx_mbps", "network_tx"}};
+  static const std::map<std::string, std::string> aliases = {{"cpu_percent", "cpu"},
+                                                             {"cpu_usage", "cpu"},
+                                                             {"mem", "memory"},
+                                                             {"memory_percent", "memory"},
+                                                             {"memory_usage", "memory"},
+                                                             {"disk", "disk_io"},
+                                                             {"disk_io_mbps", "disk_io"},
+                                                             {"net", "network"},
+                                                             {"network_mbps", "network"},
+                                                             {"network_io", "network"},
+                                                             {"load", "load1"},
+                                                             {"disk_read_mbps", "disk_read"},
+                                                             {"disk_write_mbps", "disk_write"},
+                                                             {"network_rx_mbps", "network_rx"},
+                                                             {"network_tx_mbps", "network_tx"}};
   std::string lower = to_lower(name);
   if (auto alias = aliases.find(lower); alias != aliases.end()) return alias->second;
   std::vector<std::string> names;

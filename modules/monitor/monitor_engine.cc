@@ -39,7 +39,7 @@ std::string hash_password(const std::string& password) {
   PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt, sizeof salt,
                     kIterations, EVP_sha256(), sizeof key, key);
   return str_cat("pbkdf2-sha256$", kIterations, "$", hex(salt, sizeof salt), "$",
-                      hex(key, sizeof key));
+                 hex(key, sizeof key));
 }
 
 std::string random_password() {
@@ -82,15 +82,15 @@ MonitorEngine::MonitorEngine(MonitorOptions options, std::unique_ptr<MonitorStor
       work_(options_.worker_threads, 1024),
       store_(std::move(store)),
       nodes_(options_.stale_intervals, options_.down_after, options_.agent_interval) {
-  auto& samples = metrics_->counter("telekern_monitor_samples_total",
-                                    "Samples received by the monitor backend, by outcome",
-                                    {"outcome"});
+  auto& samples =
+      metrics_->counter("telekern_monitor_samples_total",
+                        "Samples received by the monitor backend, by outcome", {"outcome"});
   samples_stored_ = &samples.with({"stored"});
   samples_duplicate_ = &samples.with({"duplicate"});
   samples_rejected_ = &samples.with({"rejected"});
-  alert_transitions_ = &metrics_->counter("telekern_monitor_alert_transitions_total",
-                                          "Alert state changes, by state and severity",
-                                          {"state", "severity"});
+  alert_transitions_ =
+      &metrics_->counter("telekern_monitor_alert_transitions_total",
+                         "Alert state changes, by state and severity", {"state", "severity"});
   collector_ = register_collector();
 }
 
@@ -118,7 +118,8 @@ absl::Status MonitorEngine::load() {
 
 void MonitorEngine::start(std::unique_ptr<stream::Consumer> consumer) {
   consumer_ = std::move(consumer);
-  if (consumer_) consume_thread_ = std::jthread([this](std::stop_token stop) { consume_loop(stop); });
+  if (consumer_)
+    consume_thread_ = std::jthread([this](std::stop_token stop) { consume_loop(stop); });
   tick_thread_ = std::jthread([this](std::stop_token stop) { tick_loop(stop); });
 }
 
@@ -214,7 +215,8 @@ void MonitorEngine::tick() {
     if (auto status = store_->save_nodes(dirty); status.ok())
       dirty_nodes_.clear();
     else
-      logger_->warn("saving nodes failed (kept for the next try): {}", std::string(status.message()));
+      logger_->warn("saving nodes failed (kept for the next try): {}",
+                    std::string(status.message()));
   }
   if (options_.retention.count() > 0 && now - last_retention_ >= std::chrono::minutes(1)) {
     last_retention_ = now;
@@ -230,9 +232,11 @@ void MonitorEngine::tick() {
 void MonitorEngine::apply(std::vector<AlertChange> changes) {
   for (auto& change : changes) {
     if (auto status = store_->save_alert(change.alert, change.event); !status.ok())
-      logger_->error("storing alert {} failed: {}", change.alert.id(), std::string(status.message()));
+      logger_->error("storing alert {} failed: {}", change.alert.id(),
+                     std::string(status.message()));
     alert_transitions_
-        ->with({v1::AlertState_Name(change.event.state()), v1::Severity_Name(change.alert.severity())})
+        ->with(
+            {v1::AlertState_Name(change.event.state()), v1::Severity_Name(change.alert.severity())})
         .inc();
     if (change.event.state() == v1::ALERT_STATE_FIRING)
       logger_->warn("alert {} firing: {}", change.alert.id(), change.alert.message());
@@ -260,8 +264,8 @@ absl::StatusOr<v1::GetNodeResponse> MonitorEngine::get_node(const std::string& n
   std::lock_guard lock(mutex_);
   const auto* node = nodes_.find(node_id);
   if (node == nullptr)
-    return absl::NotFoundError(str_cat("no node '", node_id,
-                                            "' has published; `monitor nodes` lists the known ones"));
+    return absl::NotFoundError(
+        str_cat("no node '", node_id, "' has published; `monitor nodes` lists the known ones"));
   v1::GetNodeResponse response;
   *response.mutable_node() = *node;
   std::set<uint64_t> seen;
@@ -294,7 +298,8 @@ absl::Status MonitorEngine::range(const google::protobuf::Timestamp& from,
   bool has_from = from.seconds() != 0 || from.nanos() != 0;
   bool has_since = since.seconds() != 0 || since.nanos() != 0;
   *out_to = has_to ? from_timestamp(to) : now_() + std::chrono::milliseconds(1);
-  *out_from = has_from ? from_timestamp(from) : *out_to - (has_since ? to_milliseconds(since) : fallback);
+  *out_from =
+      has_from ? from_timestamp(from) : *out_to - (has_since ? to_milliseconds(since) : fallback);
   if (*out_from >= *out_to)
     return absl::InvalidArgumentError("the range is empty: 'from' must be before 'to'");
   return absl::OkStatus();
@@ -334,7 +339,8 @@ absl::StatusOr<v1::MetricHistoryResponse> MonitorEngine::history(
   if (request.node_id().empty())
     return absl::InvalidArgumentError("node_id is required (see `monitor nodes`)");
   TimePoint from, to;
-  if (auto s = range(request.from(), request.to(), request.since(), std::chrono::hours(1), &from, &to);
+  if (auto s =
+          range(request.from(), request.to(), request.since(), std::chrono::hours(1), &from, &to);
       !s.ok())
     return s;
   v1::MetricHistoryResponse response;
@@ -396,7 +402,8 @@ absl::StatusOr<v1::MetricHistoryResponse> MonitorEngine::history(
 
 absl::StatusOr<v1::SummaryResponse> MonitorEngine::summary(const v1::SummaryRequest& request) {
   TimePoint from, to;
-  if (auto s = range(request.from(), request.to(), request.since(), std::chrono::hours(24), &from, &to);
+  if (auto s =
+          range(request.from(), request.to(), request.since(), std::chrono::hours(24), &from, &to);
       !s.ok())
     return s;
   std::map<std::pair<std::string, std::string>, v1::MetricSummary> sums;
@@ -434,8 +441,10 @@ v1::OverviewResponse MonitorEngine::overview() const {
   v1::OverviewResponse response;
   for (const auto& [id, node] : nodes_.nodes()) {
     response.set_nodes(response.nodes() + 1);
-    if (node.status() == v1::NODE_STATUS_ACTIVE) response.set_active_nodes(response.active_nodes() + 1);
-    if (node.status() == v1::NODE_STATUS_STALE) response.set_stale_nodes(response.stale_nodes() + 1);
+    if (node.status() == v1::NODE_STATUS_ACTIVE)
+      response.set_active_nodes(response.active_nodes() + 1);
+    if (node.status() == v1::NODE_STATUS_STALE)
+      response.set_stale_nodes(response.stale_nodes() + 1);
     if (node.status() == v1::NODE_STATUS_DOWN) response.set_down_nodes(response.down_nodes() + 1);
   }
   for (const auto& [id, alert] : book_.open_alerts()) {
@@ -491,8 +500,8 @@ absl::StatusOr<v1::UpsertThresholdResponse> MonitorEngine::upsert_threshold(
   bool created = true;
   if (threshold.id() != 0) {
     if (!book_.thresholds().count(threshold.id()))
-      return absl::NotFoundError(str_cat("no threshold ", threshold.id(),
-                                              "; omit the id to create one"));
+      return absl::NotFoundError(
+          str_cat("no threshold ", threshold.id(), "; omit the id to create one"));
     created = false;
   } else {
     for (const auto& [id, existing] : book_.thresholds()) {
@@ -513,7 +522,8 @@ absl::StatusOr<v1::UpsertThresholdResponse> MonitorEngine::upsert_threshold(
   return response;
 }
 
-absl::StatusOr<v1::Threshold> MonitorEngine::delete_threshold(uint64_t id, const std::string& actor) {
+absl::StatusOr<v1::Threshold> MonitorEngine::delete_threshold(uint64_t id,
+                                                              const std::string& actor) {
   std::lock_guard lock(mutex_);
   auto it = book_.thresholds().find(id);
   if (it == book_.thresholds().end())
@@ -524,7 +534,8 @@ absl::StatusOr<v1::Threshold> MonitorEngine::delete_threshold(uint64_t id, const
   return threshold;
 }
 
-absl::StatusOr<std::vector<v1::Alert>> MonitorEngine::list_alerts(const v1::ListAlertsRequest& request) {
+absl::StatusOr<std::vector<v1::Alert>> MonitorEngine::list_alerts(
+    const v1::ListAlertsRequest& request) {
   AlertQuery query;
   auto filter = request.unacked() ? v1::ALERT_FILTER_UNACKNOWLEDGED : request.filter();
   switch (filter) {
@@ -584,7 +595,8 @@ absl::Status MonitorEngine::export_csv(
     const v1::ExportCsvRequest& request, size_t chunk_bytes,
     const std::function<bool(std::string chunk, uint64_t rows)>& write) {
   TimePoint from, to;
-  if (auto s = range(request.from(), request.to(), request.since(), std::chrono::hours(24), &from, &to);
+  if (auto s =
+          range(request.from(), request.to(), request.since(), std::chrono::hours(24), &from, &to);
       !s.ok())
     return s;
   std::vector<const MetricInfo*> columns;
@@ -609,7 +621,7 @@ absl::Status MonitorEngine::export_csv(
   };
   auto status = scan(request.node(), from, to, [&](const v1::MetricSample& s) {
     str_append(chunk, TimeUtil::ToString(s.time()), ",", escape(s.node_id()), ",",
-                    escape(s.node_name()));
+               escape(s.node_name()));
     for (const auto* column : columns) str_append(chunk, ",", format_number(column->read(s)));
     chunk += "\n";
     ++rows;
@@ -643,8 +655,9 @@ absl::StatusOr<v1::User> MonitorEngine::create_user(const v1::CreateUserRequest&
   StoredUser user;
   user.name = request.name();
   user.password_hash = hash_password(request.password());
-  user.role = request.role() == telekern::options::v1::ROLE_UNSPECIFIED ? telekern::options::v1::ROLE_VIEWER
-                                                               : request.role();
+  user.role = request.role() == telekern::options::v1::ROLE_UNSPECIFIED
+                  ? telekern::options::v1::ROLE_VIEWER
+                  : request.role();
   if (user.role > telekern::options::v1::ROLE_ADMIN)
     return absl::InvalidArgumentError("role must be viewer, operator or admin");
   user.created_ms = epoch_ms(now_());
@@ -666,7 +679,8 @@ absl::StatusOr<std::vector<v1::User>> MonitorEngine::list_users() {
     v1::User& item = out.emplace_back();
     item.set_name(user.name);
     item.set_role(static_cast<telekern::options::v1::Role>(user.role));
-    *item.mutable_created_at() = to_timestamp(TimePoint(std::chrono::milliseconds(user.created_ms)));
+    *item.mutable_created_at() =
+        to_timestamp(TimePoint(std::chrono::milliseconds(user.created_ms)));
   }
   return out;
 }
@@ -704,9 +718,11 @@ void MonitorEngine::consume_loop(std::stop_token stop) {
     if (!records.ok()) {
       {
         std::lock_guard lock(mutex_);
-        ingest_error_ = str_cat("consuming '", options_.topic, "': ", std::string(records.status().message()));
+        ingest_error_ =
+            str_cat("consuming '", options_.topic, "': ", std::string(records.status().message()));
       }
-      logger_->warn("consuming {}: {} (retrying)", options_.topic, std::string(records.status().message()));
+      logger_->warn("consuming {}: {} (retrying)", options_.topic,
+                    std::string(records.status().message()));
       wait(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       continue;
@@ -735,7 +751,8 @@ void MonitorEngine::consume_loop(std::stop_token stop) {
         std::lock_guard lock(mutex_);
         ingest_error_ = str_cat("storing samples: ", std::string(status.message()));
       }
-      logger_->error("storing {} samples failed (retrying): {}", samples.size(), std::string(status.message()));
+      logger_->error("storing {} samples failed (retrying): {}", samples.size(),
+                     std::string(status.message()));
       wait(store_backoff);
       store_backoff = std::min(store_backoff * 2, std::chrono::milliseconds(5000));
     }
@@ -765,35 +782,41 @@ std::unique_ptr<CollectorHandle> MonitorEngine::register_collector() {
       CollectedFamily family{std::string(info.prometheus), std::string(info.help), "gauge", {}};
       for (const auto& [id, node] : nodes_.nodes()) {
         if (!node.has_latest()) continue;
-        family.samples.push_back(
-            {family.name, {{"node_id", id}, {"node_name", node.node_name()}}, info.read(node.latest())});
+        family.samples.push_back({family.name,
+                                  {{"node_id", id}, {"node_name", node.node_name()}},
+                                  info.read(node.latest())});
       }
       families.push_back(std::move(family));
     }
-    CollectedFamily up{"telekern_node_up", "1 while the node's samples arrive (active), 0 when stale or down",
-                       "gauge", {}};
-    CollectedFamily status{"telekern_node_status",
-                           "Node status: 1 active, 2 stale, 3 down", "gauge", {}};
+    CollectedFamily up{"telekern_node_up",
+                       "1 while the node's samples arrive (active), 0 when stale or down",
+                       "gauge",
+                       {}};
+    CollectedFamily status{
+        "telekern_node_status", "Node status: 1 active, 2 stale, 3 down", "gauge", {}};
     CollectedFamily seen{"telekern_node_last_seen_timestamp_seconds",
-                         "When the node's last sample arrived (Unix time)", "gauge", {}};
+                         "When the node's last sample arrived (Unix time)",
+                         "gauge",
+                         {}};
     for (const auto& [id, node] : nodes_.nodes()) {
       std::vector<std::pair<std::string, std::string>> labels{{"node_id", id},
                                                               {"node_name", node.node_name()}};
       up.samples.push_back({up.name, labels, node.status() == v1::NODE_STATUS_ACTIVE ? 1.0 : 0.0});
       status.samples.push_back({status.name, labels, static_cast<double>(node.status())});
-      seen.samples.push_back({seen.name, labels,
-                              static_cast<double>(epoch_ms(from_timestamp(node.last_seen()))) / 1000});
+      seen.samples.push_back(
+          {seen.name, labels,
+           static_cast<double>(epoch_ms(from_timestamp(node.last_seen()))) / 1000});
     }
     families.push_back(std::move(up));
     families.push_back(std::move(status));
     families.push_back(std::move(seen));
-    CollectedFamily open{"telekern_monitor_alerts_open", "Open alerts by severity and state", "gauge",
-                         {}};
+    CollectedFamily open{
+        "telekern_monitor_alerts_open", "Open alerts by severity and state", "gauge", {}};
     std::map<std::pair<std::string, std::string>, double> counts;
     for (const char* severity : {"info", "warning", "critical"})
       for (const char* state : {"firing", "acknowledged"}) counts[{severity, state}] = 0;
-    CollectedFamily firing{"telekern_monitor_alert", "1 for each open alert, with its labels", "gauge",
-                           {}};
+    CollectedFamily firing{
+        "telekern_monitor_alert", "1 for each open alert, with its labels", "gauge", {}};
     for (const auto& [id, alert] : book_.open_alerts()) {
       std::string severity = alert.severity() == v1::SEVERITY_CRITICAL ? "critical"
                              : alert.severity() == v1::SEVERITY_INFO   ? "info"

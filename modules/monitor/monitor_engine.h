@@ -39,9 +39,10 @@ absl::StatusOr<v1::MetricSample> parse_sample(const std::string& value);
 
 class MonitorEngine {
  public:
-  MonitorEngine(MonitorOptions options, std::unique_ptr<MonitorStore> store,
-                std::shared_ptr<spdlog::logger> logger, MetricsRegistry* metrics,
-                NowFunction now = [] { return Clock::now(); });
+  MonitorEngine(
+      MonitorOptions options, std::unique_ptr<MonitorStore> store,
+      std::shared_ptr<spdlog::logger> logger, MetricsRegistry* metrics,
+      NowFunction now = [] { return Clock::now(); });
   ~MonitorEngine();
 
   // Restores nodes, thresholds and open alerts from the store.

@@ -13,8 +13,8 @@ struct MonitorOptions {
   // Agent: samples this host and publishes to `topic`.
   bool agent_enabled = false;
   std::chrono::milliseconds agent_interval{5000};
-  std::string node_id;    // empty = host name
-  std::string node_name;  // empty = host name
+  std::string node_id;          // empty = host name
+  std::string node_name;        // empty = host name
   uint32_t agent_buffer = 720;  // samples kept while publishing fails
   std::string proc_root = "/proc";
   std::string sys_root = "/sys";

@@ -188,17 +188,17 @@ grpc::ServerUnaryReactor* MonitorService::ListUsers(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MonitorService::DeleteUser(grpc::CallbackServerContext* context,
                                                      const v1::DeleteUserRequest* request,
                                                      v1::DeleteUserResponse*) {
-  return binding_.unary(context, [request](MonitorEngine& engine) {
-    return engine.delete_user(request->name());
-  });
+  return binding_.unary(
+      context, [request](MonitorEngine& engine) { return engine.delete_user(request->name()); });
 }
 
 grpc::ServerWriteReactor<v1::WatchMetricsResponse>* MonitorService::WatchMetrics(
     grpc::CallbackServerContext* context, const v1::WatchMetricsRequest* request) {
   std::string node_id = request->node_id();
   return binding_.server_stream<v1::WatchMetricsResponse>(
-      context, [node_id](MonitorEngine& engine, StreamWriter<v1::WatchMetricsResponse>& writer,
-                         std::stop_token stop) -> absl::Status {
+      context,
+      [node_id](MonitorEngine& engine, StreamWriter<v1::WatchMetricsResponse>& writer,
+                std::stop_token stop) -> absl::Status {
         auto subscription = engine.watch_metrics();
         while (!stop.stop_requested()) {
           auto event = subscription->next(kWatchPoll);
@@ -219,9 +219,9 @@ grpc::ServerWriteReactor<v1::WatchAlertsResponse>* MonitorService::WatchAlerts(
   std::string node_id = request->node_id();
   auto min_severity = request->min_severity();
   return binding_.server_stream<v1::WatchAlertsResponse>(
-      context, [node_id, min_severity](MonitorEngine& engine,
-                                       StreamWriter<v1::WatchAlertsResponse>& writer,
-                                       std::stop_token stop) -> absl::Status {
+      context,
+      [node_id, min_severity](MonitorEngine& engine, StreamWriter<v1::WatchAlertsResponse>& writer,
+                              std::stop_token stop) -> absl::Status {
         auto wanted = [&](const v1::Alert& alert) {
           return (node_id.empty() || alert.node_id() == node_id) &&
                  alert.severity() >= min_severity;
@@ -253,8 +253,9 @@ grpc::ServerWriteReactor<v1::ExportCsvResponse>* MonitorService::ExportCsv(
     grpc::CallbackServerContext* context, const v1::ExportCsvRequest* request) {
   v1::ExportCsvRequest copy = *request;
   return binding_.server_stream<v1::ExportCsvResponse>(
-      context, [copy](MonitorEngine& engine, StreamWriter<v1::ExportCsvResponse>& writer,
-                      std::stop_token stop) -> absl::Status {
+      context,
+      [copy](MonitorEngine& engine, StreamWriter<v1::ExportCsvResponse>& writer,
+             std::stop_token stop) -> absl::Status {
         return engine.export_csv(copy, 64 * 1024, [&](std::string chunk, uint64_t rows) {
           if (stop.stop_requested()) return false;
           v1::ExportCsvResponse response;

@@ -27,9 +27,9 @@ class MonitorService final : public v1::Monitor::CallbackService {
   void end_streams() { binding_.end_streams(); }
   void detach() { binding_.detach(); }
 
-#define TELEKERN_MONITOR_UNARY(Method)                                                    \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,                  \
-                                   const v1::Method##Request* request,                    \
+#define TELEKERN_MONITOR_UNARY(Method)                                   \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
+                                   const v1::Method##Request* request,   \
                                    v1::Method##Response* response) override;
   TELEKERN_MONITOR_UNARY(ListNodes)
   TELEKERN_MONITOR_UNARY(GetNode)

@@ -33,7 +33,8 @@ class NodeTracker {
   // Records a sample; false when it is not newer than the node's latest
   // (a redelivery), which must not be evaluated again. `status_change` is set
   // when the node came back.
-  bool observe(const v1::MetricSample& sample, TimePoint now, std::vector<NodeStatusChange>& changes);
+  bool observe(const v1::MetricSample& sample, TimePoint now,
+               std::vector<NodeStatusChange>& changes);
   // Moves nodes to stale or down as time passes.
   std::vector<NodeStatusChange> sweep(TimePoint now);
 

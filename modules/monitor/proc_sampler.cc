@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+
 #include "telekern/strings.h"
 
 namespace telekern::monitor {
@@ -68,7 +69,7 @@ absl::StatusOr<v1::MetricSample> ProcSampler::sample(std::chrono::steady_clock::
     if (f.size() < 5) continue;
     CpuTimes times;
     for (size_t i = 1; i < f.size() && i <= 8; ++i) times.total += number(f[i]);  // up to steal
-    uint64_t idle = number(f[4]) + (f.size() > 5 ? number(f[5]) : 0);          // idle + iowait
+    uint64_t idle = number(f[4]) + (f.size() > 5 ? number(f[5]) : 0);             // idle + iowait
     times.busy = times.total - std::min(idle, times.total);
     cpu[f[0]] = times;
   }

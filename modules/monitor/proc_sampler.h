@@ -39,9 +39,9 @@ class ProcSampler {
   std::string sys_root_;
   bool primed_ = false;
   std::chrono::steady_clock::time_point last_time_;
-  std::map<std::string, CpuTimes> last_cpu_;        // "cpu", "cpu0", ...
-  std::map<std::string, Counters> last_disks_;      // sectors read, written
-  std::map<std::string, Counters> last_network_;    // bytes received, sent
+  std::map<std::string, CpuTimes> last_cpu_;      // "cpu", "cpu0", ...
+  std::map<std::string, Counters> last_disks_;    // sectors read, written
+  std::map<std::string, Counters> last_network_;  // bytes received, sent
 };
 
 // The host name (for node_id/node_name defaults).

@@ -60,8 +60,9 @@ template <typename Message>
 absl::StatusOr<Message> parse(const std::string& bytes, std::string_view what) {
   Message message;
   if (!message.ParseFromString(bytes))
-    return absl::DataLossError(str_cat("stored ", what, " does not parse; the database is "
-                                            "damaged or from a newer version"));
+    return absl::DataLossError(str_cat("stored ", what,
+                                       " does not parse; the database is "
+                                       "damaged or from a newer version"));
   return message;
 }
 
@@ -84,8 +85,7 @@ class SqliteStore final : public MonitorStore {
       sqlite::Transaction transaction(db_);
       if (!transaction.begun().ok()) return transaction.begun();
       if (auto s = db_.exec(steps[i]); !s.ok()) return s;
-      if (auto s = db_.exec(str_cat("INSERT INTO schema_version VALUES (", i + 1, ")"));
-          !s.ok())
+      if (auto s = db_.exec(str_cat("INSERT INTO schema_version VALUES (", i + 1, ")")); !s.ok())
         return s;
       if (auto s = transaction.commit(); !s.ok()) return s;
     }
@@ -95,8 +95,8 @@ class SqliteStore final : public MonitorStore {
   absl::Status insert_samples(const std::vector<v1::MetricSample>& samples) override {
     if (samples.empty()) return absl::OkStatus();
     if (!insert_sample_) {
-      auto statement = db_.prepare(
-          "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      auto statement =
+          db_.prepare("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
       if (!statement.ok()) return statement.status();
       insert_sample_ = std::make_unique<sqlite::Statement>(std::move(*statement));
     }
@@ -239,7 +239,8 @@ class SqliteStore final : public MonitorStore {
         .bind(6, millis(alert.fired_at()))
         .bind_blob(7, alert.SerializeAsString());
     if (auto s = st->run(); !s.ok()) return s;
-    auto ev = db_.prepare("INSERT INTO alert_events (alert_id, node_id, ts_ms, body) VALUES (?,?,?,?)");
+    auto ev =
+        db_.prepare("INSERT INTO alert_events (alert_id, node_id, ts_ms, body) VALUES (?,?,?,?)");
     if (!ev.ok()) return ev.status();
     ev->bind(1, static_cast<int64_t>(event.alert_id()))
         .bind(2, std::string_view(event.node_id()))
@@ -318,8 +319,8 @@ class SqliteStore final : public MonitorStore {
       auto row = st->step();
       if (!row.ok()) return row.status();
       if (!*row) return users;
-      users.push_back({st->column_text(0), st->column_text(1),
-                       static_cast<int>(st->column_int(2)), st->column_int(3)});
+      users.push_back({st->column_text(0), st->column_text(1), static_cast<int>(st->column_int(2)),
+                       st->column_int(3)});
     }
   }
 

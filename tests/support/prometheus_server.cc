@@ -55,7 +55,8 @@ PrometheusServer::~PrometheusServer() = default;
 
 std::string PrometheusServer::query(const std::string& promql) const {
   httplib::Client client("127.0.0.1", port_);
-  auto response = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+  auto response =
+      client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
   if (!response || response->status != 200) return "";
   return response->body;
 }

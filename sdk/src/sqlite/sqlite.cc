@@ -6,8 +6,8 @@ namespace telekern::sqlite {
 namespace {
 
 absl::Status error(sqlite3* database, std::string_view what, std::string_view sql) {
-  std::string message = std::string(what) + ": " +
-                        (database ? sqlite3_errmsg(database) : "out of memory");
+  std::string message =
+      std::string(what) + ": " + (database ? sqlite3_errmsg(database) : "out of memory");
   if (!sql.empty()) message += " (in: " + std::string(sql.substr(0, 120)) + ")";
   return absl::InternalError(message);
 }
@@ -90,9 +90,9 @@ int64_t Statement::changes() const { return sqlite3_changes64(database_); }
 
 absl::StatusOr<Database> Database::open(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Database database;
   database.database_.reset(raw);
   database.path_ = path.string();

@@ -5,11 +5,11 @@
 // spike, holds inside the hysteresis band, records the acknowledgement and
 // resolves; a silent node turns stale then down and alerts; CSV export equals
 // the stored samples; a real Prometheus scrapes /metrics; roles are enforced.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <google/protobuf/util/json_util.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "telekern/monitor/v1/monitor.grpc.pb.h"
@@ -72,16 +72,20 @@ class MonitorTest : public ::testing::Test {
     context->set_deadline(std::chrono::system_clock::now() + 10s);
     return context;
   }
-  static std::unique_ptr<mv1::Monitor::Stub> stub() { return mv1::Monitor::NewStub(daemon_->channel()); }
+  static std::unique_ptr<mv1::Monitor::Stub> stub() {
+    return mv1::Monitor::NewStub(daemon_->channel());
+  }
 
-  static void publish(const std::string& node, double cpu, std::chrono::milliseconds interval = 200ms) {
+  static void publish(const std::string& node, double cpu,
+                      std::chrono::milliseconds interval = 200ms) {
     mv1::MetricSample sample;
     sample.set_node_id(node);
     sample.set_node_name("Synthetic " + node);
     sample.set_cpu_percent(cpu);
     sample.set_memory_percent(33);
     *sample.mutable_time() = to_timestamp(std::chrono::system_clock::now());
-    *sample.mutable_interval() = google::protobuf::util::TimeUtil::MillisecondsToDuration(interval.count());
+    *sample.mutable_interval() =
+        google::protobuf::util::TimeUtil::MillisecondsToDuration(interval.count());
     std::string json;
     ASSERT_TRUE(google::protobuf::util::MessageToJsonString(sample, &json).ok());
     stream::Record record;
@@ -225,9 +229,9 @@ TEST_F(MonitorTest, ThresholdWithForFiresOnceHoldsInBandAcknowledgedAndResolves)
   std::vector<mv1::AlertState> states;
   for (const auto& event : seen)
     if (event.has_event()) states.push_back(event.event().state());
-  EXPECT_EQ(states, (std::vector<mv1::AlertState>{mv1::ALERT_STATE_FIRING,
-                                                  mv1::ALERT_STATE_ACKNOWLEDGED,
-                                                  mv1::ALERT_STATE_RESOLVED}));
+  EXPECT_EQ(states,
+            (std::vector<mv1::AlertState>{mv1::ALERT_STATE_FIRING, mv1::ALERT_STATE_ACKNOWLEDGED,
+                                          mv1::ALERT_STATE_RESOLVED}));
 }
 
 TEST_F(MonitorTest, SilentNodeTurnsStaleThenDownAndAlerts) {
@@ -315,7 +319,8 @@ TEST_F(MonitorTest, PrometheusScrapesNodeGauges) {
                !json["data"]["result"].empty();
       },
       30s))
-      << body << "\n" << prometheus.log();
+      << body << "\n"
+      << prometheus.log();
   auto json = nlohmann::json::parse(body);
   EXPECT_EQ(json["data"]["result"][0]["metric"]["node_name"], "Agent Alpha");
   body = prometheus.query("telekern_node_up");

@@ -108,7 +108,8 @@ TEST_F(EngineTest, NodesRegisterOnFirstSampleAndTurnStaleThenDown) {
   open = alerts(v1::ALERT_FILTER_OPEN);
   ASSERT_EQ(open.size(), 2u);  // one per node: a's escalated, not a second one
   for (const auto& alert : open)
-    EXPECT_EQ(alert.severity(), alert.node_id() == "a" ? v1::SEVERITY_CRITICAL : v1::SEVERITY_WARNING);
+    EXPECT_EQ(alert.severity(),
+              alert.node_id() == "a" ? v1::SEVERITY_CRITICAL : v1::SEVERITY_WARNING);
   ingest("a", 10);
   EXPECT_EQ(engine_->list_nodes(v1::NODE_STATUS_ACTIVE).size(), 1u);
   EXPECT_EQ(alerts(v1::ALERT_FILTER_OPEN).size(), 1u);
@@ -157,9 +158,9 @@ TEST_F(EngineTest, ForDurationFiresExactlyOnceAndSurvivesRestartWithoutDuplicate
   ASSERT_TRUE(events.ok());
   std::vector<v1::AlertState> states;
   for (const auto& event : *events) states.push_back(event.state());
-  EXPECT_EQ(states, (std::vector<v1::AlertState>{v1::ALERT_STATE_FIRING,
-                                                 v1::ALERT_STATE_ACKNOWLEDGED,
-                                                 v1::ALERT_STATE_RESOLVED}));
+  EXPECT_EQ(states,
+            (std::vector<v1::AlertState>{v1::ALERT_STATE_FIRING, v1::ALERT_STATE_ACKNOWLEDGED,
+                                         v1::ALERT_STATE_RESOLVED}));
 }
 
 TEST_F(EngineTest, CsvExportMatchesStoredSamplesAcrossPages) {
@@ -178,11 +179,14 @@ TEST_F(EngineTest, CsvExportMatchesStoredSamplesAcrossPages) {
   *request.mutable_to() = to_timestamp(start + 1h);
   std::string csv;
   size_t chunks = 0;
-  ASSERT_TRUE(engine_->export_csv(request, 4096, [&](std::string chunk, uint64_t) {
-    csv += chunk;
-    ++chunks;
-    return true;
-  }).ok());
+  ASSERT_TRUE(engine_
+                  ->export_csv(request, 4096,
+                               [&](std::string chunk, uint64_t) {
+                                 csv += chunk;
+                                 ++chunks;
+                                 return true;
+                               })
+                  .ok());
   EXPECT_GT(chunks, 10u);
   std::istringstream in(csv);
   std::string line;

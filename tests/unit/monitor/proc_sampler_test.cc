@@ -29,16 +29,16 @@ TEST(ProcSamplerTest, RatesFromTwoReads) {
                              std::to_string(idle) + " 0 0 0 0 0 0\nintr 1\n");
   };
   auto disks = [&](int read_sectors, int write_sectors) {
-    write(proc / "diskstats", "   8       0 sda 1 0 " + std::to_string(read_sectors) +
-                                  " 0 1 0 " + std::to_string(write_sectors) +
+    write(proc / "diskstats", "   8       0 sda 1 0 " + std::to_string(read_sectors) + " 0 1 0 " +
+                                  std::to_string(write_sectors) +
                                   " 0 0 0 0\n   8       1 sda1 1 0 999999 0 1 0 999999 0 0 0 0\n");
   };
   auto net = [&](long rx, long tx) {
     write(proc / "net" / "dev",
           "Inter-|   Receive |  Transmit\n face |bytes packets|bytes\n"
           "    lo: 999999 1 0 0 0 0 0 0 999999 1 0 0 0 0 0 0\n"
-          "  eth0: " + std::to_string(rx) + " 1 0 0 0 0 0 0 " + std::to_string(tx) +
-          " 1 0 0 0 0 0 0\n");
+          "  eth0: " +
+              std::to_string(rx) + " 1 0 0 0 0 0 0 " + std::to_string(tx) + " 1 0 0 0 0 0 0\n");
   };
   stat(100, 100);
   disks(0, 0);
@@ -50,9 +50,9 @@ TEST(ProcSamplerTest, RatesFromTwoReads) {
   EXPECT_EQ(first->cpu_percent(), 0);
   EXPECT_DOUBLE_EQ(first->memory_percent(), 75);
   EXPECT_DOUBLE_EQ(first->load1(), 0.5);
-  stat(175, 125);                    // 75 busy of 100
-  disks(2 * 1000000 / 512 * 2, 0);   // 2 MB over 2 s... in sectors
-  net(2'000'000, 500'000);           // bytes over 2 s
+  stat(175, 125);                   // 75 busy of 100
+  disks(2 * 1000000 / 512 * 2, 0);  // 2 MB over 2 s... in sectors
+  net(2'000'000, 500'000);          // bytes over 2 s
   auto second = sampler.sample(t0 + std::chrono::seconds(2));
   ASSERT_TRUE(second.ok());
   EXPECT_DOUBLE_EQ(second->cpu_percent(), 75);
