@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "telekern/monitor/v1/monitor.grpc.pb.h"
@@ -76,6 +77,8 @@ class MonitorTest : public ::testing::Test {
     return mv1::Monitor::NewStub(daemon_->channel());
   }
 
+  // Samples are identified by node and time (milliseconds): a second sample
+  // with the same time is a redelivery and skipped, so times are distinct.
   static void publish(const std::string& node, double cpu,
                       std::chrono::milliseconds interval = 200ms) {
     mv1::MetricSample sample;
@@ -83,7 +86,10 @@ class MonitorTest : public ::testing::Test {
     sample.set_node_name("Synthetic " + node);
     sample.set_cpu_percent(cpu);
     sample.set_memory_percent(33);
-    *sample.mutable_time() = to_timestamp(std::chrono::system_clock::now());
+    static std::chrono::system_clock::time_point last;
+    auto at = std::max(std::chrono::system_clock::now(), last + 1ms);
+    last = at;
+    *sample.mutable_time() = to_timestamp(at);
     *sample.mutable_interval() =
         google::protobuf::util::TimeUtil::MillisecondsToDuration(interval.count());
     std::string json;
