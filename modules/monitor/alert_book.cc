@@ -82,8 +82,15 @@ void AlertBook::restore(const std::vector<v1::Alert>& open_alerts) {
   }
 }
 
+void AlertBook::index_metrics() {
+  watched_metrics_.clear();
+  for (const auto& [id, threshold] : thresholds_)
+    if (threshold.enabled()) watched_metrics_.insert(threshold.metric());
+}
+
 void AlertBook::set_threshold(const v1::Threshold& threshold) {
   thresholds_[threshold.id()] = threshold;
+  index_metrics();
   if (!threshold.enabled()) {
     for (auto it = pending_.begin(); it != pending_.end();)
       it = std::get<2>(it->first) == threshold.id() ? pending_.erase(it) : std::next(it);
@@ -94,6 +101,7 @@ std::vector<AlertChange> AlertBook::remove_threshold(uint64_t id, TimePoint now,
                                                      const std::string& actor) {
   std::vector<AlertChange> changes;
   thresholds_.erase(id);
+  index_metrics();
   for (auto it = pending_.begin(); it != pending_.end();)
     it = std::get<2>(it->first) == id ? pending_.erase(it) : std::next(it);
   std::vector<uint64_t> to_resolve;
@@ -120,7 +128,12 @@ std::vector<const v1::Threshold*> AlertBook::effective(const std::string& node_i
 std::vector<AlertChange> AlertBook::evaluate(const v1::MetricSample& sample, TimePoint now) {
   std::vector<AlertChange> changes;
   const std::string& node = sample.node_id();
+  // Open alerts of this node must be looked at for every metric (a threshold
+  // may have gone); otherwise only metrics some threshold watches.
+  auto first_open = open_by_key_.lower_bound({node, std::string(), 0});
+  bool node_has_open = first_open != open_by_key_.end() && std::get<0>(first_open->first) == node;
   for (const auto& info : metric_catalog()) {
+    if (!node_has_open && watched_metrics_.find(info.name) == watched_metrics_.end()) continue;
     std::string metric(info.name);
     double value = info.read(sample);
     auto in_effect = effective(node, metric);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -99,8 +100,12 @@ class AlertBook {
   AlertChange change(v1::Alert& alert, v1::AlertState state, TimePoint now,
                      const std::string& actor, const std::string& note, double value);
 
+  void index_metrics();
+
   uint64_t next_id_;
   std::map<uint64_t, v1::Threshold> thresholds_;
+  // Metrics some enabled threshold watches: the others are skipped per sample.
+  std::set<std::string, std::less<>> watched_metrics_;
   std::map<Key, Pending> pending_;
   std::map<Key, uint64_t> open_by_key_;
   std::map<uint64_t, v1::Alert> open_;

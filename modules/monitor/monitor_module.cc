@@ -70,12 +70,14 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
       }
     }
     if (options.agent_enabled) {
-      agent_ = std::make_unique<Agent>(
+      agent_ = std::make_shared<Agent>(
           options, [stream_config] { return stream::make_producer(stream_config); }, logger_,
           context.metrics());
       agent_->start();
     }
     stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    std::lock_guard lock(mutex_);
+    started_ = true;
     return absl::OkStatus();
   }
 
@@ -83,33 +85,41 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
 
   ModuleHealth health() const override {
     std::string problem;
+    std::shared_ptr<MonitorEngine> engine;
+    std::shared_ptr<Agent> agent;
     {
       std::lock_guard lock(mutex_);
+      if (!started_) return {HealthState::kNotServing, "not running"};
       problem = problem_;
+      engine = engine_;
+      agent = agent_;
     }
     if (!problem.empty()) return {HealthState::kDegraded, problem};
-    if (engine_) {
-      if (auto error = engine_->ingest_error(); !error.empty())
+    if (engine) {
+      if (auto error = engine->ingest_error(); !error.empty())
         return {HealthState::kDegraded, error};
     }
-    if (agent_) {
-      if (auto error = agent_->last_error(); !error.empty())
+    if (agent) {
+      if (auto error = agent->last_error(); !error.empty())
         return {HealthState::kDegraded, "agent: " + error};
     }
     return {};
   }
 
   void stop() override {
+    std::shared_ptr<MonitorEngine> engine;
+    std::shared_ptr<Agent> agent;
+    {
+      std::lock_guard lock(mutex_);
+      started_ = false;
+      problem_.clear();
+      engine = std::move(engine_);
+      agent = std::move(agent_);
+    }
     stop_watch_.reset();
-    if (agent_) {
-      agent_->stop();
-      agent_.reset();
-    }
+    if (agent) agent->stop();
     service_.detach();
-    if (engine_) {
-      engine_->shutdown();
-      engine_.reset();
-    }
+    if (engine) engine->shutdown();
   }
 
  private:
@@ -120,10 +130,11 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
 
   MonitorService service_;
   std::shared_ptr<MonitorEngine> engine_;
-  std::unique_ptr<Agent> agent_;
+  std::shared_ptr<Agent> agent_;
   std::shared_ptr<spdlog::logger> logger_;
   mutable std::mutex mutex_;
   std::string problem_;
+  bool started_ = false;
   std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 

@@ -55,14 +55,15 @@ TEST(MonitorShellTest, IssueCommandsWork) {
         return nodes.exit_code == 0 && nodes.output.find("shell-node") != std::string::npos;
       },
       20s));
-  auto metrics = run_telesh(daemon, "-o json monitor metrics shell-node --since 1h",
-                            {.redirect = "2>&1"});
+  auto metrics =
+      run_telesh(daemon, "-o json monitor metrics shell-node --since 1h", {.redirect = "2>&1"});
   ASSERT_EQ(metrics.exit_code, 0) << metrics.output;
   EXPECT_NE(metrics.output.find("shell-node"), std::string::npos);
   auto alerts = run_telesh(daemon, "monitor alerts --unacked", {.redirect = "2>&1"});
   EXPECT_EQ(alerts.exit_code, 0) << alerts.output;
 
-  auto csv = run_telesh(daemon, "monitor export shell-node --since 1h", {.redirect = "2>/dev/null"});
+  auto csv =
+      run_telesh(daemon, "monitor export shell-node --since 1h", {.redirect = "2>/dev/null"});
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   std::istringstream in(csv.output);
   std::string line;

@@ -35,7 +35,8 @@ TEST(KafkaTransportTest, AgentToBackendOverKafka) {
       options.stream, {options.group, {options.topic}, stream::StartFrom::kEarliest});
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   engine.start(std::move(*consumer));
-  Agent agent(options, [&] { return stream::make_producer(options.stream); }, logger, metrics);
+  Agent agent(
+      options, [&] { return stream::make_producer(options.stream); }, logger, metrics);
   agent.start();
   EXPECT_TRUE(testing::wait_for(
       [&] {
