@@ -14,7 +14,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	python3-grpcio python3-protobuf python3-plotly redis-server prometheus tmux expect curl procps openssl jq \
 	influxdb libsqlite3-dev \
 	libsimdjson-dev openssh-server openssh-client kcat \
-	nats-server chromium
+	nats-server chromium \
+	libpq-dev postgresql-15
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
 # their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.

@@ -389,8 +389,20 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
       request->timeout.value_or(streaming ? std::chrono::milliseconds(0) : options_.unary_timeout);
 
   ResponsePrinter printer(out_, format, options_.style, streaming);
+  // A method whose cli option names a raw_output field (CSV chunks, say)
+  // writes that field's bytes as they are, unless -o json/yaml was asked.
+  const auto& cli = method->options().GetExtension(telekern::options::v1::cli);
+  const google::protobuf::FieldDescriptor* raw_field =
+      cli.raw_output().empty() || format != OutputFormat::kTable
+          ? nullptr
+          : method->output_type()->FindFieldByName(cli.raw_output());
   auto status = invoke(client_->channel(), invocation, [&](const Message& response) {
     if (extra) extra(response);
+    if (raw_field != nullptr) {
+      out_ << response.GetReflection()->GetString(response, raw_field);
+      out_.flush();
+      return;
+    }
     printer.print(response);
   });
   printer.finish();

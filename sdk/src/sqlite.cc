@@ -69,6 +69,12 @@ Statement& Statement::bind_null(int index) {
   return *this;
 }
 
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(statement_, index, bytes.data(), static_cast<int>(bytes.size()),
+                    SQLITE_TRANSIENT);
+  return *this;
+}
+
 absl::StatusOr<bool> Statement::step() {
   int code = sqlite3_step(statement_);
   if (code == SQLITE_ROW) return true;
@@ -103,6 +109,7 @@ std::string Statement::column_text(int index) const {
 bool Statement::column_is_null(int index) const {
   return sqlite3_column_type(statement_, index) == SQLITE_NULL;
 }
+int64_t Statement::changes() const { return sqlite3_changes(sqlite3_db_handle(statement_)); }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::open(const std::string& path,
                                                          OpenOptions options) {
@@ -148,6 +155,8 @@ absl::StatusOr<Statement> Database::prepare(std::string_view sql) {
   return Statement(statement, std::string(sql), path_);
 }
 
+int64_t Database::last_insert_id() const { return sqlite3_last_insert_rowid(handle_); }
+
 absl::Status Database::transaction(const std::function<absl::Status()>& body) {
   auto begun = exec("BEGIN IMMEDIATE");
   if (!begun.ok()) return begun;
@@ -158,6 +167,21 @@ absl::Status Database::transaction(const std::function<absl::Status()>& body) {
   }
   auto committed = exec("COMMIT");
   if (!committed.ok()) exec("ROLLBACK").IgnoreError();
+  return committed;
+}
+
+Transaction::Transaction(Database& database)
+    : database_(database), begun_(database.exec("BEGIN IMMEDIATE")) {}
+
+Transaction::~Transaction() {
+  if (begun_.ok() && !done_) database_.exec("ROLLBACK").IgnoreError();
+}
+
+absl::Status Transaction::commit() {
+  if (!begun_.ok()) return begun_;
+  done_ = true;
+  auto committed = database_.exec("COMMIT");
+  if (!committed.ok()) database_.exec("ROLLBACK").IgnoreError();
   return committed;
 }
 

@@ -30,6 +30,7 @@ class Statement {
   Statement& bind(int index, double value);
   Statement& bind(int index, std::string_view text);
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, std::string_view bytes);
   // True while a row is available, false when done; errors name the SQL.
   absl::StatusOr<bool> step();
   // Steps to the end (for statements without rows).
@@ -41,6 +42,8 @@ class Statement {
   double column_double(int index) const;
   std::string column_text(int index) const;
   bool column_is_null(int index) const;
+  // Rows the last run of this statement inserted, updated or deleted.
+  int64_t changes() const;
 
  private:
   friend class Database;
@@ -70,12 +73,30 @@ class Database {
   // BEGIN IMMEDIATE; body; COMMIT (ROLLBACK when body fails).
   absl::Status transaction(const std::function<absl::Status()>& body);
   const std::string& path() const { return path_; }
+  int64_t last_insert_id() const;
 
  private:
   Database(sqlite3* handle, std::string path) : handle_(handle), path_(std::move(path)) {}
   absl::Status error(std::string_view what) const;
   sqlite3* handle_;
   std::string path_;
+};
+
+// BEGIN IMMEDIATE on construction; ROLLBACK in the destructor unless
+// commit() succeeded (the guard form of Database::transaction()).
+class Transaction {
+ public:
+  explicit Transaction(Database& database);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  const absl::Status& begun() const { return begun_; }
+  absl::Status commit();
+
+ private:
+  Database& database_;
+  absl::Status begun_;
+  bool done_ = false;
 };
 
 }  // namespace telekern::sqlite
