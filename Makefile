@@ -11,7 +11,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libboost-dev libboost-filesystem-dev libgtest-dev libgmock-dev libbenchmark-dev \
 	librdkafka-dev libhiredis-dev libssh2-1-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
-	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl jq
+	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl jq \
+	chromium
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
 # their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.
@@ -39,6 +40,17 @@ endef
 
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
+	@# The web console (web/) builds with node + npm (Debian's unless a node is already there)
+	@# from web/package-lock.json; npm ci runs again only when the lockfile changed.
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	@if [ ! -f web/node_modules/.package-lock.json ] || \
+	    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	  cd web && npm ci --no-audit --no-fund; \
+	fi
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

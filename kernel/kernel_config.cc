@@ -53,6 +53,9 @@ const ConfigSchema& kernel_schema() {
        "Deadline of unary and client-streaming calls made by the gateway"},
       {"http_gateway.cors_origins", ConfigType::kStringList, "",
        "Origins browsers may call the gateway from (CORS); empty = CORS off"},
+      {"http_console.dir", ConfigType::kString, "",
+       "Directory of the web console served at /; empty = ../share/telekern/web next to the "
+       "binary (when built), off = no console"},
       {"grpc_rate_per_credential", ConfigType::kDouble, "0",
        "Calls a second per credential on gRPC, gateway calls included (burst twice that); "
        "0 = unlimited"},
@@ -166,6 +169,7 @@ absl::StatusOr<KernelConfig> load_kernel_config(
       static_cast<size_t>(std::max<int64_t>(0, config.get_int("http_gateway.max_body_bytes")));
   result.gateway.call_timeout = config.get_duration("http_gateway.call_timeout");
   result.gateway.cors_origins = config.get_string_list("http_gateway.cors_origins");
+  result.console_dir = config.get_string("http_console.dir");
   result.grpc_rate_per_credential = config.get_double("grpc_rate_per_credential");
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =

@@ -29,6 +29,7 @@ struct KernelConfig {
     std::chrono::milliseconds call_timeout{30'000};
     std::vector<std::string> cors_origins;
   } gateway;                            // http_gateway.*
+  std::string console_dir;              // http_console.dir: "" = default, "off" = none
   double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;

@@ -233,9 +233,11 @@ void Gateway::install(httplib::Server& server) {
         response.set_header("X-Content-Type-Options", "nosniff");
         response.set_header("X-Frame-Options", "DENY");
         response.set_header("Referrer-Policy", "no-referrer");
-        response.set_header("Content-Security-Policy",
-                            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        if (!response.has_header("Content-Security-Policy")) {  // the console sets a stricter one
+          response.set_header("Content-Security-Policy",
+                              "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                              "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        }
         auto origin = request.get_header_value("Origin");
         if (!origin.empty() && std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
                                          origin) != options_.cors_origins.end()) {
@@ -324,6 +326,7 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
                          "application/json");
     return;
   }
+  if (options_.console && options_.console->serve(request, response)) return;
   std::shared_ptr<const RouteTable> seen;
   {
     std::lock_guard lock(routes_mutex_);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/http/console_files.h"
 #include "kernel/http/rate_limiter.h"
 #include "kernel/http/route_table.h"
 #include "telekern/metrics.h"
@@ -45,6 +46,8 @@ struct GatewayOptions {
   RateLimit per_address{400, 800};
   // Origins allowed to call from a browser (CORS); empty: CORS off.
   std::vector<std::string> cors_origins;
+  // The web console, answering GETs no route matched; null: none.
+  std::shared_ptr<const ConsoleFiles> console;
 };
 
 class Gateway {

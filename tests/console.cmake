@@ -1,0 +1,28 @@
+# The web console (web/): frontend unit tests (vitest), a check that the
+# built bundle names no external URL, and end-to-end tests in Debian's
+# chromium (playwright-core) against a real telekernd serving the bundle.
+# Screenshots go to build/test-artifacts/console.
+set(TELEKERN_CONSOLE_ARTIFACTS ${PROJECT_BINARY_DIR}/test-artifacts/console)
+set(telekern_vitest ${TELEKERN_WEB_SOURCE}/node_modules/vitest/vitest.mjs)
+
+add_test(NAME telekern_console_unit_tests
+  COMMAND ${NODE_EXECUTABLE} ${telekern_vitest} run --reporter=dot
+  WORKING_DIRECTORY ${TELEKERN_WEB_SOURCE})
+set_tests_properties(telekern_console_unit_tests PROPERTIES LABELS unit TIMEOUT 120)
+
+add_test(NAME telekern_console_bundle_test
+  COMMAND ${NODE_EXECUTABLE} ${TELEKERN_WEB_SOURCE}/tests/bundle/check_bundle.mjs ${TELEKERN_WEB_OUT})
+set_tests_properties(telekern_console_bundle_test PROPERTIES LABELS unit TIMEOUT 60)
+
+find_program(TELEKERN_CHROMIUM NAMES chromium chromium-browser)
+add_test(NAME telekern_console_e2e_tests
+  COMMAND ${CMAKE_COMMAND} -E env
+          TELEKERND=$<TARGET_FILE:telekernd>
+          TELEKERN_MODULES_DIR=${PROJECT_BINARY_DIR}/modules
+          TELEKERN_WEB_DIR=${TELEKERN_WEB_OUT}
+          TELEKERN_CHROMIUM=${TELEKERN_CHROMIUM}
+          TELEKERN_ARTIFACTS=${TELEKERN_CONSOLE_ARTIFACTS}
+          ${NODE_EXECUTABLE} ${telekern_vitest} run --config vitest.e2e.config.ts --reporter=verbose
+  WORKING_DIRECTORY ${TELEKERN_WEB_SOURCE})
+set_tests_properties(telekern_console_e2e_tests PROPERTIES LABELS integration TIMEOUT 300
+  RUN_SERIAL FALSE)
