@@ -26,3 +26,20 @@ add_test(NAME telekern_console_e2e_tests
   WORKING_DIRECTORY ${TELEKERN_WEB_SOURCE})
 set_tests_properties(telekern_console_e2e_tests PROPERTIES LABELS integration TIMEOUT 300
   RUN_SERIAL FALSE)
+
+# `make bench` runs every file of build/bench: the console's load budget
+# (web/tests/bench) as a script there.
+file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/bench/telekern_console_bench
+  CONTENT "#!/bin/sh
+# The web console's load budget: compressed JavaScript and time to the first chart.
+cd '${TELEKERN_WEB_SOURCE}' && exec env \\
+  TELEKERND='$<TARGET_FILE:telekernd>' TELEKERN_MODULES_DIR='${PROJECT_BINARY_DIR}/modules' \\
+  TELEKERN_WEB_DIR='${TELEKERN_WEB_OUT}' TELEKERN_CHROMIUM='${TELEKERN_CHROMIUM}' \\
+  TELEKERN_ARTIFACTS='${PROJECT_BINARY_DIR}/bench-artifacts/console' \\
+  '${NODE_EXECUTABLE}' '${telekern_vitest}' run --config vitest.bench.config.ts \"$@\"
+"
+  FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+add_dependencies(telekern_benchmarks telekern_web telekernd telekern_broker)
+if(TARGET telekern_monitor)
+  add_dependencies(telekern_benchmarks telekern_monitor)
+endif()

@@ -20,7 +20,7 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-async function login(page: import('playwright-core').Page, user: keyof typeof USERS, password = USERS[user].password) {
+async function login(page: import('playwright-core').Page, user: keyof typeof USERS, password: string = USERS[user].password) {
   await page.goto(daemon.base + '/');
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Password').fill(password);
