@@ -1,6 +1,7 @@
 // A real telekernd for the end-to-end tests: free ports, a temp dir, users
 // of each role, the built console; stopped (SIGTERM) by stop().
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ export function env(name: string): string {
 export interface DaemonOptions {
   auth: boolean;
   modules: string[]; // names in TELEKERN_MODULES_DIR
+  jwtTtl?: string; // auth.jwt_ttl, e.g. "3s"
   extraYaml?: string;
 }
 
@@ -54,9 +56,16 @@ export class Daemon {
       `  dir: ${env('TELEKERN_WEB_DIR')}`,
     ];
     if (this.options.auth) {
-      const hash = (password: string) =>
-        execFileSync(telekernd, ['--hash-password'], { input: password }).toString().trim();
-      lines.push('auth:', '  jwt_secret: "console-e2e-secret-that-is-long-enough-0123456789"', '  users:');
+      // The kernel's pbkdf2-sha256 format with its minimum of 1000 iterations
+      // (telekernd --hash-password uses 210000): logins stay fast in tests.
+      const hash = (password: string) => {
+        const salt = randomBytes(16);
+        const key = pbkdf2Sync(password, salt, 1000, 32, 'sha256');
+        return `pbkdf2-sha256$1000$${salt.toString('base64url')}$${key.toString('base64url')}`;
+      };
+      lines.push('auth:', '  jwt_secret: "console-e2e-secret-that-is-long-enough-0123456789"');
+      if (this.options.jwtTtl) lines.push(`  jwt_ttl: ${this.options.jwtTtl}`);
+      lines.push('  users:');
       for (const [name, u] of Object.entries(USERS)) {
         lines.push(`    - {name: ${name}, password_hash: "${hash(u.password)}", role: ${u.role}}`);
       }
