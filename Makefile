@@ -62,7 +62,7 @@ build: configure
 
 run: build
 	@mkdir -p data
-	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (/metrics /health /ready), modules from $(BUILD_DIR)/modules"
+	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (web console at http://127.0.0.1:7071/, /metrics /health /ready), modules from $(BUILD_DIR)/modules"
 	@if [ -x $(BUILD_DIR)/bin/telesh ]; then \
 	  echo "daemon log: data/telekernd.log; leaving telesh (Ctrl-D) stops the daemon"; \
 	  $(BUILD_DIR)/bin/telekernd --data-dir ./data > data/telekernd.log 2>&1 & pid=$$!; \
