@@ -1,7 +1,7 @@
 // The console shell: boot (is auth on?), login, navigation by loaded
 // services, and the pages.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, KERNEL, MONITOR, BROKER, Role, Session } from './api';
+import { ApiError, BROKER, COLLECTOR, KERNEL, MONITOR, Role, Session } from './api';
 import { ConsoleContext, ConsoleState, api } from './state';
 import { matchPath, navigate, usePath } from './router';
 import { Link, Loading } from './components/ui';
@@ -9,6 +9,7 @@ import { LoginPage } from './pages/login';
 import { OverviewPage } from './pages/overview';
 import { BrokerPage } from './pages/broker';
 import { MonitorPage, NodePage } from './pages/monitor';
+import { CollectorPage, GpuPage } from './pages/collector';
 
 type Boot =
   | { kind: 'starting' }
@@ -25,6 +26,7 @@ interface Page {
 const pages: Page[] = [
   { path: '/', label: 'Overview' },
   { path: '/monitor', label: 'Monitor', service: MONITOR },
+  { path: '/collector', label: 'Collector', service: COLLECTOR },
   { path: '/broker', label: 'Broker', service: BROKER },
 ];
 
@@ -155,7 +157,7 @@ function Shell(props: { pages: Page[]; onLogout: () => void }) {
 function Route(props: { path: string; services: Set<string> }) {
   const { path, services } = props;
   if (path === '/' || path === '/overview') return <OverviewPage />;
-  const missing = (service: string, label: string) => (
+  const missing = (_service: string, label: string) => (
     <section>
       <h1>{label}</h1>
       <p class="empty">The {label.toLowerCase()} module is not loaded. Load it from the overview.</p>
@@ -165,6 +167,9 @@ function Route(props: { path: string; services: Set<string> }) {
   if (path === '/monitor') return services.has(MONITOR) ? <MonitorPage /> : missing(MONITOR, 'Monitor');
   const node = matchPath('/monitor/nodes/:id', path);
   if (node) return services.has(MONITOR) ? <NodePage id={node.id} /> : missing(MONITOR, 'Monitor');
+  if (path === '/collector') return services.has(COLLECTOR) ? <CollectorPage /> : missing(COLLECTOR, 'Collector');
+  const gpu = matchPath('/collector/gpus/:id', path);
+  if (gpu) return services.has(COLLECTOR) ? <GpuPage id={gpu.id} /> : missing(COLLECTOR, 'Collector');
   return (
     <section>
       <h1>Not found</h1>

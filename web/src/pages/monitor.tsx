@@ -47,17 +47,26 @@ const seconds = (ts: string) => Date.parse(ts) / 1000;
 
 // Runs a server stream for as long as the component lives, reconnecting
 // with backoff after errors (an expired session ends it via the API).
-export function useStream<T>(api: Api, method: string, body: object, onMessage: (m: T) => void, deps: unknown[]) {
+// An empty method runs nothing.
+export function useStream<T>(
+  api: Api,
+  method: string,
+  body: object,
+  onMessage: (m: T) => void,
+  deps: unknown[],
+  service = MONITOR,
+) {
   const handler = useRef(onMessage);
   handler.current = onMessage;
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
+    if (!method) return;
     const controller = new AbortController();
     let delay = 500;
     (async () => {
       while (!controller.signal.aborted) {
         try {
-          await api.stream<T>(MONITOR, method, body, (m) => {
+          await api.stream<T>(service, method, body, (m) => {
             delay = 500;
             setError(null);
             handler.current(m);
