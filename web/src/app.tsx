@@ -1,7 +1,7 @@
 // The console shell: boot (is auth on?), login, navigation by loaded
 // services, and the pages.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, BROKER, COLLECTOR, KERNEL, MONITOR, Role, Session } from './api';
+import { ApiError, BROKER, COLLECTOR, KERNEL, MONITOR, Role, Session, TRACER } from './api';
 import { ConsoleContext, ConsoleState, api } from './state';
 import { matchPath, navigate, usePath } from './router';
 import { Link, Loading } from './components/ui';
@@ -10,6 +10,7 @@ import { OverviewPage } from './pages/overview';
 import { BrokerPage } from './pages/broker';
 import { MonitorPage, NodePage } from './pages/monitor';
 import { CollectorPage, GpuPage } from './pages/collector';
+import { TracerPage } from './pages/tracer';
 
 type Boot =
   | { kind: 'starting' }
@@ -28,6 +29,7 @@ const pages: Page[] = [
   { path: '/monitor', label: 'Monitor', service: MONITOR },
   { path: '/collector', label: 'Collector', service: COLLECTOR },
   { path: '/broker', label: 'Broker', service: BROKER },
+  { path: '/tracer', label: 'Tracer', service: TRACER },
 ];
 
 export function App() {
@@ -167,6 +169,7 @@ function Route(props: { path: string; services: Set<string> }) {
   if (path === '/monitor') return services.has(MONITOR) ? <MonitorPage /> : missing(MONITOR, 'Monitor');
   const node = matchPath('/monitor/nodes/:id', path);
   if (node) return services.has(MONITOR) ? <NodePage id={node.id} /> : missing(MONITOR, 'Monitor');
+  if (path === '/tracer') return services.has(TRACER) ? <TracerPage /> : missing(TRACER, 'Tracer');
   if (path === '/collector') return services.has(COLLECTOR) ? <CollectorPage /> : missing(COLLECTOR, 'Collector');
   const gpu = matchPath('/collector/gpus/:id', path);
   if (gpu) return services.has(COLLECTOR) ? <GpuPage id={gpu.id} /> : missing(COLLECTOR, 'Collector');

@@ -209,6 +209,7 @@ export function MonitorPage() {
       />
       <ThresholdsPanel nodes={list} onChange={() => setAlertsVersion((v) => v + 1)} />
       <ExportPanel nodes={list} />
+      <UsersPanel />
     </section>
   );
 }
@@ -736,5 +737,94 @@ function ExportPanel(props: { nodes: Node[] }) {
       </div>
       <ErrorNote error={error} />
     </form>
+  );
+}
+
+// ---- users (admins) ----
+
+function UsersPanel() {
+  const { api, session } = useConsole();
+  const admin = roleAtLeast(session.role, 'ROLE_ADMIN');
+  const users = useLoad(
+    (signal) => (admin ? api.call<{ users?: any[] }>(MONITOR, 'ListUsers', {}, signal) : Promise.resolve({ users: [] })),
+    [admin],
+  );
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [role, setRole] = useState('ROLE_VIEWER');
+  const [error, setError] = useState<unknown>(null);
+  if (!admin) return null;
+  const add = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api.call(MONITOR, 'CreateUser', { name, password, role });
+      setName('');
+      setPassword('');
+      setError(null);
+      users.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const remove = async (user: string) => {
+    try {
+      await api.call(MONITOR, 'DeleteUser', { name: user });
+      users.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div class="card" data-testid="users">
+      <h2>Monitor users</h2>
+      <ErrorNote error={users.error ?? error} />
+      {(users.data?.users ?? []).length === 0 ? (
+        <p class="empty">No monitor users.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Role</th>
+              <th>Created</th>
+              <th>Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(users.data?.users ?? []).map((u) => (
+              <tr key={u.name}>
+                <td>{u.name}</td>
+                <td>{enumLabel(u.role, 'ROLE_')}</td>
+                <td>{timeOf(u.createdAt)}</td>
+                <td>
+                  <button class="danger" onClick={() => remove(u.name)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form class="row" onSubmit={add}>
+        <label>
+          Name
+          <input name="user-name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <label>
+          Password
+          <input name="user-password" type="password" autoComplete="new-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        </label>
+        <label>
+          Role
+          <select name="user-role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
+            <option value="ROLE_VIEWER">viewer</option>
+            <option value="ROLE_OPERATOR">operator</option>
+            <option value="ROLE_ADMIN">admin</option>
+          </select>
+        </label>
+        <button type="submit">Add user</button>
+      </form>
+    </div>
   );
 }
