@@ -2,6 +2,10 @@
 # built bundle names no external URL, and end-to-end tests in Debian's
 # chromium (playwright-core) against a real telekernd serving the bundle.
 # Screenshots go to build/test-artifacts/console.
+telekern_add_test(telekern_console_files_tests LABEL unit
+  SOURCES unit/console/console_files_test.cc
+  DEPS telekern_kernel_core telekern_test_support)
+
 set(TELEKERN_CONSOLE_ARTIFACTS ${PROJECT_BINARY_DIR}/test-artifacts/console)
 set(telekern_vitest ${TELEKERN_WEB_SOURCE}/node_modules/vitest/vitest.mjs)
 
