@@ -514,7 +514,7 @@ function ThresholdsPanel(props: { nodes: Node[]; nodeId?: string; onChange: () =
       enabled: form.enabled,
     };
     if (form.id) body.id = form.id;
-    if (form.clearValue.trim() !== '') body.clearValue = Number(form.clearValue);
+    if (form.clearValue.trim() !== '') body.clearThreshold = Number(form.clearValue);
     try {
       const r = await api.call<any>(MONITOR, 'UpsertThreshold', body);
       setOutcome(`Threshold ${r.threshold?.id} ${r.created ? 'created' : 'updated'}`);
@@ -543,7 +543,7 @@ function ThresholdsPanel(props: { nodes: Node[]; nodeId?: string; onChange: () =
       metric: t.metric,
       condition: t.condition,
       value: String(t.value ?? 0),
-      clearValue: t.clearValue === undefined ? '' : String(t.clearValue),
+      clearValue: t.clearThreshold === undefined ? '' : String(t.clearThreshold),
       forText: humanDuration(durationSeconds(t.for)).replace(' ', ''),
       severity: t.severity ?? 'SEVERITY_WARNING',
       enabled: !!t.enabled,
@@ -583,7 +583,7 @@ function ThresholdsPanel(props: { nodes: Node[]; nodeId?: string; onChange: () =
                   <td>
                     {t.condition} {t.value ?? 0}
                   </td>
-                  <td>{t.clearValue ?? t.value ?? 0}</td>
+                  <td>{t.clearThreshold ?? t.value ?? 0}</td>
                   <td>{humanDuration(durationSeconds(t.for))}</td>
                   <td>{enumLabel(t.severity, 'SEVERITY_')}</td>
                   <td>{t.enabled ? 'yes' : 'no'}</td>
