@@ -70,6 +70,7 @@ bool ConsoleFiles::send_file(const httplib::Request& request, httplib::Response&
   std::string etag = etag_of(file);
   response.set_header("Content-Security-Policy", std::string(kContentSecurityPolicy));
   response.set_header("ETag", etag);
+  response.set_header("Vary", "Accept-Encoding");  // the endpoint compresses (br, gzip)
   response.set_header("Cache-Control",
                       immutable ? "public, max-age=31536000, immutable" : "no-cache");
   if (request.get_header_value("If-None-Match") == etag) {
