@@ -10,6 +10,7 @@ export function durationSeconds(value: string | undefined): number {
 // Seconds -> "2d 3h", "4m 5s", "800ms".
 export function humanDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '–';
+  if (seconds === 0) return '0s';
   if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
   const units: [string, number][] = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]];
   const parts: string[] = [];

@@ -31,7 +31,7 @@ export function Chart(props: ChartProps) {
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: props.height ?? 180,
-      legend: { show: true },
+      legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: props.max ? { range: [0, props.max] } : { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [

@@ -275,16 +275,18 @@ export function NodePage(props: { id: string }) {
           first seen {timeOf(n.firstSeen)} · last seen {timeOf(n.lastSeen)} · interval {humanDuration(durationSeconds(n.interval))} · {n.samples ?? 0} samples
         </p>
       )}
-      <label>
-        Range{' '}
-        <select value={range} onChange={(e) => setRange(Number(e.currentTarget.value))} name="range">
-          {RANGES.map(([label, s]) => (
-            <option key={s} value={s}>
-              {label}
-            </option>
-          ))}
-        </select>
-      </label>
+      <div class="row">
+        <label>
+          Range
+          <select value={range} onChange={(e) => setRange(Number(e.currentTarget.value))} name="range">
+            {RANGES.map(([label, s]) => (
+              <option key={s} value={s}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       {history.loading && <Loading what="history" />}
       <ErrorNote error={history.error ?? streamError} />
       {history.truncated && <p class="note">History truncated to the most recent samples.</p>}
