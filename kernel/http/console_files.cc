@@ -77,9 +77,25 @@ bool ConsoleFiles::send_file(const httplib::Request& request, httplib::Response&
     response.status = 304;
     return true;
   }
+  std::string type(content_type(file.extension().string()));
+  // A script built with NAME.js.br / .gz beside it goes out as that file.
+  // Its type then names JavaScript in a form httplib does not compress again
+  // (it compresses text/* and exact application types on the fly).
+  if (file.extension() == ".js") {
+    auto accepted = request.get_header_value("Accept-Encoding");
+    for (const auto& [encoding, suffix] : {std::pair{"br", ".br"}, std::pair{"gzip", ".gz"}}) {
+      if (accepted.find(encoding) == std::string::npos) continue;
+      std::ifstream packed(file.string() + suffix, std::ios::binary);
+      if (!packed) continue;
+      response.set_header("Content-Encoding", encoding);
+      response.set_content(
+          std::string((std::istreambuf_iterator<char>(packed)), std::istreambuf_iterator<char>()),
+          "application/javascript; charset=utf-8");
+      return true;
+    }
+  }
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  response.set_content(std::move(body),
-                       std::string(content_type(file.extension().string())).c_str());
+  response.set_content(std::move(body), type.c_str());
   return true;
 }
 

@@ -50,6 +50,32 @@ TEST_F(ConsoleFilesTest, ServesFilesWithTypesAndCaching) {
   EXPECT_EQ(js.get_header_value("Cache-Control"), "public, max-age=31536000, immutable");
 }
 
+TEST_F(ConsoleFilesTest, SendsPrecompressedScriptsAsTheyAre) {
+  write("web/assets/app-1234.js.br", "BROTLI");
+  write("web/assets/app-1234.js.gz", "GZIP");
+  httplib::Request request;
+  request.method = "GET";
+  request.path = "/assets/app-1234.js";
+  request.headers.emplace("Accept-Encoding", "gzip, deflate, br");
+  httplib::Response br;
+  ASSERT_TRUE(files_.serve(request, br));
+  EXPECT_EQ(br.body, "BROTLI");
+  EXPECT_EQ(br.get_header_value("Content-Encoding"), "br");
+  // Not text/*: httplib would compress it a second time.
+  EXPECT_EQ(br.get_header_value("Content-Type"), "application/javascript; charset=utf-8");
+  request.headers.erase("Accept-Encoding");
+  request.headers.emplace("Accept-Encoding", "gzip");
+  httplib::Response gzip;
+  ASSERT_TRUE(files_.serve(request, gzip));
+  EXPECT_EQ(gzip.body, "GZIP");
+  EXPECT_EQ(gzip.get_header_value("Content-Encoding"), "gzip");
+  request.headers.erase("Accept-Encoding");
+  httplib::Response plain;
+  ASSERT_TRUE(files_.serve(request, plain));
+  EXPECT_EQ(plain.body, "console.log(1)");
+  EXPECT_FALSE(plain.has_header("Content-Encoding"));
+}
+
 TEST_F(ConsoleFilesTest, RevalidatesWithEtag) {
   auto first = get("/index.html");
   httplib::Request request;

@@ -48,7 +48,10 @@ describe('the kernel serves the console', () => {
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1];
     const js = await fetch(daemon.base + script, { headers: { 'Accept-Encoding': 'gzip' } });
     expect(js.status).toBe(200);
-    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    // Precompressed at build time (br/gzip), sent as is.
+    expect(js.headers.get('content-type')).toBe('application/javascript; charset=utf-8');
+    expect(js.headers.get('content-encoding')).toBe('gzip');
+    expect(await js.text()).toContain('telekern');
     expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     const css = /href="(\/assets\/[^"]+\.css)"/.exec(html)![1];
     expect((await fetch(daemon.base + css)).headers.get('content-type')).toBe('text/css; charset=utf-8');
