@@ -97,6 +97,9 @@ const ConfigSchema& kernel_schema() {
       {"remote.tls", ConfigType::kBool, "false", "Call remote_services over TLS"},
       {"remote.ca", ConfigType::kString, "",
        "PEM CA bundle that signs the remote daemons' certificates; empty = system roots"},
+      {"remote.keepalive", ConfigType::kDuration, "30s",
+       "HTTP/2 keepalive ping interval on channels to other daemons (remote_services, "
+       "channel_to: the proxy's upstreams), so dead peers are noticed; 0 = off"},
       {"modules", ConfigType::kNode, "",
        "One section per module (modules.<name>.<key>), validated by the module's schema"},
   };
@@ -193,6 +196,8 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.remote.api_key = config.get_string("remote.api_key");
   result.remote.tls = config.get_bool("remote.tls");
   result.remote.ca_file = config.get_string("remote.ca");
+  result.remote.keepalive =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.get_duration("remote.keepalive"));
   auto remote = config.get_node("remote_services");
   if (remote.IsDefined() && remote.IsMap()) {
     for (const auto& entry : remote) {

@@ -48,6 +48,7 @@ struct KernelConfig {
     std::string api_key;
     bool tls = false;
     std::string ca_file;
+    std::chrono::milliseconds keepalive{30000};
   } remote;                    // how channels to remote_services connect
   YAML::Node module_sections;  // "modules:" map, validated per module when it loads
   Config validated;            // for GetConfig and --print-config

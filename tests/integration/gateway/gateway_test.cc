@@ -498,5 +498,47 @@ TEST(GatewayLimitsTest, GrpcCallsPastTheLimitGetResourceExhausted) {
   EXPECT_TRUE(result->has_header("Retry-After"));
 }
 
+// A route with response_body sends that field as the HTTP body (CSV exports,
+// HTML reports): the echo fixture's Say as a CSV download.
+TEST(GatewayRawBodyTest, AResponseBodyFieldIsSentAsTheWholeBodyWithItsType) {
+  Telekernd daemon({.config_yaml = auth_config_yaml(),
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  const std::string csv = "node,cpu\nn1,\"12,5\"\n";
+  auto result = http.Get("/test/v1/say.csv?message=" + httplib::detail::encode_query_param(csv),
+                         {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->body, csv);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(result->get_header_value("Content-Disposition"), "attachment; filename=\"say.csv\"");
+
+  // Errors stay JSON, and the RPC path still answers JSON.
+  auto refused = http.Get("/test/v1/say.csv?message=x");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401) << refused->body;
+  EXPECT_NE(refused->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  auto rpc = http.Post("/rpc/telekern.testing.v1.Echo/Say", {{"X-API-Key", kViewerKey}},
+                       R"({"message":"hi"})", "application/json");
+  ASSERT_TRUE(rpc);
+  EXPECT_EQ(json::parse(rpc->body).value("message", ""), "hi") << rpc->body;
+
+  // A server stream's field of every message, back to back, as one body.
+  auto lines = http.Get("/test/v1/count.txt?count=5", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(lines);
+  ASSERT_EQ(lines->status, 200) << lines->body;
+  EXPECT_EQ(lines->body, "0\n1\n2\n3\n4\n");
+  EXPECT_EQ(lines->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+
+  auto openapi = http.Get("/api/openapi.json", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(openapi);
+  json content =
+      json::parse(openapi->body)["paths"]["/test/v1/say.csv"]["get"]["responses"]["200"]["content"];
+  EXPECT_TRUE(content.contains("text/csv; charset=utf-8")) << content.dump();
+}
+
 }  // namespace
 }  // namespace telekern::testing
