@@ -102,6 +102,7 @@ export function MonitorPage() {
   const [version, setVersion] = useState(0);
   const liveRef = useRef(live);
   liveRef.current = live;
+  const askedFor = useRef(new Set<string>());
 
   const seriesOf = (id: string) => {
     let entry = liveRef.current[id];
@@ -140,7 +141,11 @@ export function MonitorPage() {
       entry.series.add(seconds(s.time), [s.cpuPercent ?? 0, s.memoryPercent ?? 0]);
       entry.latest = s;
       entry.status = m.status;
-      if (!(nodes.data?.nodes ?? []).some((n) => n.nodeId === s.nodeId)) nodes.reload();
+      // A node seen for the first time: list nodes again, once per node.
+      if (!(nodes.data?.nodes ?? []).some((n) => n.nodeId === s.nodeId) && !askedFor.current.has(s.nodeId)) {
+        askedFor.current.add(s.nodeId);
+        nodes.reload();
+      }
       setVersion((v) => v + 1);
     },
     [],

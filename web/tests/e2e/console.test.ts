@@ -148,12 +148,20 @@ describe('in chromium', () => {
 
   it('gives a viewer no controls, and the API refuses a viewer anyway', async () => {
     const w = await openPage(browser);
-    await login(w.page, 'victor');
+    // Keyboard only: Tab between the fields, Enter submits.
+    await w.page.goto(daemon.base + '/');
+    await w.page.getByLabel('User').focus();
+    await w.page.keyboard.type('victor');
+    await w.page.keyboard.press('Tab');
+    await w.page.keyboard.type(USERS.victor.password);
+    await w.page.keyboard.press('Enter');
+    await expect.poll(() => w.page.getByTestId('who').textContent()).toBe('victor · viewer');
     await expect.poll(() => w.page.locator('tr[data-module="broker"]').textContent()).toContain('running');
     expect(await w.page.getByRole('button', { name: 'Reload' }).count()).toBe(0);
     expect(await w.page.getByRole('button', { name: 'Unload' }).count()).toBe(0);
     expect(await w.page.getByLabel('Load module (name or path)').count()).toBe(0);
-    await w.page.getByRole('link', { name: 'Broker' }).click();
+    await w.page.getByRole('link', { name: 'Broker' }).focus();
+    await w.page.keyboard.press('Enter');
     await expect.poll(() => w.page.getByRole('heading', { name: 'Broker' }).isVisible()).toBe(true);
     expect(await w.page.getByTestId('produce').count()).toBe(0);
     await screenshot(w.page, 'viewer-broker');
