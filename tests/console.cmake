@@ -14,6 +14,12 @@ add_test(NAME telekern_console_unit_tests
   WORKING_DIRECTORY ${TELEKERN_WEB_SOURCE})
 set_tests_properties(telekern_console_unit_tests PROPERTIES LABELS unit TIMEOUT 120)
 
+# Types of the sources and tests (vitest and Vite strip them unchecked).
+add_test(NAME telekern_console_typecheck
+  COMMAND ${NODE_EXECUTABLE} ${TELEKERN_WEB_SOURCE}/node_modules/typescript/bin/tsc --noEmit
+          -p ${TELEKERN_WEB_SOURCE})
+set_tests_properties(telekern_console_typecheck PROPERTIES LABELS unit TIMEOUT 120)
+
 add_test(NAME telekern_console_bundle_test
   COMMAND ${NODE_EXECUTABLE} ${TELEKERN_WEB_SOURCE}/tests/bundle/check_bundle.mjs ${TELEKERN_WEB_OUT})
 set_tests_properties(telekern_console_bundle_test PROPERTIES LABELS unit TIMEOUT 60)
