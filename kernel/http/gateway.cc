@@ -346,7 +346,6 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
                          "application/json");
     return;
   }
-  if (options_.console && options_.console->serve(request, response)) return;
   std::shared_ptr<const RouteTable> seen;
   {
     std::lock_guard lock(routes_mutex_);
@@ -361,6 +360,8 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
       return;
     }
   }
+  // No route, now or of an unloaded module: the web console's, if any.
+  if (options_.console && options_.console->serve(request, response)) return;
   send_error(response, grpc::StatusCode::NOT_FOUND,
              str_cat("no route for ", request.method, " ", request.path,
                      "; every RPC is at POST /rpc/<package.Service>/<Method>, the routes are "
