@@ -428,8 +428,15 @@ function AlertItem(props: { alert: any; canAck: boolean; onAcked: () => void }) 
         <Badge kind={enumLabel(a.severity, 'SEVERITY_')}>{enumLabel(a.severity, 'SEVERITY_')}</Badge>
         <Badge kind={state}>{state}</Badge>
         <span class="grow">
-          <b>{a.nodeName || a.nodeId}</b> {a.metric} {a.condition} {a.thresholdValue} (value {num(a.value)}, now {num(a.lastValue)})
-          {a.message && <span class="small"> — {a.message}</span>}
+          <b>{a.nodeName || a.nodeId}</b>{' '}
+          {a.metric === 'node_status' ? (
+            a.message
+          ) : (
+            <>
+              {a.metric} {a.condition} {a.thresholdValue} (value {num(a.value)}, now {num(a.lastValue)})
+              {a.message && <span class="small"> — {a.message}</span>}
+            </>
+          )}
         </span>
         <span class="small">{timeOf(a.firedAt)}</span>
         <button class="secondary" onClick={toggleHistory} aria-expanded={!!history}>
