@@ -90,19 +90,23 @@ describe('monitor in chromium', () => {
 
     publisher.cpu['node-a'] = 95; // the synthetic breach
     const alerts = w.page.getByTestId('alerts');
-    const firing = alerts.locator('li[data-state="firing"]', { hasText: 'node-a' });
+    const firing = alerts.locator('li[data-state="firing"]', { hasText: 'cpu > 80' }).filter({ hasText: 'node-a' });
     await expect.poll(() => firing.count(), { timeout: 20_000 }).toBeGreaterThan(0);
     await screenshot(w.page, 'monitor-alert-firing');
     await firing.first().getByRole('button', { name: 'Acknowledge' }).click();
     await alerts.getByLabel('Note').fill('looking into it');
     await alerts.getByRole('button', { name: 'Confirm acknowledge' }).click();
-    const acked = alerts.locator('li[data-state="acknowledged"]', { hasText: 'node-a' });
+    const acked = alerts.locator('li[data-state="acknowledged"]', { hasText: 'cpu > 80' }).filter({ hasText: 'node-a' });
     await expect.poll(() => acked.first().textContent(), { timeout: 10_000 }).toContain('acknowledged by olga');
     await expect.poll(() => acked.first().textContent()).toContain('looking into it');
     await acked.first().getByRole('button', { name: 'History' }).click();
     await expect.poll(() => acked.first().locator('ol.history').textContent()).toContain('acknowledged by olga');
     const api = await daemon.rpc(MONITOR, 'ListAlerts', { filter: 'ALERT_FILTER_ACKNOWLEDGED' }, admin);
-    expect(api.json.alerts.some((a: any) => a.nodeId === 'node-a' && a.note === 'looking into it' && a.acknowledgedBy === 'olga')).toBe(true);
+    expect(
+      api.json.alerts.some(
+        (a: any) => a.nodeId === 'node-a' && a.metric === 'cpu' && a.note === 'looking into it' && a.acknowledgedBy === 'olga',
+      ),
+    ).toBe(true);
     publisher.cpu['node-a'] = 20;
     await screenshot(w.page, 'monitor-alert-acknowledged');
     expect(w.problems).toEqual([]);
@@ -134,7 +138,14 @@ describe('monitor in chromium', () => {
     const form = w.page.getByTestId('export');
     await form.getByLabel('Node').selectOption('node-b');
     await form.getByLabel('Range').selectOption('3600');
-    const [download] = await Promise.all([w.page.waitForEvent('download'), form.getByRole('button', { name: 'Download CSV' }).click()]);
+    const downloaded = w.page.waitForEvent('download', { timeout: 45_000 });
+    await form.getByRole('button', { name: 'Download CSV' }).click();
+    // An error in the form ends the wait with its text.
+    const failed = form.getByRole('alert').waitFor({ timeout: 45_000 }).then(async () => {
+      throw new Error(`export failed in the page: ${await form.getByRole('alert').textContent()}`);
+    });
+    failed.catch(() => {});
+    const download = await Promise.race([downloaded, failed]);
     expect(download.suggestedFilename()).toBe('telekern-monitor-node-b.csv');
     const file = readFileSync((await download.path())!, 'utf8');
     const got = parseCsv(file);

@@ -31,7 +31,9 @@ export class Publisher {
       networkRxMbps: 10 + (t % 6),
       networkTxMbps: 5 + (t % 2),
       load1: 0.5,
-      interval: `${this.everyMs / 1000}s`,
+      // Declared longer than the real period: a loaded test machine's pauses
+      // must not make nodes stale (3 intervals without a sample).
+      interval: `${Math.max(2, (this.everyMs * 4) / 1000)}s`,
     };
   }
 
