@@ -69,7 +69,17 @@ endef
 deps:
 	$(call install_missing,$(DEB_PACKAGES) $(DEPLOY_PACKAGES))
 	@command -v kubectl >/dev/null || { $(call install_missing_inline,kubernetes-client) }
-	@command -v npm >/dev/null || { $(call install_missing_inline,nodejs npm) }
+	@# The web console (web/) builds with node + npm (Debian's unless a node is already there)
+	@# from web/package-lock.json; npm ci runs again only when the lockfile changed.
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	@if [ ! -f web/node_modules/.package-lock.json ] || \
+	    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	  cd web && npm ci --no-audit --no-fund; \
+	fi
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -81,7 +91,7 @@ build: configure
 
 run: build
 	@mkdir -p data
-	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (/metrics /health /ready), modules from $(BUILD_DIR)/modules"
+	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (web console at http://127.0.0.1:7071/, /metrics /health /ready), modules from $(BUILD_DIR)/modules"
 	@if [ -x $(BUILD_DIR)/bin/telesh ]; then \
 	  echo "daemon log: data/telekernd.log; leaving telesh (Ctrl-D) stops the daemon"; \
 	  echo "demo: collector ingest $(CURDIR)/deploy/samples/dcgm_sample.csv, then collector hosts / gpus"; \

@@ -62,6 +62,9 @@ const ConfigSchema& kernel_schema() {
        "max_streams workers always serve other requests"},
       {"http_gateway.cors_origins", ConfigType::kStringList, "",
        "Origins browsers may call the gateway from (CORS); empty = CORS off"},
+      {"http_console.dir", ConfigType::kString, "",
+       "Directory of the web console served at /; empty = ../share/telekern/web next to the "
+       "binary (when built), off = no console"},
       {"grpc_rate_per_credential", ConfigType::kDouble, "0",
        "Calls a second per credential on gRPC, gateway calls included (burst twice that); "
        "0 = unlimited"},
@@ -187,6 +190,7 @@ absl::StatusOr<KernelConfig> load_kernel_config(
                 " must be below http_gateway.workers (", result.gateway.workers,
                 ") so requests other than streams always find a worker"));
   }
+  result.console_dir = config.get_string("http_console.dir");
   result.grpc_rate_per_credential = config.get_double("grpc_rate_per_credential");
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =

@@ -31,6 +31,7 @@ struct KernelConfig {
     size_t workers = 32;
     size_t max_streams = 16;
   } gateway;                            // http_gateway.*
+  std::string console_dir;              // http_console.dir: "" = default, "off" = none
   double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;

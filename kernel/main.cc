@@ -289,6 +289,10 @@ int main(int argc, char** argv) {
                                  },
                                  [&] { return public_metrics.load(); }},
                     {.workers = config->gateway.workers});
+  std::shared_ptr<const http::ConsoleFiles> console;
+  if (auto dir = http::console_directory(config->console_dir)) {
+    console = std::make_shared<const http::ConsoleFiles>(*dir);
+  }
   http.enable_gateway(
       {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
       {.call_timeout = config->gateway.call_timeout,
@@ -297,7 +301,8 @@ int main(int argc, char** argv) {
        .per_credential = {config->gateway.rate_per_credential, 0},
        .per_address = {config->gateway.rate_per_address, 0},
        .cors_origins = config->gateway.cors_origins,
-       .max_streams = config->gateway.max_streams});
+       .max_streams = config->gateway.max_streams,
+       .console = console});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {
@@ -321,6 +326,9 @@ int main(int argc, char** argv) {
             kTelekernVersion, grpc_address, manager.generation(),
             http_address.empty() ? "off" : http_address,
             (*authenticator)->enabled() ? "on" : "off (loopback only)");
+  if (console && !http_address.empty()) {
+    log->info("web console at http://{}/ (from {})", http_address, console->root().string());
+  }
   if (!ready_file.empty()) {
     std::ofstream out(ready_file + ".tmp");
     out << nlohmann::json{{"grpc", grpc_address}, {"http", http_address}, {"pid", getpid()}}.dump()

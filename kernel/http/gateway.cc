@@ -257,9 +257,11 @@ void Gateway::install(httplib::Server& server) {
         response.set_header("X-Content-Type-Options", "nosniff");
         response.set_header("X-Frame-Options", "DENY");
         response.set_header("Referrer-Policy", "no-referrer");
-        response.set_header("Content-Security-Policy",
-                            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        if (!response.has_header("Content-Security-Policy")) {  // the console sets a stricter one
+          response.set_header("Content-Security-Policy",
+                              "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                              "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+        }
         auto origin = request.get_header_value("Origin");
         if (!origin.empty() && std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
                                          origin) != options_.cors_origins.end()) {
@@ -362,6 +364,8 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
       return;
     }
   }
+  // No route, now or of an unloaded module: the web console's, if any.
+  if (options_.console && options_.console->serve(request, response)) return;
   send_error(response, grpc::StatusCode::NOT_FOUND,
              str_cat("no route for ", request.method, " ", request.path,
                      "; every RPC is at POST /rpc/<package.Service>/<Method>, the routes are "

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/http/console_files.h"
 #include "kernel/http/rate_limiter.h"
 #include "kernel/http/route_table.h"
 #include "telekern/metrics.h"
@@ -47,6 +48,8 @@ struct GatewayOptions {
   std::vector<std::string> cors_origins;
   // Server streams open at once (each holds an HTTP worker); more get 503.
   size_t max_streams = 16;
+  // The web console, answering GETs no route matched; null: none.
+  std::shared_ptr<const ConsoleFiles> console;
 };
 
 class Gateway {
