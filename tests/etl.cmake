@@ -1,0 +1,11 @@
+# etl module: processors without servers; pipelines against clickhouse-server,
+# redis-server, the embedded broker (telekernd) and a Kafka mock cluster.
+telekern_add_test(telekern_etl_unit_tests LABEL unit
+  SOURCES unit/etl/processors_test.cc
+  DEPS telekern_etl_engine)
+
+telekern_add_test(telekern_etl_integration_tests LABEL integration
+  SOURCES integration/etl/etl_test.cc
+  DEPS telekern_etl_engine telekern_clickhouse_fixture telekern_redis_fixture telekern_kafka_mock
+       telekern_test_support telekern_proto_broker PkgConfig::HIREDIS)
+add_dependencies(telekern_etl_integration_tests telekernd telekern_broker)
