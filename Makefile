@@ -11,7 +11,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libboost-dev libboost-filesystem-dev libgtest-dev libgmock-dev libbenchmark-dev \
 	librdkafka-dev libhiredis-dev libssh2-1-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
-	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl jq
+	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl jq \
+	clickhouse-server libsimdjson-dev
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
 # their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.

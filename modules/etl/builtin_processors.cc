@@ -169,7 +169,7 @@ class QueueProcessor : public InterfaceProcessor {
         if (auto status = put(*value, field, context, row); !status.ok()) return status;
       }
       if (queue->type() == element_type::OBJECT) {
-        for (auto [key, child] : queue->get_object().value_unsafe()) {
+        for (auto [key, child] : object_of(queue->get_object())) {
           (void)child;
           if (std::find(queue_fields_.begin(), queue_fields_.end(), key) != queue_fields_.end())
             continue;
@@ -196,7 +196,7 @@ std::string ref_list(const element& document, const std::string& pointer, std::s
   auto list = find(document, pointer);
   if (!list || list->type() != element_type::ARRAY) return "[]";
   std::string out = "[";
-  for (element item : list->get_array().value_unsafe()) {
+  for (element item : array_of(list->get_array())) {
     if (out.size() > 1) out += ',';
     std::optional<std::string> ref;
     if (refs && item.is_string()) ref = refs->lookup(table, item.get_string().value_unsafe());

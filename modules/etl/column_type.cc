@@ -361,7 +361,7 @@ absl::Status encode_value(const element& value, const ColumnType& type,
   }
   out += '[';
   bool first = true;
-  for (element item : value.get_array().value_unsafe()) {
+  for (element item : array_of(value.get_array())) {
     if (!first) out += ',';
     first = false;
     if (auto status = encode_scalar(item, type, profile, type.element_nullable, out); !status.ok())

@@ -63,6 +63,15 @@ struct TableSchema {
   const ColumnDef* column(std::string_view name) const;
 };
 
+// The object or array out of a simdjson result, by value: ranging over
+// `result.value_unsafe()` directly would keep a reference into a destroyed temporary.
+inline simdjson::dom::object object_of(simdjson::simdjson_result<simdjson::dom::object> result) {
+  return result.value_unsafe();
+}
+inline simdjson::dom::array array_of(simdjson::simdjson_result<simdjson::dom::array> result) {
+  return result.value_unsafe();
+}
+
 // Encodes `value` (a JSON input value) for `type` on `profile`, appending a
 // JSON fragment to `out`. Errors name the expected type.
 absl::Status encode_value(const simdjson::dom::element& value, const ColumnType& type,

@@ -20,29 +20,26 @@ EtlEngine::EtlEngine(EtlOptions options, MetricsRegistry* metrics,
 
 EtlEngine::~EtlEngine() { shutdown(); }
 
-std::vector<PipelineSpec> EtlEngine::configured() const {
+std::vector<std::pair<std::string, absl::StatusOr<PipelineSpec>>> EtlEngine::configured() const {
   const auto& o = environment_->options;
-  std::vector<PipelineSpec> specs;
-  if (auto spec = default_pipeline(o)) specs.push_back(*spec);
-  auto add = [&](const YAML::Node& node, const std::string& origin) {
-    auto spec = parse_pipeline(node, o);
-    if (spec.ok()) {
-      specs.push_back(*spec);
-    } else {
-      environment_->logger->error("{}: {}", origin, spec.status().message());
-    }
+  std::vector<std::pair<std::string, absl::StatusOr<PipelineSpec>>> specs;
+  if (auto spec = default_pipeline(o)) specs.emplace_back("default", *spec);
+  auto add = [&](const YAML::Node& node) {
+    std::string name = node.IsMap() && node["name"] ? node["name"].as<std::string>("") : "";
+    specs.emplace_back(name.empty() ? "(unnamed)" : name, parse_pipeline(node, o));
   };
   if (o.pipelines && o.pipelines.IsSequence())
-    for (const auto& node : o.pipelines) add(node, "pipelines");
+    for (const auto& node : o.pipelines) add(node);
   if (!o.pipelines_dir.empty()) {
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(o.pipelines_dir, error)) {
       auto extension = entry.path().extension();
       if (extension != ".yaml" && extension != ".yml") continue;
       try {
-        add(YAML::LoadFile(entry.path().string()), entry.path().string());
+        add(YAML::LoadFile(entry.path().string()));
       } catch (const YAML::Exception& e) {
-        environment_->logger->error("{}: {}", entry.path().string(), e.what());
+        specs.emplace_back(entry.path().stem().string(),
+                           absl::InvalidArgumentError(str_cat(entry.path().string(), ": ", e.what())));
       }
     }
   }
@@ -50,10 +47,18 @@ std::vector<PipelineSpec> EtlEngine::configured() const {
 }
 
 void EtlEngine::start() {
-  for (auto& spec : configured()) {
-    auto started = launch(spec);
+  for (auto& [name, spec] : configured()) {
+    if (!spec.ok()) {
+      environment_->logger->error("pipeline {} is invalid: {}", name, spec.status().message());
+      PipelineSpec broken;
+      broken.name = name;
+      std::lock_guard lock(mutex_);
+      failed_[name] = {broken, std::string(spec.status().message())};
+      continue;
+    }
+    auto started = launch(*spec);
     if (!started.ok())
-      environment_->logger->error("pipeline {} did not start: {}", spec.name,
+      environment_->logger->error("pipeline {} did not start: {}", name,
                                   started.status().message());
   }
 }
@@ -143,8 +148,10 @@ absl::StatusOr<PipelineView> EtlEngine::start_pipeline(const std::string& name,
   }
   if (name.empty())
     return absl::InvalidArgumentError("give a pipeline name, a YAML definition or a file");
-  for (auto& spec : configured()) {
-    if (spec.name == name) return launch(spec);
+  for (auto& [configured_name, spec] : configured()) {
+    if (configured_name != name) continue;
+    if (!spec.ok()) return spec.status();
+    return launch(*spec);
   }
   return absl::NotFoundError(
       str_cat("no configured pipeline ", name, "; define it under pipelines: or pass --file"));
@@ -188,28 +195,32 @@ absl::StatusOr<DryRunResult> EtlEngine::dry_run(const std::string& processor,
                                                 const std::string& message,
                                                 const std::string& yaml,
                                                 const ServerProfile& profile) const {
-  PipelineEnvironment environment = *environment_;
+  // yaml-cpp nodes alias on assignment: build fresh ones, never assign into shared ones.
+  PipelineEnvironment environment;
+  environment.options = environment_->options;
+  environment.logger = environment_->logger;
   std::vector<std::string> names;
+  YAML::Node merged(YAML::NodeType::Sequence);
+  if (environment_->declarative && environment_->declarative.IsSequence())
+    for (const auto& node : environment_->declarative) merged.push_back(YAML::Clone(node));
   if (!yaml.empty()) {
     try {
       YAML::Node extra = YAML::Load(yaml);
+      std::vector<YAML::Node> definitions;
       if (extra.IsMap()) {
-        YAML::Node list;
-        list.push_back(extra);
-        extra = list;
+        definitions.push_back(extra);
+      } else {
+        for (const auto& node : extra) definitions.push_back(node);
       }
-      YAML::Node merged;
-      if (environment.declarative && environment.declarative.IsSequence())
-        for (const auto& node : environment.declarative) merged.push_back(node);
-      for (const auto& node : extra) {
+      for (const auto& node : definitions) {
         merged.push_back(node);
         if (processor.empty()) names.push_back(node["name"].as<std::string>(""));
       }
-      environment.declarative = merged;
     } catch (const YAML::Exception& error) {
       return absl::InvalidArgumentError(str_cat("processor YAML: ", error.what()));
     }
   }
+  environment.declarative = merged;
   if (!processor.empty()) {
     names = {processor};
   } else if (names.empty()) {
@@ -224,7 +235,12 @@ absl::StatusOr<DryRunResult> EtlEngine::dry_run(const std::string& processor,
   if (parsed.error())
     return absl::InvalidArgumentError(
         str_cat("message is not JSON: ", simdjson::error_message(parsed.error())));
+  // Refs resolve as in a pipeline: through Redis (metadata_import's hashes).
+  const auto& o = environment.options;
+  RedisClient redis(RedisOptions{o.redis_host, o.redis_port, o.redis_db, o.redis_password});
+  Cachers cachers(nullptr, &redis, {});
   BuildContext context;
+  context.refs = &cachers;
   context.profile = profile;
   context.unknown = parse_unknown(environment.options.unknown_fields);
   DryRunResult result;

@@ -56,7 +56,7 @@ class EtlEngine {
  private:
   absl::StatusOr<PipelineView> launch(PipelineSpec spec);
   PipelineView view_of(const std::string& name) const;
-  std::vector<PipelineSpec> configured() const;
+  std::vector<std::pair<std::string, absl::StatusOr<PipelineSpec>>> configured() const;
 
   std::shared_ptr<PipelineEnvironment> environment_;
   WorkQueue work_{2, 256};

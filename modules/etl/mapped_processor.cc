@@ -63,7 +63,7 @@ void MappedProcessor::walk(const element& value, std::string& pointer, BuildCont
   bool prefix = hit != known_.end() && hit->compare(0, pointer.size(), pointer) == 0 &&
                 hit->size() > pointer.size() && (*hit)[pointer.size()] == '/';
   if (prefix && value.type() == element_type::OBJECT) {
-    for (auto [key, child] : value.get_object().value_unsafe()) {
+    for (auto [key, child] : object_of(value.get_object())) {
       size_t length = pointer.size();
       pointer += '/';
       pointer += key;
@@ -85,7 +85,7 @@ absl::Status MappedProcessor::check_unknown(const element& document,
   for (const auto& scope : scopes_) {
     auto value = find(document, scope);
     if (!value || value->type() != element_type::OBJECT) continue;
-    for (auto [key, child] : value->get_object().value_unsafe()) {
+    for (auto [key, child] : object_of(value->get_object())) {
       std::string pointer = str_cat(scope, "/", key);
       walk(child, pointer, context, status);
       if (!status.ok()) return status;

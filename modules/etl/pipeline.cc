@@ -148,7 +148,10 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
           str_cat("pipeline ", spec.name, ": unknown type '", type,
                   "'; use clickhouse, metadata_import, metadata_export or json"));
     spec.type = parse_type(type);
-    auto consumer = node["consumer"];
+    // A missing key of a const node is a zombie that throws on access: use an empty map.
+    YAML::Node consumer = node["consumer"] && node["consumer"].IsMap()
+                              ? YAML::Clone(node["consumer"])
+                              : YAML::Node(YAML::NodeType::Map);
     spec.consumer = consumer["type"].as<std::string>(o.consumer);
     if (spec.consumer != "kafka" && spec.consumer != "broker")
       return absl::InvalidArgumentError(
@@ -183,22 +186,15 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
   }
 }
 
-std::optional<PipelineSpec> default_pipeline(const EtlOptions& o) {
+std::optional<absl::StatusOr<PipelineSpec>> default_pipeline(const EtlOptions& o) {
   if (o.pipeline_type.empty()) return std::nullopt;
-  YAML::Node node;
+  YAML::Node node(YAML::NodeType::Map);
   node["name"] = "default";
   node["type"] = o.pipeline_type;
   node["processors"] = o.clickhouse_processors;
   node["redis_hash_processors"] = o.redis_hash_processors;
   node["redis_processors"] = o.redis_processors;
-  auto spec = parse_pipeline(node, o);
-  if (!spec.ok()) {
-    PipelineSpec broken;
-    broken.name = "default";
-    broken.type = parse_type(o.pipeline_type);
-    return broken;  // start() reports why
-  }
-  return *spec;
+  return parse_pipeline(node, o);
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Processor>>> make_processors(

@@ -53,7 +53,7 @@ struct PipelineSpec {
 // A definition from YAML (one entry of `pipelines:`), defaults from `options`.
 absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOptions& options);
 // The `default` pipeline of the seed's flat keys, when pipeline_type is set.
-std::optional<PipelineSpec> default_pipeline(const EtlOptions& options);
+std::optional<absl::StatusOr<PipelineSpec>> default_pipeline(const EtlOptions& options);
 BuiltinSettings builtin_settings(const EtlOptions& options);
 UnknownFields parse_unknown(const std::string& text);
 

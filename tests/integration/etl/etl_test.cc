@@ -188,7 +188,7 @@ TEST_F(EtlTest, FlowPipelineOverKafkaFallsBackToOldTypes) {
   // 18.16 has no IPv6 type: addresses are kept as text (documented fallback).
   EXPECT_EQ(s.clickhouse.query("SELECT type FROM system.columns WHERE database='" + db +
                                "' AND table='flow_edge' AND name IN ('dst_ip','start_ts') ORDER BY name FORMAT TSV"),
-            "String\nDateTime('UTC')\n");
+            "String\nDateTime(\\'UTC\\')\n");
   EXPECT_EQ(s.clickhouse.query("SELECT src_ip, dst_ip, bgp_as_path, bgp_as_path_padding, mpls_exp, "
                                "src_as_name, num_pkts, src_loc_lat FROM " + db +
                                ".flow_edge WHERE src_port = 40000 FORMAT TSV"),
@@ -240,6 +240,7 @@ TEST_F(EtlTest, MetadataExportAndImportRoundTrip) {
   create_broker_topic("metadata");
   auto o = options();
   o.kafka_topic = "metadata";
+  o.redis_if_metadata_table = "meta_if_cache_roundtrip";
   YAML::Node pipelines = YAML::Load(R"(
 - {name: meta, type: clickhouse, processors: [InterfaceMetadataProcessor], consumer: {start: earliest}}
 - {name: export, type: metadata_export, interval: 200ms}
@@ -249,7 +250,8 @@ TEST_F(EtlTest, MetadataExportAndImportRoundTrip) {
   produce(o.stream, "metadata", sample("metadata.jsonl"));
   auto e = engine(o);
   const std::string db = database_;
-  ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".meta_if", 3)) << e->problems();
+  ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".meta_if", 3))
+      << e->problems() << count("SELECT count() FROM " + db + ".meta_if");
   EXPECT_EQ(servers().clickhouse.query("SELECT id, name, speed, remote_device, remote_loc_lat FROM " +
                                        db + ".meta_if WHERE id = 'rtr9::et-1' FORMAT TSV"),
             "rtr9::et-1\tet-1\t400000\tpeer1\t40.1\n");

@@ -72,7 +72,7 @@ TEST(Processors, UnknownFieldPolicy) {
 TEST(Processors, DeclarativeProcessorFromYaml) {
   EtlEngine engine(EtlOptions{}, nullptr, make_logger("etl-test"));
   auto result = engine.dry_run("", R"({"start": "2024-05-01T10:00:00Z", "meta": {"host": "h1", "kind": "cpu"},
-      "values": {"load": {"val": "0.5"}}})", R"(
+      "values": {"load": {"val": "0.5"}}})", R"yaml(
 name: cpu_load
 table: host_cpu
 match: {has: [meta.host], equals: {meta.kind: cpu}}
@@ -82,7 +82,7 @@ columns:
   - {name: host, path: meta.host, type: String}
   - {name: load, path: values.load.val, type: Nullable(Float64)}
   - {name: cores, path: values.cores.val, type: UInt16, default: 1}
-)");
+)yaml");
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->rows.size(), 1u);
   EXPECT_EQ(result->rows[0].table, "host_cpu");
