@@ -9,3 +9,8 @@ telekern_add_test(telekern_etl_integration_tests LABEL integration
   DEPS telekern_etl_engine telekern_clickhouse_fixture telekern_redis_fixture telekern_kafka_mock
        telekern_test_support telekern_proto_broker PkgConfig::HIREDIS)
 add_dependencies(telekern_etl_integration_tests telekernd telekern_broker)
+
+telekern_add_test(telekern_etl_shell_tests LABEL integration
+  SOURCES e2e/etl/etl_shell_test.cc
+  DEPS telekern_test_support nlohmann_json::nlohmann_json)
+add_dependencies(telekern_etl_shell_tests telekernd telekern_broker telekern_etl telesh)
