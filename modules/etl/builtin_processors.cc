@@ -14,9 +14,9 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-constexpr std::array<const char*, 8> kTrafficValues = {
-    "in_bits", "in_pkts", "in_errors", "in_discards",
-    "out_bits", "out_pkts", "out_errors", "out_discards"};
+constexpr std::array<const char*, 8> kTrafficValues = {"in_bits",     "in_pkts",     "in_errors",
+                                                       "in_discards", "out_bits",    "out_pkts",
+                                                       "out_errors",  "out_discards"};
 
 // meta.name, or the part after "::" of meta.id ("<device>::<name>").
 std::optional<std::string> interface_name(const element& document) {
@@ -92,8 +92,8 @@ class InterfaceTrafficProcessor final : public InterfaceProcessor {
     schema_.name = settings.if_traffic_table;
     description_ = {"InterfaceTrafficProcessor",
                     "Interface counters (bits, packets, errors, discards in and out)",
-                    "documents with values.<in|out>_<bits|pkts|errors|discards>.val",
-                    schema_.name, Store::kClickHouse};
+                    "documents with values.<in|out>_<bits|pkts|errors|discards>.val", schema_.name,
+                    Store::kClickHouse};
     map_header();
     for (const char* field : kTrafficValues) map(field, str_cat("values.", field, ".val"));
     own_scope("values");
@@ -124,13 +124,13 @@ class QueueProcessor : public InterfaceProcessor {
   QueueProcessor(TableSchema schema, std::string name, bool service, QueueRange range)
       : service_(service), range_(range) {
     schema_ = std::move(schema);
-    description_ = {std::move(name),
-                    service ? "Per-queue SAP counters of service interfaces"
-                            : "Per-queue port counters",
-                    str_cat("documents ", service ? "with" : "without",
-                            " meta.service_type and with values.queue<N> (N in ", range.min, "..",
-                            range.max, ")"),
-                    schema_.name, Store::kClickHouse};
+    description_ = {
+        std::move(name),
+        service ? "Per-queue SAP counters of service interfaces" : "Per-queue port counters",
+        str_cat("documents ", service ? "with" : "without",
+                " meta.service_type and with values.queue<N> (N in ", range.min, "..", range.max,
+                ")"),
+        schema_.name, Store::kClickHouse};
     map_header();
     known("meta.service_type");
     for (const auto& column : schema_.columns) {
@@ -174,8 +174,7 @@ class QueueProcessor : public InterfaceProcessor {
           if (std::find(queue_fields_.begin(), queue_fields_.end(), key) != queue_fields_.end())
             continue;
           if (context.unknown == UnknownFields::kStrict)
-            return absl::InvalidArgumentError(
-                str_cat("unknown field /values/queue", i, "/", key));
+            return absl::InvalidArgumentError(str_cat("unknown field /values/queue", i, "/", key));
           if (context.count) context.count("unknown_field_skipped");
         }
       }
@@ -212,56 +211,87 @@ class FlowProcessor final : public MappedProcessor {
     schema_.name = settings.flow_table;
     description_ = {"FlowProcessor",
                     "Network flow records: endpoints, ASNs, BGP, MPLS, geography, volumes",
-                    "documents with meta.src_ip and meta.dst_ip", schema_.name,
-                    Store::kClickHouse};
+                    "documents with meta.src_ip and meta.dst_ip", schema_.name, Store::kClickHouse};
     static const std::vector<std::pair<const char*, const char*>> kColumns = {
-        {"start_ts", "start"}, {"end_ts", "end"},
-        {"policy_originator", "policy.originator"}, {"policy_level", "policy.level"},
+        {"start_ts", "start"},
+        {"end_ts", "end"},
+        {"policy_originator", "policy.originator"},
+        {"policy_level", "policy.level"},
         {"app_name", "meta.app_name"},
         {"bgp_as_path_padded_len", "meta.bgp.as_path_padded_len"},
-        {"bgp_local_pref", "meta.bgp.local_pref"}, {"bgp_med", "meta.bgp.med"},
-        {"bgp_next_hop", "meta.bgp.next_hop"}, {"bgp_peer_as_dst", "meta.bgp.peer_as_dst"},
+        {"bgp_local_pref", "meta.bgp.local_pref"},
+        {"bgp_med", "meta.bgp.med"},
+        {"bgp_next_hop", "meta.bgp.next_hop"},
+        {"bgp_peer_as_dst", "meta.bgp.peer_as_dst"},
         {"bgp_peer_as_dst_name", "meta.bgp.peer_as_dst_name"},
         {"bgp_peer_as_dst_org", "meta.bgp.peer_as_dst_org"},
-        {"collector_id", "meta.sensor_id"}, {"country_scope", "meta.country_scope"},
-        {"device_ip", "meta.router.ip"}, {"device_name", "meta.router.name"},
+        {"collector_id", "meta.sensor_id"},
+        {"country_scope", "meta.country_scope"},
+        {"device_ip", "meta.router.ip"},
+        {"device_name", "meta.router.name"},
         {"device_loc_name", "meta.device_info.loc_name"},
         {"device_loc_type", "meta.device_info.loc_type"},
         {"device_loc_lat", "meta.device_info.location.lat"},
         {"device_loc_lon", "meta.device_info.location.lon"},
         {"device_manufac", "meta.device_info.manufacturer"},
         {"device_model", "meta.device_info.model"},
-        {"device_network", "meta.device_info.network"}, {"device_os", "meta.device_info.os"},
-        {"device_role", "meta.device_info.role"}, {"device_state", "meta.device_info.state"},
-        {"dscp", "meta.dscp"}, {"dst_as_name", "meta.dst_as_name"}, {"dst_asn", "meta.dst_asn"},
-        {"dst_continent", "meta.dst_continent"}, {"dst_country_name", "meta.dst_country_name"},
-        {"dst_ip", "meta.dst_ip"}, {"dst_loc_lat", "meta.dst_location.lat"},
-        {"dst_loc_lon", "meta.dst_location.lon"}, {"dst_org", "meta.dst_organization"},
-        {"dst_port", "meta.dst_port"}, {"dst_pref_loc_lat", "meta.dst_preferred_location.lat"},
+        {"device_network", "meta.device_info.network"},
+        {"device_os", "meta.device_info.os"},
+        {"device_role", "meta.device_info.role"},
+        {"device_state", "meta.device_info.state"},
+        {"dscp", "meta.dscp"},
+        {"dst_as_name", "meta.dst_as_name"},
+        {"dst_asn", "meta.dst_asn"},
+        {"dst_continent", "meta.dst_continent"},
+        {"dst_country_name", "meta.dst_country_name"},
+        {"dst_ip", "meta.dst_ip"},
+        {"dst_loc_lat", "meta.dst_location.lat"},
+        {"dst_loc_lon", "meta.dst_location.lon"},
+        {"dst_org", "meta.dst_organization"},
+        {"dst_port", "meta.dst_port"},
+        {"dst_pref_loc_lat", "meta.dst_preferred_location.lat"},
         {"dst_pref_loc_lon", "meta.dst_preferred_location.lon"},
-        {"dst_pref_org", "meta.dst_preferred_org"}, {"dst_pub_asn", "meta.dst_pub_asn"},
+        {"dst_pref_org", "meta.dst_preferred_org"},
+        {"dst_pub_asn", "meta.dst_pub_asn"},
         {"dst_region_iso_code", "meta.dst_region_iso_code"},
-        {"dst_region_name", "meta.dst_region_name"}, {"flow_type", "meta.flow_type"},
-        {"ip_tos", "meta.ip_tos"}, {"ip_version", "meta.ip_version"},
+        {"dst_region_name", "meta.dst_region_name"},
+        {"flow_type", "meta.flow_type"},
+        {"ip_tos", "meta.ip_tos"},
+        {"ip_version", "meta.ip_version"},
         {"ipv6_flow_label", "meta.ipv6.flow_label"},
-        {"mpls_bottom_label", "meta.mpls.bottom_label"}, {"mpls_pw_id", "meta.mpls.pw_id"},
-        {"mpls_stack_depth", "meta.mpls.stack_depth"}, {"mpls_top_label", "meta.mpls.top_label"},
+        {"mpls_bottom_label", "meta.mpls.bottom_label"},
+        {"mpls_pw_id", "meta.mpls.pw_id"},
+        {"mpls_stack_depth", "meta.mpls.stack_depth"},
+        {"mpls_top_label", "meta.mpls.top_label"},
         {"mpls_top_label_ip", "meta.mpls.top_label_ip"},
-        {"mpls_top_label_type", "meta.mpls.top_label_type"}, {"mpls_vpn_rd", "meta.mpls.vpn_rd"},
-        {"protocol", "meta.protocol"}, {"src_asn", "meta.src_asn"},
-        {"src_continent", "meta.src_continent"}, {"src_country_name", "meta.src_country_name"},
-        {"src_ip", "meta.src_ip"}, {"src_loc_lat", "meta.src_location.latitude"},
-        {"src_loc_lon", "meta.src_location.longitude"}, {"src_org", "meta.src_organization"},
-        {"src_port", "meta.src_port"}, {"src_pref_loc_lat", "meta.src_preferred_location.lat"},
+        {"mpls_top_label_type", "meta.mpls.top_label_type"},
+        {"mpls_vpn_rd", "meta.mpls.vpn_rd"},
+        {"protocol", "meta.protocol"},
+        {"src_asn", "meta.src_asn"},
+        {"src_continent", "meta.src_continent"},
+        {"src_country_name", "meta.src_country_name"},
+        {"src_ip", "meta.src_ip"},
+        {"src_loc_lat", "meta.src_location.latitude"},
+        {"src_loc_lon", "meta.src_location.longitude"},
+        {"src_org", "meta.src_organization"},
+        {"src_port", "meta.src_port"},
+        {"src_pref_loc_lat", "meta.src_preferred_location.lat"},
         {"src_pref_loc_lon", "meta.src_preferred_location.lon"},
-        {"src_pref_org", "meta.src_preferred_org"}, {"src_pub_asn", "meta.src_pub_asn"},
+        {"src_pref_org", "meta.src_preferred_org"},
+        {"src_pub_asn", "meta.src_pub_asn"},
         {"src_region_iso_code", "meta.src_region_iso_code"},
-        {"src_region_name", "meta.src_region_name"}, {"traffic_class", "meta.traffic_class"},
-        {"vrf_egress_id", "meta.vrf.egress_id"}, {"vrf_ingress_id", "meta.vrf.ingress_id"},
-        {"bits_per_sec", "values.bits_per_second"}, {"duration", "values.duration"},
-        {"max_pkt_len", "values.max_packet_len"}, {"max_ttl", "values.max_ttl"},
-        {"min_pkt_len", "values.min_packet_len"}, {"min_ttl", "values.min_ttl"},
-        {"num_bits", "values.num_bits"}, {"num_pkts", "values.num_packets"},
+        {"src_region_name", "meta.src_region_name"},
+        {"traffic_class", "meta.traffic_class"},
+        {"vrf_egress_id", "meta.vrf.egress_id"},
+        {"vrf_ingress_id", "meta.vrf.ingress_id"},
+        {"bits_per_sec", "values.bits_per_second"},
+        {"duration", "values.duration"},
+        {"max_pkt_len", "values.max_packet_len"},
+        {"max_ttl", "values.max_ttl"},
+        {"min_pkt_len", "values.min_packet_len"},
+        {"min_ttl", "values.min_ttl"},
+        {"num_bits", "values.num_bits"},
+        {"num_pkts", "values.num_packets"},
         {"pkts_per_sec", "values.packets_per_second"}};
     for (const auto& [column, path] : kColumns) map(column, path);
     map("policy_scopes", "policy.scopes", "[]");
@@ -298,12 +328,12 @@ class FlowProcessor final : public MappedProcessor {
                  row);
     put_fragment("mpls_exp", numbered_list(document, "/meta/mpls/exp", ""), row);
     put_fragment("dst_esdb_ipsvc_ref",
-                 ref_list(document, "/meta/esdb/dst/service/prefix_group_name",
-                          "meta_esdb_ipsvc", context.refs),
+                 ref_list(document, "/meta/esdb/dst/service/prefix_group_name", "meta_esdb_ipsvc",
+                          context.refs),
                  row);
     put_fragment("src_esdb_ipsvc_ref",
-                 ref_list(document, "/meta/esdb/src/service/prefix_group_name",
-                          "meta_esdb_ipsvc", context.refs),
+                 ref_list(document, "/meta/esdb/src/service/prefix_group_name", "meta_esdb_ipsvc",
+                          context.refs),
                  row);
     put_fragment("ifin_ref", interface_ref(document, "/meta/iface_in/id", context), row);
     put_fragment("ifout_ref", interface_ref(document, "/meta/iface_out/id", context), row);
@@ -370,8 +400,8 @@ class RawKafkaProcessor final : public MappedProcessor {
     put_fragment("value", string_fragment(message.value), row);
     if (message.timestamp.time_since_epoch().count() != 0) {
       double seconds = std::chrono::duration<double>(message.timestamp.time_since_epoch()).count();
-      put_fragment("timestamp", string_fragment(format_datetime(seconds, context.profile.datetime64)),
-                   row);
+      put_fragment("timestamp",
+                   string_fragment(format_datetime(seconds, context.profile.datetime64)), row);
     }
     return row;
   }
@@ -388,23 +418,39 @@ class RedisInterfaceMetadataProcessor final : public MappedProcessor {
                     "documents with any interface metadata field (meta.id, meta.name, ...)",
                     settings.redis_if_metadata_table, Store::kRedis};
     static const std::vector<std::pair<const char*, const char*>> kFields = {
-        {"id", "meta.id"}, {"device", "meta.device"}, {"description", "meta.description"},
-        {"ifindex", "meta.if_index"}, {"ipv4", "meta.ipv4"}, {"ipv6", "meta.ipv6"},
-        {"netflow_index", "meta.netflow_index"}, {"peer_asn", "meta.peer.asn"},
-        {"peer_ipv4", "meta.peer.ipv4"}, {"peer_ipv6", "meta.peer.ipv6"},
-        {"port_name", "meta.port_name"}, {"remote_device", "meta.remote.device"},
-        {"remote_full_name", "meta.remote.full_name"}, {"remote_id", "meta.remote.id"},
+        {"id", "meta.id"},
+        {"device", "meta.device"},
+        {"description", "meta.description"},
+        {"ifindex", "meta.if_index"},
+        {"ipv4", "meta.ipv4"},
+        {"ipv6", "meta.ipv6"},
+        {"netflow_index", "meta.netflow_index"},
+        {"peer_asn", "meta.peer.asn"},
+        {"peer_ipv4", "meta.peer.ipv4"},
+        {"peer_ipv6", "meta.peer.ipv6"},
+        {"port_name", "meta.port_name"},
+        {"remote_device", "meta.remote.device"},
+        {"remote_full_name", "meta.remote.full_name"},
+        {"remote_id", "meta.remote.id"},
         {"remote_lldp_device", "meta.remote.lldp_device"},
-        {"remote_lldp_port", "meta.remote.lldp_port"}, {"remote_loc_name", "meta.remote.loc_name"},
+        {"remote_lldp_port", "meta.remote.lldp_port"},
+        {"remote_loc_name", "meta.remote.loc_name"},
         {"remote_loc_type", "meta.remote.loc_type"},
         {"remote_loc_lat", "meta.remote.location.lat"},
         {"remote_loc_lon", "meta.remote.location.lon"},
-        {"remote_manufacturer", "meta.remote.manufacturer"}, {"remote_model", "meta.remote.model"},
-        {"remote_network", "meta.remote.network"}, {"remote_os", "meta.remote.os"},
-        {"remote_port", "meta.remote.port"}, {"remote_role", "meta.remote.role"},
-        {"remote_short_name", "meta.remote.short_name"}, {"remote_state", "meta.remote.state"},
-        {"site", "meta.site"}, {"speed", "meta.speed"}, {"visibility", "meta.visibility"},
-        {"vrtr_ifglobalindex", "meta.vrtr_ifglobalindex"}, {"vrtr_ifindex", "meta.vrtr_ifindex"},
+        {"remote_manufacturer", "meta.remote.manufacturer"},
+        {"remote_model", "meta.remote.model"},
+        {"remote_network", "meta.remote.network"},
+        {"remote_os", "meta.remote.os"},
+        {"remote_port", "meta.remote.port"},
+        {"remote_role", "meta.remote.role"},
+        {"remote_short_name", "meta.remote.short_name"},
+        {"remote_state", "meta.remote.state"},
+        {"site", "meta.site"},
+        {"speed", "meta.speed"},
+        {"visibility", "meta.visibility"},
+        {"vrtr_ifglobalindex", "meta.vrtr_ifglobalindex"},
+        {"vrtr_ifindex", "meta.vrtr_ifindex"},
         {"vrtr_name", "meta.vrtr_name"}};
     for (const auto& [field, path] : kFields) map(field, path);
     mappings_.push_back({"name", "", "", ColumnType::parse("Nullable(String)")});
@@ -415,7 +461,8 @@ class RedisInterfaceMetadataProcessor final : public MappedProcessor {
   bool match(const element& document) const override {
     for (const auto& mapping : mappings_)
       if (!mapping.pointer.empty() && find(document, mapping.pointer)) return true;
-    return find(document, "/meta/name").has_value() || find(document, "/meta/intercloud").has_value();
+    return find(document, "/meta/name").has_value() ||
+           find(document, "/meta/intercloud").has_value();
   }
 
   absl::Status build(const element& document, const Message&, BuildContext& context,
@@ -443,12 +490,16 @@ class RedisInterfaceMetadataProcessor final : public MappedProcessor {
 }  // namespace
 
 std::vector<std::string> builtin_processor_names() {
-  return {"FlowProcessor",       "InterfaceTrafficProcessor", "InterfaceSAPQueueProcessor",
-          "InterfacePortQueueProcessor", "InterfaceMetadataProcessor", "RawKafkaProcessor"};
+  return {"FlowProcessor",
+          "InterfaceTrafficProcessor",
+          "InterfaceSAPQueueProcessor",
+          "InterfacePortQueueProcessor",
+          "InterfaceMetadataProcessor",
+          "RawKafkaProcessor"};
 }
 
-absl::StatusOr<std::unique_ptr<Processor>> make_builtin_processor(
-    const std::string& name, const BuiltinSettings& settings) {
+absl::StatusOr<std::unique_ptr<Processor>> make_builtin_processor(const std::string& name,
+                                                                  const BuiltinSettings& settings) {
   std::string base = name.substr(name.rfind('.') == std::string::npos ? 0 : name.rfind('.') + 1);
   if (base == "FlowProcessor") return std::make_unique<FlowProcessor>(settings);
   if (base == "InterfaceTrafficProcessor")
@@ -462,8 +513,8 @@ absl::StatusOr<std::unique_ptr<Processor>> make_builtin_processor(
   if (base == "InterfacePortQueueProcessor") {
     auto schema = if_port_queue_schema();
     schema.name = settings.if_port_queue_table;
-    return std::make_unique<QueueProcessor>(std::move(schema), "InterfacePortQueueProcessor",
-                                            false, settings.port_queues);
+    return std::make_unique<QueueProcessor>(std::move(schema), "InterfacePortQueueProcessor", false,
+                                            settings.port_queues);
   }
   if (base == "InterfaceMetadataProcessor")
     return std::make_unique<RedisInterfaceMetadataProcessor>(settings);
@@ -471,9 +522,8 @@ absl::StatusOr<std::unique_ptr<Processor>> make_builtin_processor(
   std::string known;
   for (const auto& candidate : builtin_processor_names())
     known += (known.empty() ? "" : ", ") + candidate;
-  return absl::NotFoundError(
-      str_cat("no processor '", name, "'; built-in processors are ", known,
-              ", or define one in YAML under processors:"));
+  return absl::NotFoundError(str_cat("no processor '", name, "'; built-in processors are ", known,
+                                     ", or define one in YAML under processors:"));
 }
 
 }  // namespace telekern::etl

@@ -21,9 +21,9 @@ absl::StatusOr<std::string> ClickHouse::query(const std::string& sql) {
 }
 
 absl::Status ClickHouse::insert_json(const std::string& table, const std::string& rows) {
-  std::string path = str_cat("/?", params(), "&query=",
-                             http::url_encode(str_cat("INSERT INTO `", table,
-                                                      "` FORMAT JSONEachRow")));
+  std::string path =
+      str_cat("/?", params(),
+              "&query=", http::url_encode(str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow")));
   return client_.post(path, rows, "application/x-ndjson").status();
 }
 

@@ -152,11 +152,21 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buffer[8];
@@ -195,8 +205,8 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 absl::Status mismatch(const element& value, const ColumnType& type) {
-  return absl::InvalidArgumentError(str_cat("value ", simdjson::minify(value).substr(0, 80),
-                                            " is not a ", type.declared));
+  return absl::InvalidArgumentError(
+      str_cat("value ", simdjson::minify(value).substr(0, 80), " is not a ", type.declared));
 }
 
 // Parses an ISO-8601 / "YYYY-MM-DD hh:mm:ss[.fff][Z]" string to epoch seconds.
@@ -377,10 +387,14 @@ std::string default_fragment(const ColumnType& type) {
   switch (type.base) {
     case BaseType::kString:
     case BaseType::kIPv4:
-    case BaseType::kIPv6: return "\"\"";
-    case BaseType::kDateTime: return "\"1970-01-01 00:00:00\"";
-    case BaseType::kBool: return "0";
-    default: return "0";
+    case BaseType::kIPv6:
+      return "\"\"";
+    case BaseType::kDateTime:
+      return "\"1970-01-01 00:00:00\"";
+    case BaseType::kBool:
+      return "0";
+    default:
+      return "0";
   }
 }
 

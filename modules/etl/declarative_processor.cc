@@ -40,14 +40,15 @@ class DeclarativeProcessor final : public MappedProcessor {
       }
       std::string path = column["path"].as<std::string>("");
       if (path.empty())
-        return absl::InvalidArgumentError(
-            str_cat("processor ", name, ": column ", column["name"].as<std::string>(),
-                    " needs a path (e.g. meta.id)"));
+        return absl::InvalidArgumentError(str_cat("processor ", name, ": column ",
+                                                  column["name"].as<std::string>(),
+                                                  " needs a path (e.g. meta.id)"));
       map(column["name"].as<std::string>(), path, missing);
       if (column["required"].as<bool>(false)) require(path);
     }
     std::string order;
-    for (const auto& key : node["order_by"]) order += (order.empty() ? "" : ", ") + str_cat("`", key.as<std::string>(), "`");
+    for (const auto& key : node["order_by"])
+      order += (order.empty() ? "" : ", ") + str_cat("`", key.as<std::string>(), "`");
     schema_.order_by = order.empty() ? "tuple()" : "(" + order + ")";
     for (const auto& scope : node["scope"]) own_scope(scope.as<std::string>());
     auto match = node["match"];

@@ -38,8 +38,9 @@ std::vector<std::pair<std::string, absl::StatusOr<PipelineSpec>>> EtlEngine::con
       try {
         add(YAML::LoadFile(entry.path().string()));
       } catch (const YAML::Exception& e) {
-        specs.emplace_back(entry.path().stem().string(),
-                           absl::InvalidArgumentError(str_cat(entry.path().string(), ": ", e.what())));
+        specs.emplace_back(
+            entry.path().stem().string(),
+            absl::InvalidArgumentError(str_cat(entry.path().string(), ": ", e.what())));
       }
     }
   }
@@ -162,8 +163,7 @@ absl::StatusOr<PipelineView> EtlEngine::stop_pipeline(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
     auto it = pipelines_.find(name);
-    if (it == pipelines_.end())
-      return absl::NotFoundError(str_cat("no running pipeline ", name));
+    if (it == pipelines_.end()) return absl::NotFoundError(str_cat("no running pipeline ", name));
     pipeline = std::move(it->second);
     pipelines_.erase(it);
   }
@@ -192,8 +192,7 @@ std::vector<ProcessorDescription> EtlEngine::processors() const {
 }
 
 absl::StatusOr<DryRunResult> EtlEngine::dry_run(const std::string& processor,
-                                                const std::string& message,
-                                                const std::string& yaml,
+                                                const std::string& message, const std::string& yaml,
                                                 const ServerProfile& profile) const {
   // yaml-cpp nodes alias on assignment: build fresh ones, never assign into shared ones.
   PipelineEnvironment environment;
@@ -226,7 +225,8 @@ absl::StatusOr<DryRunResult> EtlEngine::dry_run(const std::string& processor,
   } else if (names.empty()) {
     names = builtin_processor_names();
     if (environment.declarative && environment.declarative.IsSequence())
-      for (const auto& node : environment.declarative) names.push_back(node["name"].as<std::string>(""));
+      for (const auto& node : environment.declarative)
+        names.push_back(node["name"].as<std::string>(""));
   }
   auto processors = make_processors(names, environment);
   if (!processors.ok()) return processors.status();
@@ -273,7 +273,8 @@ std::string EtlEngine::problems() const {
   for (const auto& [name, pipeline] : pipelines_) {
     auto counters = pipeline->counters();
     if (counters.state == PipelineState::kRetrying)
-      str_append(out, out.empty() ? "" : "; ", "pipeline ", name, " retrying: ", counters.last_error);
+      str_append(out, out.empty() ? "" : "; ", "pipeline ", name,
+                 " retrying: ", counters.last_error);
   }
   for (const auto& [name, failed] : failed_)
     if (!pipelines_.count(name))

@@ -47,9 +47,9 @@ class EtlEngine {
   absl::StatusOr<PipelineView> view(const std::string& name) const;
   std::vector<ProcessorDescription> processors() const;
   // Encodes for `profile` (default: a current server).
-  absl::StatusOr<DryRunResult> dry_run(const std::string& processor, const std::string& message,
-                                       const std::string& yaml,
-                                       const ServerProfile& profile = ServerProfile::modern()) const;
+  absl::StatusOr<DryRunResult> dry_run(
+      const std::string& processor, const std::string& message, const std::string& yaml,
+      const ServerProfile& profile = ServerProfile::modern()) const;
   // Empty when every pipeline runs; else why not.
   std::string problems() const;
 

@@ -26,9 +26,7 @@ class EtlModule final : public ConfiguredModule<EtlOptions> {
     return absl::OkStatus();
   }
 
-  std::vector<ServiceBinding> services() override {
-    return {bind_service<v1::Etl>(service_)};
-  }
+  std::vector<ServiceBinding> services() override { return {bind_service<v1::Etl>(service_)}; }
 
   ModuleHealth health() const override {
     auto engine = engine_;

@@ -7,10 +7,14 @@ namespace {
 
 v1::PipelineState to_proto(PipelineState state) {
   switch (state) {
-    case PipelineState::kRunning: return v1::PIPELINE_STATE_RUNNING;
-    case PipelineState::kRetrying: return v1::PIPELINE_STATE_RETRYING;
-    case PipelineState::kStopped: return v1::PIPELINE_STATE_STOPPED;
-    case PipelineState::kFailed: return v1::PIPELINE_STATE_FAILED;
+    case PipelineState::kRunning:
+      return v1::PIPELINE_STATE_RUNNING;
+    case PipelineState::kRetrying:
+      return v1::PIPELINE_STATE_RETRYING;
+    case PipelineState::kStopped:
+      return v1::PIPELINE_STATE_STOPPED;
+    case PipelineState::kFailed:
+      return v1::PIPELINE_STATE_FAILED;
   }
   return v1::PIPELINE_STATE_UNSPECIFIED;
 }
@@ -22,8 +26,9 @@ void fill(const PipelineView& view, v1::PipelineStatus* out) {
   out->set_state(to_proto(c.state));
   out->set_last_error(c.last_error);
   if (c.last_error_time.time_since_epoch().count() != 0) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  c.last_error_time.time_since_epoch()).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(c.last_error_time.time_since_epoch())
+            .count();
     out->mutable_last_error_time()->set_seconds(ms / 1000);
     out->mutable_last_error_time()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
   }

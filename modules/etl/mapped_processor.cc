@@ -30,8 +30,7 @@ const ColumnType& MappedProcessor::type_of(const std::string& column) const {
   return types_.back().second;
 }
 
-void MappedProcessor::map(const std::string& column, const std::string& path,
-                          std::string missing) {
+void MappedProcessor::map(const std::string& column, const std::string& path, std::string missing) {
   Mapping mapping{column, to_pointer(path), std::move(missing), type_of(column)};
   if (!mapping.pointer.empty()) known_.insert(mapping.pointer);
   mappings_.push_back(std::move(mapping));
@@ -79,8 +78,7 @@ void MappedProcessor::walk(const element& value, std::string& pointer, BuildCont
   if (context.count) context.count("unknown_field_skipped");
 }
 
-absl::Status MappedProcessor::check_unknown(const element& document,
-                                            BuildContext& context) const {
+absl::Status MappedProcessor::check_unknown(const element& document, BuildContext& context) const {
   absl::Status status;
   for (const auto& scope : scopes_) {
     auto value = find(document, scope);
@@ -128,14 +126,15 @@ absl::Status MappedProcessor::put(const element& value, const std::string& colum
   return absl::OkStatus();
 }
 
-absl::Status MappedProcessor::fill(const element& document, BuildContext& context,
-                                   Row& row) const {
+absl::Status MappedProcessor::fill(const element& document, BuildContext& context, Row& row) const {
   for (const auto& mapping : mappings_) {
     if (mapping.pointer.empty()) continue;
     auto value = find(document, mapping.pointer);
     if (!value) {
-      if (!mapping.missing_fragment.empty()) put_fragment(mapping.column, mapping.missing_fragment, row);
-      else if (mapping.type.nullable) put_fragment(mapping.column, "null", row);
+      if (!mapping.missing_fragment.empty())
+        put_fragment(mapping.column, mapping.missing_fragment, row);
+      else if (mapping.type.nullable)
+        put_fragment(mapping.column, "null", row);
       continue;
     }
     if (auto status = put(*value, mapping.column, context, row); !status.ok()) return status;

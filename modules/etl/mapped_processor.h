@@ -11,8 +11,8 @@ namespace telekern::etl {
 
 struct Mapping {
   std::string column;
-  std::string pointer;            // "" = filled by code
-  std::string missing_fragment;   // written when the input lacks it; "" = column default
+  std::string pointer;           // "" = filled by code
+  std::string missing_fragment;  // written when the input lacks it; "" = column default
   ColumnType type;
 };
 

@@ -100,10 +100,14 @@ std::string unquote(const std::string& fragment) {
 
 std::string_view type_name(PipelineType type) {
   switch (type) {
-    case PipelineType::kClickHouse: return "clickhouse";
-    case PipelineType::kMetadataExport: return "metadata_export";
-    case PipelineType::kMetadataImport: return "metadata_import";
-    case PipelineType::kJson: return "json";
+    case PipelineType::kClickHouse:
+      return "clickhouse";
+    case PipelineType::kMetadataExport:
+      return "metadata_export";
+    case PipelineType::kMetadataImport:
+      return "metadata_import";
+    case PipelineType::kJson:
+      return "json";
   }
   return "clickhouse";
 }
@@ -154,15 +158,15 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
                               : YAML::Node(YAML::NodeType::Map);
     spec.consumer = consumer["type"].as<std::string>(o.consumer);
     if (spec.consumer != "kafka" && spec.consumer != "broker")
-      return absl::InvalidArgumentError(
-          str_cat("pipeline ", spec.name, ": consumer.type '", spec.consumer,
-                  "' is not kafka or broker"));
+      return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": consumer.type '",
+                                                spec.consumer, "' is not kafka or broker"));
     spec.topic = consumer["topic"].as<std::string>(o.kafka_topic);
     spec.group = consumer["group"].as<std::string>(o.kafka_consumer_group);
     spec.start = consumer["start"].as<std::string>(o.kafka_auto_offset_reset);
     spec.clickhouse_processors = list_of(node["processors"]);
     if (node["clickhouse_processors"])
-      for (auto& name : list_of(node["clickhouse_processors"])) spec.clickhouse_processors.push_back(name);
+      for (auto& name : list_of(node["clickhouse_processors"]))
+        spec.clickhouse_processors.push_back(name);
     spec.redis_hash_processors = list_of(node["redis_hash_processors"]);
     for (auto& name : list_of(node["redis_processors"])) spec.redis_hash_processors.push_back(name);
     spec.batch_size = node["batch_size"].as<size_t>(o.clickhouse_batch_size);
@@ -227,26 +231,27 @@ Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment>
   dead_letter_schema_.name = environment_->options.clickhouse_dead_letter_table;
   auto* metrics = environment_->metrics;
   if (metrics) {
-    messages_metric_ = &metrics->counter("telekern_etl_messages_total",
-                                         "Messages processed, by pipeline and processor (or outcome)",
-                                         {"pipeline", "processor"});
+    messages_metric_ = &metrics->counter(
+        "telekern_etl_messages_total", "Messages processed, by pipeline and processor (or outcome)",
+        {"pipeline", "processor"});
     rows_metric_ = &metrics->counter("telekern_etl_rows_written_total",
                                      "Rows written, by pipeline and table", {"pipeline", "table"});
-    errors_metric_ = &metrics->counter("telekern_etl_errors_total",
-                                       "Errors and rejected messages by reason", {"pipeline", "reason"});
-    batches_metric_ = &metrics->counter("telekern_etl_batches_total", "Batches written and committed",
-                                        {"pipeline"});
-    batch_rows_metric_ = &metrics->histogram(
-        "telekern_etl_batch_rows", "Rows per written batch", {"pipeline"},
-        {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000});
+    errors_metric_ =
+        &metrics->counter("telekern_etl_errors_total", "Errors and rejected messages by reason",
+                          {"pipeline", "reason"});
+    batches_metric_ = &metrics->counter("telekern_etl_batches_total",
+                                        "Batches written and committed", {"pipeline"});
+    batch_rows_metric_ =
+        &metrics->histogram("telekern_etl_batch_rows", "Rows per written batch", {"pipeline"},
+                            {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000});
     writer_latency_metric_ = &metrics->histogram("telekern_etl_writer_latency_seconds",
                                                  "Time of one writer call", {"pipeline", "writer"});
-    pending_metric_ = &metrics->gauge("telekern_etl_pending_messages",
-                                      "Messages consumed but not yet written and committed",
-                                      {"pipeline"});
-    offset_metric_ = &metrics->gauge("telekern_etl_committed_offset",
-                                     "Last committed offset per partition",
-                                     {"pipeline", "topic", "partition"});
+    pending_metric_ =
+        &metrics->gauge("telekern_etl_pending_messages",
+                        "Messages consumed but not yet written and committed", {"pipeline"});
+    offset_metric_ =
+        &metrics->gauge("telekern_etl_committed_offset", "Last committed offset per partition",
+                        {"pipeline", "topic", "partition"});
   }
 }
 
@@ -277,8 +282,9 @@ absl::Status Pipeline::start() {
       o.clickhouse_password, o.clickhouse_secure, std::chrono::milliseconds(30000)});
   redis_ = std::make_unique<RedisClient>(
       RedisOptions{o.redis_host, o.redis_port, o.redis_db, o.redis_password});
-  cachers_ = std::make_unique<Cachers>(spec_.type == PipelineType::kJson ? nullptr : clickhouse_.get(),
-                                       redis_.get(), split_list(o.clickhouse_cacher_tables));
+  cachers_ =
+      std::make_unique<Cachers>(spec_.type == PipelineType::kJson ? nullptr : clickhouse_.get(),
+                                redis_.get(), split_list(o.clickhouse_cacher_tables));
   context_.refs = cachers_.get();
   context_.unknown = spec_.unknown;
   context_.count = [this](std::string_view reason) { count_error(reason); };
@@ -287,9 +293,15 @@ absl::Status Pipeline::start() {
   thread_ = std::jthread([this](std::stop_token stop) {
     switch (spec_.type) {
       case PipelineType::kClickHouse:
-      case PipelineType::kJson: run_stream(stop); break;
-      case PipelineType::kMetadataExport: run_metadata_export(stop); break;
-      case PipelineType::kMetadataImport: run_metadata_import(stop); break;
+      case PipelineType::kJson:
+        run_stream(stop);
+        break;
+      case PipelineType::kMetadataExport:
+        run_metadata_export(stop);
+        break;
+      case PipelineType::kMetadataImport:
+        run_metadata_import(stop);
+        break;
     }
   });
   return absl::OkStatus();
@@ -361,7 +373,9 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
     append_json_string(out, value);
     return out;
   };
-  const auto& columns = dead_letter_schema_.columns;  // timestamp pipeline processor reason topic partition offset key value
+  const auto& columns =
+      dead_letter_schema_
+          .columns;  // timestamp pipeline processor reason topic partition offset key value
   row.cells.emplace_back(columns[1].name, text(spec_.name));
   row.cells.emplace_back(columns[2].name, text(processor));
   row.cells.emplace_back(columns[3].name, text(reason));
@@ -492,7 +506,8 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
         counters_.rows_written += rows.size();
         counters_.rows_by_table[table] += rows.size();
       }
-      if (rows_metric_) rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows.size()));
+      if (rows_metric_)
+        rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows.size()));
     }
     if (!redis_rows.empty() && !redis_written_) {
       auto status = spec_.type == PipelineType::kJson
@@ -510,11 +525,11 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
       [&]() -> absl::Status {
         auto result = attempt();
         // Every store failure is retried: no row of an acknowledged batch is dropped.
-        if (!result.ok() && !is_retryable(result))
-          return absl::UnavailableError(result.message());
+        if (!result.ok() && !is_retryable(result)) return absl::UnavailableError(result.message());
         return result;
       },
-      backoff, stop, [&](int number, const absl::Status& error) {
+      backoff, stop,
+      [&](int number, const absl::Status& error) {
         set_state(PipelineState::kRetrying);
         fail("write_failed", error);
         if (number == 1 || number % 10 == 0)
@@ -529,7 +544,8 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
     counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, rows_.size());
   }
   if (batches_metric_) batches_metric_->with({spec_.name}).inc();
-  if (batch_rows_metric_) batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(rows_.size()));
+  if (batch_rows_metric_)
+    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(rows_.size()));
   rows_.clear();
   written_tables_.clear();
   redis_written_ = false;
@@ -560,7 +576,8 @@ void Pipeline::run_stream(std::stop_token stop) {
   }
   config.client_id = str_cat("telekern-etl-", spec_.name);
   stream::ConsumerOptions consumer_options{
-      spec_.group, {spec_.topic},
+      spec_.group,
+      {spec_.topic},
       spec_.start == "earliest" ? stream::StartFrom::kEarliest : stream::StartFrom::kLatest};
   std::unique_ptr<stream::Consumer> consumer;
   Backoff connect_backoff(BackoffPolicy{});
@@ -632,7 +649,8 @@ void Pipeline::run_stream(std::stop_token stop) {
     counters_.pending_by_partition.clear();
     for (const auto& message : unwritten)
       ++counters_.pending_by_partition[str_cat(message.topic, "/", message.partition)];
-    if (pending_metric_) pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
+    if (pending_metric_)
+      pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
   };
 
   while (!stop.stop_requested()) {
@@ -650,8 +668,8 @@ void Pipeline::run_stream(std::stop_token stop) {
     }
     for (auto& record : *records) {
       if (unwritten.empty()) batch_started = std::chrono::steady_clock::now();
-      Message message{std::move(record.topic), record.partition, record.offset,
-                      std::move(record.key), std::move(record.value), record.timestamp};
+      Message message{std::move(record.topic), record.partition,        record.offset,
+                      std::move(record.key),   std::move(record.value), record.timestamp};
       process(message);
       message.value.clear();
       message.key.clear();
@@ -696,8 +714,8 @@ void Pipeline::run_metadata_export(std::stop_token stop) {
       if (auto status = clickhouse_->ensure_table(*builder.schema()); !status.ok()) return status;
       std::set<std::string> existing;
       if (!o.clickhouse_metadata_force_update) {
-        auto body = clickhouse_->query(str_cat("SELECT DISTINCT ref FROM `", builder.schema()->name,
-                                               "` FORMAT TabSeparated"));
+        auto body = clickhouse_->query(
+            str_cat("SELECT DISTINCT ref FROM `", builder.schema()->name, "` FORMAT TabSeparated"));
         if (!body.ok()) return body.status();
         size_t at = 0;
         while (at < body->size()) {
@@ -760,7 +778,9 @@ void Pipeline::run_metadata_export(std::stop_token stop) {
       counters_.rows_written += rows.size();
       counters_.rows_by_table[builder.schema()->name] += rows.size();
       ++counters_.batches;
-      if (rows_metric_) rows_metric_->with({spec_.name, builder.schema()->name}).inc(static_cast<double>(rows.size()));
+      if (rows_metric_)
+        rows_metric_->with({spec_.name, builder.schema()->name})
+            .inc(static_cast<double>(rows.size()));
       return absl::OkStatus();
     };
     auto status = run();

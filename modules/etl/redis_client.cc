@@ -105,7 +105,8 @@ absl::Status RedisClient::write_hashes(const std::vector<RedisHash>& hashes) {
 absl::StatusOr<std::map<std::string, std::string>> RedisClient::hgetall(const std::string& key) {
   std::lock_guard lock(mutex_);
   if (auto status = connect_locked(); !status.ok()) return status;
-  Reply reply(static_cast<redisReply*>(redisCommand(context_, "HGETALL %b", key.data(), key.size())));
+  Reply reply(
+      static_cast<redisReply*>(redisCommand(context_, "HGETALL %b", key.data(), key.size())));
   if (!reply) {
     std::string why = context_->errstr;
     drop_locked();
@@ -123,8 +124,8 @@ absl::StatusOr<std::optional<std::string>> RedisClient::hget(const std::string& 
                                                              const std::string& field) {
   std::lock_guard lock(mutex_);
   if (auto status = connect_locked(); !status.ok()) return status;
-  Reply reply(static_cast<redisReply*>(redisCommand(context_, "HGET %b %b", key.data(), key.size(),
-                                                    field.data(), field.size())));
+  Reply reply(static_cast<redisReply*>(
+      redisCommand(context_, "HGET %b %b", key.data(), key.size(), field.data(), field.size())));
   if (!reply) {
     std::string why = context_->errstr;
     drop_locked();

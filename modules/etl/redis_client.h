@@ -5,9 +5,9 @@
 #include <absl/status/statusor.h>
 
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,8 +38,7 @@ class RedisClient {
   absl::Status write_hashes(const std::vector<RedisHash>& hashes);
   absl::StatusOr<std::map<std::string, std::string>> hgetall(const std::string& key);
   // HGET; nullopt when the key or field is absent.
-  absl::StatusOr<std::optional<std::string>> hget(const std::string& key,
-                                                  const std::string& field);
+  absl::StatusOr<std::optional<std::string>> hget(const std::string& key, const std::string& field);
   // Every key matching `pattern` (SCAN, so the server is never blocked).
   absl::StatusOr<std::vector<std::string>> scan(const std::string& pattern);
   std::string address() const;

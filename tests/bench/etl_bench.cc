@@ -22,17 +22,18 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string flow_message(int i) {
-  return "{\"start\":" + std::to_string(1733050000 + i % 86400) + ",\"end\":" +
-         std::to_string(1733050060 + i % 86400) +
+  return "{\"start\":" + std::to_string(1733050000 + i % 86400) +
+         ",\"end\":" + std::to_string(1733050060 + i % 86400) +
          ",\"policy\":{\"originator\":\"esnet\",\"level\":\"tlp:amber\",\"scopes\":[\"esnet\"]},"
-         "\"meta\":{\"src_ip\":\"198.51.100." + std::to_string(i % 250) +
-         "\",\"dst_ip\":\"2001:db8::" + std::to_string(i % 9999) + "\",\"src_port\":" +
-         std::to_string(1024 + i % 60000) +
+         "\"meta\":{\"src_ip\":\"198.51.100." +
+         std::to_string(i % 250) + "\",\"dst_ip\":\"2001:db8::" + std::to_string(i % 9999) +
+         "\",\"src_port\":" + std::to_string(1024 + i % 60000) +
          ",\"dst_port\":443,\"src_asn\":64496,\"dst_asn\":64511,\"protocol\":\"tcp\","
          "\"sensor_id\":\"flow-1\",\"router\":{\"ip\":\"192.0.2.1\",\"name\":\"rtr0\"},"
          "\"bgp\":{\"as_path\":[64496,64500,64511],\"comms\":[\"64496:100\"]},"
-         "\"mpls\":{\"labels\":[16001]}},\"values\":{\"num_bits\":" + std::to_string(8000 * (i + 1)) +
-         ",\"num_packets\":" + std::to_string(10 * (i + 1)) + ",\"duration\":60.0}}";
+         "\"mpls\":{\"labels\":[16001]}},\"values\":{\"num_bits\":" +
+         std::to_string(8000 * (i + 1)) + ",\"num_packets\":" + std::to_string(10 * (i + 1)) +
+         ",\"duration\":60.0}}";
 }
 
 double median(std::vector<double> values) {
@@ -43,8 +44,10 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main() {
-  const int messages = std::getenv("ETL_BENCH_MESSAGES") ? std::atoi(std::getenv("ETL_BENCH_MESSAGES")) : 50000;
+  const int messages =
+      std::getenv("ETL_BENCH_MESSAGES") ? std::atoi(std::getenv("ETL_BENCH_MESSAGES")) : 16000;
   const int rounds = 3;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   testing::ClickHouseServer clickhouse;
   testing::KafkaMockCluster kafka{1};
   if (!clickhouse.ready() || !kafka.ok()) {
@@ -79,7 +82,7 @@ int main() {
     std::string database = "bench_" + std::to_string(round);
     clickhouse.query("CREATE DATABASE IF NOT EXISTS " + database);
     std::string topic = "flows_" + std::to_string(round);
-    kafka.create_topic(topic, 2);
+    kafka.create_topic(topic, 16);  // the mock keeps only ~2000 records per partition
     auto run_pipeline = [&]() -> double {
       etl::EtlOptions o = base;
       o.clickhouse_database = database;
@@ -105,31 +108,42 @@ int main() {
       warm.value = flow_message(0);
       (void)(*producer)->send(warm);
       (void)(*producer)->flush(10s);
-      testing::wait_for([&] { return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") == 1; }, 60s);
+      testing::wait_for(
+          [&] { return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") == 1; },
+          60s);
       auto begin = std::chrono::steady_clock::now();
-      for (const auto& value : values) {
+      for (size_t i = 0; i < values.size(); ++i) {
         stream::Record record;
         record.topic = topic;
-        record.value = value;
+        record.partition = static_cast<int32_t>(i % 16);  // even spread (the sticky partitioner is not)
+        record.value = values[i];
         while (!(*producer)->send(record).ok()) (void)(*producer)->flush(1s);
       }
       (void)(*producer)->flush(30s);
-      bool done = testing::wait_for([&] {
-        return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") == messages + 1;
-      }, 300s);
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      bool done = testing::wait_for(
+          [&] {
+            return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") ==
+                   messages + 1;
+          },
+          300s);
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       engine.shutdown();
       return done ? messages / seconds : 0;
     };
     auto run_peer = [&]() -> double {
-      clickhouse.query("CREATE TABLE IF NOT EXISTS " + database + ".flow_edge_peer AS " + database + ".flow_edge");
+      clickhouse.query("CREATE TABLE IF NOT EXISTS " + database + ".flow_edge_peer AS " + database +
+                       ".flow_edge");
       std::string command = "curl -sS --fail -o /dev/null 'http://127.0.0.1:" +
                             std::to_string(clickhouse.http_port()) + "/?query=INSERT%20INTO%20" +
-                            database + ".flow_edge_peer%20FORMAT%20JSONEachRow' --data-binary @" + rows_file;
+                            database + ".flow_edge_peer%20FORMAT%20JSONEachRow' --data-binary @" +
+                            rows_file;
       auto begin = std::chrono::steady_clock::now();
       int status = std::system(command.c_str());
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      if (status != 0 || clickhouse.count("SELECT count() FROM " + database + ".flow_edge_peer") != messages)
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      if (status != 0 ||
+          clickhouse.count("SELECT count() FROM " + database + ".flow_edge_peer") != messages)
         return 0;
       return messages / seconds;
     };
@@ -149,9 +163,11 @@ int main() {
   auto [pmin, pmax] = std::minmax_element(pipeline_rates.begin(), pipeline_rates.end());
   auto [cmin, cmax] = std::minmax_element(peer_rates.begin(), peer_rates.end());
   double ratio = median(pipeline_rates) / std::max(1.0, median(peer_rates));
-  std::printf("etl flow pipeline (Kafka -> FlowProcessor -> ClickHouse 18.16), %d rows x %d rounds\n",
-              messages, rounds);
-  std::printf("  pipeline: median %.0f rows/s (spread %.0f..%.0f)\n", median(pipeline_rates), *pmin, *pmax);
+  std::printf(
+      "etl flow pipeline (Kafka -> FlowProcessor -> ClickHouse 18.16), %d rows x %d rounds\n",
+      messages, rounds);
+  std::printf("  pipeline: median %.0f rows/s (spread %.0f..%.0f)\n", median(pipeline_rates), *pmin,
+              *pmax);
   std::printf("  peer (curl JSONEachRow bulk insert): median %.0f rows/s (spread %.0f..%.0f)\n",
               median(peer_rates), *cmin, *cmax);
   std::printf("  ratio pipeline/peer: %.2f (target >= 0.8)\n", ratio);

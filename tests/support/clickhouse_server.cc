@@ -11,7 +11,8 @@
 namespace telekern::testing {
 
 ClickHouseServer::ClickHouseServer() : dir_("clickhouse") {
-  binary_ = find_executable("clickhouse-server", {"/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"});
+  binary_ = find_executable("clickhouse-server",
+                            {"/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"});
   if (binary_.empty()) return;
   std::filesystem::create_directories(dir_.path() / "data");
   std::filesystem::create_directories(dir_.path() / "tmp");
@@ -31,8 +32,8 @@ bool ClickHouseServer::launch() {
   auto root = dir_.path().string();
   std::ofstream config(dir_.path() / "config.xml");
   config << "<?xml version=\"1.0\"?>\n<yandex>\n"
-         << "  <logger><level>warning</level><log>" << root << "/server.log</log><errorlog>"
-         << root << "/error.log</errorlog><size>10M</size><count>1</count></logger>\n"
+         << "  <logger><level>warning</level><log>" << root << "/server.log</log><errorlog>" << root
+         << "/error.log</errorlog><size>10M</size><count>1</count></logger>\n"
          << "  <http_port>" << http_port_ << "</http_port>\n"
          << "  <tcp_port>" << tcp_port_ << "</tcp_port>\n"
          << "  <interserver_http_port>" << interserver_port_ << "</interserver_http_port>\n"
@@ -54,11 +55,13 @@ bool ClickHouseServer::launch() {
          << "</yandex>\n";
   config.close();
   std::ofstream users(dir_.path() / "users.xml");
-  users << "<?xml version=\"1.0\"?>\n<yandex>\n"
-        << "  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>\n"
-        << "  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip>"
-        << "</networks><profile>default</profile><quota>default</quota></default></users>\n"
-        << "  <quotas><default></default></quotas>\n</yandex>\n";
+  users
+      << "<?xml version=\"1.0\"?>\n<yandex>\n"
+      << "  "
+         "<profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>\n"
+      << "  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip>"
+      << "</networks><profile>default</profile><quota>default</quota></default></users>\n"
+      << "  <quotas><default></default></quotas>\n</yandex>\n";
   users.close();
   process_ = std::make_unique<Process>(
       std::vector<std::string>{binary_, "--config-file", (dir_.path() / "config.xml").string()},

@@ -20,14 +20,16 @@ TEST(EtlShellTest, ProcessorsDryRunPipelinesFromTelesh) {
 
   auto processors = telesh_commands(daemon, "etl processors");
   ASSERT_EQ(processors.exit_code, 0) << processors.output;
-  for (const char* name : {"FlowProcessor", "InterfaceTrafficProcessor", "InterfaceSAPQueueProcessor",
-                           "InterfacePortQueueProcessor", "InterfaceMetadataProcessor", "RawKafkaProcessor"})
+  for (const char* name :
+       {"FlowProcessor", "InterfaceTrafficProcessor", "InterfaceSAPQueueProcessor",
+        "InterfacePortQueueProcessor", "InterfaceMetadataProcessor", "RawKafkaProcessor"})
     EXPECT_NE(processors.output.find(name), std::string::npos) << name << processors.output;
 
   std::string message =
       R"({"start": 1700000000, "meta": {"id": "r1::xe-1", "device": "r1"}, "values": {"in_bits": {"val": 42}}})";
-  auto dry = run_telesh(daemon, "etl dry-run --processor InterfaceTrafficProcessor --message " +
-                                    shell_quote(message) + " -o json",
+  auto dry = run_telesh(daemon,
+                        "etl dry-run --processor InterfaceTrafficProcessor --message " +
+                            shell_quote(message) + " -o json",
                         {.redirect = "2>&1"});
   ASSERT_EQ(dry.exit_code, 0) << dry.output;
   auto answer = nlohmann::json::parse(dry.output, nullptr, false);
@@ -36,8 +38,11 @@ TEST(EtlShellTest, ProcessorsDryRunPipelinesFromTelesh) {
   EXPECT_EQ(answer["rows"][0]["table"], "if_traffic");
   EXPECT_NE(answer["rows"][0]["json"].get<std::string>().find("\"in_bits\":42"), std::string::npos);
 
-  std::string yaml = "name: t\ntype: clickhouse\nprocessors: [FlowProcessor]\nconsumer: {type: broker, topic: flows}\n";
-  auto started = run_telesh(daemon, "etl start t --yaml " + shell_quote(yaml), {.redirect = "2>&1"});
+  std::string yaml =
+      "name: t\ntype: clickhouse\nprocessors: [FlowProcessor]\nconsumer: {type: broker, topic: "
+      "flows}\n";
+  auto started =
+      run_telesh(daemon, "etl start t --yaml " + shell_quote(yaml), {.redirect = "2>&1"});
   ASSERT_EQ(started.exit_code, 0) << started.output;
   ASSERT_TRUE(wait_for(
       [&] {

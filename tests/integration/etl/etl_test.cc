@@ -138,21 +138,25 @@ TEST_F(EtlTest, InterfacePipelineOverEmbeddedBrokerWritesEveryTable) {
   ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".if_sap_queue", 1));
   // Bad messages are counted and kept in the dead-letter table, with the reason.
   ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".etl_dead_letter", 2));
-  EXPECT_EQ(servers().clickhouse.query("SELECT reason FROM " + db +
-                                       ".etl_dead_letter WHERE reason LIKE 'invalid JSON%' FORMAT TSV")
+  EXPECT_EQ(servers()
+                .clickhouse
+                .query("SELECT reason FROM " + db +
+                       ".etl_dead_letter WHERE reason LIKE 'invalid JSON%' FORMAT TSV")
                 .substr(0, 12),
             "invalid JSON");
-  EXPECT_EQ(servers().clickhouse.query("SELECT id, name, device, collector_id, in_bits, out_errors, "
-                                       "policy_scopes, toUnixTimestamp(start_ts) FROM " + db +
-                                       ".if_traffic WHERE name = 'xe-0/0/2' FORMAT TSV"),
-            "rtr0::xe-0/0/2\txe-0/0/2\trtr0\tsnmp-1\t3000\t1\t['esnet']\t1733050060\n");
+  EXPECT_EQ(
+      servers().clickhouse.query("SELECT id, name, device, collector_id, in_bits, out_errors, "
+                                 "policy_scopes, toUnixTimestamp(start_ts) FROM " +
+                                 db + ".if_traffic WHERE name = 'xe-0/0/2' FORMAT TSV"),
+      "rtr0::xe-0/0/2\txe-0/0/2\trtr0\tsnmp-1\t3000\t1\t['esnet']\t1733050060\n");
   EXPECT_EQ(servers().clickhouse.query("SELECT queue_num, name, in_inprof_fwd_bits FROM " + db +
                                        ".if_port_queue ORDER BY queue_num FORMAT TSV"),
             "1\txe-0/0/0\t5\n3\txe-0/0/0\t7\n");
   // Interface metadata went to Redis hashes with expiry.
   redisContext* redis = servers().redis.connect();
   ASSERT_NE(redis, nullptr);
-  auto* reply = static_cast<redisReply*>(redisCommand(redis, "HGET meta_if_cache:rtr1::xe-0/0/1 speed"));
+  auto* reply =
+      static_cast<redisReply*>(redisCommand(redis, "HGET meta_if_cache:rtr1::xe-0/0/1 speed"));
   ASSERT_NE(reply, nullptr);
   ASSERT_EQ(reply->type, REDIS_REPLY_STRING);
   EXPECT_STREQ(reply->str, "100000");
@@ -167,7 +171,8 @@ TEST_F(EtlTest, InterfacePipelineOverEmbeddedBrokerWritesEveryTable) {
   EXPECT_EQ(view->counters.messages, messages.size());
   EXPECT_EQ(view->counters.errors_by_reason["invalid_json"], 1u);
   EXPECT_EQ(view->counters.errors_by_reason["no_processor_matched"], 1u);
-  EXPECT_NE(metrics_.expose().find("telekern_etl_rows_written_total{pipeline=\"default\",table=\"if_traffic\"} 4"),
+  EXPECT_NE(metrics_.expose().find(
+                "telekern_etl_rows_written_total{pipeline=\"default\",table=\"if_traffic\"} 4"),
             std::string::npos);
 }
 
@@ -186,12 +191,14 @@ TEST_F(EtlTest, FlowPipelineOverKafkaFallsBackToOldTypes) {
   const std::string db = database_;
   ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".flow_edge", 5)) << e->problems();
   // 18.16 has no IPv6 type: addresses are kept as text (documented fallback).
-  EXPECT_EQ(s.clickhouse.query("SELECT type FROM system.columns WHERE database='" + db +
-                               "' AND table='flow_edge' AND name IN ('dst_ip','start_ts') ORDER BY name FORMAT TSV"),
-            "String\nDateTime(\\'UTC\\')\n");
+  EXPECT_EQ(
+      s.clickhouse.query(
+          "SELECT type FROM system.columns WHERE database='" + db +
+          "' AND table='flow_edge' AND name IN ('dst_ip','start_ts') ORDER BY name FORMAT TSV"),
+      "String\nDateTime(\\'UTC\\')\n");
   EXPECT_EQ(s.clickhouse.query("SELECT src_ip, dst_ip, bgp_as_path, bgp_as_path_padding, mpls_exp, "
-                               "src_as_name, num_pkts, src_loc_lat FROM " + db +
-                               ".flow_edge WHERE src_port = 40000 FORMAT TSV"),
+                               "src_as_name, num_pkts, src_loc_lat FROM " +
+                               db + ".flow_edge WHERE src_port = 40000 FORMAT TSV"),
             "198.51.100.1\t2001:db8::1\t[64496,64500,64511]\t[1,2]\t[0,5]\tunknown\t1000\t37.87\n");
 }
 
@@ -208,7 +215,8 @@ TEST_F(EtlTest, ClickHouseOutageLosesNothingAndCommitsOnlyWrittenData) {
     for (int i = from; i < to; ++i)
       out.push_back(R"({"start": )" + std::to_string(1733050000 + i) +
                     R"(, "meta": {"id": "r::if)" + std::to_string(i) +
-                    R"(", "device": "r"}, "values": {"in_bits": {"val": )" + std::to_string(i) + "}}}");
+                    R"(", "device": "r"}, "values": {"in_bits": {"val": )" + std::to_string(i) +
+                    "}}}");
     return out;
   };
   const std::string db = database_;
@@ -252,28 +260,34 @@ TEST_F(EtlTest, MetadataExportAndImportRoundTrip) {
   const std::string db = database_;
   ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".meta_if", 3))
       << e->problems() << count("SELECT count() FROM " + db + ".meta_if");
-  EXPECT_EQ(servers().clickhouse.query("SELECT id, name, speed, remote_device, remote_loc_lat FROM " +
-                                       db + ".meta_if WHERE id = 'rtr9::et-1' FORMAT TSV"),
-            "rtr9::et-1\tet-1\t400000\tpeer1\t40.1\n");
+  EXPECT_EQ(
+      servers().clickhouse.query("SELECT id, name, speed, remote_device, remote_loc_lat FROM " +
+                                 db + ".meta_if WHERE id = 'rtr9::et-1' FORMAT TSV"),
+      "rtr9::et-1\tet-1\t400000\tpeer1\t40.1\n");
   // Unchanged hashes are not exported again.
   std::this_thread::sleep_for(600ms);
   EXPECT_EQ(count("SELECT count() FROM " + db + ".meta_if"), 3);
   // metadata_import put id -> ref into Redis; the traffic processor resolves it.
   redisContext* redis = servers().redis.connect();
-  ASSERT_TRUE(testing::wait_for([&] {
-    auto* reply = static_cast<redisReply*>(redisCommand(redis, "HGET meta_if rtr9::et-2"));
-    bool ok = reply && reply->type == REDIS_REPLY_STRING &&
-              std::string(reply->str).rfind("rtr9::et-2__", 0) == 0;
-    if (reply) freeReplyObject(reply);
-    return ok;
-  }, 20s)) << e->problems();
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        auto* reply = static_cast<redisReply*>(redisCommand(redis, "HGET meta_if rtr9::et-2"));
+        bool ok = reply && reply->type == REDIS_REPLY_STRING &&
+                  std::string(reply->str).rfind("rtr9::et-2__", 0) == 0;
+        if (reply) freeReplyObject(reply);
+        return ok;
+      },
+      20s))
+      << e->problems();
   redisFree(redis);
-  auto dry = e->dry_run("InterfaceTrafficProcessor",
-                        R"({"start": 1, "meta": {"id": "rtr9::et-2", "device": "rtr9"}, "values": {"in_bits": {"val": 1}}})",
-                        "");
+  auto dry = e->dry_run(
+      "InterfaceTrafficProcessor",
+      R"({"start": 1, "meta": {"id": "rtr9::et-2", "device": "rtr9"}, "values": {"in_bits": {"val": 1}}})",
+      "");
   ASSERT_TRUE(dry.ok());
   ASSERT_EQ(dry->rows.size(), 1u);
-  EXPECT_NE(dry->rows[0].json.find("\"ref\":\"rtr9::et-2__"), std::string::npos) << dry->rows[0].json;
+  EXPECT_NE(dry->rows[0].json.find("\"ref\":\"rtr9::et-2__"), std::string::npos)
+      << dry->rows[0].json;
 }
 
 TEST_F(EtlTest, OnePipelineFailingLeavesTheOthersRunning) {

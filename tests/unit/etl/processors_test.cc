@@ -32,19 +32,22 @@ TEST(Processors, EveryReferenceColumnIsWritten) {
   EtlEngine engine(EtlOptions{}, nullptr, make_logger("etl-test"));
   auto rows = engine.dry_run("FlowProcessor", R"({"start": 1700000000, "end": 1700000060,
       "meta": {"src_ip": "10.0.0.1", "dst_ip": "10.0.0.2", "src_port": 1, "dst_port": 2,
-               "src_asn": 3, "dst_asn": 4}})", "");
+               "src_asn": 3, "dst_asn": 4}})",
+                             "");
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->rows.size(), 1u);
   for (const auto& column : flow_edge_schema().columns) {
     if (column.name == "insert_ts") continue;
-    EXPECT_NE(rows->rows[0].json.find("\"" + column.name + "\":"), std::string::npos) << column.name;
+    EXPECT_NE(rows->rows[0].json.find("\"" + column.name + "\":"), std::string::npos)
+        << column.name;
   }
 }
 
 TEST(Processors, MissingRequiredFieldsAreRejectedWithTheReason) {
   EtlEngine engine(EtlOptions{}, nullptr, make_logger("etl-test"));
-  auto result = engine.dry_run("InterfaceTrafficProcessor",
-                               R"({"meta": {"id": "a::b", "device": "a"}, "values": {"in_bits": {"val": 1}}})", "");
+  auto result = engine.dry_run(
+      "InterfaceTrafficProcessor",
+      R"({"meta": {"id": "a::b", "device": "a"}, "values": {"in_bits": {"val": 1}}})", "");
   ASSERT_TRUE(result.ok());
   EXPECT_TRUE(result->matched);
   ASSERT_EQ(result->rejected.size(), 1u);
@@ -56,13 +59,15 @@ TEST(Processors, UnknownFieldPolicy) {
       "values": {"in_bits": {"val": 1}, "mystery": {"val": 2}, "out_bits": {"val": "x"}}})";
   EtlOptions strict;
   strict.unknown_fields = "strict";
-  auto rejected = EtlEngine(strict, nullptr, make_logger("t")).dry_run("InterfaceTrafficProcessor", message, "");
+  auto rejected = EtlEngine(strict, nullptr, make_logger("t"))
+                      .dry_run("InterfaceTrafficProcessor", message, "");
   ASSERT_TRUE(rejected.ok());
   ASSERT_EQ(rejected->rejected.size(), 1u);
   EXPECT_EQ(rejected->rejected[0].second, "unknown field /values/mystery");
   EtlOptions lenient;
   lenient.unknown_fields = "default";
-  auto kept = EtlEngine(lenient, nullptr, make_logger("t")).dry_run("InterfaceTrafficProcessor", message, "");
+  auto kept = EtlEngine(lenient, nullptr, make_logger("t"))
+                  .dry_run("InterfaceTrafficProcessor", message, "");
   ASSERT_TRUE(kept.ok());
   ASSERT_EQ(kept->rows.size(), 1u);
   EXPECT_NE(kept->rows[0].json.find("\"out_bits\":null"), std::string::npos) << kept->rows[0].json;
@@ -71,8 +76,10 @@ TEST(Processors, UnknownFieldPolicy) {
 
 TEST(Processors, DeclarativeProcessorFromYaml) {
   EtlEngine engine(EtlOptions{}, nullptr, make_logger("etl-test"));
-  auto result = engine.dry_run("", R"({"start": "2024-05-01T10:00:00Z", "meta": {"host": "h1", "kind": "cpu"},
-      "values": {"load": {"val": "0.5"}}})", R"yaml(
+  auto result =
+      engine.dry_run("", R"({"start": "2024-05-01T10:00:00Z", "meta": {"host": "h1", "kind": "cpu"},
+      "values": {"load": {"val": "0.5"}}})",
+                     R"yaml(
 name: cpu_load
 table: host_cpu
 match: {has: [meta.host], equals: {meta.kind: cpu}}
