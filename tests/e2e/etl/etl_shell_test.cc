@@ -63,6 +63,10 @@ TEST(EtlShellTest, ProcessorsDryRunPipelinesFromTelesh) {
       },
       std::chrono::seconds(10)))
       << health;
+  // The seed-style REST routes come from the proto's http options.
+  auto routed = daemon.http_get("/etl/pipelines/t/stats");
+  EXPECT_EQ(routed.first, 200) << routed.second;
+  EXPECT_NE(routed.second.find("clickhouse_unavailable"), std::string::npos) << routed.second;
   auto stopped = telesh_commands(daemon, "etl stop t");
   EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
   auto unknown = telesh_commands(daemon, "etl stats nosuch");
