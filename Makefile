@@ -11,7 +11,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libboost-dev libboost-filesystem-dev libgtest-dev libgmock-dev libbenchmark-dev \
 	librdkafka-dev libhiredis-dev libssh2-1-dev libspdlog-dev libfmt-dev libyaml-cpp-dev \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
-	python3-grpcio python3-protobuf redis-server prometheus tmux expect curl procps openssl jq \
+	python3-grpcio python3-protobuf python3-plotly redis-server prometheus tmux expect curl procps openssl jq \
+	influxdb libsqlite3-dev \
 	clickhouse-server libsimdjson-dev
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
@@ -54,6 +55,7 @@ run: build
 	@echo "telekernd: gRPC 127.0.0.1:7070, HTTP 127.0.0.1:7071 (/metrics /health /ready), modules from $(BUILD_DIR)/modules"
 	@if [ -x $(BUILD_DIR)/bin/telesh ]; then \
 	  echo "daemon log: data/telekernd.log; leaving telesh (Ctrl-D) stops the daemon"; \
+	  echo "demo: collector ingest $(CURDIR)/deploy/samples/dcgm_sample.csv, then collector hosts / gpus"; \
 	  $(BUILD_DIR)/bin/telekernd --data-dir ./data > data/telekernd.log 2>&1 & pid=$$!; \
 	  trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
 	  $(BUILD_DIR)/bin/telesh --addr 127.0.0.1:7070 --wait; \

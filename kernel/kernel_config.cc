@@ -51,6 +51,15 @@ const ConfigSchema& kernel_schema() {
        "Largest gateway request body; larger ones get 413"},
       {"http_gateway.call_timeout", ConfigType::kDuration, "30s",
        "Deadline of unary and client-streaming calls made by the gateway"},
+      {"http_gateway.workers", ConfigType::kInt, "32",
+       "HTTP worker threads (each request, and each open stream, holds one while served)",
+       [](const YAML::Node& value) -> absl::Status {
+         return value.as<int64_t>() >= 2 ? absl::OkStatus()
+                                         : absl::InvalidArgumentError("must be at least 2");
+       }},
+      {"http_gateway.max_streams", ConfigType::kInt, "16",
+       "Server streams (SSE/NDJSON) open at once; more get 503, so at least workers - "
+       "max_streams workers always serve other requests"},
       {"http_gateway.cors_origins", ConfigType::kStringList, "",
        "Origins browsers may call the gateway from (CORS); empty = CORS off"},
       {"grpc_rate_per_credential", ConfigType::kDouble, "0",
@@ -94,6 +103,9 @@ const ConfigSchema& kernel_schema() {
       {"remote.tls", ConfigType::kBool, "false", "Call remote_services over TLS"},
       {"remote.ca", ConfigType::kString, "",
        "PEM CA bundle that signs the remote daemons' certificates; empty = system roots"},
+      {"remote.keepalive", ConfigType::kDuration, "30s",
+       "HTTP/2 keepalive ping interval on channels to other daemons (remote_services, "
+       "channel_to: the proxy's upstreams), so dead peers are noticed; 0 = off"},
       {"modules", ConfigType::kNode, "",
        "One section per module (modules.<name>.<key>), validated by the module's schema"},
   };
@@ -166,6 +178,15 @@ absl::StatusOr<KernelConfig> load_kernel_config(
       static_cast<size_t>(std::max<int64_t>(0, config.get_int("http_gateway.max_body_bytes")));
   result.gateway.call_timeout = config.get_duration("http_gateway.call_timeout");
   result.gateway.cors_origins = config.get_string_list("http_gateway.cors_origins");
+  result.gateway.workers = static_cast<size_t>(config.get_int("http_gateway.workers"));
+  result.gateway.max_streams =
+      static_cast<size_t>(std::max<int64_t>(0, config.get_int("http_gateway.max_streams")));
+  if (result.gateway.max_streams >= result.gateway.workers) {
+    return absl::InvalidArgumentError(
+        str_cat(file, ": key 'http_gateway.max_streams': ", result.gateway.max_streams,
+                " must be below http_gateway.workers (", result.gateway.workers,
+                ") so requests other than streams always find a worker"));
+  }
   result.grpc_rate_per_credential = config.get_double("grpc_rate_per_credential");
   result.data_dir = overrides.data_dir.empty() ? config.get_string("data_dir") : overrides.data_dir;
   std::string modules_dir =
@@ -189,6 +210,8 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.remote.api_key = config.get_string("remote.api_key");
   result.remote.tls = config.get_bool("remote.tls");
   result.remote.ca_file = config.get_string("remote.ca");
+  result.remote.keepalive = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.get_duration("remote.keepalive"));
   auto remote = config.get_node("remote_services");
   if (remote.IsDefined() && remote.IsMap()) {
     for (const auto& entry : remote) {

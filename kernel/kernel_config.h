@@ -28,6 +28,8 @@ struct KernelConfig {
     size_t max_body_bytes = 4 << 20;
     std::chrono::milliseconds call_timeout{30'000};
     std::vector<std::string> cors_origins;
+    size_t workers = 32;
+    size_t max_streams = 16;
   } gateway;                            // http_gateway.*
   double grpc_rate_per_credential = 0;  // 0: unlimited
   std::filesystem::path data_dir;
@@ -47,6 +49,7 @@ struct KernelConfig {
     std::string api_key;
     bool tls = false;
     std::string ca_file;
+    std::chrono::milliseconds keepalive{30000};
   } remote;                    // how channels to remote_services connect
   YAML::Node module_sections;  // "modules:" map, validated per module when it loads
   Config validated;            // for GetConfig and --print-config

@@ -287,7 +287,8 @@ int main(int argc, char** argv) {
                                    return http::authorize_http_viewer(*authenticator_source(),
                                                                       api_key, authorization);
                                  },
-                                 [&] { return public_metrics.load(); }});
+                                 [&] { return public_metrics.load(); }},
+                    {.workers = config->gateway.workers});
   http.enable_gateway(
       {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
       {.call_timeout = config->gateway.call_timeout,
@@ -295,7 +296,8 @@ int main(int argc, char** argv) {
        .version = kTelekernVersion,
        .per_credential = {config->gateway.rate_per_credential, 0},
        .per_address = {config->gateway.rate_per_address, 0},
-       .cors_origins = config->gateway.cors_origins});
+       .cors_origins = config->gateway.cors_origins,
+       .max_streams = config->gateway.max_streams});
   std::string http_address;
   if (!config->http.empty()) {
     if (auto status = http.start(config->http); !status.ok()) {

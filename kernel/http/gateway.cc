@@ -52,6 +52,26 @@ std::unique_ptr<Message> from_buffer(const google::protobuf::Descriptor& type,
   return message;
 }
 
+// A route's response_body field as the whole HTTP body (CSV exports, HTML
+// reports), a download when the route names a file.
+void set_download_name(const Route& route, httplib::Response& response) {
+  if (!route.response_file_name.empty()) {
+    std::string name;
+    for (char c : route.response_file_name) {
+      if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) name += c;
+    }
+    response.set_header("Content-Disposition", str_cat("attachment; filename=\"", name, "\""));
+  }
+}
+
+void send_raw_body(const Route& route, const Message& message, httplib::Response& response) {
+  std::string scratch;
+  const std::string& body =
+      message.GetReflection()->GetStringReference(message, route.response_body, &scratch);
+  response.set_content(body, route.response_content_type);
+  set_download_name(route, response);
+}
+
 void add_credentials(const httplib::Request& request, grpc::ClientContext& context) {
   auto api_key = request.get_header_value("X-API-Key");
   if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
@@ -170,6 +190,10 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
       limited_(metrics.counter("telekern_http_rate_limited_total",
                                "Gateway requests refused with 429, by the limit they passed",
                                {"limit"})),
+      open_streams_gauge_(metrics
+                              .gauge("telekern_http_gateway_open_streams",
+                                     "Server streams (SSE/NDJSON) open through the gateway now")
+                              .with({})),
       credential_limiter_(options_.per_credential),
       address_limiter_(options_.per_address) {}
 
@@ -344,6 +368,59 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
                      "listed at /api/openapi.json"));
 }
 
+namespace {
+
+// A server stream whose route names a response_body field: the field of each
+// message, back to back, as one raw body (a CSV export in chunks). An error
+// after the first chunk aborts the transfer, so a client never takes a cut
+// file for a whole one.
+void stream_raw_body(const Route& route, std::shared_ptr<StreamCall> call,
+                     std::optional<grpc::ByteBuffer> first, bool ended, std::shared_ptr<void> slot,
+                     const google::protobuf::Descriptor& output, httplib::Response& response) {
+  struct State {
+    std::shared_ptr<StreamCall> call;
+    std::optional<grpc::ByteBuffer> first;
+    bool ended = false;
+    std::shared_ptr<void> slot;
+  };
+  auto state =
+      std::make_shared<State>(State{std::move(call), std::move(first), ended, std::move(slot)});
+  set_download_name(route, response);
+  const auto* field = route.response_body;
+  response.set_chunked_content_provider(
+      route.response_content_type,
+      [state, field, output = &output](size_t, httplib::DataSink& sink) {
+        auto end_stream = [&] {
+          auto status = state->call->finish(false);
+          if (!status.ok()) return false;  // abort: the body is incomplete
+          sink.done();
+          return true;
+        };
+        if (state->ended) return end_stream();
+        grpc::ByteBuffer buffer;
+        StreamCall::Next next;
+        if (state->first) {
+          buffer = std::move(*state->first);
+          state->first.reset();
+          next = StreamCall::Next::kMessage;
+        } else {
+          next = state->call->read(
+              &buffer, std::chrono::system_clock::now() + std::chrono::milliseconds(250));
+        }
+        if (next == StreamCall::Next::kTimeout) return sink.is_writable();
+        if (next == StreamCall::Next::kEnd) return end_stream();
+        auto message = from_buffer(*output, buffer);
+        if (!message) return false;
+        std::string scratch;
+        const std::string& chunk =
+            message->GetReflection()->GetStringReference(*message, field, &scratch);
+        return chunk.empty() || sink.write(chunk.data(), chunk.size());
+      },
+      [state](bool) { state->call->finish(/*cancel=*/true); });
+}
+
+}  // namespace
+
 void Gateway::call(const MethodDescriptor& method, const std::string& service_name,
                    const httplib::Request& request, httplib::Response& response,
                    const RouteMatch* match) {
@@ -409,7 +486,11 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
       send_error(response, status.error_code(), status.error_message());
     } else if (auto message = from_buffer(output_type, response_buffer)) {
       response.status = 200;
-      response.set_content(message_to_json(*message), "application/json");
+      if (match && match->route->response_body != nullptr) {
+        send_raw_body(*match->route, *message, response);
+      } else {
+        response.set_content(message_to_json(*message), "application/json");
+      }
     } else {
       send_error(response, grpc::StatusCode::INTERNAL,
                  str_cat("the response is not a valid ", output_type.full_name()));
@@ -418,6 +499,26 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     return;
   }
 
+  // A server stream holds an HTTP worker for as long as it is open: past
+  // max_streams, refuse it so other requests always find a worker.
+  std::shared_ptr<void> stream_slot;
+  if (method.server_streaming()) {
+    if (open_streams_.fetch_add(1) >= options_.max_streams) {
+      open_streams_.fetch_sub(1);
+      response.set_header("Retry-After", "5");
+      send_error(response, grpc::StatusCode::UNAVAILABLE,
+                 str_cat("too many open streams (http_gateway.max_streams = ", options_.max_streams,
+                         "); close one, retry later, or raise http_gateway.max_streams together "
+                         "with http_gateway.workers"));
+      count();
+      return;
+    }
+    open_streams_gauge_.inc();
+    stream_slot = std::shared_ptr<void>(nullptr, [this](void*) {
+      open_streams_.fetch_sub(1);
+      open_streams_gauge_.dec();
+    });
+  }
   auto call = std::make_shared<StreamCall>();
   add_credentials(request, call->context());
   if (!method.server_streaming()) {
@@ -465,14 +566,21 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     std::shared_ptr<StreamCall> call;
     std::optional<grpc::ByteBuffer> first;
     bool ended = false;
+    std::shared_ptr<void> slot;  // freed with the last copy of this state
   };
   auto pending = std::make_shared<Pending>();
+  pending->slot = std::move(stream_slot);
   pending->call = call;
   if (first_read == StreamCall::Next::kMessage) pending->first = std::move(first);
   pending->ended = first_read == StreamCall::Next::kEnd;
   const auto* output = &output_type;
   response.status = 200;
   count();
+  if (match && match->route->response_body != nullptr) {
+    stream_raw_body(*match->route, pending->call, std::move(pending->first), pending->ended,
+                    std::move(pending->slot), *output, response);
+    return;
+  }
   response.set_chunked_content_provider(
       sse ? "text/event-stream" : "application/x-ndjson",
       [pending, output, sse](size_t, httplib::DataSink& sink) {

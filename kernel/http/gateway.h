@@ -45,6 +45,8 @@ struct GatewayOptions {
   RateLimit per_address{400, 800};
   // Origins allowed to call from a browser (CORS); empty: CORS off.
   std::vector<std::string> cors_origins;
+  // Server streams open at once (each holds an HTTP worker); more get 503.
+  size_t max_streams = 16;
 };
 
 class Gateway {
@@ -74,6 +76,9 @@ class Gateway {
   GatewayOptions options_;
   CounterFamily& calls_;
   CounterFamily& limited_;
+  Gauge& open_streams_gauge_;
+  // Server streams open now; each holds an HTTP worker until it ends.
+  std::atomic<size_t> open_streams_{0};
   RateLimiter credential_limiter_;
   RateLimiter address_limiter_;
   std::mutex routes_mutex_;

@@ -166,6 +166,10 @@ json operation(const google::protobuf::MethodDescriptor& method, SchemaBuilder& 
                              ? json{{"text/event-stream", {{"schema", {{"type", "string"}}}}},
                                     {"application/x-ndjson", {{"schema", output}}}}
                              : json{{"application/json", {{"schema", output}}}};
+  if (route && route->response_body != nullptr) {
+    success_content = json{
+        {route->response_content_type, {{"schema", {{"type", "string"}, {"format", "binary"}}}}}};
+  }
   op["responses"] = error_responses();
   op["responses"]["200"] = {{"description", "OK"}, {"content", success_content}};
 

@@ -110,6 +110,27 @@ RouteTable RouteTable::build(const std::vector<std::string>& services,
       route.ignored_query_parameters.assign(rule.ignored_query_parameters().begin(),
                                             rule.ignored_query_parameters().end());
       route.request_defaults = rule.request_defaults();
+      if (!rule.response_body().empty()) {
+        using google::protobuf::FieldDescriptor;
+        const auto* field = method->output_type()->FindFieldByName(rule.response_body());
+        if (field == nullptr || field->is_repeated() ||
+            (field->type() != FieldDescriptor::TYPE_STRING &&
+             field->type() != FieldDescriptor::TYPE_BYTES) ||
+            method->client_streaming()) {
+          if (problems)
+            problems->push_back(str_cat(
+                method->full_name(), ": response_body \"", rule.response_body(),
+                "\" must name a string or bytes field of ", method->output_type()->full_name(),
+                " on a unary or server-streaming method"));
+          continue;
+        }
+        route.response_body = field;
+        route.response_content_type =
+            !rule.response_content_type().empty()           ? rule.response_content_type()
+            : field->type() == FieldDescriptor::TYPE_STRING ? "text/plain; charset=utf-8"
+                                                            : "application/octet-stream";
+        route.response_file_name = rule.response_file_name();
+      }
       table.routes_.push_back(std::move(route));
     }
   }

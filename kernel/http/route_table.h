@@ -31,6 +31,10 @@ struct Route {
   std::string body;  // "" none, "*" the whole request, else a field name
   std::vector<std::string> ignored_query_parameters;
   std::string request_defaults;  // JSON object, may be empty
+  // A string/bytes response field sent as the raw HTTP body ("" = JSON).
+  const google::protobuf::FieldDescriptor* response_body = nullptr;
+  std::string response_content_type;
+  std::string response_file_name;
 };
 
 struct RouteMatch {

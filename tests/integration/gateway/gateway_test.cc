@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "telekern/broker/v1/broker.pb.h"
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
@@ -496,6 +500,115 @@ TEST(GatewayLimitsTest, GrpcCallsPastTheLimitGetResourceExhausted) {
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 429) << result->body;
   EXPECT_TRUE(result->has_header("Retry-After"));
+}
+
+// A route with response_body sends that field as the HTTP body (CSV exports,
+// HTML reports): the echo fixture's Say as a CSV download.
+TEST(GatewayRawBodyTest, AResponseBodyFieldIsSentAsTheWholeBodyWithItsType) {
+  Telekernd daemon({.config_yaml = auth_config_yaml(),
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  const std::string csv = "node,cpu\nn1,\"12,5\"\n";
+  auto result = http.Get("/test/v1/say.csv?message=" + httplib::detail::encode_query_param(csv),
+                         {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->body, csv);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(result->get_header_value("Content-Disposition"), "attachment; filename=\"say.csv\"");
+
+  // Errors stay JSON, and the RPC path still answers JSON.
+  auto refused = http.Get("/test/v1/say.csv?message=x");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401) << refused->body;
+  EXPECT_NE(refused->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  auto rpc = http.Post("/rpc/telekern.testing.v1.Echo/Say", {{"X-API-Key", kViewerKey}},
+                       R"({"message":"hi"})", "application/json");
+  ASSERT_TRUE(rpc);
+  EXPECT_EQ(json::parse(rpc->body).value("message", ""), "hi") << rpc->body;
+
+  // A server stream's field of every message, back to back, as one body.
+  auto lines = http.Get("/test/v1/count.txt?count=5", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(lines);
+  ASSERT_EQ(lines->status, 200) << lines->body;
+  EXPECT_EQ(lines->body, "0\n1\n2\n3\n4\n");
+  EXPECT_EQ(lines->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+
+  auto openapi = http.Get("/api/openapi.json", {{"X-API-Key", kViewerKey}});
+  ASSERT_TRUE(openapi);
+  json content =
+      json::parse(openapi->body)["paths"]["/test/v1/say.csv"]["get"]["responses"]["200"]["content"];
+  EXPECT_TRUE(content.contains("text/csv; charset=utf-8")) << content.dump();
+}
+
+// Each open stream holds an HTTP worker: past http_gateway.max_streams a new
+// stream gets 503 while other calls are still served, and a slot frees when
+// a stream ends.
+TEST(GatewayLimitsTest, StreamsPastMaxStreamsGet503WhileOtherCallsAreServed) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "http_gateway:\n"
+                                                        "  workers: 4\n"
+                                                        "  max_streams: 1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  const httplib::Headers viewer{{"X-API-Key", kViewerKey}, {"Accept", "text/event-stream"}};
+  const std::string stream_path = "/rpc/telekern.testing.v1.Echo/Count";
+  const std::string long_stream = R"({"count":600,"interval_ms":50})";
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool receiving = false;
+  std::atomic<bool> leave{false};
+  std::thread holder([&] {
+    httplib::Client http("127.0.0.1", http_port(daemon));
+    httplib::Request request;
+    request.method = "POST";
+    request.path = stream_path;
+    request.headers = viewer;
+    request.body = long_stream;
+    request.set_header("Content-Type", "application/json");
+    request.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      {
+        std::lock_guard lock(mutex);
+        receiving = true;
+      }
+      changed.notify_all();
+      return !leave.load();
+    };
+    (void)http.send(request);
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(20), [&] { return receiving; }));
+  }
+
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  auto refused = http.Post(stream_path, viewer, R"({"count":1})", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_NE(refused->body.find("max_streams"), std::string::npos) << refused->body;
+  EXPECT_FALSE(refused->get_header_value("Retry-After").empty());
+  auto unary = http.Post("/rpc/telekern.testing.v1.Echo/Say", {{"X-API-Key", kViewerKey}},
+                         R"({"message":"still served"})", "application/json");
+  ASSERT_TRUE(unary);
+  EXPECT_EQ(unary->status, 200) << unary->body;
+
+  leave = true;
+  holder.join();
+  // The server notices the closed stream at its next write; then a new one fits.
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+    auto again = http.Post(stream_path, viewer, R"({"count":1})", "application/json");
+    ASSERT_TRUE(again);
+    status = again->status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200) << "the slot of the closed stream was never freed";
 }
 
 }  // namespace

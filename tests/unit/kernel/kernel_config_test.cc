@@ -43,5 +43,28 @@ TEST(KernelConfigTest, ShownConfigMasksApiKeyHashes) {
   EXPECT_NE(shown.find("***"), std::string::npos) << shown;
 }
 
+// Channels to other daemons (the proxy's upstreams) ping idle connections so
+// a dead peer is seen without waiting for a call's deadline.
+TEST(KernelConfigTest, RemoteChannelsKeepAliveByDefaultAndTheIntervalIsConfigurable) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() / "default.yaml") << "listen: 127.0.0.1:7070\n";
+  auto defaults = load_kernel_config((dir.path() / "default.yaml").string(), {}, {}, dir.path());
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->remote.keepalive, std::chrono::seconds(30));
+  std::ofstream(dir.path() / "set.yaml") << "remote:\n  keepalive: 5s\n";
+  auto set = load_kernel_config((dir.path() / "set.yaml").string(), {}, {}, dir.path());
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->remote.keepalive, std::chrono::seconds(5));
+}
+
+TEST(KernelConfigTest, GatewayStreamsMustLeaveWorkersForOtherRequests) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() / "c.yaml") << "http_gateway:\n  workers: 8\n  max_streams: 8\n";
+  auto config = load_kernel_config((dir.path() / "c.yaml").string(), {}, {}, dir.path());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("http_gateway.max_streams"), std::string::npos)
+      << config.status();
+}
+
 }  // namespace
 }  // namespace telekern::kernel

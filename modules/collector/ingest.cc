@@ -1,0 +1,208 @@
+#include "ingest.h"
+
+#include <condition_variable>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "telekern/retry.h"
+#include "telekern/strings.h"
+
+namespace telekern::collector {
+namespace {
+
+constexpr size_t kRejectsShown = 20;
+
+// Sleeps until `until` or stop; false when stopped.
+bool sleep_until(std::chrono::steady_clock::time_point until, std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_until(lock, stop, until, [] { return false; });
+  return !stop.stop_requested();
+}
+
+// Reads lines from a file or from inline text.
+class LineSource {
+ public:
+  explicit LineSource(const IngestRun& run) {
+    if (run.from_file) {
+      file_.open(run.source);
+      if (!file_) error_ = "cannot read '" + run.source + "': " + std::strerror(errno);
+    } else {
+      text_.str(run.text);
+    }
+  }
+  const std::string& error() const { return error_; }
+  bool next(std::string& line) {
+    std::istream& in = file_.is_open() ? static_cast<std::istream&>(file_) : text_;
+    return static_cast<bool>(std::getline(in, line));
+  }
+
+ private:
+  std::ifstream file_;
+  std::istringstream text_;
+  std::string error_;
+};
+
+}  // namespace
+
+CsvIngester::CsvIngester(IngestSettings settings, ProducerFactory producers, RejectLog& rejects,
+                         IngestMetrics metrics, std::shared_ptr<spdlog::logger> log)
+    : settings_(std::move(settings)),
+      producers_(std::move(producers)),
+      rejects_(rejects),
+      metrics_(metrics),
+      log_(std::move(log)) {}
+
+void CsvIngester::reject(IngestResult& result, const std::string& source, uint64_t line,
+                         const std::string& reason_label, const std::string& reason,
+                         const std::string& row) {
+  ++result.rejected;
+  std::string where = str_cat(source, ":", line, ": ", reason);
+  if (result.rejects.size() < kRejectsShown) result.rejects.push_back(where);
+  if (metrics_.rows_rejected) metrics_.rows_rejected->with({reason_label}).inc();
+  log_->warn("rejected row {} (written to {})", where, rejects_.path());
+  rejects_.add(source, line, reason, row);
+}
+
+void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk,
+                                const std::string& source, IngestResult& result,
+                                std::stop_token stop) {
+  if (chunk.empty()) return;
+  Backoff backoff({settings_.publish_backoff, std::chrono::seconds(5), 2.0,
+                   static_cast<int>(settings_.publish_attempts)});
+  auto status = retry(
+      [&]() -> absl::Status {
+        for (const auto& pending : chunk) {
+          auto sent = producer.send(pending.record);
+          while (sent.code() == absl::StatusCode::kResourceExhausted) {
+            auto flushed = producer.flush(settings_.flush_timeout);
+            if (!flushed.ok()) return flushed;
+            sent = producer.send(pending.record);
+          }
+          if (!sent.ok()) return sent;
+        }
+        return producer.flush(settings_.flush_timeout);
+      },
+      backoff, stop,
+      [&](int attempt, const absl::Status& failure) {
+        log_->warn("publishing {} rows of {} to '{}' failed (attempt {} of {}): {}", chunk.size(),
+                   source, settings_.topic, attempt, settings_.publish_attempts,
+                   failure.ToString());
+      });
+  if (status.ok()) {
+    result.published += chunk.size();
+    if (metrics_.rows_ingested) metrics_.rows_ingested->inc(static_cast<double>(chunk.size()));
+  } else {
+    for (const auto& pending : chunk)
+      reject(result, source, pending.line, "publish_failed",
+             str_cat("publish failed: ", status.message()), pending.row);
+  }
+  chunk.clear();
+}
+
+absl::StatusOr<IngestResult> CsvIngester::run(const IngestRun& run, std::stop_token stop) {
+  auto producer = producers_();
+  if (!producer.ok()) return producer.status();
+  IngestResult result;
+  auto started = std::chrono::steady_clock::now();
+  uint64_t paced = 0;
+  std::chrono::system_clock::time_point last_stamp{};
+  do {
+    LineSource lines(run);
+    if (!lines.error().empty()) return absl::NotFoundError(lines.error());
+    std::string line;
+    uint64_t number = 0;
+    std::optional<CsvColumns> columns;
+    std::vector<Pending> chunk;
+    while (!stop.stop_requested() && lines.next(line)) {
+      ++number;
+      if (line.empty() || line == "\r") continue;
+      if (!columns) {
+        auto header = CsvColumns::from_header(line);
+        if (!header.ok())
+          return absl::InvalidArgumentError(
+              str_cat(run.source, ":", number, ": ", header.status().message()));
+        columns = *header;
+        continue;
+      }
+      auto point = columns->parse(line);
+      if (!point.ok()) {
+        bool invalid = point.status().message().find("metric_name") != std::string_view::npos ||
+                       point.status().message().find("names no GPU") != std::string_view::npos;
+        reject(result, run.source, number, invalid ? "invalid" : "malformed",
+               std::string(point.status().message()), line);
+        continue;
+      }
+      if (run.replay) {
+        if (run.rate > 0) {
+          auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              std::chrono::duration<double>(1.0 / run.rate));
+          auto due = started + interval * static_cast<int64_t>(paced);
+          auto now = std::chrono::steady_clock::now();
+          if (due > now) {
+            publish_chunk(**producer, chunk, run.source, result, stop);  // what is due goes out now
+            if (!sleep_until(due, stop)) break;
+          } else if (now - due > interval * 2) {
+            // Behind (a slow publish): the rate is a ceiling, not a debt paid in a burst.
+            started = now;
+            paced = 0;
+          }
+          ++paced;
+        }
+        // Now, and at least 1 ms after the previous row so no precision merges two rows.
+        auto now = std::chrono::system_clock::now();
+        last_stamp = std::max(now, last_stamp + std::chrono::milliseconds(1));
+        point->time = last_stamp;
+      }
+      stream::Record record;
+      record.topic = settings_.topic;
+      record.key = point->gpu_key();
+      record.value = encode_record(*point);
+      record.timestamp = point->time;
+      chunk.push_back({number, line, std::move(record)});
+      if (chunk.size() >= settings_.chunk_rows)
+        publish_chunk(**producer, chunk, run.source, result, stop);
+    }
+    publish_chunk(**producer, chunk, run.source, result, stop);
+    if (!columns && !stop.stop_requested())
+      return absl::InvalidArgumentError(
+          str_cat(run.source, " has no header line; expected ", kCsvHeader));
+  } while (run.loop && !stop.stop_requested());
+  return result;
+}
+
+absl::StatusOr<std::string> CsvIngester::publish_one(const TelemetryPoint& point) {
+  auto valid = validate(point);
+  if (!valid.ok()) return valid;
+  std::lock_guard lock(single_mutex_);
+  if (!single_) {
+    auto producer = producers_();
+    if (!producer.ok()) return producer.status();
+    single_ = std::move(*producer);
+  }
+  stream::Record record;
+  record.topic = settings_.topic;
+  record.key = point.gpu_key();
+  record.value = encode_record(point);
+  record.timestamp = point.time;
+  Backoff backoff({settings_.publish_backoff, std::chrono::seconds(5), 2.0,
+                   static_cast<int>(settings_.publish_attempts)});
+  auto status = retry(
+      [&]() -> absl::Status {
+        auto sent = single_->send(record);
+        if (!sent.ok()) return sent;
+        return single_->flush(settings_.flush_timeout);
+      },
+      backoff);
+  if (!status.ok()) {
+    if (metrics_.rows_rejected) metrics_.rows_rejected->with({"publish_failed"}).inc();
+    rejects_.add("SubmitTelemetry", 0, str_cat("publish failed: ", status.message()), record.value);
+    return status;
+  }
+  if (metrics_.rows_ingested) metrics_.rows_ingested->inc();
+  return record.key;
+}
+
+}  // namespace telekern::collector

@@ -1,0 +1,89 @@
+// The streamer: DCGM CSV (a file or inline text) parsed row by row, validated
+// and published to the telemetry topic keyed by GPU. Publishing is retried
+// (exponential backoff, jitter); rows that do not parse or still fail to
+// publish are counted, logged with source and line, and written to the
+// reject file, and the run goes on. Replay re-stamps rows to now and paces
+// them at a rate.
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "reject_log.h"
+#include "telekern/metrics.h"
+#include "telekern/stream.h"
+#include "telemetry_point.h"
+
+namespace telekern::collector {
+
+struct IngestSettings {
+  std::string topic = "telemetry";
+  uint32_t publish_attempts = 3;
+  std::chrono::milliseconds publish_backoff{100};
+  size_t chunk_rows = 2000;  // rows sent between flushes (one retry unit)
+  std::chrono::milliseconds flush_timeout{30000};
+};
+
+struct IngestRun {
+  std::string source;  // file path or a name for inline text
+  std::string text;    // inline CSV (used when not empty or when path is empty)
+  bool from_file = true;
+  bool replay = false;
+  double rate = 0;  // rows per second when replaying (0 = as fast as possible)
+  bool loop = false;
+};
+
+struct IngestResult {
+  uint64_t published = 0;
+  uint64_t rejected = 0;
+  std::vector<std::string> rejects;  // the first few, "source:line: reason"
+};
+
+struct IngestMetrics {
+  Counter* rows_ingested = nullptr;
+  CounterFamily* rows_rejected = nullptr;  // {reason}
+};
+
+class CsvIngester {
+ public:
+  using ProducerFactory = std::function<absl::StatusOr<std::unique_ptr<stream::Producer>>()>;
+
+  CsvIngester(IngestSettings settings, ProducerFactory producers, RejectLog& rejects,
+              IngestMetrics metrics, std::shared_ptr<spdlog::logger> log);
+
+  // Runs to the end of the input (every pass when looping, until `stop`).
+  // Errors are for the run as a whole (unreadable file, bad header, no producer).
+  absl::StatusOr<IngestResult> run(const IngestRun& run, std::stop_token stop);
+
+  // Publishes one point with the same retries; returns its partition key.
+  absl::StatusOr<std::string> publish_one(const TelemetryPoint& point);
+
+ private:
+  struct Pending {
+    uint64_t line;
+    std::string row;
+    stream::Record record;
+  };
+  void reject(IngestResult& result, const std::string& source, uint64_t line,
+              const std::string& reason_label, const std::string& reason, const std::string& row);
+  // Sends `chunk`, flushes, and retries the whole chunk on a delivery error.
+  void publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk,
+                     const std::string& source, IngestResult& result, std::stop_token stop);
+
+  IngestSettings settings_;
+  ProducerFactory producers_;
+  RejectLog& rejects_;
+  IngestMetrics metrics_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex single_mutex_;
+  std::unique_ptr<stream::Producer> single_;
+};
+
+}  // namespace telekern::collector
