@@ -3,19 +3,44 @@
 #include "telekern/strings.h"
 
 namespace telekern::etl {
+namespace {
+
+std::string url_encode(const std::string& value) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 ClickHouse::ClickHouse(ClickHouseOptions options)
     : options_(options),
-      client_(http::ClientOptions{options.host, options.port, options.secure, options.username,
-                                  options.password, std::chrono::milliseconds(2000),
-                                  options.timeout}) {}
+      base_url_(str_cat(options.secure ? "https://" : "http://", options.host, ":", options.port)) {
+  HttpWriterOptions http;
+  http.base_url = base_url_;
+  http.request_timeout = options.timeout;
+  http.basic_auth_user = options.username;
+  http.basic_auth_password = options.password;
+  auto client = HttpWriter::create(std::move(http));
+  if (client.ok()) client_ = std::move(*client);
+}
 
 std::string ClickHouse::params() const {
-  return str_cat("database=", http::url_encode(options_.database));
+  return str_cat("database=", url_encode(options_.database));
 }
 
 absl::StatusOr<std::string> ClickHouse::query(const std::string& sql) {
-  auto response = client_.post("/?" + params(), sql);
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  auto response = client_->post("/?" + params(), sql, "text/plain");
   if (!response.ok()) return response.status();
   return std::move(response->body);
 }
@@ -23,8 +48,9 @@ absl::StatusOr<std::string> ClickHouse::query(const std::string& sql) {
 absl::Status ClickHouse::insert_json(const std::string& table, const std::string& rows) {
   std::string path =
       str_cat("/?", params(),
-              "&query=", http::url_encode(str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow")));
-  return client_.post(path, rows, "application/x-ndjson").status();
+              "&query=", url_encode(str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow")));
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  return client_->post(path, rows, "application/x-ndjson").status();
 }
 
 absl::StatusOr<ServerProfile> ClickHouse::profile() {

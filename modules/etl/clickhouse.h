@@ -12,7 +12,7 @@
 #include <string>
 
 #include "column_type.h"
-#include "telekern/http_client.h"
+#include "telekern/http_writer.h"
 
 namespace telekern::etl {
 
@@ -39,12 +39,13 @@ class ClickHouse {
   // CREATE TABLE IF NOT EXISTS, once per table and process lifetime of this object.
   absl::Status ensure_table(const TableSchema& schema);
   const ClickHouseOptions& options() const { return options_; }
-  std::string url() const { return client_.base_url(); }
+  std::string url() const { return base_url_; }
 
  private:
   std::string params() const;
   ClickHouseOptions options_;
-  http::Client client_;
+  std::string base_url_;
+  std::unique_ptr<HttpWriter> client_;  // null when the address is malformed
   std::mutex mutex_;
   std::optional<ServerProfile> profile_;
   std::set<std::string> ensured_;
