@@ -15,7 +15,8 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	influxdb libsqlite3-dev \
 	libsimdjson-dev openssh-server openssh-client kcat \
 	nats-server chromium \
-	libpq-dev postgresql-15
+	libpq-dev postgresql-15 \
+	clickhouse-server
 
 # `make fuzz`: the targets in tests/fuzz under clang's libFuzzer + ASan, in
 # their own build dir, FUZZ_SECONDS each; corpora grow in $(FUZZ_BUILD_DIR)/corpus.

@@ -1,0 +1,46 @@
+-- meta_if: created by the etl module if missing (modern types; see modules/etl/README.md for
+-- the fallbacks it applies on older servers such as Debian's 18.16).
+CREATE TABLE IF NOT EXISTS `meta_if` (
+  `ref` String,
+  `hash` String,
+  `insert_ts` DateTime DEFAULT now(),
+  `description` Nullable(String),
+  `device` LowCardinality(Nullable(String)),
+  `id` String,
+  `ifindex` Nullable(UInt32),
+  `edge` Bool,
+  `ipv4` Nullable(IPv4),
+  `ipv6` Nullable(IPv6),
+  `name` Nullable(String),
+  `netflow_index` Nullable(UInt32),
+  `peer_asn` Nullable(UInt32),
+  `peer_ipv4` Nullable(IPv4),
+  `peer_ipv6` Nullable(IPv6),
+  `port_name` Nullable(String),
+  `remote_device` LowCardinality(Nullable(String)),
+  `remote_full_name` LowCardinality(Nullable(String)),
+  `remote_id` Nullable(String),
+  `remote_lldp_device` LowCardinality(Nullable(String)),
+  `remote_lldp_port` LowCardinality(Nullable(String)),
+  `remote_loc_name` LowCardinality(Nullable(String)),
+  `remote_loc_type` LowCardinality(Nullable(String)),
+  `remote_loc_lat` Nullable(Decimal(8, 6)),
+  `remote_loc_lon` Nullable(Decimal(9, 6)),
+  `remote_manufacturer` LowCardinality(Nullable(String)),
+  `remote_model` LowCardinality(Nullable(String)),
+  `remote_network` LowCardinality(Nullable(String)),
+  `remote_os` LowCardinality(Nullable(String)),
+  `remote_port` LowCardinality(Nullable(String)),
+  `remote_role` LowCardinality(Nullable(String)),
+  `remote_short_name` LowCardinality(Nullable(String)),
+  `remote_state` LowCardinality(Nullable(String)),
+  `site` LowCardinality(Nullable(String)),
+  `speed` Nullable(UInt32),
+  `visibility` LowCardinality(Nullable(String)),
+  `vrtr_ifglobalindex` Nullable(UInt32),
+  `vrtr_ifindex` Nullable(String),
+  `vrtr_name` LowCardinality(Nullable(String))
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (`id`, `ref`)
+SETTINGS index_granularity = 8192;

@@ -1,0 +1,86 @@
+#include "clickhouse.h"
+
+#include "telekern/strings.h"
+
+namespace telekern::etl {
+namespace {
+
+std::string url_encode(const std::string& value) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ClickHouse::ClickHouse(ClickHouseOptions options)
+    : options_(options),
+      base_url_(str_cat(options.secure ? "https://" : "http://", options.host, ":", options.port)) {
+  HttpWriterOptions http;
+  http.base_url = base_url_;
+  http.request_timeout = options.timeout;
+  http.basic_auth_user = options.username;
+  http.basic_auth_password = options.password;
+  auto client = HttpWriter::create(std::move(http));
+  if (client.ok()) client_ = std::move(*client);
+}
+
+std::string ClickHouse::params() const {
+  return str_cat("database=", url_encode(options_.database));
+}
+
+absl::StatusOr<std::string> ClickHouse::query(const std::string& sql) {
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  auto response = client_->post("/?" + params(), sql, "text/plain");
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+absl::Status ClickHouse::insert_json(const std::string& table, const std::string& rows) {
+  std::string path =
+      str_cat("/?", params(),
+              "&query=", url_encode(str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow")));
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  return client_->post(path, rows, "application/x-ndjson").status();
+}
+
+absl::StatusOr<ServerProfile> ClickHouse::profile() {
+  {
+    std::lock_guard lock(mutex_);
+    if (profile_) return *profile_;
+  }
+  auto version = query("SELECT version()");
+  if (!version.ok()) return version.status();
+  std::string text = *version;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  std::lock_guard lock(mutex_);
+  profile_ = ServerProfile::for_version(text);
+  return *profile_;
+}
+
+absl::Status ClickHouse::ensure_table(const TableSchema& schema) {
+  {
+    std::lock_guard lock(mutex_);
+    if (ensured_.count(schema.name)) return absl::OkStatus();
+  }
+  auto profile = this->profile();
+  if (!profile.ok()) return profile.status();
+  auto created = query(schema.ddl(options_.database, *profile));
+  if (!created.ok())
+    return absl::Status(created.status().code(),
+                        str_cat("creating table ", schema.name, ": ", created.status().message()));
+  std::lock_guard lock(mutex_);
+  ensured_.insert(schema.name);
+  return absl::OkStatus();
+}
+
+}  // namespace telekern::etl

@@ -1,0 +1,54 @@
+// ClickHouse over its HTTP interface: queries, JSONEachRow inserts, the
+// server's version (for the type fallbacks) and tables created from the
+// built-in DDL when missing.
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "column_type.h"
+#include "telekern/http_writer.h"
+
+namespace telekern::etl {
+
+struct ClickHouseOptions {
+  std::string host = "localhost";
+  int port = 8123;
+  std::string database = "default";
+  std::string username = "default";
+  std::string password;
+  bool secure = false;
+  std::chrono::milliseconds timeout{30000};
+};
+
+class ClickHouse {
+ public:
+  explicit ClickHouse(ClickHouseOptions options);
+
+  // Runs `sql`; returns the body (TabSeparated unless the query says FORMAT).
+  absl::StatusOr<std::string> query(const std::string& sql);
+  // INSERT INTO `table` FORMAT JSONEachRow with `rows` (one JSON object a line).
+  absl::Status insert_json(const std::string& table, const std::string& rows);
+  // The server's version and what it supports (asked once per connection success).
+  absl::StatusOr<ServerProfile> profile();
+  // CREATE TABLE IF NOT EXISTS, once per table and process lifetime of this object.
+  absl::Status ensure_table(const TableSchema& schema);
+  const ClickHouseOptions& options() const { return options_; }
+  std::string url() const { return base_url_; }
+
+ private:
+  std::string params() const;
+  ClickHouseOptions options_;
+  std::string base_url_;
+  std::unique_ptr<HttpWriter> client_;  // null when the address is malformed
+  std::mutex mutex_;
+  std::optional<ServerProfile> profile_;
+  std::set<std::string> ensured_;
+};
+
+}  // namespace telekern::etl

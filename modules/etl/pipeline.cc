@@ -1,0 +1,876 @@
+#include "pipeline.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "declarative_processor.h"
+#include "mapped_processor.h"
+#include "tables.h"
+#include "telekern/log.h"
+#include "telekern/retry.h"
+#include "telekern/stream.h"
+#include "telekern/strings.h"
+
+namespace telekern::etl {
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(at, comma - at);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    at = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> list_of(const YAML::Node& node) {
+  std::vector<std::string> out;
+  if (!node) return out;
+  if (node.IsScalar()) return split_list(node.as<std::string>());
+  for (const auto& item : node) out.push_back(item.as<std::string>());
+  return out;
+}
+
+std::chrono::milliseconds seconds(double value) {
+  return std::chrono::milliseconds(static_cast<int64_t>(value * 1000));
+}
+
+std::chrono::milliseconds duration_of(const YAML::Node& node, std::chrono::milliseconds fallback) {
+  if (!node) return fallback;
+  std::string text = node.as<std::string>();
+  auto parsed = parse_duration(text);
+  if (parsed.ok()) return *parsed;
+  return seconds(node.as<double>());
+}
+
+// The meta_if row of one Redis hash (metadata_export): typed columns, hash and ref.
+class InterfaceMetadataRows final : public MappedProcessor {
+ public:
+  explicit InterfaceMetadataRows(const std::string& table) {
+    schema_ = meta_if_schema();
+    schema_.name = table;
+    description_ = {"InterfaceMetadataProcessor", "Interface metadata hashes from Redis",
+                    "metadata_export: every <redis_if_metadata_table>:<id> hash", table,
+                    Store::kClickHouse};
+    for (const auto& column : schema_.columns) {
+      if (column.name == "ref" || column.name == "hash" || column.name == "insert_ts") continue;
+      map(column.name, "/" + column.name);
+    }
+  }
+  bool match(const simdjson::dom::element&) const override { return true; }
+  absl::Status build(const simdjson::dom::element& document, const Message&, BuildContext& context,
+                     std::vector<Row>& out) const override {
+    Row row = new_row();
+    if (auto status = fill(document, context, row); !status.ok()) return status;
+    out.push_back(std::move(row));
+    return absl::OkStatus();
+  }
+  void add(Row& row, const std::string& column, const std::string& text) const {
+    std::string fragment;
+    append_json_string(fragment, text);
+    put_fragment(column, std::move(fragment), row);
+  }
+};
+
+uint64_t fnv1a(std::string_view text, uint64_t hash = 1469598103934665603ULL) {
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+// A JSON string fragment back to its text (Redis values); other fragments as is.
+std::string unquote(const std::string& fragment) {
+  if (fragment.empty() || fragment.front() != '"') return fragment;
+  simdjson::dom::parser parser;
+  auto parsed = parser.parse(fragment);
+  if (parsed.error() || !parsed.value_unsafe().is_string()) return fragment;
+  return std::string(parsed.value_unsafe().get_string().value_unsafe());
+}
+
+}  // namespace
+
+std::string_view type_name(PipelineType type) {
+  switch (type) {
+    case PipelineType::kClickHouse:
+      return "clickhouse";
+    case PipelineType::kMetadataExport:
+      return "metadata_export";
+    case PipelineType::kMetadataImport:
+      return "metadata_import";
+    case PipelineType::kJson:
+      return "json";
+  }
+  return "clickhouse";
+}
+
+UnknownFields parse_unknown(const std::string& text) {
+  if (text == "strict") return UnknownFields::kStrict;
+  if (text == "default") return UnknownFields::kDefault;
+  return UnknownFields::kSkip;
+}
+
+BuiltinSettings builtin_settings(const EtlOptions& o) {
+  BuiltinSettings settings;
+  settings.flow_table = o.clickhouse_flow_table;
+  settings.if_traffic_table = o.clickhouse_if_traffic_table;
+  settings.if_sap_queue_table = o.clickhouse_if_sap_queue_table;
+  settings.if_port_queue_table = o.clickhouse_if_port_queue_table;
+  settings.raw_kafka_table = o.clickhouse_raw_kafka_table;
+  settings.if_metadata_table = o.clickhouse_if_metadata_table;
+  settings.redis_if_metadata_table = o.redis_if_metadata_table;
+  settings.redis_if_metadata_expires = o.redis_if_metadata_expires;
+  settings.port_queues = {o.clickhouse_if_port_queue_min, o.clickhouse_if_port_queue_max};
+  settings.sap_queues = {o.clickhouse_if_sap_queue_min, o.clickhouse_if_sap_queue_max};
+  return settings;
+}
+
+PipelineType parse_type(const std::string& text) {
+  if (text == "metadata_export") return PipelineType::kMetadataExport;
+  if (text == "metadata_import") return PipelineType::kMetadataImport;
+  if (text == "json") return PipelineType::kJson;
+  return PipelineType::kClickHouse;
+}
+
+absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOptions& o) {
+  try {
+    PipelineSpec spec;
+    spec.name = node["name"].as<std::string>("");
+    if (spec.name.empty()) return absl::InvalidArgumentError("a pipeline needs a name");
+    std::string type = node["type"].as<std::string>("clickhouse");
+    if (type != "clickhouse" && type != "metadata_export" && type != "metadata_import" &&
+        type != "json")
+      return absl::InvalidArgumentError(
+          str_cat("pipeline ", spec.name, ": unknown type '", type,
+                  "'; use clickhouse, metadata_import, metadata_export or json"));
+    spec.type = parse_type(type);
+    // A missing key of a const node is a zombie that throws on access: use an empty map.
+    YAML::Node consumer = node["consumer"] && node["consumer"].IsMap()
+                              ? YAML::Clone(node["consumer"])
+                              : YAML::Node(YAML::NodeType::Map);
+    spec.consumer = consumer["type"].as<std::string>(o.consumer);
+    if (spec.consumer != "kafka" && spec.consumer != "broker")
+      return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": consumer.type '",
+                                                spec.consumer, "' is not kafka or broker"));
+    spec.topic = consumer["topic"].as<std::string>(o.kafka_topic);
+    spec.group = consumer["group"].as<std::string>(o.kafka_consumer_group);
+    spec.start = consumer["start"].as<std::string>(o.kafka_auto_offset_reset);
+    spec.clickhouse_processors = list_of(node["processors"]);
+    if (node["clickhouse_processors"])
+      for (auto& name : list_of(node["clickhouse_processors"]))
+        spec.clickhouse_processors.push_back(name);
+    spec.redis_hash_processors = list_of(node["redis_hash_processors"]);
+    for (auto& name : list_of(node["redis_processors"])) spec.redis_hash_processors.push_back(name);
+    spec.batch_size = node["batch_size"].as<size_t>(o.clickhouse_batch_size);
+    if (spec.batch_size == 0) return absl::InvalidArgumentError("batch_size must be at least 1");
+    spec.batch_timeout = duration_of(node["batch_timeout"], seconds(o.clickhouse_batch_timeout));
+    spec.flush_interval = duration_of(node["flush_interval"], seconds(o.clickhouse_flush_interval));
+    int default_interval = spec.type == PipelineType::kMetadataExport
+                               ? o.redis_consumer_update_interval
+                               : o.clickhouse_consumer_update_interval;
+    spec.interval = duration_of(node["interval"], std::chrono::seconds(default_interval));
+    spec.tables = list_of(node["tables"]);
+    spec.unknown = parse_unknown(node["unknown_fields"].as<std::string>(o.unknown_fields));
+    spec.json_output = node["json_output"].as<std::string>(o.json_output);
+    if ((spec.type == PipelineType::kClickHouse || spec.type == PipelineType::kJson) &&
+        spec.clickhouse_processors.empty() && spec.redis_hash_processors.empty())
+      return absl::InvalidArgumentError(
+          str_cat("pipeline ", spec.name, " has no processors; list them under processors:"));
+    return spec;
+  } catch (const YAML::Exception& error) {
+    return absl::InvalidArgumentError(str_cat("pipeline definition: ", error.what()));
+  }
+}
+
+std::optional<absl::StatusOr<PipelineSpec>> default_pipeline(const EtlOptions& o) {
+  if (o.pipeline_type.empty()) return std::nullopt;
+  YAML::Node node(YAML::NodeType::Map);
+  node["name"] = "default";
+  node["type"] = o.pipeline_type;
+  node["processors"] = o.clickhouse_processors;
+  node["redis_hash_processors"] = o.redis_hash_processors;
+  node["redis_processors"] = o.redis_processors;
+  return parse_pipeline(node, o);
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Processor>>> make_processors(
+    const std::vector<std::string>& names, const PipelineEnvironment& environment) {
+  std::vector<std::unique_ptr<Processor>> out;
+  auto settings = builtin_settings(environment.options);
+  for (const auto& name : names) {
+    bool found = false;
+    if (environment.declarative && environment.declarative.IsSequence()) {
+      for (const auto& definition : environment.declarative) {
+        if (definition["name"].as<std::string>("") != name) continue;
+        auto processor = make_declarative_processor(definition);
+        if (!processor.ok()) return processor.status();
+        out.push_back(std::move(*processor));
+        found = true;
+        break;
+      }
+    }
+    if (found) continue;
+    auto processor = make_builtin_processor(name, settings);
+    if (!processor.ok()) return processor.status();
+    out.push_back(std::move(*processor));
+  }
+  return out;
+}
+
+Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment> environment)
+    : spec_(std::move(spec)), environment_(std::move(environment)) {
+  dead_letter_schema_ = dead_letter_schema();
+  dead_letter_schema_.name = environment_->options.clickhouse_dead_letter_table;
+  auto* metrics = environment_->metrics;
+  if (metrics) {
+    messages_metric_ = &metrics->counter(
+        "telekern_etl_messages_total", "Messages processed, by pipeline and processor (or outcome)",
+        {"pipeline", "processor"});
+    rows_metric_ = &metrics->counter("telekern_etl_rows_written_total",
+                                     "Rows written, by pipeline and table", {"pipeline", "table"});
+    errors_metric_ =
+        &metrics->counter("telekern_etl_errors_total", "Errors and rejected messages by reason",
+                          {"pipeline", "reason"});
+    batches_metric_ = &metrics->counter("telekern_etl_batches_total",
+                                        "Batches written and committed", {"pipeline"});
+    batch_rows_metric_ =
+        &metrics->histogram("telekern_etl_batch_rows", "Rows per written batch", {"pipeline"},
+                            {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000});
+    writer_latency_metric_ = &metrics->histogram("telekern_etl_writer_latency_seconds",
+                                                 "Time of one writer call", {"pipeline", "writer"});
+    pending_metric_ =
+        &metrics->gauge("telekern_etl_pending_messages",
+                        "Messages consumed but not yet written and committed", {"pipeline"});
+    offset_metric_ =
+        &metrics->gauge("telekern_etl_committed_offset", "Last committed offset per partition",
+                        {"pipeline", "topic", "partition"});
+  }
+}
+
+Pipeline::~Pipeline() { stop(); }
+
+std::vector<const Processor*> Pipeline::processors() const {
+  std::vector<const Processor*> out;
+  for (const auto& processor : processors_) out.push_back(processor.get());
+  return out;
+}
+
+absl::Status Pipeline::start() {
+  const auto& o = environment_->options;
+  std::vector<std::string> names = spec_.clickhouse_processors;
+  names.insert(names.end(), spec_.redis_hash_processors.begin(), spec_.redis_hash_processors.end());
+  if ((spec_.type == PipelineType::kClickHouse || spec_.type == PipelineType::kJson) &&
+      names.empty())
+    return absl::InvalidArgumentError(str_cat(
+        "pipeline ", spec_.name,
+        " has no processors; set clickhouse_processors (CLICKHOUSE_PROCESSORS) or list them"));
+  auto processors = make_processors(names, *environment_);
+  if (!processors.ok()) return processors.status();
+  processors_ = std::move(*processors);
+  for (const auto& processor : processors_)
+    keeps_raw_ = keeps_raw_ || processor->describe().name == "RawKafkaProcessor";
+  clickhouse_ = std::make_unique<ClickHouse>(ClickHouseOptions{
+      o.clickhouse_host, o.clickhouse_port, o.clickhouse_database, o.clickhouse_username,
+      o.clickhouse_password, o.clickhouse_secure, std::chrono::milliseconds(30000)});
+  redis_ = std::make_unique<RedisClient>(
+      RedisOptions{o.redis_host, o.redis_port, o.redis_db, o.redis_password});
+  cachers_ =
+      std::make_unique<Cachers>(spec_.type == PipelineType::kJson ? nullptr : clickhouse_.get(),
+                                redis_.get(), split_list(o.clickhouse_cacher_tables));
+  context_.refs = cachers_.get();
+  context_.unknown = spec_.unknown;
+  context_.count = [this](std::string_view reason) { count_error(reason); };
+  started_at_ = std::chrono::steady_clock::now();
+  set_state(PipelineState::kRunning);
+  thread_ = std::jthread([this](std::stop_token stop) {
+    switch (spec_.type) {
+      case PipelineType::kClickHouse:
+      case PipelineType::kJson:
+        run_stream(stop);
+        break;
+      case PipelineType::kMetadataExport:
+        run_metadata_export(stop);
+        break;
+      case PipelineType::kMetadataImport:
+        run_metadata_import(stop);
+        break;
+    }
+  });
+  return absl::OkStatus();
+}
+
+void Pipeline::stop() {
+  if (stopped_.exchange(true)) return;
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+  std::lock_guard lock(mutex_);
+  if (counters_.state != PipelineState::kFailed) counters_.state = PipelineState::kStopped;
+}
+
+PipelineCounters Pipeline::counters() const {
+  std::lock_guard lock(mutex_);
+  PipelineCounters out = counters_;
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  if (elapsed > 0) {
+    out.messages_per_second = static_cast<double>(out.messages) / elapsed;
+    out.rows_per_second = static_cast<double>(out.rows_written) / elapsed;
+  }
+  return out;
+}
+
+void Pipeline::set_state(PipelineState state) {
+  std::lock_guard lock(mutex_);
+  counters_.state = state;
+}
+
+void Pipeline::count_error(std::string_view reason) {
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_.errors;
+    ++counters_.errors_by_reason[std::string(reason)];
+  }
+  if (errors_metric_) errors_metric_->with({spec_.name, std::string(reason)}).inc();
+}
+
+void Pipeline::fail(std::string_view reason, const absl::Status& status) {
+  count_error(reason);
+  std::lock_guard lock(mutex_);
+  counters_.last_error = std::string(status.message());
+  counters_.last_error_time = std::chrono::system_clock::now();
+}
+
+bool Pipeline::sleep_for(std::stop_token stop, std::chrono::milliseconds duration) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  return !wake.wait_for(lock, stop, duration, [] { return false; }) && !stop.stop_requested();
+}
+
+const TableSchema* Pipeline::schema_of(const std::string& table) const {
+  if (table == dead_letter_schema_.name) return &dead_letter_schema_;
+  for (const auto& processor : processors_)
+    if (processor->schema() && processor->schema()->name == table) return processor->schema();
+  return nullptr;
+}
+
+void Pipeline::dead_letter(const Message& message, std::string_view processor,
+                           std::string_view reason) {
+  Row row;
+  row.table = dead_letter_schema_.name;
+  auto text = [](std::string_view value) {
+    std::string out;
+    append_json_string(out, value);
+    return out;
+  };
+  const auto& columns =
+      dead_letter_schema_
+          .columns;  // timestamp pipeline processor reason topic partition offset key value
+  row.cells.emplace_back(columns[1].name, text(spec_.name));
+  row.cells.emplace_back(columns[2].name, text(processor));
+  row.cells.emplace_back(columns[3].name, text(reason));
+  row.cells.emplace_back(columns[4].name, text(message.topic));
+  row.cells.emplace_back(columns[5].name, std::to_string(message.partition));
+  row.cells.emplace_back(columns[6].name, std::to_string(message.offset));
+  row.cells.emplace_back(columns[7].name, message.key.empty() ? "null" : text(message.key));
+  row.cells.emplace_back(columns[8].name, text(message.value));
+  rows_.push_back(std::move(row));
+}
+
+void Pipeline::process(const Message& message) {
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_.messages;
+  }
+  auto parsed = parser_.parse(message.value);
+  if (parsed.error()) {
+    count_error("invalid_json");
+    if (messages_metric_) messages_metric_->with({spec_.name, "invalid_json"}).inc();
+    dead_letter(message, "", str_cat("invalid JSON: ", simdjson::error_message(parsed.error())));
+    return;
+  }
+  simdjson::dom::element document = parsed.value_unsafe();
+  bool matched = false;
+  for (const auto& processor : processors_) {
+    if (!processor->match(document)) continue;
+    const auto& name = processor->describe().name;
+    if (name != "RawKafkaProcessor") matched = true;
+    size_t before = rows_.size();
+    auto status = processor->build(document, message, context_, rows_);
+    if (!status.ok()) {
+      rows_.resize(before);
+      count_error("build_failed");
+      dead_letter(message, name, std::string(status.message()));
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++counters_.messages_by_processor[name];
+    }
+    if (messages_metric_) messages_metric_->with({spec_.name, name}).inc();
+  }
+  if (!matched) {
+    count_error("no_processor_matched");
+    if (messages_metric_) messages_metric_->with({spec_.name, "unmatched"}).inc();
+    if (!keeps_raw_) dead_letter(message, "", "no processor matched");
+  }
+}
+
+absl::Status Pipeline::write_clickhouse(const std::string& table,
+                                        const std::vector<const Row*>& rows) {
+  if (const TableSchema* schema = schema_of(table)) {
+    if (auto status = clickhouse_->ensure_table(*schema); !status.ok()) return status;
+  }
+  std::string body;
+  body.reserve(rows.size() * 256);
+  for (const Row* row : rows) {
+    row->append_json(body);
+    body += '\n';
+  }
+  return clickhouse_->insert_json(table, body);
+}
+
+absl::Status Pipeline::write_redis(const std::vector<const Row*>& rows) {
+  std::vector<RedisHash> hashes;
+  for (const Row* row : rows) {
+    RedisHash hash{str_cat(row->table, ":", row->key), {}, row->expires_seconds};
+    for (const auto& [name, fragment] : row->cells) {
+      if (fragment == "null") continue;
+      hash.fields.emplace_back(std::string(name), unquote(fragment));
+    }
+    hashes.push_back(std::move(hash));
+  }
+  return redis_->write_hashes(hashes);
+}
+
+absl::Status Pipeline::write_json(const std::vector<const Row*>& rows) {
+  std::string out;
+  for (const Row* row : rows) {
+    out += "{\"table\":";
+    append_json_string(out, row->table);
+    out += ",\"row\":";
+    row->append_json(out);
+    out += "}\n";
+  }
+  if (spec_.json_output == "-") {
+    environment_->logger->info("pipeline {}: {}", spec_.name, out);
+    return absl::OkStatus();
+  }
+  std::ofstream file(spec_.json_output, std::ios::app);
+  file << out;
+  file.flush();
+  if (!file) return absl::UnavailableError(str_cat("cannot write ", spec_.json_output));
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::flush(std::stop_token stop, bool once) {
+  if (rows_.empty()) return absl::OkStatus();
+  std::map<std::string, std::vector<const Row*>> by_table;
+  std::vector<const Row*> redis_rows;
+  for (const auto& row : rows_) {
+    if (row.store == Store::kRedis)
+      redis_rows.push_back(&row);
+    else
+      by_table[row.table].push_back(&row);
+  }
+  Backoff backoff(BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(5000),
+                                2.0, once ? 1 : 0});
+  auto timed = [&](const char* writer, const std::function<absl::Status()>& call) {
+    auto begin = std::chrono::steady_clock::now();
+    auto status = call();
+    if (writer_latency_metric_)
+      writer_latency_metric_->with({spec_.name, writer})
+          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+    return status;
+  };
+  auto attempt = [&]() -> absl::Status {
+    for (const auto& [table, rows] : by_table) {
+      if (written_tables_.count(table)) continue;
+      auto status = spec_.type == PipelineType::kJson
+                        ? timed("json", [&] { return write_json(rows); })
+                        : timed("clickhouse", [&] { return write_clickhouse(table, rows); });
+      if (!status.ok()) return status;
+      written_tables_.insert(table);
+      {
+        std::lock_guard lock(mutex_);
+        counters_.rows_written += rows.size();
+        counters_.rows_by_table[table] += rows.size();
+      }
+      if (rows_metric_)
+        rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows.size()));
+    }
+    if (!redis_rows.empty() && !redis_written_) {
+      auto status = spec_.type == PipelineType::kJson
+                        ? timed("json", [&] { return write_json(redis_rows); })
+                        : timed("redis", [&] { return write_redis(redis_rows); });
+      if (!status.ok()) return status;
+      redis_written_ = true;
+      std::lock_guard lock(mutex_);
+      counters_.rows_written += redis_rows.size();
+      counters_.rows_by_table[str_cat("redis:", redis_rows.front()->table)] += redis_rows.size();
+    }
+    return absl::OkStatus();
+  };
+  auto status = retry(
+      [&]() -> absl::Status {
+        auto result = attempt();
+        // Every store failure is retried: no row of an acknowledged batch is dropped.
+        if (!result.ok() && !is_retryable(result)) return absl::UnavailableError(result.message());
+        return result;
+      },
+      backoff, stop,
+      [&](int number, const absl::Status& error) {
+        set_state(PipelineState::kRetrying);
+        fail("write_failed", error);
+        if (number == 1 || number % 10 == 0)
+          environment_->logger->warn("pipeline {}: write failed (attempt {}), retrying: {}",
+                                     spec_.name, number, error.message());
+      });
+  if (!status.ok()) return status;
+  set_state(PipelineState::kRunning);
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_.batches;
+    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, rows_.size());
+  }
+  if (batches_metric_) batches_metric_->with({spec_.name}).inc();
+  if (batch_rows_metric_)
+    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(rows_.size()));
+  rows_.clear();
+  written_tables_.clear();
+  redis_written_ = false;
+  return absl::OkStatus();
+}
+
+void Pipeline::run_stream(std::stop_token stop) {
+  const auto& o = environment_->options;
+  stream::StreamConfig config = o.stream;
+  if (spec_.consumer == "kafka") {
+    config.transport = "kafka://" + o.kafka_bootstrap_servers;
+    config.security_protocol = o.kafka_security_protocol;
+    if (o.kafka_security_protocol.find("ssl") != std::string::npos) {
+      config.ssl_ca_location = o.kafka_ssl_ca_location;
+      config.ssl_certificate_location = o.kafka_ssl_certificate_location;
+      config.ssl_key_location = o.kafka_ssl_key_location;
+      config.ssl_key_password = o.kafka_ssl_key_password;
+      config.ssl_endpoint_identification_algorithm = o.kafka_ssl_endpoint_identification_algorithm;
+    }
+    config.sasl_mechanism = o.kafka_sasl_mechanism;
+    config.sasl_username = o.kafka_sasl_username;
+    config.sasl_password = o.kafka_sasl_password;
+    config.session_timeout_ms = o.kafka_session_timeout_ms;
+    config.heartbeat_interval_ms = o.kafka_heartbeat_interval_ms;
+    config.max_poll_interval_ms = o.kafka_max_poll_interval_ms;
+    config.fetch_min_bytes = o.kafka_fetch_min_bytes;
+    config.fetch_max_bytes = o.kafka_fetch_max_bytes;
+  }
+  config.client_id = str_cat("telekern-etl-", spec_.name);
+  stream::ConsumerOptions consumer_options{
+      spec_.group,
+      {spec_.topic},
+      spec_.start == "earliest" ? stream::StartFrom::kEarliest : stream::StartFrom::kLatest};
+  std::unique_ptr<stream::Consumer> consumer;
+  Backoff connect_backoff(BackoffPolicy{});
+  for (int attempt = 1; !stop.stop_requested() && !consumer; ++attempt) {
+    auto made = stream::make_consumer(config, consumer_options);
+    if (made.ok()) {
+      consumer = std::move(*made);
+      break;
+    }
+    set_state(PipelineState::kRetrying);
+    fail("consumer_failed", made.status());
+    if (!sleep_for(stop, connect_backoff.delay(attempt))) return;
+  }
+  if (!consumer) return;
+  // Rows are encoded for the server's types: learn its version first.
+  for (int attempt = 1; spec_.type == PipelineType::kClickHouse && !stop.stop_requested();
+       ++attempt) {
+    auto profile = clickhouse_->profile();
+    if (profile.ok()) {
+      context_.profile = *profile;
+      break;
+    }
+    set_state(PipelineState::kRetrying);
+    fail("clickhouse_unavailable", profile.status());
+    if (!sleep_for(stop, connect_backoff.delay(attempt))) return;
+  }
+  set_state(PipelineState::kRunning);
+
+  auto batch_started = std::chrono::steady_clock::now();
+  auto last_commit = std::chrono::steady_clock::now();
+  Backoff poll_backoff(BackoffPolicy{});
+  int poll_failures = 0;
+  auto commit_written = [&](bool force) {
+    if (messages_.empty() || !o.kafka_enable_auto_commit) {
+      if (!o.kafka_enable_auto_commit) messages_.clear();
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_commit < std::chrono::milliseconds(o.kafka_auto_commit_interval_ms) &&
+        messages_.size() < spec_.batch_size * 10)
+      return;
+    std::vector<stream::Record> records;
+    records.reserve(messages_.size());
+    for (const auto& message : messages_) {
+      stream::Record record;
+      record.topic = message.topic;
+      record.partition = message.partition;
+      record.offset = message.offset;
+      records.push_back(std::move(record));
+    }
+    auto status = consumer->commit(records);
+    if (!status.ok()) {
+      // Not committed: these messages come again (at-least-once); the rows are written.
+      fail("commit_failed", status);
+      return;
+    }
+    for (const auto& message : messages_) {
+      if (offset_metric_)
+        offset_metric_->with({spec_.name, message.topic, std::to_string(message.partition)})
+            .set(static_cast<double>(message.offset));
+    }
+    messages_.clear();
+    last_commit = now;
+  };
+  std::vector<Message> unwritten;  // consumed, rows pending in rows_
+  auto update_pending = [&] {
+    std::lock_guard lock(mutex_);
+    counters_.pending = unwritten.size() + messages_.size();
+    counters_.pending_by_partition.clear();
+    for (const auto& message : unwritten)
+      ++counters_.pending_by_partition[str_cat(message.topic, "/", message.partition)];
+    if (pending_metric_)
+      pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
+  };
+
+  while (!stop.stop_requested()) {
+    size_t room = spec_.batch_size > unwritten.size() ? spec_.batch_size - unwritten.size() : 1;
+    auto records = consumer->poll(std::min<size_t>(room, 10000), spec_.flush_interval);
+    if (!records.ok()) {
+      fail("consume_failed", records.status());
+      set_state(PipelineState::kRetrying);
+      if (!sleep_for(stop, poll_backoff.delay(++poll_failures))) break;
+      continue;
+    }
+    if (poll_failures > 0) {
+      poll_failures = 0;
+      set_state(PipelineState::kRunning);
+    }
+    for (auto& record : *records) {
+      if (unwritten.empty()) batch_started = std::chrono::steady_clock::now();
+      Message message{std::move(record.topic), record.partition,        record.offset,
+                      std::move(record.key),   std::move(record.value), record.timestamp};
+      process(message);
+      message.value.clear();
+      message.key.clear();
+      unwritten.push_back(std::move(message));
+    }
+    bool full = rows_.size() >= spec_.batch_size || unwritten.size() >= spec_.batch_size;
+    bool due = !unwritten.empty() &&
+               std::chrono::steady_clock::now() - batch_started >= spec_.batch_timeout;
+    if (full || due) {
+      if (!flush(stop, false).ok()) break;  // stopping while the store is down: not committed
+      for (auto& message : unwritten) messages_.push_back(std::move(message));
+      unwritten.clear();
+      commit_written(false);
+    } else if (unwritten.empty()) {
+      commit_written(std::chrono::steady_clock::now() - last_commit >=
+                     std::chrono::milliseconds(o.kafka_auto_commit_interval_ms));
+    }
+    update_pending();
+  }
+  // Stopping: one last attempt to write what is held, then commit only what was written.
+  if (!unwritten.empty() && flush(std::stop_token{}, true).ok()) {
+    for (auto& message : unwritten) messages_.push_back(std::move(message));
+    unwritten.clear();
+  }
+  commit_written(true);
+  update_pending();
+}
+
+void Pipeline::run_metadata_export(std::stop_token stop) {
+  const auto& o = environment_->options;
+  InterfaceMetadataRows builder(o.clickhouse_if_metadata_table);
+  std::vector<std::string> prefixes =
+      spec_.tables.empty() ? split_list(o.redis_consumer_tables) : spec_.tables;
+  if (prefixes.empty()) prefixes = {o.redis_if_metadata_table};
+  Backoff backoff(BackoffPolicy{});
+  int failures = 0;
+  while (!stop.stop_requested()) {
+    auto run = [&]() -> absl::Status {
+      auto profile = clickhouse_->profile();
+      if (!profile.ok()) return profile.status();
+      context_.profile = *profile;
+      if (auto status = clickhouse_->ensure_table(*builder.schema()); !status.ok()) return status;
+      std::set<std::string> existing;
+      if (!o.clickhouse_metadata_force_update) {
+        auto body = clickhouse_->query(
+            str_cat("SELECT DISTINCT ref FROM `", builder.schema()->name, "` FORMAT TabSeparated"));
+        if (!body.ok()) return body.status();
+        size_t at = 0;
+        while (at < body->size()) {
+          size_t end = body->find('\n', at);
+          if (end == std::string::npos) end = body->size();
+          if (end > at) existing.insert(body->substr(at, end - at));
+          at = end + 1;
+        }
+      }
+      std::vector<Row> rows;
+      for (const auto& prefix : prefixes) {
+        auto keys = redis_->scan(prefix + ":*");
+        if (!keys.ok()) return keys.status();
+        for (const auto& key : *keys) {
+          auto fields = redis_->hgetall(key);
+          if (!fields.ok()) return fields.status();
+          if (fields->empty()) continue;
+          std::string json = "{";
+          std::string content;
+          for (const auto& [field, value] : *fields) {
+            if (json.size() > 1) json += ',';
+            append_json_string(json, field);
+            json += ':';
+            append_json_string(json, value);
+            str_append(content, field, "=", value, "\n");
+          }
+          json += '}';
+          std::string id = fields->count("id") ? fields->at("id") : key.substr(prefix.size() + 1);
+          char hash[17];
+          std::snprintf(hash, sizeof hash, "%016llx",
+                        static_cast<unsigned long long>(fnv1a(content)));
+          std::string ref = str_cat(id, "__", hash);
+          if (existing.count(ref)) continue;
+          auto parsed = parser_.parse(json);
+          if (parsed.error()) continue;
+          Message message;
+          message.topic = "redis:" + key;
+          size_t before = rows.size();
+          auto built = builder.build(parsed.value_unsafe(), message, context_, rows);
+          if (!built.ok()) {
+            rows.resize(before);
+            fail("build_failed", built);
+            continue;
+          }
+          builder.add(rows.back(), "ref", ref);
+          builder.add(rows.back(), "hash", hash);
+          {
+            std::lock_guard lock(mutex_);
+            ++counters_.messages;
+            ++counters_.messages_by_processor["InterfaceMetadataProcessor"];
+          }
+        }
+      }
+      if (rows.empty()) return absl::OkStatus();
+      std::vector<const Row*> pointers;
+      for (const auto& row : rows) pointers.push_back(&row);
+      if (auto status = write_clickhouse(builder.schema()->name, pointers); !status.ok())
+        return status;
+      std::lock_guard lock(mutex_);
+      counters_.rows_written += rows.size();
+      counters_.rows_by_table[builder.schema()->name] += rows.size();
+      ++counters_.batches;
+      if (rows_metric_)
+        rows_metric_->with({spec_.name, builder.schema()->name})
+            .inc(static_cast<double>(rows.size()));
+      return absl::OkStatus();
+    };
+    auto status = run();
+    if (!status.ok()) {
+      set_state(PipelineState::kRetrying);
+      fail("export_failed", status);
+      if (!sleep_for(stop, backoff.delay(++failures))) break;
+      continue;
+    }
+    failures = 0;
+    set_state(PipelineState::kRunning);
+    if (spec_.interval.count() < 0) {
+      // Once: done; idle until stopped.
+      sleep_for(stop, std::chrono::hours(24 * 365));
+      break;
+    }
+    if (!sleep_for(stop, spec_.interval)) break;
+  }
+}
+
+void Pipeline::run_metadata_import(std::stop_token stop) {
+  const auto& o = environment_->options;
+  std::vector<std::string> tables =
+      spec_.tables.empty() ? split_list(o.clickhouse_consumer_tables) : spec_.tables;
+  if (tables.empty()) tables = {o.clickhouse_if_metadata_table};
+  Backoff backoff(BackoffPolicy{});
+  int failures = 0;
+  while (!stop.stop_requested()) {
+    auto run = [&]() -> absl::Status {
+      for (const auto& table : tables) {
+        auto body = clickhouse_->query(str_cat("SELECT id, argMax(ref, insert_ts) FROM `", table,
+                                               "` GROUP BY id FORMAT TabSeparated"));
+        if (!body.ok()) return body.status();
+        RedisHash hash{table, {}, 0};
+        size_t at = 0;
+        while (at < body->size()) {
+          size_t end = body->find('\n', at);
+          if (end == std::string::npos) end = body->size();
+          std::string_view line(body->data() + at, end - at);
+          size_t tab = line.find('\t');
+          if (tab != std::string_view::npos)
+            hash.fields.emplace_back(std::string(line.substr(0, tab)),
+                                     std::string(line.substr(tab + 1)));
+          at = end + 1;
+        }
+        if (hash.fields.empty()) continue;
+        if (auto status = redis_->write_hashes({hash}); !status.ok()) return status;
+        std::lock_guard lock(mutex_);
+        counters_.messages += hash.fields.size();
+        counters_.rows_written += hash.fields.size();
+        counters_.rows_by_table[str_cat("redis:", table)] += hash.fields.size();
+        ++counters_.batches;
+      }
+      return absl::OkStatus();
+    };
+    auto status = run();
+    if (!status.ok()) {
+      set_state(PipelineState::kRetrying);
+      fail("import_failed", status);
+      if (!sleep_for(stop, backoff.delay(++failures))) break;
+      continue;
+    }
+    failures = 0;
+    set_state(PipelineState::kRunning);
+    if (spec_.interval.count() < 0) {
+      sleep_for(stop, std::chrono::hours(24 * 365));
+      break;
+    }
+    if (!sleep_for(stop, spec_.interval)) break;
+  }
+}
+
+std::string Row::json() const {
+  std::string out;
+  append_json(out);
+  return out;
+}
+
+void Row::append_json(std::string& out) const {
+  out += '{';
+  bool first = true;
+  for (const auto& [name, fragment] : cells) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += name;
+    out += "\":";
+    out += fragment;
+  }
+  out += '}';
+}
+
+}  // namespace telekern::etl

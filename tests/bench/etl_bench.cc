@@ -1,0 +1,184 @@
+// Rows per second Kafka -> FlowProcessor -> ClickHouse through the etl
+// pipeline, against the store's ceiling: a bulk JSONEachRow insert of the
+// same rows with curl into the same server, in the same run. Rounds rotate
+// which side goes first; prints median, spread and the ratio (target >= 0.8).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "etl_engine.h"
+#include "telekern/log.h"
+#include "telekern/stream.h"
+#include "tests/support/clickhouse_server.h"
+#include "tests/support/kafka_mock_cluster.h"
+
+using namespace telekern;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string flow_message(int i) {
+  return "{\"start\":" + std::to_string(1733050000 + i % 86400) +
+         ",\"end\":" + std::to_string(1733050060 + i % 86400) +
+         ",\"policy\":{\"originator\":\"esnet\",\"level\":\"tlp:amber\",\"scopes\":[\"esnet\"]},"
+         "\"meta\":{\"src_ip\":\"198.51.100." +
+         std::to_string(i % 250) + "\",\"dst_ip\":\"2001:db8::" + std::to_string(i % 9999) +
+         "\",\"src_port\":" + std::to_string(1024 + i % 60000) +
+         ",\"dst_port\":443,\"src_asn\":64496,\"dst_asn\":64511,\"protocol\":\"tcp\","
+         "\"sensor_id\":\"flow-1\",\"router\":{\"ip\":\"192.0.2.1\",\"name\":\"rtr0\"},"
+         "\"bgp\":{\"as_path\":[64496,64500,64511],\"comms\":[\"64496:100\"]},"
+         "\"mpls\":{\"labels\":[16001]}},\"values\":{\"num_bits\":" +
+         std::to_string(8000 * (i + 1)) + ",\"num_packets\":" + std::to_string(10 * (i + 1)) +
+         ",\"duration\":60.0}}";
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+}  // namespace
+
+int main() {
+  const int messages =
+      std::getenv("ETL_BENCH_MESSAGES") ? std::atoi(std::getenv("ETL_BENCH_MESSAGES")) : 16000;
+  const int rounds = std::getenv("ETL_BENCH_ROUNDS") ? std::atoi(std::getenv("ETL_BENCH_ROUNDS")) : 3;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  testing::ClickHouseServer clickhouse;
+  testing::KafkaMockCluster kafka{1};
+  if (!clickhouse.ready() || !kafka.ok()) {
+    std::cerr << "clickhouse-server or the Kafka mock cluster did not start\n";
+    return 1;
+  }
+  std::vector<std::string> values;
+  for (int i = 0; i < messages; ++i) values.push_back(flow_message(i));
+
+  // The peer's input: the very rows the pipeline writes, made by the processor.
+  etl::EtlOptions base;
+  base.clickhouse_host = "127.0.0.1";
+  base.clickhouse_port = clickhouse.http_port();
+  etl::EtlEngine builder(base, nullptr, make_logger("etl-bench"));
+  std::string version = clickhouse.query("SELECT version()");
+  while (!version.empty() && version.back() == '\n') version.pop_back();
+  auto profile = etl::ServerProfile::for_version(version);
+  std::string rows_file = "/tmp/telekern-etl-bench-rows.ndjson";
+  {
+    std::ofstream out(rows_file);
+    for (const auto& value : values) {
+      auto result = builder.dry_run("FlowProcessor", value, "", profile);
+      if (!result.ok() || result->rows.size() != 1) {
+        std::cerr << "processor refused a bench message\n";
+        return 1;
+      }
+      out << result->rows[0].json << "\n";
+    }
+  }
+  std::vector<double> pipeline_rates, peer_rates;
+  for (int round = 0; round < rounds; ++round) {
+    std::string database = "bench_" + std::to_string(round);
+    clickhouse.query("CREATE DATABASE IF NOT EXISTS " + database);
+    std::string topic = "flows_" + std::to_string(round);
+    kafka.create_topic(topic, 16);  // the mock keeps only ~2000 records per partition
+    auto run_pipeline = [&]() -> double {
+      etl::EtlOptions o = base;
+      o.clickhouse_database = database;
+      o.pipeline_type = "clickhouse";
+      o.clickhouse_processors = "FlowProcessor";
+      o.kafka_topic = topic;
+      o.kafka_bootstrap_servers = kafka.bootstraps();
+      o.kafka_auto_offset_reset = "earliest";
+      o.kafka_session_timeout_ms = 6000;
+      o.kafka_heartbeat_interval_ms = 500;
+      // Each insert makes a MergeTree part of ~200 files on this 99-column
+      // table: batches fill by size (two of 8000 rows), the timeout only bounds the tail.
+      o.clickhouse_batch_size = 8000;
+      o.clickhouse_batch_timeout = 2.0;
+      o.clickhouse_flush_interval = 0.05;
+      MetricsRegistry metrics;
+      etl::EtlEngine engine(o, &metrics, make_logger("etl-bench"));
+      engine.start();
+      stream::StreamConfig config;
+      config.transport = "kafka://" + kafka.bootstraps();
+      auto producer = stream::make_producer(config);
+      // Warm-up: one message, so the group has joined before the clock starts.
+      stream::Record warm;
+      warm.topic = topic;
+      warm.value = flow_message(0);
+      (void)(*producer)->send(warm);
+      (void)(*producer)->flush(10s);
+      testing::wait_for(
+          [&] { return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") == 1; },
+          60s);
+      auto begin = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < values.size(); ++i) {
+        stream::Record record;
+        record.topic = topic;
+        record.partition = static_cast<int32_t>(i % 16);  // even spread (the sticky partitioner is not)
+        record.value = values[i];
+        while (!(*producer)->send(record).ok()) (void)(*producer)->flush(1s);
+      }
+      (void)(*producer)->flush(30s);
+      bool done = testing::wait_for(
+          [&] {
+            return clickhouse.count("SELECT count() FROM " + database + ".flow_edge") ==
+                   messages + 1;
+          },
+          300s);
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      engine.shutdown();
+      // Where the time went: the ClickHouse writer's share of the run.
+      std::string text = metrics.expose();
+      std::string key = "telekern_etl_writer_latency_seconds_sum{pipeline=\"default\",writer=\"clickhouse\"} ";
+      if (auto at = text.find(key); at != std::string::npos)
+        std::printf("  (pipeline run %.2f s, of which ClickHouse inserts %.2f s)\n", seconds,
+                    std::atof(text.c_str() + at + key.size()));
+      return done ? messages / seconds : 0;
+    };
+    auto run_peer = [&]() -> double {
+      clickhouse.query("CREATE TABLE IF NOT EXISTS " + database + ".flow_edge_peer AS " + database +
+                       ".flow_edge");
+      std::string command = "curl -sS --fail -o /dev/null 'http://127.0.0.1:" +
+                            std::to_string(clickhouse.http_port()) + "/?query=INSERT%20INTO%20" +
+                            database + ".flow_edge_peer%20FORMAT%20JSONEachRow' --data-binary @" +
+                            rows_file;
+      auto begin = std::chrono::steady_clock::now();
+      int status = std::system(command.c_str());
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      if (status != 0 ||
+          clickhouse.count("SELECT count() FROM " + database + ".flow_edge_peer") != messages)
+        return 0;
+      return messages / seconds;
+    };
+    // The peer's table copies the pipeline's, so the pipeline's table must exist first.
+    double pipeline_rate = 0, peer_rate = 0;
+    pipeline_rate = run_pipeline();
+    peer_rate = run_peer();
+    if (round % 2 == 1) {  // rotate: the peer goes first on odd rounds, into a fresh table
+      clickhouse.query("DROP TABLE " + database + ".flow_edge_peer");
+      peer_rate = run_peer();
+    }
+    std::printf("round %d: pipeline %.0f rows/s, curl bulk insert %.0f rows/s\n", round,
+                pipeline_rate, peer_rate);
+    pipeline_rates.push_back(pipeline_rate);
+    peer_rates.push_back(peer_rate);
+  }
+  auto [pmin, pmax] = std::minmax_element(pipeline_rates.begin(), pipeline_rates.end());
+  auto [cmin, cmax] = std::minmax_element(peer_rates.begin(), peer_rates.end());
+  double ratio = median(pipeline_rates) / std::max(1.0, median(peer_rates));
+  std::printf(
+      "etl flow pipeline (Kafka -> FlowProcessor -> ClickHouse 18.16), %d rows x %d rounds\n",
+      messages, rounds);
+  std::printf("  pipeline: median %.0f rows/s (spread %.0f..%.0f)\n", median(pipeline_rates), *pmin,
+              *pmax);
+  std::printf("  peer (curl JSONEachRow bulk insert): median %.0f rows/s (spread %.0f..%.0f)\n",
+              median(peer_rates), *cmin, *cmax);
+  std::printf("  ratio pipeline/peer: %.2f (target >= 0.8)\n", ratio);
+  std::remove(rows_file.c_str());
+  return 0;
+}
