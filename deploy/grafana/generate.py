@@ -152,7 +152,7 @@ DASHBOARDS = {
         panel("Nodes up", f"telekern_node_up{{{I}}}", legend="{{node_name}}"),
         panel("CPU %", f"telekern_node_cpu_percent{{{I}}}", unit="percent", legend="{{node_name}}"),
         panel("Memory %", f"telekern_node_memory_percent{{{I}}}", unit="percent", legend="{{node_name}}"),
-        panel("Load", f"telekern_node_load{{{I}}}", legend="{{node_name}}"),
+        panel("Load (1 min)", f"telekern_node_load1{{{I}}}", legend="{{node_name}}"),
         panel("Open alerts by severity", f"sum by (severity) (telekern_monitor_alerts_open{{{I}}})", legend="{{severity}}"),
         panel("Samples/s by outcome", f"sum by (outcome) (rate(telekern_monitor_samples_total{{{I}}}[$__rate_interval]))",
               unit="ops", legend="{{outcome}}"),

@@ -47,11 +47,12 @@ ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcM
       callers_(
           std::make_unique<auth::CallerIdentity>(authenticator_, authenticator_->internal_key())),
       retirement_(std::make_unique<CodeRetirement>(config_.module_release_grace, metrics)),
-      channels_(std::make_unique<ModuleChannels>(ChannelOptions{.tls = config_.remote.tls,
-                                                                .ca_file = config_.remote.ca_file,
-                                                                .api_key = config_.remote.api_key,
-                                                                .keepalive = config_.remote.keepalive},
-                                                 config_.remote_services)),
+      channels_(
+          std::make_unique<ModuleChannels>(ChannelOptions{.tls = config_.remote.tls,
+                                                          .ca_file = config_.remote.ca_file,
+                                                          .api_key = config_.remote.api_key,
+                                                          .keepalive = config_.remote.keepalive},
+                                           config_.remote_services)),
       module_up_(metrics.gauge("telekern_module_up",
                                "1 when the module runs and reports SERVING, 0 otherwise",
                                {"module"})),
@@ -665,9 +666,12 @@ void ModuleManager::shutdown(bool for_exit) {
     server = std::move(server_);
     records.swap(records_);
   }
-  // Stop accepting and let in-flight calls finish (up to the deadline) while
-  // every module still runs; then stop modules in reverse load order.
-  if (server) server->drain(config_.drain_timeout);
+  // New calls to modules are refused first (UNAVAILABLE); each module then
+  // stops in reverse load order once its in-flight calls finished (up to
+  // drain_timeout, see destroy()); the public server drains last. Modules
+  // that call others in process (stream consumers retrying on UNAVAILABLE)
+  // keep a live server under them until they stop: a call created on the
+  // in-process channel of a server that was shut down crashes gRPC 1.51.
   if (router_)
     router_->remove(router_->services(),
                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
@@ -675,6 +679,7 @@ void ModuleManager::shutdown(bool for_exit) {
     if ((*it)->loaded) log_->info("stopping module '{}'", (*it)->name);
     destroy(*it);
   }
+  if (server) server->drain(config_.drain_timeout);
   if (for_exit) {
     // The process ends next: gRPC objects are left to it. (In gRPC 1.51 the
     // last servers and channels going away can race its callback threads'
