@@ -666,18 +666,26 @@ void ModuleManager::shutdown(bool for_exit) {
     server = std::move(server_);
     records.swap(records_);
   }
-  // New calls to modules are refused first (UNAVAILABLE); each module then
-  // stops in reverse load order once its in-flight calls finished (up to
-  // drain_timeout, see destroy()); the public server drains last. Modules
-  // that call others in process (stream consumers retrying on UNAVAILABLE)
-  // keep a live server under them until they stop: a call created on the
-  // in-process channel of a server that was shut down crashes gRPC 1.51.
+  // New calls to modules are refused first (UNAVAILABLE); then, in reverse
+  // load order, each module's in-flight calls may finish (all modules share
+  // one drain_timeout) before it stops; the public server drains last.
+  // Modules that call others in process (stream consumers retrying on
+  // UNAVAILABLE) keep a live server under them until they stop: a call
+  // created on the in-process channel of a server that was shut down
+  // crashes gRPC 1.51. A consumer stream on a module loaded earlier ends
+  // when its module stops, before that one's turn.
   if (router_)
     router_->remove(router_->services(),
                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "kernel is shutting down"));
+  auto drain_deadline = std::chrono::steady_clock::now() + config_.drain_timeout;
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
-    if ((*it)->loaded) log_->info("stopping module '{}'", (*it)->name);
-    destroy(*it);
+    const auto& record = *it;
+    if (record->loaded) {
+      log_->info("stopping module '{}'", record->name);
+      record->direct_calls->wait_until_idle(drain_deadline);
+      if (record->server) router_->wait_until_idle(record->channel.get(), drain_deadline);
+    }
+    destroy(record);
   }
   if (server) server->drain(config_.drain_timeout);
   if (for_exit) {
