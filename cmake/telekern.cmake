@@ -74,12 +74,19 @@ endfunction()
 
 # telekern_add_test(NAME LABEL unit|integration SOURCES ... DEPS ...)
 function(telekern_add_test name)
-  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT;RESOURCE_LOCK" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     TELEKERN_BUILD_DIR="${PROJECT_BINARY_DIR}" TELEKERN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   telekern_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} DISCOVERY_TIMEOUT 60)
+  # RESOURCE_LOCK: tests sharing something global (a system user) never run
+  # at the same time under ctest -j.
+  if(ARG_RESOURCE_LOCK)
+    gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} RESOURCE_LOCK ${ARG_RESOURCE_LOCK}
+      DISCOVERY_TIMEOUT 60)
+  else()
+    gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()

@@ -9,7 +9,9 @@ telekern_add_test(telekern_tracer_daemon_tests LABEL integration
   DEPS telekern_sdk telekern_test_support telekern_proto_broker telekern_proto_tracer nlohmann_json::nlohmann_json)
 add_dependencies(telekern_tracer_daemon_tests telekernd telekern_broker telekern_tracer telesh)
 
-telekern_add_test(telekern_tracer_ssh_tests LABEL integration
+# One system user (its password set by each fixture) serves every sshd of
+# these tests: they take turns.
+telekern_add_test(telekern_tracer_ssh_tests LABEL integration RESOURCE_LOCK telekern_ssh_test_user
   SOURCES integration/tracer/tracer_ssh_test.cc
   DEPS telekern_tracer_engine telekern_kafka_mock telekern_ssh_fixture telekern_test_support)
 

@@ -269,7 +269,7 @@ TEST_F(CollectorTest, ReplayRestampsRowsToNowAndLoops) {
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(reply.parsed().value("rowsPublished", "0"), "20") << reply.body;
   ASSERT_TRUE(
-      wait_for([&] { return host_points(*influx_, "replay") == 20; }, std::chrono::seconds(30)))
+      wait_for([&] { return host_points(*influx_, "replay") == 20; }, std::chrono::seconds(60)))
       << host_points(*influx_, "replay") << "\n"
       << influx_->query("telemetry", "SELECT * FROM gpu_telemetry WHERE hostname = 'replay-host-0'")
              .second;
