@@ -75,9 +75,8 @@ class BenchModule final : public ConfiguredModule<BenchOptions> {
     environment.broker_channel = context.channel("telekern.broker.v1.Broker");
     engine_ = std::make_shared<BenchEngine>(std::move(options), context.data_dir(),
                                             std::move(environment), context.logger());
-    service_.attach(engine_);
     // Running benchmarks end when the kernel asks the module to stop.
-    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    service_.serve(engine_, context.stop_token());
     return absl::OkStatus();
   }
 
@@ -90,8 +89,7 @@ class BenchModule final : public ConfiguredModule<BenchOptions> {
   }
 
   void stop() override {
-    stop_watch_.reset();
-    service_.detach();
+    service_.withdraw();
     if (engine_) {
       engine_->shutdown();
       engine_.reset();
@@ -101,7 +99,6 @@ class BenchModule final : public ConfiguredModule<BenchOptions> {
  private:
   BenchService service_;
   std::shared_ptr<BenchEngine> engine_;
-  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 
 }  // namespace

@@ -11,9 +11,11 @@ namespace telekern::bench {
 
 class BenchService final : public v1::Bench::CallbackService {
  public:
-  void attach(std::shared_ptr<BenchEngine> engine) { binding_.attach(std::move(engine)); }
-  void end_streams() { binding_.end_streams(); }
-  void detach() { binding_.detach(); }
+  // Serve with `engine` until withdraw(); streams end once `stop` is requested.
+  void serve(std::shared_ptr<BenchEngine> engine, std::stop_token stop) {
+    binding_.serve(std::move(engine), std::move(stop));
+  }
+  void withdraw() { binding_.withdraw(); }
 
   grpc::ServerWriteReactor<v1::RunBenchmarkResponse>* RunBenchmark(
       grpc::CallbackServerContext* context, const v1::RunBenchmarkRequest* request) override;

@@ -107,10 +107,9 @@ class BrokerModule final : public ConfiguredModule<BrokerOptions> {
     auto engine = Broker::open(options, context.data_dir(), context.logger(), &context.metrics());
     if (!engine.ok()) return engine.status();
     engine_ = std::move(*engine);
-    service_.attach(engine_);
     // The kernel asks for a stop before it drains calls (reload, unload,
     // shutdown): Consume streams never end by themselves, so end them at once.
-    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    service_.serve(engine_, context.stop_token());
     return absl::OkStatus();
   }
 
@@ -123,8 +122,7 @@ class BrokerModule final : public ConfiguredModule<BrokerOptions> {
   }
 
   void stop() override {
-    stop_watch_.reset();
-    service_.detach();
+    service_.withdraw();
     if (engine_) {
       engine_->shutdown();
       engine_.reset();
@@ -134,7 +132,6 @@ class BrokerModule final : public ConfiguredModule<BrokerOptions> {
  private:
   BrokerService service_;
   std::shared_ptr<Broker> engine_;
-  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 
 }  // namespace

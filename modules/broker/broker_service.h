@@ -13,15 +13,12 @@ namespace telekern::broker {
 
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  // Serve with `engine` until detach().
-  void attach(std::shared_ptr<Broker> engine) { binding_.attach(std::move(engine)); }
-  // Ends every Consume stream (UNAVAILABLE) and refuses new ones, without
-  // waiting; unary calls are still served. Called when the kernel asks the
-  // module to stop, so open streams do not hold up the kernel's drain.
-  void end_streams() { binding_.end_streams(); }
-  // Ends every Consume stream, waits for them and drops the engine; later
-  // calls answer UNAVAILABLE. Idempotent.
-  void detach() { binding_.detach(); }
+  // Serve with `engine` until withdraw(); open Consume streams end as soon as
+  // `stop` is requested (they never end by themselves).
+  void serve(std::shared_ptr<Broker> engine, std::stop_token stop) {
+    binding_.serve(std::move(engine), std::move(stop));
+  }
+  void withdraw() { binding_.withdraw(); }
 
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context,
                                         const v1::CreateTopicRequest* request,

@@ -116,8 +116,7 @@ class CollectorModule final : public ConfiguredModule<CollectorOptions> {
                                                 context.logger(), &context.metrics());
     auto started = engine_->start();
     if (!started.ok()) return started;
-    service_.attach(engine_);
-    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    service_.serve(engine_, context.stop_token());
     return absl::OkStatus();
   }
 
@@ -134,8 +133,7 @@ class CollectorModule final : public ConfiguredModule<CollectorOptions> {
   }
 
   void stop() override {
-    stop_watch_.reset();
-    service_.detach();
+    service_.withdraw();
     if (engine_) {
       engine_->shutdown();
       engine_.reset();
@@ -145,7 +143,6 @@ class CollectorModule final : public ConfiguredModule<CollectorOptions> {
  private:
   CollectorService service_;
   std::shared_ptr<CollectorEngine> engine_;
-  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 
 }  // namespace

@@ -12,9 +12,11 @@ namespace telekern::collector {
 
 class CollectorService final : public v1::Collector::CallbackService {
  public:
-  void attach(std::shared_ptr<CollectorEngine> engine) { binding_.attach(std::move(engine)); }
-  void end_streams() { binding_.end_streams(); }
-  void detach() { binding_.detach(); }
+  // Serve with `engine` until withdraw(); streams end once `stop` is requested.
+  void serve(std::shared_ptr<CollectorEngine> engine, std::stop_token stop) {
+    binding_.serve(std::move(engine), std::move(stop));
+  }
+  void withdraw() { binding_.withdraw(); }
 
   grpc::ServerUnaryReactor* IngestCsv(grpc::CallbackServerContext* context,
                                       const v1::IngestCsvRequest* request,

@@ -176,8 +176,7 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
     engine_ =
         std::make_shared<TraceEngine>(std::move(options), context.data_dir(), std::move(sources),
                                       context.logger(), &context.metrics());
-    service_.attach(engine_);
-    stop_watch_.emplace(context.stop_token(), [this] { service_.end_streams(); });
+    service_.serve(engine_, context.stop_token());
     return absl::OkStatus();
   }
 
@@ -193,8 +192,7 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
   }
 
   void stop() override {
-    stop_watch_.reset();
-    service_.detach();
+    service_.withdraw();
     if (engine_) {
       engine_->shutdown();
       engine_.reset();
@@ -206,7 +204,6 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
   std::shared_ptr<GroupSlots> group_slots_ = std::make_shared<GroupSlots>();
   std::shared_ptr<TraceEngine> engine_;
   std::filesystem::path data_dir_;
-  std::optional<std::stop_callback<std::function<void()>>> stop_watch_;
 };
 
 }  // namespace

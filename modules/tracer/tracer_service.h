@@ -11,9 +11,11 @@ namespace telekern::tracer {
 
 class TracerService final : public v1::Tracer::CallbackService {
  public:
-  void attach(std::shared_ptr<TraceEngine> engine) { binding_.attach(std::move(engine)); }
-  void end_streams() { binding_.end_streams(); }
-  void detach() { binding_.detach(); }
+  // Serve with `engine` until withdraw(); streams end once `stop` is requested.
+  void serve(std::shared_ptr<TraceEngine> engine, std::stop_token stop) {
+    binding_.serve(std::move(engine), std::move(stop));
+  }
+  void withdraw() { binding_.withdraw(); }
 
   grpc::ServerWriteReactor<v1::TraceDeviceResponse>* TraceDevice(
       grpc::CallbackServerContext* context, const v1::TraceDeviceRequest* request) override;

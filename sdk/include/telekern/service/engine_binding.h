@@ -21,6 +21,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <utility>
 
@@ -65,6 +67,18 @@ class EngineBinding {
     sessions_.stop();
     std::lock_guard lock(mutex_);
     engine_.reset();
+  }
+
+  // attach() for the module's lifetime: once `stop` is requested (the kernel
+  // is stopping the module) open streams end at once. withdraw() undoes both;
+  // the module's stop() calls it before shutting its engine down.
+  void serve(std::shared_ptr<Engine> engine, std::stop_token stop) {
+    attach(std::move(engine));
+    stop_watch_.emplace(std::move(stop), [this] { end_streams(); });
+  }
+  void withdraw() {
+    stop_watch_.reset();
+    detach();
   }
 
   std::shared_ptr<Engine> engine() const {
@@ -161,6 +175,8 @@ class EngineBinding {
   mutable std::mutex mutex_;
   std::shared_ptr<Engine> engine_;
   StreamSessions sessions_;
+  std::optional<std::stop_callback<std::function<void()>>>
+      stop_watch_;  // declared last: goes first
 };
 
 }  // namespace telekern
