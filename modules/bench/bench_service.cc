@@ -1,5 +1,8 @@
 #include "bench_service.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "telekern/proto_time.h"
 
 namespace telekern::bench {
@@ -87,6 +90,9 @@ grpc::ServerWriteReactor<v1::RunBenchmarkResponse>* BenchService::RunBenchmark(
               for (const auto& f : p.health_failures) response.add_health_failures(f);
               break;
           }
+          response.set_total(static_cast<uint32_t>(std::ceil(p.planned_seconds)));
+          response.set_done(
+              std::min(response.total(), static_cast<uint32_t>(response.elapsed_seconds())));
           writer.write(response);
         });
         return result.status();

@@ -56,6 +56,10 @@ TEST(BenchShell, RunRunsShowReportCompare) {
     EXPECT_EQ(finished["finished"]["state"], "completed");
     EXPECT_EQ(finished["finished"]["driver"], driver);
     EXPECT_TRUE(std::filesystem::exists(finished["report_path"].get<std::string>()));
+    // done/total (whole seconds) drive telesh's progress bar on a terminal.
+    EXPECT_EQ(finished.value("total", 0), 3) << "1 s warm-up + 2 s test: " << run.output;
+    EXPECT_EQ(finished.value("done", -1), finished.value("total", 0)) << run.output;
+    EXPECT_LE(lines[1].value("done", 0), lines[1].value("total", 0)) << run.output;
     ids.push_back(finished["run_id"]);
   }
 
