@@ -46,7 +46,8 @@ double median(std::vector<double> values) {
 int main() {
   const int messages =
       std::getenv("ETL_BENCH_MESSAGES") ? std::atoi(std::getenv("ETL_BENCH_MESSAGES")) : 16000;
-  const int rounds = std::getenv("ETL_BENCH_ROUNDS") ? std::atoi(std::getenv("ETL_BENCH_ROUNDS")) : 3;
+  const int rounds =
+      std::getenv("ETL_BENCH_ROUNDS") ? std::atoi(std::getenv("ETL_BENCH_ROUNDS")) : 3;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   testing::ClickHouseServer clickhouse;
   testing::KafkaMockCluster kafka{1};
@@ -117,7 +118,8 @@ int main() {
       for (size_t i = 0; i < values.size(); ++i) {
         stream::Record record;
         record.topic = topic;
-        record.partition = static_cast<int32_t>(i % 16);  // even spread (the sticky partitioner is not)
+        record.partition =
+            static_cast<int32_t>(i % 16);  // even spread (the sticky partitioner is not)
         record.value = values[i];
         while (!(*producer)->send(record).ok()) (void)(*producer)->flush(1s);
       }
@@ -133,7 +135,8 @@ int main() {
       engine.shutdown();
       // Where the time went: the ClickHouse writer's share of the run.
       std::string text = metrics.expose();
-      std::string key = "telekern_etl_writer_latency_seconds_sum{pipeline=\"default\",writer=\"clickhouse\"} ";
+      std::string key =
+          "telekern_etl_writer_latency_seconds_sum{pipeline=\"default\",writer=\"clickhouse\"} ";
       if (auto at = text.find(key); at != std::string::npos)
         std::printf("  (pipeline run %.2f s, of which ClickHouse inserts %.2f s)\n", seconds,
                     std::atof(text.c_str() + at + key.size()));

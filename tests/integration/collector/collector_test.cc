@@ -104,10 +104,8 @@ class CollectorTest : public ::testing::Test {
     watch_dir_ = nullptr;
   }
   void SetUp() override {
-    if (influx_->binary().empty()) {
-      if (running_in_ci()) FAIL() << "influxd is not installed (Debian package influxdb)";
-      GTEST_SKIP() << "influxd is not installed (apt-get install influxdb)";
-    }
+    ASSERT_FALSE(influx_->binary().empty())
+        << "influxd is not installed: `make deps` installs Debian's influxdb";
     ASSERT_TRUE(influx_->ready()) << influx_->log();
     ASSERT_TRUE(daemon_ && daemon_->ready()) << (daemon_ ? daemon_->log() : "");
   }
