@@ -54,8 +54,7 @@ void CodeRetirement::collect(std::chrono::steady_clock::time_point now) {
   // Entries are only added at the back and removed below, on this thread.
   std::vector<Entry*> done;
   for (Entry* entry : due) {
-    auto ranges = library_ranges(entry->info.copy);
-    auto references = find_code_references(ranges, kCensusTimeout);
+    auto references = find_code_references(code_ranges(entry->info.copy), kCensusTimeout);
     std::string reason;
     if (!references.empty()) {
       const auto& first = references.front();

@@ -105,11 +105,14 @@ bool wait_phase(int wanted, std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
-std::vector<AddressRange> library_ranges(const std::filesystem::path& path) {
+namespace {
+
+std::vector<AddressRange> loaded_segments(const std::filesystem::path& path, bool code_only) {
   struct Search {
     std::string path;
+    bool code_only;
     std::vector<AddressRange> ranges;
-  } search{path.string(), {}};
+  } search{path.string(), code_only, {}};
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t, void* data) {
         auto* search = static_cast<Search*>(data);
@@ -117,6 +120,7 @@ std::vector<AddressRange> library_ranges(const std::filesystem::path& path) {
         for (int i = 0; i < info->dlpi_phnum; ++i) {
           const auto& header = info->dlpi_phdr[i];
           if (header.p_type != PT_LOAD) continue;
+          if (search->code_only && (header.p_flags & PF_X) == 0) continue;
           uintptr_t begin = info->dlpi_addr + header.p_vaddr;
           search->ranges.push_back({begin, begin + header.p_memsz});
         }
@@ -124,6 +128,16 @@ std::vector<AddressRange> library_ranges(const std::filesystem::path& path) {
       },
       &search);
   return search.ranges;
+}
+
+}  // namespace
+
+std::vector<AddressRange> library_ranges(const std::filesystem::path& path) {
+  return loaded_segments(path, /*code_only=*/false);
+}
+
+std::vector<AddressRange> code_ranges(const std::filesystem::path& path) {
+  return loaded_segments(path, /*code_only=*/true);
 }
 
 std::vector<CodeReference> find_code_references(const std::vector<AddressRange>& ranges,

@@ -32,6 +32,10 @@ struct CodeReference {
 
 // The mapped segments of the loaded library at `path` (empty when it is not loaded).
 std::vector<AddressRange> library_ranges(const std::filesystem::path& path);
+// Only its executable segments: what a running thread's program counter or
+// return addresses point into. A stale pointer to the library's data (a name
+// string left in an idle kernel frame) does not mean its code can still run.
+std::vector<AddressRange> code_ranges(const std::filesystem::path& path);
 
 // The threads (other than the caller) whose program counter or live stack
 // holds an address inside `ranges`. A thread that does not answer within
