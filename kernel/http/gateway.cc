@@ -8,9 +8,11 @@
 #include <condition_variable>
 #include <future>
 
+#include "kernel/auth/caller_identity.h"
 #include "kernel/http/json_errors.h"
 #include "kernel/http/openapi.h"
 #include "kernel/http/transcoder.h"
+#include "telekern/status.h"
 #include "telekern/strings.h"
 
 namespace telekern::kernel::http {
@@ -73,6 +75,8 @@ void send_raw_body(const Route& route, const Message& message, httplib::Response
 }
 
 void add_credentials(const httplib::Request& request, grpc::ClientContext& context) {
+  // For the call gate's per-address limits (trusted only on the in-process channel).
+  context.AddMetadata(std::string(auth::kClientAddressHeader), request.remote_addr);
   auto api_key = request.get_header_value("X-API-Key");
   if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
   auto authorization = request.get_header_value("Authorization");
@@ -195,30 +199,43 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
                                      "Server streams (SSE/NDJSON) open through the gateway now")
                               .with({})),
       credential_limiter_(options_.per_credential),
-      address_limiter_(options_.per_address) {}
+      address_limiter_(options_.per_address),
+      rules_(options_.rate_limits) {}
 
 bool Gateway::admit(const httplib::Request& request, httplib::Response& response) {
-  auto refuse = [&](std::chrono::milliseconds wait, const char* which, const RateLimit& limit,
-                    const char* key) {
+  // `which`: "address", "credential" or "route:<prefix>" (the metric's label).
+  auto refuse = [&](std::chrono::milliseconds wait, const std::string& which, double per_second,
+                    const std::string& key) {
     limited_.with({which}).inc();
     auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
     response.set_header("Retry-After", std::to_string(seconds));
+    std::string per = which.starts_with("route:")
+                          ? str_cat(" to ", which.substr(6), " per caller")
+                          : str_cat(" per ", which);
     send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
-               str_cat("more than ", std::to_string(static_cast<int64_t>(limit.per_second)),
-                       " requests a second per ", which, "; retry after ", std::to_string(seconds),
+               str_cat("more than ", std::to_string(static_cast<int64_t>(per_second)),
+                       " requests a second", per, "; retry after ", std::to_string(seconds),
                        " s (limit: ", key, ")"));
   };
   if (auto wait = address_limiter_.acquire(request.remote_addr)) {
-    refuse(*wait, "address", address_limiter_.limit(), "http_gateway.rate_per_address");
+    refuse(*wait, "address", address_limiter_.limit().per_second,
+           "http_gateway.rate_per_address");
     return false;
   }
   std::string credential = request.get_header_value("X-API-Key");
   if (credential.empty()) credential = request.get_header_value("Authorization");
   if (!credential.empty()) {
     if (auto wait = credential_limiter_.acquire(credential)) {
-      refuse(*wait, "credential", credential_limiter_.limit(), "http_gateway.rate_per_credential");
+      refuse(*wait, "credential", credential_limiter_.limit().per_second,
+             "http_gateway.rate_per_credential");
       return false;
     }
+  }
+  if (auto refused = rules_.acquire_route(request.path,
+                                          credential.empty() ? request.remote_addr : credential)) {
+    refuse(refused->wait, str_cat("route:", refused->scope), refused->per_second,
+           str_cat("rate_limits.", refused->scope));
+    return false;
   }
   return true;
 }
@@ -438,6 +455,18 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     count();
     return;
   }
+  const std::string path = str_cat("/", service_name, "/", method.name());
+  // Who may call comes first: a caller without the right learns that (401 or
+  // 403), not what is wrong with a body it may not send.
+  if (sources_.authorize) {
+    auto allowed = sources_.authorize(request.get_header_value("X-API-Key"),
+                                      request.get_header_value("Authorization"), path);
+    if (!allowed.ok()) {
+      send_error(response, to_grpc(allowed).error_code(), std::string(allowed.message()));
+      count();
+      return;
+    }
+  }
   HttpRequestParts parts;
   parts.body = request.body;
   parts.content_type = request.get_header_value("Content-Type");
@@ -471,7 +500,6 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     requests.push_back(std::move(*parsed));
   }
 
-  const std::string path = str_cat("/", service_name, "/", method.name());
   grpc::GenericStub stub(channel);
   const auto& output_type = *method.output_type();
 
