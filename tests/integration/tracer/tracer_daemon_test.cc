@@ -180,6 +180,22 @@ TEST_F(TracerDaemonTest, StoredTracesListShowAndRenderOverGrpcAndTelesh) {
   std::string html((std::istreambuf_iterator<char>(report)), {});
   EXPECT_NE(html.find("Swimlane"), std::string::npos);
   EXPECT_EQ(html.find("<script src=\"http"), std::string::npos);
+
+  // GetReport (GET /traces/{id}/report) renders the same page from the store.
+  auto stub = tracer::v1::Tracer::NewStub(daemon_->channel());
+  grpc::ClientContext context;
+  tracer::v1::GetReportRequest get;
+  get.set_trace_id(id);
+  tracer::v1::GetReportResponse page;
+  auto status = stub->GetReport(&context, get, &page);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_NE(page.html().find("Swimlane"), std::string::npos);
+  EXPECT_NE(page.html().find("Trace of device dev-7f3a"), std::string::npos);
+  EXPECT_EQ(page.html().find("<script src=\"http"), std::string::npos);
+  grpc::ClientContext missing_context;
+  get.set_trace_id("no-such-trace");
+  EXPECT_EQ(stub->GetReport(&missing_context, get, &page).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 // The report opens in headless Chromium (Debian's chromium) with no console
