@@ -182,20 +182,12 @@ TEST_F(TracerDaemonTest, StoredTracesListShowAndRenderOverGrpcAndTelesh) {
   EXPECT_EQ(html.find("<script src=\"http"), std::string::npos);
 
   // GetReport (GET /traces/{id}/report) renders the same page from the store.
-  auto stub = tracer::v1::Tracer::NewStub(daemon_->channel());
-  grpc::ClientContext context;
-  tracer::v1::GetReportRequest get;
-  get.set_trace_id(id);
-  tracer::v1::GetReportResponse page;
-  auto status = stub->GetReport(&context, get, &page);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_NE(page.html().find("Swimlane"), std::string::npos);
-  EXPECT_NE(page.html().find("Trace of device dev-7f3a"), std::string::npos);
-  EXPECT_EQ(page.html().find("<script src=\"http"), std::string::npos);
-  grpc::ClientContext missing_context;
-  get.set_trace_id("no-such-trace");
-  EXPECT_EQ(stub->GetReport(&missing_context, get, &page).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  auto [code, page] = daemon_->http_get("/traces/" + id + "/report");
+  ASSERT_EQ(code, 200) << page.substr(0, 300);
+  EXPECT_NE(page.find("Swimlane"), std::string::npos);
+  EXPECT_NE(page.find("Trace of device dev-7f3a"), std::string::npos);
+  EXPECT_EQ(page.find("<script src=\"http"), std::string::npos);
+  EXPECT_EQ(daemon_->http_get("/traces/no-such-trace/report").first, 404);
 }
 
 // The report opens in headless Chromium (Debian's chromium) with no console
