@@ -12,9 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "kernel/auth/caller_identity.h"
 #include "kernel/http/json_errors.h"
 #include "kernel/http/openapi.h"
 #include "kernel/http/transcoder.h"
+#include "telekern/status.h"
 #include "telekern/strings.h"
 
 namespace telekern::kernel::http {
@@ -122,6 +124,8 @@ void send_report_page(const Route& route, const Message& message, const httplib:
 // The caller's credentials, or those a report ticket lends its one GET.
 void add_credentials(const httplib::Request& request, const ReportTickets::Grant* lent,
                      grpc::ClientContext& context) {
+  // For the call gate's per-address limits (trusted only on the in-process channel).
+  context.AddMetadata(std::string(auth::kClientAddressHeader), request.remote_addr);
   auto api_key = lent ? lent->api_key : request.get_header_value("X-API-Key");
   if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
   auto authorization = lent ? lent->authorization : request.get_header_value("Authorization");
@@ -259,30 +263,41 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
                               .with({})),
       report_tickets_(options_.report_ticket_lifetime),
       credential_limiter_(options_.per_credential),
-      address_limiter_(options_.per_address) {}
+      address_limiter_(options_.per_address),
+      rules_(options_.rate_limits) {}
 
 bool Gateway::admit(const httplib::Request& request, httplib::Response& response) {
-  auto refuse = [&](std::chrono::milliseconds wait, const char* which, const RateLimit& limit,
-                    const char* key) {
+  // `which`: "address", "credential" or "route:<prefix>" (the metric's label).
+  auto refuse = [&](std::chrono::milliseconds wait, const std::string& which, double per_second,
+                    const std::string& key) {
     limited_.with({which}).inc();
     auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
     response.set_header("Retry-After", std::to_string(seconds));
+    std::string per = which.starts_with("route:") ? str_cat(" to ", which.substr(6), " per caller")
+                                                  : str_cat(" per ", which);
     send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
-               str_cat("more than ", std::to_string(static_cast<int64_t>(limit.per_second)),
-                       " requests a second per ", which, "; retry after ", std::to_string(seconds),
+               str_cat("more than ", std::to_string(static_cast<int64_t>(per_second)),
+                       " requests a second", per, "; retry after ", std::to_string(seconds),
                        " s (limit: ", key, ")"));
   };
   if (auto wait = address_limiter_.acquire(request.remote_addr)) {
-    refuse(*wait, "address", address_limiter_.limit(), "http_gateway.rate_per_address");
+    refuse(*wait, "address", address_limiter_.limit().per_second, "http_gateway.rate_per_address");
     return false;
   }
   std::string credential = request.get_header_value("X-API-Key");
   if (credential.empty()) credential = request.get_header_value("Authorization");
   if (!credential.empty()) {
     if (auto wait = credential_limiter_.acquire(credential)) {
-      refuse(*wait, "credential", credential_limiter_.limit(), "http_gateway.rate_per_credential");
+      refuse(*wait, "credential", credential_limiter_.limit().per_second,
+             "http_gateway.rate_per_credential");
       return false;
     }
+  }
+  if (auto refused = rules_.acquire_route(request.path,
+                                          credential.empty() ? request.remote_addr : credential)) {
+    refuse(refused->wait, str_cat("route:", refused->scope), refused->per_second,
+           str_cat("rate_limits.", refused->scope));
+    return false;
   }
   return true;
 }
@@ -479,29 +494,17 @@ void Gateway::issue_report_ticket(const httplib::Request& request, httplib::Resp
                        "tickets open reports only"));
     return;
   }
-  auto channel = sources_.channel ? sources_.channel() : nullptr;
-  if (!channel) {
-    send_error(response, grpc::StatusCode::UNAVAILABLE,
-               "the gRPC server is not serving yet; retry in a moment");
-    return;
-  }
-  // The credentials must hold now (the GET checks them again, with the
-  // report's own role): a stale session hears it here, not in a new tab.
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  add_credentials(request, nullptr, context);
-  context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
-  grpc::Slice empty_message{std::string()};
-  grpc::ByteBuffer request_buffer(&empty_message, 1);
-  grpc::ByteBuffer response_buffer;
-  std::promise<grpc::Status> done;
-  auto finished = done.get_future();
-  stub.UnaryCall(&context, "/telekern.kernel.v1.Kernel/GetInfo", grpc::StubOptions(),
-                 &request_buffer, &response_buffer,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  if (grpc::Status status = finished.get(); !status.ok()) {
-    send_error(response, status.error_code(), status.error_message());
-    return;
+  // The credentials must hold now, for the report's own method and role (the
+  // GET is checked again): a stale session hears it here, not in a new tab.
+  if (sources_.authorize) {
+    const auto& method = *match->route->method;
+    auto allowed = sources_.authorize(
+        request.get_header_value("X-API-Key"), request.get_header_value("Authorization"),
+        str_cat("/", method.service()->full_name(), "/", method.name()));
+    if (!allowed.ok()) {
+      send_error(response, to_grpc(allowed).error_code(), std::string(allowed.message()));
+      return;
+    }
   }
   std::string ticket = report_tickets_.issue(
       {path, request.get_header_value("X-API-Key"), request.get_header_value("Authorization")});
@@ -576,6 +579,19 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     count();
     return;
   }
+  const std::string path = str_cat("/", service_name, "/", method.name());
+  // Who may call comes first: a caller without the right learns that (401 or
+  // 403), not what is wrong with a body it may not send.
+  if (sources_.authorize) {
+    auto allowed = lent ? sources_.authorize(lent->api_key, lent->authorization, path)
+                        : sources_.authorize(request.get_header_value("X-API-Key"),
+                                             request.get_header_value("Authorization"), path);
+    if (!allowed.ok()) {
+      send_error(response, to_grpc(allowed).error_code(), std::string(allowed.message()));
+      count();
+      return;
+    }
+  }
   HttpRequestParts parts;
   parts.body = request.body;
   parts.content_type = request.get_header_value("Content-Type");
@@ -610,7 +626,6 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     requests.push_back(std::move(*parsed));
   }
 
-  const std::string path = str_cat("/", service_name, "/", method.name());
   grpc::GenericStub stub(channel);
   const auto& output_type = *method.output_type();
 

@@ -6,12 +6,14 @@
 // Server-Sent Events (Accept: text/event-stream) or NDJSON.
 #pragma once
 
+#include <absl/status/status.h>
 #include <grpcpp/channel.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -31,6 +33,11 @@ struct GatewaySources {
   std::function<std::shared_ptr<grpc::Channel>()> channel;
   // Full names of the services served now (kernel and modules).
   std::function<std::vector<std::string>()> services;
+  // The call gate's credential check for a call to "/pkg.Service/Method"
+  // (auth::check_credentials), asked before the body is parsed; null: none.
+  std::function<absl::Status(std::string_view api_key, std::string_view authorization,
+                             std::string_view path)>
+      authorize;
 };
 
 struct GatewayOptions {
@@ -45,6 +52,9 @@ struct GatewayOptions {
   // Token buckets for gateway calls (429 + Retry-After past them).
   RateLimit per_credential{200, 400};
   RateLimit per_address{400, 800};
+  // rate_limits: the gateway applies the route-family rules ("/api/v1/");
+  // the call gate the service and method rules.
+  std::map<std::string, double> rate_limits;
   // Origins allowed to call from a browser (CORS); empty: CORS off.
   std::vector<std::string> cors_origins;
   // Server streams open at once (each holds an HTTP worker); more get 503.
@@ -102,6 +112,7 @@ class Gateway {
   ReportTickets report_tickets_;
   RateLimiter credential_limiter_;
   RateLimiter address_limiter_;
+  RateRules rules_;
   std::mutex routes_mutex_;
   std::shared_ptr<const RouteTable> routes_;
   std::vector<std::string> routes_services_;
