@@ -183,6 +183,7 @@ function TraceForm(props: { onDone: () => void }) {
       )}
       <ErrorNote error={error} />
       {summary && <SummaryView summary={summary} />}
+      {summary?.traceId && <ReportButton path={`/traces/${encodeURIComponent(summary.traceId)}/report`} />}
     </form>
   );
 }
