@@ -22,6 +22,7 @@
 
 #include "kernel/http/console_files.h"
 #include "kernel/http/rate_limiter.h"
+#include "kernel/http/report_tickets.h"
 #include "kernel/http/route_table.h"
 #include "telekern/metrics.h"
 
@@ -60,7 +61,19 @@ struct GatewayOptions {
   size_t max_streams = 16;
   // The web console, answering GETs no route matched; null: none.
   std::shared_ptr<const ConsoleFiles> console;
+  // How long a report ticket (POST /api/report-tickets) may wait for its GET.
+  std::chrono::seconds report_ticket_lifetime{60};
 };
+
+// The CSP of a report page (a route answering text/html: the tracer's and
+// bench's self-contained Plotly reports): its inline script and style run,
+// nothing is fetched, and the page is sandboxed into an origin of its own,
+// so it can neither read nor call the console's origin.
+inline constexpr std::string_view kReportContentSecurityPolicy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; "
+    "sandbox allow-scripts allow-downloads allow-popups";
 
 class Gateway {
  public:
@@ -79,8 +92,12 @@ class Gateway {
  private:
   void serve_rpc(const httplib::Request& request, httplib::Response& response);
   void serve_route(const httplib::Request& request, httplib::Response& response);
+  // POST /api/report-tickets {"path": "/bench/runs/ID/report"} -> {"url": path?ticket=T}.
+  void issue_report_ticket(const httplib::Request& request, httplib::Response& response);
+  // `lent`: the credentials of a redeemed report ticket instead of the request's.
   void call(const google::protobuf::MethodDescriptor& method, const std::string& service_hint,
-            const httplib::Request& request, httplib::Response& response, const RouteMatch* match);
+            const httplib::Request& request, httplib::Response& response, const RouteMatch* match,
+            const ReportTickets::Grant* lent = nullptr);
 
   // True when within the limits; otherwise answers 429 with Retry-After.
   bool admit(const httplib::Request& request, httplib::Response& response);
@@ -92,6 +109,7 @@ class Gateway {
   Gauge& open_streams_gauge_;
   // Server streams open now; each holds an HTTP worker until it ends.
   std::atomic<size_t> open_streams_{0};
+  ReportTickets report_tickets_;
   RateLimiter credential_limiter_;
   RateLimiter address_limiter_;
   RateRules rules_;
