@@ -24,9 +24,8 @@ namespace {
 
 // The caller of a call to a method that needs `required`, or why not.
 absl::StatusOr<Identity> admitted_identity(const Authenticator& authenticator,
-                                           std::string_view api_key,
-                                           std::string_view authorization, Role required,
-                                           std::string_view path) {
+                                           std::string_view api_key, std::string_view authorization,
+                                           Role required, std::string_view path) {
   // Without configured credentials (loopback only) every caller is an anonymous admin.
   Identity identity{"anonymous", options::v1::ROLE_ADMIN};
   if (authenticator.enabled()) {

@@ -34,8 +34,7 @@ class CallGate {
   // that; the kernel's own calls are exempt): past it RESOURCE_EXHAUSTED.
   // `rate_limits`: the config's service and method rules (http::RateRules),
   // per credential, or per client address when auth is off.
-  explicit CallGate(std::shared_ptr<const Authenticator> authenticator,
-                    double calls_per_second = 0,
+  explicit CallGate(std::shared_ptr<const Authenticator> authenticator, double calls_per_second = 0,
                     const std::map<std::string, double>& rate_limits = {});
 
   // OK, or UNAUTHENTICATED (no or bad credentials) / PERMISSION_DENIED (role

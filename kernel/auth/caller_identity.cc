@@ -30,8 +30,8 @@ std::string client_address(const grpc::ServerContextBase& call) {
   if (peer.starts_with("ipv6:[")) return peer.substr(6, peer.find(']') - 6);
   if (peer.starts_with("unix:")) return peer;
   const auto& metadata = call.client_metadata();
-  auto forwarded = metadata.find(grpc::string_ref(kClientAddressHeader.data(),
-                                                  kClientAddressHeader.size()));
+  auto forwarded =
+      metadata.find(grpc::string_ref(kClientAddressHeader.data(), kClientAddressHeader.size()));
   if (forwarded != metadata.end()) {
     return std::string(forwarded->second.data(), forwarded->second.size());
   }

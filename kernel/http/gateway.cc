@@ -273,17 +273,15 @@ bool Gateway::admit(const httplib::Request& request, httplib::Response& response
     limited_.with({which}).inc();
     auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
     response.set_header("Retry-After", std::to_string(seconds));
-    std::string per = which.starts_with("route:")
-                          ? str_cat(" to ", which.substr(6), " per caller")
-                          : str_cat(" per ", which);
+    std::string per = which.starts_with("route:") ? str_cat(" to ", which.substr(6), " per caller")
+                                                  : str_cat(" per ", which);
     send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
                str_cat("more than ", std::to_string(static_cast<int64_t>(per_second)),
                        " requests a second", per, "; retry after ", std::to_string(seconds),
                        " s (limit: ", key, ")"));
   };
   if (auto wait = address_limiter_.acquire(request.remote_addr)) {
-    refuse(*wait, "address", address_limiter_.limit().per_second,
-           "http_gateway.rate_per_address");
+    refuse(*wait, "address", address_limiter_.limit().per_second, "http_gateway.rate_per_address");
     return false;
   }
   std::string credential = request.get_header_value("X-API-Key");

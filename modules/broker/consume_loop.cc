@@ -19,7 +19,8 @@ absl::Status ConsumeSession::start() {
         str_cat("max_in_flight=", spec_.max_in_flight,
                 " exceeds the broker's max_in_flight=", limits.max_in_flight));
   }
-  if (spec_.group.empty()) return absl::InvalidArgumentError("consume needs a group (--group NAME)");
+  if (spec_.group.empty())
+    return absl::InvalidArgumentError("consume needs a group (--group NAME)");
   auto group = broker_.open_group(spec_.topic, spec_.group, spec_.mode);
   if (!group.ok()) return group.status();
   group_ = *group;

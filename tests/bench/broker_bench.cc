@@ -580,9 +580,9 @@ class StreamReader final : public grpc::ClientReadReactor<bv1::ConsumeResponse> 
   void OnReadDone(bool ok) override {
     if (!ok) return;
     if (latency_ != nullptr && response_.records_size() > 0) {
-      auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     Clock::now().time_since_epoch())
-                     .count();
+      auto now =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+              .count();
       std::lock_guard lock(latency_mutex_);
       for (const auto& record : response_.records()) {
         latency_->record(static_cast<uint64_t>(now - std::stoll(record.value())) / 1000);
@@ -617,9 +617,11 @@ class StreamReader final : public grpc::ClientReadReactor<bv1::ConsumeResponse> 
 // `count` open Consume streams: 1% read "streams-active" (a group each) while
 // 1,000 records/s flow to it for 3 s, the rest wait on "streams-idle".
 void streams_point(int count) {
-  Telekernd daemon({.config_yaml = "modules:\n  broker:\n    max_groups: 20000\n    max_groups_per_topic: 20000\n",
-                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"broker"}});
+  Telekernd daemon(
+      {.config_yaml =
+           "modules:\n  broker:\n    max_groups: 20000\n    max_groups_per_topic: 20000\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"broker"}});
   if (!daemon.ready()) {
     std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
     return;
@@ -651,8 +653,8 @@ void streams_point(int count) {
     // Idle readers share 100 groups: members beyond the partition wait too.
     request.set_group(reads ? "active-" + std::to_string(i) : "idle-" + std::to_string(i % 100));
     request.set_start(bv1::START_POSITION_LATEST);
-    readers.push_back(std::make_unique<StreamReader>(*stub, request, reads ? &latency : nullptr,
-                                                     latency_mutex));
+    readers.push_back(
+        std::make_unique<StreamReader>(*stub, request, reads ? &latency : nullptr, latency_mutex));
   }
   // Every active group has its member before records flow.
   for (auto deadline = Clock::now() + std::chrono::seconds(60); Clock::now() < deadline;) {
@@ -692,7 +694,8 @@ void streams_point(int count) {
   for (auto& reader : readers) reader->end();
   std::lock_guard lock(latency_mutex);
   std::printf(
-      "  %6d Consume streams (%d reading): opened in %.1f s; threads %.0f (idle %.0f), RSS %.1f MiB "
+      "  %6d Consume streams (%d reading): opened in %.1f s; threads %.0f (idle %.0f), RSS %.1f "
+      "MiB "
       "(idle %.1f, %.1f KiB/stream), %.1f MiB while records flow; 1,000 records/s to the "
       "readers: delivered %llu of %llu, latency p50 %llu us, p99 %llu us\n",
       count, active, open_seconds, held.threads, idle.threads, held.rss_mib, idle.rss_mib,

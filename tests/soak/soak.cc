@@ -54,7 +54,8 @@ const Series kSeries[] = {
 
 Sample sample(pid_t pid, double minute) {
   Sample out;
-  static_cast<telekern::testing::ProcessResources&>(out) = telekern::testing::process_resources(pid);
+  static_cast<telekern::testing::ProcessResources&>(out) =
+      telekern::testing::process_resources(pid);
   out.minute = minute;
   return out;
 }

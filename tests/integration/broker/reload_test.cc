@@ -7,8 +7,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -165,8 +165,8 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
     if (reload > 0 && reload % 100 == 0) {
       auto now = process_resources(pid);
       std::cout << "  reload " << reload << ": RSS " << now.rss_mib << " MiB, mappings "
-                << now.mappings << ", open files " << now.open_files << ", threads "
-                << now.threads << ", "
+                << now.mappings << ", open files " << now.open_files << ", threads " << now.threads
+                << ", "
                 << std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::steady_clock::now() - started)
                        .count()
@@ -206,8 +206,8 @@ TEST(BrokerReloadTest, ReloadKeepsAcknowledgedRecordsTopicsAndOffsets) {
               << last.mappings << ", open files " << last.open_files << std::endl;
     EXPECT_LE(last.rss_mib, settled.rss_mib + 5.0) << "RSS grew over " << reloads << " reloads";
     EXPECT_LE(last.mappings, settled.mappings) << "mappings grew over " << reloads << " reloads";
-    EXPECT_LE(last.open_files, settled.open_files) << "open files grew over " << reloads
-                                                   << " reloads";
+    EXPECT_LE(last.open_files, settled.open_files)
+        << "open files grew over " << reloads << " reloads";
   }
 
   // Producers recover: every one of them gets answers from the reloaded broker.

@@ -255,8 +255,8 @@ TEST(BrokerScaleTest, IdleConsumeStreamsCostNoThreadEach) {
   std::atomic<uint64_t> records{0};
   std::atomic<int> open{0};
   std::vector<std::unique_ptr<IdleStream>> streams;
-  streams.push_back(std::make_unique<IdleStream>(
-      *stub, consume_request("many-readers", "warm-up"), records, open));
+  streams.push_back(std::make_unique<IdleStream>(*stub, consume_request("many-readers", "warm-up"),
+                                                 records, open));
   ASSERT_TRUE(wait_for([&] { return process_resources(pid).threads > 0; }, 5s));
   const double baseline = process_resources(pid).threads;
   constexpr int kStreams = 1000;

@@ -289,8 +289,7 @@ TEST_F(GatewayTest, EveryRouteNeedsCredentialsAndItsRole) {
         // Credentials are checked before the body is read: a caller without
         // the right learns that, not what is wrong with the body.
         if (verb != "GET") {
-          expect_error_shape(send(verb, path, "{not json"), 401, "UNAUTHENTICATED",
-                             "credentials");
+          expect_error_shape(send(verb, path, "{not json"), 401, "UNAUTHENTICATED", "credentials");
           if (role > options::v1::ROLE_VIEWER) {
             expect_error_shape(send(verb, path, "{not json", viewer_key()), 403,
                                "PERMISSION_DENIED", "viewer");

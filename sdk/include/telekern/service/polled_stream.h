@@ -68,9 +68,9 @@ template <typename Response>
 struct StreamStep {
   enum class Kind { kWrite, kWait, kDone };
   Kind kind = Kind::kDone;
-  Response message;                              // kWrite
-  std::chrono::steady_clock::time_point until;   // kWait: the next step by then at the latest
-  absl::Status status;                           // kDone
+  Response message;                             // kWrite
+  std::chrono::steady_clock::time_point until;  // kWait: the next step by then at the latest
+  absl::Status status;                          // kDone
 
   static StreamStep write(Response message) {
     StreamStep step;
@@ -198,11 +198,10 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
         }
         phase_ = Phase::kWaiting;
         uint64_t generation = ++wait_generation_;
-        scheduler_.post_at(step.until, [weak = std::weak_ptr<PolledStream>(
-                                            this->shared_from_this()),
-                                        generation] {
-          if (auto alive = weak.lock()) alive->on_wait_over(generation);
-        });
+        scheduler_.post_at(
+            step.until, [weak = std::weak_ptr<PolledStream>(this->shared_from_this()), generation] {
+              if (auto alive = weak.lock()) alive->on_wait_over(generation);
+            });
         return;
       }
       case StreamStep<Response>::Kind::kDone:
@@ -269,7 +268,7 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
   grpc::ServerWriteReactor<Response>* reactor_ = nullptr;
   uint64_t id_ = 0;
   std::stop_token service_token_;  // requested by the sessions' end_all() and stop()
-  std::stop_source stop_;  // the client cancelled or the service is stopping
+  std::stop_source stop_;          // the client cancelled or the service is stopping
 
   std::mutex mutex_;
   Phase phase_ = Phase::kWaiting;
