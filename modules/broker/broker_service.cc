@@ -205,6 +205,21 @@ v1::ConsumeResponse to_proto(ConsumeBatch& batch) {
   return response;
 }
 
+// value_as_text: keys and values that are valid UTF-8 move to their text
+// fields, so JSON shows them as written rather than as base64.
+void values_as_text(v1::ConsumeResponse& response) {
+  for (auto& record : *response.mutable_records()) {
+    if (!record.key().empty() && is_valid_utf8(record.key())) {
+      record.set_key_text(std::move(*record.mutable_key()));
+      record.clear_key();
+    }
+    if (!record.value().empty() && is_valid_utf8(record.value())) {
+      record.set_value_text(std::move(*record.mutable_value()));
+      record.clear_value();
+    }
+  }
+}
+
 // One request of a ProduceStream, in the engine's terms.
 struct QueuedProduce {
   uint64_t sequence = 0;
@@ -324,17 +339,21 @@ grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(
   // threads, and a waiting stream is woken by the topic's next change.
   using Step = StreamStep<v1::ConsumeResponse>;
   return binding_.polled_stream<v1::ConsumeResponse>(
-      context, [spec = consume_spec(*request)](Broker& engine) {
+      context, [spec = consume_spec(*request), as_text = request->value_as_text()](Broker& engine) {
         // Joined on the first step (a step thread, not gRPC's); left when
         // the stream finishes, which drops this step function.
-        return [&engine, spec, session = std::shared_ptr<ConsumeSession>()](
+        return [&engine, spec, as_text, session = std::shared_ptr<ConsumeSession>()](
                    const StepWaker& wake, std::stop_token stop) mutable {
           if (!session) session = std::make_shared<ConsumeSession>(engine, spec);
           // Woken by the topic's changes; a waiting stream rechecks every 2 s
           // only, so ten thousand idle streams cost little CPU.
           auto step = session->next(stop, std::chrono::seconds(2));
           if (step.done) return Step::done(*step.done);
-          if (step.batch) return Step::write(to_proto(*step.batch));
+          if (step.batch) {
+            auto response = to_proto(*step.batch);
+            if (as_text) values_as_text(response);
+            return Step::write(std::move(response));
+          }
           session->arm_waker(wake);
           return Step::wait(step.wait_until);
         };

@@ -148,7 +148,9 @@ TEST_F(GatewayTest, SeedCurlLinesProduceConsumeAckAndListTopics) {
   json event = json::parse(data, nullptr, false);
   ASSERT_TRUE(event.is_object()) << data;
   auto record = event["records"][0];
-  EXPECT_EQ(record.value("value", ""), "eyJncHVfaWQiOjN9");  // base64 of {"gpu_id":3}
+  // The message as the producer wrote it, not base64 (the route's value_as_text).
+  EXPECT_EQ(record.value("valueText", ""), R"({"gpu_id":3})") << data;
+  EXPECT_FALSE(record.contains("value")) << data;
   EXPECT_EQ(record.value("deliveryAttempt", 0), 1);
 
   // curl -X POST 'host/ack?topic=telemetry&partition=0&group=seed' -d '{"offset":0}'
