@@ -1,12 +1,13 @@
 # The collector module's tests (issue 14).
 telekern_add_test(telekern_collector_unit_tests LABEL unit
   SOURCES unit/collector/telemetry_point_test.cc unit/collector/csv_test.cc
+          unit/collector/chunked_lines_test.cc
   DEPS telekern_collector_engine telekern_csv)
 
 telekern_add_test(telekern_collector_integration_tests LABEL integration
   SOURCES integration/collector/collector_test.cc integration/collector/collector_kafka_test.cc
   DEPS telekern_test_support telekern_influxdb_fixture telekern_kafka_mock nlohmann_json::nlohmann_json
-       PkgConfig::HTTPLIB)
+       PkgConfig::HTTPLIB telekern_proto_collector)
 add_dependencies(telekern_collector_integration_tests telekernd telekern_broker telekern_collector)
 
 telekern_add_test(telekern_collector_shell_tests LABEL integration
