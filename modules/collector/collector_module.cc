@@ -50,7 +50,8 @@ ConfigMap<CollectorOptions> collector_config() {
       .key("influxdb.precision", &O::influxdb_precision, "ms",
            "Timestamp precision of writes: ns, u, ms or s", one_of({"ns", "u", "ms", "s"}))
       .key("influxdb.create_database", &O::influxdb_create_database, "true",
-           "CREATE DATABASE at start (needs admin rights when auth is on)")
+           "CREATE DATABASE at start and when a write finds it missing (needs admin rights "
+           "when auth is on); false: writes wait until someone creates it")
       .key("influxdb.timeout", &O::influxdb_timeout, "10s", "Deadline of one HTTP request",
            positive_duration())
       .key("retry.initial", &O::retry_initial, "100ms",
