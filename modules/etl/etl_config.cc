@@ -40,6 +40,10 @@ ConfigMap<EtlOptions> etl_config() {
       .key("clickhouse_flush_interval", &O::clickhouse_flush_interval, "0.1",
            "Seconds between flush checks: the consumer's poll wait (CLICKHOUSE_FLUSH_INTERVAL)",
            at_least(0.001))
+      .key("clickhouse_insert_format", &O::clickhouse_insert_format, "rowbinary",
+           "Insert format: rowbinary (smaller, no JSON parsing on the server) | jsoneachrow; a "
+           "table with a type RowBinary cannot carry uses JSONEachRow",
+           one_of({"rowbinary", "jsoneachrow"}))
       .key("clickhouse_consumer_update_interval", &O::clickhouse_consumer_update_interval, "-1",
            "Seconds between metadata_import runs; -1 = once (CLICKHOUSE_CONSUMER_UPDATE_INTERVAL)")
       .key("clickhouse_consumer_tables", &O::clickhouse_consumer_tables, "",
