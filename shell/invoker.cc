@@ -85,8 +85,16 @@ grpc::Status invoke(const std::shared_ptr<grpc::Channel>& channel, const Invocat
       std::unique_ptr<grpc::ClientWriter<Message>> writer(
           grpc::internal::ClientWriterFactory<Message>::Create(channel.get(), rpc, &context,
                                                                response.get()));
+      bool open = true;
       for (const auto* request : invocation.requests) {
-        if (!writer->Write(*request)) break;
+        if (!(open = writer->Write(*request))) break;
+      }
+      if (open && invocation.more_requests && !invocation.requests.empty()) {
+        std::unique_ptr<Message> next(invocation.requests.front()->New());
+        while (invocation.more_requests(*next)) {
+          if (!writer->Write(*next)) break;  // the server ended the call: Finish says why
+          next->Clear();
+        }
       }
       writer->WritesDone();
       auto status = writer->Finish();

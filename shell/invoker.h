@@ -22,6 +22,10 @@ struct Invocation {
   const google::protobuf::Message* response_prototype = nullptr;
   std::chrono::milliseconds timeout{0};  // 0: no deadline
   const std::atomic<bool>* cancel = nullptr;
+  // Client streaming: the messages after `requests` come from here, one at
+  // a time (filled into a cleared message; false at the end), so an upload
+  // is never held in memory whole.
+  std::function<bool(google::protobuf::Message& next)> more_requests;
 };
 
 // `on_response` sees every response as it arrives.

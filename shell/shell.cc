@@ -11,6 +11,7 @@
 #include <set>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "shell/file_upload.h"
 #include "shell/invoker.h"
 #include "shell/request_builder.h"
 #include "shell/suggest.h"
@@ -379,14 +380,24 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
       build_request(*request_prototype, positionals, request_args, method->client_streaming());
   if (!request.ok()) return fail(kExitUsage, std::string(request.status().message()));
 
+  // A method declaring a cli upload streams a local file after the first message.
+  std::unique_ptr<FileUpload> upload;
+  if (method->client_streaming() && !request->messages.empty()) {
+    auto prepared = FileUpload::prepare(*method, *request->messages.front());
+    if (!prepared.ok()) return fail(kExitUsage, std::string(prepared.status().message()));
+    upload = std::move(*prepared);
+  }
+
   Invocation invocation;
   invocation.method = method;
   for (const auto& message : request->messages) invocation.requests.push_back(message.get());
   invocation.response_prototype = response_prototype;
   invocation.cancel = &interrupted_;
+  if (upload) invocation.more_requests = [&upload](Message& next) { return upload->next(next); };
   bool streaming = method->server_streaming();
-  invocation.timeout =
-      request->timeout.value_or(streaming ? std::chrono::milliseconds(0) : options_.unary_timeout);
+  // An upload takes as long as the file does: no deadline unless --timeout.
+  invocation.timeout = request->timeout.value_or(streaming || upload ? std::chrono::milliseconds(0)
+                                                                     : options_.unary_timeout);
 
   ResponsePrinter printer(out_, format, options_.style, streaming);
   // A method whose cli option names a raw_output field (CSV chunks, say)
@@ -408,6 +419,7 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   printer.finish();
   const Command* command = catalog_.command_for(method);
   std::string what = command ? command->name() : method->full_name();
+  if (upload && !upload->error().empty()) return fail(kExitInternal, what + ": " + upload->error());
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::CANCELLED && interrupted_) {
       return fail(kExitRpcBase + static_cast<int>(grpc::StatusCode::CANCELLED),

@@ -409,9 +409,12 @@ grpc::ServerUnaryReactor* BrokerService::Commit(grpc::CallbackServerContext* con
   return binding_.unary(context, [request](Broker& engine) -> absl::Status {
     auto group = engine.open_group(request->topic(), request->group(), std::nullopt);
     if (!group.ok()) return group.status();
+    // The single pair plus `offsets` ("more partitions at once"); a zero
+    // pair beside `offsets` is the unset default, not a commit to offset 0.
     std::vector<std::pair<uint32_t, uint64_t>> offsets;
+    if (request->offsets().empty() || request->offset() > 0)
+      offsets.emplace_back(request->partition(), request->offset());
     for (const auto& ref : request->offsets()) offsets.emplace_back(ref.partition(), ref.offset());
-    if (offsets.empty()) offsets.emplace_back(request->partition(), request->offset());
     for (const auto& [partition, offset] : offsets) {
       if (auto status = (*group)->commit(partition, offset); !status.ok()) return status;
     }

@@ -136,13 +136,19 @@ absl::Status CollectorEngine::start() {
     WorkerSettings settings{
         options_.topic,      options_.group,     str_cat(options_.instance, "-", i),
         options_.batch_size, options_.batch_age, options_.stream};
-    workers_.push_back(std::make_unique<CollectorWorker>(settings, *store_, feed_, rejects_,
-                                                         worker_metrics, log_));
+    workers_.push_back(
+        std::make_unique<CollectorWorker>(settings, *store_, rejects_, worker_metrics, log_));
   }
   for (auto& worker : workers_)
     threads_.emplace_back([worker = worker.get()](std::stop_token stop) { worker->run(stop); });
   if (!options_.watch_dir.empty())
     threads_.emplace_back([this](std::stop_token stop) { watch_directory(stop); });
+  if (!workers_.empty()) threads_.emplace_back([this](std::stop_token stop) { follow_lag(stop); });
+  watch_tap_ = std::make_unique<WatchTap>(
+      WatchTapSettings{options_.topic, str_cat(options_.group, "-watch-", options_.instance),
+                       options_.stream},
+      feed_, log_);
+  threads_.emplace_back([this](std::stop_token stop) { watch_tap_->run(stop); });
   log_->info("collector: {} consumers in group '{}' on topic '{}', store {}", options_.consumers,
              options_.group, options_.topic, store_->describe());
   return absl::OkStatus();
@@ -193,6 +199,25 @@ void CollectorEngine::check_store(std::stop_token stop) {
   }
 }
 
+void CollectorEngine::follow_lag(std::stop_token stop) {
+  constexpr auto kLagInterval = std::chrono::seconds(2);
+  do {
+    std::shared_ptr<stream::Consumer> consumer;
+    for (const auto& worker : workers_)
+      if ((consumer = worker->consumer())) break;
+    absl::StatusOr<std::vector<stream::PartitionLag>> lags =
+        consumer ? consumer->lag(std::chrono::seconds(5))
+                 : absl::UnavailableError("no collector is connected to the stream yet");
+    std::lock_guard lock(mutex_);
+    if (lags.ok()) {
+      lags_ = std::move(*lags);
+      lag_error_.clear();
+    } else {
+      lag_error_ = std::string(lags.status().message());
+    }
+  } while (wait_or_stop(kLagInterval, stop));
+}
+
 std::string CollectorEngine::degraded_reason() const {
   std::lock_guard lock(mutex_);
   if (store_ready_) return {};
@@ -228,6 +253,22 @@ absl::StatusOr<IngestOutcome> CollectorEngine::ingest(const IngestRequest& reque
   std::stop_source never;
   auto result = ingester_->run(run, never.get_token());
   if (!result.ok()) return result.status();
+  outcome.result = std::move(*result);
+  return outcome;
+}
+
+absl::StatusOr<IngestOutcome> CollectorEngine::ingest_lines(const std::string& source, bool replay,
+                                                            double rate, LineReader& lines,
+                                                            std::stop_token stop) {
+  IngestRun run;
+  run.source = source.empty() ? "stream" : source;
+  run.from_file = false;
+  run.replay = replay;
+  run.rate = rate > 0 ? rate : (replay ? options_.replay_rate : 0);
+  auto result = ingester_->run_lines(run, lines, stop);
+  if (!result.ok()) return result.status();
+  IngestOutcome outcome;
+  outcome.reject_file = rejects_.path();
   outcome.result = std::move(*result);
   return outcome;
 }
@@ -276,7 +317,10 @@ CollectorStatus CollectorEngine::status() const {
     std::lock_guard lock(mutex_);
     status.store_reachable = store_ready_;
     status.store_error = store_error_;
+    status.lags = lags_;
+    status.lag_error = lag_error_;
   }
+  for (const auto& lag : status.lags) status.consumer_lag += static_cast<uint64_t>(lag.lag());
   status.breaker = store_ ? store_->breaker_state() : 0;
   status.retries = store_ ? store_->retries() : 0;
   status.rows_waiting = rows_waiting();
@@ -295,7 +339,17 @@ CollectorStatus CollectorEngine::status() const {
 
 std::vector<CollectedFamily> CollectorEngine::collect() const {
   auto status = this->status();
+  CollectedFamily lag{"telekern_collector_consumer_lag",
+                      "Records on the telemetry topic the collector group has not written and "
+                      "committed yet, by partition",
+                      "gauge",
+                      {}};
+  for (const auto& partition : status.lags)
+    lag.samples.push_back({lag.name,
+                           {{"partition", std::to_string(partition.partition)}},
+                           static_cast<double>(partition.lag())});
   return {
+      std::move(lag),
       {"telekern_collector_breaker_state",
        "Store circuit breaker: 0 closed, 1 open, 2 half-open",
        "gauge",

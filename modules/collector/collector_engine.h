@@ -22,6 +22,7 @@
 #include "telekern/metrics.h"
 #include "telekern/work_queue.h"
 #include "telemetry_store.h"
+#include "watch_tap.h"
 
 namespace telekern::collector {
 
@@ -53,6 +54,11 @@ struct CollectorStatus {
   uint32_t consumers = 0;
   std::string topic;
   std::string group;
+  // The group's lag on the topic, per partition (the last query, every few
+  // seconds); lag_error says why it is unknown.
+  std::vector<stream::PartitionLag> lags;
+  uint64_t consumer_lag = 0;
+  std::string lag_error;
 };
 
 // "1000/s", "600/m", "3600/h" or "50" rows per second; INVALID_ARGUMENT otherwise.
@@ -72,6 +78,10 @@ class CollectorEngine {
   absl::Status submit(std::function<void()> work);
 
   absl::StatusOr<IngestOutcome> ingest(const IngestRequest& request);
+  // Ingests `lines` as they arrive (a client stream named `source`); replay
+  // paces them, a stream cannot loop. Ends early when `stop` is requested.
+  absl::StatusOr<IngestOutcome> ingest_lines(const std::string& source, bool replay, double rate,
+                                             LineReader& lines, std::stop_token stop);
   absl::StatusOr<std::string> submit_point(const TelemetryPoint& point);
   absl::StatusOr<std::vector<GpuInfo>> list_gpus(const std::string& host);
   absl::StatusOr<TelemetryPage> query(const TelemetryQuery& query);
@@ -85,6 +95,8 @@ class CollectorEngine {
  private:
   void check_store(std::stop_token stop);
   void watch_directory(std::stop_token stop);
+  // Asks a group member's consumer for the group's lag every kLagInterval.
+  void follow_lag(std::stop_token stop);
   uint64_t rows_waiting() const;
   std::vector<CollectedFamily> collect() const;
 
@@ -97,6 +109,7 @@ class CollectorEngine {
   LiveFeed feed_;
   std::unique_ptr<CsvIngester> ingester_;
   std::vector<std::unique_ptr<CollectorWorker>> workers_;
+  std::unique_ptr<WatchTap> watch_tap_;
 
   Counter* rows_ingested_ = nullptr;
   CounterFamily* rows_rejected_ = nullptr;
@@ -110,6 +123,8 @@ class CollectorEngine {
   std::vector<std::jthread> threads_;  // store check, workers, watcher, background replays
   std::unique_ptr<WorkQueue> work_;
   bool stopped_ = false;
+  std::vector<stream::PartitionLag> lags_;  // guarded by mutex_
+  std::string lag_error_ = "not asked yet";
 };
 
 }  // namespace telekern::collector

@@ -80,6 +80,47 @@ grpc::ServerUnaryReactor* CollectorService::IngestCsv(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerReadReactor<v1::IngestCsvStreamRequest>* CollectorService::IngestCsvStream(
+    grpc::CallbackServerContext* context, v1::IngestCsvResponse* response) {
+  return binding_.client_stream<v1::IngestCsvStreamRequest>(
+      context, response,
+      [](CollectorEngine& engine, StreamReader<v1::IngestCsvStreamRequest>& reader,
+         v1::IngestCsvResponse& out, std::stop_token stop) -> absl::Status {
+        v1::IngestCsvStreamRequest first;
+        if (!reader.read(first)) {
+          if (stop.stop_requested()) return absl::CancelledError("ingest stream cancelled");
+          return absl::InvalidArgumentError(
+              "empty ingest stream: the first message names the file and carries its first "
+              "bytes");
+        }
+        auto rate = parse_rate(first.rate());
+        if (!rate.ok()) return rate.status();
+        // The first message's bytes, then each further message's, as they come.
+        ChunkedLines lines(
+            [&reader, pending = std::move(*first.mutable_data())](std::string& chunk) mutable {
+              if (!pending.empty()) {
+                chunk.swap(pending);
+                pending.clear();
+                return true;
+              }
+              v1::IngestCsvStreamRequest next;
+              if (!reader.read(next)) return false;
+              chunk = std::move(*next.mutable_data());
+              return true;
+            });
+        auto outcome = engine.ingest_lines(first.file_name(), first.replay(), *rate, lines, stop);
+        if (!outcome.ok()) return outcome.status();
+        if (stop.stop_requested())
+          return absl::CancelledError(str_cat("ingest of ", first.file_name(), " cut short after ",
+                                              outcome->result.published, " rows"));
+        out.set_rows_published(outcome->result.published);
+        out.set_rows_rejected(outcome->result.rejected);
+        for (const auto& reject : outcome->result.rejects) out.add_rejects(reject);
+        out.set_reject_file(outcome->reject_file);
+        return absl::OkStatus();
+      });
+}
+
 grpc::ServerUnaryReactor* CollectorService::SubmitTelemetry(
     grpc::CallbackServerContext* context, const v1::SubmitTelemetryRequest* request,
     v1::SubmitTelemetryResponse* response) {
@@ -213,6 +254,15 @@ grpc::ServerUnaryReactor* CollectorService::GetStatus(grpc::CallbackServerContex
     response->set_consumers(status.consumers);
     response->set_topic(status.topic);
     response->set_group(status.group);
+    response->set_consumer_lag(status.consumer_lag);
+    for (const auto& lag : status.lags) {
+      auto* out = response->add_partition_lags();
+      out->set_partition(static_cast<uint32_t>(lag.partition));
+      out->set_committed(lag.committed);
+      out->set_high_watermark(lag.high_watermark);
+      out->set_lag(static_cast<uint64_t>(lag.lag()));
+    }
+    response->set_lag_error(status.lag_error);
     return absl::OkStatus();
   });
 }

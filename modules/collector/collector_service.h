@@ -21,6 +21,8 @@ class CollectorService final : public v1::Collector::CallbackService {
   grpc::ServerUnaryReactor* IngestCsv(grpc::CallbackServerContext* context,
                                       const v1::IngestCsvRequest* request,
                                       v1::IngestCsvResponse* response) override;
+  grpc::ServerReadReactor<v1::IngestCsvStreamRequest>* IngestCsvStream(
+      grpc::CallbackServerContext* context, v1::IngestCsvResponse* response) override;
   grpc::ServerUnaryReactor* SubmitTelemetry(grpc::CallbackServerContext* context,
                                             const v1::SubmitTelemetryRequest* request,
                                             v1::SubmitTelemetryResponse* response) override;

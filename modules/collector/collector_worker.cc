@@ -7,12 +7,10 @@
 
 namespace telekern::collector {
 
-CollectorWorker::CollectorWorker(WorkerSettings settings, TelemetryStore& store, LiveFeed& feed,
-                                 RejectLog& rejects, WorkerMetrics metrics,
-                                 std::shared_ptr<spdlog::logger> log)
+CollectorWorker::CollectorWorker(WorkerSettings settings, TelemetryStore& store, RejectLog& rejects,
+                                 WorkerMetrics metrics, std::shared_ptr<spdlog::logger> log)
     : settings_(std::move(settings)),
       store_(store),
-      feed_(feed),
       rejects_(rejects),
       metrics_(metrics),
       log_(std::move(log)) {}
@@ -30,12 +28,24 @@ void CollectorWorker::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     auto config = settings_.stream;
     config.client_id = settings_.member;
-    auto consumer = stream::make_consumer(
+    auto made = stream::make_consumer(
         config, {settings_.group, {settings_.topic}, stream::StartFrom::kEarliest});
-    if (!consumer.ok()) {
-      pause(consumer.status());
+    if (!made.ok()) {
+      pause(made.status());
       continue;
     }
+    std::shared_ptr<stream::Consumer> consumer = std::move(*made);
+    {
+      std::lock_guard lock(consumer_mutex_);
+      consumer_ = consumer;
+    }
+    struct Forget {
+      CollectorWorker* worker;
+      ~Forget() {
+        std::lock_guard lock(worker->consumer_mutex_);
+        worker->consumer_.reset();
+      }
+    } forget{this};
     std::vector<stream::Record> records;
     std::vector<TelemetryPoint> points;
     auto batch_started = std::chrono::steady_clock::now();
@@ -45,7 +55,7 @@ void CollectorWorker::run(std::stop_token stop) {
       auto wait = records.empty() ? std::chrono::milliseconds(200)
                                   : std::clamp(left, std::chrono::milliseconds(1),
                                                std::chrono::milliseconds(200));
-      auto polled = (*consumer)->poll(settings_.batch_size - records.size(), wait);
+      auto polled = consumer->poll(settings_.batch_size - records.size(), wait);
       if (!polled.ok()) {
         pause(polled.status());
         break;  // a new consumer resumes from the committed offsets
@@ -70,9 +80,14 @@ void CollectorWorker::run(std::stop_token stop) {
       bool full = records.size() >= settings_.batch_size;
       bool old = !records.empty() &&
                  std::chrono::steady_clock::now() - batch_started >= settings_.batch_age;
-      if ((full || old) && !flush(**consumer, records, points, stop)) return;
+      if ((full || old) && !flush(*consumer, records, points, stop)) return;
     }
   }
+}
+
+std::shared_ptr<stream::Consumer> CollectorWorker::consumer() const {
+  std::lock_guard lock(consumer_mutex_);
+  return consumer_;
 }
 
 bool CollectorWorker::flush(stream::Consumer& consumer, std::vector<stream::Record>& records,
@@ -87,7 +102,6 @@ bool CollectorWorker::flush(stream::Consumer& consumer, std::vector<stream::Reco
     if (metrics_.data_points) metrics_.data_points->inc(static_cast<double>(points.size()));
     if (metrics_.batch_size) metrics_.batch_size->observe(static_cast<double>(points.size()));
     if (metrics_.write_duration) metrics_.write_duration->observe(seconds);
-    if (feed_.has_subscribers()) feed_.publish(points);
   } else {
     // The store refused the data itself (not an outage): keep it in the reject file.
     if (metrics_.write_errors) metrics_.write_errors->inc();

@@ -10,10 +10,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 
-#include "live_feed.h"
 #include "reject_log.h"
 #include "telekern/metrics.h"
 #include "telekern/stream.h"
@@ -41,13 +41,16 @@ struct WorkerMetrics {
 
 class CollectorWorker {
  public:
-  CollectorWorker(WorkerSettings settings, TelemetryStore& store, LiveFeed& feed,
-                  RejectLog& rejects, WorkerMetrics metrics, std::shared_ptr<spdlog::logger> log);
+  CollectorWorker(WorkerSettings settings, TelemetryStore& store, RejectLog& rejects,
+                  WorkerMetrics metrics, std::shared_ptr<spdlog::logger> log);
   // Consumes until `stop`; uncommitted points are consumed again by whoever
   // owns the partition next.
   void run(std::stop_token stop);
   // Points consumed and not yet written.
   uint64_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
+  // The group member's consumer while it has one (for lag queries from
+  // another thread); nullptr between reconnects.
+  std::shared_ptr<stream::Consumer> consumer() const;
 
  private:
   // Writes the batch and commits it; false when stopped before the store took it.
@@ -56,11 +59,12 @@ class CollectorWorker {
 
   WorkerSettings settings_;
   TelemetryStore& store_;
-  LiveFeed& feed_;
   RejectLog& rejects_;
   WorkerMetrics metrics_;
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<uint64_t> waiting_{0};
+  mutable std::mutex consumer_mutex_;
+  std::shared_ptr<stream::Consumer> consumer_;
 };
 
 }  // namespace telekern::collector

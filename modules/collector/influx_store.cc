@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "telekern/retry.h"
 #include "telekern/strings.h"
 
 namespace telekern::collector {
@@ -206,8 +209,27 @@ std::string InfluxStore::line_protocol(const std::vector<TelemetryPoint>& points
 
 absl::Status InfluxStore::write(const std::vector<TelemetryPoint>& points, std::stop_token stop) {
   if (points.empty()) return absl::OkStatus();
-  auto reply = http_->post_with_retry(write_path(), line_protocol(points), "text/plain", stop);
-  return reply.status();
+  const std::string body = line_protocol(points);
+  Backoff backoff(options_.http.backoff);
+  for (int attempt = 1;; ++attempt) {
+    auto reply = http_->post_with_retry(write_path(), body, "text/plain", stop);
+    if (reply.ok() || stop.stop_requested()) return reply.status();
+    // A missing database is not bad data: InfluxDB answers 404 "database not
+    // found" to a write that came before prepare()'s CREATE DATABASE (a
+    // fresh server: collectors start with the store check) or after the
+    // database was dropped. Refusing would drop the batch; create it (when
+    // allowed) or hold the batch until someone does.
+    if (reply.status().message().find("database not found") == std::string_view::npos)
+      return reply.status();
+    if (options_.create_database && attempt == 1 &&
+        run_query("CREATE DATABASE " + identifier(database_), /*post=*/true).ok())
+      continue;
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, stop, backoff.delay(attempt), [] { return false; });
+    if (stop.stop_requested()) return reply.status();
+  }
 }
 
 absl::StatusOr<std::string> InfluxStore::run_query(const std::string& influxql, bool post) {

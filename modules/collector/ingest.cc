@@ -23,7 +23,7 @@ bool sleep_until(std::chrono::steady_clock::time_point until, std::stop_token st
 }
 
 // Reads lines from a file or from inline text.
-class LineSource {
+class LineSource final : public LineReader {
  public:
   explicit LineSource(const IngestRun& run) {
     if (run.from_file) {
@@ -34,7 +34,7 @@ class LineSource {
     }
   }
   const std::string& error() const { return error_; }
-  bool next(std::string& line) {
+  bool next(std::string& line) override {
     std::istream& in = file_.is_open() ? static_cast<std::istream&>(file_) : text_;
     return static_cast<bool>(std::getline(in, line));
   }
@@ -46,6 +46,47 @@ class LineSource {
 };
 
 }  // namespace
+
+bool ChunkedLines::next(std::string& line) {
+  while (true) {
+    auto newline = buffer_.find('\n', position_);
+    if (newline != std::string::npos) {
+      bool skipped = skipping_;
+      skipping_ = false;
+      if (!skipped) line.assign(buffer_, position_, newline - position_);
+      position_ = newline + 1;
+      if (!skipped) return true;
+      continue;
+    }
+    if (buffer_.size() - position_ > max_line_bytes_ && !skipping_) {
+      // No end of line in sight: hand over the line so far (it will not
+      // parse) and drop the rest up to the next end of line.
+      line.assign(buffer_, position_, max_line_bytes_);
+      buffer_.clear();
+      position_ = 0;
+      skipping_ = true;
+      return true;
+    }
+    if (skipping_) {
+      buffer_.clear();
+      position_ = 0;
+    }
+    if (ended_) break;
+    buffer_.erase(0, position_);
+    position_ = 0;
+    std::string chunk;
+    if (!next_chunk_(chunk)) {
+      ended_ = true;
+      continue;
+    }
+    bytes_ += chunk.size();
+    buffer_.append(chunk);
+  }
+  if (position_ >= buffer_.size() || skipping_) return false;
+  line.assign(buffer_, position_, std::string::npos);  // the last line had no '\n'
+  position_ = buffer_.size();
+  return true;
+}
 
 CsvIngester::CsvIngester(IngestSettings settings, ProducerFactory producers, RejectLog& rejects,
                          IngestMetrics metrics, std::shared_ptr<spdlog::logger> log)
@@ -106,71 +147,88 @@ absl::StatusOr<IngestResult> CsvIngester::run(const IngestRun& run, std::stop_to
   auto producer = producers_();
   if (!producer.ok()) return producer.status();
   IngestResult result;
-  auto started = std::chrono::steady_clock::now();
-  uint64_t paced = 0;
-  std::chrono::system_clock::time_point last_stamp{};
+  Pacing pacing;
   do {
     LineSource lines(run);
     if (!lines.error().empty()) return absl::NotFoundError(lines.error());
-    std::string line;
-    uint64_t number = 0;
-    std::optional<CsvColumns> columns;
-    std::vector<Pending> chunk;
-    while (!stop.stop_requested() && lines.next(line)) {
-      ++number;
-      if (line.empty() || line == "\r") continue;
-      if (!columns) {
-        auto header = CsvColumns::from_header(line);
-        if (!header.ok())
-          return absl::InvalidArgumentError(
-              str_cat(run.source, ":", number, ": ", header.status().message()));
-        columns = *header;
-        continue;
-      }
-      auto point = columns->parse(line);
-      if (!point.ok()) {
-        bool invalid = point.status().message().find("metric_name") != std::string_view::npos ||
-                       point.status().message().find("names no GPU") != std::string_view::npos;
-        reject(result, run.source, number, invalid ? "invalid" : "malformed",
-               std::string(point.status().message()), line);
-        continue;
-      }
-      if (run.replay) {
-        if (run.rate > 0) {
-          auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-              std::chrono::duration<double>(1.0 / run.rate));
-          auto due = started + interval * static_cast<int64_t>(paced);
-          auto now = std::chrono::steady_clock::now();
-          if (due > now) {
-            publish_chunk(**producer, chunk, run.source, result, stop);  // what is due goes out now
-            if (!sleep_until(due, stop)) break;
-          } else if (now - due > interval * 2) {
-            // Behind (a slow publish): the rate is a ceiling, not a debt paid in a burst.
-            started = now;
-            paced = 0;
-          }
-          ++paced;
-        }
-        // Now, and at least 1 ms after the previous row so no precision merges two rows.
-        auto now = std::chrono::system_clock::now();
-        last_stamp = std::max(now, last_stamp + std::chrono::milliseconds(1));
-        point->time = last_stamp;
-      }
-      stream::Record record;
-      record.topic = settings_.topic;
-      record.key = point->gpu_key();
-      record.value = encode_record(*point);
-      record.timestamp = point->time;
-      chunk.push_back({number, line, std::move(record)});
-      if (chunk.size() >= settings_.chunk_rows)
-        publish_chunk(**producer, chunk, run.source, result, stop);
-    }
-    publish_chunk(**producer, chunk, run.source, result, stop);
-    if (!columns && !stop.stop_requested())
-      return absl::InvalidArgumentError(
-          str_cat(run.source, " has no header line; expected ", kCsvHeader));
+    auto status = run_pass(run, lines, **producer, pacing, result, stop);
+    if (!status.ok()) return status;
   } while (run.loop && !stop.stop_requested());
   return result;
+}
+
+absl::StatusOr<IngestResult> CsvIngester::run_lines(const IngestRun& run, LineReader& lines,
+                                                    std::stop_token stop) {
+  auto producer = producers_();
+  if (!producer.ok()) return producer.status();
+  IngestResult result;
+  Pacing pacing;
+  auto status = run_pass(run, lines, **producer, pacing, result, stop);
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
+                                   stream::Producer& producer, Pacing& pacing, IngestResult& result,
+                                   std::stop_token stop) {
+  std::string line;
+  uint64_t number = 0;
+  std::optional<CsvColumns> columns;
+  std::vector<Pending> chunk;
+  while (!stop.stop_requested() && lines.next(line)) {
+    ++number;
+    if (line.empty() || line == "\r") continue;
+    if (!columns) {
+      auto header = CsvColumns::from_header(line);
+      if (!header.ok())
+        return absl::InvalidArgumentError(
+            str_cat(run.source, ":", number, ": ", header.status().message()));
+      columns = *header;
+      continue;
+    }
+    auto point = columns->parse(line);
+    if (!point.ok()) {
+      bool invalid = point.status().message().find("metric_name") != std::string_view::npos ||
+                     point.status().message().find("names no GPU") != std::string_view::npos;
+      reject(result, run.source, number, invalid ? "invalid" : "malformed",
+             std::string(point.status().message()), line);
+      continue;
+    }
+    if (run.replay) {
+      if (run.rate > 0) {
+        auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(1.0 / run.rate));
+        auto due = pacing.started + interval * static_cast<int64_t>(pacing.paced);
+        auto now = std::chrono::steady_clock::now();
+        if (due > now) {
+          publish_chunk(producer, chunk, run.source, result, stop);  // what is due goes out now
+          if (!sleep_until(due, stop)) break;
+        } else if (now - due > interval * 2) {
+          // Behind (a slow publish): the rate is a ceiling, not a debt paid in a burst.
+          pacing.started = now;
+          pacing.paced = 0;
+        }
+        ++pacing.paced;
+      }
+      // Now, and at least 1 ms after the previous row so no precision merges two rows.
+      auto now = std::chrono::system_clock::now();
+      pacing.last_stamp = std::max(now, pacing.last_stamp + std::chrono::milliseconds(1));
+      point->time = pacing.last_stamp;
+    }
+    stream::Record record;
+    record.topic = settings_.topic;
+    record.key = point->gpu_key();
+    record.value = encode_record(*point);
+    record.timestamp = point->time;
+    chunk.push_back({number, line, std::move(record)});
+    if (chunk.size() >= settings_.chunk_rows)
+      publish_chunk(producer, chunk, run.source, result, stop);
+  }
+  publish_chunk(producer, chunk, run.source, result, stop);
+  if (!columns && !stop.stop_requested())
+    return absl::InvalidArgumentError(
+        str_cat(run.source, " has no header line; expected ", kCsvHeader));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> CsvIngester::publish_one(const TelemetryPoint& point) {

@@ -40,6 +40,36 @@ struct IngestRun {
   bool loop = false;
 };
 
+// The lines of one CSV input, in order, without their '\n'.
+class LineReader {
+ public:
+  virtual ~LineReader() = default;
+  // False at the end of the input.
+  virtual bool next(std::string& line) = 0;
+};
+
+// Lines of a text that arrives in chunks cut anywhere (a client stream):
+// a line split across chunks is joined. A line longer than `max_line_bytes`
+// is cut there (and rejected as malformed), so no input grows memory
+// without bound.
+class ChunkedLines final : public LineReader {
+ public:
+  using NextChunk = std::function<bool(std::string& chunk)>;
+  explicit ChunkedLines(NextChunk next_chunk, size_t max_line_bytes = 1 << 20)
+      : next_chunk_(std::move(next_chunk)), max_line_bytes_(max_line_bytes) {}
+  bool next(std::string& line) override;
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  NextChunk next_chunk_;
+  size_t max_line_bytes_;
+  std::string buffer_;
+  size_t position_ = 0;
+  bool ended_ = false;
+  bool skipping_ = false;  // dropping the rest of an over-long line
+  uint64_t bytes_ = 0;
+};
+
 struct IngestResult {
   uint64_t published = 0;
   uint64_t rejected = 0;
@@ -61,6 +91,9 @@ class CsvIngester {
   // Runs to the end of the input (every pass when looping, until `stop`).
   // Errors are for the run as a whole (unreadable file, bad header, no producer).
   absl::StatusOr<IngestResult> run(const IngestRun& run, std::stop_token stop);
+  // One pass over `lines` (a client stream: no loop), named run.source.
+  absl::StatusOr<IngestResult> run_lines(const IngestRun& run, LineReader& lines,
+                                         std::stop_token stop);
 
   // Publishes one point with the same retries; returns its partition key.
   absl::StatusOr<std::string> publish_one(const TelemetryPoint& point);
@@ -71,6 +104,14 @@ class CsvIngester {
     std::string row;
     stream::Record record;
   };
+  // Replay pacing, kept across the passes of a loop.
+  struct Pacing {
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    uint64_t paced = 0;
+    std::chrono::system_clock::time_point last_stamp{};
+  };
+  absl::Status run_pass(const IngestRun& run, LineReader& lines, stream::Producer& producer,
+                        Pacing& pacing, IngestResult& result, std::stop_token stop);
   void reject(IngestResult& result, const std::string& source, uint64_t line,
               const std::string& reason_label, const std::string& reason, const std::string& row);
   // Sends `chunk`, flushes, and retries the whole chunk on a delivery error.

@@ -88,6 +88,22 @@ class Producer {
   virtual absl::Status flush(std::chrono::milliseconds timeout) = 0;
 };
 
+// Where a consumer group stands on one partition: the basis of consumer-lag
+// metrics (any module consuming through telekern::stream).
+struct PartitionLag {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t committed = -1;      // next offset the group reads; -1: nothing committed yet
+  int64_t log_start = 0;       // first offset still stored
+  int64_t high_watermark = 0;  // offset the next appended record gets
+  // Records appended and not yet committed by the group (from the log start
+  // when nothing is committed).
+  int64_t lag() const {
+    int64_t from = committed >= 0 ? committed : log_start;
+    return high_watermark > from ? high_watermark - from : 0;
+  }
+};
+
 class Consumer {
  public:
   virtual ~Consumer() = default;
@@ -97,6 +113,11 @@ class Consumer {
   // Makes the group's position durable just past each record's offset; call
   // it only after the records were processed (written, acknowledged).
   virtual absl::Status commit(const std::vector<Record>& processed) = 0;
+  // The group's position on every partition of the consumer's topics (all
+  // of them, not only those assigned to this member), asked of the broker or
+  // the Kafka cluster now: committed offset and high watermark, by topic and
+  // partition. Safe to call from another thread than poll().
+  virtual absl::StatusOr<std::vector<PartitionLag>> lag(std::chrono::milliseconds timeout) = 0;
 };
 
 // Creates a producer or consumer for config.transport; INVALID_ARGUMENT names

@@ -213,17 +213,12 @@ class BrokerConsumer final : public Consumer {
       bv1::CommitRequest request;
       request.set_topic(topic);
       request.set_group(options_.group);
-      bool first = true;
+      // Every partition in `offsets`: brokers before this fix read the
+      // single partition/offset pair only when `offsets` is empty.
       for (const auto& [partition, offset] : partitions) {
-        if (first) {
-          request.set_partition(static_cast<uint32_t>(partition));
-          request.set_offset(static_cast<uint64_t>(offset));
-          first = false;
-        } else {
-          auto* more = request.add_offsets();
-          more->set_partition(static_cast<uint32_t>(partition));
-          more->set_offset(static_cast<uint64_t>(offset));
-        }
+        auto* more = request.add_offsets();
+        more->set_partition(static_cast<uint32_t>(partition));
+        more->set_offset(static_cast<uint64_t>(offset));
       }
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -237,6 +232,40 @@ class BrokerConsumer final : public Consumer {
       }
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<PartitionLag>> lag(std::chrono::milliseconds timeout) override {
+    std::vector<PartitionLag> out;
+    for (const auto& topic : options_.topics) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + timeout);
+      bv1::DescribeTopicRequest request;
+      request.set_topic(topic);
+      bv1::DescribeTopicResponse response;
+      auto status = stub_->DescribeTopic(&context, request, &response);
+      if (!status.ok()) {
+        return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                            str_cat("describing topic '", topic, "' for the lag of group '",
+                                    options_.group, "': ", status.error_message()));
+      }
+      std::map<uint32_t, uint64_t> committed;
+      for (const auto& group : response.groups()) {
+        if (group.group() != options_.group) continue;
+        for (const auto& partition : group.partitions())
+          committed[partition.partition()] = partition.committed_offset();
+      }
+      for (const auto& partition : response.partitions()) {
+        PartitionLag item;
+        item.topic = topic;
+        item.partition = static_cast<int32_t>(partition.partition());
+        item.log_start = static_cast<int64_t>(partition.start_offset());
+        item.high_watermark = static_cast<int64_t>(partition.end_offset());
+        if (auto it = committed.find(partition.partition()); it != committed.end())
+          item.committed = static_cast<int64_t>(it->second);
+        out.push_back(std::move(item));
+      }
+    }
+    return out;
   }
 
  private:

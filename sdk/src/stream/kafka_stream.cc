@@ -215,6 +215,7 @@ class KafkaConsumer final : public Consumer {
         code != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return kafka_error(code, "subscribing");
     }
+    consumer->topics_ = options.topics;
     return std::unique_ptr<Consumer>(std::move(consumer));
   }
 
@@ -266,6 +267,55 @@ class KafkaConsumer final : public Consumer {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<PartitionLag>> lag(std::chrono::milliseconds timeout) override {
+    int timeout_ms = static_cast<int>(timeout.count());
+    PartitionList list(rd_kafka_topic_partition_list_new(0));
+    for (const auto& topic : topics_) {
+      std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle(
+          rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+      if (!handle) return absl::InternalError(str_cat("kafka: no handle for topic '", topic, "'"));
+      const rd_kafka_metadata_t* metadata = nullptr;
+      if (auto code = rd_kafka_metadata(handle_.get(), 0, handle.get(), &metadata, timeout_ms);
+          code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return kafka_error(code, str_cat("reading the partitions of topic '", topic, "'"));
+      }
+      std::unique_ptr<const rd_kafka_metadata_t, decltype(&rd_kafka_metadata_destroy)> owned(
+          metadata, &rd_kafka_metadata_destroy);
+      for (int t = 0; t < metadata->topic_cnt; ++t) {
+        const auto& described = metadata->topics[t];
+        if (described.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+          return kafka_error(described.err, str_cat("describing topic '", topic, "'"));
+        for (int p = 0; p < described.partition_cnt; ++p)
+          rd_kafka_topic_partition_list_add(list.get(), described.topic,
+                                            described.partitions[p].id);
+      }
+    }
+    if (auto code = rd_kafka_committed(handle_.get(), list.get(), timeout_ms);
+        code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return kafka_error(code, "reading the group's committed offsets");
+    }
+    std::vector<PartitionLag> out;
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& partition = list->elems[i];
+      PartitionLag item;
+      item.topic = partition.topic;
+      item.partition = partition.partition;
+      item.committed = partition.offset >= 0 ? partition.offset : -1;
+      int64_t low = 0;
+      int64_t high = 0;
+      if (auto code = rd_kafka_query_watermark_offsets(
+              handle_.get(), partition.topic, partition.partition, &low, &high, timeout_ms);
+          code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return kafka_error(
+            code, str_cat("reading the watermarks of ", partition.topic, "/", partition.partition));
+      }
+      item.log_start = low;
+      item.high_watermark = high;
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+
  private:
   KafkaConsumer() = default;
 
@@ -298,6 +348,7 @@ class KafkaConsumer final : public Consumer {
   }
 
   KafkaHandle handle_;
+  std::vector<std::string> topics_;
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The mechanics between a module's gRPC adapter and its engine. Services are
 // created before start() (the kernel registers them first), so the engine is
 // attached at start() and detached at stop(); in between, unary work runs on
-// the engine's work queue (never on a gRPC thread) and server streams run as
-// sessions that stop() ends and waits for. A call that arrives while no
+// the engine's work queue (never on a gRPC thread) and server and client
+// streams run as sessions that stop() ends and waits for. A call that arrives while no
 // engine is attached answers UNAVAILABLE "<module> module is stopping; retry".
 //
 //   class EchoService : public v1::Echo::CallbackService {
@@ -26,6 +26,7 @@
 #include <string>
 #include <utility>
 
+#include "telekern/service/client_stream.h"
 #include "telekern/service/pipelined_stream.h"
 #include "telekern/service/stream_sessions.h"
 #include "telekern/status.h"
@@ -134,6 +135,30 @@ class EngineBinding {
       };
     }
     return serve_stream<Response>(context, sessions_, std::move(run));
+  }
+
+  // A client stream consumed by `loop(engine, reader, response, stop)` on a
+  // session thread: reader.read(request) waits for the next message (false
+  // at the end of the stream or once `stop` is requested: the client
+  // cancelled or the module stops). Reading is paced by the loop, so memory
+  // stays bounded however long the stream. The loop fills `response`; its
+  // status ends the call.
+  template <typename Request, typename Response, typename Loop>
+  grpc::ServerReadReactor<Request>* client_stream(grpc::CallbackServerContext* context,
+                                                  Response* response, Loop loop) {
+    auto engine = this->engine();
+    typename ClientStreamSession<Request, Response>::Loop run;
+    if (engine) {
+      run = [engine, loop = std::move(loop)](StreamReader<Request>& reader, Response& out,
+                                             std::stop_token stop) mutable {
+        return loop(*engine, reader, out, stop);
+      };
+    } else {
+      run = [status = from_grpc(stopping())](StreamReader<Request>&, Response&, std::stop_token) {
+        return status;
+      };
+    }
+    return serve_client_stream<Request, Response>(context, response, sessions_, std::move(run));
   }
 
   // A bidi stream of pipelined requests (see PipelinedStream): `accept`
