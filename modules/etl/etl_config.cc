@@ -135,6 +135,9 @@ ConfigMap<EtlOptions> etl_config() {
            "Unknown input fields and unconvertible values: strict (reject to the dead-letter "
            "table) | skip (drop, count) | default (column default)",
            one_of({"strict", "skip", "default"}))
+      .key("dead_letter_topic", &O::dead_letter_topic, "",
+           "Topic for records that fail parsing or building (original key and payload; reason "
+           "in headers), on the consumer's transport; empty = the dead-letter table")
       .key("pipelines_dir", &O::pipelines_dir, "",
            "Directory of pipeline definitions, one YAML file each")
       .key("pipelines", &O::pipelines, "[]", "Pipeline definitions (see README)")

@@ -35,6 +35,7 @@ struct EtlOptions {
   double clickhouse_batch_timeout = 30.0;
   double clickhouse_flush_interval = 0.1;
   std::string clickhouse_insert_format = "rowbinary";
+  std::string dead_letter_topic;
   int clickhouse_consumer_update_interval = -1;
   std::string clickhouse_consumer_tables;
   std::string clickhouse_cacher_tables;

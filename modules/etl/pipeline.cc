@@ -185,6 +185,7 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
       return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": insert_format '", format,
                                                 "' is not rowbinary or jsoneachrow"));
     spec.row_binary = format == "rowbinary";
+    spec.dead_letter_topic = node["dead_letter_topic"].as<std::string>(o.dead_letter_topic);
     if ((spec.type == PipelineType::kClickHouse || spec.type == PipelineType::kJson) &&
         spec.clickhouse_processors.empty() && spec.redis_hash_processors.empty())
       return absl::InvalidArgumentError(
@@ -257,6 +258,11 @@ Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment>
     offset_metric_ =
         &metrics->gauge("telekern_etl_committed_offset", "Last committed offset per partition",
                         {"pipeline", "topic", "partition"});
+    lag_metric_ = &metrics->gauge(
+        "telekern_etl_consumer_lag",
+        "Records on a consumed partition not yet committed by the pipeline's group (high "
+        "watermark - committed offset)",
+        {"pipeline", "partition"});
   }
 }
 
@@ -377,6 +383,20 @@ const TableSchema* Pipeline::schema_of(const std::string& table) const {
 
 void Pipeline::dead_letter(const Message& message, std::string_view processor,
                            std::string_view reason, Batch& batch) {
+  if (!spec_.dead_letter_topic.empty()) {
+    stream::Record record;
+    record.topic = spec_.dead_letter_topic;
+    record.key = message.key;
+    record.value = message.value;
+    record.headers = {{"etl-pipeline", spec_.name},
+                      {"etl-processor", std::string(processor)},
+                      {"etl-reason", std::string(reason)},
+                      {"etl-topic", message.topic},
+                      {"etl-partition", std::to_string(message.partition)},
+                      {"etl-offset", std::to_string(message.offset)}};
+    batch.dead_letters.push_back(std::move(record));
+    return;
+  }
   Row row;
   row.table = dead_letter_schema_.name;
   auto text = [](std::string_view value) {
@@ -514,8 +534,42 @@ absl::Status Pipeline::write_json(const std::vector<const Row*>& rows) {
   return absl::OkStatus();
 }
 
+absl::Status Pipeline::write_dead_letters(const std::vector<stream::Record>& records) {
+  if (!dead_letter_producer_) {
+    auto made = stream::make_producer(stream_config_);
+    if (!made.ok()) return made.status();
+    dead_letter_producer_ = std::move(*made);
+  }
+  for (const auto& record : records) {
+    auto status = dead_letter_producer_->send(record);
+    if (absl::IsResourceExhausted(status)) {  // local queue full: drain it, then once more
+      (void)dead_letter_producer_->flush(std::chrono::seconds(10));
+      status = dead_letter_producer_->send(record);
+    }
+    if (!status.ok()) return status;
+  }
+  // Acknowledged before the batch's offsets are committed.
+  return dead_letter_producer_->flush(std::chrono::seconds(10));
+}
+
+void Pipeline::update_lag(stream::Consumer& consumer) {
+  auto partitions = consumer.lag(std::chrono::milliseconds(1000));
+  if (!partitions.ok()) return;  // next time; the last figures stay
+  std::lock_guard lock(mutex_);
+  counters_.lag_by_partition.clear();
+  counters_.consumer_lag = 0;
+  for (const auto& partition : *partitions) {
+    auto lag = static_cast<uint64_t>(partition.lag());
+    counters_.lag_by_partition[str_cat(partition.topic, "/", partition.partition)] = lag;
+    counters_.consumer_lag += lag;
+    if (lag_metric_)
+      lag_metric_->with({spec_.name, std::to_string(partition.partition)})
+          .set(static_cast<double>(lag));
+  }
+}
+
 absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
-  if (batch.rows.empty()) return absl::OkStatus();
+  if (batch.rows.empty() && batch.dead_letters.empty()) return absl::OkStatus();
   std::map<std::string, std::vector<const Row*>> by_table;
   std::vector<const Row*> redis_rows;
   for (const auto& row : batch.rows) {
@@ -559,6 +613,15 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
       std::lock_guard lock(mutex_);
       counters_.rows_written += redis_rows.size();
       counters_.rows_by_table[str_cat("redis:", redis_rows.front()->table)] += redis_rows.size();
+    }
+    if (!batch.dead_letters.empty() && !batch.dead_letters_written) {
+      auto status =
+          timed("dead_letter_topic", [&] { return write_dead_letters(batch.dead_letters); });
+      if (!status.ok()) return status;
+      batch.dead_letters_written = true;
+      std::lock_guard lock(mutex_);
+      counters_.rows_by_table[str_cat("topic:", spec_.dead_letter_topic)] +=
+          batch.dead_letters.size();
     }
     return absl::OkStatus();
   };
@@ -662,6 +725,7 @@ void Pipeline::run_stream(std::stop_token stop) {
     config.fetch_max_bytes = o.kafka_fetch_max_bytes;
   }
   config.client_id = str_cat("telekern-etl-", spec_.name);
+  stream_config_ = config;
   stream::ConsumerOptions consumer_options{
       spec_.group,
       {spec_.topic},
@@ -748,6 +812,7 @@ void Pipeline::run_stream(std::stop_token stop) {
     writer_failed_ = false;
   }
   std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
+  auto last_lag_check = std::chrono::steady_clock::time_point{};
 
   while (!stop.stop_requested()) {
     size_t held = batch.messages.size();
@@ -780,6 +845,10 @@ void Pipeline::run_stream(std::stop_token stop) {
     collect_written();
     commit_written(false);
     update_pending();
+    if (std::chrono::steady_clock::now() - last_lag_check >= std::chrono::seconds(1)) {
+      update_lag(*consumer);
+      last_lag_check = std::chrono::steady_clock::now();
+    }
   }
   // Stopping: the writer makes one last attempt for what it holds and this
   // batch; only what was written is committed.
@@ -793,6 +862,7 @@ void Pipeline::run_stream(std::stop_token stop) {
   collect_written();
   commit_written(true);
   update_pending();
+  update_lag(*consumer);
 }
 
 void Pipeline::run_metadata_export(std::stop_token stop) {

@@ -28,6 +28,7 @@
 #include "redis_client.h"
 #include "row_binary.h"
 #include "telekern/metrics.h"
+#include "telekern/stream.h"
 
 namespace telekern::etl {
 
@@ -53,6 +54,9 @@ struct PipelineSpec {
   UnknownFields unknown = UnknownFields::kSkip;
   std::string json_output = "-";
   bool row_binary = true;  // insert_format: rowbinary | jsoneachrow
+  // Records that fail parsing or building go here (through telekern::stream,
+  // the consumer's transport) instead of the dead-letter table; empty = table.
+  std::string dead_letter_topic;
 };
 
 // A definition from YAML (one entry of `pipelines:`), defaults from `options`.
@@ -75,6 +79,8 @@ struct PipelineCounters {
   std::map<std::string, uint64_t> messages_by_processor;
   std::map<std::string, uint64_t> errors_by_reason;
   std::map<std::string, uint64_t> pending_by_partition;
+  std::map<std::string, uint64_t> lag_by_partition;  // "topic/partition" -> records
+  uint64_t consumer_lag = 0;
   std::string last_error;
   std::chrono::system_clock::time_point last_error_time{};
   PipelineState state = PipelineState::kRunning;
@@ -99,6 +105,8 @@ struct Batch {
   std::vector<Message> messages;         // keys and values dropped: offsets only
   std::set<std::string> written_tables;  // tables already written (a retry skips them)
   bool redis_written = false;
+  std::vector<stream::Record> dead_letters;  // for the dead-letter topic
+  bool dead_letters_written = false;
 };
 
 class Pipeline {
@@ -141,6 +149,9 @@ class Pipeline {
   absl::Status write_clickhouse(const std::string& table, const std::vector<const Row*>& rows);
   absl::Status write_redis(const std::vector<const Row*>& rows);
   absl::Status write_json(const std::vector<const Row*>& rows);
+  absl::Status write_dead_letters(const std::vector<stream::Record>& records);
+  // Asks the group's position of the consumed partitions (consumer lag).
+  void update_lag(stream::Consumer& consumer);
   void fail(std::string_view reason, const absl::Status& status);
   void set_state(PipelineState state);
   void count_error(std::string_view reason);
@@ -187,6 +198,10 @@ class Pipeline {
   HistogramFamily* writer_latency_metric_ = nullptr;
   GaugeFamily* pending_metric_ = nullptr;
   GaugeFamily* offset_metric_ = nullptr;
+  GaugeFamily* lag_metric_ = nullptr;
+
+  stream::StreamConfig stream_config_;                      // the consumer's transport
+  std::unique_ptr<stream::Producer> dead_letter_producer_;  // writer thread, made on first use
 
   std::jthread thread_;
   std::atomic<bool> stopped_{false};
