@@ -812,7 +812,14 @@ void Pipeline::run_stream(std::stop_token stop) {
     writer_failed_ = false;
   }
   std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
-  auto last_lag_check = std::chrono::steady_clock::time_point{};
+  // Lag asks the cluster (a round trip per partition): its own thread, so
+  // consumption never waits on it. Joined before the consumer goes.
+  std::jthread lag_watch([this, &consumer](std::stop_token lag_stop) {
+    while (!lag_stop.stop_requested()) {
+      update_lag(*consumer);
+      if (!sleep_for(lag_stop, std::chrono::seconds(1))) break;
+    }
+  });
 
   while (!stop.stop_requested()) {
     size_t held = batch.messages.size();
@@ -845,10 +852,6 @@ void Pipeline::run_stream(std::stop_token stop) {
     collect_written();
     commit_written(false);
     update_pending();
-    if (std::chrono::steady_clock::now() - last_lag_check >= std::chrono::seconds(1)) {
-      update_lag(*consumer);
-      last_lag_check = std::chrono::steady_clock::now();
-    }
   }
   // Stopping: the writer makes one last attempt for what it holds and this
   // batch; only what was written is committed.
@@ -862,6 +865,8 @@ void Pipeline::run_stream(std::stop_token stop) {
   collect_written();
   commit_written(true);
   update_pending();
+  lag_watch.request_stop();
+  lag_watch.join();
   update_lag(*consumer);
 }
 

@@ -119,6 +119,30 @@ int main() {
           rows.size(), encode_cpu, body.size(), columns.ok() ? "ok" : "failed", json_cpu,
           json.size());
     }
+    if (std::getenv("ETL_BENCH_INSERT_ONLY")) {
+      std::vector<const etl::Row*> pointers;
+      for (const auto& row : rows) pointers.push_back(&row);
+      auto encoder = etl::RowBinaryEncoder::create(etl::flow_edge_schema(), profile);
+      std::string binary, json;
+      auto columns = encoder->encode(pointers, binary);
+      for (const auto* row : pointers) {
+        row->append_json(json);
+        json += '\n';
+      }
+      etl::ClickHouse writer(etl::ClickHouseOptions{"127.0.0.1", clickhouse.http_port()});
+      (void)writer.ensure_table(etl::flow_edge_schema());
+      for (int i = 0; i < 3; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto s1 = writer.insert_row_binary("flow_edge", *columns, binary);
+        auto t1 = std::chrono::steady_clock::now();
+        auto s2 = writer.insert_json("flow_edge", json);
+        auto t2 = std::chrono::steady_clock::now();
+        std::printf("insert alone: RowBinary %.3f s (%s), JSONEachRow %.3f s (%s)\n",
+                    std::chrono::duration<double>(t1 - t0).count(), s1.ToString().c_str(),
+                    std::chrono::duration<double>(t2 - t1).count(), s2.ToString().c_str());
+      }
+      return 0;
+    }
     if (std::getenv("ETL_BENCH_PROCESS_ONLY")) return 0;
     if (rows.size() != values.size()) {
       std::cerr << "FlowProcessor refused a bench message\n";
@@ -126,26 +150,6 @@ int main() {
     }
     std::ofstream out(rows_file);
     for (const auto& row : rows) out << row.json() << "\n";
-  }
-  if (std::getenv("ETL_BENCH_INSERT_ONLY")) {
-    std::ifstream in(rows_file);
-    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    etl::ClickHouse writer(etl::ClickHouseOptions{"127.0.0.1", clickhouse.http_port()});
-    clickhouse.query(etl::flow_edge_schema().ddl("default", profile));
-    for (int i = 0; i < 3; ++i) {
-      auto begin = std::chrono::steady_clock::now();
-      auto status = writer.insert_json("flow_edge", body);
-      double a = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      begin = std::chrono::steady_clock::now();
-      std::string command = "curl -sS --fail -o /dev/null 'http://127.0.0.1:" +
-                            std::to_string(clickhouse.http_port()) + "/?query=INSERT%20INTO%20" +
-                            "flow_edge%20FORMAT%20JSONEachRow' --data-binary @" + rows_file;
-      int rc = std::system(command.c_str());
-      double b = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      std::printf("insert alone: writer %.3f s (%s), curl %.3f s (%d)\n", a,
-                  status.ToString().c_str(), b, rc);
-    }
-    return 0;
   }
   std::vector<double> pipeline_rates, peer_rates;
   for (int round = 0; round < rounds; ++round) {
@@ -166,7 +170,8 @@ int main() {
       // Each insert makes a MergeTree part of ~200 files on this 99-column
       // table: batches fill by size (two of 8000 rows), the timeout only bounds the tail.
       o.clickhouse_batch_size = batch_size;
-      o.clickhouse_batch_timeout = 2.0;
+      o.clickhouse_batch_timeout =
+          std::getenv("ETL_BENCH_TIMEOUT") ? std::atof(std::getenv("ETL_BENCH_TIMEOUT")) : 2.0;
       o.clickhouse_flush_interval = 0.05;
       MetricsRegistry metrics;
       etl::EtlEngine engine(o, &metrics, make_logger("etl-bench"));
