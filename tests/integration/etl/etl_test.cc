@@ -484,5 +484,54 @@ TEST_F(EtlTest, ConsumerLagPerPartition) {
   EXPECT_EQ(stopped->counters.consumer_lag, 0u);
 }
 
+// The same over the embedded broker: dead letters through telekern::stream to
+// a broker topic, and the lag of the broker's partitions once committed.
+TEST_F(EtlTest, DeadLetterTopicAndLagOverEmbeddedBroker) {
+  create_broker_topic("dlb_in");
+  create_broker_topic("dlb_out");
+  auto o = options();  // consumer: broker, commits right after each write
+  o.pipeline_type = "clickhouse";
+  o.kafka_topic = "dlb_in";
+  o.kafka_consumer_group = "dlb-group";
+  o.clickhouse_processors = "InterfaceTrafficProcessor";
+  o.dead_letter_topic = "dlb_out";
+  auto values = sample("interface.jsonl");  // 4 with traffic, 2 no processor matches
+  values.push_back("{broken");
+  produce(o.stream, "dlb_in", values);
+  auto e = engine(o);
+  const std::string db = database_;
+  ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".if_traffic", 4)) << e->problems();
+  auto consumer =
+      stream::make_consumer(o.stream, {"dlb-reader", {"dlb_out"}, stream::StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<stream::Record> dead;
+  testing::wait_for(
+      [&] {
+        auto records = (*consumer)->poll(10, 200ms);
+        if (records.ok()) dead.insert(dead.end(), records->begin(), records->end());
+        return dead.size() >= 3;
+      },
+      30s);
+  ASSERT_EQ(dead.size(), 3u);
+  int broken = 0;
+  for (const auto& record : dead) {
+    bool has_reason = false;
+    for (const auto& [key, value] : record.headers) has_reason |= key == "etl-reason";
+    EXPECT_TRUE(has_reason) << record.value;
+    broken += record.value == "{broken";
+  }
+  EXPECT_EQ(broken, 1);
+  std::map<std::string, uint64_t> lag;
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        auto view = e->view("default");
+        if (!view.ok()) return false;
+        lag = view->counters.lag_by_partition;
+        return lag.size() == 2 && view->counters.consumer_lag == 0;
+      },
+      20s))
+      << lag.size();
+}
+
 }  // namespace
 }  // namespace telekern::etl
