@@ -53,6 +53,15 @@ absl::Status ClickHouse::insert_json(const std::string& table, const std::string
   return client_->post(path, rows, "application/x-ndjson").status();
 }
 
+absl::Status ClickHouse::insert_row_binary(const std::string& table, const std::string& columns,
+                                           const std::string& rows) {
+  std::string path = str_cat(
+      "/?", params(),
+      "&query=", url_encode(str_cat("INSERT INTO `", table, "` (", columns, ") FORMAT RowBinary")));
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  return client_->post(path, rows, "application/octet-stream").status();
+}
+
 absl::StatusOr<ServerProfile> ClickHouse::profile() {
   {
     std::lock_guard lock(mutex_);

@@ -1,4 +1,4 @@
-// ClickHouse over its HTTP interface: queries, JSONEachRow inserts, the
+// ClickHouse over its HTTP interface: queries, JSONEachRow and RowBinary inserts, the
 // server's version (for the type fallbacks) and tables created from the
 // built-in DDL when missing.
 #pragma once
@@ -34,6 +34,9 @@ class ClickHouse {
   absl::StatusOr<std::string> query(const std::string& sql);
   // INSERT INTO `table` FORMAT JSONEachRow with `rows` (one JSON object a line).
   absl::Status insert_json(const std::string& table, const std::string& rows);
+  // INSERT INTO `table` (columns) FORMAT RowBinary with `rows` encoded for them.
+  absl::Status insert_row_binary(const std::string& table, const std::string& columns,
+                                 const std::string& rows);
   // The server's version and what it supports (asked once per connection success).
   absl::StatusOr<ServerProfile> profile();
   // CREATE TABLE IF NOT EXISTS, once per table and process lifetime of this object.

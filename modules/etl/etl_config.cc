@@ -40,6 +40,10 @@ ConfigMap<EtlOptions> etl_config() {
       .key("clickhouse_flush_interval", &O::clickhouse_flush_interval, "0.1",
            "Seconds between flush checks: the consumer's poll wait (CLICKHOUSE_FLUSH_INTERVAL)",
            at_least(0.001))
+      .key("clickhouse_insert_format", &O::clickhouse_insert_format, "rowbinary",
+           "Insert format: rowbinary (smaller, no JSON parsing on the server) | jsoneachrow; a "
+           "table with a type RowBinary cannot carry uses JSONEachRow",
+           one_of({"rowbinary", "jsoneachrow"}))
       .key("clickhouse_consumer_update_interval", &O::clickhouse_consumer_update_interval, "-1",
            "Seconds between metadata_import runs; -1 = once (CLICKHOUSE_CONSUMER_UPDATE_INTERVAL)")
       .key("clickhouse_consumer_tables", &O::clickhouse_consumer_tables, "",
@@ -131,6 +135,9 @@ ConfigMap<EtlOptions> etl_config() {
            "Unknown input fields and unconvertible values: strict (reject to the dead-letter "
            "table) | skip (drop, count) | default (column default)",
            one_of({"strict", "skip", "default"}))
+      .key("dead_letter_topic", &O::dead_letter_topic, "",
+           "Topic for records that fail parsing or building (original key and payload; reason "
+           "in headers), on the consumer's transport; empty = the dead-letter table")
       .key("pipelines_dir", &O::pipelines_dir, "",
            "Directory of pipeline definitions, one YAML file each")
       .key("pipelines", &O::pipelines, "[]", "Pipeline definitions (see README)")

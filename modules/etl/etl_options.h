@@ -34,6 +34,8 @@ struct EtlOptions {
   int clickhouse_batch_size = 1000;
   double clickhouse_batch_timeout = 30.0;
   double clickhouse_flush_interval = 0.1;
+  std::string clickhouse_insert_format = "rowbinary";
+  std::string dead_letter_topic;
   int clickhouse_consumer_update_interval = -1;
   std::string clickhouse_consumer_tables;
   std::string clickhouse_cacher_tables;

@@ -38,6 +38,7 @@ void fill(const PipelineView& view, v1::PipelineStatus* out) {
   out->set_messages_per_second(c.messages_per_second);
   out->set_rows_per_second(c.rows_per_second);
   out->set_pending_messages(c.pending);
+  out->set_consumer_lag(c.consumer_lag);
   out->set_batches(c.batches);
   out->set_errors(c.errors);
 }
@@ -94,7 +95,8 @@ grpc::ServerUnaryReactor* EtlService::PipelineStats(grpc::CallbackServerContext*
     fill_counts(view->counters.rows_by_table, response->mutable_rows_by_table());
     fill_counts(view->counters.messages_by_processor, response->mutable_messages_by_processor());
     fill_counts(view->counters.errors_by_reason, response->mutable_errors_by_reason());
-    fill_counts(view->counters.pending_by_partition, response->mutable_lag_by_partition());
+    fill_counts(view->counters.lag_by_partition, response->mutable_lag_by_partition());
+    fill_counts(view->counters.pending_by_partition, response->mutable_pending_by_partition());
     response->set_batch_rows_max(view->counters.batch_rows_max);
     return absl::OkStatus();
   });

@@ -22,17 +22,37 @@ std::optional<element> find(const element& document, std::string_view pointer) {
   return value;
 }
 
-const ColumnType& MappedProcessor::type_of(const std::string& column) const {
-  for (const auto& [name, type] : types_)
-    if (name == column) return type;
+const MappedProcessor::ColumnInfo& MappedProcessor::info(const std::string& column) const {
+  if (auto hit = columns_.find(column); hit != columns_.end()) return hit->second;
   const ColumnDef* def = schema_.column(column);
-  types_.emplace_back(column, ColumnType::parse(def ? def->type : "Nullable(String)"));
-  return types_.back().second;
+  ColumnInfo made{ColumnType::parse(def ? def->type : "Nullable(String)"), std::string_view()};
+  if (def) {
+    made.name = def->name;
+  } else {
+    // Columns outside the schema (Redis hashes): the mapping owns the name.
+    for (const auto& mapping : mappings_)
+      if (mapping.column == column) made.name = mapping.column;
+  }
+  return columns_.emplace(column, std::move(made)).first->second;
+}
+
+const ColumnType& MappedProcessor::type_of(const std::string& column) const {
+  return info(column).type;
 }
 
 void MappedProcessor::map(const std::string& column, const std::string& path, std::string missing) {
-  Mapping mapping{column, to_pointer(path), std::move(missing), type_of(column)};
-  if (!mapping.pointer.empty()) known_.insert(mapping.pointer);
+  // Not through info(): its cache points at mappings_, which grows until construction ends.
+  const ColumnDef* def = schema_.column(column);
+  Mapping mapping{column, to_pointer(path), std::move(missing),
+                  ColumnType::parse(def ? def->type : "Nullable(String)")};
+  if (!mapping.pointer.empty()) {
+    known_.insert(mapping.pointer);
+    size_t slash = mapping.pointer.rfind('/');
+    if (mapping.pointer.find('~', slash) == std::string::npos) {
+      mapping.parent = mapping.pointer.substr(0, slash);
+      mapping.leaf = mapping.pointer.substr(slash + 1);
+    }
+  }
   mappings_.push_back(std::move(mapping));
 }
 
@@ -94,25 +114,23 @@ absl::Status MappedProcessor::check_unknown(const element& document, BuildContex
 
 void MappedProcessor::put_fragment(const std::string& column, std::string fragment,
                                    Row& row) const {
-  const ColumnDef* def = schema_.column(column);
-  std::string_view name = def ? std::string_view(def->name) : std::string_view();
-  if (name.empty()) {
-    // Columns outside the schema (Redis hashes): the mapping owns the name.
-    for (const auto& mapping : mappings_)
-      if (mapping.column == column) name = mapping.column;
-  }
-  row.cells.emplace_back(name, std::move(fragment));
+  row.cells.emplace_back(info(column).name, std::move(fragment));
 }
 
 absl::Status MappedProcessor::put(const element& value, const std::string& column,
                                   BuildContext& context, Row& row) const {
-  const ColumnType& type = type_of(column);
+  return put_typed(value, info(column), context, row);
+}
+
+absl::Status MappedProcessor::put_typed(const element& value, const ColumnInfo& column,
+                                        BuildContext& context, Row& row) const {
+  const ColumnType& type = column.type;
   std::string fragment;
   auto status = encode_value(value, type, context.profile, fragment);
   if (!status.ok()) {
     switch (context.unknown) {
       case UnknownFields::kStrict:
-        return absl::InvalidArgumentError(str_cat("column ", column, ": ", status.message()));
+        return absl::InvalidArgumentError(str_cat("column ", column.name, ": ", status.message()));
       case UnknownFields::kSkip:
         if (context.count) context.count("value_skipped");
         return absl::OkStatus();
@@ -122,22 +140,47 @@ absl::Status MappedProcessor::put(const element& value, const std::string& colum
         break;
     }
   }
-  put_fragment(column, std::move(fragment), row);
+  row.cells.emplace_back(column.name, std::move(fragment));
   return absl::OkStatus();
 }
 
 absl::Status MappedProcessor::fill(const element& document, BuildContext& context, Row& row) const {
-  for (const auto& mapping : mappings_) {
+  if (mapped_columns_.size() != mappings_.size()) {
+    mapped_columns_.clear();
+    for (const auto& mapping : mappings_) mapped_columns_.push_back(&info(mapping.column));
+  }
+  // Mappings come grouped by object (/meta/...): look each parent up once.
+  const std::string* parent_pointer = nullptr;
+  std::optional<element> parent;
+  for (size_t i = 0; i < mappings_.size(); ++i) {
+    const Mapping& mapping = mappings_[i];
     if (mapping.pointer.empty()) continue;
-    auto value = find(document, mapping.pointer);
+    std::optional<element> value;
+    if (mapping.leaf.empty()) {
+      value = find(document, mapping.pointer);
+    } else {
+      if (!parent_pointer || *parent_pointer != mapping.parent) {
+        parent_pointer = &mapping.parent;
+        parent = mapping.parent.empty() ? std::optional<element>(document)
+                                        : find(document, mapping.parent);
+      }
+      if (parent && parent->type() == element_type::OBJECT) {
+        auto child = parent->get_object().value_unsafe().at_key(mapping.leaf);
+        if (!child.error() && child.value_unsafe().type() != element_type::NULL_VALUE)
+          value = child.value_unsafe();
+      } else if (parent && parent->type() == element_type::ARRAY) {
+        value = find(document, mapping.pointer);
+      }
+    }
+    const ColumnInfo& column = *mapped_columns_[i];
     if (!value) {
       if (!mapping.missing_fragment.empty())
-        put_fragment(mapping.column, mapping.missing_fragment, row);
+        row.cells.emplace_back(column.name, mapping.missing_fragment);
       else if (mapping.type.nullable)
-        put_fragment(mapping.column, "null", row);
+        row.cells.emplace_back(column.name, "null");
       continue;
     }
-    if (auto status = put(*value, mapping.column, context, row); !status.ok()) return status;
+    if (auto status = put_typed(*value, column, context, row); !status.ok()) return status;
   }
   return absl::OkStatus();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <set>
+#include <unordered_map>
 
 #include "processor.h"
 
@@ -14,6 +15,10 @@ struct Mapping {
   std::string pointer;           // "" = filled by code
   std::string missing_fragment;  // written when the input lacks it; "" = column default
   ColumnType type;
+  // The pointer split at its last '/', so neighbouring columns share one
+  // lookup of their parent object; leaf empty when it needs unescaping.
+  std::string parent;
+  std::string leaf;
 };
 
 class MappedProcessor : public Processor {
@@ -51,11 +56,22 @@ class MappedProcessor : public Processor {
   std::vector<std::string> required_;
 
  private:
+  // A column's parsed type and the name rows point at (the schema's, or the mapping's).
+  struct ColumnInfo {
+    ColumnType type;
+    std::string_view name;
+  };
+  const ColumnInfo& info(const std::string& column) const;
+  absl::Status put_typed(const simdjson::dom::element& value, const ColumnInfo& column,
+                         BuildContext& context, Row& row) const;
   void walk(const simdjson::dom::element& value, std::string& pointer, BuildContext& context,
             absl::Status& status) const;
   std::vector<std::string> scopes_;
   std::set<std::string, std::less<>> known_;
-  mutable std::vector<std::pair<std::string, ColumnType>> types_;
+  // Filled on first use per column (node-based: references stay valid); hot
+  // path of every row, so no scan of the schema per value.
+  mutable std::unordered_map<std::string, ColumnInfo> columns_;
+  mutable std::vector<const ColumnInfo*> mapped_columns_;  // per mappings_ entry, on first fill
 };
 
 }  // namespace telekern::etl

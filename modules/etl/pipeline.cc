@@ -180,6 +180,12 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
     spec.tables = list_of(node["tables"]);
     spec.unknown = parse_unknown(node["unknown_fields"].as<std::string>(o.unknown_fields));
     spec.json_output = node["json_output"].as<std::string>(o.json_output);
+    std::string format = node["insert_format"].as<std::string>(o.clickhouse_insert_format);
+    if (format != "rowbinary" && format != "jsoneachrow")
+      return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": insert_format '", format,
+                                                "' is not rowbinary or jsoneachrow"));
+    spec.row_binary = format == "rowbinary";
+    spec.dead_letter_topic = node["dead_letter_topic"].as<std::string>(o.dead_letter_topic);
     if ((spec.type == PipelineType::kClickHouse || spec.type == PipelineType::kJson) &&
         spec.clickhouse_processors.empty() && spec.redis_hash_processors.empty())
       return absl::InvalidArgumentError(
@@ -252,6 +258,11 @@ Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment>
     offset_metric_ =
         &metrics->gauge("telekern_etl_committed_offset", "Last committed offset per partition",
                         {"pipeline", "topic", "partition"});
+    lag_metric_ = &metrics->gauge(
+        "telekern_etl_consumer_lag",
+        "Records on a consumed partition not yet committed by the pipeline's group (high "
+        "watermark - committed offset)",
+        {"pipeline", "partition"});
   }
 }
 
@@ -275,8 +286,14 @@ absl::Status Pipeline::start() {
   auto processors = make_processors(names, *environment_);
   if (!processors.ok()) return processors.status();
   processors_ = std::move(*processors);
-  for (const auto& processor : processors_)
+  processor_metrics_.clear();
+  for (const auto& processor : processors_) {
     keeps_raw_ = keeps_raw_ || processor->describe().name == "RawKafkaProcessor";
+    processor_metrics_.push_back(
+        messages_metric_ ? &messages_metric_->with({spec_.name, processor->describe().name})
+                         : nullptr);
+  }
+  tally_.assign(processors_.size(), 0);
   clickhouse_ = std::make_unique<ClickHouse>(ClickHouseOptions{
       o.clickhouse_host, o.clickhouse_port, o.clickhouse_database, o.clickhouse_username,
       o.clickhouse_password, o.clickhouse_secure, std::chrono::milliseconds(30000)});
@@ -365,7 +382,21 @@ const TableSchema* Pipeline::schema_of(const std::string& table) const {
 }
 
 void Pipeline::dead_letter(const Message& message, std::string_view processor,
-                           std::string_view reason) {
+                           std::string_view reason, Batch& batch) {
+  if (!spec_.dead_letter_topic.empty()) {
+    stream::Record record;
+    record.topic = spec_.dead_letter_topic;
+    record.key = message.key;
+    record.value = message.value;
+    record.headers = {{"etl-pipeline", spec_.name},
+                      {"etl-processor", std::string(processor)},
+                      {"etl-reason", std::string(reason)},
+                      {"etl-topic", message.topic},
+                      {"etl-partition", std::to_string(message.partition)},
+                      {"etl-offset", std::to_string(message.offset)}};
+    batch.dead_letters.push_back(std::move(record));
+    return;
+  }
   Row row;
   row.table = dead_letter_schema_.name;
   auto text = [](std::string_view value) {
@@ -384,52 +415,82 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
   row.cells.emplace_back(columns[6].name, std::to_string(message.offset));
   row.cells.emplace_back(columns[7].name, message.key.empty() ? "null" : text(message.key));
   row.cells.emplace_back(columns[8].name, text(message.value));
-  rows_.push_back(std::move(row));
+  batch.rows.push_back(std::move(row));
 }
 
-void Pipeline::process(const Message& message) {
-  {
-    std::lock_guard lock(mutex_);
-    ++counters_.messages;
+void Pipeline::fold_tally() {
+  if (tally_messages_ == 0) return;
+  std::lock_guard lock(mutex_);
+  counters_.messages += tally_messages_;
+  tally_messages_ = 0;
+  for (size_t i = 0; i < processors_.size(); ++i) {
+    if (tally_[i] == 0) continue;
+    counters_.messages_by_processor[processors_[i]->describe().name] += tally_[i];
+    tally_[i] = 0;
   }
+}
+
+void Pipeline::process(const Message& message, Batch& batch) {
+  ++tally_messages_;
   auto parsed = parser_.parse(message.value);
   if (parsed.error()) {
     count_error("invalid_json");
     if (messages_metric_) messages_metric_->with({spec_.name, "invalid_json"}).inc();
-    dead_letter(message, "", str_cat("invalid JSON: ", simdjson::error_message(parsed.error())));
+    dead_letter(message, "", str_cat("invalid JSON: ", simdjson::error_message(parsed.error())),
+                batch);
     return;
   }
   simdjson::dom::element document = parsed.value_unsafe();
   bool matched = false;
-  for (const auto& processor : processors_) {
+  for (size_t index = 0; index < processors_.size(); ++index) {
+    const auto& processor = processors_[index];
     if (!processor->match(document)) continue;
     const auto& name = processor->describe().name;
     if (name != "RawKafkaProcessor") matched = true;
-    size_t before = rows_.size();
-    auto status = processor->build(document, message, context_, rows_);
+    size_t before = batch.rows.size();
+    auto status = processor->build(document, message, context_, batch.rows);
     if (!status.ok()) {
-      rows_.resize(before);
+      batch.rows.resize(before);
       count_error("build_failed");
-      dead_letter(message, name, std::string(status.message()));
+      dead_letter(message, name, std::string(status.message()), batch);
       continue;
     }
-    {
-      std::lock_guard lock(mutex_);
-      ++counters_.messages_by_processor[name];
-    }
-    if (messages_metric_) messages_metric_->with({spec_.name, name}).inc();
+    ++tally_[index];  // counters: folded in once per poll (fold_tally)
+    if (processor_metrics_[index]) processor_metrics_[index]->inc();
   }
   if (!matched) {
     count_error("no_processor_matched");
     if (messages_metric_) messages_metric_->with({spec_.name, "unmatched"}).inc();
-    if (!keeps_raw_) dead_letter(message, "", "no processor matched");
+    if (!keeps_raw_) dead_letter(message, "", "no processor matched", batch);
   }
 }
 
 absl::Status Pipeline::write_clickhouse(const std::string& table,
                                         const std::vector<const Row*>& rows) {
-  if (const TableSchema* schema = schema_of(table)) {
+  const TableSchema* schema = schema_of(table);
+  if (schema) {
     if (auto status = clickhouse_->ensure_table(*schema); !status.ok()) return status;
+  }
+  if (schema && spec_.row_binary) {
+    auto encoder = encoders_.find(table);
+    if (encoder == encoders_.end()) {
+      auto profile = clickhouse_->profile();
+      if (!profile.ok()) return profile.status();
+      encoder = encoders_.emplace(table, RowBinaryEncoder::create(*schema, *profile)).first;
+      if (!encoder->second.ok())
+        environment_->logger->info("pipeline {}: table {} goes as JSONEachRow: {}", spec_.name,
+                                   table, encoder->second.status().message());
+    }
+    if (encoder->second.ok()) {
+      std::string body;
+      body.reserve(rows.size() * 128);
+      auto columns = encoder->second->encode(rows, body);
+      if (columns.ok()) return clickhouse_->insert_row_binary(table, *columns, body);
+      // Rows that fill a DEFAULT column only in part (JSONEachRow says that per row),
+      // or a value RowBinary cannot carry: this batch goes as JSONEachRow.
+      environment_->logger->debug("pipeline {}: batch for {} goes as JSONEachRow: {}", spec_.name,
+                                  table, columns.status().message());
+    }
   }
   std::string body;
   body.reserve(rows.size() * 256);
@@ -473,11 +534,45 @@ absl::Status Pipeline::write_json(const std::vector<const Row*>& rows) {
   return absl::OkStatus();
 }
 
-absl::Status Pipeline::flush(std::stop_token stop, bool once) {
-  if (rows_.empty()) return absl::OkStatus();
+absl::Status Pipeline::write_dead_letters(const std::vector<stream::Record>& records) {
+  if (!dead_letter_producer_) {
+    auto made = stream::make_producer(stream_config_);
+    if (!made.ok()) return made.status();
+    dead_letter_producer_ = std::move(*made);
+  }
+  for (const auto& record : records) {
+    auto status = dead_letter_producer_->send(record);
+    if (absl::IsResourceExhausted(status)) {  // local queue full: drain it, then once more
+      (void)dead_letter_producer_->flush(std::chrono::seconds(10));
+      status = dead_letter_producer_->send(record);
+    }
+    if (!status.ok()) return status;
+  }
+  // Acknowledged before the batch's offsets are committed.
+  return dead_letter_producer_->flush(std::chrono::seconds(10));
+}
+
+void Pipeline::update_lag(stream::Consumer& consumer) {
+  auto partitions = consumer.lag(std::chrono::milliseconds(1000));
+  if (!partitions.ok()) return;  // next time; the last figures stay
+  std::lock_guard lock(mutex_);
+  counters_.lag_by_partition.clear();
+  counters_.consumer_lag = 0;
+  for (const auto& partition : *partitions) {
+    auto lag = static_cast<uint64_t>(partition.lag());
+    counters_.lag_by_partition[str_cat(partition.topic, "/", partition.partition)] = lag;
+    counters_.consumer_lag += lag;
+    if (lag_metric_)
+      lag_metric_->with({spec_.name, std::to_string(partition.partition)})
+          .set(static_cast<double>(lag));
+  }
+}
+
+absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
+  if (batch.rows.empty() && batch.dead_letters.empty()) return absl::OkStatus();
   std::map<std::string, std::vector<const Row*>> by_table;
   std::vector<const Row*> redis_rows;
-  for (const auto& row : rows_) {
+  for (const auto& row : batch.rows) {
     if (row.store == Store::kRedis)
       redis_rows.push_back(&row);
     else
@@ -495,12 +590,12 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
   };
   auto attempt = [&]() -> absl::Status {
     for (const auto& [table, rows] : by_table) {
-      if (written_tables_.count(table)) continue;
+      if (batch.written_tables.count(table)) continue;
       auto status = spec_.type == PipelineType::kJson
                         ? timed("json", [&] { return write_json(rows); })
                         : timed("clickhouse", [&] { return write_clickhouse(table, rows); });
       if (!status.ok()) return status;
-      written_tables_.insert(table);
+      batch.written_tables.insert(table);
       {
         std::lock_guard lock(mutex_);
         counters_.rows_written += rows.size();
@@ -509,15 +604,24 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
       if (rows_metric_)
         rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows.size()));
     }
-    if (!redis_rows.empty() && !redis_written_) {
+    if (!redis_rows.empty() && !batch.redis_written) {
       auto status = spec_.type == PipelineType::kJson
                         ? timed("json", [&] { return write_json(redis_rows); })
                         : timed("redis", [&] { return write_redis(redis_rows); });
       if (!status.ok()) return status;
-      redis_written_ = true;
+      batch.redis_written = true;
       std::lock_guard lock(mutex_);
       counters_.rows_written += redis_rows.size();
       counters_.rows_by_table[str_cat("redis:", redis_rows.front()->table)] += redis_rows.size();
+    }
+    if (!batch.dead_letters.empty() && !batch.dead_letters_written) {
+      auto status =
+          timed("dead_letter_topic", [&] { return write_dead_letters(batch.dead_letters); });
+      if (!status.ok()) return status;
+      batch.dead_letters_written = true;
+      std::lock_guard lock(mutex_);
+      counters_.rows_by_table[str_cat("topic:", spec_.dead_letter_topic)] +=
+          batch.dead_letters.size();
     }
     return absl::OkStatus();
   };
@@ -541,15 +645,61 @@ absl::Status Pipeline::flush(std::stop_token stop, bool once) {
   {
     std::lock_guard lock(mutex_);
     ++counters_.batches;
-    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, rows_.size());
+    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, batch.rows.size());
   }
   if (batches_metric_) batches_metric_->with({spec_.name}).inc();
   if (batch_rows_metric_)
-    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(rows_.size()));
-  rows_.clear();
-  written_tables_.clear();
-  redis_written_ = false;
+    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(batch.rows.size()));
   return absl::OkStatus();
+}
+
+void Pipeline::run_writer(std::stop_token stop) {
+  for (;;) {
+    Batch batch;
+    {
+      std::unique_lock lock(writer_mutex_);
+      writer_wake_.wait(lock, [&] { return queued_.has_value() || writer_closing_; });
+      if (!queued_) return;
+      batch = std::move(*queued_);
+      queued_.reset();
+      writing_ = batch.messages.size();
+    }
+    writer_wake_.notify_all();
+    absl::Status status = absl::CancelledError("an earlier batch was not written");
+    if (!writer_failed_) {
+      // Stopping: one last attempt for what is held; else retry until written or stopped.
+      status =
+          stop.stop_requested() ? flush(batch, std::stop_token{}, true) : flush(batch, stop, false);
+      if (!status.ok() && stop.stop_requested()) status = flush(batch, std::stop_token{}, true);
+    }
+    std::lock_guard lock(writer_mutex_);
+    writing_ = 0;
+    if (status.ok()) {
+      for (auto& message : batch.messages) written_.push_back(std::move(message));
+    } else {
+      // Not written, so not committed; a later batch's offsets would skip it.
+      writer_failed_ = true;
+    }
+    writer_wake_.notify_all();
+  }
+}
+
+void Pipeline::hand_off(Batch batch) {
+  std::unique_lock lock(writer_mutex_);
+  writer_wake_.wait(lock, [&] { return !queued_.has_value(); });
+  queued_ = std::move(batch);
+  lock.unlock();
+  writer_wake_.notify_all();
+}
+
+std::vector<Message> Pipeline::take_written() {
+  std::lock_guard lock(writer_mutex_);
+  return std::exchange(written_, {});
+}
+
+size_t Pipeline::in_writer() const {
+  std::lock_guard lock(writer_mutex_);
+  return writing_ + (queued_ ? queued_->messages.size() : 0) + written_.size();
 }
 
 void Pipeline::run_stream(std::stop_token stop) {
@@ -575,6 +725,7 @@ void Pipeline::run_stream(std::stop_token stop) {
     config.fetch_max_bytes = o.kafka_fetch_max_bytes;
   }
   config.client_id = str_cat("telekern-etl-", spec_.name);
+  stream_config_ = config;
   stream::ConsumerOptions consumer_options{
       spec_.group,
       {spec_.topic},
@@ -642,19 +793,37 @@ void Pipeline::run_stream(std::stop_token stop) {
     messages_.clear();
     last_commit = now;
   };
-  std::vector<Message> unwritten;  // consumed, rows pending in rows_
+  Batch batch;  // being built: consumed messages and their rows
   auto update_pending = [&] {
     std::lock_guard lock(mutex_);
-    counters_.pending = unwritten.size() + messages_.size();
+    counters_.pending = batch.messages.size() + in_writer() + messages_.size();
     counters_.pending_by_partition.clear();
-    for (const auto& message : unwritten)
+    for (const auto& message : batch.messages)
       ++counters_.pending_by_partition[str_cat(message.topic, "/", message.partition)];
     if (pending_metric_)
       pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
   };
+  auto collect_written = [&] {
+    for (auto& message : take_written()) messages_.push_back(std::move(message));
+  };
+  {
+    std::lock_guard lock(writer_mutex_);
+    writer_closing_ = false;
+    writer_failed_ = false;
+  }
+  std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
+  // Lag asks the cluster (a round trip per partition): its own thread, so
+  // consumption never waits on it. Joined before the consumer goes.
+  std::jthread lag_watch([this, &consumer](std::stop_token lag_stop) {
+    while (!lag_stop.stop_requested()) {
+      update_lag(*consumer);
+      if (!sleep_for(lag_stop, std::chrono::seconds(1))) break;
+    }
+  });
 
   while (!stop.stop_requested()) {
-    size_t room = spec_.batch_size > unwritten.size() ? spec_.batch_size - unwritten.size() : 1;
+    size_t held = batch.messages.size();
+    size_t room = spec_.batch_size > held ? spec_.batch_size - held : 1;
     auto records = consumer->poll(std::min<size_t>(room, 10000), spec_.flush_interval);
     if (!records.ok()) {
       fail("consume_failed", records.status());
@@ -667,35 +836,38 @@ void Pipeline::run_stream(std::stop_token stop) {
       set_state(PipelineState::kRunning);
     }
     for (auto& record : *records) {
-      if (unwritten.empty()) batch_started = std::chrono::steady_clock::now();
+      if (batch.messages.empty()) batch_started = std::chrono::steady_clock::now();
       Message message{std::move(record.topic), record.partition,        record.offset,
                       std::move(record.key),   std::move(record.value), record.timestamp};
-      process(message);
-      message.value.clear();
-      message.key.clear();
-      unwritten.push_back(std::move(message));
+      process(message, batch);
+      message.value = std::string();
+      message.key = std::string();
+      batch.messages.push_back(std::move(message));
     }
-    bool full = rows_.size() >= spec_.batch_size || unwritten.size() >= spec_.batch_size;
-    bool due = !unwritten.empty() &&
+    fold_tally();
+    bool full = batch.rows.size() >= spec_.batch_size || batch.messages.size() >= spec_.batch_size;
+    bool due = !batch.messages.empty() &&
                std::chrono::steady_clock::now() - batch_started >= spec_.batch_timeout;
-    if (full || due) {
-      if (!flush(stop, false).ok()) break;  // stopping while the store is down: not committed
-      for (auto& message : unwritten) messages_.push_back(std::move(message));
-      unwritten.clear();
-      commit_written(false);
-    } else if (unwritten.empty()) {
-      commit_written(std::chrono::steady_clock::now() - last_commit >=
-                     std::chrono::milliseconds(o.kafka_auto_commit_interval_ms));
-    }
+    if (full || due) hand_off(std::exchange(batch, Batch{}));
+    collect_written();
+    commit_written(false);
     update_pending();
   }
-  // Stopping: one last attempt to write what is held, then commit only what was written.
-  if (!unwritten.empty() && flush(std::stop_token{}, true).ok()) {
-    for (auto& message : unwritten) messages_.push_back(std::move(message));
-    unwritten.clear();
+  // Stopping: the writer makes one last attempt for what it holds and this
+  // batch; only what was written is committed.
+  if (!batch.messages.empty()) hand_off(std::exchange(batch, Batch{}));
+  {
+    std::lock_guard lock(writer_mutex_);
+    writer_closing_ = true;
   }
+  writer_wake_.notify_all();
+  writer.join();
+  collect_written();
   commit_written(true);
   update_pending();
+  lag_watch.request_stop();
+  lag_watch.join();
+  update_lag(*consumer);
 }
 
 void Pipeline::run_metadata_export(std::stop_token stop) {

@@ -10,9 +10,12 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -23,7 +26,9 @@
 #include "etl_options.h"
 #include "processor.h"
 #include "redis_client.h"
+#include "row_binary.h"
 #include "telekern/metrics.h"
+#include "telekern/stream.h"
 
 namespace telekern::etl {
 
@@ -48,6 +53,10 @@ struct PipelineSpec {
   std::vector<std::string> tables;         // metadata pipelines
   UnknownFields unknown = UnknownFields::kSkip;
   std::string json_output = "-";
+  bool row_binary = true;  // insert_format: rowbinary | jsoneachrow
+  // Records that fail parsing or building go here (through telekern::stream,
+  // the consumer's transport) instead of the dead-letter table; empty = table.
+  std::string dead_letter_topic;
 };
 
 // A definition from YAML (one entry of `pipelines:`), defaults from `options`.
@@ -70,6 +79,8 @@ struct PipelineCounters {
   std::map<std::string, uint64_t> messages_by_processor;
   std::map<std::string, uint64_t> errors_by_reason;
   std::map<std::string, uint64_t> pending_by_partition;
+  std::map<std::string, uint64_t> lag_by_partition;  // "topic/partition" -> records
+  uint64_t consumer_lag = 0;
   std::string last_error;
   std::chrono::system_clock::time_point last_error_time{};
   PipelineState state = PipelineState::kRunning;
@@ -86,6 +97,17 @@ struct PipelineEnvironment {
 // The processors named in a spec: built-in names or declarative definitions.
 absl::StatusOr<std::vector<std::unique_ptr<Processor>>> make_processors(
     const std::vector<std::string>& names, const PipelineEnvironment& environment);
+
+// One batch on its way to the stores: its rows, and the messages whose
+// offsets may be committed once every writer took them.
+struct Batch {
+  std::vector<Row> rows;
+  std::vector<Message> messages;         // keys and values dropped: offsets only
+  std::set<std::string> written_tables;  // tables already written (a retry skips them)
+  bool redis_written = false;
+  std::vector<stream::Record> dead_letters;  // for the dead-letter topic
+  bool dead_letters_written = false;
+};
 
 class Pipeline {
  public:
@@ -107,14 +129,29 @@ class Pipeline {
   void run_stream(std::stop_token stop);
   void run_metadata_export(std::stop_token stop);
   void run_metadata_import(std::stop_token stop);
-  // Processes one message into pending rows (or the dead-letter rows).
-  void process(const Message& message);
-  void dead_letter(const Message& message, std::string_view processor, std::string_view reason);
-  // Writes every pending row, retrying until success or `stop`.
-  absl::Status flush(std::stop_token stop, bool once);
+  // Processes one message into the rows of `batch` (or dead-letter rows).
+  void process(const Message& message, Batch& batch);
+  // Adds the per-message tallies of process() to the counters (one lock per poll).
+  void fold_tally();
+  void dead_letter(const Message& message, std::string_view processor, std::string_view reason,
+                   Batch& batch);
+  // Writes every row of `batch`, retrying until success or `stop` (once: one attempt).
+  absl::Status flush(Batch& batch, std::stop_token stop, bool once);
+  // The writer stage of clickhouse/json pipelines: it inserts one batch while
+  // the pipeline thread consumes and builds the next. hand_off() waits while a
+  // batch is still queued (memory stays bounded by two batches, consumption
+  // pauses while a store is down); written batches' messages come back
+  // through take_written() to be committed by the consuming thread.
+  void run_writer(std::stop_token stop);
+  void hand_off(Batch batch);
+  std::vector<Message> take_written();
+  size_t in_writer() const;
   absl::Status write_clickhouse(const std::string& table, const std::vector<const Row*>& rows);
   absl::Status write_redis(const std::vector<const Row*>& rows);
   absl::Status write_json(const std::vector<const Row*>& rows);
+  absl::Status write_dead_letters(const std::vector<stream::Record>& records);
+  // Asks the group's position of the consumed partitions (consumer lag).
+  void update_lag(stream::Consumer& consumer);
   void fail(std::string_view reason, const absl::Status& status);
   void set_state(PipelineState state);
   void count_error(std::string_view reason);
@@ -125,18 +162,29 @@ class Pipeline {
   std::shared_ptr<const PipelineEnvironment> environment_;
   std::vector<std::unique_ptr<Processor>> processors_;
   TableSchema dead_letter_schema_;
-  bool keeps_raw_ = false;  // a RawKafkaProcessor keeps every message already
+  bool keeps_raw_ = false;                   // a RawKafkaProcessor keeps every message already
+  std::vector<Counter*> processor_metrics_;  // per processors_ entry; null without metrics
+  std::vector<uint64_t> tally_;              // messages built per processor, not yet folded
+  uint64_t tally_messages_ = 0;
+  // RowBinary encoders by table (writer thread); an error: that table goes as JSONEachRow.
+  std::map<std::string, absl::StatusOr<RowBinaryEncoder>> encoders_;
   std::unique_ptr<ClickHouse> clickhouse_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<Cachers> cachers_;
   BuildContext context_;
   simdjson::dom::parser parser_;
 
-  // Pending batch (pipeline thread only).
-  std::vector<Row> rows_;
+  // Written messages not yet committed (pipeline thread only).
   std::vector<Message> messages_;
-  std::set<std::string> written_tables_;  // tables of this batch already written
-  bool redis_written_ = false;
+
+  // Hand-off between the pipeline thread and the writer thread.
+  mutable std::mutex writer_mutex_;
+  std::condition_variable_any writer_wake_;
+  std::optional<Batch> queued_;
+  size_t writing_ = 0;           // messages of the batch being written
+  bool writer_closing_ = false;  // no more batches come
+  bool writer_failed_ = false;   // a batch could not be written before stop: write no later one
+  std::vector<Message> written_;
 
   mutable std::mutex mutex_;
   PipelineCounters counters_;
@@ -150,6 +198,10 @@ class Pipeline {
   HistogramFamily* writer_latency_metric_ = nullptr;
   GaugeFamily* pending_metric_ = nullptr;
   GaugeFamily* offset_metric_ = nullptr;
+  GaugeFamily* lag_metric_ = nullptr;
+
+  stream::StreamConfig stream_config_;                      // the consumer's transport
+  std::unique_ptr<stream::Producer> dead_letter_producer_;  // writer thread, made on first use
 
   std::jthread thread_;
   std::atomic<bool> stopped_{false};

@@ -2,6 +2,8 @@
 // pipeline, against the store's ceiling: a bulk JSONEachRow insert of the
 // same rows with curl into the same server, in the same run. Rounds rotate
 // which side goes first; prints median, spread and the ratio (target >= 0.8).
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "etl_engine.h"
+#include "row_binary.h"
+#include "tables.h"
 #include "telekern/log.h"
 #include "telekern/stream.h"
 #include "tests/support/clickhouse_server.h"
@@ -46,6 +50,8 @@ double median(std::vector<double> values) {
 int main() {
   const int messages =
       std::getenv("ETL_BENCH_MESSAGES") ? std::atoi(std::getenv("ETL_BENCH_MESSAGES")) : 16000;
+  const int batch_size =
+      std::getenv("ETL_BENCH_BATCH") ? std::atoi(std::getenv("ETL_BENCH_BATCH")) : 8000;
   const int rounds =
       std::getenv("ETL_BENCH_ROUNDS") ? std::atoi(std::getenv("ETL_BENCH_ROUNDS")) : 3;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -58,25 +64,92 @@ int main() {
   std::vector<std::string> values;
   for (int i = 0; i < messages; ++i) values.push_back(flow_message(i));
 
-  // The peer's input: the very rows the pipeline writes, made by the processor.
   etl::EtlOptions base;
   base.clickhouse_host = "127.0.0.1";
   base.clickhouse_port = clickhouse.http_port();
-  etl::EtlEngine builder(base, nullptr, make_logger("etl-bench"));
   std::string version = clickhouse.query("SELECT version()");
   while (!version.empty() && version.back() == '\n') version.pop_back();
   auto profile = etl::ServerProfile::for_version(version);
+  // The peer's input: the very rows the pipeline writes, made by the processor;
+  // and where the pipeline's CPU goes: parsing and building rows alone.
   std::string rows_file = "/tmp/telekern-etl-bench-rows.ndjson";
   {
-    std::ofstream out(rows_file);
+    auto processor = etl::make_builtin_processor("FlowProcessor", etl::BuiltinSettings{});
+    simdjson::dom::parser parser;
+    etl::BuildContext context;
+    context.profile = profile;
+    std::vector<etl::Row> rows;
+    rows.reserve(values.size());
+    auto cpu_now = [] {
+      timespec now{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+      return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+    };
+    double cpu_begin = cpu_now();
+    auto begin = std::chrono::steady_clock::now();
     for (const auto& value : values) {
-      auto result = builder.dry_run("FlowProcessor", value, "", profile);
-      if (!result.ok() || result->rows.size() != 1) {
-        std::cerr << "processor refused a bench message\n";
-        return 1;
-      }
-      out << result->rows[0].json << "\n";
+      auto document = parser.parse(value);
+      etl::Message message;
+      (void)(*processor)->build(document.value_unsafe(), message, context, rows);
     }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    double cpu = cpu_now() - cpu_begin;
+    std::printf("FlowProcessor alone: %.1f us per message wall, %.1f us CPU\n",
+                seconds * 1e6 / static_cast<double>(values.size()),
+                cpu * 1e6 / static_cast<double>(values.size()));
+    {
+      std::vector<const etl::Row*> pointers;
+      for (const auto& row : rows) pointers.push_back(&row);
+      auto encoder = etl::RowBinaryEncoder::create(etl::flow_edge_schema(), profile);
+      double encode_begin = cpu_now();
+      std::string body;
+      auto columns = encoder->encode(pointers, body);
+      double encode_cpu = cpu_now() - encode_begin;
+      encode_begin = cpu_now();
+      std::string json;
+      for (const auto* row : pointers) {
+        row->append_json(json);
+        json += '\n';
+      }
+      double json_cpu = cpu_now() - encode_begin;
+      std::printf(
+          "encoding %zu rows: RowBinary %.3f s CPU (%zu bytes, %s), JSONEachRow %.3f s CPU (%zu "
+          "bytes)\n",
+          rows.size(), encode_cpu, body.size(), columns.ok() ? "ok" : "failed", json_cpu,
+          json.size());
+    }
+    if (std::getenv("ETL_BENCH_INSERT_ONLY")) {
+      std::vector<const etl::Row*> pointers;
+      for (const auto& row : rows) pointers.push_back(&row);
+      auto encoder = etl::RowBinaryEncoder::create(etl::flow_edge_schema(), profile);
+      std::string binary, json;
+      auto columns = encoder->encode(pointers, binary);
+      for (const auto* row : pointers) {
+        row->append_json(json);
+        json += '\n';
+      }
+      etl::ClickHouse writer(etl::ClickHouseOptions{"127.0.0.1", clickhouse.http_port()});
+      (void)writer.ensure_table(etl::flow_edge_schema());
+      for (int i = 0; i < 3; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto s1 = writer.insert_row_binary("flow_edge", *columns, binary);
+        auto t1 = std::chrono::steady_clock::now();
+        auto s2 = writer.insert_json("flow_edge", json);
+        auto t2 = std::chrono::steady_clock::now();
+        std::printf("insert alone: RowBinary %.3f s (%s), JSONEachRow %.3f s (%s)\n",
+                    std::chrono::duration<double>(t1 - t0).count(), s1.ToString().c_str(),
+                    std::chrono::duration<double>(t2 - t1).count(), s2.ToString().c_str());
+      }
+      return 0;
+    }
+    if (std::getenv("ETL_BENCH_PROCESS_ONLY")) return 0;
+    if (rows.size() != values.size()) {
+      std::cerr << "FlowProcessor refused a bench message\n";
+      return 1;
+    }
+    std::ofstream out(rows_file);
+    for (const auto& row : rows) out << row.json() << "\n";
   }
   std::vector<double> pipeline_rates, peer_rates;
   for (int round = 0; round < rounds; ++round) {
@@ -96,8 +169,9 @@ int main() {
       o.kafka_heartbeat_interval_ms = 500;
       // Each insert makes a MergeTree part of ~200 files on this 99-column
       // table: batches fill by size (two of 8000 rows), the timeout only bounds the tail.
-      o.clickhouse_batch_size = 8000;
-      o.clickhouse_batch_timeout = 2.0;
+      o.clickhouse_batch_size = batch_size;
+      o.clickhouse_batch_timeout =
+          std::getenv("ETL_BENCH_TIMEOUT") ? std::atof(std::getenv("ETL_BENCH_TIMEOUT")) : 2.0;
       o.clickhouse_flush_interval = 0.05;
       MetricsRegistry metrics;
       etl::EtlEngine engine(o, &metrics, make_logger("etl-bench"));

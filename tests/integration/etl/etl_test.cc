@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <fstream>
 
+#include "clickhouse.h"
 #include "etl_engine.h"
+#include "row_binary.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/log.h"
 #include "telekern/stream.h"
@@ -304,6 +307,230 @@ TEST_F(EtlTest, OnePipelineFailingLeavesTheOthersRunning) {
             std::string::npos)
       << e->problems();
   EXPECT_EQ(e->list().size(), 2u);
+}
+
+// The same rows inserted as RowBinary and as JSONEachRow read back identical,
+// for every built-in table, on the server's (18.16) types.
+TEST(EtlRowBinary, RowsReadBackIdenticalToJsonEachRow) {
+  auto& s = servers();
+  ASSERT_TRUE(s.clickhouse.ready()) << s.clickhouse.log();
+  const std::string db = "t_row_binary";
+  ASSERT_EQ(s.clickhouse.query("CREATE DATABASE IF NOT EXISTS " + db), "");
+  ClickHouse clickhouse(ClickHouseOptions{"127.0.0.1", s.clickhouse.http_port(), db});
+  auto profile = clickhouse.profile();
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  std::vector<std::string> messages = sample("flow.jsonl");
+  for (const auto& line : sample("interface.jsonl")) messages.push_back(line);
+  // Values RowBinary must carry exactly: escapes, non-ASCII, nulls, empty lists, big numbers.
+  messages.push_back(
+      R"({"start": 1733050000.5, "end": "2024-12-01T10:00:30Z", "meta": {"src_ip": "198.51.100.9",)"
+      R"( "dst_ip": "::1", "src_port": 1, "dst_port": 2, "src_asn": 4294967295, "dst_asn": 0,)"
+      R"( "protocol": "tab\there \"quoted\" \u00e9\u4e2d\ud83d\ude00", "bgp": {"as_path": []}},)"
+      R"( "values": {"num_bits": 18446744073709551615, "num_packets": "12", "duration": 1.5e-3}})");
+  simdjson::dom::parser parser;
+  BuildContext context;
+  context.profile = *profile;
+  for (const auto& name : {"FlowProcessor", "InterfaceTrafficProcessor",
+                           "InterfacePortQueueProcessor", "InterfaceSAPQueueProcessor"}) {
+    auto processor = make_builtin_processor(name, BuiltinSettings{});
+    ASSERT_TRUE(processor.ok()) << processor.status();
+    std::vector<Row> rows;
+    for (const auto& message : messages) {
+      auto document = parser.parse(message);
+      ASSERT_FALSE(document.error()) << message;
+      if (!(*processor)->match(document.value_unsafe())) continue;
+      ASSERT_TRUE((*processor)->build(document.value_unsafe(), Message{}, context, rows).ok());
+    }
+    ASSERT_FALSE(rows.empty()) << name;
+    TableSchema json_table = *(*processor)->schema();
+    TableSchema binary_table = json_table;
+    json_table.name += "_json";
+    binary_table.name += "_binary";
+    ASSERT_TRUE(clickhouse.ensure_table(json_table).ok());
+    ASSERT_TRUE(clickhouse.ensure_table(binary_table).ok());
+    std::vector<const Row*> pointers;
+    std::string json;
+    for (const auto& row : rows) {
+      pointers.push_back(&row);
+      row.append_json(json);
+      json += '\n';
+    }
+    ASSERT_TRUE(clickhouse.insert_json(json_table.name, json).ok());
+    auto encoder = RowBinaryEncoder::create(binary_table, *profile);
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    std::string body;
+    auto columns = encoder->encode(pointers, body);
+    ASSERT_TRUE(columns.ok()) << columns.status();
+    auto inserted = clickhouse.insert_row_binary(binary_table.name, *columns, body);
+    ASSERT_TRUE(inserted.ok()) << inserted;
+    EXPECT_LT(body.size(), json.size() / 2) << name;
+    std::string select;
+    for (const auto& column : json_table.columns) {
+      if (!column.default_expr.empty()) continue;  // insert_ts: the insert's own time
+      if (!select.empty()) select += ", ";
+      select += "`" + column.name + "`";
+    }
+    auto read = [&](const std::string& table) {
+      return s.clickhouse.query("SELECT " + select + " FROM " + db + "." + table + " ORDER BY " +
+                                select + " FORMAT TSV");
+    };
+    std::string from_json = read(json_table.name);
+    EXPECT_EQ(std::count(from_json.begin(), from_json.end(), '\n'), static_cast<long>(rows.size()));
+    EXPECT_EQ(read(binary_table.name), from_json) << name;
+  }
+}
+
+// Records that fail parsing or match no processor go to the dead-letter topic
+// with their original payload and the reason in headers; good ones to ClickHouse.
+TEST_F(EtlTest, DeadLetterTopicKeepsPayloadAndReason) {
+  auto& s = servers();
+  s.kafka.create_topic("dl_in", 1);
+  s.kafka.create_topic("dl_out", 1);
+  auto o = options();
+  o.consumer = "kafka";
+  o.pipeline_type = "clickhouse";
+  o.kafka_topic = "dl_in";
+  o.kafka_consumer_group = "dl-group";
+  o.clickhouse_processors = "InterfaceTrafficProcessor";
+  o.dead_letter_topic = "dl_out";
+  stream::StreamConfig kafka;
+  kafka.transport = "kafka://" + s.kafka.bootstraps();
+  std::vector<std::string> good;  // the samples with traffic (the rest: metadata, queues)
+  for (const auto& line : sample("interface.jsonl"))
+    if (line.find("in_bits") != std::string::npos) good.push_back(line);
+  std::vector<std::string> values = good;
+  values.push_back("not json {");
+  values.push_back(R"({"unrelated": true})");
+  produce(kafka, "dl_in", values);
+  auto e = engine(o);
+  const std::string db = database_;
+  ASSERT_TRUE(
+      wait_count("SELECT count() FROM " + db + ".if_traffic", static_cast<long long>(good.size())))
+      << e->problems();
+  auto consumer =
+      stream::make_consumer(kafka, {"dl-reader", {"dl_out"}, stream::StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<stream::Record> dead;
+  testing::wait_for(
+      [&] {
+        auto records = (*consumer)->poll(10, 200ms);
+        if (records.ok()) dead.insert(dead.end(), records->begin(), records->end());
+        return dead.size() >= 2;
+      },
+      30s);
+  ASSERT_EQ(dead.size(), 2u);
+  auto header = [](const stream::Record& record, const std::string& name) {
+    for (const auto& [key, value] : record.headers)
+      if (key == name) return value;
+    return std::string("<missing>");
+  };
+  std::sort(dead.begin(), dead.end(),
+            [](const auto& a, const auto& b) { return a.value < b.value; });
+  EXPECT_EQ(dead[0].value, "not json {");
+  EXPECT_NE(header(dead[0], "etl-reason").find("invalid JSON"), std::string::npos);
+  EXPECT_EQ(dead[1].value, R"({"unrelated": true})");
+  EXPECT_EQ(header(dead[1], "etl-reason"), "no processor matched");
+  EXPECT_EQ(header(dead[1], "etl-pipeline"), "default");
+  EXPECT_EQ(header(dead[1], "etl-topic"), "dl_in");
+  EXPECT_EQ(header(dead[1], "etl-offset"), std::to_string(good.size() + 1));
+  // The topic replaces the dead-letter table.
+  EXPECT_EQ(count("SELECT count() FROM system.tables WHERE database='" + db +
+                  "' AND name='etl_dead_letter'"),
+            0);
+}
+
+// Consumer lag per partition: what the group has not committed, in
+// PipelineStats and telekern_etl_consumer_lag; zero once committed.
+TEST_F(EtlTest, ConsumerLagPerPartition) {
+  auto& s = servers();
+  s.kafka.create_topic("lag_in", 2);
+  auto o = options();
+  o.consumer = "kafka";
+  o.pipeline_type = "clickhouse";
+  o.kafka_topic = "lag_in";
+  o.kafka_consumer_group = "lag-group";
+  o.clickhouse_processors = "InterfaceTrafficProcessor";
+  o.kafka_auto_commit_interval_ms = 600000;  // written but not committed until stop
+  stream::StreamConfig kafka;
+  kafka.transport = "kafka://" + s.kafka.bootstraps();
+  auto values = sample("interface.jsonl");  // 4 with traffic, 2 dead letters
+  produce(kafka, "lag_in", values);
+  auto e = engine(o);
+  const std::string db = database_;
+  ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".if_traffic", 4)) << e->problems();
+  uint64_t lag = 0;
+  std::map<std::string, uint64_t> by_partition;
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        auto view = e->view("default");
+        if (!view.ok()) return false;
+        lag = view->counters.consumer_lag;
+        by_partition = view->counters.lag_by_partition;
+        return lag == values.size();
+      },
+      20s))
+      << "lag " << lag;
+  EXPECT_EQ(by_partition.size(), 2u);
+  uint64_t sum = 0;
+  for (const auto& [partition, records] : by_partition) sum += records;
+  EXPECT_EQ(sum, values.size());
+  std::string text = metrics_.expose();
+  EXPECT_NE(text.find("telekern_etl_consumer_lag{pipeline=\"default\",partition=\"0\"}"),
+            std::string::npos)
+      << text;
+  // Stopping commits what was written: nothing is left behind.
+  auto stopped = e->stop_pipeline("default");
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->counters.consumer_lag, 0u);
+}
+
+// The same over the embedded broker: dead letters through telekern::stream to
+// a broker topic, and the lag of the broker's partitions once committed.
+TEST_F(EtlTest, DeadLetterTopicAndLagOverEmbeddedBroker) {
+  create_broker_topic("dlb_in");
+  create_broker_topic("dlb_out");
+  auto o = options();  // consumer: broker, commits right after each write
+  o.pipeline_type = "clickhouse";
+  o.kafka_topic = "dlb_in";
+  o.kafka_consumer_group = "dlb-group";
+  o.clickhouse_processors = "InterfaceTrafficProcessor";
+  o.dead_letter_topic = "dlb_out";
+  auto values = sample("interface.jsonl");  // 4 with traffic, 2 no processor matches
+  values.push_back("{broken");
+  produce(o.stream, "dlb_in", values);
+  auto e = engine(o);
+  const std::string db = database_;
+  ASSERT_TRUE(wait_count("SELECT count() FROM " + db + ".if_traffic", 4)) << e->problems();
+  auto consumer =
+      stream::make_consumer(o.stream, {"dlb-reader", {"dlb_out"}, stream::StartFrom::kEarliest});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<stream::Record> dead;
+  testing::wait_for(
+      [&] {
+        auto records = (*consumer)->poll(10, 200ms);
+        if (records.ok()) dead.insert(dead.end(), records->begin(), records->end());
+        return dead.size() >= 3;
+      },
+      30s);
+  ASSERT_EQ(dead.size(), 3u);
+  int broken = 0;
+  for (const auto& record : dead) {
+    bool has_reason = false;
+    for (const auto& [key, value] : record.headers) has_reason |= key == "etl-reason";
+    EXPECT_TRUE(has_reason) << record.value;
+    broken += record.value == "{broken";
+  }
+  EXPECT_EQ(broken, 1);
+  std::map<std::string, uint64_t> lag;
+  ASSERT_TRUE(testing::wait_for(
+      [&] {
+        auto view = e->view("default");
+        if (!view.ok()) return false;
+        lag = view->counters.lag_by_partition;
+        return lag.size() == 2 && view->counters.consumer_lag == 0;
+      },
+      20s))
+      << lag.size();
 }
 
 }  // namespace
