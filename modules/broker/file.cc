@@ -81,17 +81,20 @@ absl::Status open_error(const std::filesystem::path& path, int error_number,
 
 }  // namespace
 
+void OpenFiles::close_least_recent_locked() {
+  auto& state = open_files_state();
+  const File* file = state.idle.back();
+  state.idle.pop_back();
+  file->idle_listed_ = false;
+  ::close(file->fd_);
+  file->fd_ = -1;
+  --state.open;
+  ++state.idle_closes;
+}
+
 void OpenFiles::close_idle_locked(uint64_t keep) {
   auto& state = open_files_state();
-  while (state.open > keep && !state.idle.empty()) {
-    const File* file = state.idle.back();
-    state.idle.pop_back();
-    file->idle_listed_ = false;
-    ::close(file->fd_);
-    file->fd_ = -1;
-    --state.open;
-    ++state.idle_closes;
-  }
+  while (state.open > keep && !state.idle.empty()) close_least_recent_locked();
 }
 
 size_t OpenFiles::close_unused_for(std::chrono::steady_clock::duration age) {
@@ -101,13 +104,7 @@ size_t OpenFiles::close_unused_for(std::chrono::steady_clock::duration age) {
   size_t closed = 0;
   // The idle list runs from the most to the least recently used.
   while (!state.idle.empty() && state.idle.back()->idle_since_ <= before) {
-    const File* file = state.idle.back();
-    state.idle.pop_back();
-    file->idle_listed_ = false;
-    ::close(file->fd_);
-    file->fd_ = -1;
-    --state.open;
-    ++state.idle_closes;
+    close_least_recent_locked();
     ++closed;
   }
   return closed;

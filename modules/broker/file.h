@@ -49,6 +49,7 @@ class OpenFiles {
   // used first, until at most `keep` are open; make_room leaves room for one
   // more under the cap.
   static void close_idle_locked(uint64_t keep);
+  static void close_least_recent_locked();  // the idle list is not empty
   static void make_room_locked();
 };
 

@@ -11,6 +11,7 @@
 #include "influx_store.h"
 #include "sqlite_store.h"
 #include "telekern/retry.h"
+#include "telekern/sleep.h"
 #include "telekern/strings.h"
 
 namespace telekern::collector {
@@ -20,14 +21,6 @@ std::string default_instance() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   return str_cat(host, "-", getpid());
-}
-
-bool wait_or_stop(std::chrono::milliseconds delay, std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_for(lock, stop, delay, [] { return false; });
-  return !stop.stop_requested();
 }
 
 }  // namespace
@@ -189,13 +182,13 @@ void CollectorEngine::check_store(std::stop_token stop) {
     if (prepared.ok()) {
       if (attempt > 0) log_->info("store {} is reachable", store_->describe());
       attempt = 0;
-      if (!wait_or_stop(std::chrono::seconds(5), stop)) return;
+      if (!sleep_for(std::chrono::seconds(5), stop)) return;
       continue;
     }
     if (attempt == 0)
       log_->warn("store {} unreachable: {}; collectors hold their batches and retry",
                  store_->describe(), prepared.ToString());
-    if (!wait_or_stop(backoff.delay(++attempt), stop)) return;
+    if (!sleep_for(backoff.delay(++attempt), stop)) return;
   }
 }
 
@@ -215,7 +208,7 @@ void CollectorEngine::follow_lag(std::stop_token stop) {
     } else {
       lag_error_ = std::string(lags.status().message());
     }
-  } while (wait_or_stop(kLagInterval, stop));
+  } while (sleep_for(kLagInterval, stop));
 }
 
 std::string CollectorEngine::degraded_reason() const {
@@ -417,7 +410,7 @@ void CollectorEngine::watch_directory(std::stop_token stop) {
       std::ofstream out(state_path, std::ios::app);
       out << signature << '\n';
     }
-  } while (wait_or_stop(options_.watch_interval, stop));
+  } while (sleep_for(options_.watch_interval, stop));
 }
 
 }  // namespace telekern::collector

@@ -3,6 +3,7 @@
 #include <condition_variable>
 
 #include "telekern/retry.h"
+#include "telekern/sleep.h"
 #include "telekern/strings.h"
 
 namespace telekern::collector {
@@ -20,10 +21,7 @@ void CollectorWorker::run(std::stop_token stop) {
   int failures = 0;
   auto pause = [&](const absl::Status& status) {
     log_->warn("collector '{}': {}; retrying", settings_.member, status.ToString());
-    std::mutex mutex;
-    std::condition_variable_any wake;
-    std::unique_lock lock(mutex);
-    wake.wait_for(lock, stop, backoff.delay(++failures), [] { return false; });
+    sleep_for(backoff.delay(++failures), stop);
   };
   while (!stop.stop_requested()) {
     auto config = settings_.stream;

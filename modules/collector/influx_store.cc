@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "telekern/retry.h"
+#include "telekern/sleep.h"
 #include "telekern/strings.h"
 
 namespace telekern::collector {
@@ -224,11 +225,7 @@ absl::Status InfluxStore::write(const std::vector<TelemetryPoint>& points, std::
     if (options_.create_database && attempt == 1 &&
         run_query("CREATE DATABASE " + identifier(database_), /*post=*/true).ok())
       continue;
-    std::mutex mutex;
-    std::condition_variable_any wake;
-    std::unique_lock lock(mutex);
-    wake.wait_for(lock, stop, backoff.delay(attempt), [] { return false; });
-    if (stop.stop_requested()) return reply.status();
+    if (!sleep_for(backoff.delay(attempt), stop)) return reply.status();
   }
 }
 

@@ -6,21 +6,13 @@
 #include <thread>
 
 #include "telekern/retry.h"
+#include "telekern/sleep.h"
 #include "telekern/strings.h"
 
 namespace telekern::collector {
 namespace {
 
 constexpr size_t kRejectsShown = 20;
-
-// Sleeps until `until` or stop; false when stopped.
-bool sleep_until(std::chrono::steady_clock::time_point until, std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_until(lock, stop, until, [] { return false; });
-  return !stop.stop_requested();
-}
 
 // Reads lines from a file or from inline text.
 class LineSource final : public LineReader {

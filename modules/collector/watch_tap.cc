@@ -3,28 +3,17 @@
 #include <condition_variable>
 #include <map>
 
+#include "telekern/sleep.h"
 #include "telemetry_point.h"
 
 namespace telekern::collector {
-namespace {
-
 using namespace std::chrono_literals;
-
-bool pause(std::chrono::milliseconds delay, std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_for(lock, stop, delay, [] { return false; });
-  return !stop.stop_requested();
-}
-
-}  // namespace
 
 WatchTap::WatchTap(WatchTapSettings settings, LiveFeed& feed, std::shared_ptr<spdlog::logger> log)
     : settings_(std::move(settings)), feed_(feed), log_(std::move(log)) {}
 
 void WatchTap::run(std::stop_token stop) {
-  while (pause(100ms, stop)) {
+  while (sleep_for(100ms, stop)) {
     if (!feed_.has_subscribers()) continue;
     auto config = settings_.stream;
     config.client_id = settings_.group;
