@@ -22,7 +22,7 @@ void WatchTap::run(std::stop_token stop) {
     if (!consumer.ok()) {
       log_->warn("watch: cannot read topic '{}': {}; retrying", settings_.topic,
                  consumer.status().ToString());
-      if (!pause(1s, stop)) return;
+      if (!sleep_for(1s, stop)) return;
       continue;
     }
     follow(**consumer, stop);
@@ -50,7 +50,7 @@ void WatchTap::follow(stream::Consumer& consumer, std::stop_token stop) {
     if (!polled.ok()) {
       log_->warn("watch: reading topic '{}': {}; reconnecting", settings_.topic,
                  polled.status().ToString());
-      pause(1s, stop);
+      sleep_for(1s, stop);
       return;
     }
     if (polled->empty()) continue;
