@@ -4,13 +4,13 @@
 #include <absl/strings/str_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <map>
 
 #include "metric_catalog.h"
+#include "telekern/crypto.h"
 #include "telekern/proto_time.h"
 #include "telekern/strings.h"
 
@@ -20,27 +20,6 @@ namespace {
 using google::protobuf::util::TimeUtil;
 constexpr auto kRecentWindow = std::chrono::minutes(5);
 constexpr size_t kScanPage = 2000;
-
-std::string hex(const unsigned char* data, size_t size) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 15]);
-  }
-  return out;
-}
-
-std::string hash_password(const std::string& password) {
-  unsigned char salt[16];
-  RAND_bytes(salt, sizeof salt);
-  unsigned char key[32];
-  constexpr int kIterations = 100000;
-  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt, sizeof salt,
-                    kIterations, EVP_sha256(), sizeof key, key);
-  return str_cat("pbkdf2-sha256$", kIterations, "$", hex(salt, sizeof salt), "$",
-                 hex(key, sizeof key));
-}
 
 std::string random_password() {
   static const char* alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -654,7 +633,7 @@ absl::StatusOr<v1::User> MonitorEngine::create_user(const v1::CreateUserRequest&
     return absl::InvalidArgumentError("password must have at least 8 characters");
   StoredUser user;
   user.name = request.name();
-  user.password_hash = hash_password(request.password());
+  user.password_hash = telekern::hash_password(request.password());
   user.role = request.role() == telekern::options::v1::ROLE_UNSPECIFIED
                   ? telekern::options::v1::ROLE_VIEWER
                   : request.role();
@@ -688,6 +667,16 @@ absl::StatusOr<std::vector<v1::User>> MonitorEngine::list_users() {
 absl::Status MonitorEngine::delete_user(const std::string& name) {
   std::lock_guard lock(mutex_);
   return store_->delete_user(name);
+}
+
+absl::StatusOr<std::optional<StoredUser>> MonitorEngine::find_user(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto users = store_->list_users();
+  if (!users.ok()) return users.status();
+  for (auto& user : *users) {
+    if (user.name == name) return std::optional<StoredUser>(std::move(user));
+  }
+  return std::optional<StoredUser>();
 }
 
 absl::StatusOr<std::string> MonitorEngine::ensure_admin() {
