@@ -144,6 +144,7 @@ absl::Status MonitorEngine::ingest(std::vector<v1::MetricSample> samples) {
   std::lock_guard lock(mutex_);
   if (auto status = store_->insert_samples(samples); !status.ok()) return status;
   uint64_t fresh = 0;
+  const bool watched = !metric_hub_.empty();
   for (const auto& sample : samples) {
     std::vector<NodeStatusChange> status_changes;
     if (!nodes_.observe(sample, now, status_changes)) {
@@ -157,7 +158,7 @@ absl::Status MonitorEngine::ingest(std::vector<v1::MetricSample> samples) {
         apply(book_.node_status(change.node_id, change.node_name, change.status, now));
     }
     apply(book_.evaluate(sample, now));
-    if (!metric_hub_.empty()) {
+    if (watched) {
       v1::WatchMetricsResponse event;
       *event.mutable_sample() = sample;
       event.set_status(v1::NODE_STATUS_ACTIVE);
