@@ -293,11 +293,12 @@ absl::Status MonitorEngine::scan(const std::string& node_id, TimePoint from, Tim
     bool more = false;
     {
       std::lock_guard lock(mutex_);
-      // A page ends at a time boundary, so samples of several nodes with the
-      // same time are never split between pages.
+      // A page ends at a millisecond boundary (stores range over whole
+      // milliseconds), so samples within one millisecond, of one node or of
+      // several, are never split between pages.
       auto status = store_->scan_samples(node_id, cursor, to, [&](const v1::MetricSample& s) {
         if (page.size() >= kScanPage &&
-            from_timestamp(s.time()) != from_timestamp(page.back().time())) {
+            sample_time_key(s.time()).ms != sample_time_key(page.back().time()).ms) {
           more = true;
           return false;
         }
@@ -309,7 +310,7 @@ absl::Status MonitorEngine::scan(const std::string& node_id, TimePoint from, Tim
     for (const auto& sample : page)
       if (!visit(sample)) return absl::OkStatus();
     if (!more || page.empty()) return absl::OkStatus();
-    cursor = from_timestamp(page.back().time()) + std::chrono::milliseconds(1);
+    cursor = TimePoint(std::chrono::milliseconds(sample_time_key(page.back().time()).ms + 1));
   }
   return absl::OkStatus();
 }

@@ -26,9 +26,6 @@ int64_t millis(StoreTime time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
 int64_t millis(const google::protobuf::Timestamp& time) { return millis(from_timestamp(time)); }
-google::protobuf::Timestamp timestamp_ms(int64_t ms) {
-  return to_timestamp(StoreTime(std::chrono::milliseconds(ms)));
-}
 
 // Each entry upgrades the schema by one version.
 const std::vector<std::string>& migrations() {
@@ -55,18 +52,19 @@ CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role INT
 )sql",
       // Samples clustered by time: a batch (every node at about one time)
       // appends to a few pages instead of dirtying one page per node, and
-      // the time index goes (the key is it). Same columns, same order.
+      // the time index goes (the key is it). The key gains the nanoseconds
+      // within the millisecond (see SampleTimeKey), as the last column.
       R"sql(
 CREATE TABLE samples_by_time_key (
   node_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, node_name TEXT NOT NULL,
   cpu REAL, memory REAL, disk_read REAL, disk_write REAL, network_rx REAL, network_tx REAL,
   load1 REAL, load5 REAL, load15 REAL, memory_used INTEGER, memory_total INTEGER,
-  interval_ms INTEGER, detail BLOB,
-  PRIMARY KEY (ts_ms, node_id)) WITHOUT ROWID;
-INSERT INTO samples_by_time_key SELECT * FROM samples;
+  interval_ms INTEGER, detail BLOB, ts_sub_ms_ns INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ts_ms, node_id, ts_sub_ms_ns)) WITHOUT ROWID;
+INSERT INTO samples_by_time_key SELECT *, 0 FROM samples;
 DROP TABLE samples;
 ALTER TABLE samples_by_time_key RENAME TO samples;
-CREATE INDEX samples_by_node ON samples (node_id, ts_ms);
+CREATE INDEX samples_by_node ON samples (node_id, ts_ms, ts_sub_ms_ns);
 )sql"};
   return steps;
 }
@@ -114,7 +112,7 @@ class SqliteStore final : public MonitorStore {
     if (samples.empty()) return absl::OkStatus();
     if (!insert_sample_) {
       auto statement =
-          db_->prepare("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+          db_->prepare("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
       if (!statement.ok()) return statement.status();
       insert_sample_ = std::make_unique<sqlite::Statement>(std::move(*statement));
     }
@@ -123,8 +121,9 @@ class SqliteStore final : public MonitorStore {
     auto& st = *insert_sample_;
     for (const auto& s : samples) {
       st.reset();
+      SampleTimeKey key = sample_time_key(s.time());
       st.bind(1, std::string_view(s.node_id()))
-          .bind(2, millis(s.time()))
+          .bind(2, key.ms)
           .bind(3, std::string_view(s.node_name()))
           .bind(4, s.cpu_percent())
           .bind(5, s.memory_percent())
@@ -142,6 +141,7 @@ class SqliteStore final : public MonitorStore {
         st.bind_blob(16, sample_detail(s));
       else
         st.bind_null(16);
+      st.bind(17, key.sub_ms_ns);
       if (auto status = st.run(); !status.ok()) return status;
     }
     return transaction.commit();
@@ -151,9 +151,10 @@ class SqliteStore final : public MonitorStore {
                             const std::function<bool(const v1::MetricSample&)>& visit) override {
     std::string sql =
         "SELECT node_id, ts_ms, node_name, cpu, memory, disk_read, disk_write, network_rx, "
-        "network_tx, load1, load5, load15, memory_used, memory_total, interval_ms, detail "
-        "FROM samples WHERE ts_ms >= ? AND ts_ms < ?";
-    sql += node_id.empty() ? " ORDER BY ts_ms, node_id" : " AND node_id = ? ORDER BY ts_ms";
+        "network_tx, load1, load5, load15, memory_used, memory_total, interval_ms, detail, "
+        "ts_sub_ms_ns FROM samples WHERE ts_ms >= ? AND ts_ms < ?";
+    sql += node_id.empty() ? " ORDER BY ts_ms, node_id, ts_sub_ms_ns"
+                           : " AND node_id = ? ORDER BY ts_ms, ts_sub_ms_ns";
     auto st = db_->prepare(sql);
     if (!st.ok()) return st.status();
     st->bind(1, millis(from)).bind(2, millis(to));
@@ -165,7 +166,7 @@ class SqliteStore final : public MonitorStore {
       v1::MetricSample s;
       if (!st->column_is_null(15)) s.ParseFromString(st->column_text(15));
       s.set_node_id(st->column_text(0));
-      *s.mutable_time() = timestamp_ms(st->column_int64(1));
+      *s.mutable_time() = sample_time(st->column_int64(1), st->column_int64(16));
       s.set_node_name(st->column_text(2));
       s.set_cpu_percent(st->column_double(3));
       s.set_memory_percent(st->column_double(4));

@@ -45,12 +45,12 @@ INSERT INTO samples (node_id, ts_ms, node_name, cpu, memory, interval_ms)
   auto store = open_sqlite_store(path);
   ASSERT_TRUE(store.ok()) << store.status();
   std::vector<std::pair<std::string, double>> all;
-  auto scan = (*store)->scan_samples(
-      "", StoreTime(std::chrono::milliseconds(0)), StoreTime(std::chrono::milliseconds(10'000)),
-      [&](const v1::MetricSample& s) {
-        all.emplace_back(s.node_id(), s.cpu_percent());
-        return true;
-      });
+  auto scan = (*store)->scan_samples("", StoreTime(std::chrono::milliseconds(0)),
+                                     StoreTime(std::chrono::milliseconds(10'000)),
+                                     [&](const v1::MetricSample& s) {
+                                       all.emplace_back(s.node_id(), s.cpu_percent());
+                                       return true;
+                                     });
   ASSERT_TRUE(scan.ok()) << scan;
   EXPECT_EQ(all, (std::vector<std::pair<std::string, double>>{{"a", 10}, {"b", 20}, {"a", 30}}));
   std::vector<int64_t> times;
