@@ -4,6 +4,7 @@ telekern_add_test(telekern_monitor_unit_tests LABEL unit
   SOURCES unit/monitor/alert_book_test.cc unit/monitor/monitor_engine_test.cc
           unit/monitor/proc_sampler_test.cc unit/monitor/monitor_config_test.cc
           unit/monitor/agent_test.cc unit/monitor/sqlite_migration_test.cc
+          unit/monitor/watch_hub_test.cc
   DEPS telekern_monitor_engine telekern_test_support)
 
 telekern_add_library(telekern_prometheus_fixture SOURCES support/prometheus_server.cc
