@@ -85,7 +85,8 @@ std::filesystem::path default_modules_dir() {
 }
 
 absl::StatusOr<std::shared_ptr<const auth::Authenticator>> make_authenticator(
-    const KernelConfig& config, const std::string& internal_key) {
+    const KernelConfig& config, const std::string& internal_key,
+    const auth::LoginProviders& login_providers) {
   auto settings =
       auth::parse_auth_settings(config.api_keys, config.users, config.jwt_secret,
                                 std::chrono::duration_cast<std::chrono::seconds>(config.jwt_ttl));
@@ -94,7 +95,8 @@ absl::StatusOr<std::shared_ptr<const auth::Authenticator>> make_authenticator(
                         str_cat(config.config_file.empty() ? "<defaults>" : config.config_file,
                                 ": ", settings.status().message()));
   }
-  return std::make_shared<const auth::Authenticator>(std::move(*settings), internal_key);
+  return std::make_shared<const auth::Authenticator>(std::move(*settings), internal_key,
+                                                     &login_providers);
 }
 
 // Prints the effective kernel config and, for every module in the modules dir,
@@ -227,7 +229,9 @@ int main(int argc, char** argv) {
   route_grpc_logs();
   log->info("{}", raise_open_files_limit());
   const std::string internal_key = auth::base64url_encode(auth::random_bytes(32));
-  auto authenticator = make_authenticator(*config, internal_key);
+  // Modules' users (the monitor's) for Login; outlives the manager and every authenticator.
+  auth::LoginProviders login_providers;
+  auto authenticator = make_authenticator(*config, internal_key, login_providers);
   if (!authenticator.ok()) {
     std::cerr << "telekernd: " << authenticator.status().message() << "\n";
     return kExitConfig;
@@ -267,7 +271,7 @@ int main(int argc, char** argv) {
     return current_authenticator;
   };
 
-  ModuleManager manager(*config, metrics, rpc_metrics, current_authenticator);
+  ModuleManager manager(*config, metrics, rpc_metrics, current_authenticator, &login_providers);
   auto start_time = std::chrono::system_clock::now();
   std::atomic<bool> public_metrics = config->http_public_metrics;
   HttpEndpoint http(metrics,
@@ -354,7 +358,7 @@ int main(int argc, char** argv) {
       }
       configure_logging(fresh->log_format == "json" ? LogFormat::kJson : LogFormat::kText,
                         fresh->log_level);
-      auto fresh_authenticator = make_authenticator(*fresh, internal_key);
+      auto fresh_authenticator = make_authenticator(*fresh, internal_key, login_providers);
       if (!fresh_authenticator.ok()) {
         log->error("SIGHUP: keeping the running auth settings: {}",
                    fresh_authenticator.status().message());

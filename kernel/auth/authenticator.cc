@@ -133,10 +133,23 @@ Role method_min_role(std::string_view path) {
   return role;
 }
 
-Authenticator::Authenticator(AuthSettings settings, std::string internal_key)
+namespace {
+// What an unknown user's password is checked against when no auth.users entry
+// can stand in: a hash of a random password with the iterations modules'
+// users get, made once per process (on first use: daemons without module
+// users never pay for it).
+const std::string& decoy_password_hash() {
+  static const std::string hash = hash_password(random_bytes(16));
+  return hash;
+}
+}  // namespace
+
+Authenticator::Authenticator(AuthSettings settings, std::string internal_key,
+                             const LoginProviders* providers)
     : settings_(std::move(settings)),
       internal_key_(std::move(internal_key)),
-      internal_key_hash_(sha256_hex(internal_key_)) {
+      internal_key_hash_(sha256_hex(internal_key_)),
+      providers_(providers) {
   if (settings_.jwt_secret.empty()) settings_.jwt_secret = random_bytes(32);
 }
 
@@ -229,24 +242,40 @@ absl::Status Authenticator::authorize(const Identity& identity, Role required,
 
 absl::StatusOr<LoginResult> Authenticator::login(std::string_view user,
                                                  std::string_view password) const {
-  const UserEntry* found = nullptr;
+  std::string password_hash;
+  Role role = options::v1::ROLE_UNSPECIFIED;
   for (const auto& entry : settings_.users) {
-    if (entry.name == user) found = &entry;
+    if (entry.name == user) {
+      password_hash = entry.password_hash;
+      role = entry.role;
+    }
+  }
+  if (password_hash.empty() && providers_ != nullptr && !user.empty()) {
+    if (auto provided = providers_->find(user)) {
+      auto parsed = parse_role(provided->credentials.role);
+      if (parsed.ok()) {
+        password_hash = std::move(provided->credentials.password_hash);
+        role = *parsed;
+      }
+    }
   }
   // An unknown user costs the same hash work as a wrong password (against a
-  // configured user's hash, so with its iterations), so timing tells no one
-  // which names exist.
-  if (found == nullptr) {
-    if (!settings_.users.empty())
+  // configured user's hash, so with its iterations, else a decoy with the
+  // iterations modules use), so timing tells no one which names exist.
+  if (password_hash.empty()) {
+    if (!settings_.users.empty()) {
       (void)verify_password(password, settings_.users.front().password_hash);
+    } else if (providers_ != nullptr && providers_->size() > 0) {
+      (void)verify_password(password, decoy_password_hash());
+    }  // else no user exists at all, so there is nothing to hide
     return absl::UnauthenticatedError("unknown user or wrong password");
   }
-  auto matches = verify_password(password, found->password_hash);
+  auto matches = verify_password(password, password_hash);
   if (!matches.ok() || !*matches)
     return absl::UnauthenticatedError("unknown user or wrong password");
   auto now = std::chrono::system_clock::now();
-  JwtClaims claims{found->name, role_name(found->role), now, now + settings_.jwt_ttl};
-  return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, found->role};
+  JwtClaims claims{std::string(user), role_name(role), now, now + settings_.jwt_ttl};
+  return LoginResult{sign_jwt(claims, settings_.jwt_secret), claims.expires_at, role};
 }
 
 }  // namespace telekern::kernel::auth

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernel/auth/login_providers.h"
 #include "telekern/options/v1/options.pb.h"
 
 namespace telekern::kernel::auth {
@@ -101,8 +102,10 @@ class CredentialCache {
 class Authenticator {
  public:
   // `internal_key` is the admin key the kernel's own channels send; it survives
-  // config reloads, so it is made once by the daemon.
-  Authenticator(AuthSettings settings, std::string internal_key);
+  // config reloads, so it is made once by the daemon, as are `providers`
+  // (modules' users, asked after auth.users; may be null).
+  Authenticator(AuthSettings settings, std::string internal_key,
+                const LoginProviders* providers = nullptr);
 
   bool enabled() const { return settings_.enabled(); }
   // Checks the credentials a call carries; UNAUTHENTICATED says what is wrong.
@@ -110,6 +113,8 @@ class Authenticator {
                                         std::string_view authorization) const;
   // PERMISSION_DENIED names the method, the role it needs and the caller's role.
   absl::Status authorize(const Identity& identity, Role required, std::string_view method) const;
+  // Signs in a user of auth.users or, failing that, of a module's login
+  // provider; the token carries the user's role and works for every module.
   absl::StatusOr<LoginResult> login(std::string_view user, std::string_view password) const;
   // A key with admin role for the kernel's own channels to its modules.
   const std::string& internal_key() const { return internal_key_; }
@@ -118,6 +123,7 @@ class Authenticator {
   AuthSettings settings_;
   std::string internal_key_;
   std::string internal_key_hash_;
+  const LoginProviders* providers_;
   std::shared_ptr<CredentialCache> cache_ = std::make_shared<CredentialCache>();
 };
 

@@ -1,25 +1,18 @@
-// The few primitives auth needs, over OpenSSL: base64url, SHA-256, HMAC,
-// PBKDF2 password hashes and constant-time comparison.
+// Auth's crypto primitives; they live in the SDK (telekern/crypto.h) so
+// modules that keep users hash passwords the way Login verifies them.
 #pragma once
 
-#include <absl/status/statusor.h>
-
-#include <string>
-#include <string_view>
+#include "telekern/crypto.h"
 
 namespace telekern::kernel::auth {
 
-std::string base64url_encode(std::string_view data);
-absl::StatusOr<std::string> base64url_decode(std::string_view text);
-
-std::string sha256_hex(std::string_view data);
-std::string hmac_sha256(std::string_view key, std::string_view data);
-bool constant_time_equal(std::string_view a, std::string_view b);
-std::string random_bytes(size_t count);
-
-// "pbkdf2-sha256$<iterations>$<salt base64url>$<hash base64url>"
-std::string hash_password(std::string_view password, int iterations = 210'000);
-// Whether `password` matches `encoded`; a malformed hash is an error naming the format.
-absl::StatusOr<bool> verify_password(std::string_view password, std::string_view encoded);
+using telekern::base64url_decode;
+using telekern::base64url_encode;
+using telekern::constant_time_equal;
+using telekern::hash_password;
+using telekern::hmac_sha256;
+using telekern::random_bytes;
+using telekern::sha256_hex;
+using telekern::verify_password;
 
 }  // namespace telekern::kernel::auth

@@ -38,11 +38,13 @@ std::string module_name_of(const std::filesystem::path& file) {
 }  // namespace
 
 ModuleManager::ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
-                             std::shared_ptr<const auth::Authenticator> authenticator)
+                             std::shared_ptr<const auth::Authenticator> authenticator,
+                             auth::LoginProviders* login_providers)
     : config_(std::move(config)),
       metrics_(metrics),
       rpc_metrics_(rpc_metrics),
       log_(make_logger("kernel")),
+      login_providers_(login_providers),
       authenticator_(std::move(authenticator)),
       callers_(
           std::make_unique<auth::CallerIdentity>(authenticator_, authenticator_->internal_key())),
@@ -453,7 +455,8 @@ absl::StatusOr<std::shared_ptr<ModuleManager::Record>> ModuleManager::prepare(
       *module_config, data_dir, make_logger(record->name), metrics_, *channels_,
       [callers = callers_.get()](const grpc::ServerContextBase& call) {
         return callers->caller_of(call);
-      });
+      },
+      login_providers_, record->name);
   return record;
 }
 

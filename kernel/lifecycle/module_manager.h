@@ -39,8 +39,11 @@ using OperationCallback = std::function<void(absl::StatusOr<OperationResult>)>;
 
 class ModuleManager {
  public:
+  // `login_providers` (may be null) receives the providers modules add; it
+  // must outlive the manager.
   ModuleManager(KernelConfig config, MetricsRegistry& metrics, RpcMetrics& rpc_metrics,
-                std::shared_ptr<const auth::Authenticator> authenticator);
+                std::shared_ptr<const auth::Authenticator> authenticator,
+                auth::LoginProviders* login_providers = nullptr);
   ~ModuleManager();
 
   // Starts serving `kernel_services`, loads the configured modules and serves
@@ -114,6 +117,7 @@ class ModuleManager {
   RpcMetrics& rpc_metrics_;
   std::shared_ptr<spdlog::logger> log_;
   std::vector<ServiceBinding> kernel_services_;
+  auth::LoginProviders* login_providers_;
 
   mutable std::mutex mutex_;  // guards everything below
   std::shared_ptr<const auth::Authenticator> authenticator_;

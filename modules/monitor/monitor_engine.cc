@@ -4,13 +4,13 @@
 #include <absl/strings/str_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <map>
 
 #include "metric_catalog.h"
+#include "telekern/crypto.h"
 #include "telekern/proto_time.h"
 #include "telekern/strings.h"
 
@@ -20,27 +20,6 @@ namespace {
 using google::protobuf::util::TimeUtil;
 constexpr auto kRecentWindow = std::chrono::minutes(5);
 constexpr size_t kScanPage = 2000;
-
-std::string hex(const unsigned char* data, size_t size) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 15]);
-  }
-  return out;
-}
-
-std::string hash_password(const std::string& password) {
-  unsigned char salt[16];
-  RAND_bytes(salt, sizeof salt);
-  unsigned char key[32];
-  constexpr int kIterations = 100000;
-  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt, sizeof salt,
-                    kIterations, EVP_sha256(), sizeof key, key);
-  return str_cat("pbkdf2-sha256$", kIterations, "$", hex(salt, sizeof salt), "$",
-                 hex(key, sizeof key));
-}
 
 std::string random_password() {
   static const char* alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -165,6 +144,7 @@ absl::Status MonitorEngine::ingest(std::vector<v1::MetricSample> samples) {
   std::lock_guard lock(mutex_);
   if (auto status = store_->insert_samples(samples); !status.ok()) return status;
   uint64_t fresh = 0;
+  const bool watched = !metric_hub_.empty();
   for (const auto& sample : samples) {
     std::vector<NodeStatusChange> status_changes;
     if (!nodes_.observe(sample, now, status_changes)) {
@@ -178,7 +158,7 @@ absl::Status MonitorEngine::ingest(std::vector<v1::MetricSample> samples) {
         apply(book_.node_status(change.node_id, change.node_name, change.status, now));
     }
     apply(book_.evaluate(sample, now));
-    if (!metric_hub_.empty()) {
+    if (watched) {
       v1::WatchMetricsResponse event;
       *event.mutable_sample() = sample;
       event.set_status(v1::NODE_STATUS_ACTIVE);
@@ -313,11 +293,12 @@ absl::Status MonitorEngine::scan(const std::string& node_id, TimePoint from, Tim
     bool more = false;
     {
       std::lock_guard lock(mutex_);
-      // A page ends at a time boundary, so samples of several nodes with the
-      // same time are never split between pages.
+      // A page ends at a millisecond boundary (stores range over whole
+      // milliseconds), so samples within one millisecond, of one node or of
+      // several, are never split between pages.
       auto status = store_->scan_samples(node_id, cursor, to, [&](const v1::MetricSample& s) {
         if (page.size() >= kScanPage &&
-            from_timestamp(s.time()) != from_timestamp(page.back().time())) {
+            sample_time_key(s.time()).ms != sample_time_key(page.back().time()).ms) {
           more = true;
           return false;
         }
@@ -329,7 +310,7 @@ absl::Status MonitorEngine::scan(const std::string& node_id, TimePoint from, Tim
     for (const auto& sample : page)
       if (!visit(sample)) return absl::OkStatus();
     if (!more || page.empty()) return absl::OkStatus();
-    cursor = from_timestamp(page.back().time()) + std::chrono::milliseconds(1);
+    cursor = TimePoint(std::chrono::milliseconds(sample_time_key(page.back().time()).ms + 1));
   }
   return absl::OkStatus();
 }
@@ -654,7 +635,7 @@ absl::StatusOr<v1::User> MonitorEngine::create_user(const v1::CreateUserRequest&
     return absl::InvalidArgumentError("password must have at least 8 characters");
   StoredUser user;
   user.name = request.name();
-  user.password_hash = hash_password(request.password());
+  user.password_hash = telekern::hash_password(request.password());
   user.role = request.role() == telekern::options::v1::ROLE_UNSPECIFIED
                   ? telekern::options::v1::ROLE_VIEWER
                   : request.role();
@@ -688,6 +669,16 @@ absl::StatusOr<std::vector<v1::User>> MonitorEngine::list_users() {
 absl::Status MonitorEngine::delete_user(const std::string& name) {
   std::lock_guard lock(mutex_);
   return store_->delete_user(name);
+}
+
+absl::StatusOr<std::optional<StoredUser>> MonitorEngine::find_user(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto users = store_->list_users();
+  if (!users.ok()) return users.status();
+  for (auto& user : *users) {
+    if (user.name == name) return std::optional<StoredUser>(std::move(user));
+  }
+  return std::optional<StoredUser>();
 }
 
 absl::StatusOr<std::string> MonitorEngine::ensure_admin() {

@@ -14,8 +14,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -88,10 +90,13 @@ class MonitorEngine {
       std::vector<v1::Alert>* open_now);
   std::shared_ptr<WatchHub<v1::WatchMetricsResponse>::Subscription> watch_metrics();
 
-  // Users of the monitor (admin-managed; passwords PBKDF2-hashed).
+  // Users of the monitor (admin-managed; passwords PBKDF2-hashed in the format
+  // the kernel's Login verifies: the module offers them to it).
   absl::StatusOr<v1::User> create_user(const v1::CreateUserRequest& request);
   absl::StatusOr<std::vector<v1::User>> list_users();
   absl::Status delete_user(const std::string& name);
+  // A user's stored record (hash and role), for the kernel's Login; nullopt when unknown.
+  absl::StatusOr<std::optional<StoredUser>> find_user(std::string_view name);
   // Creates an admin with a random password when there are no users; returns it (once).
   absl::StatusOr<std::string> ensure_admin();
 

@@ -20,6 +20,50 @@ namespace {
 
 constexpr const char* kDefaultTransport = "telekern://127.0.0.1:7070";
 
+// Offers the monitor's users to the kernel's Login, so one token works for
+// every module. The kernel stops asking before stop(); `engine` empties then.
+class MonitorLogins final : public LoginProvider {
+ public:
+  void attach(std::shared_ptr<MonitorEngine> engine, std::shared_ptr<spdlog::logger> logger) {
+    std::lock_guard lock(mutex_);
+    engine_ = std::move(engine);
+    logger_ = std::move(logger);
+  }
+  void detach() { attach(nullptr, nullptr); }
+
+  std::optional<LoginCredentials> find_login(std::string_view user) const override {
+    std::shared_ptr<MonitorEngine> engine;
+    std::shared_ptr<spdlog::logger> logger;
+    {
+      std::lock_guard lock(mutex_);
+      engine = engine_;
+      logger = logger_;
+    }
+    if (!engine) return std::nullopt;
+    auto found = engine->find_user(user);
+    if (!found.ok()) {
+      if (logger) logger->error("login of '{}': {}", user, std::string(found.status().message()));
+      return std::nullopt;
+    }
+    if (!*found) return std::nullopt;
+    switch ((*found)->role) {
+      case telekern::options::v1::ROLE_VIEWER:
+        return LoginCredentials{(*found)->password_hash, "viewer"};
+      case telekern::options::v1::ROLE_OPERATOR:
+        return LoginCredentials{(*found)->password_hash, "operator"};
+      case telekern::options::v1::ROLE_ADMIN:
+        return LoginCredentials{(*found)->password_hash, "admin"};
+      default:
+        return std::nullopt;  // create_user stores no other role
+    }
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<MonitorEngine> engine_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
 class MonitorModule final : public ConfiguredModule<MonitorOptions> {
  public:
   MonitorModule()
@@ -67,6 +111,8 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
         service_.attach(engine_, [&context](const grpc::ServerContextBase& call) {
           return context.caller(call);
         });
+        logins_.attach(engine_, logger_);
+        context.add_login_provider(logins_);
       }
     }
     if (options.agent_enabled) {
@@ -117,6 +163,7 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
       agent = std::move(agent_);
     }
     stop_watch_.reset();
+    logins_.detach();
     if (agent) agent->stop();
     service_.detach();
     if (engine) engine->shutdown();
@@ -129,6 +176,7 @@ class MonitorModule final : public ConfiguredModule<MonitorOptions> {
   }
 
   MonitorService service_;
+  MonitorLogins logins_;
   std::shared_ptr<MonitorEngine> engine_;
   std::shared_ptr<Agent> agent_;
   std::shared_ptr<spdlog::logger> logger_;

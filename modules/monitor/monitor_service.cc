@@ -204,7 +204,7 @@ grpc::ServerWriteReactor<v1::WatchMetricsResponse>* MonitorService::WatchMetrics
           auto event = subscription->next(kWatchPoll);
           if (!event) {
             if (subscription->overflowed())
-              return absl::ResourceExhaustedError("watcher fell behind; reconnect");
+              return subscription->overflow_status("WatchMetrics", "samples");
             continue;
           }
           if (!node_id.empty() && event->sample().node_id() != node_id) continue;
@@ -239,7 +239,7 @@ grpc::ServerWriteReactor<v1::WatchAlertsResponse>* MonitorService::WatchAlerts(
           auto event = subscription->next(kWatchPoll);
           if (!event) {
             if (subscription->overflowed())
-              return absl::ResourceExhaustedError("watcher fell behind; reconnect");
+              return subscription->overflow_status("WatchAlerts", "alert changes");
             continue;
           }
           if (!wanted(event->alert())) continue;

@@ -82,4 +82,32 @@ absl::StatusOr<std::unique_ptr<MonitorStore>> open_postgres_store(const std::str
 // The sample's columns apart from the metrics: cores and devices, serialized.
 std::string sample_detail(const v1::MetricSample& sample);
 
+// A sample is keyed by node and its exact time, stored as the whole
+// milliseconds queries range over plus the nanoseconds within that
+// millisecond: two samples of one node within a millisecond are two rows, and
+// only a redelivery (the same time to the nanosecond) is skipped.
+struct SampleTimeKey {
+  int64_t ms = 0;
+  int64_t sub_ms_ns = 0;  // 0..999'999
+};
+inline SampleTimeKey sample_time_key(const google::protobuf::Timestamp& time) {
+  int64_t ns = time.seconds() * 1'000'000'000 + time.nanos();
+  int64_t ms = ns / 1'000'000;
+  if (ns % 1'000'000 < 0) --ms;  // floor for times before 1970
+  return {ms, ns - ms * 1'000'000};
+}
+inline google::protobuf::Timestamp sample_time(int64_t ms, int64_t sub_ms_ns) {
+  int64_t ns = ms * 1'000'000 + sub_ms_ns;
+  google::protobuf::Timestamp time;
+  int64_t seconds = ns / 1'000'000'000;
+  int64_t nanos = ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --seconds;
+  }
+  time.set_seconds(seconds);
+  time.set_nanos(static_cast<int32_t>(nanos));
+  return time;
+}
+
 }  // namespace telekern::monitor

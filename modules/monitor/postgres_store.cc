@@ -29,7 +29,8 @@ int64_t millis(StoreTime time) {
 int64_t millis(const google::protobuf::Timestamp& time) { return millis(from_timestamp(time)); }
 
 const std::vector<std::string>& migrations() {
-  static const std::vector<std::string> steps = {R"sql(
+  static const std::vector<std::string> steps = {
+      R"sql(
 CREATE TABLE samples (
   node_id TEXT NOT NULL, ts_ms BIGINT NOT NULL, node_name TEXT NOT NULL,
   cpu DOUBLE PRECISION, memory DOUBLE PRECISION, disk_read DOUBLE PRECISION,
@@ -48,6 +49,12 @@ CREATE TABLE alert_events (seq BIGSERIAL PRIMARY KEY, alert_id BIGINT NOT NULL,
 CREATE INDEX alert_events_by_alert ON alert_events (alert_id);
 CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role INTEGER NOT NULL,
   created_ms BIGINT NOT NULL);
+)sql",
+      // The key gains the nanoseconds within the millisecond (see SampleTimeKey).
+      R"sql(
+ALTER TABLE samples ADD COLUMN ts_sub_ms_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples DROP CONSTRAINT samples_pkey;
+ALTER TABLE samples ADD PRIMARY KEY (node_id, ts_ms, ts_sub_ms_ns);
 )sql"};
   return steps;
 }
@@ -142,12 +149,13 @@ class PostgresStore final : public MonitorStore {
       Params params;
       for (size_t i = start; i < end; ++i) {
         const auto& s = samples[i];
+        SampleTimeKey key = sample_time_key(s.time());
         sql += i == start ? "(" : ",(";
-        for (int column = 0; column < 16; ++column)
+        for (int column = 0; column < 17; ++column)
           str_append(sql, column ? "," : "", "$", params.size() + column + 1);
         sql += ")";
         params.text(s.node_id())
-            .integer(millis(s.time()))
+            .integer(key.ms)
             .text(s.node_name())
             .text(exact(s.cpu_percent()))
             .text(exact(s.memory_percent()))
@@ -165,6 +173,7 @@ class PostgresStore final : public MonitorStore {
           params.bytes(sample_detail(s));
         else
           params.null();
+        params.integer(key.sub_ms_ns);
       }
       sql += " ON CONFLICT DO NOTHING";
       if (auto result = query(sql, params); !result.ok()) {
@@ -180,26 +189,27 @@ class PostgresStore final : public MonitorStore {
     // Read in pages through keyset pagination, so no range is held in memory.
     int64_t cursor = millis(from);
     std::string after_node;
+    int64_t after_sub_ms_ns = 0;
     bool first = true;
     while (true) {
       std::string sql =
           "SELECT node_id, ts_ms, node_name, cpu, memory, disk_read, disk_write, network_rx, "
-          "network_tx, load1, load5, load15, memory_used, memory_total, interval_ms, detail "
-          "FROM samples WHERE ts_ms < $1 AND ";
+          "network_tx, load1, load5, load15, memory_used, memory_total, interval_ms, detail, "
+          "ts_sub_ms_ns FROM samples WHERE ts_ms < $1 AND ";
       Params params;
       params.integer(millis(to));
       if (first) {
         sql += "ts_ms >= $2";
         params.integer(cursor);
       } else {
-        sql += "(ts_ms, node_id) > ($2, $3)";
-        params.integer(cursor).text(after_node);
+        sql += "(ts_ms, node_id, ts_sub_ms_ns) > ($2, $3, $4)";
+        params.integer(cursor).text(after_node).integer(after_sub_ms_ns);
       }
       if (!node_id.empty()) {
         str_append(sql, " AND node_id = $", params.size() + 1);
         params.text(node_id);
       }
-      sql += " ORDER BY ts_ms, node_id LIMIT 2000";
+      sql += " ORDER BY ts_ms, node_id, ts_sub_ms_ns LIMIT 2000";
       auto result = query(sql, params);
       if (!result.ok()) return result.status();
       PGresult* r = result->get();
@@ -219,7 +229,7 @@ class PostgresStore final : public MonitorStore {
           }
         }
         s.set_node_id(text(0));
-        *s.mutable_time() = to_timestamp(StoreTime(std::chrono::milliseconds(integer(1))));
+        *s.mutable_time() = sample_time(integer(1), integer(16));
         s.set_node_name(text(2));
         s.set_cpu_percent(real(3));
         s.set_memory_percent(real(4));
@@ -237,6 +247,7 @@ class PostgresStore final : public MonitorStore {
         fill_derived(s);
         cursor = integer(1);
         after_node = s.node_id();
+        after_sub_ms_ns = integer(16);
         if (!visit(s)) return absl::OkStatus();
       }
       if (rows < 2000) return absl::OkStatus();

@@ -4,6 +4,8 @@
 // than silently losing events or slowing ingestion.
 #pragma once
 
+#include <absl/status/status.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -11,7 +13,10 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string_view>
 #include <vector>
+
+#include "telekern/strings.h"
 
 namespace telekern::monitor {
 
@@ -33,6 +38,14 @@ class WatchHub {
     bool overflowed() const {
       std::lock_guard lock(mutex_);
       return overflowed_ && queue_.empty();
+    }
+    // How a cut-off watcher's call ends: RESOURCE_EXHAUSTED naming the cause,
+    // so a client tells it from a cancel and knows to reconnect.
+    absl::Status overflow_status(std::string_view watch, std::string_view events) const {
+      return absl::ResourceExhaustedError(str_cat(
+          watch, ": this watcher fell ", capacity_, " ", events,
+          " behind (it read more slowly than they arrived) and was cut off so ingestion never "
+          "waits for it; reconnect to start again from the current state"));
     }
 
    private:

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -52,7 +53,8 @@ struct AbiVersion {
 
 // Bump minor for additions old modules can ignore, major for anything else.
 // 2.0: ModuleInfo::validate, ModuleContext::channel_to(), Config keeps where values came from.
-inline constexpr AbiVersion kAbiVersion{2, 0};
+// 2.1: ModuleContext::add_login_provider() (appended to the vtable; 2.0 modules never call it).
+inline constexpr AbiVersion kAbiVersion{2, 1};
 
 struct ModuleInfo {
   std::string name;     // short name, e.g. "broker"; also the config section
@@ -92,6 +94,25 @@ struct Caller {
   std::string role;
 };
 
+// A user a module keeps, as the kernel's Login needs it.
+struct LoginCredentials {
+  // PBKDF2 hash as telekern/crypto.h's hash_password() writes it; never the password.
+  std::string password_hash;
+  std::string role;  // "viewer", "operator" or "admin"
+};
+
+// Lets the kernel's Login sign in users a module keeps (the monitor's users):
+// Login tries the kernel's auth.users first, then each provider in the order
+// they were added. The kernel verifies the password itself, so every login
+// costs the same hash work and the token it issues works for every module.
+class BOOST_SYMBOL_VISIBLE LoginProvider {
+ public:
+  virtual ~LoginProvider() = default;
+  // The credentials of `user`, or nullopt when the module does not know it.
+  // Thread-safe and cheap: a lookup, no hashing.
+  virtual std::optional<LoginCredentials> find_login(std::string_view user) const = 0;
+};
+
 // What the kernel hands a module at start. Owned by the kernel; valid until
 // the module's stop() returns.
 class ModuleContext {
@@ -118,6 +139,10 @@ class ModuleContext {
   // the router forwards carries the kernel's own proof, and x-telekern-*
   // metadata a client writes itself is ignored.
   virtual Caller caller(const grpc::ServerContextBase& call) const = 0;
+  // (ABI 2.1) Offers `provider`'s users to the kernel's Login. The kernel
+  // stops calling it before it calls the module's stop() (and waits for a
+  // lookup in progress), so it must live until stop() is called.
+  virtual void add_login_provider(const LoginProvider& provider) = 0;
 };
 
 class BOOST_SYMBOL_VISIBLE Module {

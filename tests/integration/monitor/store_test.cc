@@ -98,6 +98,25 @@ TEST_P(StoreTest, SamplesRoundTripDeduplicatedAndOrdered) {
   EXPECT_EQ(scan("", 0, 1'000'000).size(), 3000u);
 }
 
+TEST_P(StoreTest, SamplesWithinOneMillisecondAreKeptApartWithTheirExactTimes) {
+  auto first = sample("a", 5000, 10);
+  auto second = sample("a", 5000, 20);
+  second.mutable_time()->set_nanos(second.time().nanos() + 250'000);  // 0.25 ms later
+  auto third = sample("a", 5000, 30);
+  third.mutable_time()->set_nanos(third.time().nanos() + 999'999);
+  ASSERT_TRUE(store_->insert_samples({third, first, second}).ok());
+  ASSERT_TRUE(store_->insert_samples({second}).ok());  // a redelivery: same nanosecond, skipped
+  for (const std::string node : {"", "a"}) {
+    auto got = scan(node, 5000, 5001);
+    ASSERT_EQ(got.size(), 3u) << "node filter '" << node << "'";
+    EXPECT_EQ(got[0].cpu_percent(), 10);
+    EXPECT_EQ(got[1].cpu_percent(), 20);
+    EXPECT_EQ(got[1].time().nanos() - got[0].time().nanos(), 250'000);
+    EXPECT_EQ(got[2].cpu_percent(), 30);
+    EXPECT_EQ(from_timestamp(got[2].time()), from_timestamp(third.time()));
+  }
+}
+
 TEST_P(StoreTest, ThresholdsAlertsEventsNodesUsers) {
   v1::Threshold threshold;
   threshold.set_node_id("*");

@@ -1,4 +1,4 @@
-#include "kernel/auth/crypto.h"
+#include "telekern/crypto.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,7 +10,7 @@
 
 #include "telekern/strings.h"
 
-namespace telekern::kernel::auth {
+namespace telekern {
 namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view kPasswordScheme = "pbkdf2-sha256";
@@ -121,4 +121,4 @@ absl::StatusOr<bool> verify_password(std::string_view password, std::string_view
   return constant_time_equal(pbkdf2(password, *salt, static_cast<int>(*iterations)), *expected);
 }
 
-}  // namespace telekern::kernel::auth
+}  // namespace telekern
