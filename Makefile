@@ -110,12 +110,18 @@ bench: build
 	cmake --build $(BUILD_DIR) --target telekern_benchmarks
 	@for b in $(BUILD_DIR)/bench/*; do echo "== $$b"; $$b || exit 1; done
 
-# `make soak`: telekernd with every module under a mixed load, a reload every
-# 10 s and SIGHUP every minute, for SOAK_MINUTES (10); fails when a call fails
-# or RSS, open files, threads or mappings grow. Plot in build/soak/soak.svg.
+# `make soak`: first RELOADS (1000) broker reloads under producers and a
+# consumer (the reload test's client), failing when a call fails or RSS grew
+# more than 5 MiB, or mappings or open files grew, after the first 10; then
+# telekernd with every module under a mixed load, a reload every 10 s and
+# SIGHUP every minute, for SOAK_MINUTES (10); fails when a call fails or RSS,
+# open files, threads or mappings grow. Plot in build/soak/soak.svg.
 SOAK_MINUTES ?= 10
+RELOADS ?= 1000
 soak: build
-	cmake --build $(BUILD_DIR) --target telekern_soak
+	cmake --build $(BUILD_DIR) --target telekern_soak telekern_broker_integration_tests
+	TELEKERN_RELOADS=$(RELOADS) $(BUILD_DIR)/tests/telekern_broker_integration_tests \
+	  --gtest_filter='BrokerReloadTest.ReloadKeepsAcknowledgedRecordsTopicsAndOffsets'
 	SOAK_MINUTES=$(SOAK_MINUTES) $(BUILD_DIR)/soak/telekern_soak
 
 fuzz: deps

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "kernel/http/rate_limiter.h"
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
@@ -68,6 +69,12 @@ const ConfigSchema& kernel_schema() {
       {"grpc_rate_per_credential", ConfigType::kDouble, "0",
        "Calls a second per credential on gRPC, gateway calls included (burst twice that); "
        "0 = unlimited"},
+      {"rate_limits", ConfigType::kNode, "",
+       "Calls a second per caller (credential, or client address without one; burst twice "
+       "that) by route family or service: `/api/v1/: 50` limits HTTP paths under that "
+       "prefix, `telekern.broker.v1.Broker: 1000` or `telekern.broker.v1.Broker/Produce: "
+       "5000` limit gRPC and gateway calls alike; the longest prefix and the most specific "
+       "service rule apply"},
       {"data_dir", ConfigType::kString, "./data",
        "Directory under which each module gets its own data directory"},
       {"modules_dir", ConfigType::kString, "",
@@ -216,6 +223,34 @@ absl::StatusOr<KernelConfig> load_kernel_config(
   result.remote.ca_file = config.get_string("remote.ca");
   result.remote.keepalive = std::chrono::duration_cast<std::chrono::milliseconds>(
       config.get_duration("remote.keepalive"));
+  auto limits = config.get_node("rate_limits");
+  if (limits.IsDefined() && limits.IsMap()) {
+    for (const auto& entry : limits) {
+      auto where = str_cat(file, ":", entry.first.Mark().line + 1, ": key 'rate_limits.",
+                           entry.first.IsScalar() ? entry.first.Scalar() : "?", "': ");
+      if (!entry.first.IsScalar() || !entry.second.IsScalar()) {
+        return absl::InvalidArgumentError(
+            str_cat(where, "each entry is a route prefix or service: calls a second"));
+      }
+      if (auto invalid = http::RateRules::invalid_scope(entry.first.Scalar())) {
+        return absl::InvalidArgumentError(str_cat(where, *invalid));
+      }
+      double rate = 0;
+      try {
+        rate = entry.second.as<double>();
+      } catch (const YAML::Exception&) {
+        rate = -1;
+      }
+      if (!(rate > 0)) {
+        return absl::InvalidArgumentError(
+            str_cat(where, "'", entry.second.Scalar(), "' must be a number of calls a second > 0"));
+      }
+      result.rate_limits[entry.first.Scalar()] = rate;
+    }
+  } else if (limits.IsDefined() && !limits.IsNull()) {
+    return absl::InvalidArgumentError(str_cat(
+        file, ": key 'rate_limits': must map route prefixes or services to calls a second"));
+  }
   auto remote = config.get_node("remote_services");
   if (remote.IsDefined() && remote.IsMap()) {
     for (const auto& entry : remote) {

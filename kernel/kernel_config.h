@@ -33,6 +33,9 @@ struct KernelConfig {
   } gateway;                            // http_gateway.*
   std::string console_dir;              // http_console.dir: "" = default, "off" = none
   double grpc_rate_per_credential = 0;  // 0: unlimited
+  // rate_limits: route family ("/api/v1/") or service/method -> calls a
+  // second per caller (http::RateRules)
+  std::map<std::string, double> rate_limits;
   std::filesystem::path data_dir;
   std::filesystem::path modules_dir;
   std::vector<std::string> load;  // modules to load at start; empty = all in modules_dir

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel/auth/authenticator.h"
+#include "kernel/auth/call_gate.h"
 #include "kernel/auth/crypto.h"
 #include "kernel/http/http_access.h"
 #include "kernel/http_endpoint.h"
@@ -294,12 +295,16 @@ int main(int argc, char** argv) {
     console = std::make_shared<const http::ConsoleFiles>(*dir);
   }
   http.enable_gateway(
-      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
+      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
+       [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
+         return auth::check_credentials(*authenticator_source(), api_key, authorization, path);
+       }},
       {.call_timeout = config->gateway.call_timeout,
        .max_body_bytes = config->gateway.max_body_bytes,
        .version = kTelekernVersion,
        .per_credential = {config->gateway.rate_per_credential, 0},
        .per_address = {config->gateway.rate_per_address, 0},
+       .rate_limits = config->rate_limits,
        .cors_origins = config->gateway.cors_origins,
        .max_streams = config->gateway.max_streams,
        .console = console});

@@ -5,6 +5,10 @@
 telekern_add_test(telekern_console_files_tests LABEL unit
   SOURCES unit/console/console_files_test.cc
   DEPS telekern_kernel_core telekern_test_support)
+# The kernel's report tickets (how a new tab opens a module's HTML report).
+telekern_add_test(telekern_console_report_tickets_tests LABEL unit
+  SOURCES unit/console/report_tickets_test.cc
+  DEPS telekern_kernel_core)
 
 set(TELEKERN_CONSOLE_ARTIFACTS ${PROJECT_BINARY_DIR}/test-artifacts/console)
 set(telekern_vitest ${TELEKERN_WEB_SOURCE}/node_modules/vitest/vitest.mjs)

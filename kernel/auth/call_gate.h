@@ -10,6 +10,7 @@
 #include <grpcpp/support/status.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,12 +20,22 @@
 
 namespace telekern::kernel::auth {
 
+// The gate's checks on credentials alone: OK, UNAUTHENTICATED or
+// PERMISSION_DENIED for a call to `path` ("/pkg.Service/Method") made with
+// this API key and Authorization value. The HTTP gateway asks it before it
+// parses a request body, so a caller without the right gets 401/403 rather
+// than a 400 about a body it may not send at all.
+absl::Status check_credentials(const Authenticator& authenticator, std::string_view api_key,
+                               std::string_view authorization, std::string_view path);
+
 class CallGate {
  public:
   // `calls_per_second` > 0 limits each credential (token bucket, burst twice
   // that; the kernel's own calls are exempt): past it RESOURCE_EXHAUSTED.
-  explicit CallGate(std::shared_ptr<const Authenticator> authenticator,
-                    double calls_per_second = 0);
+  // `rate_limits`: the config's service and method rules (http::RateRules),
+  // per credential, or per client address when auth is off.
+  explicit CallGate(std::shared_ptr<const Authenticator> authenticator, double calls_per_second = 0,
+                    const std::map<std::string, double>& rate_limits = {});
 
   // OK, or UNAUTHENTICATED (no or bad credentials) / PERMISSION_DENIED (role
   // too low) with a message that says which, for a call to `path`
@@ -36,6 +47,7 @@ class CallGate {
  private:
   std::atomic<std::shared_ptr<const Authenticator>> authenticator_;
   std::unique_ptr<http::RateLimiter> limiter_;  // null: unlimited
+  mutable http::RateRules rules_;
 };
 
 }  // namespace telekern::kernel::auth

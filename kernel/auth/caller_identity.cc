@@ -24,6 +24,20 @@ CallerMetadata CallerMetadata::of(const grpc::ServerContextBase& call) {
   return out;
 }
 
+std::string client_address(const grpc::ServerContextBase& call) {
+  std::string peer = call.peer();  // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "inproc"...
+  if (peer.starts_with("ipv4:")) return peer.substr(5, peer.rfind(':') - 5);
+  if (peer.starts_with("ipv6:[")) return peer.substr(6, peer.find(']') - 6);
+  if (peer.starts_with("unix:")) return peer;
+  const auto& metadata = call.client_metadata();
+  auto forwarded =
+      metadata.find(grpc::string_ref(kClientAddressHeader.data(), kClientAddressHeader.size()));
+  if (forwarded != metadata.end()) {
+    return std::string(forwarded->second.data(), forwarded->second.size());
+  }
+  return peer;
+}
+
 bool is_private_metadata(std::string_view name) {
   return name.empty() || name[0] == ':' || name.starts_with("grpc-") || name == "x-api-key" ||
          name == "authorization" || name == "user-agent" || name.starts_with("x-telekern-");

@@ -32,6 +32,13 @@ struct CallerMetadata {
   static CallerMetadata of(const grpc::ServerContextBase& call);
 };
 
+// The client address the HTTP gateway passes on for its caller.
+inline constexpr std::string_view kClientAddressHeader = "x-telekern-client-address";
+
+// Where a call comes from ("127.0.0.1", no port): the peer's address, or for a
+// call on the in-process channel (the gateway) the address it passed on.
+std::string client_address(const grpc::ServerContextBase& call);
+
 // Metadata a forwarded call must not pass on: credentials, x-telekern-*,
 // and what gRPC sets itself.
 bool is_private_metadata(std::string_view name);

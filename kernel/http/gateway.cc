@@ -4,13 +4,19 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <zlib.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <future>
+#include <nlohmann/json.hpp>
+#include <optional>
 
+#include "kernel/auth/caller_identity.h"
 #include "kernel/http/json_errors.h"
 #include "kernel/http/openapi.h"
 #include "kernel/http/transcoder.h"
+#include "telekern/status.h"
 #include "telekern/strings.h"
 
 namespace telekern::kernel::http {
@@ -72,11 +78,72 @@ void send_raw_body(const Route& route, const Message& message, httplib::Response
   set_download_name(route, response);
 }
 
-void add_credentials(const httplib::Request& request, grpc::ClientContext& context) {
-  auto api_key = request.get_header_value("X-API-Key");
+// `text` gzip-encoded at zlib's default level; nullopt if zlib fails.
+std::optional<std::string> gzip(std::string_view text) {
+  z_stream stream{};
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&stream, text.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  stream.avail_in = static_cast<uInt>(text.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  int result = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (result != Z_STREAM_END) return std::nullopt;
+  return out;
+}
+
+// A report page (megabytes: plotly.js and the data embedded). httplib would
+// compress it on the fly with brotli at quality 11 for any browser (a minute
+// for an 8 MB report on this kind of machine); a body from a content provider
+// of known length it sends as is, so the page goes out gzip-encoded here
+// (a fraction of a second) or plain.
+void send_report_page(const Route& route, const Message& message, const httplib::Request& request,
+                      httplib::Response& response) {
+  std::string scratch;
+  const std::string& html =
+      message.GetReflection()->GetStringReference(message, route.response_body, &scratch);
+  std::optional<std::string> packed;
+  if (to_lower(request.get_header_value("Accept-Encoding")).find("gzip") != std::string::npos) {
+    packed = gzip(html);
+  }
+  auto body = std::make_shared<const std::string>(packed ? std::move(*packed) : html);
+  if (packed) response.set_header("Content-Encoding", "gzip");
+  response.set_header("Vary", "Accept-Encoding");
+  response.set_content_provider(body->size(), route.response_content_type,
+                                [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                                  return sink.write(body->data() + offset,
+                                                    std::min(length, body->size() - offset));
+                                });
+}
+
+// The caller's credentials, or those a report ticket lends its one GET.
+void add_credentials(const httplib::Request& request, const ReportTickets::Grant* lent,
+                     grpc::ClientContext& context) {
+  // For the call gate's per-address limits (trusted only on the in-process channel).
+  context.AddMetadata(std::string(auth::kClientAddressHeader), request.remote_addr);
+  auto api_key = lent ? lent->api_key : request.get_header_value("X-API-Key");
   if (!api_key.empty()) context.AddMetadata("x-api-key", api_key);
-  auto authorization = request.get_header_value("Authorization");
+  auto authorization = lent ? lent->authorization : request.get_header_value("Authorization");
   if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+}
+
+bool is_report_route(const Route& route) {
+  return route.response_body != nullptr && route.response_content_type.starts_with("text/html");
+}
+
+// A report path as the console sends it: no query, fragment or escapes, so
+// the path a ticket names is the path its GET arrives at.
+bool plain_report_path(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.size() > 512) return false;
+  return std::all_of(path.begin(), path.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' ||
+           c == '.' || c == '~' || c == ':' || c == '@';
+  });
 }
 
 bool wants_sse(const httplib::Request& request) {
@@ -194,31 +261,43 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
                               .gauge("telekern_http_gateway_open_streams",
                                      "Server streams (SSE/NDJSON) open through the gateway now")
                               .with({})),
+      report_tickets_(options_.report_ticket_lifetime),
       credential_limiter_(options_.per_credential),
-      address_limiter_(options_.per_address) {}
+      address_limiter_(options_.per_address),
+      rules_(options_.rate_limits) {}
 
 bool Gateway::admit(const httplib::Request& request, httplib::Response& response) {
-  auto refuse = [&](std::chrono::milliseconds wait, const char* which, const RateLimit& limit,
-                    const char* key) {
+  // `which`: "address", "credential" or "route:<prefix>" (the metric's label).
+  auto refuse = [&](std::chrono::milliseconds wait, const std::string& which, double per_second,
+                    const std::string& key) {
     limited_.with({which}).inc();
     auto seconds = std::max<int64_t>(1, (wait.count() + 999) / 1000);
     response.set_header("Retry-After", std::to_string(seconds));
+    std::string per = which.starts_with("route:") ? str_cat(" to ", which.substr(6), " per caller")
+                                                  : str_cat(" per ", which);
     send_error(response, grpc::StatusCode::RESOURCE_EXHAUSTED,
-               str_cat("more than ", std::to_string(static_cast<int64_t>(limit.per_second)),
-                       " requests a second per ", which, "; retry after ", std::to_string(seconds),
+               str_cat("more than ", std::to_string(static_cast<int64_t>(per_second)),
+                       " requests a second", per, "; retry after ", std::to_string(seconds),
                        " s (limit: ", key, ")"));
   };
   if (auto wait = address_limiter_.acquire(request.remote_addr)) {
-    refuse(*wait, "address", address_limiter_.limit(), "http_gateway.rate_per_address");
+    refuse(*wait, "address", address_limiter_.limit().per_second, "http_gateway.rate_per_address");
     return false;
   }
   std::string credential = request.get_header_value("X-API-Key");
   if (credential.empty()) credential = request.get_header_value("Authorization");
   if (!credential.empty()) {
     if (auto wait = credential_limiter_.acquire(credential)) {
-      refuse(*wait, "credential", credential_limiter_.limit(), "http_gateway.rate_per_credential");
+      refuse(*wait, "credential", credential_limiter_.limit().per_second,
+             "http_gateway.rate_per_credential");
       return false;
     }
+  }
+  if (auto refused = rules_.acquire_route(request.path,
+                                          credential.empty() ? request.remote_addr : credential)) {
+    refuse(refused->wait, str_cat("route:", refused->scope), refused->per_second,
+           str_cat("rate_limits.", refused->scope));
+    return false;
   }
   return true;
 }
@@ -279,6 +358,10 @@ void Gateway::install(httplib::Server& server) {
   server.Get("/swagger", [](const httplib::Request&, httplib::Response& response) {
     response.set_redirect("/swagger/");
   });
+  server.Post("/api/report-tickets",
+              [this](const httplib::Request& request, httplib::Response& response) {
+                issue_report_ticket(request, response);
+              });
   server.Post(R"(/rpc/.*)", [this](const httplib::Request& request, httplib::Response& response) {
     serve_rpc(request, response);
   });
@@ -336,6 +419,23 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
   auto table = routes();
   std::vector<std::string> other_verbs;
   auto match = table->match(request.method, request.path, &other_verbs);
+  if (match && request.method == "GET" && is_report_route(*match->route) &&
+      request.has_param("ticket")) {
+    auto grant = report_tickets_.redeem(request.get_param_value("ticket"), request.path);
+    if (!grant.ok()) {
+      send_error(response, grpc::StatusCode::UNAUTHENTICATED,
+                 std::string(grant.status().message()));
+      response.set_header("Cache-Control", "no-store");
+      calls_
+          .with({match->route->method->service()->full_name(), match->route->method->name(),
+                 std::to_string(response.status)})
+          .inc();
+      return;
+    }
+    call(*match->route->method, match->route->method->service()->full_name(), request, response,
+         &*match, &*grant);
+    return;
+  }
   if (match) {
     call(*match->route->method, match->route->method->service()->full_name(), request, response,
          &*match);
@@ -370,6 +470,47 @@ void Gateway::serve_route(const httplib::Request& request, httplib::Response& re
              str_cat("no route for ", request.method, " ", request.path,
                      "; every RPC is at POST /rpc/<package.Service>/<Method>, the routes are "
                      "listed at /api/openapi.json"));
+}
+
+void Gateway::issue_report_ticket(const httplib::Request& request, httplib::Response& response) {
+  if (!admit(request, response)) return;
+  response.set_header("Cache-Control", "no-store");
+  auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  std::string path = body.is_object() && body.contains("path") && body["path"].is_string()
+                         ? body["path"].get<std::string>()
+                         : std::string();
+  if (!plain_report_path(path)) {
+    send_error(response, grpc::StatusCode::INVALID_ARGUMENT,
+               "send {\"path\": \"/bench/runs/ID/report\"}: the path of a report route, "
+               "without query or escapes");
+    return;
+  }
+  auto table = routes();
+  auto match = table->match("GET", path);
+  if (!match || !is_report_route(*match->route)) {
+    send_error(response, grpc::StatusCode::INVALID_ARGUMENT,
+               str_cat("GET ", path,
+                       " is not a report route of a loaded module (a route answering text/html); "
+                       "tickets open reports only"));
+    return;
+  }
+  // The credentials must hold now, for the report's own method and role (the
+  // GET is checked again): a stale session hears it here, not in a new tab.
+  if (sources_.authorize) {
+    const auto& method = *match->route->method;
+    auto allowed = sources_.authorize(
+        request.get_header_value("X-API-Key"), request.get_header_value("Authorization"),
+        str_cat("/", method.service()->full_name(), "/", method.name()));
+    if (!allowed.ok()) {
+      send_error(response, to_grpc(allowed).error_code(), std::string(allowed.message()));
+      return;
+    }
+  }
+  std::string ticket = report_tickets_.issue(
+      {path, request.get_header_value("X-API-Key"), request.get_header_value("Authorization")});
+  nlohmann::json answer = {{"url", str_cat(path, "?ticket=", ticket)},
+                           {"expiresInSeconds", report_tickets_.lifetime().count()}};
+  response.set_content(answer.dump(), "application/json");
 }
 
 namespace {
@@ -427,7 +568,7 @@ void stream_raw_body(const Route& route, std::shared_ptr<StreamCall> call,
 
 void Gateway::call(const MethodDescriptor& method, const std::string& service_name,
                    const httplib::Request& request, httplib::Response& response,
-                   const RouteMatch* match) {
+                   const RouteMatch* match, const ReportTickets::Grant* lent) {
   auto count = [&] {
     calls_.with({service_name, method.name(), std::to_string(response.status)}).inc();
   };
@@ -438,10 +579,24 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     count();
     return;
   }
+  const std::string path = str_cat("/", service_name, "/", method.name());
+  // Who may call comes first: a caller without the right learns that (401 or
+  // 403), not what is wrong with a body it may not send.
+  if (sources_.authorize) {
+    auto allowed = lent ? sources_.authorize(lent->api_key, lent->authorization, path)
+                        : sources_.authorize(request.get_header_value("X-API-Key"),
+                                             request.get_header_value("Authorization"), path);
+    if (!allowed.ok()) {
+      send_error(response, to_grpc(allowed).error_code(), std::string(allowed.message()));
+      count();
+      return;
+    }
+  }
   HttpRequestParts parts;
   parts.body = request.body;
   parts.content_type = request.get_header_value("Content-Type");
   parts.query = parse_query(request.target);
+  if (lent) parts.query.erase("ticket");
   BodyRule rule;
   if (match) {
     parts.path_bindings = match->bindings;
@@ -471,13 +626,12 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     requests.push_back(std::move(*parsed));
   }
 
-  const std::string path = str_cat("/", service_name, "/", method.name());
   grpc::GenericStub stub(channel);
   const auto& output_type = *method.output_type();
 
   if (!method.client_streaming() && !method.server_streaming()) {
     grpc::ClientContext context;
-    add_credentials(request, context);
+    add_credentials(request, lent, context);
     context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
     grpc::ByteBuffer request_buffer = to_buffer(*requests.front());
     grpc::ByteBuffer response_buffer;
@@ -491,7 +645,13 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     } else if (auto message = from_buffer(output_type, response_buffer)) {
       response.status = 200;
       if (match && match->route->response_body != nullptr) {
-        send_raw_body(*match->route, *message, response);
+        if (is_report_route(*match->route)) {
+          send_report_page(*match->route, *message, request, response);
+          response.set_header("Content-Security-Policy", std::string(kReportContentSecurityPolicy));
+          if (lent) response.set_header("Cache-Control", "no-store");
+        } else {
+          send_raw_body(*match->route, *message, response);
+        }
       } else {
         response.set_content(message_to_json(*message), "application/json");
       }
@@ -524,7 +684,7 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
     });
   }
   auto call = std::make_shared<StreamCall>();
-  add_credentials(request, call->context());
+  add_credentials(request, lent, call->context());
   if (!method.server_streaming()) {
     call->context().set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
   }

@@ -66,7 +66,8 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
   kernel_services_ = std::move(kernel_services);
   std::error_code error;
   std::filesystem::remove_all(config_.data_dir / ".modules", error);
-  gate_ = std::make_shared<auth::CallGate>(authenticator_, config_.grpc_rate_per_credential);
+  gate_ = std::make_shared<auth::CallGate>(authenticator_, config_.grpc_rate_per_credential,
+                                           config_.rate_limits);
   // Calls held while a module reloads wait at most this long.
   router_ = std::make_unique<ModuleRouter>(config_.drain_timeout + std::chrono::seconds(10), *gate_,
                                            *callers_);

@@ -735,6 +735,8 @@ void Broker::background(std::stop_token stop) {
     }
     auto now = std::chrono::steady_clock::now();
     for (auto& group : groups) group->tick(now);
+    if (options_.file_idle_timeout.count() > 0)
+      OpenFiles::close_unused_for(options_.file_idle_timeout);
     if (now >= next_flush) {
       next_flush = now + options_.flush_interval;
       for (auto& group : groups) {

@@ -53,6 +53,8 @@ struct BrokerOptions {
   // Descriptors the broker's files may hold (0 = half the process's
   // RLIMIT_NOFILE); idle ones close, least recently used first.
   uint64_t max_open_files = 0;
+  // A descriptor no call used for this long closes (0 = only under the cap).
+  std::chrono::milliseconds file_idle_timeout{60000};
   // Quotas, so one client cannot exhaust the machine. Dead-letter topics count.
   uint32_t max_topics = 10000;
   uint32_t max_groups = 10000;  // all topics together

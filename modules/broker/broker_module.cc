@@ -62,6 +62,9 @@ ConfigMap<BrokerOptions> broker_config() {
       .key("max_open_files", &O::max_open_files, "0",
            "Descriptors the broker's files may hold; idle ones close, least recently used first "
            "(0 = half the process's open-file limit)")
+      .key("file_idle_timeout", &O::file_idle_timeout, "60s",
+           "A file descriptor no read or write used for this long is closed (the file reopens "
+           "on its next use); 0 = close only under max_open_files")
       .key("max_topics", &O::max_topics, "10000",
            "Most topics (dead-letter topics included); more are refused with RESOURCE_EXHAUSTED",
            at_least<uint32_t>(1))

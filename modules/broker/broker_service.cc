@@ -320,13 +320,24 @@ grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService:
 
 grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(
     grpc::CallbackServerContext* context, const v1::ConsumeRequest* request) {
-  return binding_.server_stream<v1::ConsumeResponse>(
-      context,
-      [spec = consume_spec(*request)](Broker& engine, StreamWriter<v1::ConsumeResponse>& writer,
-                                      std::stop_token stop) {
-        return consume(
-            engine, spec, [&writer](ConsumeBatch& batch) { return writer.write(to_proto(batch)); },
-            stop);
+  // No thread per stream: the session's steps run on the binding's step
+  // threads, and a waiting stream is woken by the topic's next change.
+  using Step = StreamStep<v1::ConsumeResponse>;
+  return binding_.polled_stream<v1::ConsumeResponse>(
+      context, [spec = consume_spec(*request)](Broker& engine) {
+        // Joined on the first step (a step thread, not gRPC's); left when
+        // the stream finishes, which drops this step function.
+        return [&engine, spec, session = std::shared_ptr<ConsumeSession>()](
+                   const StepWaker& wake, std::stop_token stop) mutable {
+          if (!session) session = std::make_shared<ConsumeSession>(engine, spec);
+          // Woken by the topic's changes; a waiting stream rechecks every 2 s
+          // only, so ten thousand idle streams cost little CPU.
+          auto step = session->next(stop, std::chrono::seconds(2));
+          if (step.done) return Step::done(*step.done);
+          if (step.batch) return Step::write(to_proto(*step.batch));
+          session->arm_waker(wake);
+          return Step::wait(step.wait_until);
+        };
       });
 }
 

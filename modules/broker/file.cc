@@ -94,6 +94,25 @@ void OpenFiles::close_idle_locked(uint64_t keep) {
   }
 }
 
+size_t OpenFiles::close_unused_for(std::chrono::steady_clock::duration age) {
+  auto& state = open_files_state();
+  std::lock_guard lock(state.mutex);
+  auto before = std::chrono::steady_clock::now() - age;
+  size_t closed = 0;
+  // The idle list runs from the most to the least recently used.
+  while (!state.idle.empty() && state.idle.back()->idle_since_ <= before) {
+    const File* file = state.idle.back();
+    state.idle.pop_back();
+    file->idle_listed_ = false;
+    ::close(file->fd_);
+    file->fd_ = -1;
+    --state.open;
+    ++state.idle_closes;
+    ++closed;
+  }
+  return closed;
+}
+
 void OpenFiles::make_room_locked() {
   auto& state = open_files_state();
   if (state.cap > 0 && state.open >= state.cap) close_idle_locked(state.cap - 1);
@@ -196,6 +215,7 @@ void File::release() const {
   state.idle.push_front(this);
   idle_position_ = state.idle.begin();
   idle_listed_ = true;
+  idle_since_ = std::chrono::steady_clock::now();
   // Opened over the cap while every other descriptor was busy: give one back.
   if (state.cap > 0 && state.open > state.cap) OpenFiles::close_idle_locked(state.cap);
 }

@@ -138,11 +138,32 @@ uint64_t Topic::version() const {
 }
 
 void Topic::notify() {
+  std::map<uint64_t, std::function<void()>> waiters;
   {
     std::lock_guard lock(change_mutex_);
     ++version_;
+    waiters.swap(waiters_);
   }
   changed_.notify_all();
+  for (auto& [_, wake] : waiters) wake();
+}
+
+uint64_t Topic::add_waiter(uint64_t seen, std::function<void()> wake) {
+  {
+    std::lock_guard lock(change_mutex_);
+    if (version_ == seen) {
+      uint64_t id = ++next_waiter_;
+      waiters_.emplace(id, std::move(wake));
+      return id;
+    }
+  }
+  wake();
+  return 0;
+}
+
+void Topic::remove_waiter(uint64_t id) {
+  std::lock_guard lock(change_mutex_);
+  waiters_.erase(id);
 }
 
 void Topic::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout,

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -58,6 +60,11 @@ class Topic {
   // Waits until version() != seen, the timeout passes or stop is requested.
   void wait_for_change(uint64_t seen, std::chrono::milliseconds timeout,
                        const std::stop_token& stop);
+  // Calls `wake` once version() != seen: at once (returning 0) when it
+  // already is, else from the next notify(); returns an id for
+  // remove_waiter() (a session that ended before the change).
+  uint64_t add_waiter(uint64_t seen, std::function<void()> wake);
+  void remove_waiter(uint64_t id);
 
   absl::Status remove();
 
@@ -84,6 +91,8 @@ class Topic {
   mutable std::mutex change_mutex_;
   std::condition_variable_any changed_;
   uint64_t version_ = 0;
+  uint64_t next_waiter_ = 0;
+  std::map<uint64_t, std::function<void()>> waiters_;  // called by the next notify()
 };
 
 }  // namespace telekern::broker

@@ -16,6 +16,7 @@
 #include "outputs.h"
 #include "telekern/proto_time.h"
 #include "telekern/strings.h"
+#include "views.h"
 
 namespace telekern::tracer {
 namespace {
@@ -666,6 +667,20 @@ absl::StatusOr<v1::RenderReportResponse> TraceEngine::render_report(
   if (!files.ok()) return files.status();
   v1::RenderReportResponse response;
   for (const auto& file : *files) response.add_files(file);
+  return response;
+}
+
+absl::StatusOr<v1::GetReportResponse> TraceEngine::get_report(const v1::GetReportRequest& request) {
+  auto summary = store_.summary(request.trace_id());
+  if (!summary.ok()) return summary.status();
+  auto events = store_.events(request.trace_id());
+  if (!events.ok()) return events.status();
+  std::vector<int64_t> times;
+  times.reserve(events->size());
+  for (const auto& event : *events) times.push_back(millis_of(event));
+  TimeAxis axis(times, request.time_mapping() != v1::TIME_MAPPING_LINEAR);
+  v1::GetReportResponse response;
+  response.set_html(report_html(*summary, *events, axis));
   return response;
 }
 

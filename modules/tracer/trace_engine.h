@@ -55,6 +55,8 @@ class TraceEngine {
   absl::StatusOr<v1::ListTracesResponse> list_traces(const v1::ListTracesRequest& request);
   absl::StatusOr<v1::GetTraceResponse> get_trace(const v1::GetTraceRequest& request);
   absl::StatusOr<v1::RenderReportResponse> render_report(const v1::RenderReportRequest& request);
+  // The HTML report of a stored trace, rendered from the store (no file written).
+  absl::StatusOr<v1::GetReportResponse> get_report(const v1::GetReportRequest& request);
 
   const TracerOptions& options() const { return options_; }
   TraceStore& store() { return store_; }

@@ -82,4 +82,15 @@ grpc::ServerUnaryReactor* TracerService::RenderReport(grpc::CallbackServerContex
   });
 }
 
+grpc::ServerUnaryReactor* TracerService::GetReport(grpc::CallbackServerContext* context,
+                                                   const v1::GetReportRequest* request,
+                                                   v1::GetReportResponse* response) {
+  return binding_.unary(context, [request, response](TraceEngine& engine) {
+    auto result = engine.get_report(*request);
+    if (!result.ok()) return result.status();
+    *response = std::move(*result);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace telekern::tracer

@@ -28,6 +28,9 @@ class TracerService final : public v1::Tracer::CallbackService {
   grpc::ServerUnaryReactor* RenderReport(grpc::CallbackServerContext* context,
                                          const v1::RenderReportRequest* request,
                                          v1::RenderReportResponse* response) override;
+  grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
+                                      const v1::GetReportRequest* request,
+                                      v1::GetReportResponse* response) override;
 
  private:
   EngineBinding<TraceEngine> binding_{"tracer"};

@@ -9,10 +9,12 @@
 // against the number of sealed segments, and the scale curve: 1,000 and
 // 10,000 partitions of one record each (create time, RSS, open files,
 // restart-to-serving, produce throughput to a random partition against one
-// partition). Bounded in time.
+// partition); then 1,000 and 10,000 open Consume streams (threads, RSS, and
+// delivery latency with records flowing to 1% of them). Bounded in time.
 // Arguments: [batches per producer, 0 skips to the restart case] [rounds]
 // [most sealed segments for the restart case, 0 skips it]
-// [most partitions for the scale curve, 0 skips it].
+// [most partitions for the scale curve, 0 skips it]
+// [most open Consume streams, 0 skips them].
 #include <grpcpp/create_channel.h>
 #include <hiredis/hiredis.h>
 
@@ -30,6 +32,7 @@
 #include "file.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/latency_histogram.h"
+#include "tests/support/process_resources.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/telekernd.h"
 
@@ -563,6 +566,146 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
   std::fflush(stdout);
 }
 
+// One Consume stream held by a callback reactor (no client thread); records
+// carry their send time (steady clock, ns) as their value.
+class StreamReader final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
+ public:
+  StreamReader(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
+               LatencyHistogram* latency, std::mutex& latency_mutex)
+      : latency_(latency), latency_mutex_(latency_mutex) {
+    stub.async()->Consume(&context_, &request, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (latency_ != nullptr && response_.records_size() > 0) {
+      auto now =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+              .count();
+      std::lock_guard lock(latency_mutex_);
+      for (const auto& record : response_.records()) {
+        latency_->record(static_cast<uint64_t>(now - std::stoll(record.value())) / 1000);
+      }
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+      std::fprintf(stderr, "consume stream: %s\n", status.error_message().c_str());
+    }
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    changed_.notify_all();
+  }
+  void end() {
+    context_.TryCancel();
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  grpc::ClientContext context_;
+  bv1::ConsumeResponse response_;
+  LatencyHistogram* latency_;
+  std::mutex& latency_mutex_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool done_ = false;
+};
+
+// `count` open Consume streams: 1% read "streams-active" (a group each) while
+// 1,000 records/s flow to it for 3 s, the rest wait on "streams-idle".
+void streams_point(int count) {
+  Telekernd daemon(
+      {.config_yaml =
+           "modules:\n  broker:\n    max_groups: 20000\n    max_groups_per_topic: 20000\n",
+       .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+       .load = {"broker"}});
+  if (!daemon.ready()) {
+    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
+    return;
+  }
+  pid_t pid = daemon.process().pid();
+  auto stub = bv1::Broker::NewStub(daemon.channel());
+  for (const char* topic : {"streams-active", "streams-idle"}) {
+    grpc::ClientContext context;
+    bv1::CreateTopicRequest create;
+    create.set_topic(topic);
+    create.set_partitions(1);
+    bv1::CreateTopicResponse created;
+    if (auto status = stub->CreateTopic(&context, create, &created); !status.ok()) {
+      std::fprintf(stderr, "create %s: %s\n%s\n", topic, status.error_message().c_str(),
+                   daemon.log().c_str());
+      return;
+    }
+  }
+  auto idle = telekern::testing::process_resources(pid);
+  LatencyHistogram latency;
+  std::mutex latency_mutex;
+  std::vector<std::unique_ptr<StreamReader>> readers;
+  int active = std::max(1, count / 100);
+  auto opened = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    bool reads = i < active;
+    bv1::ConsumeRequest request;
+    request.set_topic(reads ? "streams-active" : "streams-idle");
+    // Idle readers share 100 groups: members beyond the partition wait too.
+    request.set_group(reads ? "active-" + std::to_string(i) : "idle-" + std::to_string(i % 100));
+    request.set_start(bv1::START_POSITION_LATEST);
+    readers.push_back(
+        std::make_unique<StreamReader>(*stub, request, reads ? &latency : nullptr, latency_mutex));
+  }
+  // Every active group has its member before records flow.
+  for (auto deadline = Clock::now() + std::chrono::seconds(60); Clock::now() < deadline;) {
+    grpc::ClientContext context;
+    bv1::ListGroupsRequest request;
+    request.set_topic("streams-active");
+    bv1::ListGroupsResponse response;
+    if (stub->ListGroups(&context, request, &response).ok() && response.groups_size() >= active)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  double open_seconds = std::chrono::duration<double>(Clock::now() - opened).count();
+  auto held = telekern::testing::process_resources(pid);
+  auto send_at = Clock::now();
+  for (int i = 0; i < 3000; ++i) {
+    send_at += std::chrono::milliseconds(1);
+    std::this_thread::sleep_until(send_at);
+    bv1::ProduceRequest request;
+    request.set_topic("streams-active");
+    request.set_durability(bv1::DURABILITY_NONE);
+    request.add_records()->set_value(std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+            .count()));
+    grpc::ClientContext context;
+    bv1::ProduceResponse response;
+    (void)stub->Produce(&context, request, &response);
+  }
+  uint64_t expected = 3000ull * static_cast<uint64_t>(active);
+  for (auto deadline = Clock::now() + std::chrono::seconds(30); Clock::now() < deadline;) {
+    {
+      std::lock_guard lock(latency_mutex);
+      if (latency.count() >= expected) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto flowing = telekern::testing::process_resources(pid);
+  for (auto& reader : readers) reader->end();
+  std::lock_guard lock(latency_mutex);
+  std::printf(
+      "  %6d Consume streams (%d reading): opened in %.1f s; threads %.0f (idle %.0f), RSS %.1f "
+      "MiB "
+      "(idle %.1f, %.1f KiB/stream), %.1f MiB while records flow; 1,000 records/s to the "
+      "readers: delivered %llu of %llu, latency p50 %llu us, p99 %llu us\n",
+      count, active, open_seconds, held.threads, idle.threads, held.rss_mib, idle.rss_mib,
+      (held.rss_mib - idle.rss_mib) * 1024.0 / count, flowing.rss_mib,
+      static_cast<unsigned long long>(latency.count()), static_cast<unsigned long long>(expected),
+      static_cast<unsigned long long>(latency.percentile(0.5)),
+      static_cast<unsigned long long>(latency.percentile(0.99)));
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -570,6 +713,7 @@ int main(int argc, char** argv) {
   int rounds = argc > 2 ? std::atoi(argv[2]) : 5;
   int most_segments = argc > 3 ? std::atoi(argv[3]) : 1000;
   int most_partitions = argc > 4 ? std::atoi(argv[4]) : 10000;
+  int most_streams = argc > 5 ? std::atoi(argv[5]) : 10000;
   if (batches > 0) {
     Telekernd daemon(
         {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
@@ -718,6 +862,13 @@ int main(int argc, char** argv) {
     for (int partitions : {1000, 10000}) {
       if (partitions > most_partitions) break;
       scale_point(root.path() / std::to_string(partitions), partitions);
+    }
+  }
+  if (most_streams > 0) {
+    std::printf("open Consume streams (callback reactors on the client, one channel):\n");
+    for (int count : {1000, 10000}) {
+      if (count > most_streams) break;
+      streams_point(count);
     }
   }
   return 0;

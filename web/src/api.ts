@@ -142,6 +142,22 @@ export class Api {
     return out;
   }
 
+  // A one-minute, single-use URL for a report page (a GET route answering
+  // HTML, e.g. /bench/runs/ID/report): the kernel keeps the caller's
+  // credentials for that one GET, so a new tab can open the report without
+  // the token ever appearing in a URL (POST /api/report-tickets).
+  async reportUrl(path: string, signal?: AbortSignal): Promise<string> {
+    const response = await this.send('/api/report-tickets', {
+      method: 'POST',
+      headers: this.headers(),
+      body: JSON.stringify({ path }),
+      signal,
+    });
+    const body = (await response.json()) as { url?: string };
+    if (!body.url) throw new ApiError(response.status, 'INTERNAL', 'the daemon issued no report URL');
+    return this.base + body.url;
+  }
+
   // Whether the daemon answers without credentials (auth off): its /health
   // then lists modules, which it shows only to viewers.
   async authOff(): Promise<boolean> {

@@ -1,7 +1,7 @@
 // The console shell: boot (is auth on?), login, navigation by loaded
 // services, and the pages.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, BROKER, COLLECTOR, KERNEL, MONITOR, Role, Session, TRACER } from './api';
+import { ApiError, BENCH, BROKER, COLLECTOR, KERNEL, MONITOR, Role, Session, TRACER } from './api';
 import { ConsoleContext, ConsoleState, api } from './state';
 import { matchPath, navigate, usePath } from './router';
 import { Link, Loading } from './components/ui';
@@ -11,6 +11,7 @@ import { BrokerPage } from './pages/broker';
 import { MonitorPage, NodePage } from './pages/monitor';
 import { CollectorPage, GpuPage } from './pages/collector';
 import { TracerPage } from './pages/tracer';
+import { BenchPage } from './pages/bench';
 
 type Boot =
   | { kind: 'starting' }
@@ -30,6 +31,7 @@ const pages: Page[] = [
   { path: '/collector', label: 'Collector', service: COLLECTOR },
   { path: '/broker', label: 'Broker', service: BROKER },
   { path: '/tracer', label: 'Tracer', service: TRACER },
+  { path: '/bench', label: 'Bench', service: BENCH },
 ];
 
 export function App() {
@@ -170,6 +172,7 @@ function Route(props: { path: string; services: Set<string> }) {
   const node = matchPath('/monitor/nodes/:id', path);
   if (node) return services.has(MONITOR) ? <NodePage id={node.id} /> : missing(MONITOR, 'Monitor');
   if (path === '/tracer') return services.has(TRACER) ? <TracerPage /> : missing(TRACER, 'Tracer');
+  if (path === '/bench') return services.has(BENCH) ? <BenchPage /> : missing(BENCH, 'Bench');
   if (path === '/collector') return services.has(COLLECTOR) ? <CollectorPage /> : missing(COLLECTOR, 'Collector');
   const gpu = matchPath('/collector/gpus/:id', path);
   if (gpu) return services.has(COLLECTOR) ? <GpuPage id={gpu.id} /> : missing(COLLECTOR, 'Collector');

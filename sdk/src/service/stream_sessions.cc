@@ -26,6 +26,19 @@ bool StreamSessions::spawn(std::function<void(std::stop_token)> loop,
   return true;
 }
 
+std::optional<StreamSessions::Entry> StreamSessions::enter(std::function<void()> cancel) {
+  std::lock_guard lock(mutex_);
+  if (stop_.stop_requested()) return std::nullopt;
+  uint64_t id = ++next_id_;
+  sessions_[id].cancel = std::move(cancel);
+  return Entry{id, stop_.get_token()};
+}
+
+void StreamSessions::leave(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  if (sessions_.erase(id) > 0) idle_.notify_all();
+}
+
 void StreamSessions::finished(uint64_t id) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(id);

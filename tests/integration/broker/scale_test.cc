@@ -5,6 +5,7 @@
 // RESOURCE_EXHAUSTED and leaves nothing of it behind.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -12,6 +13,7 @@
 
 #include "broker_client.h"
 #include "tests/support/process.h"
+#include "tests/support/process_resources.h"
 
 namespace telekern::testing {
 namespace {
@@ -196,6 +198,98 @@ grpc::Status join(Client& client, const std::string& topic, const std::string& g
   request.set_max_batch(1);
   Consumer consumer(client, request, 10s);
   return consumer.finish();
+}
+
+// One Consume stream held open by a callback reactor (no client thread).
+class IdleStream final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
+ public:
+  IdleStream(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
+             std::atomic<uint64_t>& records, std::atomic<int>& open)
+      : records_(records), open_(open) {
+    stub.async()->Consume(&context_, &request, this);
+    StartRead(&response_);
+    StartCall();
+    ++open_;
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    records_ += static_cast<uint64_t>(response_.records_size());
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    done_ = true;
+    --open_;
+    changed_.notify_all();
+  }
+  void cancel() { context_.TryCancel(); }
+  grpc::Status wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done_; });
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  bv1::ConsumeResponse response_;
+  std::atomic<uint64_t>& records_;
+  std::atomic<int>& open_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  grpc::Status status_;
+  bool done_ = false;
+};
+
+// Consume streams are served without a thread each: a thousand idle streams
+// add a few threads to the daemon, not a thousand, and the records produced
+// meanwhile still reach their consumers.
+TEST(BrokerScaleTest, IdleConsumeStreamsCostNoThreadEach) {
+  Telekernd daemon(broker_options("    max_groups_per_topic: 2000\n"));
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Client client(daemon);
+  ASSERT_TRUE(client.create("many-readers", 4).ok());
+  const pid_t pid = daemon.process().pid();
+  auto stub = bv1::Broker::NewStub(daemon.channel());
+  // One stream first, so the daemon's pools are there before the baseline.
+  std::atomic<uint64_t> records{0};
+  std::atomic<int> open{0};
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  streams.push_back(std::make_unique<IdleStream>(*stub, consume_request("many-readers", "warm-up"),
+                                                 records, open));
+  ASSERT_TRUE(wait_for([&] { return process_resources(pid).threads > 0; }, 5s));
+  const double baseline = process_resources(pid).threads;
+  constexpr int kStreams = 1000;
+  for (int i = 0; i < kStreams; ++i) {
+    // Each its own group: every stream is assigned partitions and waits on them.
+    streams.push_back(std::make_unique<IdleStream>(
+        *stub, consume_request("many-readers", "reader-" + std::to_string(i)), records, open));
+  }
+  // Every stream has joined its group (the broker lists the groups).
+  ASSERT_TRUE(wait_for(
+      [&] {
+        bv1::ListGroupsRequest request;
+        request.set_topic("many-readers");
+        bv1::ListGroupsResponse response;
+        return stub->ListGroups(context().get(), request, &response).ok() &&
+               response.groups_size() >= kStreams + 1;
+      },
+      60s))
+      << daemon.log();
+  auto held = process_resources(pid);
+  std::cout << "  threads: " << baseline << " with one stream, " << held.threads << " with "
+            << kStreams + 1 << "; RSS " << held.rss_mib << " MiB" << std::endl;
+  EXPECT_LE(held.threads, baseline + 16) << "a thread per Consume stream";
+  EXPECT_EQ(open.load(), kStreams + 1) << "streams ended early";
+
+  // Records still flow: each of the 1,001 groups gets the 8 records.
+  std::vector<std::string> values;
+  for (int i = 0; i < 8; ++i) values.push_back("v" + std::to_string(i));
+  client.produce_ok("many-readers", values);
+  EXPECT_TRUE(wait_for([&] { return records.load() >= 8u * (kStreams + 1); }, 60s))
+      << records.load() << " of " << 8 * (kStreams + 1) << " deliveries";
+  for (auto& stream : streams) stream->cancel();
+  for (auto& stream : streams) EXPECT_EQ(stream->wait().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST(BrokerQuotaTest, TopicsAndGroupsBeyondTheirQuotasAreRefusedAndUsageIsShown) {

@@ -286,6 +286,15 @@ TEST_F(GatewayTest, EveryRouteNeedsCredentialsAndItsRole) {
           expect_error_shape(send(verb, path, verb == "GET" ? "" : body, viewer_key()), 403,
                              "PERMISSION_DENIED", "viewer");
         }
+        // Credentials are checked before the body is read: a caller without
+        // the right learns that, not what is wrong with the body.
+        if (verb != "GET") {
+          expect_error_shape(send(verb, path, "{not json"), 401, "UNAUTHENTICATED", "credentials");
+          if (role > options::v1::ROLE_VIEWER) {
+            expect_error_shape(send(verb, path, "{not json", viewer_key()), 403,
+                               "PERMISSION_DENIED", "viewer");
+          }
+        }
       }
     }
   }
@@ -500,6 +509,69 @@ TEST(GatewayLimitsTest, GrpcCallsPastTheLimitGetResourceExhausted) {
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 429) << result->body;
   EXPECT_TRUE(result->has_header("Retry-After"));
+}
+
+// rate_limits: a route family has its own buckets on HTTP; a service or
+// method rule holds for gRPC and gateway calls alike; other families,
+// methods and credentials are not affected.
+TEST(GatewayLimitsTest, RouteFamiliesAndMethodsHaveTheirOwnLimits) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() +
+                                   "rate_limits:\n"
+                                   "  /topics: 0.1\n"
+                                   "  telekern.kernel.v1.Kernel/ListModules: 0.1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  const httplib::Headers viewer{{"X-API-Key", kViewerKey}};
+  int limited = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto result = http.Get("/topics", viewer);
+    ASSERT_TRUE(result);
+    if (result->status == 429) {
+      ++limited;
+      EXPECT_NE(result->body.find("rate_limits./topics"), std::string::npos) << result->body;
+      EXPECT_TRUE(result->has_header("Retry-After"));
+    }
+  }
+  EXPECT_GE(limited, 3);
+  auto groups = http.Get("/groups", viewer);  // another family, same credential
+  ASSERT_TRUE(groups);
+  EXPECT_EQ(groups->status, 200) << groups->body;
+  auto metrics = daemon.http_get("/metrics", {{"X-API-Key", kOperatorKey}}).second;
+  EXPECT_NE(metrics.find("telekern_http_rate_limited_total{limit=\"route:/topics\"}"),
+            std::string::npos);
+
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(daemon.channel());
+  auto list_modules = [&](const char* key) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-api-key", key);
+    telekern::kernel::v1::ListModulesResponse response;
+    return kernel->ListModules(&context, {}, &response);
+  };
+  int exhausted = 0;
+  std::string message;
+  for (int i = 0; i < 5; ++i) {
+    auto status = list_modules(kViewerKey);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      message = status.error_message();
+    }
+  }
+  EXPECT_GE(exhausted, 3);
+  EXPECT_NE(message.find("rate_limits.telekern.kernel.v1.Kernel/ListModules"), std::string::npos)
+      << message;
+  EXPECT_TRUE(list_modules(kOperatorKey).ok()) << "another credential is served";
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("x-api-key", kViewerKey);
+    telekern::kernel::v1::GetInfoResponse info;
+    EXPECT_TRUE(kernel->GetInfo(&context, {}, &info).ok()) << "another method is served";
+  }
+  // The gateway's call to that method counts against the same rule.
+  auto modules = http.Get("/api/v1/modules", viewer);
+  ASSERT_TRUE(modules);
+  EXPECT_EQ(modules->status, 429) << modules->body;
 }
 
 // A route with response_body sends that field as the HTTP body (CSV exports,

@@ -3,6 +3,7 @@
 // max_age seek, stored traces, and the telesh commands.
 #include <grpcpp/client_context.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <ctime>
@@ -182,6 +183,59 @@ TEST_F(TracerDaemonTest, StoredTracesListShowAndRenderOverGrpcAndTelesh) {
   std::string html((std::istreambuf_iterator<char>(report)), {});
   EXPECT_NE(html.find("Swimlane"), std::string::npos);
   EXPECT_EQ(html.find("<script src=\"http"), std::string::npos);
+
+  // GetReport (GET /traces/{id}/report) renders the same page from the store.
+  auto [code, page] = daemon_->http_get("/traces/" + id + "/report");
+  ASSERT_EQ(code, 200) << page.substr(0, 300);
+  EXPECT_NE(page.find("Swimlane"), std::string::npos);
+  EXPECT_NE(page.find("Trace of device dev-7f3a"), std::string::npos);
+  EXPECT_EQ(page.find("<script src=\"http"), std::string::npos);
+  EXPECT_EQ(daemon_->http_get("/traces/no-such-trace/report").first, 404);
+}
+
+// The web console opens the report in a new tab through a report ticket
+// (kernel/http/report_tickets.h): one GET of that path, once, gzip-encoded by
+// the gateway (not httplib's slow brotli), under the report's own CSP.
+TEST_F(TracerDaemonTest, AReportTicketOpensTheReportOnceUnderItsOwnPolicy) {
+  auto req = request();
+  req.add_topics("devices");
+  auto result = trace(req);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  std::string path = "/traces/" + result.summary.trace_id() + "/report";
+  httplib::Client client("http://" + daemon_->http_address());
+  client.set_read_timeout(60, 0);
+  auto issued =
+      client.Post("/api/report-tickets", nlohmann::json{{"path", path}}.dump(), "application/json");
+  ASSERT_TRUE(issued);
+  ASSERT_EQ(issued->status, 200) << issued->body;
+  EXPECT_EQ(issued->get_header_value("Cache-Control"), "no-store");
+  auto answer = nlohmann::json::parse(issued->body);
+  std::string url = answer["url"].get<std::string>();
+  ASSERT_TRUE(url.starts_with(path + "?ticket=")) << url;
+  EXPECT_GE(url.size() - path.size() - 8, 43u);  // 256 random bits, base64url
+  EXPECT_EQ(answer["expiresInSeconds"], 60);
+
+  auto page = client.Get(url, {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200) << page->body.substr(0, 300);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(page->get_header_value("Cache-Control"), "no-store");
+  std::string policy = page->get_header_value("Content-Security-Policy");
+  EXPECT_NE(policy.find("script-src 'unsafe-inline'"), std::string::npos) << policy;
+  EXPECT_NE(policy.find("connect-src 'none'"), std::string::npos) << policy;
+  EXPECT_NE(policy.find("sandbox allow-scripts"), std::string::npos) << policy;
+  EXPECT_NE(page->body.find("Trace of device dev-7f3a"), std::string::npos);
+
+  auto again = client.Get(url);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+  EXPECT_NE(again->body.find("ticket"), std::string::npos) << again->body;
+
+  auto not_a_report =
+      client.Post("/api/report-tickets", R"({"path": "/traces"})", "application/json");
+  ASSERT_TRUE(not_a_report);
+  EXPECT_EQ(not_a_report->status, 400) << not_a_report->body;
 }
 
 // The report opens in headless Chromium (Debian's chromium) with no console

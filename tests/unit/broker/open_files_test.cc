@@ -57,6 +57,29 @@ TEST_F(OpenFilesTest, IdleFilesCloseUnderTheCapAndReopenOnUse) {
   EXPECT_EQ(OpenFiles::usage().open, before);
 }
 
+// file_idle_timeout: descriptors no call used for that long close even under
+// the cap, and the file reopens on its next use.
+TEST_F(OpenFilesTest, FilesUnusedForTheIdleTimeoutCloseAndReopenOnUse) {
+  std::vector<std::unique_ptr<File>> files;
+  for (int i = 0; i < 3; ++i) {
+    auto file = File::open(dir_.path() / ("idle" + std::to_string(i)), true);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->write_at(0, "idle " + std::to_string(i)).ok());
+    files.push_back(std::move(*file));
+  }
+  for (const auto& file : files) EXPECT_TRUE(file->is_open());
+  // Used within the last hour: nothing closes.
+  EXPECT_EQ(OpenFiles::close_unused_for(std::chrono::hours(1)), 0u);
+  for (const auto& file : files) EXPECT_TRUE(file->is_open());
+  // Unused for at least no time at all: every idle one closes.
+  EXPECT_GE(OpenFiles::close_unused_for(std::chrono::seconds(0)), 3u);
+  for (const auto& file : files) EXPECT_FALSE(file->is_open());
+  auto text = files[1]->read_at(0, 64);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "idle 1");
+  EXPECT_TRUE(files[1]->is_open());
+}
+
 TEST_F(OpenFilesTest, ManyPartitionsWithSealedSegmentsServeEverythingUnderASmallCap) {
   OpenFiles::set_cap(16);
   constexpr int kPartitions = 20;

@@ -66,5 +66,26 @@ TEST(KernelConfigTest, GatewayStreamsMustLeaveWorkersForOtherRequests) {
       << config.status();
 }
 
+TEST(KernelConfigTest, RateLimitsNameRouteFamiliesOrServices) {
+  testing::TempDir dir;
+  auto load = [&](const std::string& yaml) {
+    std::ofstream(dir.path() / "c.yaml") << yaml;
+    return load_kernel_config((dir.path() / "c.yaml").string(), {}, {}, dir.path());
+  };
+  auto good = load(
+      "rate_limits:\n  /api/v1/: 50\n  telekern.broker.v1.Broker: 1000\n"
+      "  telekern.broker.v1.Broker/Produce: 2.5\n");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->rate_limits.size(), 3u);
+  EXPECT_DOUBLE_EQ(good->rate_limits.at("telekern.broker.v1.Broker/Produce"), 2.5);
+  for (const std::string bad :
+       {"rate_limits:\n  Broker: 10\n", "rate_limits:\n  /x: 0\n", "rate_limits:\n  /x: many\n",
+        "rate_limits: [1, 2]\n", "rate_limits:\n  a.B/C/D: 1\n"}) {
+    auto config = load(bad);
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_NE(config.status().message().find("rate_limits"), std::string::npos) << config.status();
+  }
+}
+
 }  // namespace
 }  // namespace telekern::kernel

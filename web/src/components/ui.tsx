@@ -34,9 +34,12 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
   const generation = useRef(0);
+  const running = useRef<AbortController | null>(null);
   const reload = useCallback(async () => {
     const mine = ++generation.current;
+    running.current?.abort(); // an answer nobody waits for any more
     const controller = new AbortController();
+    running.current = controller;
     setLoading(true);
     try {
       const value = await load(controller.signal);
@@ -54,6 +57,8 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
     reload();
     return () => {
       generation.current++;
+      // Leaving the page frees the browser's connections for the next one.
+      running.current?.abort();
     };
   }, [reload]);
   return { data, error, loading, reload, setData };

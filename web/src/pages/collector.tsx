@@ -43,11 +43,19 @@ export function latestByMetric(points: Point[]): Record<string, Point> {
   return out;
 }
 
-function LatestValues(props: { id: string }) {
+// The points of the last scrape interval before the GPU was last seen (one
+// small page a row: a table of many GPUs asks for all of them at once).
+function LatestValues(props: { id: string; lastSeen?: string }) {
   const { api } = useConsole();
   const r = useLoad(
-    (signal) => api.call<{ points?: Point[] }>(COLLECTOR, 'GetGpuTelemetry', { id: props.id, since: '600s', limit: 1000 }, signal),
-    [props.id],
+    (signal) => {
+      const last = props.lastSeen ? Date.parse(props.lastSeen) : NaN;
+      const range = Number.isNaN(last)
+        ? { since: '60s' }
+        : { start: new Date(last - 30_000).toISOString(), end: new Date(last + 1).toISOString() };
+      return api.call<{ points?: Point[] }>(COLLECTOR, 'GetGpuTelemetry', { id: props.id, ...range, limit: 200 }, signal);
+    },
+    [props.id, props.lastSeen],
   );
   if (r.error) return <span class="error small">{(r.error as Error).message}</span>;
   if (!r.data) return <span class="small">…</span>;
@@ -102,7 +110,7 @@ export function CollectorPage() {
                   <td>{g.hostname}</td>
                   <td>{g.modelName}</td>
                   <td>
-                    <LatestValues id={g.id} />
+                    <LatestValues id={g.id} lastSeen={g.lastSeen} />
                   </td>
                   <td>{timeOf(g.lastSeen)}</td>
                 </tr>
@@ -143,7 +151,7 @@ export function GpuPage(props: { id: string }) {
   const streamError = useStream<{ point?: Point }>(
     api,
     live && chosen ? 'WatchTelemetry' : '',
-    { id: props.id, metrics: chosen ? [chosen] : [] },
+    { id: props.id, metric: chosen ? [chosen] : [] },
     (m) => {
       if (!m.point || m.point.metricName !== chosen) return;
       series.add(Date.parse(m.point.time) / 1000, [m.point.value ?? 0]);

@@ -3,6 +3,7 @@
 // streams progress, events and the final summary).
 import { useRef, useState } from 'preact/hooks';
 import { TRACER, roleAtLeast } from '../api';
+import { ReportButton } from '../components/report';
 import { ErrorNote, Loading, useLoad } from '../components/ui';
 import { durationSeconds, enumLabel, humanDuration, timeOf } from '../format';
 import { useConsole } from '../state';
@@ -87,6 +88,7 @@ function TraceDetail(props: { id: string }) {
       <ErrorNote error={t.error} />
       {t.loading && !t.data && <Loading what="trace" />}
       {t.data?.summary && <SummaryView summary={t.data.summary} />}
+      {t.data?.summary && <ReportButton path={`/traces/${encodeURIComponent(props.id)}/report`} />}
     </div>
   );
 }
@@ -181,6 +183,7 @@ function TraceForm(props: { onDone: () => void }) {
       )}
       <ErrorNote error={error} />
       {summary && <SummaryView summary={summary} />}
+      {summary?.traceId && <ReportButton path={`/traces/${encodeURIComponent(summary.traceId)}/report`} />}
     </form>
   );
 }

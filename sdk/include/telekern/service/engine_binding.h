@@ -17,6 +17,7 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <algorithm>
 #include <concepts>
 #include <functional>
 #include <memory>
@@ -27,6 +28,7 @@
 #include <utility>
 
 #include "telekern/service/pipelined_stream.h"
+#include "telekern/service/polled_stream.h"
 #include "telekern/service/stream_sessions.h"
 #include "telekern/status.h"
 
@@ -136,6 +138,24 @@ class EngineBinding {
     return serve_stream<Response>(context, sessions_, std::move(run));
   }
 
+  // A server stream served without a thread of its own (see PolledStream):
+  // `make_step(engine)` returns the stream's step function, which the
+  // binding's few step threads call whenever there may be more to send.
+  template <typename Response, typename MakeStep>
+  grpc::ServerWriteReactor<Response>* polled_stream(grpc::CallbackServerContext* context,
+                                                    MakeStep make_step) {
+    auto engine = this->engine();
+    typename PolledStream<Response>::Step step;
+    if (engine) {
+      step = make_step(*engine);
+    } else {
+      step = [status = from_grpc(stopping())](const StepWaker&, std::stop_token) {
+        return StreamStep<Response>::done(status);
+      };
+    }
+    return PolledStream<Response>::start(context, sessions_, step_scheduler(), std::move(step));
+  }
+
   // A bidi stream of pipelined requests (see PipelinedStream): `accept`
   // turns a request into an Item, `process(engine, item, answer)` runs on an
   // engine thread in arrival order and answers once, from any thread;
@@ -172,8 +192,19 @@ class EngineBinding {
   }
 
  private:
+  // The threads polled streams' steps run on, started with the first one.
+  StepScheduler& step_scheduler() {
+    std::lock_guard lock(mutex_);
+    if (!scheduler_) {
+      scheduler_ = std::make_unique<StepScheduler>(
+          std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8));
+    }
+    return *scheduler_;
+  }
+
   mutable std::mutex mutex_;
   std::shared_ptr<Engine> engine_;
+  std::unique_ptr<StepScheduler> scheduler_;  // outlives sessions_: declared before
   StreamSessions sessions_;
   std::optional<std::stop_callback<std::function<void()>>>
       stop_watch_;  // declared last: goes first

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -45,6 +46,16 @@ class StreamSessions {
   // Runs `loop` on a thread of its own; false (without running it) once
   // stop() or end_all() was called. `cancel` cuts the call short (stop()).
   bool spawn(std::function<void(std::stop_token)> loop, std::function<void()> cancel);
+  // Registers a session served without a thread of its own (a polled
+  // stream): its id, to leave() with once it has finished, and the token
+  // end_all() and stop() request; nullopt once stopping. stop() calls
+  // `cancel` and waits for leave().
+  struct Entry {
+    uint64_t id;
+    std::stop_token stop;
+  };
+  std::optional<Entry> enter(std::function<void()> cancel);
+  void leave(uint64_t id);
   // Asks every session's loop to end (they answer UNAVAILABLE) and refuses
   // new sessions, without waiting: the module was asked to stop.
   void end_all();
