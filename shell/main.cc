@@ -2,6 +2,7 @@
 // from the daemon's own service descriptors (server reflection).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -160,8 +161,11 @@ int main(int argc, char** argv) {
   parse_output_format(output, &options.format);
   bool color_allowed = !no_color && std::getenv("NO_COLOR") == nullptr;
   options.style.tty = isatty(STDOUT_FILENO);
+  if (winsize size{}; options.style.tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0)
+    options.style.columns = size.ws_col;
   options.style.color = color_allowed && options.style.tty;
   options.color_errors = color_allowed && isatty(STDERR_FILENO);
+  options.can_prompt = isatty(STDIN_FILENO);
 
   Shell shell(options, std::cout, std::cerr);
   shell.read_secret = read_secret_from_tty;

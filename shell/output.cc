@@ -26,6 +26,8 @@ std::string to_upper_copy(std::string text) {
   return text;
 }
 constexpr int kProgressWidth = 30;
+constexpr size_t kMaxBars = 12;  // more labelled bars collapse into a "... N more" line
+constexpr size_t kMaxLabelWidth = 32;
 
 bool is_leaf_message(const Descriptor* type) {
   return is_duration(type) || is_timestamp(type) ||
@@ -218,6 +220,67 @@ const FieldDescriptor* numeric_field(const Descriptor* type, const char* name) {
   }
 }
 
+// 1234567 as "1234567", 12.5 as "12.5".
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.15g", value);
+  return text;
+}
+
+// A message type a progress bar is drawn from: a label and numeric done/total.
+bool is_bar_type(const Descriptor* type) {
+  const auto* label = type->FindFieldByName("label");
+  return label != nullptr && !label->is_repeated() &&
+         label->cpp_type() == FieldDescriptor::CPPTYPE_STRING && numeric_field(type, "done") &&
+         numeric_field(type, "total");
+}
+
+bool is_bar_list(const FieldDescriptor* field) {
+  return field->is_repeated() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+         !field->is_map() && is_bar_type(field->message_type());
+}
+
+// A response type with labelled bars: a repeated bar field of its own or of
+// one of its message fields (e.g. TraceDeviceResponse.progress.topics).
+bool has_bar_field(const Descriptor* type) {
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (is_bar_list(field)) return true;
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated()) {
+      const auto* inner = field->message_type();
+      for (int j = 0; j < inner->field_count(); ++j)
+        if (is_bar_list(inner->field(j))) return true;
+    }
+  }
+  return false;
+}
+
+// The repeated bar field of `response` that is set, and the message holding it.
+const FieldDescriptor* bar_field_of(const Message& response, const Message** holder) {
+  const auto* type = response.GetDescriptor();
+  const auto* reflection = response.GetReflection();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (is_bar_list(field) && reflection->FieldSize(response, field) > 0) {
+      *holder = &response;
+      return field;
+    }
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
+        reflection->HasField(response, field)) {
+      const Message& inner = reflection->GetMessage(response, field);
+      const auto* inner_type = inner.GetDescriptor();
+      for (int j = 0; j < inner_type->field_count(); ++j) {
+        const auto* candidate = inner_type->field(j);
+        if (is_bar_list(candidate) && inner.GetReflection()->FieldSize(inner, candidate) > 0) {
+          *holder = &inner;
+          return candidate;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
 YAML::Node to_yaml_node(const nlohmann::json& json) {
   YAML::Node node;
   if (json.is_object()) {
@@ -345,12 +408,28 @@ void ResponsePrinter::print(const Message& response) {
   }
   const auto* type = response.GetDescriptor();
   if (count_ == 1) {
-    progress_ = style_.tty && numeric_field(type, "done") && numeric_field(type, "total");
+    progress_ = style_.tty && ((numeric_field(type, "done") && numeric_field(type, "total")) ||
+                               has_bar_field(type));
   }
+  bool has_bars = collect_bars(response);
   if (progress_) {
     if (!last_) last_.reset(response.New());
     last_->CopyFrom(response);
     draw_progress(response);
+    return;
+  }
+  if (has_bars) {
+    // Not a terminal: a line per bar that moved, every line_interval_.
+    auto now = std::chrono::steady_clock::now();
+    bool newly_finished = std::any_of(bars_.begin(), bars_.end(),
+                                      [](const Bar& bar) { return bar.finished && !bar.printed; });
+    if (last_lines_ == std::chrono::steady_clock::time_point{} ||
+        now - last_lines_ >= line_interval_) {
+      print_bar_lines(true);
+      last_lines_ = now;
+    } else if (newly_finished) {
+      print_bar_lines(false);
+    }
     return;
   }
   if (is_flat(type)) {
@@ -393,23 +472,129 @@ void ResponsePrinter::print_stream_row(const Message& response) {
   out_ << line << "\n" << std::flush;
 }
 
+bool ResponsePrinter::collect_bars(const Message& response) {
+  std::vector<const Message*> entries;
+  const Message* holder = nullptr;
+  const FieldDescriptor* field = bar_field_of(response, &holder);
+  if (field == nullptr) return false;
+  const auto* reflection = holder->GetReflection();
+  int size = reflection->FieldSize(*holder, field);
+  if (size == 0) return false;
+  const auto* type = field->message_type();
+  const auto* label = type->FindFieldByName("label");
+  for (int i = 0; i < size; ++i) {
+    const Message& entry = reflection->GetRepeatedMessage(*holder, field, i);
+    std::string name = format_field(entry, label);
+    auto it =
+        std::find_if(bars_.begin(), bars_.end(), [&](const Bar& bar) { return bar.label == name; });
+    if (it == bars_.end()) {
+      bars_.push_back(Bar{.label = name});
+      it = bars_.end() - 1;
+    }
+    Bar next = *it;
+    next.done = std::stod(format_field(entry, numeric_field(type, "done")));
+    next.total = std::stod(format_field(entry, numeric_field(type, "total")));
+    if (const auto* unit = type->FindFieldByName("unit")) next.unit = format_field(entry, unit);
+    if (const auto* detail = type->FindFieldByName("detail"))
+      next.detail = format_field(entry, detail);
+    if (const auto* finished = type->FindFieldByName("finished");
+        finished != nullptr && finished->cpp_type() == FieldDescriptor::CPPTYPE_BOOL)
+      next.finished = entry.GetReflection()->GetBool(entry, finished);
+    next.printed = it->printed && next.done == it->done && next.total == it->total &&
+                   next.finished == it->finished && next.detail == it->detail;
+    *it = std::move(next);
+  }
+  return true;
+}
+
+std::string render_bar(const ResponsePrinter::Bar& bar, size_t label_width, const Style& style) {
+  std::string text = pad_to_width(prefix_of_width(bar.label, label_width), label_width);
+  std::string counts;
+  std::string bar_text;
+  if (bar.total > 0) {
+    double fraction = std::clamp(bar.done / bar.total, 0.0, 1.0);
+    int filled = static_cast<int>(fraction * kProgressWidth);
+    bar_text = std::string(filled, '#') + std::string(kProgressWidth - filled, '.');
+    char percent[16];
+    std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
+    counts = str_cat(format_number(bar.done), "/", format_number(bar.total),
+                     bar.unit.empty() ? "" : " " + bar.unit, "  ", percent);
+  } else {
+    // Total unknown: a full bar once finished, an empty one while running.
+    bar_text = std::string(kProgressWidth, bar.finished ? '#' : '.');
+    counts = str_cat(format_number(bar.done), bar.unit.empty() ? "" : " " + bar.unit);
+  }
+  std::string rest =
+      str_cat(counts, bar.finished ? "  done" : "", bar.detail.empty() ? "" : "  " + bar.detail);
+  if (style.columns > 0) {
+    size_t used = label_width + kProgressWidth + 4;
+    rest = style.columns > used + 1 ? prefix_of_width(rest, style.columns - used - 1) : "";
+  }
+  return str_cat(text, " [", style.cyan(bar_text), "] ", rest);
+}
+
+void ResponsePrinter::print_bar_lines(bool all_changed) {
+  size_t label_width = 0;
+  for (const auto& bar : bars_) label_width = std::max(label_width, display_width(bar.label));
+  label_width = std::min(label_width, kMaxLabelWidth);
+  for (auto& bar : bars_) {
+    if (bar.printed || (!all_changed && !bar.finished)) continue;
+    out_ << render_bar(bar, label_width, Style{}) << "\n";
+    bar.printed = true;
+  }
+  out_ << std::flush;
+}
+
+void ResponsePrinter::clear_drawn() {
+  if (drawn_lines_ > 1) out_ << "\033[" << drawn_lines_ - 1 << "A";
+  out_ << "\r\033[J";
+  drawn_lines_ = 0;
+}
+
 void ResponsePrinter::draw_progress(const Message& response) {
+  std::vector<std::string> lines;
+  // Running bars first, then finished ones, at most kMaxBars.
+  std::vector<const Bar*> shown;
+  for (const auto& bar : bars_)
+    if (!bar.finished) shown.push_back(&bar);
+  for (const auto& bar : bars_)
+    if (bar.finished) shown.push_back(&bar);
+  size_t label_width = 0;
+  for (const auto* bar : shown) label_width = std::max(label_width, display_width(bar->label));
+  label_width = std::min(label_width, kMaxLabelWidth);
+  for (size_t i = 0; i < shown.size() && i < kMaxBars; ++i)
+    lines.push_back(render_bar(*shown[i], label_width, style_));
+  if (shown.size() > kMaxBars) {
+    size_t finished =
+        std::count_if(bars_.begin(), bars_.end(), [](const Bar& b) { return b.finished; });
+    lines.push_back(style_.dim(str_cat("... ", shown.size() - kMaxBars, " more (", finished, " of ",
+                                       bars_.size(), " finished)")));
+  }
   const auto* type = response.GetDescriptor();
-  double done = std::stod(format_field(response, numeric_field(type, "done")));
-  double total = std::stod(format_field(response, numeric_field(type, "total")));
-  double fraction = total > 0 ? std::clamp(done / total, 0.0, 1.0) : 0.0;
-  int filled = static_cast<int>(fraction * kProgressWidth);
-  std::string bar = std::string(filled, '#') + std::string(kProgressWidth - filled, '.');
-  char percent[16];
-  std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
-  out_ << "\r\033[K[" << style_.cyan(bar) << "] "
-       << format_field(response, numeric_field(type, "done")) << "/"
-       << format_field(response, numeric_field(type, "total")) << " " << percent << std::flush;
+  const auto* done_field = numeric_field(type, "done");
+  const auto* total_field = numeric_field(type, "total");
+  if (done_field != nullptr && total_field != nullptr) {
+    Bar overall{.label = bars_.empty() ? "" : "total"};
+    overall.done = std::stod(format_field(response, done_field));
+    overall.total = std::stod(format_field(response, total_field));
+    if (bars_.empty()) {
+      // The single bar of a stream without labelled bars: "[####....] 3/8 37%".
+      std::string text = render_bar(overall, 0, style_);
+      lines.push_back(text.substr(text.find('[')));
+    } else {
+      lines.push_back(render_bar(overall, label_width, style_));
+    }
+  }
+  clear_drawn();
+  for (size_t i = 0; i < lines.size(); ++i) out_ << (i > 0 ? "\n" : "") << lines[i];
+  drawn_lines_ = lines.size();
+  out_ << std::flush;
 }
 
 void ResponsePrinter::finish() {
   if (progress_ && last_) {
-    out_ << "\r\033[K" << render_message(*last_, style_) << std::flush;
+    clear_drawn();
+    out_ << render_message(*last_, style_) << std::flush;
   }
   progress_ = false;
 }

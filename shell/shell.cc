@@ -14,6 +14,7 @@
 #include "shell/file_upload.h"
 #include "shell/invoker.h"
 #include "shell/request_builder.h"
+#include "shell/secret_fields.h"
 #include "shell/suggest.h"
 #include "shell/values.h"
 #include "telekern/options/v1/options.pb.h"
@@ -379,6 +380,22 @@ int Shell::run_method(const MethodDescriptor* method, const std::vector<std::str
   auto request =
       build_request(*request_prototype, positionals, request_args, method->client_streaming());
   if (!request.ok()) return fail(kExitUsage, std::string(request.status().message()));
+  if (request->messages.size() == 1) {
+    for (auto& secret : missing_secrets(*request->messages.front(), request_args)) {
+      std::string value;
+      if (const char* env = secret.env.empty() ? nullptr : std::getenv(secret.env.c_str());
+          env != nullptr && *env != '\0') {
+        value = env;
+      } else if (options_.can_prompt && read_secret) {
+        value = read_secret(secret.prompt + ": ");
+      } else {
+        const Command* command = catalog_.command_for(method);
+        return fail(kExitUsage, str_cat(command ? command->name() : method->full_name(), ": ",
+                                        missing_secret_message(secret)));
+      }
+      secret.holder->GetReflection()->SetString(secret.holder, secret.field, value);
+    }
+  }
 
   // A method declaring a cli upload streams a local file after the first message.
   std::unique_ptr<FileUpload> upload;

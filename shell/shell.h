@@ -39,6 +39,9 @@ struct ShellOptions {
   Style style;  // stdout styling
   bool color_errors = false;
   bool keep_going = false;
+  // A terminal to ask secrets on (stdin is one): request fields marked
+  // prompt_secret are asked for when needed; otherwise they are an error.
+  bool can_prompt = false;
   std::chrono::milliseconds unary_timeout{std::chrono::seconds(30)};
 };
 

@@ -26,3 +26,24 @@ add_dependencies(telekern_benchmarks telekern_tracer_bench)
 telekern_add_test(telekern_tracer_unit_tests LABEL unit
   SOURCES unit/tracer/tracer_unit_test.cc
   DEPS telekern_tracer_engine)
+
+# telesh's trace command in a terminal (tmux): a bar per topic, the SSH password prompt.
+telekern_add_test(telekern_tracer_tty_tests LABEL integration
+  SOURCES e2e/tracer/tracer_tty_test.cc
+  DEPS telekern_test_support)
+add_dependencies(telekern_tracer_tty_tests telekernd telekern_tracer telesh)
+
+# Kafka SASL/TLS settings (sdk/kafka_security.h) as librdkafka properties.
+telekern_add_test(telekern_kafka_security_unit_tests LABEL unit
+  SOURCES unit/tracer/kafka_security_test.cc
+  DEPS telekern_sdk telekern_test_support PkgConfig::RDKAFKA)
+# The bench's mock cluster runs in a process of its own.
+add_executable(telekern_kafka_mock_server EXCLUDE_FROM_ALL bench/kafka_mock_server.cc)
+target_link_libraries(telekern_kafka_mock_server PRIVATE telekern_kafka_mock)
+target_include_directories(telekern_kafka_mock_server PRIVATE ${PROJECT_SOURCE_DIR})
+# Not in build/bench: `make bench` runs every file there.
+set_target_properties(telekern_kafka_mock_server PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench-support)
+telekern_warnings(telekern_kafka_mock_server)
+add_dependencies(telekern_tracer_bench telekern_kafka_mock_server)
+target_compile_definitions(telekern_tracer_bench PRIVATE
+  TELEKERN_KAFKA_MOCK_SERVER="$<TARGET_FILE:telekern_kafka_mock_server>")

@@ -33,7 +33,9 @@ absl::Status set(rd_kafka_conf_t* conf, const std::string& name, const std::stri
   char error[512];
   if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) !=
       RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(str_cat("kafka setting ", name, "=", value, ": ", error));
+    bool secret = name.find("password") != std::string::npos;
+    return absl::InvalidArgumentError(
+        str_cat("kafka setting ", name, "=", secret ? "***" : value, ": ", error));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // report_{device}.html through the SDK's HtmlReport: summary, Plotly charts
 // (swimlane on the trace's time mapping, events per topic, events over
-// linear time), per-topic statistics, coverage, the events, JSON/CSV exports.
+// linear time), per-topic statistics, coverage, the events (filterable by
+// text, time range, topic, partition, offset, type), JSON/CSV exports.
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -167,7 +168,13 @@ std::string report_html(const v1::Summary& summary, const std::vector<v1::Event>
                           std::to_string(e.offset()), e.event_type(), printable_text(e.key()),
                           printable_text(e.value())});
   }
-  page.table({"time", "topic", "partition", "offset", "type", "key", "value"}, event_rows);
+  using report::ColumnFilter;
+  page.filterable_table(
+      {"time", "topic", "partition", "offset", "type", "key", "value"}, std::move(event_rows),
+      {.id = "events",
+       .columns = {ColumnFilter::kRange, ColumnFilter::kChoice, ColumnFilter::kChoice,
+                   ColumnFilter::kRange, ColumnFilter::kChoice, ColumnFilter::kText,
+                   ColumnFilter::kText}});
   page.heading("Exports");
   std::string csv = "timestamp,topic,partition,offset,event_type\n";
   for (const auto& e : events)

@@ -52,6 +52,7 @@ struct TopicState {
   std::atomic<uint64_t> scanned{0};
   std::atomic<uint64_t> matched{0};
   std::atomic<bool> limited{false};
+  std::atomic<int> units_left{0};  // scan units of this topic not finished yet
   std::mutex mutex;
   std::map<int32_t, std::unique_ptr<PartitionState>> partitions;
 
@@ -85,6 +86,41 @@ struct TraceRun {
     log += absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ ", now, absl::UTCTimeZone()) + line + "\n";
   }
 };
+
+// A topic's progress bar: offsets scanned between the start and stop
+// offsets of its partitions, or the records scanned while a stop offset is
+// unknown (skip_offsets, command sources without the offsets template).
+common::v1::ProgressBar topic_bar(TopicState& topic) {
+  common::v1::ProgressBar bar;
+  bar.set_label(topic.topic);
+  uint64_t done = 0, total = 0, scanned = 0, matched = 0;
+  bool known = true;
+  std::string error;
+  {
+    std::lock_guard lock(topic.mutex);
+    error = topic.error;
+    known = !topic.partitions.empty();
+    for (auto& [id, partition] : topic.partitions) {
+      int64_t stop = partition->stop.load(), next = partition->next.load();
+      scanned += partition->scanned.load();
+      matched += partition->matched.load();
+      if (error.empty()) error = partition->get_error();
+      if (stop < 0 || partition->start < 0) {
+        known = false;
+        continue;
+      }
+      total += static_cast<uint64_t>(std::max<int64_t>(0, stop - partition->start));
+      done += static_cast<uint64_t>(std::max<int64_t>(0, std::min(next, stop) - partition->start));
+    }
+  }
+  bar.set_unit("records");
+  bar.set_done(known ? done : scanned);
+  bar.set_total(known ? total : 0);
+  bar.set_finished(topic.units_left.load() == 0);
+  bar.set_detail(error.empty() ? str_cat(matched, " matched")
+                               : str_cat(matched, " matched, ", error));
+  return bar;
+}
 
 class RunSink final : public UnitSink {
  public:
@@ -369,6 +405,8 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
     for (auto& unit : split) units.push_back({state, std::move(unit)});
   }
 
+  for (auto& [state, unit] : units) state->units_left++;
+
   // Scan up to `parallel` units at once.
   std::atomic<size_t> next_unit{0};
   std::atomic<size_t> units_done{0};
@@ -401,6 +439,7 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
           if (in_unit) partition->done = true;
         }
       }
+      topic->units_left--;
       units_done++;
       wake.notify_all();
     }
@@ -436,6 +475,7 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
         entry->set_done(done);
       }
     }
+    for (auto& topic : run.topics) *progress.add_topics() = topic_bar(topic);
     progress.set_units_done(static_cast<uint32_t>(units_done.load()));
     progress.set_units_total(static_cast<uint32_t>(units.size()));
     progress.set_scanned(scanned);

@@ -20,6 +20,13 @@
 namespace telekern::tracer {
 namespace {
 
+// "" (unset) or one of `allowed`.
+FieldCheck<std::string> empty_or_one_of(std::vector<std::string> allowed) {
+  return [check = one_of(allowed)](const std::string& value) {
+    return value.empty() ? absl::OkStatus() : check(value);
+  };
+}
+
 ConfigMap<TracerOptions> tracer_config() {
   using O = TracerOptions;
   ConfigMap<O> map;
@@ -34,7 +41,23 @@ ConfigMap<TracerOptions> tracer_config() {
            "Kafka bootstrap servers host:port,... (KomniTrace's --kafka-broker); a request may "
            "name its own")
       .key("kafka.properties", &O::kafka_properties, "",
-           "Map of further librdkafka properties (SASL, SSL, ...), passed through")
+           "Map of further librdkafka properties, passed through (after the typed keys)")
+      .key("kafka.security_protocol", &O::kafka_security_protocol, "",
+           "plaintext, ssl, sasl_plaintext or sasl_ssl (librdkafka's security.protocol); empty = "
+           "plaintext",
+           empty_or_one_of({"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"}))
+      .key("kafka.sasl_mechanism", &O::kafka_sasl_mechanism, "",
+           "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a sasl_* protocol; empty = PLAIN)",
+           empty_or_one_of({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}))
+      .key("kafka.sasl_username", &O::kafka_sasl_username, "", "SASL user")
+      .secret("kafka.sasl_password", &O::kafka_sasl_password, "SASL password")
+      .key("kafka.ssl_ca_location", &O::kafka_ssl_ca_location, "",
+           "PEM CA bundle verifying the brokers (ssl, sasl_ssl); empty = system roots")
+      .key("kafka.ssl_certificate_location", &O::kafka_ssl_certificate_location, "",
+           "PEM client certificate (mutual TLS)")
+      .key("kafka.ssl_key_location", &O::kafka_ssl_key_location, "", "PEM client private key")
+      .secret("kafka.ssl_key_password", &O::kafka_ssl_key_password,
+              "Password of an encrypted client key")
       .key("broker_address", &O::broker_address, "",
            "host:port of a telekernd serving telekern.broker.v1.Broker; empty = this daemon's "
            "broker module")
@@ -83,6 +106,47 @@ ConfigMap<TracerOptions> tracer_config() {
       .key("ssh.password_env", &O::ssh_password_env, "TELEKERN_TRACER_SSH_PASSWORD",
            "Environment variable read for the SSH password when a request gives none");
   return map;
+}
+
+// A request's Kafka security fields as settings ("" where not given).
+KafkaSecurity request_security(const v1::KafkaSecurity& request) {
+  KafkaSecurity out;
+  switch (request.protocol()) {
+    case v1::KAFKA_SECURITY_PROTOCOL_PLAINTEXT:
+      out.protocol = "plaintext";
+      break;
+    case v1::KAFKA_SECURITY_PROTOCOL_SSL:
+      out.protocol = "ssl";
+      break;
+    case v1::KAFKA_SECURITY_PROTOCOL_SASL_PLAINTEXT:
+      out.protocol = "sasl_plaintext";
+      break;
+    case v1::KAFKA_SECURITY_PROTOCOL_SASL_SSL:
+      out.protocol = "sasl_ssl";
+      break;
+    default:
+      break;
+  }
+  switch (request.sasl_mechanism()) {
+    case v1::SASL_MECHANISM_PLAIN:
+      out.sasl_mechanism = "PLAIN";
+      break;
+    case v1::SASL_MECHANISM_SCRAM_SHA_256:
+      out.sasl_mechanism = "SCRAM-SHA-256";
+      break;
+    case v1::SASL_MECHANISM_SCRAM_SHA_512:
+      out.sasl_mechanism = "SCRAM-SHA-512";
+      break;
+    default:
+      break;
+  }
+  out.username = request.username();
+  out.password = request.password();
+  out.ca_file = request.ca_file();
+  out.cert_file = request.cert_file();
+  out.key_file = request.key_file();
+  out.key_password = request.key_password();
+  return out;
 }
 
 // Broker groups the tracer uses: one per running trace, reused by later
@@ -144,7 +208,12 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
           KafkaSourceOptions kafka;
           kafka.brokers =
               request.kafka_brokers().empty() ? o.kafka_brokers : request.kafka_brokers();
-          kafka.properties = o.kafka_properties;
+          auto security = kafka_security_properties(
+              o.kafka_security().merged_with(request_security(request.kafka_security())));
+          if (!security.ok()) return security.status();
+          kafka.properties = std::move(*security);
+          kafka.properties.insert(kafka.properties.end(), o.kafka_properties.begin(),
+                                  o.kafka_properties.end());
           kafka.request_timeout = o.request_timeout;
           kafka.read_committed = limits.read_committed;
           auto source = KafkaSource::create(std::move(kafka));

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "telekern/kafka_security.h"
+
 namespace telekern::tracer {
 
 enum class SourceKind { kKafka, kBroker, kSsh, kExec };
@@ -15,6 +17,15 @@ struct TracerOptions {
   SourceKind default_source = SourceKind::kKafka;
   std::string kafka_brokers;
   std::vector<std::pair<std::string, std::string>> kafka_properties;
+  // kafka.security_protocol, kafka.sasl_*, kafka.ssl_*: see kafka_security().
+  std::string kafka_security_protocol;
+  std::string kafka_sasl_mechanism;
+  std::string kafka_sasl_username;
+  std::string kafka_sasl_password;
+  std::string kafka_ssl_ca_location;
+  std::string kafka_ssl_certificate_location;
+  std::string kafka_ssl_key_location;
+  std::string kafka_ssl_key_password;
   std::string broker_address;  // empty: the broker module of this daemon
   std::chrono::milliseconds max_age{192LL * 3600 * 1000};
   uint32_t max_parallel = 4;
@@ -36,6 +47,17 @@ struct TracerOptions {
   std::string ssh_known_hosts;  // default <data_dir>/ssh/known_hosts
   std::string ssh_key_dir;      // default <data_dir>/ssh
   std::string ssh_password_env = "TELEKERN_TRACER_SSH_PASSWORD";
+
+  KafkaSecurity kafka_security() const {
+    return {.protocol = kafka_security_protocol,
+            .sasl_mechanism = kafka_sasl_mechanism,
+            .username = kafka_sasl_username,
+            .password = kafka_sasl_password,
+            .ca_file = kafka_ssl_ca_location,
+            .cert_file = kafka_ssl_certificate_location,
+            .key_file = kafka_ssl_key_location,
+            .key_password = kafka_ssl_key_password};
+  }
 };
 
 }  // namespace telekern::tracer

@@ -1,7 +1,7 @@
 // The tracer against the usual way of finding a device in Kafka: `kcat -C -e
 // -o beginning` per topic piped to `grep -F`, up to the same parallelism, on
-// the same data in the same run (a 3-broker librdkafka mock cluster, 10
-// topics x 4 partitions). Full scans, then max_age = 10% of the span against
+// the same data in the same run (a 3-broker librdkafka mock cluster in a
+// process of its own, 10 topics x 4 partitions). Full scans, then max_age = 10% of the span against
 // `kcat -o s@<timestamp>`. Rotated rounds; messages scanned per second,
 // medians with min-max, and whether both found the same number of records.
 //
@@ -9,16 +9,18 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kafka_source.h"
-#include "tests/support/kafka_mock_cluster.h"
 #include "tests/support/process.h"
 #include "trace_engine.h"
 
@@ -40,7 +42,17 @@ class Quiet final : public tracer::TraceObserver {
 struct RunSample {
   double seconds = 0;
   uint64_t matched = 0;
+  double cpu_seconds = 0;  // user + system of the client side (this process, or kcat|grep)
 };
+
+// User + system CPU seconds of this process (RUSAGE_SELF) or of its waited-for
+// children and their descendants (RUSAGE_CHILDREN: sh, xargs, kcat, grep).
+double cpu_seconds(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -56,13 +68,29 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kcat not found: apt-get install kcat (make deps)\n");
     return 1;
   }
-  telekern::testing::KafkaMockCluster cluster(3);
-  if (!cluster.ok()) return 1;
-  std::string brokers = cluster.bootstraps();
+  // The mock cluster runs in a process of its own (telekern_kafka_mock_server),
+  // so neither side shares its CPU with the brokers.
   std::vector<std::string> topics;
+  std::vector<std::string> server_argv = {TELEKERN_KAFKA_MOCK_SERVER, "3"};
   for (int t = 0; t < kTopics; ++t) {
     topics.push_back("bench-topic-" + std::to_string(t));
-    cluster.create_topic(topics.back(), kPartitions);
+    server_argv.push_back(topics.back() + ":" + std::to_string(kPartitions));
+  }
+  telekern::testing::TempDir server_dir("telekern-kafka-mock");
+  auto server_log = server_dir.path() / "server.log";
+  telekern::testing::Process server(server_argv, {}, server_log);
+  std::string brokers;
+  telekern::testing::wait_for(
+      [&] {
+        std::ifstream in(server_log);
+        std::string word;
+        if (in >> word && word == "bootstrap") in >> brokers;
+        return !brokers.empty();
+      },
+      std::chrono::seconds(30));
+  if (brokers.empty()) {
+    std::fprintf(stderr, "the mock cluster process did not start (%s)\n", server_log.c_str());
+    return 1;
   }
   // Produce: JSON values of ~120 bytes, 0.1% of them about the device, times over 10 days.
   char error[512];
@@ -130,9 +158,11 @@ int main(int argc, char** argv) {
     request.set_no_graphs(true);
     request.set_no_events(true);
     Quiet quiet;
+    double cpu_start = cpu_seconds(RUSAGE_SELF);
     auto start = Clock::now();
     auto summary = engine.trace(request, quiet, {});
-    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0};
+    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0,
+                     cpu_seconds(RUSAGE_SELF) - cpu_start};
     if (!summary.ok()) {
       std::fprintf(stderr, "trace failed: %s\n", std::string(summary.status().message()).c_str());
       std::exit(1);
@@ -147,9 +177,11 @@ int main(int argc, char** argv) {
     std::string command = "printf '" + list + "' | xargs -P 4 -I{} sh -c \"kcat -b " + brokers +
                           " -C -t {} -o " + offset + " -e -q 2>/dev/null | grep -F " + kDevice +
                           "\" | wc -l";
+    double cpu_start = cpu_seconds(RUSAGE_CHILDREN);
     auto start = Clock::now();
     auto result = telekern::testing::run_command(command, std::chrono::seconds(600));
-    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0};
+    RunSample sample{std::chrono::duration<double>(Clock::now() - start).count(), 0,
+                     cpu_seconds(RUSAGE_CHILDREN) - cpu_start};
     sample.matched = std::strtoull(result.output.c_str(), nullptr, 10);
     return sample;
   };
@@ -157,7 +189,7 @@ int main(int argc, char** argv) {
   int64_t window = span / 10;
   std::string since = "s@" + std::to_string(now - window + 1000);
   std::vector<double> full_ratio, full_tracer_rate, full_kcat_rate, age_ratio, age_tracer_rate,
-      age_kcat_rate;
+      age_kcat_rate, cpu_ratio, tracer_cpu_rate, kcat_cpu_rate;
   bool same_full = true, same_age = true;
   uint64_t age_scanned = 0, full_matched = 0, age_matched = 0, kcat_age_matched = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -186,16 +218,23 @@ int main(int argc, char** argv) {
     full_tracer_rate.push_back(total / tracer_full.seconds);
     full_kcat_rate.push_back(total / kcat_full.seconds);
     full_ratio.push_back(kcat_full.seconds / tracer_full.seconds);
+    // Client CPU: what each side costs the machine per record, apart from the
+    // (shared, single-threaded) mock cluster that bounds both wall times.
+    tracer_cpu_rate.push_back(total / tracer_full.cpu_seconds);
+    kcat_cpu_rate.push_back(total / kcat_full.cpu_seconds);
+    cpu_ratio.push_back(kcat_full.cpu_seconds / tracer_full.cpu_seconds);
     age_tracer_rate.push_back(total / tracer_age.seconds);
     age_kcat_rate.push_back(total / kcat_age.seconds);
     age_ratio.push_back(kcat_age.seconds / tracer_age.seconds);
     std::printf(
-        "round %d: full scan tracer %.2f s (%llu matched) kcat|grep %.2f s (%llu) ratio %.2f; "
+        "round %d: full scan tracer %.2f s, %.2f s CPU (%llu matched) kcat|grep %.2f s, %.2f s "
+        "CPU (%llu) ratio %.2f; "
         "max_age 10%% tracer %.2f s (%llu scanned, %llu matched) kcat %s %.2f s (%llu) ratio "
         "%.2f\n",
-        round + 1, tracer_full.seconds, static_cast<unsigned long long>(tracer_full.matched),
-        kcat_full.seconds, static_cast<unsigned long long>(kcat_full.matched), full_ratio.back(),
-        tracer_age.seconds, static_cast<unsigned long long>(age_scanned),
+        round + 1, tracer_full.seconds, tracer_full.cpu_seconds,
+        static_cast<unsigned long long>(tracer_full.matched), kcat_full.seconds,
+        kcat_full.cpu_seconds, static_cast<unsigned long long>(kcat_full.matched),
+        full_ratio.back(), tracer_age.seconds, static_cast<unsigned long long>(age_scanned),
         static_cast<unsigned long long>(tracer_age.matched), since.c_str(), kcat_age.seconds,
         static_cast<unsigned long long>(kcat_age.matched), age_ratio.back());
   }
@@ -212,6 +251,10 @@ int main(int argc, char** argv) {
       median(full_tracer_rate), median(full_kcat_rate), median(full_ratio),
       range(full_ratio).c_str(), rounds, same_full ? "identical" : "DIFFER",
       static_cast<unsigned long long>(full_matched));
+  std::printf(
+      "client CPU on full scans: tracer %.0f records per CPU-second, kcat|grep %.0f, ratio %.2fx "
+      "(%s)\n",
+      median(tracer_cpu_rate), median(kcat_cpu_rate), median(cpu_ratio), range(cpu_ratio).c_str());
   std::printf(
       "max_age 10%%: tracer %.0f records/s, kcat -o s@ %.0f records/s, ratio %.2fx (%s), "
       "matches %s (tracer %llu, kcat %llu)\n",

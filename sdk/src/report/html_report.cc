@@ -6,10 +6,12 @@
 #include <absl/time/clock.h>
 #include <absl/time/time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -42,7 +44,68 @@ dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; }
 a.attachment { display: inline-block; margin: .2rem 1rem .2rem 0; color: var(--accent); }
 h3.expandable { cursor: zoom-in; } h3.expandable::after { content: "  \2922 expand"; color: var(--muted); font-weight: normal; font-size: .85em; }
 .chart.expanded { position: fixed; inset: 3vh 3vw; z-index: 10; background: var(--bg); box-shadow: 0 0 0 100vmax rgba(0,0,0,.55); }
+.filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center;
+           background: var(--panel); padding: .5rem .8rem; border-radius: 6px; margin: .4rem 0; }
+.filters input, .filters select { font: inherit; padding: .1rem .3rem; }
+.filters input[type=search] { min-width: 16rem; }
+.filters .count { color: var(--muted); margin-left: auto; }
 )css";
+
+// Filters the rows of every table.filterable from the controls beside it.
+constexpr const char* kFilterScript = R"js(
+(function () {
+  function less(a, b) {
+    var x = Number(a), y = Number(b);
+    if (a.trim() !== '' && b.trim() !== '' && !isNaN(x) && !isNaN(y)) return x < y;
+    return a < b;
+  }
+  function keep(cell, kind, value) {
+    if (kind === 'choice') return cell === value;
+    if (kind === 'text') return cell.toLowerCase().indexOf(value.toLowerCase()) >= 0;
+    if (kind === 'from') return !less(cell, value);
+    if (kind === 'to') return !less(value, cell) || cell.indexOf(value) === 0;
+    return true;
+  }
+  document.querySelectorAll('table.filterable').forEach(function (table) {
+    var id = table.id;
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+    var texts = rows.map(function (row) {
+      return Array.prototype.map.call(row.cells, function (cell) {
+        return cell.textContent.toLowerCase();
+      }).join('\n');
+    });
+    var search = document.getElementById(id + '-search');
+    var count = document.getElementById(id + '-count');
+    var controls = Array.prototype.slice.call(
+      document.querySelectorAll('[data-table="' + id + '"][data-column]'));
+    function apply() {
+      var needle = search.value.trim().toLowerCase();
+      var active = controls.filter(function (control) { return control.value.trim() !== ''; });
+      var shown = 0;
+      rows.forEach(function (row, index) {
+        var visible = needle === '' || texts[index].indexOf(needle) >= 0;
+        for (var i = 0; visible && i < active.length; ++i) {
+          var cell = row.cells[Number(active[i].dataset.column)];
+          visible = keep(cell ? cell.textContent : '', active[i].dataset.kind, active[i].value.trim());
+        }
+        row.hidden = !visible;
+        if (visible) ++shown;
+      });
+      count.textContent = shown + ' of ' + rows.length + ' rows';
+    }
+    search.addEventListener('input', apply);
+    controls.forEach(function (control) {
+      control.addEventListener(control.tagName === 'SELECT' ? 'change' : 'input', apply);
+    });
+    document.getElementById(id + '-clear').addEventListener('click', function () {
+      search.value = '';
+      controls.forEach(function (control) { control.value = ''; });
+      apply();
+    });
+    apply();
+  });
+})();
+)js";
 
 // Renders every `.chart` element from the JSON block beside it.
 constexpr const char* kChartScript = R"js(
@@ -88,6 +151,14 @@ std::string script_safe(std::string_view text) {
 std::string script_json(const nlohmann::json& value) {
   return absl::StrReplaceAll(value.dump(), {{"<", "\\u003c"}});
 }
+
+void append_rows(std::string& html, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows, const std::string& attributes);
+
+// The controls (filter box, one per filtered column, clear, count), then the table.
+void render_filterable_table(std::string& html, const std::vector<std::string>& header,
+                             const std::vector<std::vector<std::string>>& rows,
+                             const TableFilters& filters, const std::string& id);
 
 }  // namespace
 
@@ -180,6 +251,16 @@ HtmlReport& HtmlReport::table(std::vector<std::string> header,
   return *this;
 }
 
+HtmlReport& HtmlReport::filterable_table(std::vector<std::string> header,
+                                         std::vector<std::vector<std::string>> rows,
+                                         TableFilters filters) {
+  blocks_.push_back({.kind = Block::Kind::kFilterableTable,
+                     .header = std::move(header),
+                     .rows = std::move(rows),
+                     .filters = std::move(filters)});
+  return *this;
+}
+
 HtmlReport& HtmlReport::chart(std::string title, nlohmann::json figure) {
   blocks_.push_back(
       {.kind = Block::Kind::kChart, .text = std::move(title), .figure = std::move(figure)});
@@ -222,6 +303,8 @@ std::string HtmlReport::render(const absl::StatusOr<std::string>& plotly) const 
   }
 
   int chart_index = 0;
+  int table_index = 0;
+  bool has_filterable = false;
   for (const auto& block : blocks_) {
     switch (block.kind) {
       case Block::Kind::kHeading:
@@ -239,16 +322,13 @@ std::string HtmlReport::render(const absl::StatusOr<std::string>& plotly) const 
         absl::StrAppend(&html, "</dl>\n");
         break;
       case Block::Kind::kTable:
-        absl::StrAppend(&html, "<table>\n<thead><tr>");
-        for (const auto& cell : block.header)
-          absl::StrAppend(&html, "<th>", html_escape(cell), "</th>");
-        absl::StrAppend(&html, "</tr></thead>\n<tbody>\n");
-        for (const auto& row : block.rows) {
-          absl::StrAppend(&html, "<tr>");
-          for (const auto& cell : row) absl::StrAppend(&html, "<td>", html_escape(cell), "</td>");
-          absl::StrAppend(&html, "</tr>\n");
-        }
-        absl::StrAppend(&html, "</tbody>\n</table>\n");
+        append_rows(html, block.header, block.rows, "");
+        break;
+      case Block::Kind::kFilterableTable:
+        has_filterable = true;
+        render_filterable_table(
+            html, block.header, block.rows, block.filters,
+            block.filters.id.empty() ? absl::StrCat("table-", ++table_index) : block.filters.id);
         break;
       case Block::Kind::kChart: {
         std::string id = absl::StrCat("chart-", ++chart_index);
@@ -267,12 +347,84 @@ std::string HtmlReport::render(const absl::StatusOr<std::string>& plotly) const 
     }
   }
 
+  if (has_filterable) absl::StrAppend(&html, "<script>", kFilterScript, "</script>\n");
   if (has_charts && plotly.ok()) {
     absl::StrAppend(&html, "<script>", *plotly, "</script>\n<script>", kChartScript, "</script>\n");
   }
   absl::StrAppend(&html, "</body>\n</html>\n");
   return html;
 }
+
+namespace {
+
+void append_rows(std::string& html, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows, const std::string& attributes) {
+  absl::StrAppend(&html, "<table", attributes, ">\n<thead><tr>");
+  for (const auto& cell : header) absl::StrAppend(&html, "<th>", html_escape(cell), "</th>");
+  absl::StrAppend(&html, "</tr></thead>\n<tbody>\n");
+  for (const auto& row : rows) {
+    absl::StrAppend(&html, "<tr>");
+    for (const auto& cell : row) absl::StrAppend(&html, "<td>", html_escape(cell), "</td>");
+    absl::StrAppend(&html, "</tr>\n");
+  }
+  absl::StrAppend(&html, "</tbody>\n</table>\n");
+}
+
+void render_filterable_table(std::string& html, const std::vector<std::string>& header,
+                             const std::vector<std::vector<std::string>>& rows,
+                             const TableFilters& filters, const std::string& id) {
+  std::string table_id = html_escape(id);
+  absl::StrAppend(
+      &html, "<div class=\"filters\" id=\"", table_id, "-filters\">\n<input type=\"search\" id=\"",
+      table_id, "-search\" placeholder=\"Filter rows (any column)\" aria-label=\"Filter rows\">\n");
+  for (size_t column = 0; column < filters.columns.size() && column < header.size(); ++column) {
+    std::string name = html_escape(header[column]);
+    std::string common =
+        absl::StrCat(" data-table=\"", table_id, "\" data-column=\"", column, "\"");
+    switch (filters.columns[column]) {
+      case ColumnFilter::kNone:
+        break;
+      case ColumnFilter::kText:
+        absl::StrAppend(&html, "<label>", name, " <input type=\"text\" size=\"12\"", common,
+                        " data-kind=\"text\" aria-label=\"", name, "\"></label>\n");
+        break;
+      case ColumnFilter::kChoice: {
+        std::set<std::string> values;
+        for (const auto& row : rows)
+          if (column < row.size()) values.insert(row[column]);
+        std::vector<std::string> sorted(values.begin(), values.end());
+        // Numbers in numeric order (partitions 2 before 10), the rest as text.
+        std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+          bool a_number = !a.empty() && a.find_first_not_of("0123456789") == std::string::npos;
+          bool b_number = !b.empty() && b.find_first_not_of("0123456789") == std::string::npos;
+          if (a_number && b_number) return a.size() != b.size() ? a.size() < b.size() : a < b;
+          return a_number && !b_number;
+        });
+        absl::StrAppend(&html, "<label>", name, " <select", common,
+                        " data-kind=\"choice\" aria-label=\"", name,
+                        "\"><option value=\"\">all</option>");
+        for (const auto& value : sorted)
+          absl::StrAppend(&html, "<option value=\"", html_escape(value), "\">", html_escape(value),
+                          "</option>");
+        absl::StrAppend(&html, "</select></label>\n");
+        break;
+      }
+      case ColumnFilter::kRange:
+        absl::StrAppend(&html, "<label>", name, " from <input type=\"text\" size=\"14\"", common,
+                        " data-kind=\"from\" aria-label=\"", name,
+                        " from\"></label>\n<label>to <input ", "type=\"text\" size=\"14\"", common,
+                        " data-kind=\"to\" aria-label=\"", name, " to\"></label>\n");
+        break;
+    }
+  }
+  absl::StrAppend(&html, "<button type=\"button\" id=\"", table_id,
+                  "-clear\">Clear filters</button>\n<span class=\"count\" id=\"", table_id,
+                  "-count\" aria-live=\"polite\">", rows.size(), " of ", rows.size(),
+                  " rows</span>\n</div>\n");
+  append_rows(html, header, rows, absl::StrCat(" class=\"filterable\" id=\"", table_id, "\""));
+}
+
+}  // namespace
 
 absl::Status HtmlReport::write(const std::filesystem::path& file) const {
   std::error_code error;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -292,6 +294,133 @@ TEST_F(TracerDaemonTest, TraceDeviceFromTelesh) {
             std::string::npos)
       << run.output;
   EXPECT_NE(run.output.find("\"complete\":true"), std::string::npos) << run.output;
+}
+
+// Off a terminal, telesh prints a line per topic bar (records of the offsets
+// between start and end, what matched), not one bar for the whole trace.
+TEST_F(TracerDaemonTest, TeleshPrintsAProgressLinePerTopicOffATerminal) {
+  auto run =
+      telesh_commands(*daemon_, "trace device dev-7f3a --source broker --max-age 0s --no-events");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::map<std::string, size_t> matched;
+  for (const auto& key : expected()) matched[std::get<0>(key)]++;
+  EXPECT_NE(
+      run.output.find("orders  [##############################] 1200/1200 records  100%  done  " +
+                      std::to_string(matched["orders"]) + " matched"),
+      std::string::npos)
+      << run.output;
+  EXPECT_NE(
+      run.output.find("devices [##############################] 800/800 records  100%  done  " +
+                      std::to_string(matched["devices"]) + " matched"),
+      std::string::npos)
+      << run.output;
+  EXPECT_EQ(run.output.find('\033'), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("complete:"), std::string::npos) << "the summary follows\n"
+                                                             << run.output;
+}
+
+// An ssh trace without a password (nor password_env, key_file) in batch mode:
+// telesh names the flag and the variable instead of sending it; the variable
+// fills it.
+TEST_F(TracerDaemonTest, TeleshNamesThePasswordFlagAndVariableInBatchMode) {
+  std::string command =
+      "trace device dev-7f3a --source ssh --ssh.host 127.0.0.1:1 --ssh.user nobody";
+  auto run = telesh_commands(*daemon_, command);
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("SSH password needed"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("--ssh.password"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("TELESH_SSH_PASSWORD"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("--ssh.password-env or --ssh.key-file"), std::string::npos)
+      << run.output;
+  // Given through the variable (or another way to log in), the request is sent:
+  // the daemon answers that nothing listens on port 1.
+  auto with_env = run_telesh(*daemon_, "-c " + shell_quote(command),
+                             {.env = "TELESH_SSH_PASSWORD=secret", .redirect = "2>&1"});
+  EXPECT_GT(with_env.exit_code, 2) << with_env.output;
+  EXPECT_EQ(with_env.output.find("SSH password needed"), std::string::npos) << with_env.output;
+  auto with_key = telesh_commands(*daemon_, command + " --ssh.key-file /nonexistent");
+  EXPECT_GT(with_key.exit_code, 2) << with_key.output;
+}
+
+// The report's event table filters in the page: typing into the filter box
+// hides rows that do not match, the topic and partition drop-downs and the
+// time range narrow them to exactly the expected events; no console message,
+// no network request (headless chromium driven by playwright-core).
+TEST_F(TracerDaemonTest, ReportEventTableFiltersInHeadlessChromium) {
+  std::string node = find_executable("node", {"/usr/bin/node"});
+  ASSERT_FALSE(node.empty()) << "node not found: apt-get install nodejs (make deps)";
+  std::string web = std::string(TELEKERN_SOURCE_DIR) + "/web";
+  ASSERT_TRUE(std::filesystem::exists(web + "/node_modules/playwright-core"))
+      << "playwright-core missing in " << web << "/node_modules: run make deps (npm ci)";
+  auto result = trace(request());
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  auto report = std::filesystem::path(result.summary.output_dir()) / "report_dev-7f3a.html";
+
+  // Expected counts from what the test produced.
+  size_t total = 0, devices = 0, devices_p1 = 0, orders = 0;
+  std::vector<int64_t> devices_p1_times;
+  for (const auto& [key, time] : records_) {
+    ++total;
+    const auto& [topic, partition, offset] = key;
+    orders += topic == "orders";
+    if (topic != "devices") continue;
+    ++devices;
+    if (partition != 1) continue;
+    ++devices_p1;
+    devices_p1_times.push_back(time);
+  }
+  ASSERT_FALSE(devices_p1_times.empty());
+  std::sort(devices_p1_times.begin(), devices_p1_times.end());
+  std::time_t middle = devices_p1_times[devices_p1_times.size() / 2] / 1000;
+  std::tm day{};
+  gmtime_r(&middle, &day);
+  char day_text[16];
+  std::strftime(day_text, sizeof day_text, "%Y-%m-%d", &day);
+  day.tm_hour = day.tm_min = day.tm_sec = 0;
+  int64_t day_start_ms = static_cast<int64_t>(timegm(&day)) * 1000;
+  size_t since_day = std::count_if(devices_p1_times.begin(), devices_p1_times.end(),
+                                   [&](int64_t time) { return time >= day_start_ms; });
+  ASSERT_LT(since_day, devices_p1);
+
+  nlohmann::json steps = nlohmann::json::array(
+      {{{"type", "#events-search"}, {"text", "no-such-text"}},
+       {{"click", "#events-clear"}},
+       {{"select", "[data-table=events][data-column=\"1\"]"}, {"value", "devices"}},
+       {{"select", "[data-table=events][data-column=\"2\"]"}, {"value", "1"}},
+       {{"type", "[data-table=events][data-column=\"0\"][data-kind=from]"}, {"text", day_text}},
+       {{"click", "#events-clear"}},
+       {{"type", "#events-search"}, {"text", "ORDERS"}}});
+  auto run = run_command("TELEKERN_WEB_DIR=" + web + " " + node + " " + TELEKERN_SOURCE_DIR +
+                             "/tests/e2e/tracer/report_filter.mjs " + report.string() + " " +
+                             shell_quote(steps.dump()),
+                         std::chrono::seconds(120));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto output =
+      nlohmann::json::parse(run.output.substr(run.output.rfind("{\"problems\"")), nullptr, false);
+  ASSERT_TRUE(output.is_object()) << run.output;
+  EXPECT_TRUE(output["problems"].empty()) << output["problems"].dump();
+  EXPECT_EQ(output["rows"], total);
+  std::vector<size_t> visible = output["visible"];
+  EXPECT_EQ(visible,
+            (std::vector<size_t>{total, 0, total, devices, devices_p1, since_day, total, orders}))
+      << run.output;
+  EXPECT_EQ(output["counts"][4],
+            std::to_string(devices_p1) + " of " + std::to_string(total) + " rows");
+}
+
+// Kafka TLS through the typed request fields: a CA file that cannot be read
+// fails the trace at once with INVALID_ARGUMENT naming the file.
+TEST_F(TracerDaemonTest, KafkaTraceWithABadCaFileFailsNamingTheFile) {
+  auto bad = request();
+  bad.set_source(tracer::v1::SOURCE_KAFKA);
+  bad.set_kafka_brokers("127.0.0.1:9");
+  bad.mutable_kafka_security()->set_protocol(tracer::v1::KAFKA_SECURITY_PROTOCOL_SSL);
+  bad.mutable_kafka_security()->set_ca_file("/nonexistent/ca.pem");
+  auto result = trace(bad);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(result.status.error_message().find("CA file '/nonexistent/ca.pem' cannot be read"),
+            std::string::npos)
+      << result.status.error_message();
 }
 
 }  // namespace

@@ -118,5 +118,31 @@ TEST(HtmlReportTest, CsvFieldsAreQuotedOnlyWhenNeeded) {
   EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
 }
 
+TEST(HtmlReportTest, FilterableTablesCarryTheirControlsAndTheFilterScript) {
+  HtmlReport report("filters");
+  report.filterable_table(
+      {"time", "partition", "value"},
+      {{"2026-05-01T10:00:00Z", "10", "<b>x</b>"},
+       {"2026-05-02T10:00:00Z", "2", "y"},
+       {"2026-05-03T10:00:00Z", "2", "z"}},
+      {.id = "events",
+       .columns = {ColumnFilter::kRange, ColumnFilter::kChoice, ColumnFilter::kText}});
+  std::string html = report.render(absl::StatusOr<std::string>(std::string()));
+  EXPECT_NE(html.find("<table class=\"filterable\" id=\"events\">"), std::string::npos) << html;
+  EXPECT_NE(html.find("id=\"events-search\""), std::string::npos);
+  EXPECT_NE(html.find("data-kind=\"from\""), std::string::npos);
+  EXPECT_NE(html.find("data-kind=\"to\""), std::string::npos);
+  EXPECT_NE(html.find("data-column=\"2\" data-kind=\"text\""), std::string::npos);
+  // Distinct partitions in numeric order, once each.
+  EXPECT_NE(html.find("<option value=\"\">all</option><option value=\"2\">2</option><option "
+                      "value=\"10\">10</option></select>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("3 of 3 rows"), std::string::npos);
+  EXPECT_NE(html.find("&lt;b&gt;x&lt;/b&gt;"), std::string::npos) << "cells are escaped";
+  EXPECT_NE(html.find("table.filterable"), std::string::npos) << "the filter script is embedded";
+  EXPECT_EQ(html.find("http"), std::string::npos) << "nothing fetched";
+}
+
 }  // namespace
 }  // namespace telekern::report

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "shell/display_width.h"
 #include "telekern/kernel/v1/kernel.pb.h"
+#include "telekern/tracer/v1/tracer.pb.h"
 
 namespace telekern::shell {
 namespace {
@@ -87,6 +89,96 @@ TEST(OutputTest, StreamsPrintOneJsonLinePerMessageOrOneRowPerMessage) {
   table_printer.finish();
   EXPECT_EQ(table_out.str(), "YAML\nb: 2\nb: 2\n");
 }
+
+namespace progress_bars {
+
+namespace tv1 = telekern::tracer::v1;
+
+tv1::TraceDeviceResponse progress(uint64_t orders_done, bool orders_finished, uint64_t audit_done) {
+  tv1::TraceDeviceResponse response;
+  auto* orders = response.mutable_progress()->add_topics();
+  orders->set_label("orders");
+  orders->set_done(orders_done);
+  orders->set_total(400);
+  orders->set_unit("records");
+  orders->set_finished(orders_finished);
+  orders->set_detail("3 matched");
+  auto* audit = response.mutable_progress()->add_topics();
+  audit->set_label("audit");
+  audit->set_done(audit_done);  // total unknown: a count
+  audit->set_unit("records");
+  response.set_done(orders_finished ? 1 : 0);
+  response.set_total(2);
+  return response;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+TEST(OutputTest, ATerminalShowsOneBarPerLabelRedrawnInPlaceThenTheLastMessage) {
+  std::ostringstream out;
+  Style style;
+  style.tty = true;
+  ResponsePrinter printer(out, OutputFormat::kTable, style, true);
+  printer.print(progress(100, false, 7));
+  std::string first = out.str();
+  EXPECT_NE(first.find("orders [#######.......................] 100/400 records   25%  3 matched"),
+            std::string::npos)
+      << first;
+  EXPECT_NE(first.find("audit  [..............................] 7 records"), std::string::npos)
+      << first;
+  EXPECT_NE(first.find("total  [..............................] 0/2"), std::string::npos) << first;
+  printer.print(progress(400, true, 9));
+  std::string second = out.str().substr(first.size());
+  // Three lines drawn: the cursor goes up two and clears before redrawing.
+  EXPECT_EQ(second.rfind("\033[2A\r\033[J", 0), 0u) << second;
+  EXPECT_NE(second.find("400/400 records  100%  done  3 matched"), std::string::npos) << second;
+  // Running bars are listed before finished ones.
+  EXPECT_LT(second.find("audit"), second.find("orders")) << second;
+  tv1::TraceDeviceResponse summary;
+  summary.mutable_summary()->set_trace_id("t-1");
+  printer.print(summary);
+  printer.finish();
+  std::string last = out.str();
+  EXPECT_NE(last.find("t-1"), std::string::npos) << last;
+  EXPECT_EQ(count_of(last, "\033[2A"), 3u) << "redrawn for the summary, cleared at the finish";
+}
+
+TEST(OutputTest, NotATerminalPrintsBarLinesPeriodicallyAndWhenABarFinishes) {
+  std::ostringstream out;
+  ResponsePrinter printer(out, OutputFormat::kTable, Style{}, true);
+  printer.set_line_interval(std::chrono::hours(1));
+  printer.print(progress(100, false, 7));
+  printer.print(progress(200, false, 8));  // within the interval: nothing
+  printer.print(progress(400, true, 9));   // orders finished: its line alone
+  tv1::TraceDeviceResponse summary;
+  summary.mutable_summary()->set_trace_id("t-1");
+  printer.print(summary);
+  printer.finish();
+  std::string text = out.str();
+  EXPECT_EQ(text.find('\033'), std::string::npos) << "no escape sequences off a terminal";
+  EXPECT_EQ(count_of(text, "orders "), 2u) << text;
+  EXPECT_EQ(count_of(text, "audit "), 1u) << text;
+  EXPECT_EQ(text.find("200/400"), std::string::npos) << text;
+  EXPECT_NE(text.find("orders [##############################] 400/400 records  100%  done"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("t-1"), std::string::npos) << "other messages print as before\n" << text;
+}
+
+TEST(OutputTest, ProgressLinesAreCutToTheTerminalWidth) {
+  tv1::TraceDeviceResponse response = progress(100, false, 7);
+  Style style;
+  style.columns = 60;
+  ResponsePrinter::Bar bar{.label = "orders", .done = 100, .total = 400, .unit = "records"};
+  bar.detail = "a long detail that does not fit into sixty columns at all";
+  EXPECT_LE(display_width(render_bar(bar, 6, style)), 59u) << render_bar(bar, 6, style);
+}
+
+}  // namespace progress_bars
 
 }  // namespace
 }  // namespace telekern::shell

@@ -6,6 +6,9 @@
 //   report.key_values({{"events", "1204"}, {"topics", "3"}})
 //       .chart("Events per minute", figure)  // a Plotly figure {"data": [...], "layout": {...}}
 //       .attachment("events.csv", "text/csv", csv);
+//   report.filterable_table({"time", "topic", "value"}, rows,
+//                           {.id = "events", .columns = {ColumnFilter::kRange,
+//                                                        ColumnFilter::kChoice}});
 //   absl::Status written = report.write(dir / "report.html");
 #pragma once
 
@@ -21,6 +24,21 @@
 
 namespace telekern::report {
 
+// How the reader filters one column of a filterable table in the page.
+enum class ColumnFilter {
+  kNone,
+  kText,    // a box: cells containing the text (case-insensitive)
+  kChoice,  // a drop-down of the column's distinct values
+  kRange,   // from/to boxes: numbers compare as numbers, other text (ISO times)
+            // as text, and "to" also keeps cells it is a prefix of (to 2026-05-01
+            // keeps that whole day)
+};
+
+struct TableFilters {
+  std::string id;                     // element id prefix, e.g. "events"; "" = table-<n>
+  std::vector<ColumnFilter> columns;  // by column index; columns not listed: kNone
+};
+
 class HtmlReport {
  public:
   explicit HtmlReport(std::string title);
@@ -30,6 +48,10 @@ class HtmlReport {
   HtmlReport& paragraph(std::string text);
   HtmlReport& key_values(std::vector<std::pair<std::string, std::string>> rows);
   HtmlReport& table(std::vector<std::string> header, std::vector<std::vector<std::string>> rows);
+  // A table with a filter box over every cell, the column filters asked for
+  // and a count of the rows shown; the filtering runs in the page (no network).
+  HtmlReport& filterable_table(std::vector<std::string> header,
+                               std::vector<std::vector<std::string>> rows, TableFilters filters);
   // `figure` is a Plotly figure: {"data": [traces...], "layout": {...}}.
   HtmlReport& chart(std::string title, nlohmann::json figure);
   // A download link inside the page carrying `content` (JSON/CSV exports).
@@ -47,13 +69,22 @@ class HtmlReport {
 
  private:
   struct Block {
-    enum class Kind { kHeading, kParagraph, kKeyValues, kTable, kChart, kAttachment } kind;
+    enum class Kind {
+      kHeading,
+      kParagraph,
+      kKeyValues,
+      kTable,
+      kChart,
+      kAttachment,
+      kFilterableTable
+    } kind;
     std::string text;                            // heading, paragraph, chart title, file name
     std::string mime;                            // attachment
     std::string content;                         // attachment
     std::vector<std::string> header;             // table
     std::vector<std::vector<std::string>> rows;  // table, key_values
     nlohmann::json figure;                       // chart
+    TableFilters filters;                        // filterable table
   };
 
   std::string title_;
