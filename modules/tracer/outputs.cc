@@ -27,26 +27,9 @@ absl::Status write_file(const std::filesystem::path& file, const std::string& co
   return absl::OkStatus();
 }
 
-bool valid_utf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    auto c = static_cast<unsigned char>(text[i]);
-    size_t extra = c < 0x80           ? 0
-                   : (c >> 5) == 0x6  ? 1
-                   : (c >> 4) == 0xe  ? 2
-                   : (c >> 3) == 0x1e ? 3
-                                      : 4;
-    if (extra == 4 || (extra > 0 && i + extra >= text.size())) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 // Text when it is UTF-8, else "base64:<...>" so the JSON stays valid.
 std::string printable(std::string_view bytes) {
-  if (valid_utf8(bytes)) return std::string(bytes);
+  if (is_valid_utf8(bytes)) return std::string(bytes);
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out = "base64:";
   size_t i = 0;

@@ -24,17 +24,22 @@ std::string join_path(std::string_view prefix, std::string_view key) {
   return str_cat(prefix, ".", key);
 }
 
-YAML::Node lookup(const YAML::Node& root, const std::vector<std::string>& parts) {
-  YAML::Node current;
-  current.reset(root);
-  for (const auto& part : parts) {
-    if (!current.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
-    const YAML::Node& as_const = current;
-    YAML::Node next = as_const[part];
-    if (!next.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
-    current.reset(next);
+// The value at `parts` below `root`, nested (`kafka: {properties: ...}`) or
+// spelled flat with dots at any level (`kafka.properties: ...`), as
+// find_unknown() accepts both.
+YAML::Node lookup(const YAML::Node& root, const std::vector<std::string>& parts,
+                  size_t first = 0) {
+  if (first == parts.size()) return root;
+  if (!root.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  std::string key;
+  for (size_t end = first; end < parts.size(); ++end) {
+    key = end == first ? parts[end] : str_cat(key, ".", parts[end]);
+    YAML::Node next = root[key];
+    if (!next.IsDefined()) continue;
+    YAML::Node found = lookup(next, parts, end + 1);
+    if (found.IsDefined()) return found;
   }
-  return current;
+  return YAML::Node(YAML::NodeType::Undefined);
 }
 
 void set_path(YAML::Node root, const std::vector<std::string>& parts, const YAML::Node& value) {

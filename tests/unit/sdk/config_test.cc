@@ -48,6 +48,15 @@ TEST(ConfigTest, FileValuesOverrideDefaults) {
   EXPECT_FALSE(config->get_bool("enabled"));
 }
 
+// A dotted key may be spelled flat: it is read, not accepted and ignored.
+TEST(ConfigTest, FlatDottedKeysAreReadLikeNestedOnes) {
+  auto node = YAML::Load("retention.bytes: 77\nretention:\n  time: 1h\n");
+  auto config = validate_config(schema(), node, {"x.yaml", "", {}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->get_int("retention.bytes"), 77);
+  EXPECT_EQ(config->get_duration("retention.time"), std::chrono::hours(1));
+}
+
 TEST(ConfigTest, EnvironmentOverridesFile) {
   auto node = YAML::Load("retention:\n  bytes: 99\n");
   std::map<std::string, std::string> env = {
