@@ -27,8 +27,7 @@ std::string join_path(std::string_view prefix, std::string_view key) {
 // The value at `parts` below `root`, nested (`kafka: {properties: ...}`) or
 // spelled flat with dots at any level (`kafka.properties: ...`), as
 // find_unknown() accepts both.
-YAML::Node lookup(const YAML::Node& root, const std::vector<std::string>& parts,
-                  size_t first = 0) {
+YAML::Node lookup(const YAML::Node& root, const std::vector<std::string>& parts, size_t first = 0) {
   if (first == parts.size()) return root;
   if (!root.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
   std::string key;
