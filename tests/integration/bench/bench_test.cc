@@ -32,10 +32,12 @@ using telekern::testing::TempDir;
 constexpr double kRate = 200;  // msg/s over all producers: low enough for every driver here
 
 std::string workload_yaml(double rate, const std::string& duration = "3s",
-                          const std::string& warmup = "1s") {
+                          const std::string& warmup = "1s", int consumers = 2) {
   return "name: paced-" + std::to_string(int(rate)) +
          "\ntopics: 1\npartitionsPerTopic: 2\nmessageSize: 256\n"
-         "subscriptionsPerTopic: 1\nconsumerPerSubscription: 2\nproducersPerTopic: 2\n"
+         "subscriptionsPerTopic: 1\nconsumerPerSubscription: " +
+         std::to_string(consumers) +
+         "\nproducersPerTopic: 2\n"
          "producerRate: " +
          std::to_string(rate) + "\ntestDurationMinutes: " + duration +
          "\nwarmupDurationMinutes: " + warmup + "\nkeyDistributor: KEY_ROUND_ROBIN\n";
@@ -150,8 +152,8 @@ void expect_sane(const json& result, double rate) {
 }
 
 absl::StatusOr<RunResult> run_direct(const DriverSpec& spec, double rate, const std::string& prefix,
-                                     const std::string& warmup = "1s") {
-  auto workload = parse_workload(workload_yaml(rate, "3s", warmup));
+                                     const std::string& warmup = "1s", int consumers = 2) {
+  auto workload = parse_workload(workload_yaml(rate, "3s", warmup, consumers));
   if (!workload.ok()) return workload.status();
   DriverEnvironment environment;
   auto driver = make_driver(spec, environment);
@@ -201,7 +203,11 @@ TEST(BenchDrivers, KafkaMockClusterPacedRun) {
   ASSERT_TRUE(spec.ok());
   // Kafka consumers join their group (a rebalance) and producers fetch
   // metadata before the first message flows: a longer warm-up keeps that out.
-  auto result = run_direct(*spec, kRate, "kafka-paced", "4s");
+  // One consumer: librdkafka's in-process mock coordinator, starved under a
+  // loaded ctest -j2, sometimes timed out a two-member rebalance (no record
+  // consumed at all); the group protocol with two members is covered by the
+  // other drivers' runs and the stream tests.
+  auto result = run_direct(*spec, kRate, "kafka-paced", "4s", 1);
   ASSERT_TRUE(result.ok()) << result.status();
   expect_sane(full_result(*result, "kafka-run"), kRate);
 }
