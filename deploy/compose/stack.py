@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -258,12 +259,16 @@ def test_telemetry(ports, start, left_out):
     # CSV in: a file dropped into the collector's watch dir.
     csv = ("timestamp,metric_name,gpu_id,device,uuid,modelName,Hostname,container,pod,namespace,value,labels_raw\n"
            f"{int(time.time())},DCGM_FI_DEV_GPU_UTIL,0,nvidia0,GPU-deploy-1,H100,deploy-host,,,,42,\n")
-    path = "/tmp/telekern-compose-telemetry.csv"
-    with open(path, "w") as f:
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="telekern-compose-",
+                                     delete=False) as f:
         f.write(csv)
+        path = f.name
     name = next(c for c in containers("telemetry") if "collector" in c)
     sh(PODMAN + ["exec", name, "mkdir", "-p", "/var/lib/telekern/incoming"])
-    sh(PODMAN + ["cp", path, f"{name}:/var/lib/telekern/incoming/gpu.csv"])
+    try:
+        sh(PODMAN + ["cp", path, f"{name}:/var/lib/telekern/incoming/gpu.csv"])
+    finally:
+        os.unlink(path)
     influx = f"http://127.0.0.1:{ports['TK_INFLUXDB_PORT']}"
 
     def stored():

@@ -19,6 +19,7 @@
 #include "telekern/stream.h"
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/kafka_mock_cluster.h"
+#include "tests/support/process.h"
 
 using namespace telekern;
 using namespace std::chrono_literals;
@@ -72,7 +73,8 @@ int main() {
   auto profile = etl::ServerProfile::for_version(version);
   // The peer's input: the very rows the pipeline writes, made by the processor;
   // and where the pipeline's CPU goes: parsing and building rows alone.
-  std::string rows_file = "/tmp/telekern-etl-bench-rows.ndjson";
+  telekern::testing::TempDir scratch("etl-bench");
+  std::string rows_file = (scratch.path() / "rows.ndjson").string();
   {
     auto processor = etl::make_builtin_processor("FlowProcessor", etl::BuiltinSettings{});
     simdjson::dom::parser parser;
@@ -256,6 +258,5 @@ int main() {
   std::printf("  peer (curl JSONEachRow bulk insert): median %.0f rows/s (spread %.0f..%.0f)\n",
               median(peer_rates), *cmin, *cmax);
   std::printf("  ratio pipeline/peer: %.2f (target >= 0.8)\n", ratio);
-  std::remove(rows_file.c_str());
   return 0;
 }
