@@ -128,7 +128,8 @@ absl::Status CollectorEngine::start() {
   for (uint32_t i = 0; i < options_.consumers; ++i) {
     WorkerSettings settings{
         options_.topic,      options_.group,     str_cat(options_.instance, "-", i),
-        options_.batch_size, options_.batch_age, options_.stream};
+        options_.batch_size, options_.batch_age, options_.batch_linger,
+        options_.stream};
     workers_.push_back(
         std::make_unique<CollectorWorker>(settings, *store_, rejects_, worker_metrics, log_));
   }

@@ -31,6 +31,10 @@ ConfigMap<CollectorOptions> collector_config() {
            between<uint32_t>(1, 100000))
       .key("batch_age", &O::batch_age, "1s", "Oldest a point waits before its batch is written",
            positive_duration())
+      .key("batch_linger", &O::batch_linger, "20ms",
+           "A batch is also written once no record arrived for this long (the topic is drained "
+           "for now), so the tail of a burst does not wait for batch_age; 0 = only batch_size "
+           "and batch_age decide")
       .choice("store", &O::store, "sqlite",
               "Store the collectors write to: sqlite (embedded, no server) or influxdb",
               {{"sqlite", StoreKind::kSqlite}, {"influxdb", StoreKind::kInfluxDb}})

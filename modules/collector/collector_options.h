@@ -19,6 +19,7 @@ struct CollectorOptions {
   uint32_t consumers = 4;
   uint32_t batch_size = 5000;
   std::chrono::milliseconds batch_age{1000};
+  std::chrono::milliseconds batch_linger{20};
 
   StoreKind store = StoreKind::kSqlite;
   std::string sqlite_path;  // default <data_dir>/telemetry.db

@@ -53,6 +53,9 @@ void CollectorWorker::run(std::stop_token stop) {
       auto wait = records.empty() ? std::chrono::milliseconds(200)
                                   : std::clamp(left, std::chrono::milliseconds(1),
                                                std::chrono::milliseconds(200));
+      bool lingering =
+          !records.empty() && settings_.batch_linger.count() > 0 && settings_.batch_linger < wait;
+      if (lingering) wait = settings_.batch_linger;
       auto polled = consumer->poll(settings_.batch_size - records.size(), wait);
       if (!polled.ok()) {
         pause(polled.status());
@@ -78,7 +81,9 @@ void CollectorWorker::run(std::stop_token stop) {
       bool full = records.size() >= settings_.batch_size;
       bool old = !records.empty() &&
                  std::chrono::steady_clock::now() - batch_started >= settings_.batch_age;
-      if ((full || old) && !flush(*consumer, records, points, stop)) return;
+      // Nothing more came within the linger: the topic is drained for now.
+      bool drained = lingering && polled->empty();
+      if ((full || old || drained) && !flush(*consumer, records, points, stop)) return;
     }
   }
 }

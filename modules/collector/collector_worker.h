@@ -27,6 +27,9 @@ struct WorkerSettings {
   std::string member;  // unique per consumer
   size_t batch_size = 5000;
   std::chrono::milliseconds batch_age{1000};
+  // A batch is also written when no record came for this long (the topic is
+  // drained for now); 0: only batch_size and batch_age decide.
+  std::chrono::milliseconds batch_linger{20};
   stream::StreamConfig stream;
 };
 
