@@ -1,7 +1,7 @@
 # The collector module's tests (issue 14).
 telekern_add_test(telekern_collector_unit_tests LABEL unit
   SOURCES unit/collector/telemetry_point_test.cc unit/collector/csv_test.cc
-          unit/collector/chunked_lines_test.cc
+          unit/collector/chunked_lines_test.cc unit/collector/replay_stamps_test.cc
   DEPS telekern_collector_engine telekern_csv)
 
 telekern_add_test(telekern_collector_integration_tests LABEL integration

@@ -135,6 +135,18 @@ void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>
   chunk.clear();
 }
 
+TimePoint ReplayStamps::stamp(TimePoint original, TimePoint now) {
+  if (fresh_ || original != original_) {
+    // A new scrape: after every stamp given so far.
+    if (latest_ != TimePoint{}) floor_ = latest_ + std::chrono::milliseconds(1);
+    original_ = original;
+    fresh_ = false;
+  }
+  TimePoint at = std::max<TimePoint>(std::chrono::floor<std::chrono::milliseconds>(now), floor_);
+  latest_ = std::max(latest_, at);
+  return at;
+}
+
 absl::StatusOr<IngestResult> CsvIngester::run(const IngestRun& run, std::stop_token stop) {
   auto producer = producers_();
   if (!producer.ok()) return producer.status();
@@ -167,6 +179,7 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
   uint64_t number = 0;
   std::optional<CsvColumns> columns;
   std::vector<Pending> chunk;
+  pacing.stamps.new_pass();
   while (!stop.stop_requested() && lines.next(line)) {
     ++number;
     if (line.empty() || line == "\r") continue;
@@ -202,10 +215,7 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
         }
         ++pacing.paced;
       }
-      // Now, and at least 1 ms after the previous row so no precision merges two rows.
-      auto now = std::chrono::system_clock::now();
-      pacing.last_stamp = std::max(now, pacing.last_stamp + std::chrono::milliseconds(1));
-      point->time = pacing.last_stamp;
+      point->time = pacing.stamps.stamp(point->time, std::chrono::system_clock::now());
     }
     stream::Record record;
     record.topic = settings_.topic;

@@ -15,6 +15,8 @@ const BROKER = 'telekern.broker.v1.Broker';
 const COLLECTOR = 'telekern.collector.v1.Collector';
 const SAMPLE_CSV = resolve(__dirname, '../../../deploy/samples/dcgm_sample.csv');
 const SAMPLE_ROWS = 25_920;
+// One GPU's points of one metric in the sample: 25,920 rows / 24 GPUs / 12 metrics.
+const SERIES_POINTS = 90;
 
 // Polls up to 15 s: pages wait on the daemon, which shares two cores.
 const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000 });
@@ -28,7 +30,8 @@ beforeAll(async () => {
     auth: true,
     modules: ['broker', 'bench', 'tracer', 'collector'],
     // Runs stay valid on a loaded machine (no delay bound that matters);
-    // a replay re-stamps the sample's rows to now (1 ms apart), unpaced here.
+    // a replay re-stamps the sample's rows to now (a scrape 1 ms after the
+    // previous one), unpaced here.
     extraYaml: ['modules:', '  bench:', '    window: 1s', '    health_interval: 1s', '    max_publish_delay: 60s', '  collector:', '    replay_rate: 1000000000'].join('\n'),
   });
   await daemon.start();
@@ -254,9 +257,11 @@ describe('collector page with the sample CSV on the embedded broker and SQLite',
     await poll(() => w.page.url()).toContain('/collector/gpus/');
     const id = decodeURIComponent(w.page.url().split('/collector/gpus/')[1]);
     const chart = w.page.locator('figure.chart');
-    // The points the chart draws (0 while the history loads).
+    // The points the chart draws (0 while the history loads): every point of
+    // the series, already in "the last hour" (a replay stamps no row ahead of
+    // the clock by more than a millisecond per scrape).
     const points = async () => ((await chart.count()) ? Number(await chart.getAttribute('data-points')) : 0);
-    await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(10);
+    await expect.poll(points, { timeout: 30_000 }).toBe(SERIES_POINTS);
     const metric = await w.page.getByLabel('Metric').inputValue();
     expect(metric).toMatch(/^DCGM_FI_/);
     const before = await points();
@@ -282,7 +287,7 @@ describe('collector page with the sample CSV on the embedded broker and SQLite',
     const other = (await w.page.getByLabel('Metric').locator('option').allTextContents()).find((m) => m !== metric)!;
     await w.page.getByLabel('Metric').selectOption(other);
     await poll(() => chart.locator('figcaption').textContent()).toBe(other);
-    await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(10);
+    await expect.poll(points, { timeout: 30_000 }).toBe(SERIES_POINTS);
     await screenshot(w.page, 'collector-gpu-laptop');
     expect(w.problems).toEqual([]);
     await w.context.close();
