@@ -5,7 +5,9 @@
 // ceiling (target ratio >= 0.7). Each round uses new hosts (new series) and
 // the peer a new database; the order alternates between rounds. Figures are
 // medians with the spread of the per-round ratios.
-// Arguments: [rounds] [steps] (rows per round = 5 hosts x 8 GPUs x 12 metrics x steps).
+// Arguments: [rounds] [steps] [batch_linger] (rows per round = 5 hosts x 8
+// GPUs x 12 metrics x steps; batch_linger: the module's default unless given,
+// e.g. 0 to compare with the collector before the linger).
 #include <httplib.h>
 
 #include <algorithm>
@@ -92,6 +94,7 @@ long long count_where(const InfluxDbServer& influx, const std::string& database,
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
   int steps = argc > 2 ? std::atoi(argv[2]) : 100;
+  std::string linger = argc > 3 ? argv[3] : "";
   long long rows = static_cast<long long>(kHosts) * kGpus * kMetrics * steps;
   InfluxDbServer influx;
   if (!influx.ready()) {
@@ -101,7 +104,8 @@ int main(int argc, char** argv) {
   }
   Telekernd daemon(
       {.config_yaml = "modules:\n  collector:\n    store: influxdb\n    influxdb:\n      url: " +
-                      influx.url() + "\n    batch_age: 200ms\n",
+                      influx.url() + "\n    batch_age: 200ms\n" +
+                      (linger.empty() ? "" : "    batch_linger: " + linger + "\n"),
        .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
        .load = {"broker", "collector"}});
   if (!daemon.ready()) {
@@ -114,8 +118,9 @@ int main(int argc, char** argv) {
 
   std::printf(
       "collector end to end: %lld CSV rows a round (%d hosts x %d GPUs x %d metrics x %d "
-      "steps), %d rounds\n",
-      rows, kHosts, kGpus, kMetrics, steps, rounds);
+      "steps), %d rounds, batch_age 200ms, batch_linger %s\n",
+      rows, kHosts, kGpus, kMetrics, steps, rounds,
+      linger.empty() ? "default (20ms)" : linger.c_str());
   std::vector<double> pipeline_rates, peer_rates, ratios;
   for (int round = 0; round < rounds; ++round) {
     std::string prefix = "r" + std::to_string(round);
