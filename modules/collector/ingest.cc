@@ -99,22 +99,39 @@ void CsvIngester::reject(IngestResult& result, const std::string& source, uint64
   rejects_.add(source, line, reason, row);
 }
 
-void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk,
+bool CsvIngester::send_row(stream::Producer& producer, const Pending& pending) {
+  auto sent = producer.send(pending.record);
+  if (sent.code() == absl::StatusCode::kResourceExhausted) {
+    if (!producer.flush(settings_.flush_timeout).ok()) return false;
+    sent = producer.send(pending.record);
+  }
+  return sent.ok();
+}
+
+void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk, bool& sent,
                                 const std::string& source, IngestResult& result,
                                 std::stop_token stop) {
-  if (chunk.empty()) return;
+  if (chunk.empty()) {
+    sent = true;
+    return;
+  }
   Backoff backoff({settings_.publish_backoff, std::chrono::seconds(5), 2.0,
                    static_cast<int>(settings_.publish_attempts)});
   auto status = retry(
       [&]() -> absl::Status {
+        // Rows handed over while they were parsed need only the flush; after
+        // a failure the whole chunk goes again.
+        bool resend = !sent;
+        sent = false;
+        if (!resend) return producer.flush(settings_.flush_timeout);
         for (const auto& pending : chunk) {
-          auto sent = producer.send(pending.record);
-          while (sent.code() == absl::StatusCode::kResourceExhausted) {
+          auto queued = producer.send(pending.record);
+          while (queued.code() == absl::StatusCode::kResourceExhausted) {
             auto flushed = producer.flush(settings_.flush_timeout);
             if (!flushed.ok()) return flushed;
-            sent = producer.send(pending.record);
+            queued = producer.send(pending.record);
           }
-          if (!sent.ok()) return sent;
+          if (!queued.ok()) return queued;
         }
         return producer.flush(settings_.flush_timeout);
       },
@@ -133,6 +150,7 @@ void CsvIngester::publish_chunk(stream::Producer& producer, std::vector<Pending>
              str_cat("publish failed: ", status.message()), pending.row);
   }
   chunk.clear();
+  sent = true;
 }
 
 TimePoint ReplayStamps::stamp(TimePoint original, TimePoint now) {
@@ -179,6 +197,9 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
   uint64_t number = 0;
   std::optional<CsvColumns> columns;
   std::vector<Pending> chunk;
+  // Every row of `chunk` was handed to the producer as it was parsed, so the
+  // delivery of full produce batches overlaps parsing the rest of the chunk.
+  bool sent = true;
   pacing.stamps.new_pass();
   while (!stop.stop_requested() && lines.next(line)) {
     ++number;
@@ -206,7 +227,8 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
         auto due = pacing.started + interval * static_cast<int64_t>(pacing.paced);
         auto now = std::chrono::steady_clock::now();
         if (due > now) {
-          publish_chunk(producer, chunk, run.source, result, stop);  // what is due goes out now
+          // What is due goes out now.
+          publish_chunk(producer, chunk, sent, run.source, result, stop);
           if (!sleep_until(due, stop)) break;
         } else if (now - due > interval * 2) {
           // Behind (a slow publish): the rate is a ceiling, not a debt paid in a burst.
@@ -223,10 +245,11 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
     record.value = encode_record(*point);
     record.timestamp = point->time;
     chunk.push_back({number, line, std::move(record)});
+    if (sent) sent = send_row(producer, chunk.back());
     if (chunk.size() >= settings_.chunk_rows)
-      publish_chunk(producer, chunk, run.source, result, stop);
+      publish_chunk(producer, chunk, sent, run.source, result, stop);
   }
-  publish_chunk(producer, chunk, run.source, result, stop);
+  publish_chunk(producer, chunk, sent, run.source, result, stop);
   if (!columns && !stop.stop_requested())
     return absl::InvalidArgumentError(
         str_cat(run.source, " has no header line; expected ", kCsvHeader));

@@ -136,8 +136,13 @@ class CsvIngester {
                         Pacing& pacing, IngestResult& result, std::stop_token stop);
   void reject(IngestResult& result, const std::string& source, uint64_t line,
               const std::string& reason_label, const std::string& reason, const std::string& row);
-  // Sends `chunk`, flushes, and retries the whole chunk on a delivery error.
-  void publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk,
+  // Hands one parsed row to the producer; false when that failed (the
+  // chunk is then sent again as a whole).
+  bool send_row(stream::Producer& producer, const Pending& pending);
+  // Flushes `chunk` (sending it first unless `sent`: every row was handed
+  // over already), and retries the whole chunk on a delivery error; clears
+  // the chunk and sets `sent` for the next one.
+  void publish_chunk(stream::Producer& producer, std::vector<Pending>& chunk, bool& sent,
                      const std::string& source, IngestResult& result, std::stop_token stop);
 
   IngestSettings settings_;
