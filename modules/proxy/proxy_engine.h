@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "proxy_options.h"
@@ -27,6 +28,15 @@ namespace telekern::proxy {
 struct Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<broker::v1::Broker::Stub> broker;
+};
+
+// An upstream stream call the engine can end (on shutdown, which waits for
+// every tracked one to finish) and tell about placement changes.
+class UpstreamStream {
+ public:
+  virtual ~UpstreamStream() = default;
+  virtual void cancel() = 0;
+  virtual void placement_changed() = 0;
 };
 
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
@@ -69,6 +79,16 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   // Increments when the routable set changes; open Consume streams compare it.
   uint64_t epoch() const { return epoch_.load(); }
 
+  // The upstream serving each of partitions [0, partitions) of `topic`,
+  // grouped by upstream address.
+  absl::StatusOr<std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>>>
+  owners(const std::string& topic, uint32_t partitions);
+
+  // Upstream streams in flight; untrack() from the stream's last callback.
+  uint64_t track(std::weak_ptr<UpstreamStream> stream);
+  void untrack(uint64_t id);
+  size_t tracked_streams();
+
   // Metrics of one routed call.
   void observe_call(const std::string& upstream, const char* method, grpc::StatusCode code,
                     double seconds);
@@ -87,6 +107,10 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   std::map<std::string, std::shared_ptr<Connection>> connections_;
   std::map<std::string, uint32_t> partitions_;
   std::atomic<uint64_t> epoch_{0};
+  std::mutex streams_mutex_;
+  std::condition_variable streams_ended_;
+  std::map<uint64_t, std::weak_ptr<UpstreamStream>> streams_;
+  uint64_t next_stream_ = 0;
   std::jthread health_thread_;
   std::mutex wake_mutex_;
   std::condition_variable_any wake_;

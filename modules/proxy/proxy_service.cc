@@ -67,10 +67,22 @@ ProxyBrokerService::ProduceStream(grpc::CallbackServerContext*) {
 
 grpc::ServerWriteReactor<bv1::ConsumeResponse>* ProxyBrokerService::Consume(
     grpc::CallbackServerContext* context, const bv1::ConsumeRequest* request) {
-  return binding_.server_stream<bv1::ConsumeResponse>(
-      context, [request = *request](ProxyEngine& engine, StreamWriter<bv1::ConsumeResponse>& writer,
-                                    std::stop_token stop) {
-        return consume_fanout(engine, request, writer, stop);
+  // No thread per stream or per upstream: the fan-out's upstream reads are
+  // gRPC callbacks and the client's side runs on the binding's step threads.
+  using Step = StreamStep<bv1::ConsumeResponse>;
+  return binding_.polled_stream<bv1::ConsumeResponse>(
+      context, [request = *request](ProxyEngine& engine) {
+        return [&engine, request, fanout = std::shared_ptr<ConsumeFanout>()](
+                   const StepWaker& wake, std::stop_token stop) mutable {
+          if (stop.stop_requested()) return Step::done(absl::CancelledError("consume ended"));
+          if (!fanout) fanout = std::make_shared<ConsumeFanout>(engine, request, wake);
+          auto next = fanout->next();
+          if (next.done) return Step::done(*next.done);
+          if (next.message) return Step::write(std::move(*next.message));
+          // Woken by the upstreams' messages and placement changes; the
+          // timed recheck is a safety net only.
+          return Step::wait(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+        };
       });
 }
 

@@ -7,12 +7,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
 #include "telekern/stream.h"
 #include "tests/integration/broker/broker_client.h"
+#include "tests/support/process_resources.h"
 
 namespace telekern::testing {
 namespace {
@@ -422,6 +426,204 @@ TEST_F(ProxyTest, RingStatusAndMetricsDescribeTheUpstreams) {
   EXPECT_NE(body.find("telekern_proxy_routed_calls_total{upstream="), std::string::npos);
   EXPECT_NE(body.find("telekern_proxy_call_seconds_bucket"), std::string::npos);
   EXPECT_NE(body.find("telekern_proxy_failovers_total"), std::string::npos);
+}
+
+// One Consume stream held open by a callback reactor (no client thread).
+class IdleStream final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
+ public:
+  IdleStream(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
+             std::atomic<uint64_t>& records)
+      : records_(records) {
+    stub.async()->Consume(&context_, &request, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    records_ += static_cast<uint64_t>(response_.records_size());
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    done_ = true;
+    changed_.notify_all();
+  }
+  void cancel() { context_.TryCancel(); }
+  grpc::Status wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done_; });
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  bv1::ConsumeResponse response_;
+  std::atomic<uint64_t>& records_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  grpc::Status status_;
+  bool done_ = false;
+};
+
+// Consume streams through the proxy hold no thread each, neither for the
+// client's stream nor for the upstream streams it reads (three per stream
+// here): 500 idle streams add a few threads to the proxy daemon, and records
+// produced meanwhile still reach every one of them.
+TEST_F(ProxyTest, IdleConsumeStreamsThroughTheProxyCostNoThreadEach) {
+  Client client(*proxy_);
+  const std::string topic = "many-readers";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  std::set<std::string> serving;
+  for (uint32_t p = 0; p < 12; ++p) serving.insert(locate(topic, p).upstream());
+  ASSERT_EQ(serving.size(), 3u) << "every broker serves some partition";
+  const pid_t pid = proxy_->process().pid();
+  auto stub = bv1::Broker::NewStub(proxy_->channel());
+  std::atomic<uint64_t> records{0};
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  // One stream first, so the daemon's pools are there before the baseline.
+  streams.push_back(
+      std::make_unique<IdleStream>(*stub, consume_request(topic, "warm-up"), records));
+  auto groups = [&] {
+    bv1::ListGroupsRequest request;
+    request.set_topic(topic);
+    bv1::ListGroupsResponse response;
+    return stub->ListGroups(context().get(), request, &response).ok() ? response.groups_size() : -1;
+  };
+  ASSERT_TRUE(wait_for([&] { return groups() >= 1; }, 10s));
+  const double baseline = process_resources(pid).threads;
+  constexpr int kStreams = 500;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<IdleStream>(
+        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+  }
+  // Every stream reached every broker (the merged listing shows each group).
+  ASSERT_TRUE(wait_for([&] { return groups() >= kStreams + 1; }, 60s))
+      << groups() << " groups; " << proxy_->log();
+  auto held = process_resources(pid);
+  std::cout << "  proxy threads: " << baseline << " with one stream, " << held.threads << " with "
+            << kStreams + 1 << " (each reading 3 upstreams); RSS " << held.rss_mib << " MiB"
+            << std::endl;
+  EXPECT_LE(held.threads, baseline + 16) << "a thread per Consume stream or upstream";
+
+  // Records still flow: one per partition, so every upstream delivers some.
+  for (uint32_t p = 0; p < 12; ++p) client.produce_ok(topic, {"v" + std::to_string(p)}, p);
+  EXPECT_TRUE(wait_for([&] { return records.load() >= 12u * (kStreams + 1); }, 60s))
+      << records.load() << " of " << 12 * (kStreams + 1) << " deliveries";
+  for (auto& stream : streams) stream->cancel();
+  for (auto& stream : streams) EXPECT_EQ(stream->wait().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// failback: after_drain in a real proxy: while the owner is down a Consume
+// stream holds calls on the fallback owners; the restarted owner passes its
+// health checks and waits (REJOINING) with its partitions still failed over
+// until that stream ended, then takes them back. The immediate proxy in front
+// of the same brokers moved them back at once.
+TEST_F(ProxyTest, AfterDrainFailbackWaitsForCallsOnTheFallbackOwners) {
+  std::string upstream_list;
+  for (auto& broker : *brokers_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + broker.address;
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list +
+                        "]\n    health_interval: 200ms\n    health_timeout: 150ms\n"
+                        "    unhealthy_threshold: 2\n    healthy_threshold: 2\n"
+                        "    failback: after_drain\n    failback_timeout: 120s\n";
+  Telekernd drain_proxy(options);
+  ASSERT_TRUE(drain_proxy.ready()) << drain_proxy.log();
+  auto admin = pv1::Proxy::NewStub(drain_proxy.channel());
+  auto where = [&](const std::string& topic, uint32_t partition) {
+    pv1::LocateRequest request;
+    request.set_topic(topic);
+    request.set_partition(partition);
+    pv1::LocateResponse response;
+    EXPECT_TRUE(admin->Locate(context().get(), request, &response).ok());
+    return response;
+  };
+  auto health_of = [&](const std::string& address) {
+    pv1::ListUpstreamsResponse response;
+    EXPECT_TRUE(admin->ListUpstreams(context().get(), {}, &response).ok());
+    for (const auto& upstream : response.upstreams()) {
+      if (upstream.address() == address) return upstream.health();
+    }
+    return pv1::UPSTREAM_HEALTH_UNSPECIFIED;
+  };
+  Client client(drain_proxy);
+  const std::string topic = "drain-back";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  std::string victim = where(topic, 0).upstream();
+  Broker* broker = broker_at(victim);
+  ASSERT_NE(broker, nullptr);
+  std::vector<uint32_t> victims;
+  for (uint32_t p = 0; p < 12; ++p) {
+    if (where(topic, p).upstream() == victim) victims.push_back(p);
+  }
+  const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(kDetectionBound);
+
+  std::string listen = broker->address;
+  broker->daemon->process().signal(SIGKILL);
+  ASSERT_TRUE(broker->daemon->process().wait(10s).has_value());
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          if (!where(topic, p).failed_over()) return false;
+        }
+        return true;
+      },
+      bound))
+      << "partitions of " << victim << " did not fail over";
+  for (uint32_t p : victims) client.produce_ok(topic, {"during"}, p);
+
+  // A stream through the drain proxy: calls in flight on the fallback owners.
+  auto stub = bv1::Broker::NewStub(drain_proxy.channel());
+  std::atomic<uint64_t> records{0};
+  auto holder = std::make_unique<IdleStream>(*stub, consume_request(topic, "holder"), records);
+  ASSERT_TRUE(wait_for([&] { return records.load() >= victims.size(); }, 20s))
+      << "the holder stream read " << records.load() << " records";
+
+  broker->start(listen);
+  ASSERT_TRUE(broker->daemon->ready()) << broker->daemon->log();
+  // Healthy again but waiting for the drain: partitions stay on the fallbacks.
+  ASSERT_TRUE(wait_for([&] { return health_of(victim) == pv1::UPSTREAM_HEALTH_REJOINING; }, bound))
+      << "health " << pv1::UpstreamHealth_Name(health_of(victim));
+  // The immediate proxy (same brokers, same ring) took them back meanwhile.
+  EXPECT_TRUE(wait_for([&] { return locate(topic, victims[0]).upstream() == victim; }, bound));
+  for (uint32_t p : victims) {
+    auto now = where(topic, p);
+    EXPECT_TRUE(now.failed_over()) << "partition " << p << " moved back before the drain";
+    EXPECT_NE(now.upstream(), victim);
+  }
+  EXPECT_EQ(health_of(victim), pv1::UPSTREAM_HEALTH_REJOINING);
+
+  // The stream ends: the calls drained, the owner takes its partitions back.
+  holder->cancel();
+  EXPECT_EQ(holder->wait().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          if (where(topic, p).upstream() != victim) return false;
+        }
+        return true;
+      },
+      bound))
+      << victim << " did not take its partitions back after the drain";
+  EXPECT_EQ(health_of(victim), pv1::UPSTREAM_HEALTH_HEALTHY);
+  for (uint32_t p : victims) {
+    auto response = client.produce_ok(topic, {"after"}, p);
+    ASSERT_EQ(response.appends_size(), 1);
+    EXPECT_EQ(stored(victim, topic, p), 1u) << "partition " << p << " written on its owner";
+  }
+  // The shared proxy sees every broker healthy again before the next test.
+  EXPECT_TRUE(wait_for(
+      [&] {
+        auto listed = upstreams();
+        for (const auto& upstream : listed.upstreams()) {
+          if (upstream.health() != pv1::UPSTREAM_HEALTH_HEALTHY) return false;
+        }
+        return true;
+      },
+      bound));
 }
 
 }  // namespace
