@@ -140,6 +140,17 @@ absl::StatusOr<std::vector<Target<Request>>> split_by_owner(ProxyEngine& engine,
   return targets;
 }
 
+// A call retried after UNAVAILABLE may have been applied by the attempt that
+// answered UNAVAILABLE: a retry answering `applied` (ALREADY_EXISTS for a
+// create, NOT_FOUND for a delete) found that attempt's work done.
+template <typename Response>
+void settle_retried(std::vector<UpstreamResult<Response>>& results, grpc::StatusCode applied) {
+  for (auto& result : results) {
+    if (result.attempts > 1 && result.status.error_code() == applied)
+      result.status = grpc::Status();
+  }
+}
+
 }  // namespace
 
 absl::Status check_partition(const ProxyEngine& engine, uint32_t partition) {
@@ -265,7 +276,7 @@ absl::Status add_partitions(ProxyEngine& engine, Clock::time_point deadline,
                 "; ask for fewer or raise it"));
   auto upstreams = serving(engine, request->topic(), request->partitions());
   if (!upstreams.ok()) return upstreams.status();
-  auto results = call_all<bv1::AddPartitionsRequest, bv1::AddPartitionsResponse>(
+  auto results = call_all_idempotent<bv1::AddPartitionsRequest, bv1::AddPartitionsResponse>(
       engine, deadline, to_each(*upstreams, *request), TELEKERN_PROXY_METHOD(AddPartitions));
   // An upstream that owns partitions of the grown topic for the first time
   // does not have it yet: create it there with the new count.
@@ -280,8 +291,9 @@ absl::Status add_partitions(ProxyEngine& engine, Clock::time_point deadline,
       creates.push_back({(*upstreams)[i], create});
   }
   if (!any_ok) return first_error(results);
-  auto created = call_all<bv1::CreateTopicRequest, bv1::CreateTopicResponse>(
+  auto created = call_all_idempotent<bv1::CreateTopicRequest, bv1::CreateTopicResponse>(
       engine, deadline, std::move(creates), TELEKERN_PROXY_METHOD(CreateTopic));
+  settle_retried(created, grpc::StatusCode::ALREADY_EXISTS);
   if (auto error = first_error(created); !error.ok()) return error;
   for (const auto& result : results) {
     if (!result.status.ok() && result.status.error_code() != grpc::StatusCode::NOT_FOUND)
@@ -296,8 +308,9 @@ absl::Status delete_topic(ProxyEngine& engine, Clock::time_point deadline,
                           const bv1::DeleteTopicRequest* request) {
   auto upstreams = engine.router().routable();
   if (upstreams.empty()) return no_upstreams(engine);
-  auto results = call_all<bv1::DeleteTopicRequest, bv1::DeleteTopicResponse>(
+  auto results = call_all_idempotent<bv1::DeleteTopicRequest, bv1::DeleteTopicResponse>(
       engine, deadline, to_each(upstreams, *request), TELEKERN_PROXY_METHOD(DeleteTopic));
+  settle_retried(results, grpc::StatusCode::NOT_FOUND);
   engine.forget_topic(request->topic());
   bool deleted = false;
   for (const auto& result : results) {
@@ -414,7 +427,7 @@ absl::Status reset_offsets(ProxyEngine& engine, Clock::time_point deadline,
     if (!serving_now.ok()) return serving_now.status();
     upstreams = std::move(*serving_now);
   }
-  auto results = call_all<bv1::ResetOffsetsRequest, bv1::ResetOffsetsResponse>(
+  auto results = call_all_idempotent<bv1::ResetOffsetsRequest, bv1::ResetOffsetsResponse>(
       engine, deadline, to_each(upstreams, *request), TELEKERN_PROXY_METHOD(ResetOffsets));
   if (auto error = first_error(results); !error.ok()) return error;
   std::vector<GroupView> views;
@@ -432,7 +445,7 @@ absl::Status reset_offsets(ProxyEngine& engine, Clock::time_point deadline,
         engine, *request,                                                                          \
         [](bv1::Method##Request & r) -> auto& { return *r.mutable_##refs_field(); });              \
     if (!targets.ok()) return done(targets.status());                                              \
-    fan_out<bv1::Method##Request, bv1::Method##Response>(                                          \
+    fan_out_idempotent<bv1::Method##Request, bv1::Method##Response>(                               \
         engine, deadline, std::move(*targets), TELEKERN_PROXY_METHOD(Method),                      \
         [response](std::vector<UpstreamResult<bv1::Method##Response>>& results) {                  \
           for (const auto& result : results) {                                                     \
@@ -478,10 +491,17 @@ absl::Status create_topic(ProxyEngine& engine, Clock::time_point deadline,
   // client's); only the partitions it owns receive records.
   bv1::CreateTopicRequest forwarded = *request;
   forwarded.set_partitions(partitions);
-  auto results = call_all<bv1::CreateTopicRequest, bv1::CreateTopicResponse>(
+  auto results = call_all_idempotent<bv1::CreateTopicRequest, bv1::CreateTopicResponse>(
       engine, deadline, to_each(*upstreams, forwarded), TELEKERN_PROXY_METHOD(CreateTopic));
+  settle_retried(results, grpc::StatusCode::ALREADY_EXISTS);
   if (auto error = first_error(results); !error.ok()) return error;
   *response = results.front().response;
+  for (const auto& result : results) {
+    if (result.response.has_config()) {
+      *response = result.response;
+      break;
+    }
+  }
   engine.remember_partitions(request->topic(), partitions);
   return absl::OkStatus();
 }

@@ -18,8 +18,12 @@ ProxyEngine::ProxyEngine(ProxyOptions options, ChannelFactory channels,
       router_(RouterOptions{options_.algorithm, options_.virtual_nodes,
                             options_.unhealthy_threshold, options_.healthy_threshold,
                             options_.failback, options_.failback_timeout}),
-      queue_(options_.worker_threads, options_.max_pending_requests) {
+      queue_(options_.worker_threads, options_.max_pending_requests),
+      timer_(std::make_unique<StepScheduler>(1)) {
   if (metrics_ == nullptr) return;
+  retries_ =
+      &metrics_->counter("telekern_proxy_retries_total",
+                         "Idempotent calls sent again after an upstream answered UNAVAILABLE");
   routed_ = &metrics_->counter("telekern_proxy_routed_calls_total",
                                "Calls the proxy forwarded, by upstream, method and status code",
                                {"upstream", "method", "code"});
@@ -66,6 +70,14 @@ void ProxyEngine::shutdown() {
     health_thread_.join();
   }
   queue_.stop();
+  {
+    // Drops retries still waiting: each ends its call UNAVAILABLE.
+    std::unique_ptr<StepScheduler> timer;
+    {
+      std::lock_guard lock(timer_mutex_);
+      timer = std::move(timer_);
+    }
+  }
   // Upstream streams (Consume readers) run callbacks in this module's code:
   // end them and wait, so none runs after the module is gone.
   std::vector<std::weak_ptr<UpstreamStream>> streams;
@@ -83,6 +95,16 @@ void ProxyEngine::shutdown() {
                     streams_.size());
   }
   collector_.reset();
+}
+
+void ProxyEngine::after(std::chrono::milliseconds delay, std::function<void()> work) {
+  std::lock_guard lock(timer_mutex_);
+  if (!timer_) return;  // stopping: `work` is dropped here
+  timer_->post_at(StepScheduler::Clock::now() + delay, std::move(work));
+}
+
+void ProxyEngine::count_retries(size_t calls) {
+  if (retries_) retries_->with().inc(static_cast<double>(calls));
 }
 
 uint64_t ProxyEngine::track(std::weak_ptr<UpstreamStream> stream) {

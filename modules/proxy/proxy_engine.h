@@ -20,6 +20,7 @@
 #include "router.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/metrics.h"
+#include "telekern/service/polled_stream.h"
 #include "telekern/work_queue.h"
 
 namespace telekern::proxy {
@@ -56,6 +57,10 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   void shutdown();
 
   absl::Status submit(std::function<void()> work);
+  // Runs `work` after `delay` on the engine's timer thread (retry backoff);
+  // work still waiting when the engine stops is dropped (destroyed, not run).
+  void after(std::chrono::milliseconds delay, std::function<void()> work);
+  void count_retries(size_t calls);
 
   const ProxyOptions& options() const { return options_; }
   Router& router() { return router_; }
@@ -103,6 +108,8 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   MetricsRegistry* metrics_;
   Router router_;
   WorkQueue queue_;
+  std::mutex timer_mutex_;
+  std::unique_ptr<StepScheduler> timer_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;
   std::map<std::string, uint32_t> partitions_;
@@ -116,6 +123,7 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   std::condition_variable_any wake_;
   CounterFamily* routed_ = nullptr;
   CounterFamily* failovers_ = nullptr;
+  CounterFamily* retries_ = nullptr;
   CounterFamily* rebalances_ = nullptr;
   HistogramFamily* latency_ = nullptr;
   std::unique_ptr<CollectorHandle> collector_;

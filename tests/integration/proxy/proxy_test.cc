@@ -4,6 +4,8 @@
 // nothing acknowledged is lost; a restarted broker takes them back; a fourth
 // broker added at runtime takes about a quarter. The daemons start once for
 // the whole binary; each test leaves all brokers healthy.
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -624,6 +626,168 @@ TEST_F(ProxyTest, AfterDrainFailbackWaitsForCallsOnTheFallbackOwners) {
         return true;
       },
       bound));
+}
+
+// An upstream that answers the first call of each method UNAVAILABLE, as a
+// broker does when it restarts under a call. CreateTopic and DeleteTopic
+// apply the first call before failing it (the ambiguous case: the answer
+// was lost, the work was done); Produce always fails.
+class FlakyBroker final : public bv1::Broker::Service {
+ public:
+  int calls(const std::string& method) {
+    std::lock_guard lock(mutex_);
+    return calls_[method];
+  }
+  grpc::Status CreateTopic(grpc::ServerContext*, const bv1::CreateTopicRequest* request,
+                           bv1::CreateTopicResponse* response) override {
+    bool first = count("CreateTopic");
+    std::lock_guard lock(mutex_);
+    if (!topics_.insert(request->topic()).second)
+      return {grpc::StatusCode::ALREADY_EXISTS, "topic exists"};
+    if (first) return {grpc::StatusCode::UNAVAILABLE, "restarting (the topic was created)"};
+    response->mutable_config()->set_partitions(request->partitions());
+    return grpc::Status::OK;
+  }
+  grpc::Status DeleteTopic(grpc::ServerContext*, const bv1::DeleteTopicRequest* request,
+                           bv1::DeleteTopicResponse*) override {
+    bool first = count("DeleteTopic");
+    std::lock_guard lock(mutex_);
+    if (topics_.erase(request->topic()) == 0) return {grpc::StatusCode::NOT_FOUND, "no topic"};
+    if (first) return {grpc::StatusCode::UNAVAILABLE, "restarting (the topic was deleted)"};
+    return grpc::Status::OK;
+  }
+  grpc::Status AddPartitions(grpc::ServerContext*, const bv1::AddPartitionsRequest* request,
+                             bv1::AddPartitionsResponse* response) override {
+    if (count("AddPartitions")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    response->set_partitions(request->partitions());
+    return grpc::Status::OK;
+  }
+  grpc::Status ListTopics(grpc::ServerContext*, const bv1::ListTopicsRequest*,
+                          bv1::ListTopicsResponse* response) override {
+    if (count("ListTopics")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    std::lock_guard lock(mutex_);
+    for (const auto& topic : topics_) response->add_topics()->set_topic(topic);
+    return grpc::Status::OK;
+  }
+  grpc::Status Commit(grpc::ServerContext*, const bv1::CommitRequest*,
+                      bv1::CommitResponse*) override {
+    if (count("Commit")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    return grpc::Status::OK;
+  }
+  grpc::Status Ack(grpc::ServerContext*, const bv1::AckRequest* request,
+                   bv1::AckResponse* response) override {
+    if (count("Ack")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    response->set_acked(std::max(1, request->deliveries_size()));
+    return grpc::Status::OK;
+  }
+  grpc::Status Produce(grpc::ServerContext*, const bv1::ProduceRequest*,
+                       bv1::ProduceResponse*) override {
+    count("Produce");
+    return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+  }
+
+ private:
+  // Counts the call; true for the method's first.
+  bool count(const std::string& method) {
+    std::lock_guard lock(mutex_);
+    return ++calls_[method] == 1;
+  }
+  std::mutex mutex_;
+  std::map<std::string, int> calls_;
+  std::set<std::string> topics_;
+};
+
+// Idempotent calls are sent again when the upstream answers UNAVAILABLE
+// (once each here); a create or delete whose first attempt was applied
+// succeeds; Produce is not retried (the broker does not deduplicate, so a
+// produce answered UNAVAILABLE may have been written).
+TEST(ProxyRetryTest, IdempotentCallsAreRetriedOnUnavailableAndProduceIsNot) {
+  FlakyBroker flaky;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&flaky);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  server->GetHealthCheckService()->SetServingStatus("telekern.broker.v1.Broker", true);
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml =
+      "modules:\n  proxy:\n    upstreams: [127.0.0.1:" + std::to_string(port) +
+      "]\n    health_interval: 200ms\n    health_timeout: 150ms\n    retry_attempts: 3\n"
+      "    retry_backoff: 20ms\n";
+  Telekernd proxy(options);
+  ASSERT_TRUE(proxy.ready()) << proxy.log();
+  auto stub = bv1::Broker::NewStub(proxy.channel());
+
+  bv1::CreateTopicRequest create;
+  create.set_topic("flaky");
+  create.set_partitions(4);
+  bv1::CreateTopicResponse created;
+  auto status = stub->CreateTopic(context().get(), create, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message() << proxy.log();
+  EXPECT_EQ(flaky.calls("CreateTopic"), 2);
+
+  bv1::AddPartitionsRequest grow;
+  grow.set_topic("flaky");
+  grow.set_partitions(6);
+  bv1::AddPartitionsResponse grown;
+  status = stub->AddPartitions(context().get(), grow, &grown);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(grown.partitions(), 6u);
+  EXPECT_EQ(flaky.calls("AddPartitions"), 2);
+
+  bv1::ListTopicsResponse topics;
+  status = stub->ListTopics(context().get(), {}, &topics);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(topics.topics_size(), 1);
+  EXPECT_EQ(flaky.calls("ListTopics"), 2);
+
+  bv1::CommitRequest commit;
+  commit.set_topic("flaky");
+  commit.set_group("g");
+  commit.set_partition(1);
+  commit.set_offset(5);
+  bv1::CommitResponse committed;
+  status = stub->Commit(context().get(), commit, &committed);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(flaky.calls("Commit"), 2);
+
+  bv1::AckRequest ack;
+  ack.set_topic("flaky");
+  ack.set_group("g");
+  auto* delivery = ack.add_deliveries();
+  delivery->set_partition(2);
+  delivery->set_offset(7);
+  bv1::AckResponse acked;
+  status = stub->Ack(context().get(), ack, &acked);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(acked.acked(), 1u);
+  EXPECT_EQ(flaky.calls("Ack"), 2);
+
+  bv1::ProduceRequest produce;
+  produce.set_topic("flaky");
+  produce.set_partition(0);
+  produce.add_records()->set_value("once");
+  bv1::ProduceResponse produced;
+  status = stub->Produce(context().get(), produce, &produced);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(flaky.calls("Produce"), 1) << "a produce was sent twice";
+
+  bv1::DeleteTopicRequest remove;
+  remove.set_topic("flaky");
+  bv1::DeleteTopicResponse removed;
+  status = stub->DeleteTopic(context().get(), remove, &removed);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(flaky.calls("DeleteTopic"), 2);
+
+  auto [code, metrics] = proxy.http_get("/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(metrics.find("telekern_proxy_retries_total 6"), std::string::npos)
+      << metrics.substr(0, 2000);
+  server->Shutdown();
 }
 
 }  // namespace
