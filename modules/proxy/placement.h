@@ -57,7 +57,9 @@ class Ring final : public Placement {
   // Index of the first point at or after `hash` (wrapping).
   size_t next_point(uint64_t hash) const;
   uint32_t virtual_nodes_;
-  std::vector<Point> points_;  // sorted by hash
+  std::vector<Point> points_;           // sorted by hash
+  std::vector<uint32_t> bucket_start_;  // first point at or after each bucket's start
+  int bucket_shift_ = 63;
   std::vector<double> shares_;
 };
 

@@ -152,6 +152,7 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
     slot = std::make_shared<Connection>();
     slot->channel = channels_(address);
     slot->broker = broker::v1::Broker::NewStub(slot->channel);
+    slot->generic = std::make_unique<grpc::GenericStub>(slot->channel);
   }
   return slot;
 }

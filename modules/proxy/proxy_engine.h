@@ -6,6 +6,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <spdlog/logger.h>
 
 #include <condition_variable>
@@ -29,6 +30,7 @@ namespace telekern::proxy {
 struct Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<broker::v1::Broker::Stub> broker;
+  std::unique_ptr<grpc::GenericStub> generic;  // Produce forwarded as bytes
 };
 
 // An upstream stream call the engine can end (on shutdown, which waits for

@@ -9,6 +9,7 @@
 
 #include "consume_fanout.h"
 #include "forwarding.h"
+#include "produce_bytes.h"
 #include "telekern/strings.h"
 
 namespace telekern::proxy {
@@ -26,21 +27,48 @@ Clock::time_point deadline_of(const grpc::CallbackServerContext* context,
 // ---- Broker --------------------------------------------------------------
 
 grpc::ServerUnaryReactor* ProxyBrokerService::Produce(grpc::CallbackServerContext* context,
-                                                      const bv1::ProduceRequest* request,
-                                                      bv1::ProduceResponse* response) {
-  // A produce to an explicit partition needs no blocking work (routing is a
-  // lookup): forward it from this gRPC thread and skip the queue's hop.
-  if (request->has_partition()) {
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* response) {
+  // A produce to an explicit partition is routed by its topic and partition
+  // fields alone and forwarded as bytes from this gRPC thread (no queue hop,
+  // no parsing of the records).
+  auto route = peek_produce_route(*request);
+  if (route && route->partition && !route->topic.empty()) {
     if (auto engine = binding_.engine()) {
       auto* reactor = context->DefaultReactor();
-      produce(*engine, deadline_of(context, *engine), *request, response,
-              [reactor, engine](absl::Status status) { reactor->Finish(to_grpc(status)); });
+      forward_produce_bytes(
+          *engine, deadline_of(context, *engine), *route, *request, response,
+          [reactor, engine](absl::Status status) { reactor->Finish(to_grpc(status)); });
       return reactor;
     }
   }
+  // Keyed or unkeyed records are split by partition: parse, route on the
+  // proxy's threads, answer serialized.
+  struct Call {
+    bv1::ProduceRequest request;
+    bv1::ProduceResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  grpc::Slice bytes;
+  if (!request->DumpToSingleSlice(&bytes).ok() ||
+      !call->request.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size()))) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     "ProduceRequest does not parse; send a telekern.broker.v1 message"));
+    return reactor;
+  }
   return binding_.unary_async(
-      context, [context, request, response](ProxyEngine& engine, Completion done) {
-        produce(engine, deadline_of(context, engine), *request, response, std::move(done));
+      context, [context, call, response](ProxyEngine& engine, Completion done) {
+        produce(engine, deadline_of(context, engine), call->request, &call->response,
+                [call, response, done = std::move(done)](absl::Status status) {
+                  if (status.ok()) {
+                    std::string serialized = call->response.SerializeAsString();
+                    grpc::Slice slice(serialized);
+                    *response = grpc::ByteBuffer(&slice, 1);
+                  }
+                  done(status);
+                });
       });
 }
 
