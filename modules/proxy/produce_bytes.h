@@ -12,17 +12,11 @@
 #include <string_view>
 
 #include "forwarding.h"
+#include "produce_route.h"
 
 namespace telekern::proxy {
 
-struct ProduceRoute {
-  std::string topic;
-  std::optional<uint32_t> partition;
-};
-
-// Topic (field 1) and partition (field 3) of a serialized ProduceRequest;
-// nullopt when the bytes are not a well-formed message.
-std::optional<ProduceRoute> peek_produce_route(std::string_view bytes);
+// peek_produce_route over the request's bytes (one slice, or flattened).
 std::optional<ProduceRoute> peek_produce_route(const grpc::ByteBuffer& request);
 
 // Forwards `request` (a serialized ProduceRequest for `route`, which has a
