@@ -151,7 +151,7 @@ image: container-deps
 # Container checks (slow, need podman): the image, then each compose stack
 # up, healthy, end-to-end flow, down. Needs telesh on the host (built here).
 COMPOSE_STACKS ?= telemetry remo metranova
-test-deploy: image
+test-deploy: image configure
 	cmake --build $(BUILD_DIR) --target telesh
 	IMAGE=$(IMAGE) BUILD_DIR=$(BUILD_DIR) tests/deploy/container_test.sh
 	@for s in $(COMPOSE_STACKS); do \
