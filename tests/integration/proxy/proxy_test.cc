@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 
+#include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
 #include "telekern/stream.h"
 #include "tests/integration/broker/broker_client.h"
@@ -526,6 +527,72 @@ TEST_F(ProxyTest, IdleConsumeStreamsThroughTheProxyCostNoThreadEach) {
       << records.load() << " of " << 12 * (kStreams + 1) << " deliveries";
   for (auto& stream : streams) stream->cancel();
   for (auto& stream : streams) EXPECT_EQ(stream->wait().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Reloading the proxy while Consume streams are open through it: the
+// streams end (the module is stopping), the engine cancels their upstream
+// reads and waits for them before the old library goes, the daemon keeps
+// running and the new instance serves produce and consume.
+TEST_F(ProxyTest, ReloadWithOpenConsumeStreamsEndsThemAndServesAgain) {
+  std::string upstream_list;
+  for (auto& broker : *brokers_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + broker.address;
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list + "]\n";
+  Telekernd proxy(options);
+  ASSERT_TRUE(proxy.ready()) << proxy.log();
+  Client client(proxy);
+  const std::string topic = "reload-readers";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  auto stub = bv1::Broker::NewStub(proxy.channel());
+  std::atomic<uint64_t> records{0};
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  for (int i = 0; i < 20; ++i) {
+    streams.push_back(std::make_unique<IdleStream>(
+        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+  }
+  ASSERT_TRUE(wait_for(
+      [&] {
+        bv1::ListGroupsRequest request;
+        request.set_topic(topic);
+        bv1::ListGroupsResponse response;
+        return stub->ListGroups(context().get(), request, &response).ok() &&
+               response.groups_size() >= 20;
+      },
+      20s));
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(proxy.channel());
+  telekern::kernel::v1::ReloadModuleRequest reload;
+  reload.set_name("proxy");
+  telekern::kernel::v1::ReloadModuleResponse reloaded;
+  auto status = kernel->ReloadModule(context().get(), reload, &reloaded);
+  ASSERT_TRUE(status.ok()) << status.error_message() << proxy.log();
+  for (auto& stream : streams) {
+    auto ended = stream->wait();
+    EXPECT_FALSE(ended.ok());
+    EXPECT_NE(ended.error_code(), grpc::StatusCode::UNKNOWN) << ended.error_message();
+  }
+  ASSERT_TRUE(proxy.process().running()) << proxy.log();
+  // The new instance serves.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        bv1::ProduceRequest request;
+        request.set_topic(topic);
+        request.set_partition(3);
+        request.add_records()->set_value("after-reload");
+        bv1::ProduceResponse response;
+        return stub->Produce(context().get(), request, &response).ok();
+      },
+      20s))
+      << proxy.log();
+  auto request = consume_request(topic, "after-reload");
+  request.set_start(bv1::START_POSITION_EARLIEST);
+  request.set_max(1);
+  Consumer consumer(client, request);
+  auto read = consumer.read(1);
+  ASSERT_EQ(read.size(), 1u);
+  EXPECT_EQ(read[0].value(), "after-reload");
 }
 
 // failback: after_drain in a real proxy: while the owner is down a Consume
