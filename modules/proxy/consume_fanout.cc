@@ -112,25 +112,44 @@ ConsumeFanout::ConsumeFanout(ProxyEngine& engine, ConsumeRequest request,
                              std::function<void()> wake)
     : engine_(engine), request_(std::move(request)), feed_(std::make_shared<Feed>()) {
   feed_->wake = std::move(wake);
-  if (request_.topic().empty()) {
-    failed_to_open_ =
-        absl::InvalidArgumentError("consume needs a topic; give ConsumeRequest.topic");
-    return;
-  }
+}
+
+void ConsumeFanout::open() {
+  auto submitted = engine_.submit([weak = weak_from_this()] {
+    if (auto fanout = weak.lock()) fanout->open_now();
+  });
+  if (submitted.ok()) return;
+  std::lock_guard lock(feed_->mutex);
+  failed_to_open_ = submitted;
+  opened_ = true;
+}
+
+void ConsumeFanout::open_now() {
+  auto opened = [&](std::optional<absl::Status> failure) {
+    {
+      std::lock_guard lock(feed_->mutex);
+      failed_to_open_ = std::move(failure);
+      opened_ = true;
+    }
+    feed_->wake();
+  };
+  if (request_.topic().empty())
+    return opened(absl::InvalidArgumentError("consume needs a topic; give ConsumeRequest.topic"));
   partitions_ = engine_.partitions_of(request_.topic());
   epoch_ = engine_.epoch();
   auto placed = engine_.owners(request_.topic(), partitions_);
-  if (!placed.ok()) {
-    failed_to_open_ = placed.status();
-    return;
-  }
+  if (!placed.ok()) return opened(placed.status());
   for (auto& [address, owned] : *placed) {
     placed_[address] = owned.second;
     readers_.push_back(
         std::make_shared<Reader>(engine_, feed_, readers_.size(), owned.first, owned.second));
   }
-  feed_->open = readers_.size();
+  {
+    std::lock_guard lock(feed_->mutex);
+    feed_->open = readers_.size();
+  }
   for (auto& reader : readers_) reader->start(reader, request_);
+  opened(std::nullopt);
 }
 
 ConsumeFanout::~ConsumeFanout() {
@@ -152,6 +171,10 @@ bool ConsumeFanout::owners_changed() {
 }
 
 ConsumeFanout::Next ConsumeFanout::next() {
+  {
+    std::lock_guard lock(feed_->mutex);
+    if (!opened_) return {};  // open_now() wakes the stream when done
+  }
   if (failed_to_open_) return {std::nullopt, *failed_to_open_};
   if (finished_) return {std::nullopt, absl::OkStatus()};
   std::pair<size_t, ConsumeResponse> item;

@@ -23,7 +23,7 @@
 
 namespace telekern::proxy {
 
-class ConsumeFanout {
+class ConsumeFanout : public std::enable_shared_from_this<ConsumeFanout> {
  public:
   // What the client's stream does next.
   struct Next {
@@ -32,10 +32,13 @@ class ConsumeFanout {
     // Neither: wait until woken (a message, an upstream ended, the placement changed).
   };
 
-  // Opens the upstream streams; `wake` is called (from any thread) whenever
-  // next() may have something new.
+  // `wake` is called (from any thread) whenever next() may have something new.
   ConsumeFanout(ProxyEngine& engine, broker::v1::ConsumeRequest request,
                 std::function<void()> wake);
+  // Opens the upstream streams on the engine's work queue (the topic's
+  // partition count may need a call to the upstreams, which must not hold
+  // the shared step threads); next() waits until they are open.
+  void open();
   // Cancels the upstream streams that are still open (without waiting).
   ~ConsumeFanout();
   ConsumeFanout(const ConsumeFanout&) = delete;
@@ -49,11 +52,14 @@ class ConsumeFanout {
  private:
   // The placement changed: do the owners of this topic's partitions differ?
   bool owners_changed();
+  // On an engine thread: partition count, owners, one reader per owner.
+  void open_now();
 
   ProxyEngine& engine_;
   broker::v1::ConsumeRequest request_;
   uint32_t partitions_ = 0;
   uint64_t epoch_ = 0;
+  bool opened_ = false;  // guarded by the feed's mutex; the fields below are set before it
   std::optional<absl::Status> failed_to_open_;
   std::map<std::string, std::set<uint32_t>> placed_;  // upstream -> partitions it serves
   std::shared_ptr<Feed> feed_;

@@ -103,7 +103,10 @@ grpc::ServerWriteReactor<bv1::ConsumeResponse>* ProxyBrokerService::Consume(
         return [&engine, request, fanout = std::shared_ptr<ConsumeFanout>()](
                    const StepWaker& wake, std::stop_token stop) mutable {
           if (stop.stop_requested()) return Step::done(absl::CancelledError("consume ended"));
-          if (!fanout) fanout = std::make_shared<ConsumeFanout>(engine, request, wake);
+          if (!fanout) {
+            fanout = std::make_shared<ConsumeFanout>(engine, request, wake);
+            fanout->open();
+          }
           auto next = fanout->next();
           if (next.done) return Step::done(*next.done);
           if (next.message) return Step::write(std::move(*next.message));
