@@ -34,7 +34,7 @@ class Placement {
 };
 
 // A ring of `virtual_nodes` points per member at hash64("<id>#<i>"). A key
-// is looked up at kProbes positions (its hash and kProbes - 1 rehashes of it)
+// is looked up at `probes` positions (its hash and probes - 1 rehashes of it)
 // and belongs to the point nearest clockwise of any probe (multi-probe
 // consistent hashing, Appleton & O'Reilly 2015). With one probe a member's
 // share is a sum of 150 random arcs (spread 1/sqrt(150) = 8%, max/mean up to
@@ -43,8 +43,9 @@ class Placement {
 // onto it, and leaving one out moves only its keys.
 class Ring final : public Placement {
  public:
-  static constexpr uint32_t kProbes = 4;
-  Ring(std::vector<std::string> members, uint32_t virtual_nodes);
+  static constexpr uint32_t kDefaultProbes = 4;
+  // probes = 1 is the classic ring: the first point clockwise of the hash.
+  Ring(std::vector<std::string> members, uint32_t virtual_nodes, uint32_t probes = kDefaultProbes);
   size_t owner(uint64_t hash) const override;
   std::vector<double> shares() const override;
   std::vector<size_t> points() const override;
@@ -57,6 +58,7 @@ class Ring final : public Placement {
   // Index of the first point at or after `hash` (wrapping).
   size_t next_point(uint64_t hash) const;
   uint32_t virtual_nodes_;
+  uint32_t probes_;
   std::vector<Point> points_;           // sorted by hash
   std::vector<uint32_t> bucket_start_;  // first point at or after each bucket's start
   int bucket_shift_ = 63;
@@ -78,6 +80,7 @@ class Maglev final : public Placement {
 };
 
 std::unique_ptr<Placement> make_placement(Algorithm algorithm, std::vector<std::string> members,
-                                          uint32_t virtual_nodes);
+                                          uint32_t virtual_nodes,
+                                          uint32_t ring_probes = Ring::kDefaultProbes);
 
 }  // namespace telekern::proxy

@@ -11,8 +11,10 @@ Placement::Placement(std::vector<std::string> members) : members_(std::move(memb
   members_.erase(std::unique(members_.begin(), members_.end()), members_.end());
 }
 
-Ring::Ring(std::vector<std::string> members, uint32_t virtual_nodes)
-    : Placement(std::move(members)), virtual_nodes_(std::max<uint32_t>(1, virtual_nodes)) {
+Ring::Ring(std::vector<std::string> members, uint32_t virtual_nodes, uint32_t probes)
+    : Placement(std::move(members)),
+      virtual_nodes_(std::max<uint32_t>(1, virtual_nodes)),
+      probes_(std::max<uint32_t>(1, probes)) {
   points_.reserve(members_.size() * virtual_nodes_);
   for (uint32_t member = 0; member < members_.size(); ++member) {
     for (uint32_t i = 0; i < virtual_nodes_; ++i) {
@@ -58,7 +60,7 @@ size_t Ring::owner(uint64_t hash) const {
   // nearest wins, ties by member index so the result is total.
   uint64_t best_distance = std::numeric_limits<uint64_t>::max();
   uint32_t best_member = 0;
-  for (uint32_t probe = 0; probe < kProbes; ++probe) {
+  for (uint32_t probe = 0; probe < probes_; ++probe) {
     uint64_t position = probe == 0 ? hash : mix64(hash + probe * 0x9e3779b97f4a7c15ull);
     const Point& point = points_[next_point(position)];
     uint64_t distance = point.hash - position;
@@ -77,9 +79,9 @@ std::vector<size_t> Ring::points() const {
 }
 
 std::unique_ptr<Placement> make_placement(Algorithm algorithm, std::vector<std::string> members,
-                                          uint32_t virtual_nodes) {
+                                          uint32_t virtual_nodes, uint32_t ring_probes) {
   if (algorithm == Algorithm::kMaglev) return std::make_unique<Maglev>(std::move(members));
-  return std::make_unique<Ring>(std::move(members), virtual_nodes);
+  return std::make_unique<Ring>(std::move(members), virtual_nodes, ring_probes);
 }
 
 }  // namespace telekern::proxy

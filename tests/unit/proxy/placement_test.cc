@@ -54,6 +54,28 @@ TEST(RingTest, SameMembershipInAnyOrderGivesTheSamePlacement) {
   for (uint32_t p = 0; p < kPartitions; ++p) ASSERT_EQ(owner_of(a, p), owner_of(b, p)) << p;
 }
 
+TEST(RingTest, OneProbeIsTheClassicRingFirstPointClockwise) {
+  auto members = brokers(3);
+  std::sort(members.begin(), members.end());
+  std::vector<std::pair<uint64_t, size_t>> points;
+  for (size_t m = 0; m < members.size(); ++m) {
+    for (uint32_t i = 0; i < 150; ++i)
+      points.emplace_back(hash64(members[m] + "#" + std::to_string(i)), m);
+  }
+  std::sort(points.begin(), points.end());
+  Ring classic(members, 150, 1);
+  Ring probed(members, 150, Ring::kDefaultProbes);
+  uint32_t differ = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    uint64_t key = partition_hash("gpu-metrics", p);
+    auto next = std::lower_bound(points.begin(), points.end(), std::make_pair(key, size_t(0)));
+    size_t expected = next == points.end() ? points.front().second : next->second;
+    ASSERT_EQ(classic.owner(key), expected) << p;
+    differ += probed.owner(key) != expected;
+  }
+  EXPECT_GT(differ, 0u);  // the default looks further than the first point
+}
+
 TEST(RingTest, SharesSumToOneAndMatchOwnedPartitions) {
   Ring ring(brokers(4), 150);
   auto shares = ring.shares();
@@ -100,7 +122,9 @@ TEST(RingTest, BalanceWith150VirtualNodes) {
     std::printf("ring, %2u upstreams, 150 vnodes: max/mean %.3f (key space), %.3f (partitions)\n",
                 count, space, partitions);
     EXPECT_LE(space, 1.10) << count << " upstreams";
-    if (count == 3 || count == 4 || count == 8) EXPECT_LE(partitions, 1.10) << count;
+    if (count == 3 || count == 4 || count == 8) {
+      EXPECT_LE(partitions, 1.10) << count;
+    }
   }
   // Few virtual nodes balance badly: the test can tell.
   EXPECT_GT(max_over_mean(Ring(brokers(4), 1)), 1.10);
@@ -228,8 +252,11 @@ TEST(RouterTest, DrainMovesOnlyTheDrainedUpstreamsPartitions) {
 // partition (field 3) on the wire and are skipped by their length.
 TEST(ProduceRouteTest, PeeksTopicAndPartitionPastTheRecords) {
   std::string bytes;
-  bytes += std::string("\x0a\x06orders", 8);                        // 1: topic "orders"
-  bytes += std::string("\x12\x05\x12\x03abc", 7);                   // 2: a record (value "abc")
+  bytes += std::string("\x0a\x06orders", 8);  // 1: topic "orders"
+  bytes += std::string(
+      "\x12\x05\x12\x03"
+      "abc",
+      7);                                                           // 2: a record (value "abc")
   bytes += std::string("\x12\x82\x01", 3) + std::string(130, 'x');  // 2: a 130-byte record
   bytes += std::string("\x20\x02", 2);                              // 4: durability
   bytes += std::string("\x18\x07", 2);                              // 3: partition 7
