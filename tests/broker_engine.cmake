@@ -1,0 +1,6 @@
+# The broker engine opened and reopened as a whole (modules/broker/broker.h):
+# dead-letter history across a restart, record-size limit, missing partitions,
+# and the SDK's inline step scope the produce path wakes consumers in.
+telekern_add_test(telekern_broker_engine_tests LABEL unit
+  SOURCES unit/broker/broker_engine_test.cc
+  DEPS telekern_broker_engine telekern_test_support)
