@@ -252,7 +252,9 @@ LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send sen
 
 LatencyHistogram broker_latency(const std::string& address, const std::string& topic, int rate,
                                 std::chrono::seconds duration) {
+  // Producer and consumer on connections of their own, as the redis side.
   auto stub = bv1::Broker::NewStub(bench_channel(address, 100));
+  auto consume_stub = bv1::Broker::NewStub(bench_channel(address, 101));
   grpc::ClientContext consume_context;
   auto send = [&](const std::vector<std::string>& values) {
     bv1::ProduceRequest request;
@@ -274,7 +276,7 @@ LatencyHistogram broker_latency(const std::string& address, const std::string& t
     request.set_auto_commit(true);
     request.set_max(total + 1);
     request.mutable_wait()->set_seconds(5);
-    auto reader = stub->Consume(&consume_context, request);
+    auto reader = consume_stub->Consume(&consume_context, request);
     bv1::ConsumeResponse response;
     while (!stop && reader->Read(&response)) {
       int64_t now = now_micros();

@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "telekern/service/inline_step_scope.h"
 #include "telekern/service/stream_sessions.h"
 #include "telekern/status.h"
 
@@ -148,12 +149,17 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
 
   enum class Phase { kWaiting, kScheduled, kRunning, kWriting, kFinished };
 
-  // Runs a step soon, or right after the one running or writing now.
+  // Runs a step soon, or right after the one running or writing now. A
+  // thread with an InlineStepScope runs it itself, also when a step is
+  // already posted but no step thread has taken it yet (whichever comes
+  // first runs it; the other finds the phase moved on and does nothing).
   void schedule() {
     std::lock_guard lock(mutex_);
-    if (phase_ == Phase::kWaiting) {
+    if (phase_ == Phase::kWaiting || phase_ == Phase::kScheduled) {
+      bool posted = phase_ == Phase::kScheduled;
       phase_ = Phase::kScheduled;
-      post_step();
+      std::function<void()> step = [self = this->shared_from_this()] { self->run_step(); };
+      if (!InlineStepScope::take(step) && !posted) scheduler_.post(std::move(step));
     } else if (phase_ != Phase::kFinished) {
       woken_ = true;
     }
@@ -170,7 +176,7 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
   void run_step() {
     {
       std::lock_guard lock(mutex_);
-      if (phase_ == Phase::kFinished) return;
+      if (phase_ != Phase::kScheduled) return;  // finished, or run by an earlier post
       phase_ = Phase::kRunning;
       woken_ = false;
     }
