@@ -1,6 +1,7 @@
 #include "telekern/service/polled_stream.h"
 
 namespace telekern {
+
 StepScheduler::StepScheduler(size_t threads) {
   if (threads == 0) threads = 1;
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
