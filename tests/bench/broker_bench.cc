@@ -609,6 +609,18 @@ void reopen_cost() {
       open, reopened, kFiles, static_cast<unsigned long long>(reopens));
 }
 
+// The value of an unlabelled metric in the daemon's /metrics (0 when absent).
+double metric_value(const Telekernd& daemon, const std::string& name) {
+  auto [status, body] = daemon.http_get("/metrics");
+  if (status != 200) return 0;
+  for (size_t at = body.find(name + " "); at != std::string::npos;
+       at = body.find(name + " ", at + 1)) {
+    if (at == 0 || body[at - 1] == '\n')
+      return std::strtod(body.c_str() + at + name.size() + 1, nullptr);
+  }
+  return 0;
+}
+
 // One point of the scale curve: `partitions` partitions in topics of 50.
 void scale_point(const std::filesystem::path& data_dir, int partitions) {
   TelekerndOptions options{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
@@ -618,6 +630,7 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
   uint32_t per_topic = std::min<uint32_t>(kScalePartitionsPerTopic, partitions);
   double create_seconds = 0, idle_rss = 0, rss = 0;
   std::vector<double> random_rates, single_rates, ratios;
+  double reopens = 0;
   size_t descriptors = 0;
   {
     Telekernd daemon(options);
@@ -655,6 +668,7 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
     }
     rss = rss_mib(daemon.process().pid());
     descriptors = open_descriptors(daemon.process().pid());
+    double reopens_before = metric_value(daemon, "telekern_broker_file_reopens_total");
     // Rotated rounds: the order alternates so drift in the machine's load
     // does not favour one side.
     for (int round = 0; round < kScaleRounds; ++round) {
@@ -672,16 +686,18 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
       single_rates.push_back(single_rate);
       ratios.push_back(single_rate > 0 ? random_rate / single_rate : 0.0);
     }
+    reopens = metric_value(daemon, "telekern_broker_file_reopens_total") - reopens_before;
   }
   double restart =
       restart_until_described(data_dir.string(), "scale-" + std::to_string(topics - 1));
   std::printf(
       "  %6d partitions: create %7.2f s, RSS %6.1f MiB (idle %5.1f, %.1f KiB/partition), open "
       "descriptors %5zu, restart-to-serving %6.3f s, produce to a random partition %7.0f/s vs "
-      "one partition %7.0f/s (ratio %.2f median of %d rounds, %s)\n",
+      "one partition %7.0f/s (ratio %.2f median of %d rounds, %s), %.0f file reopens during "
+      "the rounds\n",
       partitions, create_seconds, rss, idle_rss, (rss - idle_rss) * 1024.0 / partitions,
       descriptors, restart, median(random_rates), median(single_rates), median(ratios),
-      kScaleRounds, spread(ratios, "%.2f-%.2f").c_str());
+      kScaleRounds, spread(ratios, "%.2f-%.2f").c_str(), reopens);
   std::fflush(stdout);
 }
 
