@@ -64,8 +64,8 @@ ConfigMap<ProxyOptions> proxy_config() {
            "Calls in flight per upstream; more are refused with RESOURCE_EXHAUSTED",
            at_least<uint32_t>(1))
       .key("retry_attempts", &O::retry_attempts, "3",
-           "Attempts of an idempotent read (ListTopics, DescribeTopic, ListGroups, "
-           "DescribeGroup) per upstream answering UNAVAILABLE (1 = no retry)",
+           "Attempts of an idempotent call (every Broker call but Produce and Consume) per "
+           "upstream answering UNAVAILABLE (1 = no retry)",
            between<uint32_t>(1, 10))
       .key("retry_backoff", &O::retry_backoff, "100ms",
            "First retry delay (exponential, full jitter, at most 2s)", positive_duration())
