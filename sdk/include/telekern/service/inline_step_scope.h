@@ -9,8 +9,8 @@ namespace telekern {
 // While one lives on a thread, the first stream woken on that thread runs its
 // step right there when the scope ends, instead of being handed to a step
 // thread; streams woken after it are posted as usual. An engine opens one
-// where it wakes streams from a thread of its own with no lock held (a
-// producer's append, once the producer is answered), so a waiting consumer
+// where it wakes streams from a thread of its own with no lock held (the
+// broker, around the wake-up of a producer's append), so a waiting consumer
 // gets its records without a thread hand-off. Scopes nest; the step runs
 // with the enclosing scope (if any) in force again.
 class InlineStepScope {
