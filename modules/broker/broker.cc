@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "telekern/log.h"
+#include "telekern/service/inline_step_scope.h"
 #include "telekern/strings.h"
 
 namespace telekern::broker {
@@ -574,7 +575,12 @@ void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) 
     to_sync.emplace_back(partition, appended->sync_sequence);
   }
   if (produced_) produced_->with({call.topic}).inc(static_cast<double>(call.records.size()));
-  topic->notify();
+  {
+    // A consumer this append wakes takes its records on this thread, before
+    // the producer's answer, not on a step thread after a hand-off.
+    InlineStepScope woken_consumer;
+    topic->notify();
+  }
   Histogram* latency = produce_latency_ ? &produce_latency_->with({call.topic}) : nullptr;
   auto durability = call.durability.value_or(options_.default_durability);
   if (durability == Durability::kNone) {

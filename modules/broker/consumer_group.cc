@@ -678,8 +678,23 @@ void ConsumerGroup::maybe_compact() {
 }
 
 absl::Status ConsumerGroup::sync_state() {
-  std::lock_guard lock(mutex_);
-  return state_log_->sync();
+  std::shared_ptr<File> file;
+  {
+    std::lock_guard lock(mutex_);
+    auto flushed = state_log_->flush_for_sync();
+    if (!flushed.ok()) return flushed.status();
+    file = std::move(*flushed);
+  }
+  if (!file) return absl::OkStatus();
+  // The fdatasync runs without the group's lock: polls, commits and acks go
+  // on while a busy disk takes its time (they stalled for all of it before).
+  auto status = file->sync();
+  if (!status.ok()) {
+    std::lock_guard lock(mutex_);
+    // Compacted meanwhile (the new file was synced as it was written) or removed.
+    if (!state_log_->writes_to(file)) return absl::OkStatus();
+  }
+  return status;
 }
 
 absl::Status ConsumerGroup::remove() {

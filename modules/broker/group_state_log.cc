@@ -184,6 +184,12 @@ absl::Status GroupStateLog::sync() {
   return file_->sync();
 }
 
+absl::StatusOr<std::shared_ptr<File>> GroupStateLog::flush_for_sync() {
+  if (auto status = flush(); !status.ok()) return status;
+  if (removed_) return std::shared_ptr<File>();
+  return file_;
+}
+
 absl::Status GroupStateLog::compact(const GroupSnapshot& state) {
   if (removed_) {
     pending_.clear();

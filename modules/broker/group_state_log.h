@@ -56,6 +56,12 @@ class GroupStateLog {
   absl::Status flush();
   // flush() and fdatasync.
   absl::Status sync();
+  // flush(), then hands out the file for an fdatasync the caller runs
+  // without the lock that guards this log, so writers never wait out a slow
+  // disk; nullptr once the log was removed.
+  absl::StatusOr<std::shared_ptr<File>> flush_for_sync();
+  // Whether `file` is still this log's file (not compacted away or removed).
+  bool writes_to(const std::shared_ptr<File>& file) const { return !removed_ && file_ == file; }
   bool empty() const { return size_ == 0 && pending_.empty(); }
 
   // Entries written since the log was last compacted (or opened).
@@ -96,7 +102,7 @@ class GroupStateLog {
   void write(EntryType type, uint32_t partition, uint64_t offset, uint32_t value);
 
   std::filesystem::path path_;
-  std::unique_ptr<File> file_;
+  std::shared_ptr<File> file_;  // shared with an fdatasync in progress
   uint64_t size_ = 0;
   std::string pending_;
   uint64_t entries_since_compaction_ = 0;

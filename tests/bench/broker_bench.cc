@@ -11,7 +11,8 @@
 // restart-to-serving, produce throughput to a random partition against one
 // partition); then 1,000 and 10,000 open Consume streams (threads, RSS, and
 // delivery latency with records flowing to 1% of them). Bounded in time.
-// Arguments: [batches per producer, 0 skips to the restart case] [rounds]
+// Arguments: [batches per producer, 0 skips to the restart case, -1 runs only
+// the latency rounds] [rounds]
 // [most sealed segments for the restart case, 0 skips it]
 // [most partitions for the scale curve, 0 skips it]
 // [most open Consume streams, 0 skips them].
@@ -251,7 +252,9 @@ LatencyHistogram paced_latency(int rate, std::chrono::seconds duration, Send sen
 
 LatencyHistogram broker_latency(const std::string& address, const std::string& topic, int rate,
                                 std::chrono::seconds duration) {
+  // Producer and consumer on connections of their own, as the redis side.
   auto stub = bv1::Broker::NewStub(bench_channel(address, 100));
+  auto consume_stub = bv1::Broker::NewStub(bench_channel(address, 101));
   grpc::ClientContext consume_context;
   auto send = [&](const std::vector<std::string>& values) {
     bv1::ProduceRequest request;
@@ -273,7 +276,7 @@ LatencyHistogram broker_latency(const std::string& address, const std::string& t
     request.set_auto_commit(true);
     request.set_max(total + 1);
     request.mutable_wait()->set_seconds(5);
-    auto reader = stub->Consume(&consume_context, request);
+    auto reader = consume_stub->Consume(&consume_context, request);
     bv1::ConsumeResponse response;
     while (!stop && reader->Read(&response)) {
       int64_t now = now_micros();
@@ -367,9 +370,109 @@ struct Series {
   }
 };
 
+// End-to-end latency at 20k msg/s, broker and redis alternating which goes
+// first, with per-round percentiles kept for medians and spreads.
+struct LatencySeries {
+  std::vector<double> broker_p50, broker_p99, broker_p999, redis_p50, redis_p99, redis_p999,
+      p99_ratios;
+  int p99_at_or_below = 0;
+
+  void run(const std::string& address, const RedisServer& redis_server, const std::string& suffix,
+           bool broker_first) {
+    LatencyHistogram broker, redis;
+    auto run_broker = [&] {
+      broker = broker_latency(address, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
+    };
+    auto run_redis = [&] {
+      redis = redis_latency(redis_server, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
+    };
+    if (broker_first) {
+      run_broker();
+      run_redis();
+    } else {
+      run_redis();
+      run_broker();
+    }
+    broker_p50.push_back(static_cast<double>(broker.percentile(0.50)));
+    broker_p99.push_back(static_cast<double>(broker.percentile(0.99)));
+    broker_p999.push_back(static_cast<double>(broker.percentile(0.999)));
+    redis_p50.push_back(static_cast<double>(redis.percentile(0.50)));
+    redis_p99.push_back(static_cast<double>(redis.percentile(0.99)));
+    redis_p999.push_back(static_cast<double>(redis.percentile(0.999)));
+    p99_ratios.push_back(broker_p99.back() / std::max(1.0, redis_p99.back()));
+    if (broker_p99.back() <= redis_p99.back()) ++p99_at_or_below;
+  }
+
+  void print() const {
+    std::printf("end-to-end latency at 20000 msg/s, 3 s per side and round (microseconds):\n");
+    std::printf("  broker: p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(broker_p50),
+                spread(broker_p50, "%.0f-%.0f").c_str(), median(broker_p99),
+                spread(broker_p99, "%.0f-%.0f").c_str(), median(broker_p999),
+                spread(broker_p999, "%.0f-%.0f").c_str());
+    std::printf("  redis : p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(redis_p50),
+                spread(redis_p50, "%.0f-%.0f").c_str(), median(redis_p99),
+                spread(redis_p99, "%.0f-%.0f").c_str(), median(redis_p999),
+                spread(redis_p999, "%.0f-%.0f").c_str());
+    std::printf("  per round p99 broker/redis:");
+    for (double ratio : p99_ratios) std::printf(" %.2f", ratio);
+    std::printf(
+        "\n  p99 broker/redis: %.2f median (%s); broker p99 <= redis p99 in %d of %zu rounds "
+        "(target: <= 1.00)\n",
+        median(p99_ratios), spread(p99_ratios, "%.2f-%.2f").c_str(), p99_at_or_below,
+        p99_ratios.size());
+  }
+};
+
+void latency_rounds(const std::string& address, const RedisServer& redis, int rounds) {
+  LatencySeries latency;
+  for (int round = 0; round < rounds; ++round)
+    latency.run(address, redis, "-r" + std::to_string(round), round % 2 == 0);
+  latency.print();
+}
+
+// Starts telekernd over `data_dir` and returns the seconds until the broker
+// serves a Consume of the last record of `topic` partition 0 (`last_offset`),
+// module start and recovery included.
+double restart_seconds(const std::string& data_dir, const std::string& topic,
+                       uint64_t last_offset) {
+  auto start = Clock::now();
+  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                    .load = {"broker"},
+                    .data_dir = data_dir});
+  if (!daemon.ready()) {
+    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
+    return -1;
+  }
+  auto stub = bv1::Broker::NewStub(daemon.channel());
+  static std::atomic<int> groups{0};
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    bv1::ConsumeRequest request;
+    request.set_topic(topic);
+    request.set_group("restart-" + std::to_string(groups++));
+    request.set_start(bv1::START_POSITION_OFFSET);
+    request.set_start_offset(last_offset);
+    request.set_max(1);
+    auto reader = stub->Consume(&context, request);
+    bv1::ConsumeResponse response;
+    bool served = false;
+    while (!served && reader->Read(&response)) {
+      for (const auto& record : response.records()) served |= record.offset() == last_offset;
+    }
+    context.TryCancel();
+    (void)reader->Finish();
+    if (served) return std::chrono::duration<double>(Clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::fprintf(stderr, "offset %llu of '%s' was never served\n",
+               static_cast<unsigned long long>(last_offset), topic.c_str());
+  return -1;
+}
+
 // Starts telekernd over `data_dir` and returns the seconds until the broker
 // answers a DescribeTopic on `topic` (module start included).
-double restart_seconds(const std::string& data_dir, const std::string& topic) {
+double restart_until_described(const std::string& data_dir, const std::string& topic) {
   auto start = Clock::now();
   Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
                     .load = {"broker"},
@@ -441,6 +544,7 @@ size_t open_descriptors(pid_t pid) {
 }
 
 constexpr uint32_t kScalePartitionsPerTopic = 50;
+constexpr int kScaleRounds = 7;  // 1 s per side and round
 
 // Records/s of 1-record NONE produces, 4 threads, to a random partition of
 // the first `topics` scale topics for `duration`.
@@ -505,6 +609,18 @@ void reopen_cost() {
       open, reopened, kFiles, static_cast<unsigned long long>(reopens));
 }
 
+// The value of an unlabelled metric in the daemon's /metrics (0 when absent).
+double metric_value(const Telekernd& daemon, const std::string& name) {
+  auto [status, body] = daemon.http_get("/metrics");
+  if (status != 200) return 0;
+  for (size_t at = body.find(name + " "); at != std::string::npos;
+       at = body.find(name + " ", at + 1)) {
+    if (at == 0 || body[at - 1] == '\n')
+      return std::strtod(body.c_str() + at + name.size() + 1, nullptr);
+  }
+  return 0;
+}
+
 // One point of the scale curve: `partitions` partitions in topics of 50.
 void scale_point(const std::filesystem::path& data_dir, int partitions) {
   TelekerndOptions options{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
@@ -512,7 +628,9 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
                            .data_dir = data_dir.string()};
   int topics = std::max(1, partitions / static_cast<int>(kScalePartitionsPerTopic));
   uint32_t per_topic = std::min<uint32_t>(kScalePartitionsPerTopic, partitions);
-  double create_seconds = 0, idle_rss = 0, rss = 0, random_rate = 0, single_rate = 0;
+  double create_seconds = 0, idle_rss = 0, rss = 0;
+  std::vector<double> random_rates, single_rates, ratios;
+  double reopens = 0;
   size_t descriptors = 0;
   {
     Telekernd daemon(options);
@@ -550,19 +668,36 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
     }
     rss = rss_mib(daemon.process().pid());
     descriptors = open_descriptors(daemon.process().pid());
-    random_rate = random_partition_rate(daemon.grpc_address(), topics, per_topic,
-                                        std::chrono::milliseconds(2000));
-    single_rate =
-        random_partition_rate(daemon.grpc_address(), 1, 1, std::chrono::milliseconds(2000));
+    double reopens_before = metric_value(daemon, "telekern_broker_file_reopens_total");
+    // Rotated rounds: the order alternates so drift in the machine's load
+    // does not favour one side.
+    for (int round = 0; round < kScaleRounds; ++round) {
+      double random_rate = 0, single_rate = 0;
+      for (int side = 0; side < 2; ++side) {
+        if ((side + round) % 2 == 0) {
+          random_rate = random_partition_rate(daemon.grpc_address(), topics, per_topic,
+                                              std::chrono::milliseconds(1000));
+        } else {
+          single_rate =
+              random_partition_rate(daemon.grpc_address(), 1, 1, std::chrono::milliseconds(1000));
+        }
+      }
+      random_rates.push_back(random_rate);
+      single_rates.push_back(single_rate);
+      ratios.push_back(single_rate > 0 ? random_rate / single_rate : 0.0);
+    }
+    reopens = metric_value(daemon, "telekern_broker_file_reopens_total") - reopens_before;
   }
-  double restart = restart_seconds(data_dir.string(), "scale-" + std::to_string(topics - 1));
+  double restart =
+      restart_until_described(data_dir.string(), "scale-" + std::to_string(topics - 1));
   std::printf(
       "  %6d partitions: create %7.2f s, RSS %6.1f MiB (idle %5.1f, %.1f KiB/partition), open "
       "descriptors %5zu, restart-to-serving %6.3f s, produce to a random partition %7.0f/s vs "
-      "one partition %7.0f/s (ratio %.2f)\n",
+      "one partition %7.0f/s (ratio %.2f median of %d rounds, %s), %.0f file reopens during "
+      "the rounds\n",
       partitions, create_seconds, rss, idle_rss, (rss - idle_rss) * 1024.0 / partitions,
-      descriptors, restart, random_rate, single_rate,
-      single_rate > 0 ? random_rate / single_rate : 0.0);
+      descriptors, restart, median(random_rates), median(single_rates), median(ratios),
+      kScaleRounds, spread(ratios, "%.2f-%.2f").c_str(), reopens);
   std::fflush(stdout);
 }
 
@@ -714,6 +849,18 @@ int main(int argc, char** argv) {
   int most_segments = argc > 3 ? std::atoi(argv[3]) : 1000;
   int most_partitions = argc > 4 ? std::atoi(argv[4]) : 10000;
   int most_streams = argc > 5 ? std::atoi(argv[5]) : 10000;
+  if (batches < 0) {
+    // Only the end-to-end latency rounds (for profiling the wake-up path).
+    Telekernd daemon(
+        {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+    RedisServer everysec({.appendonly = "yes", .appendfsync = "everysec"});
+    if (!daemon.ready() || !everysec.ready()) {
+      std::fprintf(stderr, "telekernd or redis-server did not start:\n%s\n", daemon.log().c_str());
+      return 1;
+    }
+    latency_rounds(daemon.grpc_address(), everysec, rounds);
+    return 0;
+  }
   if (batches > 0) {
     Telekernd daemon(
         {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
@@ -748,9 +895,7 @@ int main(int argc, char** argv) {
       }
     }
     Series consume{"LOG mode vs XREADGROUP+XACK"};
-    std::vector<double> broker_p50, broker_p99, broker_p999, redis_p50, redis_p99, redis_p999,
-        p99_ratios;
-    int p99_at_or_below = 0;
+    LatencySeries latency;
     for (int round = 0; round < rounds; ++round) {
       bool broker_first = round % 2 == 0;
       std::string suffix = "-r" + std::to_string(round);
@@ -785,50 +930,22 @@ int main(int argc, char** argv) {
         auto redis_rate = redis_consume(everysec, topic, count);
         consume.add(broker_consume(daemon.grpc_address(), topic, count), redis_rate);
       }
-      LatencyHistogram broker, redis;
-      if (broker_first) {
-        broker = broker_latency(daemon.grpc_address(), "bench-latency" + suffix, 20000,
-                                std::chrono::seconds(3));
-        redis = redis_latency(everysec, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
-      } else {
-        redis = redis_latency(everysec, "bench-latency" + suffix, 20000, std::chrono::seconds(3));
-        broker = broker_latency(daemon.grpc_address(), "bench-latency" + suffix, 20000,
-                                std::chrono::seconds(3));
-      }
-      broker_p50.push_back(static_cast<double>(broker.percentile(0.50)));
-      broker_p99.push_back(static_cast<double>(broker.percentile(0.99)));
-      broker_p999.push_back(static_cast<double>(broker.percentile(0.999)));
-      redis_p50.push_back(static_cast<double>(redis.percentile(0.50)));
-      redis_p99.push_back(static_cast<double>(redis.percentile(0.99)));
-      redis_p999.push_back(static_cast<double>(redis.percentile(0.999)));
-      p99_ratios.push_back(broker_p99.back() / std::max(1.0, redis_p99.back()));
-      if (broker_p99.back() <= redis_p99.back()) ++p99_at_or_below;
+      latency.run(daemon.grpc_address(), everysec, suffix, broker_first);
     }
     std::printf("produce:\n");
     for (const auto& item : cases) item.series.print();
     std::printf("consume:\n");
     consume.print();
-    std::printf("end-to-end latency at 20000 msg/s, 3 s per side and round (microseconds):\n");
-    std::printf("  broker: p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(broker_p50),
-                spread(broker_p50, "%.0f-%.0f").c_str(), median(broker_p99),
-                spread(broker_p99, "%.0f-%.0f").c_str(), median(broker_p999),
-                spread(broker_p999, "%.0f-%.0f").c_str());
-    std::printf("  redis : p50 %6.0f (%s)  p99 %6.0f (%s)  p99.9 %6.0f (%s)\n", median(redis_p50),
-                spread(redis_p50, "%.0f-%.0f").c_str(), median(redis_p99),
-                spread(redis_p99, "%.0f-%.0f").c_str(), median(redis_p999),
-                spread(redis_p999, "%.0f-%.0f").c_str());
-    std::printf(
-        "  p99 broker/redis: %.2f median (%s); broker p99 <= redis p99 in %d of %d rounds "
-        "(target: <= 1.00)\n",
-        median(p99_ratios), spread(p99_ratios, "%.2f-%.2f").c_str(), p99_at_or_below, rounds);
+    latency.print();
   }
   if (most_segments > 0) {
     std::vector<int> counts = {0};
-    for (int count : {100, 1000, 10000}) {
+    for (int count : {10, 100, 1000, 10000}) {
       if (count <= most_segments) counts.push_back(count);
     }
     std::printf(
-        "restart until the broker serves, by sealed segments (segment_bytes=4096), %d "
+        "restart until the broker serves a consume of the last record, by sealed segments "
+        "(segment_bytes=4096), %d "
         "rotated rounds:\n",
         rounds);
     TempDir root("broker-bench-restart");
@@ -843,8 +960,8 @@ int main(int argc, char** argv) {
     for (int round = 0; round < rounds; ++round) {
       for (size_t i = 0; i < counts.size(); ++i) {
         int count = counts[(i + round) % counts.size()];
-        seconds[count].push_back(
-            restart_seconds((root.path() / std::to_string(count)).string(), "restart"));
+        seconds[count].push_back(restart_seconds((root.path() / std::to_string(count)).string(),
+                                                 "restart", 4ull * (count + 1) - 1));
       }
     }
     for (int count : counts) {
@@ -855,7 +972,7 @@ int main(int argc, char** argv) {
   if (most_partitions > 0) {
     std::printf(
         "scale curve: partitions in topics of %u, one %zu-byte record each (max_open_files "
-        "default, 4 NONE producers of 1-record requests for 2 s):\n",
+        "default, 4 NONE producers of 1-record requests, 1 s per side in 7 rotated rounds):\n",
         kScalePartitionsPerTopic, kRecordBytes);
     reopen_cost();
     TempDir root("broker-bench-scale");

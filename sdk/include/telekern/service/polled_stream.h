@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "telekern/service/inline_step_scope.h"
 #include "telekern/service/stream_sessions.h"
 #include "telekern/status.h"
 
@@ -148,12 +149,17 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
 
   enum class Phase { kWaiting, kScheduled, kRunning, kWriting, kFinished };
 
-  // Runs a step soon, or right after the one running or writing now.
+  // Runs a step soon, or right after the one running or writing now. A
+  // thread with an InlineStepScope runs it itself, also when a step is
+  // already posted but no step thread has taken it yet (whichever comes
+  // first runs it; the other finds the phase moved on and does nothing).
   void schedule() {
     std::lock_guard lock(mutex_);
-    if (phase_ == Phase::kWaiting) {
+    if (phase_ == Phase::kWaiting || phase_ == Phase::kScheduled) {
+      bool posted = phase_ == Phase::kScheduled;
       phase_ = Phase::kScheduled;
-      post_step();
+      std::function<void()> step = [self = this->shared_from_this()] { self->run_step(); };
+      if (!InlineStepScope::take(step) && !posted) scheduler_.post(std::move(step));
     } else if (phase_ != Phase::kFinished) {
       woken_ = true;
     }
@@ -167,46 +173,55 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
     };
   }
 
+  // A stream woken while its step ran runs again on this thread (a few
+  // times at most, so one busy stream cannot hold a step thread), not after
+  // another hand-off.
+  static constexpr int kRerunsOnThisThread = 4;
+
   void run_step() {
-    {
-      std::lock_guard lock(mutex_);
-      if (phase_ == Phase::kFinished) return;
-      phase_ = Phase::kRunning;
-      woken_ = false;
-    }
-    if (stop_.stop_requested()) {
-      finish(absl::CancelledError("stream ended"));
-      return;
-    }
-    auto step = step_(waker(), stop_.get_token());
-    switch (step.kind) {
-      case StreamStep<Response>::Kind::kWrite: {
-        {
-          std::lock_guard lock(mutex_);
-          message_ = std::move(step.message);
-          phase_ = Phase::kWriting;
-        }
-        reactor_->StartWrite(&message_);
+    for (int rerun = 0;; ++rerun) {
+      {
+        std::lock_guard lock(mutex_);
+        if (phase_ != Phase::kScheduled) return;  // finished, or run by an earlier post
+        phase_ = Phase::kRunning;
+        woken_ = false;
+      }
+      if (stop_.stop_requested()) {
+        finish(absl::CancelledError("stream ended"));
         return;
       }
-      case StreamStep<Response>::Kind::kWait: {
-        std::lock_guard lock(mutex_);
-        if (woken_ || stop_.stop_requested()) {
-          phase_ = Phase::kScheduled;
-          post_step();
+      auto step = step_(waker(), stop_.get_token());
+      switch (step.kind) {
+        case StreamStep<Response>::Kind::kWrite: {
+          {
+            std::lock_guard lock(mutex_);
+            message_ = std::move(step.message);
+            phase_ = Phase::kWriting;
+          }
+          reactor_->StartWrite(&message_);
           return;
         }
-        phase_ = Phase::kWaiting;
-        uint64_t generation = ++wait_generation_;
-        scheduler_.post_at(
-            step.until, [weak = std::weak_ptr<PolledStream>(this->shared_from_this()), generation] {
-              if (auto alive = weak.lock()) alive->on_wait_over(generation);
-            });
-        return;
+        case StreamStep<Response>::Kind::kWait: {
+          std::lock_guard lock(mutex_);
+          if (woken_ || stop_.stop_requested()) {
+            phase_ = Phase::kScheduled;
+            if (rerun < kRerunsOnThisThread) continue;
+            post_step();
+            return;
+          }
+          phase_ = Phase::kWaiting;
+          uint64_t generation = ++wait_generation_;
+          scheduler_.post_at(
+              step.until,
+              [weak = std::weak_ptr<PolledStream>(this->shared_from_this()), generation] {
+                if (auto alive = weak.lock()) alive->on_wait_over(generation);
+              });
+          return;
+        }
+        case StreamStep<Response>::Kind::kDone:
+          finish(step.status);
+          return;
       }
-      case StreamStep<Response>::Kind::kDone:
-        finish(step.status);
-        return;
     }
   }
   void on_wait_over(uint64_t generation) {
