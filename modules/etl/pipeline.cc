@@ -185,6 +185,9 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
       return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": insert_format '", format,
                                                 "' is not rowbinary or jsoneachrow"));
     spec.row_binary = format == "rowbinary";
+    spec.insert_max_rows = node["insert_max_rows"].as<size_t>(o.clickhouse_insert_max_rows);
+    spec.insert_max_bytes = node["insert_max_bytes"].as<size_t>(o.clickhouse_insert_max_bytes);
+    spec.insert_max_age = duration_of(node["insert_max_age"], seconds(o.clickhouse_insert_max_age));
     spec.dead_letter_topic = node["dead_letter_topic"].as<std::string>(o.dead_letter_topic);
     if ((spec.type == PipelineType::kClickHouse || spec.type == PipelineType::kJson) &&
         spec.clickhouse_processors.empty() && spec.redis_hash_processors.empty())
@@ -247,6 +250,9 @@ Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment>
                           {"pipeline", "reason"});
     batches_metric_ = &metrics->counter("telekern_etl_batches_total",
                                         "Batches written and committed", {"pipeline"});
+    inserts_metric_ =
+        &metrics->counter("telekern_etl_inserts_total",
+                          "ClickHouse INSERT requests the server accepted", {"pipeline", "table"});
     batch_rows_metric_ =
         &metrics->histogram("telekern_etl_batch_rows", "Rows per written batch", {"pipeline"},
                             {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000});
@@ -465,12 +471,13 @@ void Pipeline::process(const Message& message, Batch& batch) {
   }
 }
 
-absl::Status Pipeline::write_clickhouse(const std::string& table,
-                                        const std::vector<const Row*>& rows) {
+absl::StatusOr<Pipeline::Encoded> Pipeline::encode_clickhouse(const std::string& table,
+                                                              const std::vector<const Row*>& rows) {
   const TableSchema* schema = schema_of(table);
   if (schema) {
     if (auto status = clickhouse_->ensure_table(*schema); !status.ok()) return status;
   }
+  Encoded out;
   if (schema && spec_.row_binary) {
     auto encoder = encoders_.find(table);
     if (encoder == encoders_.end()) {
@@ -482,23 +489,35 @@ absl::Status Pipeline::write_clickhouse(const std::string& table,
                                    table, encoder->second.status().message());
     }
     if (encoder->second.ok()) {
-      std::string body;
-      body.reserve(rows.size() * 128);
-      auto columns = encoder->second->encode(rows, body);
-      if (columns.ok()) return clickhouse_->insert_row_binary(table, *columns, body);
+      out.body.reserve(rows.size() * 128);
+      auto columns = encoder->second->encode(rows, out.body);
+      if (columns.ok()) {
+        out.columns = std::move(*columns);
+        out.row_binary = true;
+        return out;
+      }
       // Rows that fill a DEFAULT column only in part (JSONEachRow says that per row),
       // or a value RowBinary cannot carry: this batch goes as JSONEachRow.
       environment_->logger->debug("pipeline {}: batch for {} goes as JSONEachRow: {}", spec_.name,
                                   table, columns.status().message());
+      out.body.clear();
     }
   }
-  std::string body;
-  body.reserve(rows.size() * 256);
+  out.body.reserve(rows.size() * 256);
   for (const Row* row : rows) {
-    row->append_json(body);
-    body += '\n';
+    row->append_json(out.body);
+    out.body += '\n';
   }
-  return clickhouse_->insert_json(table, body);
+  return out;
+}
+
+absl::Status Pipeline::write_clickhouse(const std::string& table,
+                                        const std::vector<const Row*>& rows) {
+  auto encoded = encode_clickhouse(table, rows);
+  if (!encoded.ok()) return encoded.status();
+  auto status = clickhouse_->insert(table, encoded->columns, encoded->row_binary, encoded->body);
+  if (status.ok() && inserts_metric_) inserts_metric_->with({spec_.name, table}).inc();
+  return status;
 }
 
 absl::Status Pipeline::write_redis(const std::vector<const Row*>& rows) {
@@ -578,8 +597,6 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
     else
       by_table[row.table].push_back(&row);
   }
-  Backoff backoff(BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(5000),
-                                2.0, once ? 1 : 0});
   auto timed = [&](const char* writer, const std::function<absl::Status()>& call) {
     auto begin = std::chrono::steady_clock::now();
     auto status = call();
@@ -625,6 +642,23 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
     }
     return absl::OkStatus();
   };
+  auto status = with_retry(attempt, stop, once);
+  if (!status.ok()) return status;
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_.batches;
+    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, batch.rows.size());
+  }
+  if (batches_metric_) batches_metric_->with({spec_.name}).inc();
+  if (batch_rows_metric_)
+    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(batch.rows.size()));
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::with_retry(const std::function<absl::Status()>& attempt,
+                                  std::stop_token stop, bool once) {
+  Backoff backoff(BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(5000),
+                                2.0, once ? 1 : 0});
   auto status = retry(
       [&]() -> absl::Status {
         auto result = attempt();
@@ -640,47 +674,154 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
           environment_->logger->warn("pipeline {}: write failed (attempt {}), retrying: {}",
                                      spec_.name, number, error.message());
       });
-  if (!status.ok()) return status;
-  set_state(PipelineState::kRunning);
-  {
-    std::lock_guard lock(mutex_);
-    ++counters_.batches;
-    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, batch.rows.size());
+  if (status.ok()) set_state(PipelineState::kRunning);
+  return status;
+}
+
+absl::Status Pipeline::stream_batch(Batch& batch, InsertStreams& streams,
+                                    std::vector<Message>& held, std::stop_token stop, bool once) {
+  std::map<std::string, std::vector<const Row*>> by_table;
+  for (const auto& row : batch.rows)
+    if (row.store != Store::kRedis) by_table[row.table].push_back(&row);
+  for (const auto& [table, rows] : by_table) {
+    Encoded encoded;
+    auto status = with_retry(
+        [&]() -> absl::Status {
+          auto made = encode_clickhouse(table, rows);  // creating the table needs the server
+          if (!made.ok()) return made.status();
+          encoded = std::move(*made);
+          return absl::OkStatus();
+        },
+        stop, once);
+    if (!status.ok()) return status;
+    if (!streams.fits(table, encoded.columns, encoded.row_binary)) {
+      // Another column list (or JSONEachRow) for this table: end what is open first.
+      if (auto closed = close_streams(streams, held, stop, once); !closed.ok()) return closed;
+    }
+    streams.append(table, encoded.columns, encoded.row_binary, encoded.body, rows.size());
+    batch.written_tables.insert(table);
   }
-  if (batches_metric_) batches_metric_->with({spec_.name}).inc();
-  if (batch_rows_metric_)
-    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(batch.rows.size()));
-  return absl::OkStatus();
+  // Redis hashes and the dead-letter topic: written now, as an unstreamed batch's.
+  return flush(batch, stop, once);
+}
+
+absl::Status Pipeline::close_streams(InsertStreams& streams, std::vector<Message>& held,
+                                     std::stop_token stop, bool once) {
+  auto begin = std::chrono::steady_clock::now();
+  auto status = with_retry(
+      [&] {
+        return streams.close([&](const std::string& table, size_t rows) {
+          {
+            std::lock_guard lock(mutex_);
+            counters_.rows_written += rows;
+            counters_.rows_by_table[table] += rows;
+          }
+          if (rows_metric_) rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows));
+          if (inserts_metric_) inserts_metric_->with({spec_.name, table}).inc();
+        });
+      },
+      stop, once);
+  if (writer_latency_metric_)
+    writer_latency_metric_->with({spec_.name, "clickhouse"})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+  if (!status.ok()) return status;
+  std::lock_guard lock(writer_mutex_);
+  for (auto& message : held) written_.push_back(std::move(message));
+  held.clear();
+  writing_ = 0;
+  writer_wake_.notify_all();
+  return status;
 }
 
 void Pipeline::run_writer(std::stop_token stop) {
+  const bool streaming = spec_.type == PipelineType::kClickHouse && spec_.insert_max_rows > 0;
+  InsertStreams streams(clickhouse_.get());
+  std::vector<Message> held;  // offsets of the batches in open inserts, in order
   for (;;) {
-    Batch batch;
+    std::optional<Batch> batch;
+    bool closing = false;
+    bool idle = false;
     {
       std::unique_lock lock(writer_mutex_);
-      writer_wake_.wait(lock, [&] { return queued_.has_value() || writer_closing_; });
-      if (!queued_) return;
-      batch = std::move(*queued_);
-      queued_.reset();
-      writing_ = batch.messages.size();
+      auto ready = [&] {
+        return queued_.has_value() || writer_closing_ || (!streams.empty() && idle_);
+      };
+      // With inserts open, wake up now and then: they close by age, or because a stream broke.
+      if (streams.empty())
+        writer_wake_.wait(lock, ready);
+      else
+        writer_wake_.wait_for(lock, spec_.flush_interval, ready);
+      if (queued_) {
+        batch = std::move(*queued_);
+        queued_.reset();
+        writing_ = held.size() + batch->messages.size();
+      }
+      closing = writer_closing_ && !batch;
+      idle = idle_;
     }
     writer_wake_.notify_all();
-    absl::Status status = absl::CancelledError("an earlier batch was not written");
-    if (!writer_failed_) {
-      // Stopping: one last attempt for what is held; else retry until written or stopped.
-      status =
-          stop.stop_requested() ? flush(batch, std::stop_token{}, true) : flush(batch, stop, false);
-      if (!status.ok() && stop.stop_requested()) status = flush(batch, std::stop_token{}, true);
+    if (batch && !streaming) {
+      absl::Status status = absl::CancelledError("an earlier batch was not written");
+      if (!writer_failed_) {
+        // Stopping: one last attempt for what is held; else retry until written or stopped.
+        status = stop.stop_requested() ? flush(*batch, std::stop_token{}, true)
+                                       : flush(*batch, stop, false);
+        if (!status.ok() && stop.stop_requested()) status = flush(*batch, std::stop_token{}, true);
+      }
+      std::lock_guard lock(writer_mutex_);
+      writing_ = 0;
+      if (status.ok()) {
+        for (auto& message : batch->messages) written_.push_back(std::move(message));
+      } else {
+        // Not written, so not committed; a later batch's offsets would skip it.
+        writer_failed_ = true;
+      }
+      writer_wake_.notify_all();
+      continue;
     }
-    std::lock_guard lock(writer_mutex_);
-    writing_ = 0;
-    if (status.ok()) {
-      for (auto& message : batch.messages) written_.push_back(std::move(message));
-    } else {
-      // Not written, so not committed; a later batch's offsets would skip it.
+    if (batch) {
+      absl::Status status = absl::CancelledError("an earlier batch was not written");
+      if (!writer_failed_) {
+        status = stop.stop_requested()
+                     ? stream_batch(*batch, streams, held, std::stop_token{}, true)
+                     : stream_batch(*batch, streams, held, stop, false);
+        if (!status.ok() && stop.stop_requested())
+          status = stream_batch(*batch, streams, held, std::stop_token{}, true);
+      }
+      if (!status.ok()) {
+        // Not written, so never committed, and no later batch either.
+        std::lock_guard lock(writer_mutex_);
+        writer_failed_ = true;
+        held.clear();
+        writing_ = 0;
+        writer_wake_.notify_all();
+        continue;
+      }
+      for (auto& message : batch->messages) held.push_back(std::move(message));
+    }
+    if (streams.empty()) {
+      // Nothing for ClickHouse in these batches: their other writes are done.
+      if (!held.empty()) (void)close_streams(streams, held, stop, true);
+      if (closing) return;
+      continue;
+    }
+    bool full = streams.rows() >= spec_.insert_max_rows ||
+                streams.bytes() >= spec_.insert_max_bytes || streams.failed();
+    bool old = std::chrono::steady_clock::now() - streams.opened_at() >= spec_.insert_max_age;
+    // The consumer is drained: waiting would only delay these rows.
+    if (!(full || old || idle || closing || stop.stop_requested())) continue;
+    auto status = stop.stop_requested() ? close_streams(streams, held, std::stop_token{}, true)
+                                        : close_streams(streams, held, stop, false);
+    if (!status.ok() && stop.stop_requested())
+      status = close_streams(streams, held, std::stop_token{}, true);
+    if (!status.ok()) {
+      std::lock_guard lock(writer_mutex_);
       writer_failed_ = true;
+      held.clear();
+      writing_ = 0;
+      writer_wake_.notify_all();
     }
-    writer_wake_.notify_all();
+    if (closing) return;
   }
 }
 
@@ -688,6 +829,7 @@ void Pipeline::hand_off(Batch batch) {
   std::unique_lock lock(writer_mutex_);
   writer_wake_.wait(lock, [&] { return !queued_.has_value(); });
   queued_ = std::move(batch);
+  idle_ = false;
   lock.unlock();
   writer_wake_.notify_all();
 }
@@ -785,21 +927,30 @@ void Pipeline::run_stream(std::stop_token stop) {
       fail("commit_failed", status);
       return;
     }
-    for (const auto& message : messages_) {
-      if (offset_metric_)
-        offset_metric_->with({spec_.name, message.topic, std::to_string(message.partition)})
-            .set(static_cast<double>(message.offset));
+    if (offset_metric_) {
+      std::map<std::pair<std::string, int32_t>, int64_t> last;
+      for (const auto& message : messages_) {
+        auto& offset = last[{message.topic, message.partition}];
+        offset = std::max(offset, message.offset);
+      }
+      for (const auto& [partition, offset] : last)
+        offset_metric_->with({spec_.name, partition.first, std::to_string(partition.second)})
+            .set(static_cast<double>(offset));
     }
     messages_.clear();
     last_commit = now;
   };
   Batch batch;  // being built: consumed messages and their rows
+  // Messages of the batch being built, by partition: counted as they come
+  // (walking the batch on every poll made building a big batch quadratic).
+  std::map<std::pair<std::string, int32_t>, uint64_t> building;
   auto update_pending = [&] {
     std::lock_guard lock(mutex_);
     counters_.pending = batch.messages.size() + in_writer() + messages_.size();
     counters_.pending_by_partition.clear();
-    for (const auto& message : batch.messages)
-      ++counters_.pending_by_partition[str_cat(message.topic, "/", message.partition)];
+    for (const auto& [partition, count] : building)
+      if (count > 0 && !batch.messages.empty())
+        counters_.pending_by_partition[str_cat(partition.first, "/", partition.second)] = count;
     if (pending_metric_)
       pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
   };
@@ -836,7 +987,15 @@ void Pipeline::run_stream(std::stop_token stop) {
       set_state(PipelineState::kRunning);
     }
     for (auto& record : *records) {
-      if (batch.messages.empty()) batch_started = std::chrono::steady_clock::now();
+      if (batch.messages.empty()) {
+        batch_started = std::chrono::steady_clock::now();
+        for (auto& [partition, count] : building) count = 0;
+      }
+      auto counted = building.find({record.topic, record.partition});
+      if (counted == building.end())
+        building.emplace(std::make_pair(record.topic, record.partition), 1);
+      else
+        ++counted->second;
       Message message{std::move(record.topic), record.partition,        record.offset,
                       std::move(record.key),   std::move(record.value), record.timestamp};
       process(message, batch);
@@ -849,6 +1008,12 @@ void Pipeline::run_stream(std::stop_token stop) {
     bool due = !batch.messages.empty() &&
                std::chrono::steady_clock::now() - batch_started >= spec_.batch_timeout;
     if (full || due) hand_off(std::exchange(batch, Batch{}));
+    {
+      // Drained for now: the writer ends its open inserts instead of waiting for more.
+      std::lock_guard lock(writer_mutex_);
+      idle_ = records->empty() && batch.messages.empty();
+    }
+    writer_wake_.notify_all();
     collect_written();
     commit_written(false);
     update_pending();

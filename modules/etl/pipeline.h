@@ -24,6 +24,7 @@
 #include "cachers.h"
 #include "clickhouse.h"
 #include "etl_options.h"
+#include "insert_streams.h"
 #include "processor.h"
 #include "redis_client.h"
 #include "row_binary.h"
@@ -54,6 +55,11 @@ struct PipelineSpec {
   UnknownFields unknown = UnknownFields::kSkip;
   std::string json_output = "-";
   bool row_binary = true;  // insert_format: rowbinary | jsoneachrow
+  // One streamed INSERT per table spans batches until it holds this many rows
+  // or bytes, is this old, or the consumer is drained; 0 rows = an INSERT per batch.
+  size_t insert_max_rows = 100000;
+  size_t insert_max_bytes = 33554432;
+  std::chrono::milliseconds insert_max_age{5000};
   // Records that fail parsing or building go here (through telekern::stream,
   // the consumer's transport) instead of the dead-letter table; empty = table.
   std::string dead_letter_topic;
@@ -146,7 +152,29 @@ class Pipeline {
   void hand_off(Batch batch);
   std::vector<Message> take_written();
   size_t in_writer() const;
+  // Rows for `table` as an INSERT body: RowBinary when the table and rows
+  // allow it, else JSONEachRow. Creates the table when missing.
+  struct Encoded {
+    std::string columns;  // RowBinary's column list
+    bool row_binary = false;
+    std::string body;
+  };
+  absl::StatusOr<Encoded> encode_clickhouse(const std::string& table,
+                                            const std::vector<const Row*>& rows);
   absl::Status write_clickhouse(const std::string& table, const std::vector<const Row*>& rows);
+  // Streaming writer (insert_max_rows > 0): the batch's ClickHouse rows go
+  // into the open inserts, its other writes (Redis, dead-letter topic) are
+  // made now; its offsets wait for close_streams().
+  absl::Status stream_batch(Batch& batch, InsertStreams& streams, std::vector<Message>& held,
+                            std::stop_token stop, bool once);
+  // Ends the open inserts (retrying as flush() does, until `stop`), then
+  // hands the held messages to take_written().
+  absl::Status close_streams(InsertStreams& streams, std::vector<Message>& held,
+                             std::stop_token stop, bool once);
+  // `attempt` until it succeeds, with backoff, the state RETRYING and
+  // write_failed counted meanwhile; one try when `once`.
+  absl::Status with_retry(const std::function<absl::Status()>& attempt, std::stop_token stop,
+                          bool once);
   absl::Status write_redis(const std::vector<const Row*>& rows);
   absl::Status write_json(const std::vector<const Row*>& rows);
   absl::Status write_dead_letters(const std::vector<stream::Record>& records);
@@ -184,6 +212,7 @@ class Pipeline {
   size_t writing_ = 0;           // messages of the batch being written
   bool writer_closing_ = false;  // no more batches come
   bool writer_failed_ = false;   // a batch could not be written before stop: write no later one
+  bool idle_ = false;            // the consumer is drained and no batch is being built
   std::vector<Message> written_;
 
   mutable std::mutex mutex_;
@@ -194,6 +223,7 @@ class Pipeline {
   CounterFamily* rows_metric_ = nullptr;
   CounterFamily* errors_metric_ = nullptr;
   CounterFamily* batches_metric_ = nullptr;
+  CounterFamily* inserts_metric_ = nullptr;
   HistogramFamily* batch_rows_metric_ = nullptr;
   HistogramFamily* writer_latency_metric_ = nullptr;
   GaugeFamily* pending_metric_ = nullptr;
