@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "declarative_processor.h"
@@ -299,7 +300,7 @@ absl::Status Pipeline::start() {
         messages_metric_ ? &messages_metric_->with({spec_.name, processor->describe().name})
                          : nullptr);
   }
-  tally_.assign(processors_.size(), 0);
+  for (auto& lane : lanes_) lane.tally.assign(processors_.size(), 0);
   clickhouse_ = std::make_unique<ClickHouse>(ClickHouseOptions{
       o.clickhouse_host, o.clickhouse_port, o.clickhouse_database, o.clickhouse_username,
       o.clickhouse_password, o.clickhouse_secure, std::chrono::milliseconds(30000)});
@@ -425,20 +426,48 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
 }
 
 void Pipeline::fold_tally() {
-  if (tally_messages_ == 0) return;
+  if (lanes_[0].messages == 0 && lanes_[1].messages == 0) return;
   std::lock_guard lock(mutex_);
-  counters_.messages += tally_messages_;
-  tally_messages_ = 0;
-  for (size_t i = 0; i < processors_.size(); ++i) {
-    if (tally_[i] == 0) continue;
-    counters_.messages_by_processor[processors_[i]->describe().name] += tally_[i];
-    tally_[i] = 0;
+  for (auto& lane : lanes_) {
+    counters_.messages += lane.messages;
+    lane.messages = 0;
+    for (size_t i = 0; i < processors_.size(); ++i) {
+      if (lane.tally[i] == 0) continue;
+      counters_.messages_by_processor[processors_[i]->describe().name] += lane.tally[i];
+      lane.tally[i] = 0;
+    }
   }
 }
 
-void Pipeline::process(const Message& message, Batch& batch) {
-  ++tally_messages_;
-  auto parsed = parser_.parse(message.value);
+void Pipeline::process_all(std::vector<Message>& messages, Batch& batch, WorkQueue* helper) {
+  // Below this a hand-off to the helper costs more than it saves.
+  constexpr size_t kSplitAt = 64;
+  if (!helper || messages.size() < kSplitAt) {
+    for (const auto& message : messages) process(message, batch, lanes_[0]);
+    return;
+  }
+  size_t half = messages.size() / 2;
+  Batch second;
+  std::promise<void> done;
+  auto finished = done.get_future();
+  bool queued = helper->try_submit([&] {
+    for (size_t i = half; i < messages.size(); ++i) process(messages[i], second, lanes_[1]);
+    done.set_value();
+  });
+  for (size_t i = 0; i < (queued ? half : messages.size()); ++i)
+    process(messages[i], batch, lanes_[0]);
+  if (!queued) return;
+  finished.wait();
+  batch.rows.insert(batch.rows.end(), std::make_move_iterator(second.rows.begin()),
+                    std::make_move_iterator(second.rows.end()));
+  batch.dead_letters.insert(batch.dead_letters.end(),
+                            std::make_move_iterator(second.dead_letters.begin()),
+                            std::make_move_iterator(second.dead_letters.end()));
+}
+
+void Pipeline::process(const Message& message, Batch& batch, BuildLane& lane) {
+  ++lane.messages;
+  auto parsed = lane.parser.parse(message.value);
   if (parsed.error()) {
     count_error("invalid_json");
     if (messages_metric_) messages_metric_->with({spec_.name, "invalid_json"}).inc();
@@ -461,7 +490,7 @@ void Pipeline::process(const Message& message, Batch& batch) {
       dead_letter(message, name, std::string(status.message()), batch);
       continue;
     }
-    ++tally_[index];  // counters: folded in once per poll (fold_tally)
+    ++lane.tally[index];  // counters: folded in once per poll (fold_tally)
     if (processor_metrics_[index]) processor_metrics_[index]->inc();
   }
   if (!matched) {
@@ -963,6 +992,8 @@ void Pipeline::run_stream(std::stop_token stop) {
     writer_failed_ = false;
   }
   std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
+  // Builds half of a large poll's messages while this thread builds the other.
+  WorkQueue build_helper(1, 1);
   // Lag asks the cluster (a round trip per partition): its own thread, so
   // consumption never waits on it. Joined before the consumer goes.
   std::jthread lag_watch([this, &consumer](std::stop_token lag_stop) {
@@ -986,19 +1017,23 @@ void Pipeline::run_stream(std::stop_token stop) {
       poll_failures = 0;
       set_state(PipelineState::kRunning);
     }
+    if (!records->empty() && batch.messages.empty()) {
+      batch_started = std::chrono::steady_clock::now();
+      for (auto& [partition, count] : building) count = 0;
+    }
+    std::vector<Message> polled;
+    polled.reserve(records->size());
     for (auto& record : *records) {
-      if (batch.messages.empty()) {
-        batch_started = std::chrono::steady_clock::now();
-        for (auto& [partition, count] : building) count = 0;
-      }
       auto counted = building.find({record.topic, record.partition});
       if (counted == building.end())
         building.emplace(std::make_pair(record.topic, record.partition), 1);
       else
         ++counted->second;
-      Message message{std::move(record.topic), record.partition,        record.offset,
-                      std::move(record.key),   std::move(record.value), record.timestamp};
-      process(message, batch);
+      polled.push_back(Message{std::move(record.topic), record.partition, record.offset,
+                               std::move(record.key), std::move(record.value), record.timestamp});
+    }
+    process_all(polled, batch, &build_helper);
+    for (auto& message : polled) {
       message.value = std::string();
       message.key = std::string();
       batch.messages.push_back(std::move(message));

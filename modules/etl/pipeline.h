@@ -30,6 +30,7 @@
 #include "row_binary.h"
 #include "telekern/metrics.h"
 #include "telekern/stream.h"
+#include "telekern/work_queue.h"
 
 namespace telekern::etl {
 
@@ -135,8 +136,17 @@ class Pipeline {
   void run_stream(std::stop_token stop);
   void run_metadata_export(std::stop_token stop);
   void run_metadata_import(std::stop_token stop);
+  // What one building thread keeps: its JSON parser and per-processor tallies.
+  struct BuildLane {
+    simdjson::dom::parser parser;
+    std::vector<uint64_t> tally;  // messages built per processor, not yet folded
+    uint64_t messages = 0;
+  };
   // Processes one message into the rows of `batch` (or dead-letter rows).
-  void process(const Message& message, Batch& batch);
+  void process(const Message& message, Batch& batch, BuildLane& lane);
+  // Processes `messages` into `batch`: a large poll is split with the build
+  // helper thread (processors are stateless, each lane has its own parser).
+  void process_all(std::vector<Message>& messages, Batch& batch, WorkQueue* helper);
   // Adds the per-message tallies of process() to the counters (one lock per poll).
   void fold_tally();
   void dead_letter(const Message& message, std::string_view processor, std::string_view reason,
@@ -192,8 +202,7 @@ class Pipeline {
   TableSchema dead_letter_schema_;
   bool keeps_raw_ = false;                   // a RawKafkaProcessor keeps every message already
   std::vector<Counter*> processor_metrics_;  // per processors_ entry; null without metrics
-  std::vector<uint64_t> tally_;              // messages built per processor, not yet folded
-  uint64_t tally_messages_ = 0;
+  BuildLane lanes_[2];                       // [0] the pipeline thread, [1] its build helper
   // RowBinary encoders by table (writer thread); an error: that table goes as JSONEachRow.
   std::map<std::string, absl::StatusOr<RowBinaryEncoder>> encoders_;
   std::unique_ptr<ClickHouse> clickhouse_;

@@ -257,7 +257,7 @@ TEST_F(EtlTest, StreamedInsertSpansBatchesAndCommitsOnlyAfterIt) {
   o.kafka_topic = "streamed";
   o.kafka_consumer_group = "streamed-group";
   o.clickhouse_processors = "InterfaceTrafficProcessor";
-  o.clickhouse_batch_size = 50;
+  o.clickhouse_batch_size = 100;  // polls of up to 100: built on two threads
   // Two full batches and a partial one that waits for its timeout: the
   // consumer is not drained meanwhile, so the INSERT stays open.
   o.clickhouse_batch_timeout = 5;
@@ -274,21 +274,21 @@ TEST_F(EtlTest, StreamedInsertSpansBatchesAndCommitsOnlyAfterIt) {
   const std::string db = database_;
   const std::string committed = "telekern_etl_committed_offset{pipeline=\"default\"";
   auto& s = servers();
-  produce(o.stream, "streamed", make(0, 120));
+  produce(o.stream, "streamed", make(0, 250));
   {
     auto e = engine(o);
     ASSERT_TRUE(testing::wait_for(
         [&] {
           auto view = e->view("default");
-          return view.ok() && view->counters.messages == 120 && view->counters.batches >= 2;
+          return view.ok() && view->counters.messages == 250 && view->counters.batches >= 2;
         },
         20s))
         << e->problems();
-    // 100 rows handed to the open INSERT: none written, none committed.
+    // 200 rows handed to the open INSERT: none written, none committed.
     auto view = e->view("default");
     ASSERT_TRUE(view.ok());
     EXPECT_EQ(view->counters.rows_written, 0u);
-    EXPECT_EQ(view->counters.pending, 120u);
+    EXPECT_EQ(view->counters.pending, 250u);
     EXPECT_EQ(count("SELECT count() FROM " + db + ".if_traffic"), 0);
     EXPECT_EQ(metrics_.expose().find(committed), std::string::npos);
     // The server dies mid-stream: the writer retries, commits nothing meanwhile.
@@ -297,18 +297,18 @@ TEST_F(EtlTest, StreamedInsertSpansBatchesAndCommitsOnlyAfterIt) {
         [&] { return e->problems().find("retrying") != std::string::npos; }, 20s));
     EXPECT_EQ(metrics_.expose().find(committed), std::string::npos);
     ASSERT_TRUE(s.clickhouse.restart()) << s.clickhouse.log();
-    ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 120, 60s))
+    ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 250, 60s))
         << e->problems();
     ASSERT_TRUE(testing::wait_for(
         [&] { return metrics_.expose().find(committed) != std::string::npos; }, 20s));
   }
   // The group's next instance starts after the committed offsets: no gap.
-  produce(o.stream, "streamed", make(120, 150));
+  produce(o.stream, "streamed", make(250, 300));
   o.clickhouse_batch_timeout = 0.2;
   auto e = engine(o);
-  ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 150, 60s))
+  ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 300, 60s))
       << e->problems();
-  EXPECT_LE(count("SELECT count() FROM " + db + ".if_traffic"), 150 + 120);
+  EXPECT_LE(count("SELECT count() FROM " + db + ".if_traffic"), 300 + 250);
 }
 
 TEST_F(EtlTest, MetadataExportAndImportRoundTrip) {
