@@ -426,7 +426,6 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
 }
 
 void Pipeline::fold_tally() {
-  if (lanes_[0].messages == 0 && lanes_[1].messages == 0) return;
   std::lock_guard lock(mutex_);
   for (auto& lane : lanes_) {
     counters_.messages += lane.messages;
@@ -439,30 +438,42 @@ void Pipeline::fold_tally() {
   }
 }
 
-void Pipeline::process_all(std::vector<Message>& messages, Batch& batch, WorkQueue* helper) {
-  // Below this a hand-off to the helper costs more than it saves.
-  constexpr size_t kSplitAt = 64;
-  if (!helper || messages.size() < kSplitAt) {
+void Pipeline::process_all(std::vector<Message>& messages, Batch& batch, WorkQueue* helpers) {
+  // Below this many messages a lane, a hand-off costs more than it saves.
+  constexpr size_t kPerLane = 32;
+  size_t lanes = std::min(kBuildLanes, messages.size() / kPerLane);
+  if (!helpers || lanes < 2) {
     for (const auto& message : messages) process(message, batch, lanes_[0]);
     return;
   }
-  size_t half = messages.size() / 2;
-  Batch second;
-  std::promise<void> done;
-  auto finished = done.get_future();
-  bool queued = helper->try_submit([&] {
-    for (size_t i = half; i < messages.size(); ++i) process(messages[i], second, lanes_[1]);
-    done.set_value();
-  });
-  for (size_t i = 0; i < (queued ? half : messages.size()); ++i)
+  // Lane 0 (this thread) takes the first share, the helpers one share each.
+  size_t share = (messages.size() + lanes - 1) / lanes;
+  std::vector<Batch> parts(lanes);
+  std::vector<std::promise<void>> done(lanes);
+  std::vector<std::future<void>> finished;
+  for (size_t lane = 1; lane < lanes; ++lane) {
+    size_t from = lane * share, to = std::min(messages.size(), from + share);
+    finished.push_back(done[lane].get_future());
+    bool queued = helpers->try_submit([&, lane, from, to] {
+      for (size_t i = from; i < to; ++i) process(messages[i], parts[lane], lanes_[lane]);
+      done[lane].set_value();
+    });
+    if (!queued) {  // not expected (one job per helper): build it here
+      for (size_t i = from; i < to; ++i) process(messages[i], parts[lane], lanes_[0]);
+      done[lane].set_value();
+    }
+  }
+  for (size_t i = 0; i < std::min(share, messages.size()); ++i)
     process(messages[i], batch, lanes_[0]);
-  if (!queued) return;
-  finished.wait();
-  batch.rows.insert(batch.rows.end(), std::make_move_iterator(second.rows.begin()),
-                    std::make_move_iterator(second.rows.end()));
-  batch.dead_letters.insert(batch.dead_letters.end(),
-                            std::make_move_iterator(second.dead_letters.begin()),
-                            std::make_move_iterator(second.dead_letters.end()));
+  for (auto& future : finished) future.wait();
+  for (size_t lane = 1; lane < lanes; ++lane) {
+    auto& part = parts[lane];
+    batch.rows.insert(batch.rows.end(), std::make_move_iterator(part.rows.begin()),
+                      std::make_move_iterator(part.rows.end()));
+    batch.dead_letters.insert(batch.dead_letters.end(),
+                              std::make_move_iterator(part.dead_letters.begin()),
+                              std::make_move_iterator(part.dead_letters.end()));
+  }
 }
 
 void Pipeline::process(const Message& message, Batch& batch, BuildLane& lane) {
@@ -993,7 +1004,7 @@ void Pipeline::run_stream(std::stop_token stop) {
   }
   std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
   // Builds half of a large poll's messages while this thread builds the other.
-  WorkQueue build_helper(1, 1);
+  WorkQueue build_helpers(kBuildLanes - 1, kBuildLanes - 1);
   // Lag asks the cluster (a round trip per partition): its own thread, so
   // consumption never waits on it. Joined before the consumer goes.
   std::jthread lag_watch([this, &consumer](std::stop_token lag_stop) {
@@ -1032,7 +1043,7 @@ void Pipeline::run_stream(std::stop_token stop) {
       polled.push_back(Message{std::move(record.topic), record.partition, record.offset,
                                std::move(record.key), std::move(record.value), record.timestamp});
     }
-    process_all(polled, batch, &build_helper);
+    process_all(polled, batch, &build_helpers);
     for (auto& message : polled) {
       message.value = std::string();
       message.key = std::string();
