@@ -34,7 +34,9 @@ ConfigMap<EtlOptions> etl_config() {
       .key("clickhouse_dead_letter_table", &O::clickhouse_dead_letter_table, "etl_dead_letter",
            "Rejected and unmatched messages with the reason")
       .key("clickhouse_batch_size", &O::clickhouse_batch_size, "1000",
-           "Rows per insert (CLICKHOUSE_BATCH_SIZE)", at_least(1))
+           "Rows per batch, the unit handed to the writer and committed; rows per insert when "
+           "clickhouse_insert_max_rows is 0 (CLICKHOUSE_BATCH_SIZE)",
+           at_least(1))
       .key("clickhouse_batch_timeout", &O::clickhouse_batch_timeout, "30.0",
            "Seconds before a partial batch is written (CLICKHOUSE_BATCH_TIMEOUT)", at_least(0.001))
       .key("clickhouse_flush_interval", &O::clickhouse_flush_interval, "0.1",
