@@ -27,7 +27,7 @@ FUZZ_PACKAGES := clang libclang-rt-14-dev
 # The quick deploy tests in `make test` (tests/deploy.cmake): systemd-analyze,
 # yamllint, promtool, PyYAML; kubectl comes from kubernetes-client unless one
 # is installed already, node/npm likewise (the schema check's npm package).
-DEPLOY_PACKAGES := systemd yamllint prometheus python3-yaml
+DEPLOY_PACKAGES := systemd yamllint prometheus python3-yaml python3-kubernetes
 # `make image` / `make test-deploy`: podman with runc, debootstrap for the base.
 CONTAINER_PACKAGES := podman podman-compose runc debootstrap fuse-overlayfs uidmap slirp4netns \
 	containernetworking-plugins util-linux
@@ -151,7 +151,7 @@ image: container-deps
 # Container checks (slow, need podman): the image, then each compose stack
 # up, healthy, end-to-end flow, down. Needs telesh on the host (built here).
 COMPOSE_STACKS ?= telemetry remo metranova
-test-deploy: image
+test-deploy: image configure
 	cmake --build $(BUILD_DIR) --target telesh
 	IMAGE=$(IMAGE) BUILD_DIR=$(BUILD_DIR) tests/deploy/container_test.sh
 	@for s in $(COMPOSE_STACKS); do \

@@ -67,15 +67,12 @@ if(telekern_module_targets)
           LIBRARY DESTINATION ${TELEKERN_LIB_SUBDIR}/modules COMPONENT runtime)
 endif()
 
-# The web console's static assets, wherever the tree keeps them.
-foreach(candidate console/dist console/assets web/console console)
-  if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/${candidate})
-    install(DIRECTORY ${PROJECT_SOURCE_DIR}/${candidate}/
-            DESTINATION ${CMAKE_INSTALL_DATADIR}/telekern/console COMPONENT runtime
-            PATTERN "node_modules" EXCLUDE PATTERN "*.cmake" EXCLUDE PATTERN "CMakeLists.txt" EXCLUDE)
-    break()
-  endif()
-endforeach()
+# The web console Vite built into the build dir (web/CMakeLists.txt), to
+# share/telekern/web: telekernd serves ../share/telekern/web beside its binary.
+if(TARGET telekern_web)
+  install(DIRECTORY ${TELEKERN_WEB_OUT}/ DESTINATION ${CMAKE_INSTALL_DATADIR}/telekern/web
+          COMPONENT runtime)
+endif()
 
 # The unit and the config name installed paths, so they are written at
 # install time: `cmake --install build --prefix P` and DESTDIR both hold.
@@ -91,3 +88,6 @@ install(SCRIPT ${PROJECT_SOURCE_DIR}/cmake/install_config.cmake COMPONENT config
 add_custom_target(telekern_install_targets)
 add_dependencies(telekern_install_targets telekernd telesh ${telekern_shared_libraries}
                  ${telekern_module_targets})
+if(TARGET telekern_web)
+  add_dependencies(telekern_install_targets telekern_web)
+endif()

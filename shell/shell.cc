@@ -48,14 +48,6 @@ constexpr Builtin kBuiltins[] = {
     {"exit", "exit", "Leave telesh (Ctrl-D works too)"},
 };
 
-bool is_builtin(const std::string& word) {
-  if (word == "quit") return true;
-  for (const auto& builtin : kBuiltins) {
-    if (word == builtin.name) return true;
-  }
-  return false;
-}
-
 std::string type_label(const FieldDescriptor* field) {
   std::string label;
   switch (field->cpp_type()) {

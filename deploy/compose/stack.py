@@ -334,6 +334,12 @@ def test(stack):
     try:
         start, left_out = up(stack)
         not_run = globals()[f"test_{stack}"](ports, start, left_out)
+    except StackError:
+        # What the services said, before down() removes them.
+        for name in containers(stack):
+            logs = sh(PODMAN + ["logs", "--tail", "25", name], check=False)
+            log(f"--- last lines of {name}:\n{logs.stdout}{logs.stderr}")
+        raise
     finally:
         down(stack)
     if containers(stack):

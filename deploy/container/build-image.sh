@@ -3,7 +3,8 @@
 # debootstrapped Debian 12 base (base-image.sh must have run: `make image`).
 #   deploy/container/build-image.sh [IMAGE]        default localhost/telekern/telekernd:latest
 # Uses podman (runc, host network, the VM's ulimits) or docker when podman is
-# missing. The host's ccache is mounted into the build stage with podman.
+# missing. The host's ccache is mounted into the build stage with podman, and
+# the host's CA bundle into the web stage (npm).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 IMAGE=${1:-localhost/telekern/telekernd:latest}
@@ -23,9 +24,14 @@ args=(--file deploy/container/Containerfile --tag "$IMAGE"
 if command -v podman >/dev/null; then
   ccache_dir=${CCACHE_DIR:-$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")}
   mkdir -p "$ccache_dir"
+  # The host's CA bundle, for npm in the web stage: a TLS-intercepting proxy
+  # the host trusts (as here) is then trusted inside the build too.
+  ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+  ca_volume=()
+  [ -f "$ca_bundle" ] && ca_volume=(--volume "$ca_bundle:/run/host-ca.crt:ro")
   podman build --runtime runc --network host --pull=never --format docker \
     --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
-    --volume "$ccache_dir:/ccache:rw" --layers "${args[@]}" .
+    --volume "$ccache_dir:/ccache:rw" "${ca_volume[@]}" --layers "${args[@]}" .
 else
   docker build "${args[@]}" .
 fi

@@ -1,207 +1,247 @@
 #include "consume_fanout.h"
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/client_callback.h>
 
-#include <condition_variable>
 #include <deque>
-#include <map>
-#include <optional>
-#include <set>
-#include <thread>
+#include <mutex>
 
 #include "telekern/strings.h"
 
 namespace telekern::proxy {
-namespace {
 
 using broker::v1::ConsumeRequest;
 using broker::v1::ConsumeResponse;
 
+namespace {
 constexpr size_t kQueuedMessages = 16;
-constexpr auto kOwnerCheck = std::chrono::milliseconds(200);
+}  // namespace
 
-struct Feed {
+// What the readers and the client's side share: the queue and how the
+// upstream streams ended.
+struct ConsumeFanout::Feed {
+  std::function<void()> wake;
   std::mutex mutex;
-  std::condition_variable changed;
   std::deque<std::pair<size_t, ConsumeResponse>> queue;  // (reader, message)
   size_t open = 0;
   bool closing = false;
   std::optional<size_t> failed;  // a reader whose upstream ended its stream with an error
+  std::vector<size_t> paused;    // readers waiting for room in the queue
 };
 
-struct Reader {
-  std::shared_ptr<Upstream> upstream;
-  std::set<uint32_t> partitions;  // the ones it serves for this stream
-  grpc::ClientContext context;
-  grpc::Status status;
-  std::jthread thread;
-};
+// One upstream's Consume, read by callbacks on gRPC's threads. It owns
+// itself from start() to OnDone (the call's last callback) and is tracked by
+// the engine, which cancels it and waits for it on shutdown.
+class ConsumeFanout::Reader final : public grpc::ClientReadReactor<ConsumeResponse>,
+                                    public UpstreamStream {
+ public:
+  Reader(ProxyEngine& engine, std::shared_ptr<Feed> feed, size_t index,
+         std::shared_ptr<Upstream> upstream, std::set<uint32_t> partitions)
+      : engine_(engine),
+        feed_(std::move(feed)),
+        index_(index),
+        upstream_(std::move(upstream)),
+        partitions_(std::move(partitions)) {}
 
-// The upstream serving each partition, grouped by upstream.
-absl::StatusOr<std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>>>
-owners(ProxyEngine& engine, const std::string& topic, uint32_t partitions) {
-  std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>> out;
-  for (uint32_t p = 0; p < partitions; ++p) {
-    auto upstream = engine.router().route(topic, p);
-    if (!upstream.ok()) return upstream.status();
-    auto& slot = out[(*upstream)->address];
-    slot.first = *upstream;
-    slot.second.insert(p);
+  void start(std::shared_ptr<Reader> self, const ConsumeRequest& request) {
+    self_ = self;
+    tracked_ = engine_.track(self);
+    connection_ = engine_.connection(upstream_->address);
+    upstream_->in_flight.fetch_add(1);
+    upstream_->calls.fetch_add(1);
+    connection_->broker->async()->Consume(&context_, &request, this);
+    StartRead(&message_);
+    StartCall();
   }
-  return out;
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    bool read_more = false;
+    {
+      std::lock_guard lock(feed_->mutex);
+      if (feed_->closing) return;
+      feed_->queue.emplace_back(index_, std::move(message_));
+      if (feed_->queue.size() < kQueuedMessages) {
+        read_more = true;
+      } else {
+        feed_->paused.push_back(index_);
+      }
+    }
+    message_ = ConsumeResponse();
+    feed_->wake();
+    if (read_more) StartRead(&message_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    upstream_->in_flight.fetch_sub(1);
+    {
+      std::lock_guard lock(feed_->mutex);
+      status_ = status;
+      --feed_->open;
+      if (!status.ok() && !feed_->closing && !feed_->failed) feed_->failed = index_;
+    }
+    feed_->wake();
+    engine_.untrack(tracked_);
+    self_.reset();  // the last touch: may delete this reader
+  }
+
+  void resume() { StartRead(&message_); }
+  void cancel() override { context_.TryCancel(); }
+  void placement_changed() override { feed_->wake(); }
+
+  const std::shared_ptr<Upstream>& upstream() const { return upstream_; }
+  const std::set<uint32_t>& partitions() const { return partitions_; }
+  // Valid once the reader ended (under the feed's mutex).
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  ProxyEngine& engine_;  // waits in shutdown() for every tracked reader
+  std::shared_ptr<Feed> feed_;
+  const size_t index_;
+  std::shared_ptr<Upstream> upstream_;
+  const std::set<uint32_t> partitions_;
+  std::shared_ptr<Connection> connection_;
+  grpc::ClientContext context_;
+  ConsumeResponse message_;
+  grpc::Status status_;
+  uint64_t tracked_ = 0;
+  std::shared_ptr<Reader> self_;
+};
+
+ConsumeFanout::ConsumeFanout(ProxyEngine& engine, ConsumeRequest request,
+                             std::function<void()> wake)
+    : engine_(engine), request_(std::move(request)), feed_(std::make_shared<Feed>()) {
+  feed_->wake = std::move(wake);
 }
 
-}  // namespace
-
-absl::Status consume_fanout(ProxyEngine& engine, const ConsumeRequest& request,
-                            StreamWriter<ConsumeResponse>& writer, std::stop_token stop) {
-  if (request.topic().empty())
-    return absl::InvalidArgumentError("consume needs a topic; give ConsumeRequest.topic");
-  uint32_t partitions = engine.partitions_of(request.topic());
-  uint64_t epoch = engine.epoch();
-  auto placed = owners(engine, request.topic(), partitions);
-  if (!placed.ok()) return placed.status();
-
-  Feed feed;
-  std::vector<std::unique_ptr<Reader>> readers;
-  for (auto& [address, owned] : *placed) {
-    auto reader = std::make_unique<Reader>();
-    reader->upstream = owned.first;
-    reader->partitions = owned.second;
-    readers.push_back(std::move(reader));
-  }
-  feed.open = readers.size();
-  for (size_t index = 0; index < readers.size(); ++index) {
-    Reader* reader = readers[index].get();
-    auto connection = engine.connection(reader->upstream->address);
-    reader->upstream->in_flight.fetch_add(1);
-    reader->upstream->calls.fetch_add(1);
-    reader->thread = std::jthread([&feed, &request, reader, index, connection] {
-      auto stream = connection->broker->Consume(&reader->context, request);
-      {
-        // close() may have cancelled before this call existed: cancel it now.
-        std::lock_guard lock(feed.mutex);
-        if (feed.closing) reader->context.TryCancel();
-      }
-      ConsumeResponse message;
-      while (stream->Read(&message)) {
-        std::unique_lock lock(feed.mutex);
-        feed.changed.wait(lock,
-                          [&] { return feed.closing || feed.queue.size() < kQueuedMessages; });
-        if (feed.closing) break;
-        feed.queue.emplace_back(index, std::move(message));
-        message = ConsumeResponse();
-        feed.changed.notify_all();
-      }
-      if (feed.closing) reader->context.TryCancel();
-      reader->status = stream->Finish();
-      reader->upstream->in_flight.fetch_sub(1);
-      std::lock_guard lock(feed.mutex);
-      --feed.open;
-      if (!reader->status.ok() && !feed.closing && !feed.failed) feed.failed = index;
-      feed.changed.notify_all();
-    });
-  }
-  auto close = [&] {
-    {
-      std::lock_guard lock(feed.mutex);
-      feed.closing = true;
-      feed.changed.notify_all();
-    }
-    for (auto& reader : readers) reader->context.TryCancel();
-    for (auto& reader : readers) reader->thread.join();
-  };
-  std::stop_callback wake(stop, [&] {
-    std::lock_guard lock(feed.mutex);
-    feed.changed.notify_all();
+void ConsumeFanout::open() {
+  auto submitted = engine_.submit([weak = weak_from_this()] {
+    if (auto fanout = weak.lock()) fanout->open_now();
   });
+  if (submitted.ok()) return;
+  std::lock_guard lock(feed_->mutex);
+  failed_to_open_ = submitted;
+  opened_ = true;
+}
 
-  std::map<size_t, std::set<uint32_t>> assigned;  // per reader, only partitions it serves
-  bool first = true;
-  uint64_t delivered = 0;
-  while (true) {
-    std::pair<size_t, ConsumeResponse> next;
+void ConsumeFanout::open_now() {
+  auto opened = [&](std::optional<absl::Status> failure) {
     {
-      std::unique_lock lock(feed.mutex);
-      feed.changed.wait_for(lock, kOwnerCheck, [&] {
-        return stop.stop_requested() || !feed.queue.empty() || feed.open == 0 ||
-               feed.failed.has_value();
-      });
-      if (stop.stop_requested()) {
-        lock.unlock();
-        close();
-        return absl::CancelledError("consume ended: the client went away or the proxy stops");
-      }
-      if (feed.failed && feed.queue.empty()) {
-        // One upstream's part of the topic is gone (e.g. it died): end the
-        // whole stream so the client reconnects to the current owners
-        // rather than silently reading only the rest.
-        const Reader& failed = *readers[*feed.failed];
-        lock.unlock();
-        close();
-        return absl::Status(static_cast<absl::StatusCode>(failed.status.error_code()),
-                            str_cat("upstream ", failed.upstream->address, ": ",
-                                    failed.status.error_message(), "; reconnect"));
-      }
-      if (feed.queue.empty()) {
-        if (feed.open == 0) break;
-        if (engine.epoch() == epoch) continue;
-        lock.unlock();
-        auto now = owners(engine, request.topic(), partitions);
-        bool same = now.ok() && now->size() == placed->size();
-        if (same) {
-          for (const auto& [address, owned] : *now) {
-            auto it = placed->find(address);
-            same = same && it != placed->end() && it->second.second == owned.second;
-          }
+      std::lock_guard lock(feed_->mutex);
+      failed_to_open_ = std::move(failure);
+      opened_ = true;
+    }
+    feed_->wake();
+  };
+  if (request_.topic().empty())
+    return opened(absl::InvalidArgumentError("consume needs a topic; give ConsumeRequest.topic"));
+  partitions_ = engine_.partitions_of(request_.topic());
+  epoch_ = engine_.epoch();
+  auto placed = engine_.owners(request_.topic(), partitions_);
+  if (!placed.ok()) return opened(placed.status());
+  for (auto& [address, owned] : *placed) {
+    placed_[address] = owned.second;
+    readers_.push_back(
+        std::make_shared<Reader>(engine_, feed_, readers_.size(), owned.first, owned.second));
+  }
+  {
+    std::lock_guard lock(feed_->mutex);
+    feed_->open = readers_.size();
+  }
+  for (auto& reader : readers_) reader->start(reader, request_);
+  opened(std::nullopt);
+}
+
+ConsumeFanout::~ConsumeFanout() {
+  {
+    std::lock_guard lock(feed_->mutex);
+    feed_->closing = true;
+  }
+  for (auto& reader : readers_) reader->cancel();
+}
+
+bool ConsumeFanout::owners_changed() {
+  auto now = engine_.owners(request_.topic(), partitions_);
+  if (!now.ok() || now->size() != placed_.size()) return true;
+  for (const auto& [address, owned] : *now) {
+    auto it = placed_.find(address);
+    if (it == placed_.end() || it->second != owned.second) return true;
+  }
+  return false;
+}
+
+ConsumeFanout::Next ConsumeFanout::next() {
+  {
+    std::lock_guard lock(feed_->mutex);
+    if (!opened_) return {};  // open_now() wakes the stream when done
+  }
+  if (failed_to_open_) return {std::nullopt, *failed_to_open_};
+  if (finished_) return {std::nullopt, absl::OkStatus()};
+  std::pair<size_t, ConsumeResponse> item;
+  bool got = false;
+  std::vector<size_t> resume;
+  {
+    std::lock_guard lock(feed_->mutex);
+    if (feed_->failed && feed_->queue.empty()) {
+      // One upstream's part of the topic is gone (e.g. it died): end the
+      // whole stream so the client reconnects to the current owners rather
+      // than silently reading only the rest.
+      const Reader& failed = *readers_[*feed_->failed];
+      return {std::nullopt,
+              absl::Status(static_cast<absl::StatusCode>(failed.status().error_code()),
+                           str_cat("upstream ", failed.upstream()->address, ": ",
+                                   failed.status().error_message(), "; reconnect"))};
+    }
+    if (feed_->queue.empty()) {
+      if (feed_->open == 0) {
+        for (const auto& reader : readers_) {
+          if (reader->status().ok()) continue;
+          return {std::nullopt,
+                  absl::Status(static_cast<absl::StatusCode>(reader->status().error_code()),
+                               str_cat("upstream ", reader->upstream()->address, ": ",
+                                       reader->status().error_message()))};
         }
-        if (same) {
-          epoch = engine.epoch();
-          continue;
-        }
-        close();
-        return absl::UnavailableError(str_cat(
-            "the upstreams serving topic '", request.topic(),
-            "' changed (failover, failback or membership); reconnect to consume from them"));
+        return {std::nullopt, absl::OkStatus()};
       }
-      next = std::move(feed.queue.front());
-      feed.queue.pop_front();
-      feed.changed.notify_all();
-    }
-    auto& [index, message] = next;
-    // One member name (the first upstream's) and the union of what each
-    // upstream assigned among the partitions it serves.
-    if (!first) message.clear_member();
-    first = false;
-    if (message.assigned_partitions_size() > 0) {
-      std::set<uint32_t> mine;
-      for (uint32_t p : message.assigned_partitions()) {
-        if (readers[index]->partitions.count(p)) mine.insert(p);
-      }
-      assigned[index] = std::move(mine);
-      message.clear_assigned_partitions();
-      for (const auto& [_, owned] : assigned) {
-        for (uint32_t p : owned) message.add_assigned_partitions(p);
-      }
-    }
-    delivered += message.records_size();
-    if (!writer.write(message)) {
-      close();
-      return absl::CancelledError("the client went away");
-    }
-    if (request.max() > 0 && delivered >= request.max()) {
-      close();
-      return absl::OkStatus();
+    } else {
+      item = std::move(feed_->queue.front());
+      feed_->queue.pop_front();
+      got = true;
+      if (feed_->queue.size() < kQueuedMessages) resume.swap(feed_->paused);
     }
   }
-  close();
-  for (const auto& reader : readers) {
-    if (reader->status.ok()) continue;
-    return absl::Status(
-        static_cast<absl::StatusCode>(reader->status.error_code()),
-        str_cat("upstream ", reader->upstream->address, ": ", reader->status.error_message()));
+  for (size_t index : resume) readers_[index]->resume();
+  if (!got) {
+    // Nothing queued: has the placement changed under this stream?
+    uint64_t epoch = engine_.epoch();
+    if (epoch == epoch_) return {};
+    if (owners_changed())
+      return {std::nullopt,
+              absl::UnavailableError(str_cat(
+                  "the upstreams serving topic '", request_.topic(),
+                  "' changed (failover, failback or membership); reconnect to consume from them"))};
+    epoch_ = epoch;
+    return {};
   }
-  return absl::OkStatus();
+  auto& [index, message] = item;
+  // One member name (the first upstream's) and the union of what each
+  // upstream assigned among the partitions it serves.
+  if (!first_) message.clear_member();
+  first_ = false;
+  if (message.assigned_partitions_size() > 0) {
+    std::set<uint32_t> mine;
+    for (uint32_t p : message.assigned_partitions()) {
+      if (readers_[index]->partitions().count(p)) mine.insert(p);
+    }
+    assigned_[index] = std::move(mine);
+    message.clear_assigned_partitions();
+    for (const auto& [_, owned] : assigned_) {
+      for (uint32_t p : owned) message.add_assigned_partitions(p);
+    }
+  }
+  delivered_ += message.records_size();
+  if (request_.max() > 0 && delivered_ >= request_.max()) finished_ = true;
+  return {std::move(message), std::nullopt};
 }
 
 }  // namespace telekern::proxy

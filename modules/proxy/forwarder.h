@@ -29,6 +29,7 @@ struct UpstreamResult {
   std::string upstream;
   grpc::Status status;
   Response response;
+  int attempts = 1;  // > 1: earlier attempts answered UNAVAILABLE (and may have been applied)
 };
 
 // Calls stub.async()->Method(context, request, response, callback).
@@ -155,30 +156,114 @@ std::vector<UpstreamResult<Response>> call_all(ProxyEngine& engine,
   return out;
 }
 
-// call_all for idempotent reads: a target answering UNAVAILABLE is asked
-// again, up to retry_attempts in total, after a jittered exponential backoff
-// from retry_backoff (never past the deadline).
+// fan_out for idempotent calls: a target answering UNAVAILABLE is sent again,
+// up to retry_attempts in total, after a jittered exponential backoff from
+// retry_backoff (at most 2 s, never past the deadline). The waits run on the
+// engine's timer, so no thread sleeps. Only for calls whose repeat is
+// harmless: an UNAVAILABLE answer may come after the upstream applied the
+// call. If the engine stops while a retry waits, the call ends UNAVAILABLE.
+template <typename Request, typename Response, typename Call>
+void fan_out_idempotent(ProxyEngine& engine, std::chrono::system_clock::time_point deadline,
+                        std::vector<Target<Request>> targets, const char* method, Call call,
+                        std::function<absl::Status(std::vector<UpstreamResult<Response>>&)> merge,
+                        std::function<void(absl::Status)> done) {
+  struct State {
+    std::shared_ptr<ProxyEngine> engine;
+    std::chrono::system_clock::time_point deadline;
+    std::vector<Target<Request>> targets;
+    std::vector<UpstreamResult<Response>> results;
+    std::function<absl::Status(std::vector<UpstreamResult<Response>>&)> merge;
+    std::function<void(absl::Status)> done;
+    Backoff backoff;
+    int attempt = 1;
+    bool finished = false;
+    State(const ProxyOptions& options)
+        : backoff({options.retry_backoff, std::chrono::seconds(2), 2.0,
+                   static_cast<int>(options.retry_attempts)}) {}
+    ~State() {
+      if (!finished && done) done(absl::UnavailableError("the proxy is stopping; retry"));
+    }
+    void finish() {
+      finished = true;
+      done(merge(results));
+    }
+  };
+  auto state = std::make_shared<State>(engine.options());
+  state->engine = engine.shared_from_this();
+  state->deadline = deadline;
+  state->targets = std::move(targets);
+  state->results.resize(state->targets.size());
+  state->merge = std::move(merge);
+  state->done = std::move(done);
+  // One round over `indexes` of the targets; retries those answering UNAVAILABLE.
+  auto round = std::make_shared<std::function<void(std::vector<size_t>)>>();
+  *round = [state, round_weak = std::weak_ptr(round), method,
+            call](std::vector<size_t> indexes) mutable {
+    std::vector<Target<Request>> targets;
+    for (size_t i : indexes) targets.push_back(state->targets[i]);
+    auto round = round_weak.lock();
+    fan_out<Request, Response>(
+        *state->engine, state->deadline, std::move(targets), method, call,
+        [state, indexes](std::vector<UpstreamResult<Response>>& results) {
+          for (size_t k = 0; k < indexes.size(); ++k) {
+            results[k].attempts = state->attempt;
+            state->results[indexes[k]] = std::move(results[k]);
+          }
+          return absl::OkStatus();
+        },
+        [state, indexes, round](absl::Status) {
+          std::vector<size_t> again;
+          for (size_t i : indexes) {
+            if (state->results[i].status.error_code() == grpc::StatusCode::UNAVAILABLE)
+              again.push_back(i);
+          }
+          auto delay = state->backoff.delay(state->attempt);
+          if (again.empty() ||
+              state->attempt >= static_cast<int>(state->engine->options().retry_attempts) ||
+              std::chrono::system_clock::now() + delay >= state->deadline) {
+            return state->finish();
+          }
+          ++state->attempt;
+          state->engine->count_retries(again.size());
+          state->engine->after(delay, [round, again] { (*round)(again); });
+        });
+  };
+  std::vector<size_t> all(state->targets.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  (*round)(std::move(all));
+}
+
+// fan_out_idempotent, waiting for every result on this (engine) thread: for
+// admin calls that merge the upstreams' views.
 template <typename Request, typename Response, typename Call>
 std::vector<UpstreamResult<Response>> call_all_idempotent(
     ProxyEngine& engine, std::chrono::system_clock::time_point deadline,
     std::vector<Target<Request>> targets, const char* method, Call call) {
-  auto results = call_all<Request, Response>(engine, deadline, targets, method, call);
-  Backoff backoff({engine.options().retry_backoff, std::chrono::seconds(2), 2.0,
-                   static_cast<int>(engine.options().retry_attempts)});
-  for (int attempt = 1; attempt < static_cast<int>(engine.options().retry_attempts); ++attempt) {
-    std::vector<size_t> again;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (results[i].status.error_code() == grpc::StatusCode::UNAVAILABLE) again.push_back(i);
-    }
-    auto wake = std::chrono::system_clock::now() + backoff.delay(attempt);
-    if (again.empty() || wake >= deadline) break;
-    std::this_thread::sleep_until(wake);  // an engine thread, never a gRPC one
-    std::vector<Target<Request>> retry;
-    for (size_t i : again) retry.push_back(targets[i]);
-    auto retried = call_all<Request, Response>(engine, deadline, std::move(retry), method, call);
-    for (size_t k = 0; k < again.size(); ++k) results[again[k]] = std::move(retried[k]);
-  }
-  return results;
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  std::vector<UpstreamResult<Response>> out;
+  std::vector<std::string> addresses;
+  for (const auto& target : targets) addresses.push_back(target.upstream->address);
+  fan_out_idempotent<Request, Response>(
+      engine, deadline, std::move(targets), method, call,
+      [&](std::vector<UpstreamResult<Response>>& results) {
+        out = std::move(results);
+        return absl::OkStatus();
+      },
+      [&](absl::Status status) {
+        std::lock_guard lock(mutex);
+        if (!status.ok() && out.empty()) {
+          // Stopped while a retry waited (merge never ran): every target answers that.
+          for (const auto& address : addresses)
+            out.push_back({address, to_grpc(status), Response(), 1});
+        }
+        done = true;
+        finished.notify_all();
+      });
+  std::unique_lock lock(mutex);
+  finished.wait(lock, [&] { return done; });
+  return out;
 }
 
 }  // namespace telekern::proxy

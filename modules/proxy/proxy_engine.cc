@@ -15,11 +15,15 @@ ProxyEngine::ProxyEngine(ProxyOptions options, ChannelFactory channels,
       channels_(std::move(channels)),
       logger_(std::move(logger)),
       metrics_(metrics),
-      router_(RouterOptions{options_.algorithm, options_.virtual_nodes,
+      router_(RouterOptions{options_.algorithm, options_.virtual_nodes, options_.ring_probes,
                             options_.unhealthy_threshold, options_.healthy_threshold,
                             options_.failback, options_.failback_timeout}),
-      queue_(options_.worker_threads, options_.max_pending_requests) {
+      queue_(options_.worker_threads, options_.max_pending_requests),
+      timer_(std::make_unique<StepScheduler>(1)) {
   if (metrics_ == nullptr) return;
+  retries_ =
+      &metrics_->counter("telekern_proxy_retries_total",
+                         "Idempotent calls sent again after an upstream answered UNAVAILABLE");
   routed_ = &metrics_->counter("telekern_proxy_routed_calls_total",
                                "Calls the proxy forwarded, by upstream, method and status code",
                                {"upstream", "method", "code"});
@@ -66,7 +70,72 @@ void ProxyEngine::shutdown() {
     health_thread_.join();
   }
   queue_.stop();
+  {
+    // Drops retries still waiting: each ends its call UNAVAILABLE.
+    std::unique_ptr<StepScheduler> timer;
+    {
+      std::lock_guard lock(timer_mutex_);
+      timer = std::move(timer_);
+    }
+  }
+  // Upstream streams (Consume readers) run callbacks in this module's code:
+  // end them and wait, so none runs after the module is gone.
+  std::vector<std::weak_ptr<UpstreamStream>> streams;
+  {
+    std::lock_guard lock(streams_mutex_);
+    for (auto& [_, stream] : streams_) streams.push_back(stream);
+  }
+  for (auto& weak : streams) {
+    if (auto stream = weak.lock()) stream->cancel();
+  }
+  {
+    std::unique_lock lock(streams_mutex_);
+    if (!streams_ended_.wait_for(lock, std::chrono::seconds(10), [&] { return streams_.empty(); }))
+      logger_->warn("{} upstream streams still open 10 s after they were cancelled",
+                    streams_.size());
+  }
   collector_.reset();
+}
+
+void ProxyEngine::after(std::chrono::milliseconds delay, std::function<void()> work) {
+  std::lock_guard lock(timer_mutex_);
+  if (!timer_) return;  // stopping: `work` is dropped here
+  timer_->post_at(StepScheduler::Clock::now() + delay, std::move(work));
+}
+
+void ProxyEngine::count_retries(size_t calls) {
+  if (retries_) retries_->with().inc(static_cast<double>(calls));
+}
+
+uint64_t ProxyEngine::track(std::weak_ptr<UpstreamStream> stream) {
+  std::lock_guard lock(streams_mutex_);
+  uint64_t id = ++next_stream_;
+  streams_.emplace(id, std::move(stream));
+  return id;
+}
+
+void ProxyEngine::untrack(uint64_t id) {
+  std::lock_guard lock(streams_mutex_);
+  streams_.erase(id);
+  if (streams_.empty()) streams_ended_.notify_all();
+}
+
+size_t ProxyEngine::tracked_streams() {
+  std::lock_guard lock(streams_mutex_);
+  return streams_.size();
+}
+
+absl::StatusOr<std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>>>
+ProxyEngine::owners(const std::string& topic, uint32_t partitions) {
+  std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>> out;
+  for (uint32_t p = 0; p < partitions; ++p) {
+    auto upstream = router_.route(topic, p);
+    if (!upstream.ok()) return upstream.status();
+    auto& slot = out[(*upstream)->address];
+    slot.first = *upstream;
+    slot.second.insert(p);
+  }
+  return out;
 }
 
 absl::Status ProxyEngine::submit(std::function<void()> work) {
@@ -83,6 +152,7 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
     slot = std::make_shared<Connection>();
     slot->channel = channels_(address);
     slot->broker = broker::v1::Broker::NewStub(slot->channel);
+    slot->generic = std::make_unique<grpc::GenericStub>(slot->channel);
   }
   return slot;
 }
@@ -90,6 +160,15 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
 void ProxyEngine::report(const RemapReport& report) {
   epoch_.fetch_add(1);
   logger_->info("placement changed: {}", report.describe());
+  // Open Consume streams check whether their topic's owners changed.
+  std::vector<std::weak_ptr<UpstreamStream>> streams;
+  {
+    std::lock_guard lock(streams_mutex_);
+    for (auto& [_, stream] : streams_) streams.push_back(stream);
+  }
+  for (auto& weak : streams) {
+    if (auto stream = weak.lock()) stream->placement_changed();
+  }
 }
 
 absl::StatusOr<RemapReport> ProxyEngine::add_upstream(const std::string& address) {

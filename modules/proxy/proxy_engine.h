@@ -6,6 +6,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <spdlog/logger.h>
 
 #include <condition_variable>
@@ -13,12 +14,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "proxy_options.h"
 #include "router.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/metrics.h"
+#include "telekern/service/polled_stream.h"
 #include "telekern/work_queue.h"
 
 namespace telekern::proxy {
@@ -27,6 +30,16 @@ namespace telekern::proxy {
 struct Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<broker::v1::Broker::Stub> broker;
+  std::unique_ptr<grpc::GenericStub> generic;  // Produce forwarded as bytes
+};
+
+// An upstream stream call the engine can end (on shutdown, which waits for
+// every tracked one to finish) and tell about placement changes.
+class UpstreamStream {
+ public:
+  virtual ~UpstreamStream() = default;
+  virtual void cancel() = 0;
+  virtual void placement_changed() = 0;
 };
 
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
@@ -46,6 +59,10 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   void shutdown();
 
   absl::Status submit(std::function<void()> work);
+  // Runs `work` after `delay` on the engine's timer thread (retry backoff);
+  // work still waiting when the engine stops is dropped (destroyed, not run).
+  void after(std::chrono::milliseconds delay, std::function<void()> work);
+  void count_retries(size_t calls);
 
   const ProxyOptions& options() const { return options_; }
   Router& router() { return router_; }
@@ -69,6 +86,16 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   // Increments when the routable set changes; open Consume streams compare it.
   uint64_t epoch() const { return epoch_.load(); }
 
+  // The upstream serving each of partitions [0, partitions) of `topic`,
+  // grouped by upstream address.
+  absl::StatusOr<std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>>>
+  owners(const std::string& topic, uint32_t partitions);
+
+  // Upstream streams in flight; untrack() from the stream's last callback.
+  uint64_t track(std::weak_ptr<UpstreamStream> stream);
+  void untrack(uint64_t id);
+  size_t tracked_streams();
+
   // Metrics of one routed call.
   void observe_call(const std::string& upstream, const char* method, grpc::StatusCode code,
                     double seconds);
@@ -83,15 +110,22 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   MetricsRegistry* metrics_;
   Router router_;
   WorkQueue queue_;
+  std::mutex timer_mutex_;
+  std::unique_ptr<StepScheduler> timer_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;
   std::map<std::string, uint32_t> partitions_;
   std::atomic<uint64_t> epoch_{0};
+  std::mutex streams_mutex_;
+  std::condition_variable streams_ended_;
+  std::map<uint64_t, std::weak_ptr<UpstreamStream>> streams_;
+  uint64_t next_stream_ = 0;
   std::jthread health_thread_;
   std::mutex wake_mutex_;
   std::condition_variable_any wake_;
   CounterFamily* routed_ = nullptr;
   CounterFamily* failovers_ = nullptr;
+  CounterFamily* retries_ = nullptr;
   CounterFamily* rebalances_ = nullptr;
   HistogramFamily* latency_ = nullptr;
   std::unique_ptr<CollectorHandle> collector_;

@@ -17,6 +17,7 @@ struct ProxyOptions {
   uint32_t broker_port = 7070;
   Algorithm algorithm = Algorithm::kRing;
   uint32_t virtual_nodes = 150;
+  uint32_t ring_probes = 4;
   uint32_t max_partitions = 64;
   uint32_t default_partitions = 4;
   std::chrono::milliseconds health_interval{2000};

@@ -14,7 +14,9 @@
 
 namespace telekern::proxy {
 
-class ProxyBrokerService final : public broker::v1::Broker::CallbackService {
+// Produce is a raw method (bytes in, bytes out): see produce_bytes.h.
+class ProxyBrokerService final : public broker::v1::Broker::WithRawCallbackMethod_Produce<
+                                     broker::v1::Broker::CallbackService> {
  public:
   void attach(std::shared_ptr<ProxyEngine> engine) { binding_.attach(std::move(engine)); }
   void end_streams() { binding_.end_streams(); }
@@ -36,8 +38,8 @@ class ProxyBrokerService final : public broker::v1::Broker::CallbackService {
                                           const broker::v1::AddPartitionsRequest* request,
                                           broker::v1::AddPartitionsResponse* response) override;
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
-                                    const broker::v1::ProduceRequest* request,
-                                    broker::v1::ProduceResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<broker::v1::ProduceRequest, broker::v1::ProduceResponse>* ProduceStream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<broker::v1::ConsumeResponse>* Consume(

@@ -68,10 +68,10 @@ RemapReport Router::rebuild_locked(const std::string& reason) {
     }
   }
   std::shared_ptr<const Placement> next =
-      make_placement(options_.algorithm, live, options_.virtual_nodes);
+      make_placement(options_.algorithm, live, options_.virtual_nodes, options_.ring_probes);
   auto report = compare_placements(live_.get(), next.get(), reason);
   live_ = std::move(next);
-  home_ = make_placement(options_.algorithm, all, options_.virtual_nodes);
+  home_ = make_placement(options_.algorithm, all, options_.virtual_nodes, options_.ring_probes);
   live_members_ = std::move(live_members);
   return report;
 }

@@ -29,6 +29,7 @@ enum class Failback {
 struct RouterOptions {
   Algorithm algorithm = Algorithm::kRing;
   uint32_t virtual_nodes = 150;
+  uint32_t ring_probes = 4;
   uint32_t unhealthy_threshold = 3;
   uint32_t healthy_threshold = 2;
   Failback failback = Failback::kImmediate;

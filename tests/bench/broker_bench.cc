@@ -441,6 +441,7 @@ size_t open_descriptors(pid_t pid) {
 }
 
 constexpr uint32_t kScalePartitionsPerTopic = 50;
+constexpr int kScaleRounds = 7;  // 1 s per side and round
 
 // Records/s of 1-record NONE produces, 4 threads, to a random partition of
 // the first `topics` scale topics for `duration`.
@@ -505,6 +506,18 @@ void reopen_cost() {
       open, reopened, kFiles, static_cast<unsigned long long>(reopens));
 }
 
+// The value of an unlabelled metric in the daemon's /metrics (0 when absent).
+double metric_value(const Telekernd& daemon, const std::string& name) {
+  auto [status, body] = daemon.http_get("/metrics");
+  if (status != 200) return 0;
+  for (size_t at = body.find(name + " "); at != std::string::npos;
+       at = body.find(name + " ", at + 1)) {
+    if (at == 0 || body[at - 1] == '\n')
+      return std::strtod(body.c_str() + at + name.size() + 1, nullptr);
+  }
+  return 0;
+}
+
 // One point of the scale curve: `partitions` partitions in topics of 50.
 void scale_point(const std::filesystem::path& data_dir, int partitions) {
   TelekerndOptions options{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
@@ -512,7 +525,9 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
                            .data_dir = data_dir.string()};
   int topics = std::max(1, partitions / static_cast<int>(kScalePartitionsPerTopic));
   uint32_t per_topic = std::min<uint32_t>(kScalePartitionsPerTopic, partitions);
-  double create_seconds = 0, idle_rss = 0, rss = 0, random_rate = 0, single_rate = 0;
+  double create_seconds = 0, idle_rss = 0, rss = 0;
+  std::vector<double> random_rates, single_rates, ratios;
+  double reopens = 0;
   size_t descriptors = 0;
   {
     Telekernd daemon(options);
@@ -550,19 +565,35 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
     }
     rss = rss_mib(daemon.process().pid());
     descriptors = open_descriptors(daemon.process().pid());
-    random_rate = random_partition_rate(daemon.grpc_address(), topics, per_topic,
-                                        std::chrono::milliseconds(2000));
-    single_rate =
-        random_partition_rate(daemon.grpc_address(), 1, 1, std::chrono::milliseconds(2000));
+    double reopens_before = metric_value(daemon, "telekern_broker_file_reopens_total");
+    // Rotated rounds: the order alternates so drift in the machine's load
+    // does not favour one side.
+    for (int round = 0; round < kScaleRounds; ++round) {
+      double random_rate = 0, single_rate = 0;
+      for (int side = 0; side < 2; ++side) {
+        if ((side + round) % 2 == 0) {
+          random_rate = random_partition_rate(daemon.grpc_address(), topics, per_topic,
+                                              std::chrono::milliseconds(1000));
+        } else {
+          single_rate =
+              random_partition_rate(daemon.grpc_address(), 1, 1, std::chrono::milliseconds(1000));
+        }
+      }
+      random_rates.push_back(random_rate);
+      single_rates.push_back(single_rate);
+      ratios.push_back(single_rate > 0 ? random_rate / single_rate : 0.0);
+    }
+    reopens = metric_value(daemon, "telekern_broker_file_reopens_total") - reopens_before;
   }
   double restart = restart_seconds(data_dir.string(), "scale-" + std::to_string(topics - 1));
   std::printf(
       "  %6d partitions: create %7.2f s, RSS %6.1f MiB (idle %5.1f, %.1f KiB/partition), open "
       "descriptors %5zu, restart-to-serving %6.3f s, produce to a random partition %7.0f/s vs "
-      "one partition %7.0f/s (ratio %.2f)\n",
+      "one partition %7.0f/s (ratio %.2f median of %d rounds, %s), %.0f file reopens during "
+      "the rounds\n",
       partitions, create_seconds, rss, idle_rss, (rss - idle_rss) * 1024.0 / partitions,
-      descriptors, restart, random_rate, single_rate,
-      single_rate > 0 ? random_rate / single_rate : 0.0);
+      descriptors, restart, median(random_rates), median(single_rates), median(ratios),
+      kScaleRounds, spread(ratios, "%.2f-%.2f").c_str(), reopens);
   std::fflush(stdout);
 }
 
@@ -855,7 +886,7 @@ int main(int argc, char** argv) {
   if (most_partitions > 0) {
     std::printf(
         "scale curve: partitions in topics of %u, one %zu-byte record each (max_open_files "
-        "default, 4 NONE producers of 1-record requests for 2 s):\n",
+        "default, 4 NONE producers of 1-record requests, 1 s per side in 7 rotated rounds):\n",
         kScalePartitionsPerTopic, kRecordBytes);
     reopen_cost();
     TempDir root("broker-bench-scale");

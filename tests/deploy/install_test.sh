@@ -29,8 +29,9 @@ done
 for m in $modules; do
   [ -f "$stage/usr/lib/telekern/modules/$m" ] || fail "module $m not installed"
 done
-if [ -d "$build/../console" ] || [ -d "$build/../web/console" ]; then
-  [ -d "$stage/usr/share/telekern/console" ] || fail "console assets not installed"
+# The web console (built into the build dir) is served from share/telekern/web.
+if [ -f "$build/share/telekern/web/index.html" ]; then
+  [ -f "$stage/usr/share/telekern/web/index.html" ] || fail "web console not installed in usr/share/telekern/web"
 fi
 unit=$stage/usr/lib/systemd/system/telekernd.service
 grep -qx 'ExecStart=/usr/bin/telekernd --config /etc/telekern/telekernd.yaml --data-dir /var/lib/telekern' "$unit" ||
@@ -90,6 +91,10 @@ grep -q "$prefix/lib/telekern/libtelekern_sdk.so" <<<"$maps" || fail "libteleker
 if grep -q "$build/" <<<"$maps"; then fail "daemon maps files from the build dir: $(grep "$build/" <<<"$maps" | head -3)"; fi
 "$prefix/bin/telesh" --addr "127.0.0.1:$grpc" -c 'modules' >"$tmp/telesh.log" 2>&1 ||
   { cat "$tmp/telesh.log"; fail "installed telesh against the installed daemon"; }
+if [ -f "$build/share/telekern/web/index.html" ]; then
+  curl -fsS "http://127.0.0.1:$http/" | grep -qi '<html' ||
+    fail "the installed daemon does not serve the web console at / from $prefix/share/telekern/web"
+fi
 stop_pid "$daemon" || { cat "$tmp/daemon.log"; fail "telekernd exited non-zero on SIGTERM"; }
 daemon=""
 echo "installed daemon: ready on 127.0.0.1:$http, modules $(echo $modules | tr '\n' ' ')from $prefix/lib/telekern/modules, clean stop"

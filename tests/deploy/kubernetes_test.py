@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Kubernetes manifests (deploy/kubernetes): every overlay renders with
 `kubectl kustomize`, is yamllint clean, validates against the Kubernetes
-schemas (npm kubernetes-models, deploy/kubernetes/validate), and holds
+schemas (npm kubernetes-models, deploy/kubernetes/validate) with no field
+the API does not know (validate/known_fields.py), and holds
 together: the brokers' StatefulSet names are exactly the upstreams the proxy
 module resolves from broker_service/broker_count (asked from a real proxy
 telekernd started with the rendered ConfigMap and Secret), every config
@@ -26,6 +27,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 K8S = os.path.join(DEPLOY, "kubernetes")
 TARGETS = ["base", "overlays/dev", "overlays/production"]
 YAMLLINT_CONFIG = os.path.join(DEPLOY, ".yamllint.yaml")
+DEBIAN_PYTHON = "/usr/bin/python3"  # where Debian's python3-kubernetes is importable
 rendered = {}
 
 
@@ -102,6 +104,22 @@ def check_schemas():
     result = run([node, os.path.join(directory, "validate.mjs")], input=broken)
     if result.returncode == 0 or "replicas" not in result.stderr:
         fail(f"validator accepted a StatefulSet with replicas: three ({result.stderr})")
+    # Unknown fields (typos, keys at the wrong level), which the schemas
+    # accept: checked against python3-kubernetes' models with Debian's python.
+    known_fields = [DEBIAN_PYTHON, os.path.join(K8S, "validate", "known_fields.py")]
+    if not os.path.exists(DEBIAN_PYTHON):
+        fail(f"{DEBIAN_PYTHON} is missing: install python3-kubernetes (make deps)")
+    for target in TARGETS:
+        result = run(known_fields, input=render(target)[0])
+        if result.returncode != 0:
+            fail(f"unknown fields in {target} (known_fields.py):\n{result.stderr}{result.stdout}")
+    typo = yaml.safe_dump({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "x"},
+                           "spec": {"replica": 3, "template": {"spec": {"containers": [
+                               {"name": "a", "image": "b", "livenessprobe": {}}]}}}})
+    result = run(known_fields, input=typo)
+    if result.returncode == 0 or "spec.replica:" not in result.stderr or \
+            "livenessprobe" not in result.stderr:
+        fail(f"known_fields.py accepted spec.replica and livenessprobe ({result.stderr})")
 
 
 def configmap_text(target, workload):

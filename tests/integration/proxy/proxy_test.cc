@@ -4,15 +4,22 @@
 // nothing acknowledged is lost; a restarted broker takes them back; a fourth
 // broker added at runtime takes about a quarter. The daemons start once for
 // the whole binary; each test leaves all brokers healthy.
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 
+#include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
 #include "telekern/stream.h"
 #include "tests/integration/broker/broker_client.h"
+#include "tests/support/process_resources.h"
 
 namespace telekern::testing {
 namespace {
@@ -422,6 +429,444 @@ TEST_F(ProxyTest, RingStatusAndMetricsDescribeTheUpstreams) {
   EXPECT_NE(body.find("telekern_proxy_routed_calls_total{upstream="), std::string::npos);
   EXPECT_NE(body.find("telekern_proxy_call_seconds_bucket"), std::string::npos);
   EXPECT_NE(body.find("telekern_proxy_failovers_total"), std::string::npos);
+}
+
+// One Consume stream held open by a callback reactor (no client thread).
+class IdleStream final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
+ public:
+  IdleStream(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
+             std::atomic<uint64_t>& records)
+      : records_(records) {
+    stub.async()->Consume(&context_, &request, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    records_ += static_cast<uint64_t>(response_.records_size());
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    done_ = true;
+    changed_.notify_all();
+  }
+  void cancel() { context_.TryCancel(); }
+  grpc::Status wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done_; });
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  bv1::ConsumeResponse response_;
+  std::atomic<uint64_t>& records_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  grpc::Status status_;
+  bool done_ = false;
+};
+
+// Consume streams through the proxy hold no thread each, neither for the
+// client's stream nor for the upstream streams it reads (three per stream
+// here): 500 idle streams add a few threads to the proxy daemon, and records
+// produced meanwhile still reach every one of them.
+TEST_F(ProxyTest, IdleConsumeStreamsThroughTheProxyCostNoThreadEach) {
+  // A proxy of its own with the default health settings: 1,500 group joins
+  // load the brokers, and the suite's 150 ms health timeout would fail them
+  // over (which ends the streams, as it should, but not what this measures).
+  std::string upstream_list;
+  for (auto& broker : *brokers_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + broker.address;
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list + "]\n";
+  Telekernd proxy(options);
+  ASSERT_TRUE(proxy.ready()) << proxy.log();
+  Client client(proxy);
+  const std::string topic = "many-readers";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  std::set<std::string> serving;
+  for (uint32_t p = 0; p < 12; ++p) serving.insert(locate(topic, p).upstream());
+  ASSERT_EQ(serving.size(), 3u) << "every broker serves some partition";
+  const pid_t pid = proxy.process().pid();
+  auto stub = bv1::Broker::NewStub(proxy.channel());
+  std::atomic<uint64_t> records{0};
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  // One stream first, so the daemon's pools are there before the baseline.
+  streams.push_back(
+      std::make_unique<IdleStream>(*stub, consume_request(topic, "warm-up"), records));
+  auto groups = [&] {
+    bv1::ListGroupsRequest request;
+    request.set_topic(topic);
+    bv1::ListGroupsResponse response;
+    return stub->ListGroups(context().get(), request, &response).ok() ? response.groups_size() : -1;
+  };
+  ASSERT_TRUE(wait_for([&] { return groups() >= 1; }, 10s));
+  const double baseline = process_resources(pid).threads;
+  constexpr int kStreams = 500;
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<IdleStream>(
+        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+  }
+  // Every stream reached every broker (the merged listing shows each group).
+  ASSERT_TRUE(wait_for([&] { return groups() >= kStreams + 1; }, 60s))
+      << groups() << " groups; " << proxy.log();
+  auto held = process_resources(pid);
+  std::cout << "  proxy threads: " << baseline << " with one stream, " << held.threads << " with "
+            << kStreams + 1 << " (each reading 3 upstreams); RSS " << held.rss_mib << " MiB"
+            << std::endl;
+  EXPECT_LE(held.threads, baseline + 16) << "a thread per Consume stream or upstream";
+
+  // Records still flow: one per partition, so every upstream delivers some.
+  for (uint32_t p = 0; p < 12; ++p) client.produce_ok(topic, {"v" + std::to_string(p)}, p);
+  EXPECT_TRUE(wait_for([&] { return records.load() >= 12u * (kStreams + 1); }, 60s))
+      << records.load() << " of " << 12 * (kStreams + 1) << " deliveries";
+  for (auto& stream : streams) stream->cancel();
+  for (auto& stream : streams) EXPECT_EQ(stream->wait().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Reloading the proxy while Consume streams are open through it: the
+// streams end (the module is stopping), the engine cancels their upstream
+// reads and waits for them before the old library goes, the daemon keeps
+// running and the new instance serves produce and consume.
+TEST_F(ProxyTest, ReloadWithOpenConsumeStreamsEndsThemAndServesAgain) {
+  std::string upstream_list;
+  for (auto& broker : *brokers_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + broker.address;
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list + "]\n";
+  Telekernd proxy(options);
+  ASSERT_TRUE(proxy.ready()) << proxy.log();
+  Client client(proxy);
+  const std::string topic = "reload-readers";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  auto stub = bv1::Broker::NewStub(proxy.channel());
+  std::atomic<uint64_t> records{0};
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  for (int i = 0; i < 20; ++i) {
+    streams.push_back(std::make_unique<IdleStream>(
+        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+  }
+  ASSERT_TRUE(wait_for(
+      [&] {
+        bv1::ListGroupsRequest request;
+        request.set_topic(topic);
+        bv1::ListGroupsResponse response;
+        return stub->ListGroups(context().get(), request, &response).ok() &&
+               response.groups_size() >= 20;
+      },
+      20s));
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(proxy.channel());
+  telekern::kernel::v1::ReloadModuleRequest reload;
+  reload.set_name("proxy");
+  telekern::kernel::v1::ReloadModuleResponse reloaded;
+  auto status = kernel->ReloadModule(context().get(), reload, &reloaded);
+  ASSERT_TRUE(status.ok()) << status.error_message() << proxy.log();
+  for (auto& stream : streams) {
+    auto ended = stream->wait();
+    EXPECT_FALSE(ended.ok());
+    EXPECT_NE(ended.error_code(), grpc::StatusCode::UNKNOWN) << ended.error_message();
+  }
+  ASSERT_TRUE(proxy.process().running()) << proxy.log();
+  // The new instance serves.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        bv1::ProduceRequest request;
+        request.set_topic(topic);
+        request.set_partition(3);
+        request.add_records()->set_value("after-reload");
+        bv1::ProduceResponse response;
+        return stub->Produce(context().get(), request, &response).ok();
+      },
+      20s))
+      << proxy.log();
+  auto request = consume_request(topic, "after-reload");
+  request.set_start(bv1::START_POSITION_EARLIEST);
+  request.set_max(1);
+  Consumer consumer(client, request);
+  auto read = consumer.read(1);
+  ASSERT_EQ(read.size(), 1u);
+  EXPECT_EQ(read[0].value(), "after-reload");
+}
+
+// failback: after_drain in a real proxy: while the owner is down a Consume
+// stream holds calls on the fallback owners; the restarted owner passes its
+// health checks and waits (REJOINING) with its partitions still failed over
+// until that stream ended, then takes them back. The immediate proxy in front
+// of the same brokers moved them back at once.
+TEST_F(ProxyTest, AfterDrainFailbackWaitsForCallsOnTheFallbackOwners) {
+  std::string upstream_list;
+  for (auto& broker : *brokers_)
+    upstream_list += (upstream_list.empty() ? "" : ", ") + broker.address;
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list +
+                        "]\n    health_interval: 200ms\n    health_timeout: 150ms\n"
+                        "    unhealthy_threshold: 2\n    healthy_threshold: 2\n"
+                        "    failback: after_drain\n    failback_timeout: 120s\n";
+  Telekernd drain_proxy(options);
+  ASSERT_TRUE(drain_proxy.ready()) << drain_proxy.log();
+  auto admin = pv1::Proxy::NewStub(drain_proxy.channel());
+  auto where = [&](const std::string& topic, uint32_t partition) {
+    pv1::LocateRequest request;
+    request.set_topic(topic);
+    request.set_partition(partition);
+    pv1::LocateResponse response;
+    EXPECT_TRUE(admin->Locate(context().get(), request, &response).ok());
+    return response;
+  };
+  auto health_of = [&](const std::string& address) {
+    pv1::ListUpstreamsResponse response;
+    EXPECT_TRUE(admin->ListUpstreams(context().get(), {}, &response).ok());
+    for (const auto& upstream : response.upstreams()) {
+      if (upstream.address() == address) return upstream.health();
+    }
+    return pv1::UPSTREAM_HEALTH_UNSPECIFIED;
+  };
+  Client client(drain_proxy);
+  const std::string topic = "drain-back";
+  ASSERT_TRUE(client.create(topic, 12).ok());
+  std::string victim = where(topic, 0).upstream();
+  Broker* broker = broker_at(victim);
+  ASSERT_NE(broker, nullptr);
+  std::vector<uint32_t> victims;
+  for (uint32_t p = 0; p < 12; ++p) {
+    if (where(topic, p).upstream() == victim) victims.push_back(p);
+  }
+  const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(kDetectionBound);
+
+  std::string listen = broker->address;
+  broker->daemon->process().signal(SIGKILL);
+  ASSERT_TRUE(broker->daemon->process().wait(10s).has_value());
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          if (!where(topic, p).failed_over()) return false;
+        }
+        return true;
+      },
+      bound))
+      << "partitions of " << victim << " did not fail over";
+  for (uint32_t p : victims) client.produce_ok(topic, {"during"}, p);
+
+  // A stream through the drain proxy: calls in flight on the fallback owners.
+  auto stub = bv1::Broker::NewStub(drain_proxy.channel());
+  std::atomic<uint64_t> records{0};
+  auto holder = std::make_unique<IdleStream>(*stub, consume_request(topic, "holder"), records);
+  ASSERT_TRUE(wait_for([&] { return records.load() >= victims.size(); }, 20s))
+      << "the holder stream read " << records.load() << " records";
+
+  broker->start(listen);
+  ASSERT_TRUE(broker->daemon->ready()) << broker->daemon->log();
+  // Healthy again but waiting for the drain: partitions stay on the fallbacks.
+  ASSERT_TRUE(wait_for([&] { return health_of(victim) == pv1::UPSTREAM_HEALTH_REJOINING; }, bound))
+      << "health " << pv1::UpstreamHealth_Name(health_of(victim));
+  // The immediate proxy (same brokers, same ring) took them back meanwhile.
+  EXPECT_TRUE(wait_for([&] { return locate(topic, victims[0]).upstream() == victim; }, bound));
+  for (uint32_t p : victims) {
+    auto now = where(topic, p);
+    EXPECT_TRUE(now.failed_over()) << "partition " << p << " moved back before the drain";
+    EXPECT_NE(now.upstream(), victim);
+  }
+  EXPECT_EQ(health_of(victim), pv1::UPSTREAM_HEALTH_REJOINING);
+
+  // The stream ends: the calls drained, the owner takes its partitions back.
+  holder->cancel();
+  EXPECT_EQ(holder->wait().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (uint32_t p : victims) {
+          if (where(topic, p).upstream() != victim) return false;
+        }
+        return true;
+      },
+      bound))
+      << victim << " did not take its partitions back after the drain";
+  EXPECT_EQ(health_of(victim), pv1::UPSTREAM_HEALTH_HEALTHY);
+  for (uint32_t p : victims) {
+    auto response = client.produce_ok(topic, {"after"}, p);
+    ASSERT_EQ(response.appends_size(), 1);
+    EXPECT_EQ(stored(victim, topic, p), 1u) << "partition " << p << " written on its owner";
+  }
+  // The shared proxy sees every broker healthy again before the next test.
+  EXPECT_TRUE(wait_for(
+      [&] {
+        auto listed = upstreams();
+        for (const auto& upstream : listed.upstreams()) {
+          if (upstream.health() != pv1::UPSTREAM_HEALTH_HEALTHY) return false;
+        }
+        return true;
+      },
+      bound));
+}
+
+// An upstream that answers the first call of each method UNAVAILABLE, as a
+// broker does when it restarts under a call. CreateTopic and DeleteTopic
+// apply the first call before failing it (the ambiguous case: the answer
+// was lost, the work was done); Produce always fails.
+class FlakyBroker final : public bv1::Broker::Service {
+ public:
+  int calls(const std::string& method) {
+    std::lock_guard lock(mutex_);
+    return calls_[method];
+  }
+  grpc::Status CreateTopic(grpc::ServerContext*, const bv1::CreateTopicRequest* request,
+                           bv1::CreateTopicResponse* response) override {
+    bool first = count("CreateTopic");
+    std::lock_guard lock(mutex_);
+    if (!topics_.insert(request->topic()).second)
+      return {grpc::StatusCode::ALREADY_EXISTS, "topic exists"};
+    if (first) return {grpc::StatusCode::UNAVAILABLE, "restarting (the topic was created)"};
+    response->mutable_config()->set_partitions(request->partitions());
+    return grpc::Status::OK;
+  }
+  grpc::Status DeleteTopic(grpc::ServerContext*, const bv1::DeleteTopicRequest* request,
+                           bv1::DeleteTopicResponse*) override {
+    bool first = count("DeleteTopic");
+    std::lock_guard lock(mutex_);
+    if (topics_.erase(request->topic()) == 0) return {grpc::StatusCode::NOT_FOUND, "no topic"};
+    if (first) return {grpc::StatusCode::UNAVAILABLE, "restarting (the topic was deleted)"};
+    return grpc::Status::OK;
+  }
+  grpc::Status AddPartitions(grpc::ServerContext*, const bv1::AddPartitionsRequest* request,
+                             bv1::AddPartitionsResponse* response) override {
+    if (count("AddPartitions")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    response->set_partitions(request->partitions());
+    return grpc::Status::OK;
+  }
+  grpc::Status ListTopics(grpc::ServerContext*, const bv1::ListTopicsRequest*,
+                          bv1::ListTopicsResponse* response) override {
+    if (count("ListTopics")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    std::lock_guard lock(mutex_);
+    for (const auto& topic : topics_) response->add_topics()->set_topic(topic);
+    return grpc::Status::OK;
+  }
+  grpc::Status Commit(grpc::ServerContext*, const bv1::CommitRequest*,
+                      bv1::CommitResponse*) override {
+    if (count("Commit")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    return grpc::Status::OK;
+  }
+  grpc::Status Ack(grpc::ServerContext*, const bv1::AckRequest* request,
+                   bv1::AckResponse* response) override {
+    if (count("Ack")) return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+    response->set_acked(std::max(1, request->deliveries_size()));
+    return grpc::Status::OK;
+  }
+  grpc::Status Produce(grpc::ServerContext*, const bv1::ProduceRequest*,
+                       bv1::ProduceResponse*) override {
+    count("Produce");
+    return {grpc::StatusCode::UNAVAILABLE, "restarting"};
+  }
+
+ private:
+  // Counts the call; true for the method's first.
+  bool count(const std::string& method) {
+    std::lock_guard lock(mutex_);
+    return ++calls_[method] == 1;
+  }
+  std::mutex mutex_;
+  std::map<std::string, int> calls_;
+  std::set<std::string> topics_;
+};
+
+// Idempotent calls are sent again when the upstream answers UNAVAILABLE
+// (once each here); a create or delete whose first attempt was applied
+// succeeds; Produce is not retried (the broker does not deduplicate, so a
+// produce answered UNAVAILABLE may have been written).
+TEST(ProxyRetryTest, IdempotentCallsAreRetriedOnUnavailableAndProduceIsNot) {
+  FlakyBroker flaky;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&flaky);
+  auto server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  server->GetHealthCheckService()->SetServingStatus("telekern.broker.v1.Broker", true);
+  TelekerndOptions options;
+  options.modules_dir = modules_dir();
+  options.load = {"proxy"};
+  options.config_yaml =
+      "modules:\n  proxy:\n    upstreams: [127.0.0.1:" + std::to_string(port) +
+      "]\n    health_interval: 200ms\n    health_timeout: 150ms\n    retry_attempts: 3\n"
+      "    retry_backoff: 20ms\n";
+  Telekernd proxy(options);
+  ASSERT_TRUE(proxy.ready()) << proxy.log();
+  auto stub = bv1::Broker::NewStub(proxy.channel());
+
+  bv1::CreateTopicRequest create;
+  create.set_topic("flaky");
+  create.set_partitions(4);
+  bv1::CreateTopicResponse created;
+  auto status = stub->CreateTopic(context().get(), create, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message() << proxy.log();
+  EXPECT_EQ(flaky.calls("CreateTopic"), 2);
+
+  bv1::AddPartitionsRequest grow;
+  grow.set_topic("flaky");
+  grow.set_partitions(6);
+  bv1::AddPartitionsResponse grown;
+  status = stub->AddPartitions(context().get(), grow, &grown);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(grown.partitions(), 6u);
+  EXPECT_EQ(flaky.calls("AddPartitions"), 2);
+
+  bv1::ListTopicsResponse topics;
+  status = stub->ListTopics(context().get(), {}, &topics);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(topics.topics_size(), 1);
+  EXPECT_EQ(flaky.calls("ListTopics"), 2);
+
+  bv1::CommitRequest commit;
+  commit.set_topic("flaky");
+  commit.set_group("g");
+  commit.set_partition(1);
+  commit.set_offset(5);
+  bv1::CommitResponse committed;
+  status = stub->Commit(context().get(), commit, &committed);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(flaky.calls("Commit"), 2);
+
+  bv1::AckRequest ack;
+  ack.set_topic("flaky");
+  ack.set_group("g");
+  auto* delivery = ack.add_deliveries();
+  delivery->set_partition(2);
+  delivery->set_offset(7);
+  bv1::AckResponse acked;
+  status = stub->Ack(context().get(), ack, &acked);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(acked.acked(), 1u);
+  EXPECT_EQ(flaky.calls("Ack"), 2);
+
+  bv1::ProduceRequest produce;
+  produce.set_topic("flaky");
+  produce.set_partition(0);
+  produce.add_records()->set_value("once");
+  bv1::ProduceResponse produced;
+  status = stub->Produce(context().get(), produce, &produced);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(flaky.calls("Produce"), 1) << "a produce was sent twice";
+
+  bv1::DeleteTopicRequest remove;
+  remove.set_topic("flaky");
+  bv1::DeleteTopicResponse removed;
+  status = stub->DeleteTopic(context().get(), remove, &removed);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(flaky.calls("DeleteTopic"), 2);
+
+  auto [code, metrics] = proxy.http_get("/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(metrics.find("telekern_proxy_retries_total 6"), std::string::npos)
+      << metrics.substr(0, 2000);
+  server->Shutdown();
 }
 
 }  // namespace
