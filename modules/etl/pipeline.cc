@@ -728,6 +728,7 @@ absl::Status Pipeline::stream_batch(Batch& batch, InsertStreams& streams,
   for (const auto& row : batch.rows)
     if (row.store != Store::kRedis) by_table[row.table].push_back(&row);
   for (const auto& [table, rows] : by_table) {
+    if (batch.written_tables.count(table)) continue;  // appended by an earlier attempt
     Encoded encoded;
     auto status = with_retry(
         [&]() -> absl::Status {
