@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -913,6 +914,20 @@ void Pipeline::run_stream(std::stop_token stop) {
   }
   config.client_id = str_cat("telekern-etl-", spec_.name);
   stream_config_ = config;
+  if (spec_.consumer == "kafka") {
+    // A fetch that finds nothing waits at the broker at most a flush interval
+    // (librdkafka's default is 500 ms): a broker that does not answer it as
+    // soon as records arrive (librdkafka's mock cluster) then delays a burst
+    // by no more than a poll would. A fetch.wait.max.ms in
+    // stream.kafka.properties wins.
+    bool given = false;
+    for (const auto& [name, value] : config.extra_properties)
+      given = given || name == "fetch.wait.max.ms";
+    if (!given)
+      config.extra_properties.emplace_back(
+          "fetch.wait.max.ms",
+          std::to_string(std::clamp<int64_t>(spec_.flush_interval.count(), 1, 500)));
+  }
   stream::ConsumerOptions consumer_options{
       spec_.group,
       {spec_.topic},
