@@ -298,6 +298,7 @@ absl::Status Pipeline::start() {
   auto processors = make_processors(names, *environment_);
   if (!processors.ok()) return processors.status();
   processors_ = std::move(*processors);
+  for (auto& processor : processors_) processor->prepare();  // builds may then run in parallel
   processor_metrics_.clear();
   for (const auto& processor : processors_) {
     keeps_raw_ = keeps_raw_ || processor->describe().name == "RawKafkaProcessor";
