@@ -25,12 +25,11 @@ std::string url_encode(const std::string& value) {
 ClickHouse::ClickHouse(ClickHouseOptions options)
     : options_(options),
       base_url_(str_cat(options.secure ? "https://" : "http://", options.host, ":", options.port)) {
-  HttpWriterOptions http;
-  http.base_url = base_url_;
-  http.request_timeout = options.timeout;
-  http.basic_auth_user = options.username;
-  http.basic_auth_password = options.password;
-  auto client = HttpWriter::create(std::move(http));
+  http_.base_url = base_url_;
+  http_.request_timeout = options.timeout;
+  http_.basic_auth_user = options.username;
+  http_.basic_auth_password = options.password;
+  auto client = HttpWriter::create(http_);
   if (client.ok()) client_ = std::move(*client);
 }
 
@@ -45,21 +44,37 @@ absl::StatusOr<std::string> ClickHouse::query(const std::string& sql) {
   return std::move(response->body);
 }
 
+std::string ClickHouse::insert_path(const std::string& table, const std::string& columns,
+                                    bool row_binary) const {
+  std::string query = row_binary
+                          ? str_cat("INSERT INTO `", table, "` (", columns, ") FORMAT RowBinary")
+                          : str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow");
+  return str_cat("/?", params(), "&query=", url_encode(query));
+}
+
 absl::Status ClickHouse::insert_json(const std::string& table, const std::string& rows) {
-  std::string path =
-      str_cat("/?", params(),
-              "&query=", url_encode(str_cat("INSERT INTO `", table, "` FORMAT JSONEachRow")));
-  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
-  return client_->post(path, rows, "application/x-ndjson").status();
+  return insert(table, "", false, rows);
 }
 
 absl::Status ClickHouse::insert_row_binary(const std::string& table, const std::string& columns,
                                            const std::string& rows) {
-  std::string path = str_cat(
-      "/?", params(),
-      "&query=", url_encode(str_cat("INSERT INTO `", table, "` (", columns, ") FORMAT RowBinary")));
+  return insert(table, columns, true, rows);
+}
+
+absl::Status ClickHouse::insert(const std::string& table, const std::string& columns,
+                                bool row_binary, const std::string& body) {
   if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
-  return client_->post(path, rows, "application/octet-stream").status();
+  return client_
+      ->post(insert_path(table, columns, row_binary), body,
+             row_binary ? "application/octet-stream" : "application/x-ndjson")
+      .status();
+}
+
+absl::StatusOr<std::unique_ptr<HttpStreamedPost>> ClickHouse::open_insert(
+    const std::string& table, const std::string& columns, bool row_binary) {
+  if (!client_) return absl::InvalidArgumentError(str_cat("bad ClickHouse address ", base_url_));
+  return HttpStreamedPost::open(http_, insert_path(table, columns, row_binary),
+                                row_binary ? "application/octet-stream" : "application/x-ndjson");
 }
 
 absl::StatusOr<ServerProfile> ClickHouse::profile() {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "column_type.h"
+#include "telekern/http_streamed_post.h"
 #include "telekern/http_writer.h"
 
 namespace telekern::etl {
@@ -37,6 +38,15 @@ class ClickHouse {
   // INSERT INTO `table` (columns) FORMAT RowBinary with `rows` encoded for them.
   absl::Status insert_row_binary(const std::string& table, const std::string& columns,
                                  const std::string& rows);
+  // INSERT INTO `table` with an encoded body: RowBinary for `columns` when
+  // `row_binary`, else JSONEachRow (columns unused).
+  absl::Status insert(const std::string& table, const std::string& columns, bool row_binary,
+                      const std::string& body);
+  // The same INSERT as one streamed request (chunked body): the server parses
+  // rows as they arrive and writes them when the body ends.
+  absl::StatusOr<std::unique_ptr<HttpStreamedPost>> open_insert(const std::string& table,
+                                                                const std::string& columns,
+                                                                bool row_binary);
   // The server's version and what it supports (asked once per connection success).
   absl::StatusOr<ServerProfile> profile();
   // CREATE TABLE IF NOT EXISTS, once per table and process lifetime of this object.
@@ -46,8 +56,11 @@ class ClickHouse {
 
  private:
   std::string params() const;
+  std::string insert_path(const std::string& table, const std::string& columns,
+                          bool row_binary) const;
   ClickHouseOptions options_;
   std::string base_url_;
+  HttpWriterOptions http_;
   std::unique_ptr<HttpWriter> client_;  // null when the address is malformed
   std::mutex mutex_;
   std::optional<ServerProfile> profile_;

@@ -34,7 +34,9 @@ ConfigMap<EtlOptions> etl_config() {
       .key("clickhouse_dead_letter_table", &O::clickhouse_dead_letter_table, "etl_dead_letter",
            "Rejected and unmatched messages with the reason")
       .key("clickhouse_batch_size", &O::clickhouse_batch_size, "1000",
-           "Rows per insert (CLICKHOUSE_BATCH_SIZE)", at_least(1))
+           "Rows per batch, the unit handed to the writer and committed; rows per insert when "
+           "clickhouse_insert_max_rows is 0 (CLICKHOUSE_BATCH_SIZE)",
+           at_least(1))
       .key("clickhouse_batch_timeout", &O::clickhouse_batch_timeout, "30.0",
            "Seconds before a partial batch is written (CLICKHOUSE_BATCH_TIMEOUT)", at_least(0.001))
       .key("clickhouse_flush_interval", &O::clickhouse_flush_interval, "0.1",
@@ -44,6 +46,17 @@ ConfigMap<EtlOptions> etl_config() {
            "Insert format: rowbinary (smaller, no JSON parsing on the server) | jsoneachrow; a "
            "table with a type RowBinary cannot carry uses JSONEachRow",
            one_of({"rowbinary", "jsoneachrow"}))
+      .key("clickhouse_insert_max_rows", &O::clickhouse_insert_max_rows, "100000",
+           "Most rows one streamed INSERT carries over several batches; 0 = one plain INSERT "
+           "per batch",
+           at_least(0))
+      .key("clickhouse_insert_max_bytes", &O::clickhouse_insert_max_bytes, "33554432",
+           "Most body bytes one streamed INSERT carries (kept until the server accepts them)",
+           at_least(1))
+      .key("clickhouse_insert_max_age", &O::clickhouse_insert_max_age, "5.0",
+           "Seconds a streamed INSERT stays open at most; it also ends as soon as the consumer "
+           "has nothing more",
+           at_least(0.001))
       .key("clickhouse_consumer_update_interval", &O::clickhouse_consumer_update_interval, "-1",
            "Seconds between metadata_import runs; -1 = once (CLICKHOUSE_CONSUMER_UPDATE_INTERVAL)")
       .key("clickhouse_consumer_tables", &O::clickhouse_consumer_tables, "",

@@ -35,6 +35,9 @@ struct EtlOptions {
   double clickhouse_batch_timeout = 30.0;
   double clickhouse_flush_interval = 0.1;
   std::string clickhouse_insert_format = "rowbinary";
+  int clickhouse_insert_max_rows = 100000;
+  int clickhouse_insert_max_bytes = 33554432;
+  double clickhouse_insert_max_age = 5.0;
   std::string dead_letter_topic;
   int clickhouse_consumer_update_interval = -1;
   std::string clickhouse_consumer_tables;

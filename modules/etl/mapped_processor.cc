@@ -22,6 +22,12 @@ std::optional<element> find(const element& document, std::string_view pointer) {
   return value;
 }
 
+void MappedProcessor::prepare() {
+  for (const auto& column : schema_.columns) info(column.name);
+  mapped_columns_.clear();
+  for (const auto& mapping : mappings_) mapped_columns_.push_back(&info(mapping.column));
+}
+
 const MappedProcessor::ColumnInfo& MappedProcessor::info(const std::string& column) const {
   if (auto hit = columns_.find(column); hit != columns_.end()) return hit->second;
   const ColumnDef* def = schema_.column(column);

@@ -27,6 +27,9 @@ class MappedProcessor : public Processor {
   const TableSchema* schema() const override {
     return description_.store == Store::kClickHouse ? &schema_ : nullptr;
   }
+  // Fills the column caches for every schema column and mapping: build()
+  // then only reads them (safe on several threads).
+  void prepare() override;
 
  protected:
   // Adds a column filled from `pointer` (dotted or /pointer), typed from the schema.
@@ -68,8 +71,9 @@ class MappedProcessor : public Processor {
             absl::Status& status) const;
   std::vector<std::string> scopes_;
   std::set<std::string, std::less<>> known_;
-  // Filled on first use per column (node-based: references stay valid); hot
-  // path of every row, so no scan of the schema per value.
+  // Filled by prepare() (or on first use per column; node-based: references
+  // stay valid); hot path of every row, so no scan of the schema per value.
+  // Not locked: after prepare(), builds only read them.
   mutable std::unordered_map<std::string, ColumnInfo> columns_;
   mutable std::vector<const ColumnInfo*> mapped_columns_;  // per mappings_ entry, on first fill
 };

@@ -1,7 +1,9 @@
 #include "pipeline.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 
 #include "declarative_processor.h"
@@ -14,6 +16,10 @@
 
 namespace telekern::etl {
 namespace {
+
+// How long a poll waits to find out whether the consumer is drained while the
+// writer holds an open insert (a gap this long in a busy topic is rare).
+constexpr std::chrono::milliseconds kDrainCheck{10};
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
@@ -185,6 +191,9 @@ absl::StatusOr<PipelineSpec> parse_pipeline(const YAML::Node& node, const EtlOpt
       return absl::InvalidArgumentError(str_cat("pipeline ", spec.name, ": insert_format '", format,
                                                 "' is not rowbinary or jsoneachrow"));
     spec.row_binary = format == "rowbinary";
+    spec.insert_max_rows = node["insert_max_rows"].as<size_t>(o.clickhouse_insert_max_rows);
+    spec.insert_max_bytes = node["insert_max_bytes"].as<size_t>(o.clickhouse_insert_max_bytes);
+    spec.insert_max_age = duration_of(node["insert_max_age"], seconds(o.clickhouse_insert_max_age));
     spec.dead_letter_topic = node["dead_letter_topic"].as<std::string>(o.dead_letter_topic);
     if ((spec.type == PipelineType::kClickHouse || spec.type == PipelineType::kJson) &&
         spec.clickhouse_processors.empty() && spec.redis_hash_processors.empty())
@@ -247,6 +256,9 @@ Pipeline::Pipeline(PipelineSpec spec, std::shared_ptr<const PipelineEnvironment>
                           {"pipeline", "reason"});
     batches_metric_ = &metrics->counter("telekern_etl_batches_total",
                                         "Batches written and committed", {"pipeline"});
+    inserts_metric_ =
+        &metrics->counter("telekern_etl_inserts_total",
+                          "ClickHouse INSERT requests the server accepted", {"pipeline", "table"});
     batch_rows_metric_ =
         &metrics->histogram("telekern_etl_batch_rows", "Rows per written batch", {"pipeline"},
                             {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000});
@@ -286,6 +298,7 @@ absl::Status Pipeline::start() {
   auto processors = make_processors(names, *environment_);
   if (!processors.ok()) return processors.status();
   processors_ = std::move(*processors);
+  for (auto& processor : processors_) processor->prepare();  // builds may then run in parallel
   processor_metrics_.clear();
   for (const auto& processor : processors_) {
     keeps_raw_ = keeps_raw_ || processor->describe().name == "RawKafkaProcessor";
@@ -293,7 +306,7 @@ absl::Status Pipeline::start() {
         messages_metric_ ? &messages_metric_->with({spec_.name, processor->describe().name})
                          : nullptr);
   }
-  tally_.assign(processors_.size(), 0);
+  for (auto& lane : lanes_) lane.tally.assign(processors_.size(), 0);
   clickhouse_ = std::make_unique<ClickHouse>(ClickHouseOptions{
       o.clickhouse_host, o.clickhouse_port, o.clickhouse_database, o.clickhouse_username,
       o.clickhouse_password, o.clickhouse_secure, std::chrono::milliseconds(30000)});
@@ -419,20 +432,59 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
 }
 
 void Pipeline::fold_tally() {
-  if (tally_messages_ == 0) return;
   std::lock_guard lock(mutex_);
-  counters_.messages += tally_messages_;
-  tally_messages_ = 0;
-  for (size_t i = 0; i < processors_.size(); ++i) {
-    if (tally_[i] == 0) continue;
-    counters_.messages_by_processor[processors_[i]->describe().name] += tally_[i];
-    tally_[i] = 0;
+  for (auto& lane : lanes_) {
+    counters_.messages += lane.messages;
+    lane.messages = 0;
+    for (size_t i = 0; i < processors_.size(); ++i) {
+      if (lane.tally[i] == 0) continue;
+      counters_.messages_by_processor[processors_[i]->describe().name] += lane.tally[i];
+      lane.tally[i] = 0;
+    }
   }
 }
 
-void Pipeline::process(const Message& message, Batch& batch) {
-  ++tally_messages_;
-  auto parsed = parser_.parse(message.value);
+void Pipeline::process_all(std::vector<Message>& messages, Batch& batch, WorkQueue* helpers) {
+  // Below this many messages a lane, a hand-off costs more than it saves.
+  constexpr size_t kPerLane = 32;
+  size_t lanes = std::min(kBuildLanes, messages.size() / kPerLane);
+  if (!helpers || lanes < 2) {
+    for (const auto& message : messages) process(message, batch, lanes_[0]);
+    return;
+  }
+  // Lane 0 (this thread) takes the first share, the helpers one share each.
+  size_t share = (messages.size() + lanes - 1) / lanes;
+  std::vector<Batch> parts(lanes);
+  std::vector<std::promise<void>> done(lanes);
+  std::vector<std::future<void>> finished;
+  for (size_t lane = 1; lane < lanes; ++lane) {
+    size_t from = lane * share, to = std::min(messages.size(), from + share);
+    finished.push_back(done[lane].get_future());
+    bool queued = helpers->try_submit([&, lane, from, to] {
+      for (size_t i = from; i < to; ++i) process(messages[i], parts[lane], lanes_[lane]);
+      done[lane].set_value();
+    });
+    if (!queued) {  // not expected (one job per helper): build it here
+      for (size_t i = from; i < to; ++i) process(messages[i], parts[lane], lanes_[0]);
+      done[lane].set_value();
+    }
+  }
+  for (size_t i = 0; i < std::min(share, messages.size()); ++i)
+    process(messages[i], batch, lanes_[0]);
+  for (auto& future : finished) future.wait();
+  for (size_t lane = 1; lane < lanes; ++lane) {
+    auto& part = parts[lane];
+    batch.rows.insert(batch.rows.end(), std::make_move_iterator(part.rows.begin()),
+                      std::make_move_iterator(part.rows.end()));
+    batch.dead_letters.insert(batch.dead_letters.end(),
+                              std::make_move_iterator(part.dead_letters.begin()),
+                              std::make_move_iterator(part.dead_letters.end()));
+  }
+}
+
+void Pipeline::process(const Message& message, Batch& batch, BuildLane& lane) {
+  ++lane.messages;
+  auto parsed = lane.parser.parse(message.value);
   if (parsed.error()) {
     count_error("invalid_json");
     if (messages_metric_) messages_metric_->with({spec_.name, "invalid_json"}).inc();
@@ -455,7 +507,7 @@ void Pipeline::process(const Message& message, Batch& batch) {
       dead_letter(message, name, std::string(status.message()), batch);
       continue;
     }
-    ++tally_[index];  // counters: folded in once per poll (fold_tally)
+    ++lane.tally[index];  // counters: folded in once per poll (fold_tally)
     if (processor_metrics_[index]) processor_metrics_[index]->inc();
   }
   if (!matched) {
@@ -465,12 +517,13 @@ void Pipeline::process(const Message& message, Batch& batch) {
   }
 }
 
-absl::Status Pipeline::write_clickhouse(const std::string& table,
-                                        const std::vector<const Row*>& rows) {
+absl::StatusOr<Pipeline::Encoded> Pipeline::encode_clickhouse(const std::string& table,
+                                                              const std::vector<const Row*>& rows) {
   const TableSchema* schema = schema_of(table);
   if (schema) {
     if (auto status = clickhouse_->ensure_table(*schema); !status.ok()) return status;
   }
+  Encoded out;
   if (schema && spec_.row_binary) {
     auto encoder = encoders_.find(table);
     if (encoder == encoders_.end()) {
@@ -482,23 +535,35 @@ absl::Status Pipeline::write_clickhouse(const std::string& table,
                                    table, encoder->second.status().message());
     }
     if (encoder->second.ok()) {
-      std::string body;
-      body.reserve(rows.size() * 128);
-      auto columns = encoder->second->encode(rows, body);
-      if (columns.ok()) return clickhouse_->insert_row_binary(table, *columns, body);
+      out.body.reserve(rows.size() * 128);
+      auto columns = encoder->second->encode(rows, out.body);
+      if (columns.ok()) {
+        out.columns = std::move(*columns);
+        out.row_binary = true;
+        return out;
+      }
       // Rows that fill a DEFAULT column only in part (JSONEachRow says that per row),
       // or a value RowBinary cannot carry: this batch goes as JSONEachRow.
       environment_->logger->debug("pipeline {}: batch for {} goes as JSONEachRow: {}", spec_.name,
                                   table, columns.status().message());
+      out.body.clear();
     }
   }
-  std::string body;
-  body.reserve(rows.size() * 256);
+  out.body.reserve(rows.size() * 256);
   for (const Row* row : rows) {
-    row->append_json(body);
-    body += '\n';
+    row->append_json(out.body);
+    out.body += '\n';
   }
-  return clickhouse_->insert_json(table, body);
+  return out;
+}
+
+absl::Status Pipeline::write_clickhouse(const std::string& table,
+                                        const std::vector<const Row*>& rows) {
+  auto encoded = encode_clickhouse(table, rows);
+  if (!encoded.ok()) return encoded.status();
+  auto status = clickhouse_->insert(table, encoded->columns, encoded->row_binary, encoded->body);
+  if (status.ok() && inserts_metric_) inserts_metric_->with({spec_.name, table}).inc();
+  return status;
 }
 
 absl::Status Pipeline::write_redis(const std::vector<const Row*>& rows) {
@@ -578,8 +643,6 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
     else
       by_table[row.table].push_back(&row);
   }
-  Backoff backoff(BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(5000),
-                                2.0, once ? 1 : 0});
   auto timed = [&](const char* writer, const std::function<absl::Status()>& call) {
     auto begin = std::chrono::steady_clock::now();
     auto status = call();
@@ -625,6 +688,23 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
     }
     return absl::OkStatus();
   };
+  auto status = with_retry(attempt, stop, once);
+  if (!status.ok()) return status;
+  {
+    std::lock_guard lock(mutex_);
+    ++counters_.batches;
+    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, batch.rows.size());
+  }
+  if (batches_metric_) batches_metric_->with({spec_.name}).inc();
+  if (batch_rows_metric_)
+    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(batch.rows.size()));
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::with_retry(const std::function<absl::Status()>& attempt,
+                                  std::stop_token stop, bool once) {
+  Backoff backoff(BackoffPolicy{std::chrono::milliseconds(100), std::chrono::milliseconds(5000),
+                                2.0, once ? 1 : 0});
   auto status = retry(
       [&]() -> absl::Status {
         auto result = attempt();
@@ -640,47 +720,155 @@ absl::Status Pipeline::flush(Batch& batch, std::stop_token stop, bool once) {
           environment_->logger->warn("pipeline {}: write failed (attempt {}), retrying: {}",
                                      spec_.name, number, error.message());
       });
-  if (!status.ok()) return status;
-  set_state(PipelineState::kRunning);
-  {
-    std::lock_guard lock(mutex_);
-    ++counters_.batches;
-    counters_.batch_rows_max = std::max<uint64_t>(counters_.batch_rows_max, batch.rows.size());
+  if (status.ok()) set_state(PipelineState::kRunning);
+  return status;
+}
+
+absl::Status Pipeline::stream_batch(Batch& batch, InsertStreams& streams,
+                                    std::vector<Message>& held, std::stop_token stop, bool once) {
+  std::map<std::string, std::vector<const Row*>> by_table;
+  for (const auto& row : batch.rows)
+    if (row.store != Store::kRedis) by_table[row.table].push_back(&row);
+  for (const auto& [table, rows] : by_table) {
+    if (batch.written_tables.count(table)) continue;  // appended by an earlier attempt
+    Encoded encoded;
+    auto status = with_retry(
+        [&]() -> absl::Status {
+          auto made = encode_clickhouse(table, rows);  // creating the table needs the server
+          if (!made.ok()) return made.status();
+          encoded = std::move(*made);
+          return absl::OkStatus();
+        },
+        stop, once);
+    if (!status.ok()) return status;
+    if (!streams.fits(table, encoded.columns, encoded.row_binary)) {
+      // Another column list (or JSONEachRow) for this table: end what is open first.
+      if (auto closed = close_streams(streams, held, stop, once); !closed.ok()) return closed;
+    }
+    streams.append(table, encoded.columns, encoded.row_binary, encoded.body, rows.size());
+    batch.written_tables.insert(table);
   }
-  if (batches_metric_) batches_metric_->with({spec_.name}).inc();
-  if (batch_rows_metric_)
-    batch_rows_metric_->with({spec_.name}).observe(static_cast<double>(batch.rows.size()));
-  return absl::OkStatus();
+  // Redis hashes and the dead-letter topic: written now, as an unstreamed batch's.
+  return flush(batch, stop, once);
+}
+
+absl::Status Pipeline::close_streams(InsertStreams& streams, std::vector<Message>& held,
+                                     std::stop_token stop, bool once) {
+  auto begin = std::chrono::steady_clock::now();
+  auto status = with_retry(
+      [&] {
+        return streams.close([&](const std::string& table, size_t rows) {
+          {
+            std::lock_guard lock(mutex_);
+            counters_.rows_written += rows;
+            counters_.rows_by_table[table] += rows;
+          }
+          if (rows_metric_) rows_metric_->with({spec_.name, table}).inc(static_cast<double>(rows));
+          if (inserts_metric_) inserts_metric_->with({spec_.name, table}).inc();
+        });
+      },
+      stop, once);
+  if (writer_latency_metric_)
+    writer_latency_metric_->with({spec_.name, "clickhouse"})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+  if (!status.ok()) return status;
+  std::lock_guard lock(writer_mutex_);
+  for (auto& message : held) written_.push_back(std::move(message));
+  held.clear();
+  writing_ = 0;
+  writer_wake_.notify_all();
+  return status;
 }
 
 void Pipeline::run_writer(std::stop_token stop) {
+  const bool streaming = spec_.type == PipelineType::kClickHouse && spec_.insert_max_rows > 0;
+  InsertStreams streams(clickhouse_.get());
+  std::vector<Message> held;  // offsets of the batches in open inserts, in order
   for (;;) {
-    Batch batch;
+    std::optional<Batch> batch;
+    bool closing = false;
+    bool idle = false;
     {
       std::unique_lock lock(writer_mutex_);
-      writer_wake_.wait(lock, [&] { return queued_.has_value() || writer_closing_; });
-      if (!queued_) return;
-      batch = std::move(*queued_);
-      queued_.reset();
-      writing_ = batch.messages.size();
+      auto ready = [&] {
+        return queued_.has_value() || writer_closing_ || (!streams.empty() && idle_);
+      };
+      // With inserts open, wake up now and then: they close by age, or because a stream broke.
+      if (streams.empty())
+        writer_wake_.wait(lock, ready);
+      else
+        writer_wake_.wait_for(lock, spec_.flush_interval, ready);
+      if (queued_) {
+        batch = std::move(*queued_);
+        queued_.reset();
+        writing_ = held.size() + batch->messages.size();
+      }
+      closing = writer_closing_ && !batch;
+      idle = idle_;
     }
     writer_wake_.notify_all();
-    absl::Status status = absl::CancelledError("an earlier batch was not written");
-    if (!writer_failed_) {
-      // Stopping: one last attempt for what is held; else retry until written or stopped.
-      status =
-          stop.stop_requested() ? flush(batch, std::stop_token{}, true) : flush(batch, stop, false);
-      if (!status.ok() && stop.stop_requested()) status = flush(batch, std::stop_token{}, true);
+    if (batch && !streaming) {
+      absl::Status status = absl::CancelledError("an earlier batch was not written");
+      if (!writer_failed_) {
+        // Stopping: one last attempt for what is held; else retry until written or stopped.
+        status = stop.stop_requested() ? flush(*batch, std::stop_token{}, true)
+                                       : flush(*batch, stop, false);
+        if (!status.ok() && stop.stop_requested()) status = flush(*batch, std::stop_token{}, true);
+      }
+      std::lock_guard lock(writer_mutex_);
+      writing_ = 0;
+      if (status.ok()) {
+        for (auto& message : batch->messages) written_.push_back(std::move(message));
+      } else {
+        // Not written, so not committed; a later batch's offsets would skip it.
+        writer_failed_ = true;
+      }
+      writer_wake_.notify_all();
+      continue;
     }
-    std::lock_guard lock(writer_mutex_);
-    writing_ = 0;
-    if (status.ok()) {
-      for (auto& message : batch.messages) written_.push_back(std::move(message));
-    } else {
-      // Not written, so not committed; a later batch's offsets would skip it.
+    if (batch) {
+      absl::Status status = absl::CancelledError("an earlier batch was not written");
+      if (!writer_failed_) {
+        status = stop.stop_requested()
+                     ? stream_batch(*batch, streams, held, std::stop_token{}, true)
+                     : stream_batch(*batch, streams, held, stop, false);
+        if (!status.ok() && stop.stop_requested())
+          status = stream_batch(*batch, streams, held, std::stop_token{}, true);
+      }
+      if (!status.ok()) {
+        // Not written, so never committed, and no later batch either.
+        std::lock_guard lock(writer_mutex_);
+        writer_failed_ = true;
+        held.clear();
+        writing_ = 0;
+        writer_wake_.notify_all();
+        continue;
+      }
+      for (auto& message : batch->messages) held.push_back(std::move(message));
+    }
+    if (streams.empty()) {
+      // Nothing for ClickHouse in these batches: their other writes are done.
+      if (!held.empty()) (void)close_streams(streams, held, stop, true);
+      if (closing) return;
+      continue;
+    }
+    bool full = streams.rows() >= spec_.insert_max_rows ||
+                streams.bytes() >= spec_.insert_max_bytes || streams.failed();
+    bool old = std::chrono::steady_clock::now() - streams.opened_at() >= spec_.insert_max_age;
+    // The consumer is drained: waiting would only delay these rows.
+    if (!(full || old || idle || closing || stop.stop_requested())) continue;
+    auto status = stop.stop_requested() ? close_streams(streams, held, std::stop_token{}, true)
+                                        : close_streams(streams, held, stop, false);
+    if (!status.ok() && stop.stop_requested())
+      status = close_streams(streams, held, std::stop_token{}, true);
+    if (!status.ok()) {
+      std::lock_guard lock(writer_mutex_);
       writer_failed_ = true;
+      held.clear();
+      writing_ = 0;
+      writer_wake_.notify_all();
     }
-    writer_wake_.notify_all();
+    if (closing) return;
   }
 }
 
@@ -688,6 +876,7 @@ void Pipeline::hand_off(Batch batch) {
   std::unique_lock lock(writer_mutex_);
   writer_wake_.wait(lock, [&] { return !queued_.has_value(); });
   queued_ = std::move(batch);
+  idle_ = false;
   lock.unlock();
   writer_wake_.notify_all();
 }
@@ -726,6 +915,20 @@ void Pipeline::run_stream(std::stop_token stop) {
   }
   config.client_id = str_cat("telekern-etl-", spec_.name);
   stream_config_ = config;
+  if (spec_.consumer == "kafka") {
+    // A fetch that finds nothing waits at the broker at most a flush interval
+    // (librdkafka's default is 500 ms): a broker that does not answer it as
+    // soon as records arrive (librdkafka's mock cluster) then delays a burst
+    // by no more than a poll would. A fetch.wait.max.ms in
+    // stream.kafka.properties wins.
+    bool given = false;
+    for (const auto& [name, value] : config.extra_properties)
+      given = given || name == "fetch.wait.max.ms";
+    if (!given)
+      config.extra_properties.emplace_back(
+          "fetch.wait.max.ms",
+          std::to_string(std::clamp<int64_t>(spec_.flush_interval.count(), 1, 500)));
+  }
   stream::ConsumerOptions consumer_options{
       spec_.group,
       {spec_.topic},
@@ -757,6 +960,7 @@ void Pipeline::run_stream(std::stop_token stop) {
   }
   set_state(PipelineState::kRunning);
 
+  const bool streaming = spec_.type == PipelineType::kClickHouse && spec_.insert_max_rows > 0;
   auto batch_started = std::chrono::steady_clock::now();
   auto last_commit = std::chrono::steady_clock::now();
   Backoff poll_backoff(BackoffPolicy{});
@@ -785,21 +989,30 @@ void Pipeline::run_stream(std::stop_token stop) {
       fail("commit_failed", status);
       return;
     }
-    for (const auto& message : messages_) {
-      if (offset_metric_)
-        offset_metric_->with({spec_.name, message.topic, std::to_string(message.partition)})
-            .set(static_cast<double>(message.offset));
+    if (offset_metric_) {
+      std::map<std::pair<std::string, int32_t>, int64_t> last;
+      for (const auto& message : messages_) {
+        auto& offset = last[{message.topic, message.partition}];
+        offset = std::max(offset, message.offset);
+      }
+      for (const auto& [partition, offset] : last)
+        offset_metric_->with({spec_.name, partition.first, std::to_string(partition.second)})
+            .set(static_cast<double>(offset));
     }
     messages_.clear();
     last_commit = now;
   };
   Batch batch;  // being built: consumed messages and their rows
+  // Messages of the batch being built, by partition: counted as they come
+  // (walking the batch on every poll made building a big batch quadratic).
+  std::map<std::pair<std::string, int32_t>, uint64_t> building;
   auto update_pending = [&] {
     std::lock_guard lock(mutex_);
     counters_.pending = batch.messages.size() + in_writer() + messages_.size();
     counters_.pending_by_partition.clear();
-    for (const auto& message : batch.messages)
-      ++counters_.pending_by_partition[str_cat(message.topic, "/", message.partition)];
+    for (const auto& [partition, count] : building)
+      if (count > 0 && !batch.messages.empty())
+        counters_.pending_by_partition[str_cat(partition.first, "/", partition.second)] = count;
     if (pending_metric_)
       pending_metric_->with({spec_.name}).set(static_cast<double>(counters_.pending));
   };
@@ -812,6 +1025,8 @@ void Pipeline::run_stream(std::stop_token stop) {
     writer_failed_ = false;
   }
   std::jthread writer([this, stop](std::stop_token) { run_writer(stop); });
+  // Builds half of a large poll's messages while this thread builds the other.
+  WorkQueue build_helpers(kBuildLanes - 1, kBuildLanes - 1);
   // Lag asks the cluster (a round trip per partition): its own thread, so
   // consumption never waits on it. Joined before the consumer goes.
   std::jthread lag_watch([this, &consumer](std::stop_token lag_stop) {
@@ -824,7 +1039,15 @@ void Pipeline::run_stream(std::stop_token stop) {
   while (!stop.stop_requested()) {
     size_t held = batch.messages.size();
     size_t room = spec_.batch_size > held ? spec_.batch_size - held : 1;
-    auto records = consumer->poll(std::min<size_t>(room, 10000), spec_.flush_interval);
+    auto wait = spec_.flush_interval;
+    if (held == 0 && streaming) {
+      // The writer holds an open insert and no batch is being built: a short
+      // poll tells whether the consumer is drained, so the insert ends
+      // without waiting out a whole flush interval.
+      std::lock_guard lock(writer_mutex_);
+      if (writing_ > 0 || queued_) wait = std::min(wait, kDrainCheck);
+    }
+    auto records = consumer->poll(std::min<size_t>(room, 10000), wait);
     if (!records.ok()) {
       fail("consume_failed", records.status());
       set_state(PipelineState::kRetrying);
@@ -835,11 +1058,23 @@ void Pipeline::run_stream(std::stop_token stop) {
       poll_failures = 0;
       set_state(PipelineState::kRunning);
     }
+    if (!records->empty() && batch.messages.empty()) {
+      batch_started = std::chrono::steady_clock::now();
+      for (auto& [partition, count] : building) count = 0;
+    }
+    std::vector<Message> polled;
+    polled.reserve(records->size());
     for (auto& record : *records) {
-      if (batch.messages.empty()) batch_started = std::chrono::steady_clock::now();
-      Message message{std::move(record.topic), record.partition,        record.offset,
-                      std::move(record.key),   std::move(record.value), record.timestamp};
-      process(message, batch);
+      auto counted = building.find({record.topic, record.partition});
+      if (counted == building.end())
+        building.emplace(std::make_pair(record.topic, record.partition), 1);
+      else
+        ++counted->second;
+      polled.push_back(Message{std::move(record.topic), record.partition, record.offset,
+                               std::move(record.key), std::move(record.value), record.timestamp});
+    }
+    process_all(polled, batch, &build_helpers);
+    for (auto& message : polled) {
       message.value = std::string();
       message.key = std::string();
       batch.messages.push_back(std::move(message));
@@ -849,6 +1084,12 @@ void Pipeline::run_stream(std::stop_token stop) {
     bool due = !batch.messages.empty() &&
                std::chrono::steady_clock::now() - batch_started >= spec_.batch_timeout;
     if (full || due) hand_off(std::exchange(batch, Batch{}));
+    {
+      // Drained for now: the writer ends its open inserts instead of waiting for more.
+      std::lock_guard lock(writer_mutex_);
+      idle_ = records->empty() && batch.messages.empty();
+    }
+    writer_wake_.notify_all();
     collect_written();
     commit_written(false);
     update_pending();

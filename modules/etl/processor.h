@@ -58,6 +58,10 @@ class Processor {
   // The table it writes (ClickHouse processors), or nullptr (Redis).
   virtual const TableSchema* schema() const = 0;
   virtual bool match(const simdjson::dom::element& document) const = 0;
+  // Computes ahead what build() would otherwise work out and cache on first
+  // use, so that build() may afterwards run on several threads at once (the
+  // pipeline's build lanes). Called once, before any build().
+  virtual void prepare() {}
   // Appends the rows for `document`; an error rejects the message with its reason.
   virtual absl::Status build(const simdjson::dom::element& document, const Message& message,
                              BuildContext& context, std::vector<Row>& out) const = 0;

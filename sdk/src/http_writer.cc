@@ -74,7 +74,13 @@ absl::StatusOr<HttpReply> HttpWriter::send(bool post, const std::string& path_an
   }
   HttpReply reply{result->status, result->body};
   release(std::move(client));
-  if (reply.status >= 200 && reply.status < 300) return reply;
+  auto status = http_reply_status(where, reply);
+  if (!status.ok()) return status;
+  return reply;
+}
+
+absl::Status http_reply_status(const std::string& where, const HttpReply& reply) {
+  if (reply.status >= 200 && reply.status < 300) return absl::OkStatus();
   std::string quoted = reply.body.substr(0, 300);
   while (!quoted.empty() && (quoted.back() == '\n' || quoted.back() == '\r')) quoted.pop_back();
   std::string message = where + " answered HTTP " + std::to_string(reply.status) + ": " + quoted;

@@ -44,6 +44,10 @@ struct HttpReply {
   std::string body;
 };
 
+// OK for a 2xx reply; otherwise the status HttpWriter gives that reply
+// (5xx UNAVAILABLE, 429 RESOURCE_EXHAUSTED, ...), naming `where` and quoting the body.
+absl::Status http_reply_status(const std::string& where, const HttpReply& reply);
+
 class HttpWriter {
  public:
   // INVALID_ARGUMENT when base_url is not http://host[:port] or https://...

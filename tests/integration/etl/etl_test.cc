@@ -247,6 +247,70 @@ TEST_F(EtlTest, ClickHouseOutageLosesNothingAndCommitsOnlyWrittenData) {
       << e->problems();
 }
 
+// The streamed INSERT: batches go into one open request and nothing is
+// written or committed before it ends; ClickHouse dying mid-stream makes the
+// writer send those batches again, and nothing is lost or skipped.
+TEST_F(EtlTest, StreamedInsertSpansBatchesAndCommitsOnlyAfterIt) {
+  create_broker_topic("streamed");
+  auto o = options();
+  o.pipeline_type = "clickhouse";
+  o.kafka_topic = "streamed";
+  o.kafka_consumer_group = "streamed-group";
+  o.clickhouse_processors = "InterfaceTrafficProcessor";
+  o.clickhouse_batch_size = 100;  // polls of up to 100: built on two threads
+  // Two full batches and a partial one that waits for its timeout: the
+  // consumer is not drained meanwhile, so the INSERT stays open.
+  o.clickhouse_batch_timeout = 5;
+  o.clickhouse_insert_max_age = 120;
+  auto make = [](int from, int to) {
+    std::vector<std::string> out;
+    for (int i = from; i < to; ++i)
+      out.push_back(R"({"start": )" + std::to_string(1733050000 + i) +
+                    R"(, "meta": {"id": "s::if)" + std::to_string(i) +
+                    R"(", "device": "s"}, "values": {"in_bits": {"val": )" + std::to_string(i) +
+                    "}}}");
+    return out;
+  };
+  const std::string db = database_;
+  const std::string committed = "telekern_etl_committed_offset{pipeline=\"default\"";
+  auto& s = servers();
+  produce(o.stream, "streamed", make(0, 250));
+  {
+    auto e = engine(o);
+    ASSERT_TRUE(testing::wait_for(
+        [&] {
+          auto view = e->view("default");
+          return view.ok() && view->counters.messages == 250 && view->counters.batches >= 2;
+        },
+        20s))
+        << e->problems();
+    // 200 rows handed to the open INSERT: none written, none committed.
+    auto view = e->view("default");
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ(view->counters.rows_written, 0u);
+    EXPECT_EQ(view->counters.pending, 250u);
+    EXPECT_EQ(count("SELECT count() FROM " + db + ".if_traffic"), 0);
+    EXPECT_EQ(metrics_.expose().find(committed), std::string::npos);
+    // The server dies mid-stream: the writer retries, commits nothing meanwhile.
+    s.clickhouse.kill();
+    ASSERT_TRUE(testing::wait_for(
+        [&] { return e->problems().find("retrying") != std::string::npos; }, 20s));
+    EXPECT_EQ(metrics_.expose().find(committed), std::string::npos);
+    ASSERT_TRUE(s.clickhouse.restart()) << s.clickhouse.log();
+    ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 250, 60s))
+        << e->problems();
+    ASSERT_TRUE(testing::wait_for(
+        [&] { return metrics_.expose().find(committed) != std::string::npos; }, 20s));
+  }
+  // The group's next instance starts after the committed offsets: no gap.
+  produce(o.stream, "streamed", make(250, 300));
+  o.clickhouse_batch_timeout = 0.2;
+  auto e = engine(o);
+  ASSERT_TRUE(wait_count("SELECT uniqExact(id, start_ts) FROM " + db + ".if_traffic", 300, 60s))
+      << e->problems();
+  EXPECT_LE(count("SELECT count() FROM " + db + ".if_traffic"), 300 + 250);
+}
+
 TEST_F(EtlTest, MetadataExportAndImportRoundTrip) {
   create_broker_topic("metadata");
   auto o = options();
