@@ -33,6 +33,7 @@
 #include "file.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/latency_histogram.h"
+#include "tests/support/consume_stream_reader.h"
 #include "tests/support/process_resources.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/telekernd.h"
@@ -701,54 +702,6 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
   std::fflush(stdout);
 }
 
-// One Consume stream held by a callback reactor (no client thread); records
-// carry their send time (steady clock, ns) as their value.
-class StreamReader final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
- public:
-  StreamReader(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
-               LatencyHistogram* latency, std::mutex& latency_mutex)
-      : latency_(latency), latency_mutex_(latency_mutex) {
-    stub.async()->Consume(&context_, &request, this);
-    StartRead(&response_);
-    StartCall();
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    if (latency_ != nullptr && response_.records_size() > 0) {
-      auto now =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-              .count();
-      std::lock_guard lock(latency_mutex_);
-      for (const auto& record : response_.records()) {
-        latency_->record(static_cast<uint64_t>(now - std::stoll(record.value())) / 1000);
-      }
-    }
-    StartRead(&response_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-      std::fprintf(stderr, "consume stream: %s\n", status.error_message().c_str());
-    }
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    changed_.notify_all();
-  }
-  void end() {
-    context_.TryCancel();
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done_; });
-  }
-
- private:
-  grpc::ClientContext context_;
-  bv1::ConsumeResponse response_;
-  LatencyHistogram* latency_;
-  std::mutex& latency_mutex_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool done_ = false;
-};
-
 // `count` open Consume streams: 1% read "streams-active" (a group each) while
 // 1,000 records/s flow to it for 3 s, the rest wait on "streams-idle".
 void streams_point(int count) {
@@ -778,7 +731,21 @@ void streams_point(int count) {
   auto idle = telekern::testing::process_resources(pid);
   LatencyHistogram latency;
   std::mutex latency_mutex;
-  std::vector<std::unique_ptr<StreamReader>> readers;
+  std::vector<std::unique_ptr<ConsumeStreamReader>> readers;
+  // Active readers' records carry their send time (steady clock, ns) as value.
+  auto measure = [&](const bv1::ConsumeResponse& response) {
+    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+                   .count();
+    std::lock_guard lock(latency_mutex);
+    for (const auto& record : response.records()) {
+      latency.record(static_cast<uint64_t>(now - std::stoll(record.value())) / 1000);
+    }
+  };
+  auto report = [](const grpc::Status& status) {
+    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+      std::fprintf(stderr, "consume stream: %s\n", status.error_message().c_str());
+    }
+  };
   int active = std::max(1, count / 100);
   auto opened = Clock::now();
   for (int i = 0; i < count; ++i) {
@@ -788,8 +755,8 @@ void streams_point(int count) {
     // Idle readers share 100 groups: members beyond the partition wait too.
     request.set_group(reads ? "active-" + std::to_string(i) : "idle-" + std::to_string(i % 100));
     request.set_start(bv1::START_POSITION_LATEST);
-    readers.push_back(
-        std::make_unique<StreamReader>(*stub, request, reads ? &latency : nullptr, latency_mutex));
+    readers.push_back(std::make_unique<ConsumeStreamReader>(
+        *stub, request, reads ? ConsumeStreamReader::OnResponse(measure) : nullptr, report));
   }
   // Every active group has its member before records flow.
   for (auto deadline = Clock::now() + std::chrono::seconds(60); Clock::now() < deadline;) {
@@ -826,7 +793,8 @@ void streams_point(int count) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto flowing = telekern::testing::process_resources(pid);
-  for (auto& reader : readers) reader->end();
+  for (auto& reader : readers) reader->cancel();
+  for (auto& reader : readers) (void)reader->wait();
   std::lock_guard lock(latency_mutex);
   std::printf(
       "  %6d Consume streams (%d reading): opened in %.1f s; threads %.0f (idle %.0f), RSS %.1f "

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "broker_client.h"
+#include "tests/support/consume_stream_reader.h"
 #include "tests/support/process.h"
 #include "tests/support/process_resources.h"
 
@@ -200,47 +201,6 @@ grpc::Status join(Client& client, const std::string& topic, const std::string& g
   return consumer.finish();
 }
 
-// One Consume stream held open by a callback reactor (no client thread).
-class IdleStream final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
- public:
-  IdleStream(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
-             std::atomic<uint64_t>& records, std::atomic<int>& open)
-      : records_(records), open_(open) {
-    stub.async()->Consume(&context_, &request, this);
-    StartRead(&response_);
-    StartCall();
-    ++open_;
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    records_ += static_cast<uint64_t>(response_.records_size());
-    StartRead(&response_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    std::lock_guard lock(mutex_);
-    status_ = status;
-    done_ = true;
-    --open_;
-    changed_.notify_all();
-  }
-  void cancel() { context_.TryCancel(); }
-  grpc::Status wait() {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done_; });
-    return status_;
-  }
-
- private:
-  grpc::ClientContext context_;
-  bv1::ConsumeResponse response_;
-  std::atomic<uint64_t>& records_;
-  std::atomic<int>& open_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  grpc::Status status_;
-  bool done_ = false;
-};
-
 // Consume streams are served without a thread each: a thousand idle streams
 // add a few threads to the daemon, not a thousand, and the records produced
 // meanwhile still reach their consumers.
@@ -254,16 +214,19 @@ TEST(BrokerScaleTest, IdleConsumeStreamsCostNoThreadEach) {
   // One stream first, so the daemon's pools are there before the baseline.
   std::atomic<uint64_t> records{0};
   std::atomic<int> open{0};
-  std::vector<std::unique_ptr<IdleStream>> streams;
-  streams.push_back(std::make_unique<IdleStream>(*stub, consume_request("many-readers", "warm-up"),
-                                                 records, open));
+  std::vector<std::unique_ptr<ConsumeStreamReader>> streams;
+  auto ended = [&open](const grpc::Status&) { --open; };
+  ++open;
+  streams.push_back(
+      counting_reader(*stub, consume_request("many-readers", "warm-up"), records, ended));
   ASSERT_TRUE(wait_for([&] { return process_resources(pid).threads > 0; }, 5s));
   const double baseline = process_resources(pid).threads;
   constexpr int kStreams = 1000;
   for (int i = 0; i < kStreams; ++i) {
     // Each its own group: every stream is assigned partitions and waits on them.
-    streams.push_back(std::make_unique<IdleStream>(
-        *stub, consume_request("many-readers", "reader-" + std::to_string(i)), records, open));
+    ++open;
+    streams.push_back(counting_reader(
+        *stub, consume_request("many-readers", "reader-" + std::to_string(i)), records, ended));
   }
   // Every stream has joined its group (the broker lists the groups).
   ASSERT_TRUE(wait_for(

@@ -19,6 +19,7 @@
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
 #include "telekern/stream.h"
 #include "tests/integration/broker/broker_client.h"
+#include "tests/support/consume_stream_reader.h"
 #include "tests/support/process_resources.h"
 
 namespace telekern::testing {
@@ -431,44 +432,6 @@ TEST_F(ProxyTest, RingStatusAndMetricsDescribeTheUpstreams) {
   EXPECT_NE(body.find("telekern_proxy_failovers_total"), std::string::npos);
 }
 
-// One Consume stream held open by a callback reactor (no client thread).
-class IdleStream final : public grpc::ClientReadReactor<bv1::ConsumeResponse> {
- public:
-  IdleStream(bv1::Broker::Stub& stub, const bv1::ConsumeRequest& request,
-             std::atomic<uint64_t>& records)
-      : records_(records) {
-    stub.async()->Consume(&context_, &request, this);
-    StartRead(&response_);
-    StartCall();
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    records_ += static_cast<uint64_t>(response_.records_size());
-    StartRead(&response_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    std::lock_guard lock(mutex_);
-    status_ = status;
-    done_ = true;
-    changed_.notify_all();
-  }
-  void cancel() { context_.TryCancel(); }
-  grpc::Status wait() {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done_; });
-    return status_;
-  }
-
- private:
-  grpc::ClientContext context_;
-  bv1::ConsumeResponse response_;
-  std::atomic<uint64_t>& records_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  grpc::Status status_;
-  bool done_ = false;
-};
-
 // Consume streams through the proxy hold no thread each, neither for the
 // client's stream nor for the upstream streams it reads (three per stream
 // here): 500 idle streams add a few threads to the proxy daemon, and records
@@ -495,10 +458,9 @@ TEST_F(ProxyTest, IdleConsumeStreamsThroughTheProxyCostNoThreadEach) {
   const pid_t pid = proxy.process().pid();
   auto stub = bv1::Broker::NewStub(proxy.channel());
   std::atomic<uint64_t> records{0};
-  std::vector<std::unique_ptr<IdleStream>> streams;
+  std::vector<std::unique_ptr<ConsumeStreamReader>> streams;
   // One stream first, so the daemon's pools are there before the baseline.
-  streams.push_back(
-      std::make_unique<IdleStream>(*stub, consume_request(topic, "warm-up"), records));
+  streams.push_back(counting_reader(*stub, consume_request(topic, "warm-up"), records));
   auto groups = [&] {
     bv1::ListGroupsRequest request;
     request.set_topic(topic);
@@ -509,8 +471,8 @@ TEST_F(ProxyTest, IdleConsumeStreamsThroughTheProxyCostNoThreadEach) {
   const double baseline = process_resources(pid).threads;
   constexpr int kStreams = 500;
   for (int i = 0; i < kStreams; ++i) {
-    streams.push_back(std::make_unique<IdleStream>(
-        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+    streams.push_back(
+        counting_reader(*stub, consume_request(topic, "reader-" + std::to_string(i)), records));
   }
   // Every stream reached every broker (the merged listing shows each group).
   ASSERT_TRUE(wait_for([&] { return groups() >= kStreams + 1; }, 60s))
@@ -548,10 +510,10 @@ TEST_F(ProxyTest, ReloadWithOpenConsumeStreamsEndsThemAndServesAgain) {
   ASSERT_TRUE(client.create(topic, 12).ok());
   auto stub = bv1::Broker::NewStub(proxy.channel());
   std::atomic<uint64_t> records{0};
-  std::vector<std::unique_ptr<IdleStream>> streams;
+  std::vector<std::unique_ptr<ConsumeStreamReader>> streams;
   for (int i = 0; i < 20; ++i) {
-    streams.push_back(std::make_unique<IdleStream>(
-        *stub, consume_request(topic, "reader-" + std::to_string(i)), records));
+    streams.push_back(
+        counting_reader(*stub, consume_request(topic, "reader-" + std::to_string(i)), records));
   }
   ASSERT_TRUE(wait_for(
       [&] {
@@ -659,7 +621,7 @@ TEST_F(ProxyTest, AfterDrainFailbackWaitsForCallsOnTheFallbackOwners) {
   // A stream through the drain proxy: calls in flight on the fallback owners.
   auto stub = bv1::Broker::NewStub(drain_proxy.channel());
   std::atomic<uint64_t> records{0};
-  auto holder = std::make_unique<IdleStream>(*stub, consume_request(topic, "holder"), records);
+  auto holder = counting_reader(*stub, consume_request(topic, "holder"), records);
   ASSERT_TRUE(wait_for([&] { return records.load() >= victims.size(); }, 20s))
       << "the holder stream read " << records.load() << " records";
 
