@@ -244,7 +244,8 @@ absl::Status CsvIngester::run_pass(const IngestRun& run, LineReader& lines,
     record.key = point->gpu_key();
     record.value = encode_record(*point);
     record.timestamp = point->time;
-    chunk.push_back({number, line, std::move(record)});
+    // The line is read into afresh by the next lines.next().
+    chunk.push_back({number, std::move(line), std::move(record)});
     if (sent) sent = send_row(producer, chunk.back());
     if (chunk.size() >= settings_.chunk_rows)
       publish_chunk(producer, chunk, sent, run.source, result, stop);

@@ -50,14 +50,22 @@ absl::StatusOr<std::vector<std::string>> split_line(std::string_view line) {
   return fields;
 }
 
-std::string quote(std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(field);
-  std::string out = "\"";
-  for (char c : field) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
+void append_field(std::string& line, std::string_view field) {
+  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    line.append(field);
+    return;
   }
-  out.push_back('"');
+  line.push_back('"');
+  for (char c : field) {
+    if (c == '"') line.push_back('"');
+    line.push_back(c);
+  }
+  line.push_back('"');
+}
+
+std::string quote(std::string_view field) {
+  std::string out;
+  append_field(out, field);
   return out;
 }
 
@@ -65,7 +73,7 @@ std::string join_line(const std::vector<std::string>& fields) {
   std::string out;
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i) out.push_back(',');
-    out += quote(fields[i]);
+    append_field(out, fields[i]);
   }
   return out;
 }

@@ -19,6 +19,9 @@ absl::StatusOr<std::vector<std::string>> split_line(std::string_view line);
 
 // `field` as it goes into a line: quoted when it holds a comma, quote, CR or LF.
 std::string quote(std::string_view field);
+// Appends quote(field) to `line` without a temporary string (hot paths that
+// build a line field by field).
+void append_field(std::string& line, std::string_view field);
 
 // The fields joined with commas, each quoted as needed.
 std::string join_line(const std::vector<std::string>& fields);
