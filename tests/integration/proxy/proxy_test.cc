@@ -27,8 +27,11 @@ namespace {
 
 namespace pv1 = telekern::proxy::v1;
 
-constexpr auto kHealthInterval = 200ms;
-constexpr auto kHealthTimeout = 150ms;
+constexpr auto kHealthInterval = 500ms;
+// A killed broker fails its check at once (connection refused); the timeout
+// only bounds a hung one, and 150 ms flapped healthy brokers under load (it
+// may not exceed the interval).
+constexpr auto kHealthTimeout = 500ms;
 constexpr int kUnhealthyThreshold = 2;
 constexpr int kHealthyThreshold = 2;
 // Worst case from the last passed check to failover: threshold checks, each
@@ -65,7 +68,7 @@ class ProxyTest : public ::testing::Test {
     options.modules_dir = modules_dir();
     options.load = {"proxy"};
     options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstreams +
-                          "]\n    health_interval: 200ms\n    health_timeout: 150ms\n"
+                          "]\n    health_interval: 500ms\n    health_timeout: 500ms\n"
                           "    unhealthy_threshold: 2\n    healthy_threshold: 2\n";
     proxy_ = new Telekernd(options);
     ASSERT_TRUE(proxy_->ready()) << proxy_->log();
@@ -570,7 +573,7 @@ TEST_F(ProxyTest, AfterDrainFailbackWaitsForCallsOnTheFallbackOwners) {
   options.modules_dir = modules_dir();
   options.load = {"proxy"};
   options.config_yaml = "modules:\n  proxy:\n    upstreams: [" + upstream_list +
-                        "]\n    health_interval: 200ms\n    health_timeout: 150ms\n"
+                        "]\n    health_interval: 500ms\n    health_timeout: 500ms\n"
                         "    unhealthy_threshold: 2\n    healthy_threshold: 2\n"
                         "    failback: after_drain\n    failback_timeout: 120s\n";
   Telekernd drain_proxy(options);
@@ -757,7 +760,7 @@ TEST(ProxyRetryTest, IdempotentCallsAreRetriedOnUnavailableAndProduceIsNot) {
   options.load = {"proxy"};
   options.config_yaml =
       "modules:\n  proxy:\n    upstreams: [127.0.0.1:" + std::to_string(port) +
-      "]\n    health_interval: 200ms\n    health_timeout: 150ms\n    retry_attempts: 3\n"
+      "]\n    health_interval: 500ms\n    health_timeout: 500ms\n    retry_attempts: 3\n"
       "    retry_backoff: 20ms\n";
   Telekernd proxy(options);
   ASSERT_TRUE(proxy.ready()) << proxy.log();
