@@ -38,6 +38,7 @@ class StreamReader {
 template <typename Request, typename Response>
 class ClientStreamSession final
     : public StreamReader<Request>,
+      public SessionCall,
       public std::enable_shared_from_this<ClientStreamSession<Request, Response>> {
  public:
   using Loop = std::function<absl::Status(StreamReader<Request>&, Response&, std::stop_token)>;
@@ -54,7 +55,7 @@ class ClientStreamSession final
   };
 
   ClientStreamSession(grpc::CallbackServerContext* context, Response* response, Loop loop)
-      : context_(context), response_(response), loop_(std::move(loop)) {}
+      : SessionCall(context), response_(response), loop_(std::move(loop)) {}
 
   bool read(Request& request) override {
     {
@@ -92,16 +93,7 @@ class ClientStreamSession final
   void run(std::stop_token stop, StreamSessions& sessions) {
     std::stop_callback on_stop(stop, [this] { wake_.request_stop(); });
     absl::Status status = loop_(*this, *response_, wake_.get_token());
-    grpc::Status answer = to_grpc(status);
-    {
-      std::lock_guard lock(mutex_);
-      if (cancelled_by_client_) {
-        answer = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      } else if (stop.stop_requested() && !status.ok()) {
-        answer = sessions.stopping();
-      }
-      finished_ = true;
-    }
+    grpc::Status answer = final_answer(status, stop, sessions);
     // The last touch: OnDone may delete the reactor (and the session) once
     // the read still in flight completed.
     reactor_->Finish(answer);
@@ -112,40 +104,13 @@ class ClientStreamSession final
     arrived_ok_ = ok;
     changed_.notify_all();
   }
-  void on_cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      cancelled_ = true;
-      cancelled_by_client_ = !ending_;
-      changed_.notify_all();
-    }
-    wake_.request_stop();
-  }
-  // The service is stopping: end the call now. The call (and its context)
-  // may be gone once Finish was called, so TryCancel only before that.
-  void cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      ending_ = true;
-      if (!finished_) context_->TryCancel();
-    }
-    on_cancel();
-  }
 
-  grpc::CallbackServerContext* context_;
   Response* response_;  // gRPC's, valid until the call is done
   Loop loop_;
   Reactor* reactor_ = nullptr;
   Request buffer_;  // the read in flight lands here
-  std::mutex mutex_;
-  std::condition_variable_any changed_;
   bool arrived_ = false;
   bool arrived_ok_ = false;
-  bool cancelled_ = false;
-  bool cancelled_by_client_ = false;
-  bool ending_ = false;
-  bool finished_ = false;
-  std::stop_source wake_;  // ends the loop: client cancelled or service stopping
 };
 
 // serve_client_stream<Request, Response>(context, response, sessions, loop):

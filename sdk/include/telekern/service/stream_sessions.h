@@ -85,10 +85,67 @@ class StreamSessions {
   std::condition_variable idle_;
 };
 
+// What a session's loop thread and gRPC's reactor events share about how one
+// call ends: the client cancelled it, the service ended it, or the loop
+// finished. The base of StreamSession and ClientStreamSession.
+class SessionCall {
+ public:
+  explicit SessionCall(grpc::CallbackServerContext* context) : context_(context) {}
+
+  // gRPC's OnCancel: the client went away, or cancel() below.
+  void on_cancel() {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      cancelled_by_client_ = !ending_;
+      changed_.notify_all();
+    }
+    wake_.request_stop();
+  }
+  // The service is stopping: end the call now. The call (and its context)
+  // may be gone once Finish was called, so TryCancel only before that (it
+  // also ends a write the client never reads).
+  void cancel() {
+    {
+      std::lock_guard lock(mutex_);
+      ending_ = true;
+      if (!finished_) context_->TryCancel();
+    }
+    on_cancel();
+  }
+
+ protected:
+  // The answer to the loop's `status`: CANCELLED when the client left,
+  // `sessions.stopping()` when the service stopped a loop that failed.
+  // Marks the call finished; the caller's Finish is its last touch.
+  grpc::Status final_answer(const absl::Status& status, const std::stop_token& stop,
+                            const StreamSessions& sessions) {
+    grpc::Status answer = to_grpc(status);
+    std::lock_guard lock(mutex_);
+    if (cancelled_by_client_) {
+      answer = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    } else if (stop.stop_requested() && !status.ok()) {
+      answer = sessions.stopping();
+    }
+    finished_ = true;
+    return answer;
+  }
+
+  grpc::CallbackServerContext* context_;
+  std::mutex mutex_;
+  std::condition_variable_any changed_;
+  bool cancelled_ = false;
+  bool cancelled_by_client_ = false;
+  bool ending_ = false;
+  bool finished_ = false;
+  std::stop_source wake_;  // ends the loop: client cancelled or service stopping
+};
+
 // One server-streaming call: the reactor gRPC sees, plus the writer the loop
 // sees. Create with serve_stream(); nothing else is needed by the service.
 template <typename Response>
 class StreamSession final : public StreamWriter<Response>,
+                            public SessionCall,
                             public std::enable_shared_from_this<StreamSession<Response>> {
  public:
   using Loop = std::function<absl::Status(StreamWriter<Response>&, std::stop_token)>;
@@ -105,7 +162,7 @@ class StreamSession final : public StreamWriter<Response>,
   };
 
   StreamSession(grpc::CallbackServerContext* context, Loop loop)
-      : context_(context), loop_(std::move(loop)) {}
+      : SessionCall(context), loop_(std::move(loop)) {}
 
   bool write(const Response& response) override {
     {
@@ -138,16 +195,7 @@ class StreamSession final : public StreamWriter<Response>,
   void run(std::stop_token stop, StreamSessions& sessions) {
     std::stop_callback on_stop(stop, [this] { wake_.request_stop(); });
     absl::Status status = loop_(*this, wake_.get_token());
-    grpc::Status answer = to_grpc(status);
-    {
-      std::lock_guard lock(mutex_);
-      if (cancelled_by_client_) {
-        answer = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      } else if (stop.stop_requested() && !status.ok()) {
-        answer = sessions.stopping();
-      }
-      finished_ = true;
-    }
+    grpc::Status answer = final_answer(status, stop, sessions);
     reactor_->Finish(answer);  // the last touch: OnDone may delete the reactor
   }
   void on_write_done(bool ok) {
@@ -156,38 +204,11 @@ class StreamSession final : public StreamWriter<Response>,
     write_ok_ = ok;
     changed_.notify_all();
   }
-  void on_cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      cancelled_ = true;
-      cancelled_by_client_ = !ending_;
-      changed_.notify_all();
-    }
-    wake_.request_stop();
-  }
-  // The service is stopping: end the stream now. The call (and its context)
-  // may be gone once Finish was called, so TryCancel only before that.
-  void cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      ending_ = true;
-      if (!finished_) context_->TryCancel();  // ends a write the client never reads
-    }
-    on_cancel();
-  }
 
-  grpc::CallbackServerContext* context_;
   Loop loop_;
   Reactor* reactor_ = nullptr;
-  std::mutex mutex_;
-  std::condition_variable changed_;
   bool write_done_ = false;
   bool write_ok_ = true;
-  bool cancelled_ = false;
-  bool cancelled_by_client_ = false;
-  bool ending_ = false;
-  bool finished_ = false;
-  std::stop_source wake_;  // ends the loop: client cancelled or service stopping
 };
 
 // serve_stream<Response>(context, sessions, loop): the reactor for a
