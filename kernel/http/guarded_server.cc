@@ -561,7 +561,8 @@ GuardedServer::Next GuardedServer::await_next_request(Connection& connection) {
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now());
     if (left.count() <= 0) break;
     pollfd entry{connection.fd, POLLIN, 0};
-    timespec timeout{0, static_cast<long>(left.count()) * 1000};
+    timespec timeout{static_cast<time_t>(left.count() / 1'000'000),
+                     static_cast<long>(left.count() % 1'000'000) * 1000};
     int ready = ::ppoll(&entry, 1, &timeout, nullptr);
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) break;
