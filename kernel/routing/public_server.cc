@@ -83,7 +83,6 @@ std::shared_ptr<grpc::Channel> PublicServer::in_process_channel(
   // As on the server: no channelz bookkeeping on every call (the gateway's
   // calls and the modules' calls to each other come through here).
   arguments.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
-  if (std::getenv("TELEKERN_MINIMAL_STACK")) arguments.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
   return server_->experimental().InProcessChannelWithInterceptors(arguments,
                                                                   std::move(interceptors));
 }

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "kernel/auth/call_gate.h"
 #include "kernel/http_endpoint.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
@@ -143,8 +144,13 @@ int main(int argc, char** argv) {
   HttpEndpoint endpoint(
       metrics, HttpHandlers{[](bool) { return std::string("{}"); },
                             [](std::string*) { return true; }, nullptr, [] { return true; }});
+  // As telekernd wires it: credentials checked before the body is parsed,
+  // then again by the call gate; no rate limits (they would cap the bench).
   endpoint.enable_gateway(
-      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
+      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
+       [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
+         return auth::check_credentials(*kernel.authenticator, api_key, authorization, path);
+       }},
       {.per_credential = {}, .per_address = {}});
   if (auto status = endpoint.start("127.0.0.1:0"); !status.ok()) {
     std::cerr << status << "\n";
