@@ -196,14 +196,19 @@ class GuardedServer::BufferedStream final : public httplib::Stream {
     size_t at = data.find("\r\nContent-Length: ");
     return at != std::string_view::npos && data.substr(at + 18, 3) != "0\r\n";
   }
+  // Sends at once when the socket has room (almost always: the socket is
+  // non-blocking), waiting for room only when it has none.
   ssize_t send_some(std::string_view data) {
-    if (poll_one(connection_.fd, POLLOUT, write_timeout_) <= 0) return -1;
-    ssize_t sent;
-    do {
-      sent = ::send(connection_.fd, data.data(), data.size(), MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return sent;
+    bool waited = false;
+    while (true) {
+      ssize_t sent = ::send(connection_.fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (sent >= 0) return sent;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (waited) return 0;
+      if (poll_one(connection_.fd, POLLOUT, write_timeout_) <= 0) return -1;
+      waited = true;
+    }
   }
   bool send_all(std::string_view data) {
     while (!data.empty()) {
