@@ -1,9 +1,6 @@
 #include "produce_bytes.h"
 
-#include <grpcpp/client_context.h>
-#include <grpcpp/generic/generic_stub.h>
 
-#include <vector>
 
 #include "telekern/status.h"
 #include "telekern/strings.h"
@@ -49,11 +46,8 @@ void forward_produce_bytes(ProxyEngine& engine, Clock::time_point deadline,
         str_cat("upstream ", call->upstream->address, ": ", engine.options().max_in_flight,
                 " calls in flight (max_in_flight); retry later or raise it")));
   }
-  std::vector<grpc::Slice> slices;
-  (void)request.Dump(&slices);  // references, not copies
-  slices.emplace_back(kGrowPartitions, sizeof kGrowPartitions);
   LaneProduce produce;
-  produce.request = grpc::ByteBuffer(slices.data(), slices.size());
+  produce.request = with_field(request, std::string_view(kGrowPartitions, sizeof kGrowPartitions));
   produce.client_sequence = route.sequence;
   produce.response = response;
   produce.deadline = deadline;

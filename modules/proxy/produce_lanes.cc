@@ -28,10 +28,7 @@ grpc::ByteBuffer with_sequence(const grpc::ByteBuffer& request, uint64_t sequenc
     sequence >>= 7;
     field[size++] = static_cast<char>(byte | (sequence ? 0x80 : 0));
   } while (sequence);
-  std::vector<grpc::Slice> slices;
-  (void)request.Dump(&slices);  // references, not copies
-  slices.emplace_back(field, size);
-  return grpc::ByteBuffer(slices.data(), slices.size());
+  return with_field(request, std::string_view(field, size));
 }
 
 bool parse(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
@@ -46,6 +43,13 @@ void put(const google::protobuf::Message& message, grpc::ByteBuffer* bytes) {
 }
 
 }  // namespace
+
+grpc::ByteBuffer with_field(const grpc::ByteBuffer& message, std::string_view field) {
+  std::vector<grpc::Slice> slices;
+  (void)message.Dump(&slices);  // references, not copies
+  slices.emplace_back(field.data(), field.size());
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
 
 // One ProduceStream to the upstream. It owns itself from open() to OnDone
 // (the call's last callback) and is tracked by the engine, which cancels it

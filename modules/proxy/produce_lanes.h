@@ -25,11 +25,17 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace telekern::proxy {
 
 class ProxyEngine;
+
+// `message` with one more encoded field after its bytes (protobuf keeps a
+// field's last value, so it overrides an earlier one); the message's slices
+// are referenced, not copied.
+grpc::ByteBuffer with_field(const grpc::ByteBuffer& message, std::string_view field);
 
 // Ends a forwarded produce: the status, and on OK the client's answer
 // already written to the response it gave.
