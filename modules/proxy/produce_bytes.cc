@@ -1,7 +1,5 @@
 #include "produce_bytes.h"
 
-
-
 #include "telekern/status.h"
 #include "telekern/strings.h"
 
