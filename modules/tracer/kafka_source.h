@@ -15,12 +15,28 @@ struct rd_kafka_s;
 
 namespace telekern::tracer {
 
+// How a trace's consumers fetch. A trace is a bulk scan from a start offset
+// to a known end, so it asks for few, full fetches and answers at once when a
+// broker has nothing (the end is known; waiting only adds latency).
+struct KafkaFetchOptions {
+  int fetch_max_bytes = 52428800;           // fetch.max.bytes: one fetch response
+  int max_partition_fetch_bytes = 8388608;  // max.partition.fetch.bytes: per partition
+  int fetch_wait_max_ms = 10;               // fetch.wait.max.ms: broker wait when empty
+  int queued_max_messages_kbytes = 131072;  // queued.max.messages.kbytes: prefetched per consumer
+};
+
 struct KafkaSourceOptions {
   std::string brokers;
   std::vector<std::pair<std::string, std::string>> properties;  // raw librdkafka settings
+  KafkaFetchOptions fetch;
   std::chrono::milliseconds request_timeout{10000};
   bool read_committed = false;
 };
+
+// The librdkafka settings of a trace's consumers, in the order they are
+// applied (`properties` last, so they win).
+std::vector<std::pair<std::string, std::string>> consumer_settings(
+    const KafkaSourceOptions& options);
 
 class KafkaSource final : public TraceSource {
  public:
@@ -30,9 +46,17 @@ class KafkaSource final : public TraceSource {
   std::string name() const override { return "kafka"; }
   absl::StatusOr<std::vector<std::string>> list_topics() override;
   absl::StatusOr<ScanUnit> plan(const std::string& topic, const ScanLimits& limits) override;
+  // All topics at once: one metadata request, then the low and high
+  // watermarks (and offsets by time for max_age) of every partition in one
+  // ListOffsets request per broker each.
+  std::vector<absl::StatusOr<ScanUnit>> plan_topics(const std::vector<std::string>& topics,
+                                                    const ScanLimits& limits) override;
   bool per_partition() const override { return true; }
   absl::Status scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
                     std::stop_token stop) override;
+  // One consumer, every partition of `units` assigned at once.
+  absl::Status scan_together(const std::vector<ScanUnit>& units, const ScanLimits& limits,
+                             const std::vector<UnitSink*>& sinks, std::stop_token stop) override;
 
  private:
   struct HandleDeleter {
