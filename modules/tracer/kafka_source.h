@@ -9,21 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "kafka_fetch_options.h"
 #include "source.h"
 
 struct rd_kafka_s;
 
 namespace telekern::tracer {
-
-// How a trace's consumers fetch. A trace is a bulk scan from a start offset
-// to a known end, so it asks for few, full fetches and answers at once when a
-// broker has nothing (the end is known; waiting only adds latency).
-struct KafkaFetchOptions {
-  int fetch_max_bytes = 52428800;           // fetch.max.bytes: one fetch response
-  int max_partition_fetch_bytes = 8388608;  // max.partition.fetch.bytes: per partition
-  int fetch_wait_max_ms = 10;               // fetch.wait.max.ms: broker wait when empty
-  int queued_max_messages_kbytes = 131072;  // queued.max.messages.kbytes: prefetched per consumer
-};
 
 struct KafkaSourceOptions {
   std::string brokers;

@@ -154,6 +154,26 @@ TEST_F(TracerKafkaTest, FindsExactlyTheRecordsHoldingTheIdAndCoversEveryPartitio
   EXPECT_TRUE(std::filesystem::exists(dir / "trace.log"));
 }
 
+TEST_F(TracerKafkaTest, AnyNumberOfConsumersFindsTheSameEventsAndCoversEveryPartition) {
+  // max_parallel 1: one consumer reads all 17 partitions of the 5 topics;
+  // 3: each reads a share of several topics; 32: one partition each.
+  auto expected = testing::containing(*records_, testing::kDevice);
+  for (uint32_t parallel : {1u, 3u, 32u}) {
+    auto req = request();
+    req.set_max_parallel(parallel);
+    req.set_no_graphs(true);
+    Collect collect;
+    auto summary = engine_->trace(req, collect, {});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ(collect.streamed, expected) << "max_parallel " << parallel;
+    EXPECT_EQ(summary->scanned(), records_->size()) << "max_parallel " << parallel;
+    EXPECT_TRUE(summary->complete()) << summary->DebugString();
+    EXPECT_EQ(collect.last.units_total(), std::min(parallel, 17u));
+    for (const auto& partition : summary->partitions())
+      EXPECT_EQ(partition.end_offset(), partition.stop_offset()) << partition.DebugString();
+  }
+}
+
 TEST_F(TracerKafkaTest, JsonFieldMatchSkipsIdsSharingThePrefix) {
   auto req = request();
   req.add_topics("device-events");

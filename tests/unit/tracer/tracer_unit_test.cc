@@ -1,10 +1,18 @@
 // The tracer's pure parts: matching (substring, scopes, JSON field), event
-// types, consume-line parsing, template expansion, the time axis, SVGs.
+// types, consume-line parsing, template expansion, the time axis, SVGs, how
+// partitions are shared among consumers, and the consumers' settings.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <set>
 
 #include "command_source.h"
+#include "kafka_source.h"
 #include "matcher.h"
+#include "scan_groups.h"
 #include "time_axis.h"
+#include "tracer_options.h"
 #include "views.h"
 
 namespace telekern::tracer {
@@ -101,6 +109,105 @@ TEST(ViewsTest, SvgTextIsEscaped) {
   EXPECT_NE(svg.find("a&lt;b&amp;c"), std::string::npos);
   EXPECT_EQ(svg.find("a<b"), std::string::npos);
   EXPECT_NE(flow_svg(events).find("marker-end"), std::string::npos);  // one transition a -> other
+}
+
+ScanUnit topic_plan(const std::string& topic, std::vector<int64_t> records) {
+  ScanUnit unit{topic, {}};
+  for (size_t i = 0; i < records.size(); ++i)
+    unit.partitions.push_back({static_cast<int32_t>(i), 0, 0, records[i]});
+  return unit;
+}
+
+TEST(ScanGroupsTest, SharesEveryPartitionOnceAmongAtMostTheGroupsBalancedByRecords) {
+  std::vector<ScanUnit> plans;
+  for (int t = 0; t < 10; ++t)
+    plans.push_back(topic_plan("topic-" + std::to_string(t), {1000, 1000, 1000, 1000}));
+  plans.push_back(topic_plan("big", {9000, 1}));
+  auto groups = group_partitions(plans, 4);
+  ASSERT_EQ(groups.size(), 4u);
+  std::set<std::pair<std::string, int32_t>> seen;
+  std::vector<int64_t> load;
+  for (const auto& group : groups) {
+    ASSERT_EQ(group.units.size(), group.plan_index.size());
+    int64_t records = 0;
+    std::set<std::string> topics;
+    for (size_t u = 0; u < group.units.size(); ++u) {
+      const auto& unit = group.units[u];
+      EXPECT_EQ(unit.topic, plans[group.plan_index[u]].topic);
+      EXPECT_TRUE(topics.insert(unit.topic).second) << "a topic twice in one group";
+      EXPECT_TRUE(
+          std::is_sorted(unit.partitions.begin(), unit.partitions.end(),
+                         [](const auto& a, const auto& b) { return a.partition < b.partition; }));
+      for (const auto& partition : unit.partitions) {
+        EXPECT_TRUE(seen.insert({unit.topic, partition.partition}).second);
+        records += records_to_scan(partition);
+      }
+    }
+    EXPECT_GT(topics.size(), 1u) << "a consumer reads several topics";
+    load.push_back(records);
+  }
+  EXPECT_EQ(seen.size(), 42u);
+  // 49,001 records: the 9,000-record partition alone, the rest within one partition of even.
+  auto [least, most] = std::minmax_element(load.begin(), load.end());
+  EXPECT_EQ(*most, 13000);
+  EXPECT_LE(*most - *least, 1000 + 1) << "unbalanced";
+}
+
+TEST(ScanGroupsTest, FewerPartitionsThanGroupsAndUnknownPartitions) {
+  auto groups = group_partitions({topic_plan("a", {10, 10}), ScanUnit{"lines", {}}}, 8);
+  ASSERT_EQ(groups.size(), 3u);  // the topic without known partitions alone, then one per partition
+  EXPECT_EQ(groups[0].units[0].topic, "lines");
+  EXPECT_TRUE(groups[0].units[0].partitions.empty());
+  EXPECT_EQ(groups[1].units[0].partitions.size(), 1u);
+  EXPECT_EQ(groups[2].units[0].partitions.size(), 1u);
+  EXPECT_TRUE(group_partitions({}, 4).empty());
+  // A max_age that skipped everything leaves zero records: still scanned (to report the end).
+  auto empty = group_partitions({topic_plan("old", {0, 0, 0})}, 2);
+  size_t partitions = 0;
+  for (const auto& group : empty) partitions += group.units[0].partitions.size();
+  EXPECT_EQ(partitions, 3u);
+}
+
+TEST(KafkaSettingsTest, FetchSettingsReachLibrdkafkaAndPropertiesWin) {
+  TracerOptions options;  // the module's defaults
+  KafkaSourceOptions kafka;
+  kafka.brokers = "127.0.0.1:1";
+  kafka.fetch = options.kafka_fetch();
+  kafka.properties = {{"fetch.wait.max.ms", "25"}};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  for (const auto& [name, value] : consumer_settings(kafka))
+    ASSERT_EQ(rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error),
+              RD_KAFKA_CONF_OK)
+        << name << "=" << value << ": " << error;
+  // librdkafka accepts the combination (it checks fetch sizes against receive.message.max.bytes).
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+  ASSERT_NE(consumer, nullptr) << error;
+  auto get = [&](const char* name) {
+    char value[256];
+    size_t size = sizeof value;
+    EXPECT_EQ(rd_kafka_conf_get(rd_kafka_conf(consumer), name, value, &size), RD_KAFKA_CONF_OK);
+    return std::string(value);
+  };
+  EXPECT_EQ(get("fetch.max.bytes"), "52428800");
+  EXPECT_EQ(get("max.partition.fetch.bytes"), "8388608");
+  EXPECT_EQ(get("queued.max.messages.kbytes"), "131072");
+  EXPECT_EQ(get("fetch.wait.max.ms"), "25");  // kafka.properties come last
+  rd_kafka_destroy(consumer);
+
+  options.kafka_fetch_max_bytes = 200000000;
+  options.kafka_max_partition_fetch_bytes = 1048576;
+  options.kafka_fetch_wait_max_ms = 0;
+  options.kafka_queued_max_messages_kbytes = 1024;
+  kafka.fetch = options.kafka_fetch();
+  std::map<std::string, std::string> settings;
+  for (const auto& [name, value] : consumer_settings(kafka)) settings[name] = value;
+  EXPECT_EQ(settings["fetch.max.bytes"], "200000000");
+  EXPECT_EQ(settings["max.partition.fetch.bytes"], "1048576");
+  EXPECT_EQ(settings["fetch.wait.max.ms"], "25");
+  EXPECT_EQ(settings["queued.max.messages.kbytes"], "1024");
+  // A response may be as big as a fetch: receive.message.max.bytes follows.
+  EXPECT_GE(std::stoll(settings["receive.message.max.bytes"]), 200000000 + 512);
 }
 
 }  // namespace
