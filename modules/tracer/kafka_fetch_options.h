@@ -11,6 +11,9 @@ struct KafkaFetchOptions {
   int max_partition_fetch_bytes = 8388608;  // max.partition.fetch.bytes: per partition
   int fetch_wait_max_ms = 10;               // fetch.wait.max.ms: broker wait when empty
   int queued_max_messages_kbytes = 131072;  // queued.max.messages.kbytes: prefetched per consumer
+  // Read record batches straight from the partition leaders when the
+  // connection is plaintext and isolation read_uncommitted (kafka_batch_fetch.h).
+  bool batch_scan = true;
 };
 
 }  // namespace telekern::tracer

@@ -3,12 +3,14 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <map>
 #include <string_view>
 
+#include "kafka_batch_fetch.h"
 #include "telekern/strings.h"
 
 namespace telekern::tracer {
@@ -164,6 +166,16 @@ std::vector<absl::StatusOr<ScanUnit>> KafkaSource::plan_topics(
   std::map<std::string_view, const rd_kafka_metadata_topic_t*> by_name;
   for (int i = 0; i < metadata->topic_cnt; ++i)
     by_name[metadata->topics[i].topic] = &metadata->topics[i];
+  {
+    std::lock_guard lock(metadata_mutex_);
+    for (int i = 0; i < metadata->broker_cnt; ++i)
+      brokers_[metadata->brokers[i].id] = {metadata->brokers[i].host, metadata->brokers[i].port};
+    for (int i = 0; i < metadata->topic_cnt; ++i) {
+      const auto& topic = metadata->topics[i];
+      for (int p = 0; p < topic.partition_cnt; ++p)
+        leaders_[{topic.topic, topic.partitions[p].id}] = topic.partitions[p].leader;
+    }
+  }
   for (const auto& topic : topics) {
     auto found = by_name.find(topic);
     if (found == by_name.end()) {
@@ -333,40 +345,109 @@ absl::Status KafkaSource::scan(const ScanUnit& unit, const ScanLimits& limits, U
   return scan_together({unit}, limits, {&sink}, stop);
 }
 
+std::optional<KafkaSource::BrokerAddress> KafkaSource::leader_of(const std::string& topic,
+                                                                 int32_t partition) {
+  std::lock_guard lock(metadata_mutex_);
+  auto leader = leaders_.find({topic, partition});
+  if (leader == leaders_.end()) return std::nullopt;
+  auto broker = brokers_.find(leader->second);
+  if (broker == brokers_.end()) return std::nullopt;
+  return broker->second;
+}
+
+bool KafkaSource::can_scan_batches(const ScanLimits& limits) const {
+  if (!options_.fetch.batch_scan || limits.read_committed || limits.skip_offsets) return false;
+  // A plain TCP connection only: TLS and SASL stay with librdkafka.
+  for (const auto& [name, value] : options_.properties) {
+    if (name != "security.protocol") continue;
+    std::string protocol = value;
+    std::transform(protocol.begin(), protocol.end(), protocol.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (protocol != "plaintext") return false;
+  }
+  return true;
+}
+
+// What a scan knows of each partition it reads.
+struct KafkaCursor {
+  int64_t stop = -1;
+  int64_t next = -1;
+  bool active = false;
+  bool handed_over = false;  // the batch scan stopped here: librdkafka goes on
+};
+struct KafkaUnitState {
+  std::vector<KafkaCursor> cursors;  // by partition id
+  size_t active = 0;
+  const rd_kafka_topic_t* topic = nullptr;  // librdkafka's handle, once a record showed it
+};
+
+struct KafkaScanState {
+  const std::vector<ScanUnit>& units;
+  const std::vector<UnitSink*>& sinks;
+  std::vector<KafkaUnitState> states;
+  size_t active = 0;
+
+  void finish(size_t u, int32_t partition) {
+    states[u].cursors[partition].active = false;
+    states[u].active--;
+    active--;
+  }
+  // The unit's topic wants no more (max_messages); the other units go on.
+  void refuse(size_t u) {
+    for (size_t p = 0; p < states[u].cursors.size(); ++p) {
+      if (states[u].cursors[p].active) finish(u, static_cast<int32_t>(p));
+    }
+  }
+  void report_positions() {
+    for (size_t u = 0; u < units.size(); ++u) {
+      for (size_t p = 0; p < states[u].cursors.size(); ++p) {
+        if (states[u].cursors[p].active)
+          sinks[u]->position(static_cast<int32_t>(p), states[u].cursors[p].next);
+      }
+    }
+  }
+  void fail_inactive(size_t u, int32_t partition, std::chrono::milliseconds inactivity) {
+    const KafkaCursor& cursor = states[u].cursors[partition];
+    sinks[u]->failed(partition,
+                     str_cat("no record for ", inactivity.count(), " ms at offset ", cursor.next,
+                             cursor.stop >= 0 ? str_cat(" of ", cursor.stop) : std::string(),
+                             " (inactivity timeout)"));
+    finish(u, partition);
+  }
+};
+
 absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
                                         const ScanLimits& limits,
                                         const std::vector<UnitSink*>& sinks, std::stop_token stop) {
-  // Every partition of every unit is assigned to one consumer, so a fetch
-  // carries all those its broker leads; each stops at its own stop offset.
-  struct Cursor {
-    int64_t stop = -1;
-    int64_t next = -1;
-    bool active = false;
-  };
-  struct UnitState {
-    std::vector<Cursor> cursors;  // by partition id
-    size_t active = 0;
-    const rd_kafka_topic_t* topic = nullptr;  // librdkafka's handle, once a record showed it
-  };
-  std::vector<UnitState> states(units.size());
-  size_t active = 0;
-  PartitionList list(rd_kafka_topic_partition_list_new(1));
+  KafkaScanState scan{units, sinks, std::vector<KafkaUnitState>(units.size())};
   for (size_t u = 0; u < units.size(); ++u) {
     for (const auto& plan : units[u].partitions) {
       if (plan.stop >= 0 && plan.start >= plan.stop) {
         sinks[u]->reached_end(plan.partition, plan.stop);
         continue;
       }
-      auto& cursors = states[u].cursors;
+      auto& cursors = scan.states[u].cursors;
       if (cursors.size() <= static_cast<size_t>(plan.partition)) cursors.resize(plan.partition + 1);
-      cursors[plan.partition] = {plan.stop, plan.start, true};
-      states[u].active++;
-      active++;
-      rd_kafka_topic_partition_list_add(list.get(), units[u].topic.c_str(), plan.partition)
-          ->offset = plan.start >= 0 ? plan.start : RD_KAFKA_OFFSET_BEGINNING;
+      cursors[plan.partition] = {plan.stop, plan.start, true, false};
+      scan.states[u].active++;
+      scan.active++;
     }
   }
-  if (active == 0) return absl::OkStatus();
+  if (scan.active > 0 && can_scan_batches(limits)) scan_batches(scan, limits, stop);
+  if (scan.active == 0 || stop.stop_requested()) return absl::OkStatus();
+
+  // librdkafka's consumer: every partition still to read (all of them when
+  // the batch scan could not run) assigned to one consumer, so a fetch
+  // carries all those its broker leads; each stops at its own stop offset.
+  PartitionList list(rd_kafka_topic_partition_list_new(1));
+  for (size_t u = 0; u < units.size(); ++u) {
+    for (size_t p = 0; p < scan.states[u].cursors.size(); ++p) {
+      const KafkaCursor& cursor = scan.states[u].cursors[p];
+      if (!cursor.active) continue;
+      rd_kafka_topic_partition_list_add(list.get(), units[u].topic.c_str(), static_cast<int32_t>(p))
+          ->offset = cursor.next >= 0 ? cursor.next : RD_KAFKA_OFFSET_BEGINNING;
+    }
+  }
   auto consumer = take_consumer();
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
@@ -376,23 +457,18 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
     for (const auto& unit : units) names += (names.empty() ? "" : ", ") + unit.topic;
     return absl::UnavailableError(str_cat("assign ", names, ": ", rd_kafka_err2str(error)));
   }
-  auto finish = [&](size_t u, int32_t partition) {
-    states[u].cursors[partition].active = false;
-    states[u].active--;
-    active--;
-  };
   // The unit a record belongs to: by librdkafka's topic handle, learnt from
   // the name the first time (a reused consumer may still hold a record of its
   // previous assignment: no unit, or an offset before the cursor).
   auto unit_of = [&](const rd_kafka_message_t* message) -> int {
     if (message->rkt == nullptr) return -1;
     for (size_t u = 0; u < units.size(); ++u) {
-      if (states[u].topic == message->rkt) return static_cast<int>(u);
+      if (scan.states[u].topic == message->rkt) return static_cast<int>(u);
     }
     const char* name = rd_kafka_topic_name(message->rkt);
     for (size_t u = 0; u < units.size(); ++u) {
-      if (states[u].topic == nullptr && units[u].topic == name) {
-        states[u].topic = message->rkt;
+      if (scan.states[u].topic == nullptr && units[u].topic == name) {
+        scan.states[u].topic = message->rkt;
         return static_cast<int>(u);
       }
     }
@@ -402,19 +478,14 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
   auto last_record = Clock::now();
   std::vector<rd_kafka_message_t*> batch(4096);
   RecordView record;
-  while (active > 0 && !stop.stop_requested()) {
+  while (scan.active > 0 && !stop.stop_requested()) {
     ssize_t count = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
     if (count <= 0) {
       if (Clock::now() - last_record >= limits.inactivity) {
         for (size_t u = 0; u < units.size(); ++u) {
-          for (size_t p = 0; p < states[u].cursors.size(); ++p) {
-            const Cursor& cursor = states[u].cursors[p];
-            if (!cursor.active) continue;
-            sinks[u]->failed(
-                static_cast<int32_t>(p),
-                str_cat("no record for ", limits.inactivity.count(), " ms at offset ", cursor.next,
-                        cursor.stop >= 0 ? str_cat(" of ", cursor.stop) : std::string(),
-                        " (inactivity timeout)"));
+          for (size_t p = 0; p < scan.states[u].cursors.size(); ++p) {
+            if (scan.states[u].cursors[p].active)
+              scan.fail_inactive(u, static_cast<int32_t>(p), limits.inactivity);
           }
         }
         break;
@@ -426,10 +497,10 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
       Message message(batch[i]);
       int u = unit_of(message.get());
       if (u < 0) continue;
-      auto& cursors = states[u].cursors;
+      auto& cursors = scan.states[u].cursors;
       if (message->partition < 0 || static_cast<size_t>(message->partition) >= cursors.size())
         continue;
-      Cursor& cursor = cursors[message->partition];
+      KafkaCursor& cursor = cursors[message->partition];
       if (!cursor.active) continue;
       UnitSink& sink = *sinks[u];
       if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -438,7 +509,7 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
         if (cursor.stop < 0 || message->offset >= cursor.stop || limits.read_committed) {
           sink.position(message->partition, message->offset);
           sink.reached_end(message->partition, message->offset);
-          finish(u, message->partition);
+          scan.finish(u, message->partition);
         }
         continue;
       }
@@ -446,7 +517,7 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
         sink.failed(message->partition,
                     str_cat("read ", units[u].topic, "[", message->partition, "] at ", cursor.next,
                             ": ", rd_kafka_message_errstr(message.get())));
-        finish(u, message->partition);
+        scan.finish(u, message->partition);
         continue;
       }
       if (message->offset < cursor.next) continue;  // of a previous assignment
@@ -473,27 +544,166 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
       }
       cursor.next = message->offset + 1;
       if (!sink.record(record)) {
-        // This unit's topic wants no more (max_messages); the others go on.
-        for (size_t p = 0; p < cursors.size(); ++p) {
-          if (cursors[p].active) finish(u, static_cast<int32_t>(p));
-        }
+        scan.refuse(u);
         continue;
       }
       if (cursor.stop >= 0 && cursor.next >= cursor.stop && !limits.read_committed) {
         sink.reached_end(message->partition, cursor.stop);
-        finish(u, message->partition);
+        scan.finish(u, message->partition);
       }
     }
-    for (size_t u = 0; u < units.size(); ++u) {
-      for (size_t p = 0; p < states[u].cursors.size(); ++p) {
-        if (states[u].cursors[p].active)
-          sinks[u]->position(static_cast<int32_t>(p), states[u].cursors[p].next);
-      }
-    }
+    scan.report_positions();
   }
   rd_kafka_queue_destroy(queue);
   give_back(std::move(*consumer));
   return absl::OkStatus();
+}
+
+void KafkaSource::scan_batches(KafkaScanState& scan, const ScanLimits& limits,
+                               std::stop_token stop) {
+  // One connection per leader broker of the group's partitions; each round
+  // sends a fetch to every broker, then reads the answers in turn.
+  struct Link {
+    std::optional<BrokerConnection> connection;
+    std::vector<std::pair<size_t, int32_t>> partitions;  // (unit, partition)
+    Clock::time_point last_progress;
+    int32_t correlation = 0;
+    bool sent = false;
+  };
+  std::map<std::pair<std::string, int>, Link> links;
+  std::map<std::string_view, size_t> unit_by_topic;
+  for (size_t u = 0; u < scan.units.size(); ++u) {
+    unit_by_topic[scan.units[u].topic] = u;
+    for (size_t p = 0; p < scan.states[u].cursors.size(); ++p) {
+      KafkaCursor& cursor = scan.states[u].cursors[p];
+      if (!cursor.active) continue;
+      auto leader = leader_of(scan.units[u].topic, static_cast<int32_t>(p));
+      if (!leader || cursor.next < 0 || cursor.stop < 0) {
+        cursor.handed_over = true;
+        continue;
+      }
+      links[{leader->host, leader->port}].partitions.push_back({u, static_cast<int32_t>(p)});
+    }
+  }
+  auto hand_over = [&](Link& link) {
+    for (auto [u, p] : link.partitions) scan.states[u].cursors[p].handed_over = true;
+    link.partitions.clear();
+  };
+  for (auto& [address, link] : links) {
+    auto connection =
+        BrokerConnection::open(address.first, address.second, options_.request_timeout);
+    if (connection.ok()) {
+      link.connection.emplace(std::move(*connection));
+      link.last_progress = Clock::now();
+    } else {
+      hand_over(link);
+    }
+  }
+  FetchLimits fetch_limits{options_.fetch.fetch_wait_max_ms, options_.fetch.fetch_max_bytes,
+                           options_.fetch.max_partition_fetch_bytes};
+  std::string response, scratch;
+  RecordView view;
+  int32_t correlation = 0;
+  uint64_t scanned = 0;
+  struct Count {
+    std::atomic<uint64_t>& total;
+    uint64_t& scanned;
+    ~Count() { total += scanned; }
+  } count{batch_scanned_, scanned};
+  for (;;) {
+    bool any = false;
+    for (auto& [address, link] : links) {
+      std::erase_if(link.partitions, [&](const auto& entry) {
+        const KafkaCursor& cursor = scan.states[entry.first].cursors[entry.second];
+        return !cursor.active || cursor.handed_over;
+      });
+      link.sent = false;
+      if (link.partitions.empty() || stop.stop_requested()) continue;
+      std::vector<FetchTopic> topics;
+      for (auto [u, p] : link.partitions) {
+        if (topics.empty() || topics.back().topic != scan.units[u].topic)
+          topics.push_back({scan.units[u].topic, {}});
+        topics.back().partitions.push_back({p, scan.states[u].cursors[p].next});
+      }
+      link.correlation = ++correlation;
+      if (!link.connection->send(encode_fetch_request(link.correlation, topics, fetch_limits))
+               .ok()) {
+        hand_over(link);
+        continue;
+      }
+      link.sent = true;
+      any = true;
+    }
+    if (!any) return;
+    for (auto& [address, link] : links) {
+      if (!link.sent) continue;
+      auto fetched =
+          link.connection->receive(response).ok()
+              ? decode_fetch_response(response, link.correlation)
+              : absl::StatusOr<std::vector<FetchedPartition>>(absl::UnavailableError("no answer"));
+      if (!fetched.ok()) {
+        hand_over(link);
+        continue;
+      }
+      bool progress = false;
+      for (const auto& entry : *fetched) {
+        auto unit = unit_by_topic.find(entry.topic);
+        if (unit == unit_by_topic.end()) continue;
+        size_t u = unit->second;
+        auto& cursors = scan.states[u].cursors;
+        if (entry.partition < 0 || static_cast<size_t>(entry.partition) >= cursors.size()) continue;
+        KafkaCursor& cursor = cursors[entry.partition];
+        if (!cursor.active || cursor.handed_over) continue;
+        if (entry.error != 0) {  // not the leader any more, out of range, ...: librdkafka knows
+          cursor.handed_over = true;
+          continue;
+        }
+        UnitSink& sink = *scan.sinks[u];
+        view.topic = scan.units[u].topic;
+        view.partition = entry.partition;
+        int64_t before = cursor.next;
+        bool refused = false;
+        auto walk =
+            walk_batches(entry.records, cursor.next, scratch, view, [&](const RecordView& record) {
+              if (record.offset >= cursor.stop) return false;
+              cursor.next = record.offset + 1;
+              ++scanned;
+              if (!sink.record(record)) {
+                refused = true;
+                return false;
+              }
+              return true;
+            });
+        if (refused) {
+          scan.refuse(u);
+          progress = true;
+          continue;
+        }
+        if (!walk.ok()) {  // a batch it cannot read: librdkafka goes on from there
+          cursor.handed_over = true;
+          continue;
+        }
+        if (!walk->stopped) cursor.next = std::max(cursor.next, walk->next);
+        if (cursor.next > before) progress = true;
+        if (cursor.next >= cursor.stop) {
+          cursor.next = cursor.stop;
+          sink.position(entry.partition, cursor.stop);
+          sink.reached_end(entry.partition, cursor.stop);
+          scan.finish(u, entry.partition);
+        }
+      }
+      auto now = Clock::now();
+      if (progress) {
+        link.last_progress = now;
+      } else if (now - link.last_progress >= limits.inactivity) {
+        for (auto [u, p] : link.partitions) {
+          if (scan.states[u].cursors[p].active && !scan.states[u].cursors[p].handed_over)
+            scan.fail_inactive(u, p, limits.inactivity);
+        }
+      }
+    }
+    scan.report_positions();
+  }
 }
 
 }  // namespace telekern::tracer

@@ -3,8 +3,11 @@
 // timestamp (offsetsForTimes) and assignment of single partitions.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +18,8 @@
 struct rd_kafka_s;
 
 namespace telekern::tracer {
+
+struct KafkaScanState;  // kafka_source.cc
 
 struct KafkaSourceOptions {
   std::string brokers;
@@ -45,6 +50,9 @@ class KafkaSource final : public TraceSource {
   bool per_partition() const override { return true; }
   absl::Status scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
                     std::stop_token stop) override;
+  // Records read by the batch scan so far; the others went through
+  // librdkafka's consumer.
+  uint64_t batch_scanned_records() const { return batch_scanned_.load(); }
   // One consumer, every partition of `units` assigned at once.
   absl::Status scan_together(const std::vector<ScanUnit>& units, const ScanLimits& limits,
                              const std::vector<UnitSink*>& sinks, std::stop_token stop) override;
@@ -66,8 +74,25 @@ class KafkaSource final : public TraceSource {
   absl::StatusOr<int64_t> search_by_time(const std::string& topic, int32_t partition, int64_t low,
                                          int64_t high, int64_t since_ms);
 
+  // Where each partition's leader is, from the metadata plan_topics read.
+  struct BrokerAddress {
+    std::string host;
+    int port = 0;
+  };
+  std::optional<BrokerAddress> leader_of(const std::string& topic, int32_t partition);
+  bool can_scan_batches(const ScanLimits& limits) const;
+  // Reads the scan's partitions with Fetch requests straight to their
+  // leaders (kafka_batch_fetch.h) until each reaches its stop offset; a
+  // partition it cannot go on with is left active, marked handed over, at
+  // the offset it reached, for librdkafka's consumer.
+  void scan_batches(KafkaScanState& scan, const ScanLimits& limits, std::stop_token stop);
+
   KafkaSourceOptions options_;
-  Handle admin_;  // metadata, watermarks and offsets by time
+  Handle admin_;
+  std::mutex metadata_mutex_;
+  std::map<std::pair<std::string, int32_t>, int32_t> leaders_;  // (topic, partition) -> broker
+  std::map<int32_t, BrokerAddress> brokers_;
+  std::atomic<uint64_t> batch_scanned_{0};  // metadata, watermarks and offsets by time
   std::mutex mutex_;
   std::vector<Handle> idle_;
 };

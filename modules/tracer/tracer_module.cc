@@ -69,6 +69,10 @@ ConfigMap<TracerOptions> tracer_config() {
            "How long a broker may hold a fetch that found nothing (fetch.wait.max.ms; "
            "librdkafka's default is 500: a trace knows where each partition ends)",
            between<uint32_t>(0, 300000))
+      .key("kafka.batch_scan", &O::kafka_batch_scan, "true",
+           "Read record batches straight from the partition leaders (plaintext, "
+           "read_uncommitted; none, gzip, lz4 or zstd batches) and match in them; false = every "
+           "record through librdkafka's consumer")
       .key("kafka.queued_max_messages_kbytes", &O::kafka_queued_max_messages_kbytes, "131072",
            "KiB of fetched records a consumer may hold ahead of the scan "
            "(queued.max.messages.kbytes)",

@@ -32,6 +32,7 @@ struct TracerOptions {
   uint32_t kafka_max_partition_fetch_bytes = 8388608;
   uint32_t kafka_fetch_wait_max_ms = 10;
   uint32_t kafka_queued_max_messages_kbytes = 131072;
+  bool kafka_batch_scan = true;
   std::string broker_address;  // empty: the broker module of this daemon
   std::chrono::milliseconds max_age{192LL * 3600 * 1000};
   uint32_t max_parallel = 4;
@@ -58,7 +59,8 @@ struct TracerOptions {
     return {.fetch_max_bytes = static_cast<int>(kafka_fetch_max_bytes),
             .max_partition_fetch_bytes = static_cast<int>(kafka_max_partition_fetch_bytes),
             .fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms),
-            .queued_max_messages_kbytes = static_cast<int>(kafka_queued_max_messages_kbytes)};
+            .queued_max_messages_kbytes = static_cast<int>(kafka_queued_max_messages_kbytes),
+            .batch_scan = kafka_batch_scan};
   }
 
   KafkaSecurity kafka_security() const {

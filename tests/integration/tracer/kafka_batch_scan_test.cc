@@ -1,0 +1,158 @@
+// The kafka source's batch scan against a Kafka cluster speaking the real
+// protocol (librdkafka's mock cluster): topics produced with every codec are
+// read record for record (offset, timestamp, key, value, header) as they were
+// produced; gzip, lz4, zstd and uncompressed batches by the batch scan itself,
+// snappy batches by librdkafka's consumer from where the batch scan stopped;
+// with kafka.batch_scan off everything goes through librdkafka; a sink that
+// refuses stops its topic's partitions only.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "kafka_source.h"
+#include "tests/integration/tracer/tracer_data.h"
+#include "tests/support/kafka_mock_cluster.h"
+
+namespace telekern::tracer {
+namespace {
+
+using Seen = std::tuple<int32_t, int64_t, int64_t, std::string, std::string, std::string>;
+
+class CollectSink final : public UnitSink {
+ public:
+  explicit CollectSink(uint64_t limit = 0) : limit_(limit) {}
+  bool record(const RecordView& record) override {
+    if (limit_ > 0 && seen.size() >= limit_) return false;
+    std::string header;
+    for (const auto& [key, value] : record.headers)
+      if (key == "device") header = std::string(value);
+    seen.insert({record.partition, record.offset, record.timestamp_ms, std::string(record.key),
+                 std::string(record.value), header});
+    return true;
+  }
+  void reached_end(int32_t partition, int64_t stop) override { ends[partition] = stop; }
+  void failed(int32_t partition, std::string error) override { errors[partition] = error; }
+  void position(int32_t, int64_t) override {}
+
+  std::set<Seen> seen;
+  std::map<int32_t, int64_t> ends;
+  std::map<int32_t, std::string> errors;
+
+ private:
+  uint64_t limit_;
+};
+
+class KafkaBatchScanTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kCodecs[] = {"none", "gzip", "lz4", "zstd", "snappy"};
+
+  static void SetUpTestSuite() {
+    cluster_ = new telekern::testing::KafkaMockCluster(3);
+    ASSERT_TRUE(cluster_->ok());
+    records_ = new std::map<std::string, std::vector<testing::ProducedRecord>>();
+    for (const char* codec : kCodecs) {
+      std::string topic = std::string("codec-") + codec;
+      cluster_->create_topic(topic, 3);
+      // "telemetry"-shaped records (keys, a header on every other one), renamed.
+      auto records = testing::make_records({{"telemetry", 3, 900}}, std::chrono::hours(24));
+      for (auto& record : records) record.topic = topic;
+      ASSERT_TRUE(testing::produce(cluster_->bootstraps(), records, codec)) << codec;
+      (*records_)[topic] = std::move(records);
+    }
+  }
+  static void TearDownTestSuite() {
+    delete records_;
+    delete cluster_;
+  }
+
+  static std::set<Seen> expected(const std::string& topic) {
+    std::set<Seen> out;
+    for (const auto& r : records_->at(topic))
+      out.insert({r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.header});
+    return out;
+  }
+
+  static std::unique_ptr<KafkaSource> source(bool batch_scan) {
+    KafkaSourceOptions options;
+    options.brokers = cluster_->bootstraps();
+    options.fetch.batch_scan = batch_scan;
+    auto created = KafkaSource::create(options);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? std::move(*created) : nullptr;
+  }
+
+  static ScanLimits limits() {
+    ScanLimits limits;
+    limits.inactivity = std::chrono::seconds(30);
+    return limits;
+  }
+
+  static telekern::testing::KafkaMockCluster* cluster_;
+  static std::map<std::string, std::vector<testing::ProducedRecord>>* records_;
+};
+
+telekern::testing::KafkaMockCluster* KafkaBatchScanTest::cluster_ = nullptr;
+std::map<std::string, std::vector<testing::ProducedRecord>>* KafkaBatchScanTest::records_ = nullptr;
+
+TEST_F(KafkaBatchScanTest, EveryCodecReadsEveryRecordAsProduced) {
+  for (const char* codec : kCodecs) {
+    std::string topic = std::string("codec-") + codec;
+    for (bool batch_scan : {true, false}) {
+      SCOPED_TRACE(topic + (batch_scan ? " batch scan" : " librdkafka"));
+      auto kafka = source(batch_scan);
+      ASSERT_NE(kafka, nullptr);
+      auto plans = kafka->plan_topics({topic}, limits());
+      ASSERT_EQ(plans.size(), 1u);
+      ASSERT_TRUE(plans[0].ok()) << plans[0].status();
+      CollectSink sink;
+      ASSERT_TRUE(kafka->scan(*plans[0], limits(), sink, {}).ok());
+      EXPECT_EQ(sink.seen, expected(topic));
+      EXPECT_TRUE(sink.errors.empty());
+      ASSERT_EQ(sink.ends.size(), 3u);
+      for (const auto& plan : plans[0]->partitions) EXPECT_EQ(sink.ends[plan.partition], plan.stop);
+      bool by_batches = batch_scan && std::string(codec) != "snappy";
+      EXPECT_EQ(kafka->batch_scanned_records(), by_batches ? records_->at(topic).size() : 0u);
+    }
+  }
+}
+
+TEST_F(KafkaBatchScanTest, AScanStartingInsideABatchAndStoppingInsideOne) {
+  auto kafka = source(true);
+  auto plans = kafka->plan_topics({"codec-lz4"}, limits());
+  ASSERT_TRUE(plans[0].ok()) << plans[0].status();
+  ScanUnit unit = *plans[0];
+  for (auto& plan : unit.partitions) {  // the middle third of each partition
+    int64_t third = (plan.stop - plan.low) / 3;
+    plan.start = plan.low + third;
+    plan.stop = plan.low + 2 * third;
+  }
+  CollectSink sink;
+  ASSERT_TRUE(kafka->scan(unit, limits(), sink, {}).ok());
+  std::set<Seen> wanted;
+  for (const auto& seen : expected("codec-lz4")) {
+    for (const auto& plan : unit.partitions) {
+      if (std::get<0>(seen) == plan.partition && std::get<1>(seen) >= plan.start &&
+          std::get<1>(seen) < plan.stop)
+        wanted.insert(seen);
+    }
+  }
+  EXPECT_EQ(sink.seen, wanted);
+  for (const auto& plan : unit.partitions) EXPECT_EQ(sink.ends[plan.partition], plan.stop);
+}
+
+TEST_F(KafkaBatchScanTest, ARefusingSinkStopsOnlyItsOwnTopic) {
+  auto kafka = source(true);
+  auto plans = kafka->plan_topics({"codec-none", "codec-zstd"}, limits());
+  ASSERT_TRUE(plans[0].ok() && plans[1].ok());
+  CollectSink limited(100), full;
+  std::vector<UnitSink*> sinks = {&limited, &full};
+  ASSERT_TRUE(kafka->scan_together({*plans[0], *plans[1]}, limits(), sinks, {}).ok());
+  EXPECT_EQ(limited.seen.size(), 100u);
+  EXPECT_TRUE(limited.ends.empty());  // refused: no partition reached its end
+  EXPECT_EQ(full.seen, expected("codec-zstd"));
+  EXPECT_EQ(full.ends.size(), 3u);
+}
+
+}  // namespace
+}  // namespace telekern::tracer
