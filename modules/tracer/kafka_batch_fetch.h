@@ -79,6 +79,7 @@ class BrokerConnection {
   BrokerConnection& operator=(BrokerConnection&& other) noexcept;
   ~BrokerConnection();
 
+  int fd() const { return fd_; }
   absl::Status send(std::string_view request);
   // The next response (without its size prefix) into `response`.
   absl::Status receive(std::string& response);

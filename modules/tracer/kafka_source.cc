@@ -1,10 +1,12 @@
 #include "kafka_source.h"
 
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -561,19 +563,21 @@ absl::Status KafkaSource::scan_together(const std::vector<ScanUnit>& units,
 
 void KafkaSource::scan_batches(KafkaScanState& scan, const ScanLimits& limits,
                                std::stop_token stop) {
-  // One connection per leader broker of the group's partitions; each round
-  // sends a fetch to every broker, then reads the answers in turn.
+  // One connection per leader broker of the group's partitions and one
+  // fetch in flight per partition: a partition's next fetch leaves as soon
+  // as its answer is read, whatever the other partitions and brokers are
+  // doing (a broker answers the requests of a connection in order). A scan
+  // is a chain of fetches per partition (the next offset is known only from
+  // the answer), so what it waits for is round trips; none waits for another.
   struct Link {
     std::optional<BrokerConnection> connection;
-    std::vector<std::pair<size_t, int32_t>> partitions;  // (unit, partition)
+    std::deque<std::pair<int32_t, std::pair<size_t, int32_t>>> in_flight;  // correlation, (u, p)
+    std::vector<std::pair<size_t, int32_t>> partitions;                    // (unit, partition)
     Clock::time_point last_progress;
-    int32_t correlation = 0;
-    bool sent = false;
   };
-  std::map<std::pair<std::string, int>, Link> links;
-  std::map<std::string_view, size_t> unit_by_topic;
+  std::vector<Link> links;
+  std::map<std::pair<std::string, int>, size_t> link_of;
   for (size_t u = 0; u < scan.units.size(); ++u) {
-    unit_by_topic[scan.units[u].topic] = u;
     for (size_t p = 0; p < scan.states[u].cursors.size(); ++p) {
       KafkaCursor& cursor = scan.states[u].cursors[p];
       if (!cursor.active) continue;
@@ -582,128 +586,154 @@ void KafkaSource::scan_batches(KafkaScanState& scan, const ScanLimits& limits,
         cursor.handed_over = true;
         continue;
       }
-      links[{leader->host, leader->port}].partitions.push_back({u, static_cast<int32_t>(p)});
+      auto [it, added] = link_of.try_emplace({leader->host, leader->port}, links.size());
+      if (added) links.emplace_back();
+      links[it->second].partitions.push_back({u, static_cast<int32_t>(p)});
     }
   }
   auto hand_over = [&](Link& link) {
     for (auto [u, p] : link.partitions) scan.states[u].cursors[p].handed_over = true;
     link.partitions.clear();
+    link.in_flight.clear();
+    link.connection.reset();
   };
-  for (auto& [address, link] : links) {
-    auto connection =
-        BrokerConnection::open(address.first, address.second, options_.request_timeout);
-    if (connection.ok()) {
-      link.connection.emplace(std::move(*connection));
-      link.last_progress = Clock::now();
-    } else {
-      hand_over(link);
-    }
-  }
   FetchLimits fetch_limits{options_.fetch.fetch_wait_max_ms, options_.fetch.fetch_max_bytes,
                            options_.fetch.max_partition_fetch_bytes};
+  int32_t correlation = 0;
+  auto wanted = [&](size_t u, int32_t p) {
+    const KafkaCursor& cursor = scan.states[u].cursors[p];
+    return cursor.active && !cursor.handed_over;
+  };
+  auto send = [&](Link& link, size_t u, int32_t p) {
+    int32_t id = ++correlation;
+    std::vector<FetchTopic> topics = {{scan.units[u].topic, {{p, scan.states[u].cursors[p].next}}}};
+    if (!link.connection->send(encode_fetch_request(id, topics, fetch_limits)).ok()) {
+      hand_over(link);
+      return;
+    }
+    link.in_flight.push_back({id, {u, p}});
+  };
+  for (auto& [address, index] : link_of) {
+    Link& link = links[index];
+    auto connection =
+        BrokerConnection::open(address.first, address.second, options_.request_timeout);
+    if (!connection.ok()) {
+      hand_over(link);
+      continue;
+    }
+    link.connection.emplace(std::move(*connection));
+    link.last_progress = Clock::now();
+    auto partitions = link.partitions;
+    for (auto [u, p] : partitions) {
+      if (link.connection) send(link, u, p);
+    }
+  }
+
   std::string response, scratch;
   RecordView view;
-  int32_t correlation = 0;
   uint64_t scanned = 0;
   struct Count {
     std::atomic<uint64_t>& total;
     uint64_t& scanned;
     ~Count() { total += scanned; }
   } count{batch_scanned_, scanned};
+  // Reads one answer of `link` and goes on with its partition; true when the
+  // partition moved (or its topic refused more).
+  auto answer = [&](Link& link) -> bool {
+    auto [id, unit_partition] = link.in_flight.front();
+    link.in_flight.pop_front();
+    auto [u, p] = unit_partition;
+    auto fetched =
+        link.connection->receive(response).ok()
+            ? decode_fetch_response(response, id)
+            : absl::StatusOr<std::vector<FetchedPartition>>(absl::UnavailableError("no answer"));
+    if (!fetched.ok()) {
+      hand_over(link);
+      return false;
+    }
+    KafkaCursor& cursor = scan.states[u].cursors[p];
+    if (!wanted(u, p)) return false;
+    const FetchedPartition* entry = nullptr;
+    for (const auto& candidate : *fetched) {
+      if (candidate.partition == p && candidate.topic == scan.units[u].topic) entry = &candidate;
+    }
+    if (entry == nullptr || entry->error != 0) {
+      // Not the leader any more, out of range, ...: librdkafka knows what to do.
+      cursor.handed_over = true;
+      return false;
+    }
+    UnitSink& sink = *scan.sinks[u];
+    view.topic = scan.units[u].topic;
+    view.partition = p;
+    int64_t before = cursor.next;
+    bool refused = false, beyond = false;
+    auto walk =
+        walk_batches(entry->records, cursor.next, scratch, view, [&](const RecordView& record) {
+          if (record.offset >= cursor.stop) {
+            beyond = true;  // every offset before stop is behind
+            return false;
+          }
+          cursor.next = record.offset + 1;
+          ++scanned;
+          if (!sink.record(record)) {
+            refused = true;
+            return false;
+          }
+          return true;
+        });
+    if (refused) {
+      scan.refuse(u);
+      return true;
+    }
+    if (!walk.ok()) {  // a batch it cannot read: librdkafka goes on from there
+      cursor.handed_over = true;
+      return cursor.next > before;
+    }
+    cursor.next = beyond ? cursor.stop : std::max(cursor.next, walk->next);
+    if (cursor.next >= cursor.stop) {
+      cursor.next = cursor.stop;
+      sink.position(p, cursor.stop);
+      sink.reached_end(p, cursor.stop);
+      scan.finish(u, p);
+      return true;
+    }
+    send(link, u, p);
+    return cursor.next > before;
+  };
+
+  auto last_report = Clock::now();
+  std::vector<pollfd> fds;
+  std::vector<size_t> fd_links;
   for (;;) {
-    bool any = false;
-    for (auto& [address, link] : links) {
-      std::erase_if(link.partitions, [&](const auto& entry) {
-        const KafkaCursor& cursor = scan.states[entry.first].cursors[entry.second];
-        return !cursor.active || cursor.handed_over;
-      });
-      link.sent = false;
-      if (link.partitions.empty() || stop.stop_requested()) continue;
-      std::vector<FetchTopic> topics;
+    fds.clear();
+    fd_links.clear();
+    for (size_t i = 0; i < links.size(); ++i) {
+      if (!links[i].connection || links[i].in_flight.empty()) continue;
+      fds.push_back({links[i].connection->fd(), POLLIN, 0});
+      fd_links.push_back(i);
+    }
+    if (fds.empty() || stop.stop_requested()) break;
+    int ready = poll(fds.data(), fds.size(), 100);
+    auto now = Clock::now();
+    for (size_t f = 0; f < fds.size() && ready > 0; ++f) {
+      if (fds[f].revents == 0) continue;
+      Link& link = links[fd_links[f]];
+      if (answer(link)) link.last_progress = now;
+    }
+    for (size_t f = 0; f < fds.size(); ++f) {
+      Link& link = links[fd_links[f]];
+      if (!link.connection || now - link.last_progress < limits.inactivity) continue;
       for (auto [u, p] : link.partitions) {
-        if (topics.empty() || topics.back().topic != scan.units[u].topic)
-          topics.push_back({scan.units[u].topic, {}});
-        topics.back().partitions.push_back({p, scan.states[u].cursors[p].next});
+        if (wanted(u, p)) scan.fail_inactive(u, p, limits.inactivity);
       }
-      link.correlation = ++correlation;
-      if (!link.connection->send(encode_fetch_request(link.correlation, topics, fetch_limits))
-               .ok()) {
-        hand_over(link);
-        continue;
-      }
-      link.sent = true;
-      any = true;
+      link.in_flight.clear();
     }
-    if (!any) return;
-    for (auto& [address, link] : links) {
-      if (!link.sent) continue;
-      auto fetched =
-          link.connection->receive(response).ok()
-              ? decode_fetch_response(response, link.correlation)
-              : absl::StatusOr<std::vector<FetchedPartition>>(absl::UnavailableError("no answer"));
-      if (!fetched.ok()) {
-        hand_over(link);
-        continue;
-      }
-      bool progress = false;
-      for (const auto& entry : *fetched) {
-        auto unit = unit_by_topic.find(entry.topic);
-        if (unit == unit_by_topic.end()) continue;
-        size_t u = unit->second;
-        auto& cursors = scan.states[u].cursors;
-        if (entry.partition < 0 || static_cast<size_t>(entry.partition) >= cursors.size()) continue;
-        KafkaCursor& cursor = cursors[entry.partition];
-        if (!cursor.active || cursor.handed_over) continue;
-        if (entry.error != 0) {  // not the leader any more, out of range, ...: librdkafka knows
-          cursor.handed_over = true;
-          continue;
-        }
-        UnitSink& sink = *scan.sinks[u];
-        view.topic = scan.units[u].topic;
-        view.partition = entry.partition;
-        int64_t before = cursor.next;
-        bool refused = false;
-        auto walk =
-            walk_batches(entry.records, cursor.next, scratch, view, [&](const RecordView& record) {
-              if (record.offset >= cursor.stop) return false;
-              cursor.next = record.offset + 1;
-              ++scanned;
-              if (!sink.record(record)) {
-                refused = true;
-                return false;
-              }
-              return true;
-            });
-        if (refused) {
-          scan.refuse(u);
-          progress = true;
-          continue;
-        }
-        if (!walk.ok()) {  // a batch it cannot read: librdkafka goes on from there
-          cursor.handed_over = true;
-          continue;
-        }
-        if (!walk->stopped) cursor.next = std::max(cursor.next, walk->next);
-        if (cursor.next > before) progress = true;
-        if (cursor.next >= cursor.stop) {
-          cursor.next = cursor.stop;
-          sink.position(entry.partition, cursor.stop);
-          sink.reached_end(entry.partition, cursor.stop);
-          scan.finish(u, entry.partition);
-        }
-      }
-      auto now = Clock::now();
-      if (progress) {
-        link.last_progress = now;
-      } else if (now - link.last_progress >= limits.inactivity) {
-        for (auto [u, p] : link.partitions) {
-          if (scan.states[u].cursors[p].active && !scan.states[u].cursors[p].handed_over)
-            scan.fail_inactive(u, p, limits.inactivity);
-        }
-      }
+    if (now - last_report >= std::chrono::milliseconds(50)) {
+      scan.report_positions();
+      last_report = now;
     }
-    scan.report_positions();
   }
+  scan.report_positions();
 }
 
 }  // namespace telekern::tracer

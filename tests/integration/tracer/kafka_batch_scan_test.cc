@@ -111,8 +111,15 @@ TEST_F(KafkaBatchScanTest, EveryCodecReadsEveryRecordAsProduced) {
       EXPECT_TRUE(sink.errors.empty());
       ASSERT_EQ(sink.ends.size(), 3u);
       for (const auto& plan : plans[0]->partitions) EXPECT_EQ(sink.ends[plan.partition], plan.stop);
-      bool by_batches = batch_scan && std::string(codec) != "snappy";
-      EXPECT_EQ(kafka->batch_scanned_records(), by_batches ? records_->at(topic).size() : 0u);
+      if (!batch_scan) {
+        EXPECT_EQ(kafka->batch_scanned_records(), 0u);
+      } else if (std::string(codec) == "snappy") {
+        // librdkafka sends a batch that does not shrink (one record) uncompressed: the batch
+        // scan may read a few records before the first snappy batch hands the rest over.
+        EXPECT_LT(kafka->batch_scanned_records(), records_->at(topic).size() / 10);
+      } else {
+        EXPECT_EQ(kafka->batch_scanned_records(), records_->at(topic).size());
+      }
     }
   }
 }
