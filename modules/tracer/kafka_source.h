@@ -1,6 +1,9 @@
 // The kafka source: librdkafka directly, because the trace needs what
 // telekern::stream does not give: watermarks per partition, offsets by
-// timestamp (offsetsForTimes) and assignment of single partitions.
+// timestamp (offsetsForTimes) and assignment of single partitions. Records
+// are read by the batch scan (kafka_batch_fetch.h) when the connection
+// allows it, else, and from wherever the batch scan stops, by a librdkafka
+// consumer per scan group.
 #pragma once
 
 #include <atomic>
