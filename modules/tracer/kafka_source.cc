@@ -359,13 +359,14 @@ std::optional<KafkaSource::BrokerAddress> KafkaSource::leader_of(const std::stri
 
 bool KafkaSource::can_scan_batches(const ScanLimits& limits) const {
   if (!options_.fetch.batch_scan || limits.read_committed || limits.skip_offsets) return false;
-  // A plain TCP connection only: TLS and SASL stay with librdkafka.
+  // A plain TCP connection reading uncommitted records only: TLS, SASL and
+  // read_committed (set in kafka.properties too) stay with librdkafka.
   for (const auto& [name, value] : options_.properties) {
-    if (name != "security.protocol") continue;
-    std::string protocol = value;
-    std::transform(protocol.begin(), protocol.end(), protocol.begin(),
+    std::string lower = value;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    if (protocol != "plaintext") return false;
+    if (name == "security.protocol" && lower != "plaintext") return false;
+    if (name == "isolation.level" && lower != "read_uncommitted") return false;
   }
   return true;
 }

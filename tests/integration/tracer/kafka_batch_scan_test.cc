@@ -73,10 +73,12 @@ class KafkaBatchScanTest : public ::testing::Test {
     return out;
   }
 
-  static std::unique_ptr<KafkaSource> source(bool batch_scan) {
+  static std::unique_ptr<KafkaSource> source(
+      bool batch_scan, std::vector<std::pair<std::string, std::string>> properties = {}) {
     KafkaSourceOptions options;
     options.brokers = cluster_->bootstraps();
     options.fetch.batch_scan = batch_scan;
+    options.properties = std::move(properties);
     auto created = KafkaSource::create(options);
     EXPECT_TRUE(created.ok()) << created.status();
     return created.ok() ? std::move(*created) : nullptr;
@@ -121,6 +123,32 @@ TEST_F(KafkaBatchScanTest, EveryCodecReadsEveryRecordAsProduced) {
         EXPECT_EQ(kafka->batch_scanned_records(), records_->at(topic).size());
       }
     }
+  }
+}
+
+TEST_F(KafkaBatchScanTest, OnlyPlaintextReadUncommittedConnectionsAreBatchScanned) {
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> properties;
+    bool read_committed;
+    bool batch_scanned;
+  };
+  std::vector<Case> cases = {
+      {{{"security.protocol", "PLAINTEXT"}}, false, true},
+      {{{"isolation.level", "read_committed"}}, false, false},
+      {{}, true, false},
+  };
+  for (const auto& c : cases) {
+    auto kafka = source(true, c.properties);
+    ASSERT_NE(kafka, nullptr);
+    ScanLimits scan_limits = limits();
+    scan_limits.read_committed = c.read_committed;
+    auto plans = kafka->plan_topics({"codec-gzip"}, scan_limits);
+    ASSERT_TRUE(plans[0].ok()) << plans[0].status();
+    CollectSink sink;
+    ASSERT_TRUE(kafka->scan(*plans[0], scan_limits, sink, {}).ok());
+    EXPECT_EQ(sink.seen, expected("codec-gzip"));
+    EXPECT_EQ(kafka->batch_scanned_records() > 0, c.batch_scanned)
+        << (c.properties.empty() ? "read_committed" : c.properties[0].second);
   }
 }
 
