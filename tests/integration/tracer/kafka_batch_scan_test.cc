@@ -6,6 +6,7 @@
 // with kafka.batch_scan off everything goes through librdkafka; a sink that
 // refuses stops its topic's partitions only.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
 #include <map>
 #include <set>
@@ -84,6 +85,30 @@ class KafkaBatchScanTest : public ::testing::Test {
     return created.ok() ? std::move(*created) : nullptr;
   }
 
+  // The partition's leader as the cluster's metadata gives it.
+  static int32_t leader_of(const std::string& topic, int32_t partition) {
+    char error[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", cluster_->bootstraps().c_str(), error,
+                      sizeof error);
+    rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (client == nullptr) return -1;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    int32_t leader = -1;
+    if (rd_kafka_metadata(client, 1, nullptr, &metadata, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int t = 0; t < metadata->topic_cnt; ++t) {
+        if (topic != metadata->topics[t].topic) continue;
+        for (int p = 0; p < metadata->topics[t].partition_cnt; ++p) {
+          if (metadata->topics[t].partitions[p].id == partition)
+            leader = metadata->topics[t].partitions[p].leader;
+        }
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+    rd_kafka_destroy(client);
+    return leader;
+  }
+
   static ScanLimits limits() {
     ScanLimits limits;
     limits.inactivity = std::chrono::seconds(30);
@@ -150,6 +175,26 @@ TEST_F(KafkaBatchScanTest, OnlyPlaintextReadUncommittedConnectionsAreBatchScanne
     EXPECT_EQ(kafka->batch_scanned_records() > 0, c.batch_scanned)
         << (c.properties.empty() ? "read_committed" : c.properties[0].second);
   }
+}
+
+TEST_F(KafkaBatchScanTest, APartitionWhoseLeaderMovedContinuesInLibrdkafka) {
+  auto kafka = source(true);
+  auto plans = kafka->plan_topics({"codec-zstd"}, limits());  // leaders as they are now
+  ASSERT_TRUE(plans[0].ok()) << plans[0].status();
+  // Partition 1 moves to another broker after the plan: the batch scan asks
+  // the old leader, gets NOT_LEADER, and librdkafka follows the new one.
+  int32_t leader = leader_of("codec-zstd", 1);
+  ASSERT_GT(leader, 0);
+  cluster_->set_partition_leader("codec-zstd", 1, leader % 3 + 1);
+  CollectSink sink;
+  ASSERT_TRUE(kafka->scan(*plans[0], limits(), sink, {}).ok());
+  EXPECT_EQ(sink.seen, expected("codec-zstd"));
+  EXPECT_TRUE(sink.errors.empty());
+  EXPECT_EQ(sink.ends.size(), 3u);
+  size_t moved = 0;
+  for (const auto& r : records_->at("codec-zstd")) moved += r.partition == 1 ? 1 : 0;
+  EXPECT_GT(kafka->batch_scanned_records(), 0u);
+  EXPECT_LE(kafka->batch_scanned_records(), records_->at("codec-zstd").size() - moved);
 }
 
 TEST_F(KafkaBatchScanTest, AScanStartingInsideABatchAndStoppingInsideOne) {
