@@ -148,7 +148,18 @@ void expect_sane(const json& result, double rate) {
   ASSERT_TRUE(histogram.ok()) << histogram.status();
   EXPECT_DOUBLE_EQ(double(histogram->percentile(0.99)) / 1000.0,
                    result["aggregatedPublishLatency99pct"].get<double>());
-  EXPECT_TRUE(t["valid"].get<bool>()) << t["invalidReasons"].dump();
+  // Valid unless the load generator fell behind (on a loaded 2-core machine
+  // it may): the verdict must follow the run's own p99 publish delay against
+  // the default 100 ms bound, with that as the only reason.
+  double delay_p99_ms = result["aggregatedPublishDelayLatency99pct"].get<double>() / 1000.0;
+  bool behind = delay_p99_ms > 100.0;
+  EXPECT_EQ(t["valid"].get<bool>(), !behind)
+      << "p99 publish delay " << delay_p99_ms << " ms; " << t["invalidReasons"].dump();
+  ASSERT_EQ(t["invalidReasons"].size(), behind ? 1u : 0u) << t["invalidReasons"].dump();
+  if (behind) {
+    EXPECT_NE(t["invalidReasons"][0].get<std::string>().find("fell behind its schedule"),
+              std::string::npos);
+  }
 }
 
 absl::StatusOr<RunResult> run_direct(const DriverSpec& spec, double rate, const std::string& prefix,
