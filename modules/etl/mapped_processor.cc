@@ -53,7 +53,7 @@ void MappedProcessor::build_paths() const {
       size_t end = pointer.find('/', at);
       std::string_view key =
           std::string_view(pointer).substr(at, end == std::string::npos ? end : end - at);
-      auto hit = node->children.find(key);
+      auto hit = node->children.find(absl::string_view(key.data(), key.size()));
       if (hit == node->children.end())
         hit = node->children.emplace(std::string(key), std::make_unique<PathNode>()).first;
       node = hit->second.get();
@@ -79,7 +79,7 @@ void MappedProcessor::gather_node(const element& value, const PathNode& node,
                                   const element& document, Found& found) const {
   if (value.type() == element_type::OBJECT) {
     for (auto [key, child] : object_of(value.get_object())) {
-      auto hit = node.children.find(key);
+      auto hit = node.children.find(absl::string_view(key.data(), key.size()));
       if (hit == node.children.end()) continue;
       const PathNode& next = *hit->second;
       if (child.type() != element_type::NULL_VALUE) {

@@ -3,6 +3,8 @@
 // unknown-field policy over the scopes a processor owns.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <memory>
 #include <set>
 #include <unordered_map>
@@ -91,12 +93,8 @@ class MappedProcessor : public Processor {
   // The mapped and watched pointers as a tree of object keys, so gather()
   // visits each key of the document once (built by prepare()).
   struct PathNode {
-    struct Hash {
-      using is_transparent = void;
-      size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
-    };
     std::vector<size_t> slots;  // pointers ending here
-    std::unordered_map<std::string, std::unique_ptr<PathNode>, Hash, std::equal_to<>> children;
+    absl::flat_hash_map<std::string, std::unique_ptr<PathNode>> children;
   };
   void build_paths() const;
   void gather_node(const simdjson::dom::element& value, const PathNode& node,

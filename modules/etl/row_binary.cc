@@ -62,11 +62,11 @@ void put_little(std::string& out, T value) {
   out.append(bytes, sizeof(T));
 }
 
+// The low `bytes` bytes of `value`, little-endian (x86/ARM Linux: its memory order).
 void put_integer(std::string& out, int bytes, unsigned __int128 value) {
-  for (int i = 0; i < bytes; ++i) {
-    out += static_cast<char>(static_cast<uint8_t>(value & 0xff));
-    value >>= 8;
-  }
+  char buffer[sizeof value];
+  std::memcpy(buffer, &value, sizeof value);
+  out.append(buffer, static_cast<size_t>(bytes));
 }
 
 // Reads one JSON value of a fragment at a time.
