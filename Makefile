@@ -13,7 +13,7 @@ DEB_PACKAGES := cmake ninja-build ccache g++ pkg-config git \
 	libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libedit-dev libabsl-dev \
 	python3-grpcio python3-protobuf python3-plotly redis-server prometheus tmux expect curl procps openssl jq \
 	influxdb libsqlite3-dev \
-	libsimdjson-dev openssh-server openssh-client kcat \
+	libsimdjson-dev liblz4-dev libzstd-dev zlib1g-dev openssh-server openssh-client kcat \
 	nats-server chromium \
 	libpq-dev postgresql-15 \
 	clickhouse-server

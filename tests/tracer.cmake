@@ -47,3 +47,7 @@ telekern_warnings(telekern_kafka_mock_server)
 add_dependencies(telekern_tracer_bench telekern_kafka_mock_server)
 target_compile_definitions(telekern_tracer_bench PRIVATE
   TELEKERN_KAFKA_MOCK_SERVER="$<TARGET_FILE:telekern_kafka_mock_server>")
+
+telekern_add_test(telekern_tracer_batch_scan_tests LABEL integration
+  SOURCES integration/tracer/kafka_batch_scan_test.cc
+  DEPS telekern_tracer_engine telekern_kafka_mock telekern_test_support)

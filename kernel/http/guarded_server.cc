@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -93,6 +94,8 @@ struct GuardedServer::Connection {
   int fd = -1;
   std::string address;
   int port = 0;
+  std::string local_address;  // filled on first use
+  int local_port = 0;
   std::string buffer;  // received, not yet consumed by a request
   Clock::time_point deadline;
   bool idle = false;  // waiting for the first byte of a keep-alive request
@@ -101,13 +104,18 @@ struct GuardedServer::Connection {
 
 // Serves httplib's reads from the bytes the gate buffered, then from the
 // socket (bounded by the read timeout); writes wait for the socket with the
-// write timeout.
+// write timeout. The headers of a response with a body are held back and go
+// out with the body's first bytes: one segment and one wake-up for the client
+// instead of two.
 class GuardedServer::BufferedStream final : public httplib::Stream {
  public:
   BufferedStream(Connection& connection, std::chrono::milliseconds read_timeout,
                  std::chrono::milliseconds write_timeout)
       : connection_(connection), read_timeout_(read_timeout), write_timeout_(write_timeout) {}
-  ~BufferedStream() override { connection_.buffer.erase(0, position_); }
+  ~BufferedStream() override {
+    if (!held_.empty()) (void)send_all(held_);
+    connection_.buffer.erase(0, position_);
+  }
 
   bool is_readable() const override {
     return position_ < connection_.buffer.size() ||
@@ -137,43 +145,86 @@ class GuardedServer::BufferedStream final : public httplib::Stream {
     return received;
   }
   ssize_t write(const char* ptr, size_t size) override {
-    if (poll_one(connection_.fd, POLLOUT, write_timeout_) <= 0) return -1;
-    ssize_t sent;
-    do {
-      sent = ::send(connection_.fd, ptr, size, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return sent;
+    std::string_view data(ptr, size);
+    if (writes_++ == 0 && holds_body_headers(data)) {
+      held_.assign(data);
+      return static_cast<ssize_t>(size);
+    }
+    if (!held_.empty()) {
+      // Small bodies join the headers; a large one follows them.
+      size_t joined = std::min<size_t>(size, 64 * 1024);
+      held_.append(data.substr(0, joined));
+      bool sent = send_all(held_);
+      held_.clear();
+      return sent ? static_cast<ssize_t>(joined) : -1;
+    }
+    return send_some(data);
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     ip = connection_.address;
     port = connection_.port;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage address{};
-    socklen_t length = sizeof(address);
-    ip.clear();
-    port = 0;
-    if (getsockname(connection_.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (address.ss_family == AF_INET) {
-      const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-      inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
-      port = ntohs(v4->sin_port);
-    } else if (address.ss_family == AF_INET6) {
-      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-      inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
-      port = ntohs(v6->sin6_port);
+    // Asked for every request; the answer does not change on a connection.
+    if (connection_.local_port == 0) {
+      sockaddr_storage address{};
+      socklen_t length = sizeof(address);
+      if (getsockname(connection_.fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+        char text[INET6_ADDRSTRLEN] = {};
+        if (address.ss_family == AF_INET) {
+          const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+          inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+          connection_.local_port = ntohs(v4->sin_port);
+        } else if (address.ss_family == AF_INET6) {
+          const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+          inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+          connection_.local_port = ntohs(v6->sin6_port);
+        }
+        connection_.local_address = text;
+      }
     }
-    ip = text;
+    ip = connection_.local_address;
+    port = connection_.local_port;
   }
   socket_t socket() const override { return connection_.fd; }
 
  private:
+  // The status line and headers of a response whose body follows at once
+  // (a non-zero Content-Length; chunked and streamed answers go out as written).
+  static bool holds_body_headers(std::string_view data) {
+    if (!data.starts_with("HTTP/1.") || !data.ends_with("\r\n\r\n")) return false;
+    size_t at = data.find("\r\nContent-Length: ");
+    return at != std::string_view::npos && data.substr(at + 18, 3) != "0\r\n";
+  }
+  // Sends at once when the socket has room (almost always: the socket is
+  // non-blocking), waiting for room only when it has none.
+  ssize_t send_some(std::string_view data) {
+    bool waited = false;
+    while (true) {
+      ssize_t sent = ::send(connection_.fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (sent >= 0) return sent;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (waited) return 0;
+      if (poll_one(connection_.fd, POLLOUT, write_timeout_) <= 0) return -1;
+      waited = true;
+    }
+  }
+  bool send_all(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t sent = send_some(data);
+      if (sent < 0) return false;
+      data.remove_prefix(static_cast<size_t>(sent));
+    }
+    return true;
+  }
+
   Connection& connection_;
   size_t position_ = 0;
   std::chrono::milliseconds read_timeout_;
   std::chrono::milliseconds write_timeout_;
+  size_t writes_ = 0;
+  std::string held_;  // response headers waiting for the body's first bytes
 };
 
 GuardedServer::GuardedServer(ConnectionLimits limits, MetricsRegistry& metrics)
@@ -198,8 +249,17 @@ GuardedServer::GuardedServer(ConnectionLimits limits, MetricsRegistry& metrics)
   event.events = EPOLLIN;
   event.data.fd = wake_fd_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
-  gate_ = std::thread([this] { gate_loop(); });
-  for (size_t i = 0; i < limits_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  // Named, so per-thread tools (top -H, perf, the gateway bench) tell them apart.
+  gate_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "http-gate");
+    gate_loop();
+  });
+  for (size_t i = 0; i < limits_.workers; ++i) {
+    workers_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "http-worker");
+      worker_loop();
+    });
+  }
 }
 
 GuardedServer::~GuardedServer() {
@@ -299,6 +359,7 @@ void GuardedServer::to_worker(ConnectionPtr connection) {
   {
     std::lock_guard lock(work_mutex_);
     work_.push_back(std::move(connection));
+    queued_.fetch_add(1, std::memory_order_relaxed);
   }
   work_ready_.notify_one();
 }
@@ -434,7 +495,15 @@ void GuardedServer::worker_loop() {
       if (stopping_) return;
       connection = std::move(work_.front());
       work_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
+    serve(std::move(connection), read_timeout, write_timeout);
+  }
+}
+
+void GuardedServer::serve(ConnectionPtr connection, std::chrono::milliseconds read_timeout,
+                          std::chrono::milliseconds write_timeout) {
+  while (true) {
     bool last = ++connection->requests >= limits_.max_requests_per_connection;
     bool connection_closed = false;
     bool ok;
@@ -444,13 +513,79 @@ void GuardedServer::worker_loop() {
     }
     if (!ok || last || connection_closed || !is_running()) {
       close_connection(std::move(connection));
-      continue;
+      return;
+    }
+    Next next = await_next_request(*connection);
+    if (next == Next::kComplete) continue;
+    if (next == Next::kClosed) {
+      close_connection(std::move(connection));
+      return;
     }
     connection->idle = connection->buffer.empty();
     connection->deadline =
         Clock::now() + (connection->idle ? limits_.idle_timeout : limits_.header_timeout);
     to_gate(std::move(connection));
+    return;
   }
+}
+
+GuardedServer::Next GuardedServer::await_next_request(Connection& connection) {
+  const size_t max_buffer = limits_.max_header_bytes + limits_.max_buffered_body;
+  auto complete = [&] {
+    return complete_request_end(connection.buffer, limits_.max_buffered_body) != std::string::npos;
+  };
+  // Takes what the socket holds now; false once the peer closed (or failed).
+  auto receive = [&] {
+    char chunk[16 * 1024];
+    while (connection.buffer.size() <= max_buffer) {
+      ssize_t received = ::recv(connection.fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+      if (received > 0) {
+        connection.buffer.append(chunk, static_cast<size_t>(received));
+        continue;
+      }
+      if (received < 0 && errno == EINTR) continue;
+      return received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    return true;
+  };
+  // Pipelined: the next request came with the last one.
+  if (complete()) return Next::kComplete;
+  if (limits_.keep_alive_linger.count() <= 0) return Next::kWait;
+  // Only spare workers wait: never while connections queue for a worker, and
+  // at most half of them at once, so the others always take new requests.
+  size_t most = std::max<size_t>(1, limits_.workers / 2);
+  if (queued_.load(std::memory_order_relaxed) > 0) return Next::kWait;
+  if (lingering_.fetch_add(1, std::memory_order_relaxed) >= most) {
+    lingering_.fetch_sub(1, std::memory_order_relaxed);
+    return Next::kWait;
+  }
+  Next next = Next::kWait;
+  bool open = true;
+  auto until = Clock::now() + limits_.keep_alive_linger;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now());
+    if (left.count() <= 0) break;
+    pollfd entry{connection.fd, POLLIN, 0};
+    timespec timeout{static_cast<time_t>(left.count() / 1'000'000),
+                     static_cast<long>(left.count() % 1'000'000) * 1000};
+    int ready = ::ppoll(&entry, 1, &timeout, nullptr);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    open = receive();
+    if (complete()) {
+      // A request whose client half-closed after sending still gets its answer.
+      next = Next::kComplete;
+      break;
+    }
+    if (!open) {
+      next = Next::kClosed;
+      break;
+    }
+    // Part of a request: the gate waits for the rest (with its header timeout).
+    if (!connection.buffer.empty()) break;
+  }
+  lingering_.fetch_sub(1, std::memory_order_relaxed);
+  return next;
 }
 
 }  // namespace telekern::kernel::http

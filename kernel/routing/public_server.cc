@@ -80,6 +80,9 @@ std::shared_ptr<grpc::Channel> PublicServer::in_process_channel(
         interceptors) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(-1);
+  // As on the server: no channelz bookkeeping on every call (the gateway's
+  // calls and the modules' calls to each other come through here).
+  arguments.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
   return server_->experimental().InProcessChannelWithInterceptors(arguments,
                                                                   std::move(interceptors));
 }

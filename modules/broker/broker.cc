@@ -494,6 +494,33 @@ absl::StatusOr<std::shared_ptr<Topic>> Broker::topic_for_produce(const std::stri
   return create_topic_locked(name, {});
 }
 
+bool Broker::produce_is_quick(const ProduceCall& call) {
+  constexpr size_t kQuickBytes = 256 * 1024;
+  constexpr uint32_t kQuickPartitions = 64;  // partitions checked for a round-robin produce
+  if (!options_.inline_produce || stop_.stop_requested()) return false;
+  size_t bytes = 0;
+  for (const auto& record : call.records) bytes += record_user_bytes(record);
+  if (bytes > kQuickBytes) return false;
+  std::shared_ptr<Topic> topic;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(call.topic);
+    if (it == topics_.end()) return false;
+    topic = it->second;
+  }
+  uint32_t count = topic->partition_count();
+  if (call.partition) {
+    auto partition = *call.partition < count ? topic->partition(*call.partition) : nullptr;
+    return partition && partition->append_is_quick();
+  }
+  if (count > kQuickPartitions) return false;
+  for (uint32_t id = 0; id < count; ++id) {
+    auto partition = topic->partition(id);
+    if (!partition || !partition->append_is_quick()) return false;
+  }
+  return true;
+}
+
 void Broker::produce(ProduceCall call, std::function<void(ProduceResult)> done) {
   auto started = std::chrono::steady_clock::now();
   auto fail = [&](absl::Status status, const char* reason) {

@@ -35,6 +35,9 @@ struct BrokerOptions {
   // A produce naming partition p >= the topic's count grows the topic to p+1
   // (below max_partitions) instead of failing with INVALID_ARGUMENT.
   bool produce_grows_partitions = false;
+  // A produce that only appends to the page cache runs on the gRPC thread
+  // that received it instead of queueing for an engine thread.
+  bool inline_produce = true;
   uint64_t segment_bytes = 64u << 20;
   std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};  // 0 = forever
   uint64_t retention_bytes = 0;
@@ -161,6 +164,11 @@ class Broker {
   // Appends on the calling thread; `done` runs there for NONE and on the
   // group-commit thread for FSYNC.
   void produce(ProduceCall call, std::function<void(ProduceResult)> done);
+  // Whether produce(call) would only append to the page cache (a hint, for
+  // running it on the thread that received it rather than queueing it): the
+  // topic exists and needs no growing, the records are small, and no
+  // partition it may write is busy or due a segment roll.
+  bool produce_is_quick(const ProduceCall& call);
 
   // The group, created (with `mode`, LOG when unset) when it does not exist;
   // the topic is auto-created when allowed.

@@ -28,6 +28,10 @@ ConfigMap<BrokerOptions> broker_config() {
       .key("produce_grows_partitions", &O::produce_grows_partitions, "false",
            "Producing to partition p >= the topic's count grows the topic to p+1 (else "
            "INVALID_ARGUMENT)")
+      .key("inline_produce", &O::inline_produce, "true",
+           "A produce that only appends to the page cache (topic exists, batch <= 256 KiB, no "
+           "segment roll due, partition not busy) runs on the gRPC thread that received it, "
+           "skipping the hand-off to an engine thread; false queues every produce")
       .key("segment_bytes", &O::segment_bytes, "67108864",
            "Default segment size; a full segment is sealed and a new one started",
            between<uint64_t>(1024, 1ull << 30))

@@ -306,12 +306,21 @@ grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* co
                                                  const v1::ProduceRequest* request,
                                                  v1::ProduceResponse* response) {
   response->set_sequence(request->sequence());
-  return binding_.unary_async(context, [request, response](Broker& engine, Completion done) {
-    engine.produce(produce_call(*request), [response, done](ProduceResult result) {
+  auto call = std::make_shared<ProduceCall>(produce_call(*request));
+  auto work = [call, response](Broker& engine, Completion done) {
+    engine.produce(std::move(*call), [response, done](ProduceResult result) {
       if (result.ok()) to_proto(*result, response);
       done(result.status());
     });
-  });
+  };
+  // An append to the page cache runs here, on the gRPC thread: the hand-off
+  // to an engine thread was most of a produce's latency. Anything that may
+  // wait (a new topic, a segment roll, a busy partition, a large batch)
+  // still queues for an engine thread.
+  auto engine = binding_.engine();
+  if (engine && engine->produce_is_quick(*call))
+    return binding_.unary_here(context, engine, std::move(work));
+  return binding_.unary_async(context, std::move(work));
 }
 
 // Pipelined produce: the requests of one stream are appended in arrival

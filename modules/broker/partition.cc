@@ -265,6 +265,12 @@ absl::Status Partition::roll() {
   return absl::OkStatus();
 }
 
+bool Partition::append_is_quick() const {
+  std::shared_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || removed_) return false;
+  return segments_.back()->empty() || segments_.back()->size_bytes() < options_.segment_bytes;
+}
+
 absl::StatusOr<AppendResult> Partition::append(const std::vector<Record>& records) {
   if (records.empty()) return absl::InvalidArgumentError("no records to append");
   std::unique_lock lock(mutex_);

@@ -63,6 +63,10 @@ class Partition {
   const std::filesystem::path& directory() const { return directory_; }
 
   absl::StatusOr<AppendResult> append(const std::vector<Record>& records);
+  // Whether an append now would be a write to the page cache and no more:
+  // no append or roll holds the partition and no segment roll (an fsync of
+  // the sealed segment) is due. A hint: it can change right after.
+  bool append_is_quick() const;
   // Makes every append that returned before this call durable; concurrent
   // callers share one fdatasync. Returns the sequence now durable.
   absl::StatusOr<uint64_t> sync();

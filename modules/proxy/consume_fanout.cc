@@ -46,6 +46,7 @@ class ConsumeFanout::Reader final : public grpc::ClientReadReactor<ConsumeRespon
   void start(std::shared_ptr<Reader> self, const ConsumeRequest& request) {
     self_ = self;
     tracked_ = engine_.track(self);
+    if (tracked_ == 0) context_.TryCancel();  // the engine is stopping: end at once
     connection_ = engine_.connection(upstream_->address);
     upstream_->in_flight.fetch_add(1);
     upstream_->calls.fetch_add(1);

@@ -1,17 +1,11 @@
 #include "produce_bytes.h"
 
-#include <grpcpp/client_context.h>
-#include <grpcpp/generic/generic_stub.h>
-
-#include <vector>
-
 #include "telekern/status.h"
 #include "telekern/strings.h"
 
 namespace telekern::proxy {
 namespace {
 
-constexpr char kProduceMethod[] = "/telekern.broker.v1.Broker/Produce";
 // Field 8 (grow_partitions), varint, true: appended to the request, it wins
 // over any earlier value (protobuf keeps the last one).
 constexpr char kGrowPartitions[] = {0x40, 0x01};
@@ -36,8 +30,6 @@ void forward_produce_bytes(ProxyEngine& engine, Clock::time_point deadline,
     std::shared_ptr<ProxyEngine> engine;  // outlives a module stop while the call is out
     std::shared_ptr<Upstream> upstream;
     std::shared_ptr<Connection> connection;
-    grpc::ClientContext context;
-    grpc::ByteBuffer request;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   };
   auto call = std::make_shared<Call>();
@@ -52,25 +44,22 @@ void forward_produce_bytes(ProxyEngine& engine, Clock::time_point deadline,
         str_cat("upstream ", call->upstream->address, ": ", engine.options().max_in_flight,
                 " calls in flight (max_in_flight); retry later or raise it")));
   }
-  std::vector<grpc::Slice> slices;
-  (void)request.Dump(&slices);  // references, not copies
-  slices.emplace_back(kGrowPartitions, sizeof kGrowPartitions);
-  call->request = grpc::ByteBuffer(slices.data(), slices.size());
-  call->context.set_deadline(deadline);
+  LaneProduce produce;
+  produce.request = with_field(request, std::string_view(kGrowPartitions, sizeof kGrowPartitions));
+  produce.client_sequence = route.sequence;
+  produce.response = response;
+  produce.deadline = deadline;
   call->connection = engine.connection(call->upstream->address);
-  call->connection->generic->UnaryCall(
-      &call->context, kProduceMethod, grpc::StubOptions(), &call->request, response,
-      [call, done = std::move(done)](grpc::Status status) {
-        call->upstream->in_flight.fetch_sub(1);
-        call->engine->observe_call(
-            call->upstream->address, "Produce", status.error_code(),
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - call->started)
-                .count());
-        if (status.ok()) return done(absl::OkStatus());
-        done(absl::Status(
-            static_cast<absl::StatusCode>(status.error_code()),
-            str_cat("upstream ", call->upstream->address, ": ", status.error_message())));
-      });
+  produce.done = [call, done = std::move(done)](grpc::Status status) {
+    call->upstream->in_flight.fetch_sub(1);
+    call->engine->observe_call(
+        call->upstream->address, "Produce", status.error_code(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - call->started).count());
+    if (status.ok()) return done(absl::OkStatus());
+    done(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      str_cat("upstream ", call->upstream->address, ": ", status.error_message())));
+  };
+  call->connection->produce->send(std::move(produce));
 }
 
 }  // namespace telekern::proxy

@@ -1,5 +1,6 @@
 // Routing fields of a serialized telekern.broker.v1.ProduceRequest, read
-// without parsing the records: topic (field 1) and partition (field 3). The
+// without parsing the records: topic (field 1), partition (field 3) and
+// sequence (field 5). The
 // proxy routes a produce to an explicit partition by these alone and
 // forwards the bytes (produce_bytes.h). No gRPC or protobuf types here.
 #pragma once
@@ -14,6 +15,7 @@ namespace telekern::proxy {
 struct ProduceRoute {
   std::string topic;
   std::optional<uint32_t> partition;
+  uint64_t sequence = 0;  // field 5, echoed in the answer
 };
 
 namespace wire {
@@ -47,6 +49,7 @@ inline std::optional<ProduceRoute> peek_produce_route(std::string_view bytes) {
       case 0:  // varint
         if (!wire::read_varint(bytes, &value)) return std::nullopt;
         if (field == 3) route.partition = static_cast<uint32_t>(value);
+        if (field == 5) route.sequence = value;
         break;
       case 1:  // 64-bit
         if (bytes.size() < 8) return std::nullopt;

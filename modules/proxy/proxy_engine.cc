@@ -83,6 +83,7 @@ void ProxyEngine::shutdown() {
   std::vector<std::weak_ptr<UpstreamStream>> streams;
   {
     std::lock_guard lock(streams_mutex_);
+    stopping_ = true;
     for (auto& [_, stream] : streams_) streams.push_back(stream);
   }
   for (auto& weak : streams) {
@@ -109,6 +110,7 @@ void ProxyEngine::count_retries(size_t calls) {
 
 uint64_t ProxyEngine::track(std::weak_ptr<UpstreamStream> stream) {
   std::lock_guard lock(streams_mutex_);
+  if (stopping_) return 0;
   uint64_t id = ++next_stream_;
   streams_.emplace(id, std::move(stream));
   return id;
@@ -153,6 +155,7 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
     slot->channel = channels_(address);
     slot->broker = broker::v1::Broker::NewStub(slot->channel);
     slot->generic = std::make_unique<grpc::GenericStub>(slot->channel);
+    slot->produce = std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams);
   }
   return slot;
 }

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "produce_lanes.h"
 #include "proxy_options.h"
 #include "router.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
@@ -31,6 +32,7 @@ struct Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<broker::v1::Broker::Stub> broker;
   std::unique_ptr<grpc::GenericStub> generic;  // Produce forwarded as bytes
+  std::unique_ptr<ProduceLanes> produce;       // over ProduceStream lanes
 };
 
 // An upstream stream call the engine can end (on shutdown, which waits for
@@ -92,6 +94,7 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   owners(const std::string& topic, uint32_t partitions);
 
   // Upstream streams in flight; untrack() from the stream's last callback.
+  // 0 once shutdown() has begun: the stream must not start.
   uint64_t track(std::weak_ptr<UpstreamStream> stream);
   void untrack(uint64_t id);
   size_t tracked_streams();
@@ -119,6 +122,7 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   std::mutex streams_mutex_;
   std::condition_variable streams_ended_;
   std::map<uint64_t, std::weak_ptr<UpstreamStream>> streams_;
+  bool stopping_ = false;  // guarded by streams_mutex_
   uint64_t next_stream_ = 0;
   std::jthread health_thread_;
   std::mutex wake_mutex_;

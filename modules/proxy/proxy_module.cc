@@ -68,6 +68,10 @@ ConfigMap<ProxyOptions> proxy_config() {
       .key("max_in_flight", &O::max_in_flight, "1000",
            "Calls in flight per upstream; more are refused with RESOURCE_EXHAUSTED",
            at_least<uint32_t>(1))
+      .key("produce_streams", &O::produce_streams, "2",
+           "ProduceStream calls per upstream that carry produces to an explicit partition "
+           "(a stream message costs both ends far less than a unary call); 0 = a unary call each",
+           between<uint32_t>(0, 64))
       .key("retry_attempts", &O::retry_attempts, "3",
            "Attempts of an idempotent call (every Broker call but Produce and Consume) per "
            "upstream answering UNAVAILABLE (1 = no retry)",

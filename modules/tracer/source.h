@@ -61,6 +61,14 @@ class TraceSource {
   virtual std::string name() const = 0;
   virtual absl::StatusOr<std::vector<std::string>> list_topics() = 0;
   virtual absl::StatusOr<ScanUnit> plan(const std::string& topic, const ScanLimits& limits) = 0;
+  // Plans several topics; a source that can ask for all of them at once
+  // (kafka: one metadata and one offsets request per broker) overrides it.
+  virtual std::vector<absl::StatusOr<ScanUnit>> plan_topics(const std::vector<std::string>& topics,
+                                                            const ScanLimits& limits) {
+    std::vector<absl::StatusOr<ScanUnit>> plans;
+    for (const auto& topic : topics) plans.push_back(plan(topic, limits));
+    return plans;
+  }
   // True when a unit may hold any subset of a topic's partitions (kafka);
   // otherwise a unit is always a whole topic.
   virtual bool per_partition() const { return false; }
@@ -69,6 +77,16 @@ class TraceSource {
   // single partitions go to the sink; an error return fails the whole unit.
   virtual absl::Status scan(const ScanUnit& unit, const ScanLimits& limits, UnitSink& sink,
                             std::stop_token stop) = 0;
+  // Scans units of different topics together (per_partition sources: one
+  // consumer reads them all); sinks[i] receives units[i]. An error return
+  // fails every unit. By default one after another.
+  virtual absl::Status scan_together(const std::vector<ScanUnit>& units, const ScanLimits& limits,
+                                     const std::vector<UnitSink*>& sinks, std::stop_token stop) {
+    for (size_t i = 0; i < units.size(); ++i) {
+      if (auto status = scan(units[i], limits, *sinks[i], stop); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace telekern::tracer

@@ -14,6 +14,7 @@
 
 #include "matcher.h"
 #include "outputs.h"
+#include "scan_groups.h"
 #include "telekern/proto_time.h"
 #include "telekern/strings.h"
 #include "views.h"
@@ -367,15 +368,16 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
                    parallel));
 
   // Plan every topic; a topic that cannot be planned is listed with its error.
-  std::vector<std::pair<TopicState*, ScanUnit>> units;
-  std::vector<std::pair<TopicState*, ScanUnit>> plans;
-  for (const auto& topic : topics) {
+  std::vector<TopicState*> planned_states;
+  std::vector<ScanUnit> plans;
+  auto planned = (*source)->plan_topics(topics, run.limits);
+  for (size_t i = 0; i < topics.size(); ++i) {
     TopicState& state = run.topics.emplace_back();
-    state.topic = topic;
-    auto plan = (*source)->plan(topic, run.limits);
+    state.topic = topics[i];
+    auto& plan = planned[i];
     if (!plan.ok()) {
       state.error = std::string(plan.status().message());
-      run.note(str_cat("topic ", topic, ": ", state.error));
+      run.note(str_cat("topic ", topics[i], ": ", state.error));
       continue;
     }
     for (const auto& partition : plan->partitions) {
@@ -385,67 +387,75 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
       p.stop = partition.stop;
       p.next = partition.start;
     }
-    plans.push_back({&state, std::move(*plan)});
+    planned_states.push_back(&state);
+    plans.push_back(std::move(*plan));
   }
-  // A source that can split topics (kafka) gets units of several partitions
-  // of one topic: one fetch carries them all, and with fewer topics than
-  // max_parallel each topic is split so every consumer has work.
-  size_t chunks = (*source)->per_partition() && !plans.empty()
-                      ? std::max<size_t>(1, (parallel + plans.size() - 1) / plans.size())
-                      : 1;
-  for (auto& [state, plan] : plans) {
-    size_t pieces = std::min(chunks, std::max<size_t>(plan.partitions.size(), 1));
-    if (pieces <= 1) {
-      units.push_back({state, std::move(plan)});
-      continue;
-    }
-    std::vector<ScanUnit> split(pieces, ScanUnit{plan.topic, {}});
-    for (size_t i = 0; i < plan.partitions.size(); ++i)
-      split[i % pieces].partitions.push_back(plan.partitions[i]);
-    for (auto& unit : split) units.push_back({state, std::move(unit)});
+  // A source that reads any set of partitions with one consumer (kafka) gets
+  // up to max_parallel groups of partitions of several topics, balanced by
+  // records to scan; the others get a group per topic.
+  std::vector<ScanGroup> groups;
+  if ((*source)->per_partition()) {
+    groups = group_partitions(plans, parallel);
+  } else {
+    for (size_t i = 0; i < plans.size(); ++i) groups.push_back({{i}, {std::move(plans[i])}});
   }
+  for (const auto& group : groups) {
+    for (size_t plan : group.plan_index) planned_states[plan]->units_left++;
+  }
+  run.note(str_cat("planned ", plans.size(), " topics into ", groups.size(), " scan groups"));
 
-  for (auto& [state, unit] : units) state->units_left++;
-
-  // Scan up to `parallel` units at once.
-  std::atomic<size_t> next_unit{0};
-  std::atomic<size_t> units_done{0};
+  // Scan up to `parallel` groups at once.
+  std::atomic<size_t> next_group{0};
+  std::atomic<size_t> groups_done{0};
   std::stop_source cancel;
   std::stop_callback forward(stop, [&cancel] { cancel.request_stop(); });
   std::mutex wake_mutex;
   std::condition_variable wake;
   auto worker = [&] {
     for (;;) {
-      size_t index = next_unit++;
-      if (index >= units.size() || cancel.stop_requested()) break;
-      auto& [topic, unit] = units[index];
-      RunSink sink(run, *topic);
-      auto status = (*source)->scan(unit, run.limits, sink, cancel.get_token());
-      if (!status.ok()) {
-        for (const auto& partition : unit.partitions)
-          topic->partition(partition.partition).set_error(std::string(status.message()));
-        if (unit.partitions.empty()) {
+      size_t index = next_group++;
+      if (index >= groups.size() || cancel.stop_requested()) break;
+      const ScanGroup& group = groups[index];
+      std::vector<std::unique_ptr<RunSink>> sinks;
+      std::vector<UnitSink*> sink_pointers;
+      for (size_t plan : group.plan_index) {
+        sinks.push_back(std::make_unique<RunSink>(run, *planned_states[plan]));
+        sink_pointers.push_back(sinks.back().get());
+      }
+      auto status =
+          group.units.size() == 1
+              ? (*source)->scan(group.units[0], run.limits, *sink_pointers[0], cancel.get_token())
+              : (*source)->scan_together(group.units, run.limits, sink_pointers,
+                                         cancel.get_token());
+      for (size_t u = 0; u < group.units.size(); ++u) {
+        TopicState* topic = planned_states[group.plan_index[u]];
+        const ScanUnit& unit = group.units[u];
+        if (!status.ok()) {
+          for (const auto& partition : unit.partitions)
+            topic->partition(partition.partition).set_error(std::string(status.message()));
+          if (unit.partitions.empty()) {
+            std::lock_guard lock(topic->mutex);
+            topic->error = std::string(status.message());
+          }
+          run.note(str_cat("topic ", unit.topic, ": ", status.message()));
+        }
+        {
           std::lock_guard lock(topic->mutex);
-          topic->error = std::string(status.message());
+          for (auto& [id, partition] : topic->partitions) {
+            bool in_unit = unit.partitions.empty() ||
+                           std::any_of(unit.partitions.begin(), unit.partitions.end(),
+                                       [id = id](const auto& p) { return p.partition == id; });
+            if (in_unit) partition->done = true;
+          }
         }
-        run.note(str_cat("topic ", unit.topic, ": ", status.message()));
+        topic->units_left--;
       }
-      {
-        std::lock_guard lock(topic->mutex);
-        for (auto& [id, partition] : topic->partitions) {
-          bool in_unit = unit.partitions.empty() ||
-                         std::any_of(unit.partitions.begin(), unit.partitions.end(),
-                                     [id = id](const auto& p) { return p.partition == id; });
-          if (in_unit) partition->done = true;
-        }
-      }
-      topic->units_left--;
-      units_done++;
+      groups_done++;
       wake.notify_all();
     }
   };
   std::vector<std::jthread> workers;
-  for (uint32_t i = 0; i < std::min<size_t>(parallel, std::max<size_t>(units.size(), 1)); ++i)
+  for (uint32_t i = 0; i < std::min<size_t>(parallel, std::max<size_t>(groups.size(), 1)); ++i)
     workers.emplace_back(worker);
 
   // Report while they run: changed partitions and new events.
@@ -476,8 +486,8 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
       }
     }
     for (auto& topic : run.topics) *progress.add_topics() = topic_bar(topic);
-    progress.set_units_done(static_cast<uint32_t>(units_done.load()));
-    progress.set_units_total(static_cast<uint32_t>(units.size()));
+    progress.set_units_done(static_cast<uint32_t>(groups_done.load()));
+    progress.set_units_total(static_cast<uint32_t>(groups.size()));
     progress.set_scanned(scanned);
     progress.set_matched(matched);
     if (!request.no_events()) {
@@ -494,10 +504,10 @@ absl::StatusOr<v1::Summary> TraceEngine::trace(const v1::TraceDeviceRequest& req
     }
     return observer.progress(progress);
   };
-  while (units_done.load() < units.size()) {
+  while (groups_done.load() < groups.size()) {
     std::unique_lock lock(wake_mutex);
     wake.wait_for(lock, options_.progress_interval,
-                  [&] { return units_done.load() >= units.size(); });
+                  [&] { return groups_done.load() >= groups.size(); });
     lock.unlock();
     if (!receiver_gone && !report(false)) {
       receiver_gone = true;

@@ -58,15 +58,34 @@ ConfigMap<TracerOptions> tracer_config() {
       .key("kafka.ssl_key_location", &O::kafka_ssl_key_location, "", "PEM client private key")
       .secret("kafka.ssl_key_password", &O::kafka_ssl_key_password,
               "Password of an encrypted client key")
+      .key("kafka.fetch_max_bytes", &O::kafka_fetch_max_bytes, "52428800",
+           "Most bytes one fetch response carries (librdkafka's fetch.max.bytes)",
+           between<uint32_t>(1024, 2147483135))
+      .key("kafka.max_partition_fetch_bytes", &O::kafka_max_partition_fetch_bytes, "8388608",
+           "Most bytes per partition in one fetch (max.partition.fetch.bytes; librdkafka's "
+           "default is 1 MiB, a scan wants full fetches)",
+           between<uint32_t>(1, 1000000000))
+      .key("kafka.fetch_wait_max_ms", &O::kafka_fetch_wait_max_ms, "10",
+           "How long a broker may hold a fetch that found nothing (fetch.wait.max.ms; "
+           "librdkafka's default is 500: a trace knows where each partition ends)",
+           between<uint32_t>(0, 300000))
+      .key("kafka.batch_scan", &O::kafka_batch_scan, "true",
+           "Read record batches straight from the partition leaders (plaintext, "
+           "read_uncommitted; none, gzip, lz4 or zstd batches) and match in them; false = every "
+           "record through librdkafka's consumer")
+      .key("kafka.queued_max_messages_kbytes", &O::kafka_queued_max_messages_kbytes, "131072",
+           "KiB of fetched records a consumer may hold ahead of the scan "
+           "(queued.max.messages.kbytes)",
+           between<uint32_t>(1, 2097151))
       .key("broker_address", &O::broker_address, "",
            "host:port of a telekernd serving telekern.broker.v1.Broker; empty = this daemon's "
            "broker module")
       .key("max_age", &O::max_age, "192h",
            "Oldest event looked at when a request gives no max_age (--max-age; 0 = all history)")
-      .key(
-          "max_parallel", &O::max_parallel, "4",
-          "Partitions (kafka) or topics scanned at once when a request gives none (--max-parallel)",
-          between<uint32_t>(1, 256))
+      .key("max_parallel", &O::max_parallel, "4",
+           "Consumers (kafka: each reads a balanced share of the partitions of every topic) or "
+           "topics scanned at once when a request gives none (--max-parallel)",
+           between<uint32_t>(1, 256))
       .key("timeout", &O::timeout, "15s",
            "Consumer inactivity timeout when a request gives none (--timeout)", positive_duration())
       .key("request_timeout", &O::request_timeout, "10s",
@@ -214,6 +233,7 @@ class TracerModule final : public ConfiguredModule<TracerOptions> {
           kafka.properties = std::move(*security);
           kafka.properties.insert(kafka.properties.end(), o.kafka_properties.begin(),
                                   o.kafka_properties.end());
+          kafka.fetch = o.kafka_fetch();
           kafka.request_timeout = o.request_timeout;
           kafka.read_committed = limits.read_committed;
           auto source = KafkaSource::create(std::move(kafka));

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "kafka_fetch_options.h"
 #include "telekern/kafka_security.h"
 
 namespace telekern::tracer {
@@ -26,6 +27,12 @@ struct TracerOptions {
   std::string kafka_ssl_certificate_location;
   std::string kafka_ssl_key_location;
   std::string kafka_ssl_key_password;
+  // kafka.fetch_*: how a trace's consumers fetch (see KafkaFetchOptions).
+  uint32_t kafka_fetch_max_bytes = 52428800;
+  uint32_t kafka_max_partition_fetch_bytes = 8388608;
+  uint32_t kafka_fetch_wait_max_ms = 10;
+  uint32_t kafka_queued_max_messages_kbytes = 131072;
+  bool kafka_batch_scan = true;
   std::string broker_address;  // empty: the broker module of this daemon
   std::chrono::milliseconds max_age{192LL * 3600 * 1000};
   uint32_t max_parallel = 4;
@@ -47,6 +54,14 @@ struct TracerOptions {
   std::string ssh_known_hosts;  // default <data_dir>/ssh/known_hosts
   std::string ssh_key_dir;      // default <data_dir>/ssh
   std::string ssh_password_env = "TELEKERN_TRACER_SSH_PASSWORD";
+
+  KafkaFetchOptions kafka_fetch() const {
+    return {.fetch_max_bytes = static_cast<int>(kafka_fetch_max_bytes),
+            .max_partition_fetch_bytes = static_cast<int>(kafka_max_partition_fetch_bytes),
+            .fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms),
+            .queued_max_messages_kbytes = static_cast<int>(kafka_queued_max_messages_kbytes),
+            .batch_scan = kafka_batch_scan};
+  }
 
   KafkaSecurity kafka_security() const {
     return {.protocol = kafka_security_protocol,

@@ -16,6 +16,7 @@
 // [most sealed segments for the restart case, 0 skips it]
 // [most partitions for the scale curve, 0 skips it]
 // [most open Consume streams, 0 skips them].
+// BROKER_BENCH_SET="key=value,..." adds broker settings (A/B runs).
 #include <grpcpp/create_channel.h>
 #include <hiredis/hiredis.h>
 
@@ -702,6 +703,30 @@ void scale_point(const std::filesystem::path& data_dir, int partitions) {
   std::fflush(stdout);
 }
 
+// The broker daemon of the throughput and latency rounds: module defaults,
+// plus `key: value` settings from BROKER_BENCH_SET ("inline_produce=false,
+// segment_bytes=1048576") for A/B runs.
+TelekerndOptions bench_broker_options() {
+  TelekerndOptions options{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                           .load = {"broker"}};
+  if (const char* set = std::getenv("BROKER_BENCH_SET"); set && *set) {
+    options.config_yaml = "modules:\n  broker:\n";
+    std::string settings = set;
+    for (size_t start = 0; start <= settings.size();) {
+      size_t comma = settings.find(',', start);
+      if (comma == std::string::npos) comma = settings.size();
+      std::string item = settings.substr(start, comma - start);
+      if (auto equals = item.find('='); equals != std::string::npos) {
+        options.config_yaml +=
+            "    " + item.substr(0, equals) + ": " + item.substr(equals + 1) + "\n";
+      }
+      start = comma + 1;
+    }
+    std::printf("broker settings from BROKER_BENCH_SET: %s\n", set);
+  }
+  return options;
+}
+
 // `count` open Consume streams: 1% read "streams-active" (a group each) while
 // 1,000 records/s flow to it for 3 s, the rest wait on "streams-idle".
 void streams_point(int count) {
@@ -819,8 +844,7 @@ int main(int argc, char** argv) {
   int most_streams = argc > 5 ? std::atoi(argv[5]) : 10000;
   if (batches < 0) {
     // Only the end-to-end latency rounds (for profiling the wake-up path).
-    Telekernd daemon(
-        {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+    Telekernd daemon(bench_broker_options());
     RedisServer everysec({.appendonly = "yes", .appendfsync = "everysec"});
     if (!daemon.ready() || !everysec.ready()) {
       std::fprintf(stderr, "telekernd or redis-server did not start:\n%s\n", daemon.log().c_str());
@@ -830,8 +854,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (batches > 0) {
-    Telekernd daemon(
-        {.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules", .load = {"broker"}});
+    Telekernd daemon(bench_broker_options());
     if (!daemon.ready()) {
       std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
       return 1;

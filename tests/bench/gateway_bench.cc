@@ -4,7 +4,10 @@
 // against native gRPC to the same kernel. Targets run one at a time, once per
 // round in a rotated order; ratios are medians over the rounds with their
 // spread. Prints calls/s and ratios (gateway target >= 0.80 of bare).
-// Arguments: [callers per target] [ms per target] [rounds].
+// Also prints, per target, context switches and CPU microseconds per call
+// over every thread of the process (and by thread name with `threads`).
+// Arguments: [callers per target] [ms per target] [rounds] [threads]; with
+// TELEKERN_BENCH_ONLY=TEXT only targets whose label holds TEXT run (profiling).
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -18,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "kernel/auth/call_gate.h"
 #include "kernel/http_endpoint.h"
 #include "kernel/kernel_config.h"
 #include "kernel/kernel_service.h"
@@ -25,6 +29,7 @@
 #include "telekern/log.h"
 #include "telekern/testing/v1/ping.grpc.pb.h"
 #include "tests/bench/bench_kernel.h"
+#include "tests/bench/thread_census.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -36,13 +41,32 @@ namespace tv1 = telekern::testing::v1;
 // One caller's loop: returns whether a call succeeded.
 using CallerFactory = std::function<std::function<bool(uint64_t)>()>;
 
+// The threads' work while calls ran, summed over rounds, and the calls made.
+struct Census {
+  std::map<std::string, bench::ThreadCounts> by_name;
+  uint64_t calls = 0;
+  void add(const std::map<std::string, bench::ThreadCounts>& delta, uint64_t more_calls) {
+    calls += more_calls;
+    for (const auto& [name, counts] : delta) {
+      auto& sum = by_name[name];
+      sum.name = name;
+      sum.switches += counts.switches;
+      sum.voluntary += counts.voluntary;
+      sum.cpu_ns += counts.cpu_ns;
+    }
+  }
+};
+
 double drive(const CallerFactory& make_caller, int threads, std::chrono::milliseconds duration,
-             uint64_t* failures) {
+             uint64_t* failures, Census* census = nullptr) {
   std::atomic<uint64_t> calls{0}, failed{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
+  auto before = bench::ThreadCensus::take();
+  uint64_t calls_before = 0;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
+      pthread_setname_np(pthread_self(), "bench-caller");
       auto call = make_caller();
       uint64_t sequence = 0;
       while (!stop.load(std::memory_order_relaxed)) {
@@ -55,6 +79,9 @@ double drive(const CallerFactory& make_caller, int threads, std::chrono::millise
     });
   }
   std::this_thread::sleep_for(duration);
+  if (census)
+    census->add(bench::ThreadCensus::delta(before, bench::ThreadCensus::take()),
+                calls.load() + failed.load() - calls_before);
   stop = true;
   for (auto& worker : workers) worker.join();
   *failures += failed;
@@ -117,8 +144,13 @@ int main(int argc, char** argv) {
   HttpEndpoint endpoint(
       metrics, HttpHandlers{[](bool) { return std::string("{}"); },
                             [](std::string*) { return true; }, nullptr, [] { return true; }});
+  // As telekernd wires it: credentials checked before the body is parsed,
+  // then again by the call gate; no rate limits (they would cap the bench).
   endpoint.enable_gateway(
-      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); }},
+      {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
+       [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
+         return auth::check_credentials(*kernel.authenticator, api_key, authorization, path);
+       }},
       {.per_credential = {}, .per_address = {}});
   if (auto status = endpoint.start("127.0.0.1:0"); !status.ok()) {
     std::cerr << status << "\n";
@@ -130,6 +162,7 @@ int main(int argc, char** argv) {
     CallerFactory caller;
     std::vector<double> rates;
     uint64_t failures = 0;
+    Census census;
   };
   const std::string grpc_address = "127.0.0.1:" + std::to_string(manager.port());
   std::vector<Target> targets = {
@@ -151,13 +184,19 @@ int main(int argc, char** argv) {
          });
        }},
   };
+  if (const char* only = std::getenv("TELEKERN_BENCH_ONLY"); only != nullptr && *only != 0) {
+    std::erase_if(targets, [&](const Target& target) {
+      return std::string_view(target.label).find(only) == std::string_view::npos;
+    });
+  }
   uint64_t warmup_failures = 0;
   for (auto& target : targets) drive(target.caller, threads, duration / 10, &warmup_failures);
   auto slice = duration / rounds;
   for (int round = 0; round < rounds; ++round) {
     for (size_t i = 0; i < targets.size(); ++i) {
       auto& target = targets[(i + round) % targets.size()];
-      target.rates.push_back(drive(target.caller, threads, slice, &target.failures));
+      target.rates.push_back(
+          drive(target.caller, threads, slice, &target.failures, &target.census));
     }
   }
   std::printf("unary no-op, %d closed-loop callers, %d rounds of %lld ms per target\n", threads,
@@ -168,6 +207,24 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(target.failures));
     failures += target.failures;
   }
+  bool by_thread = argc > 4 && std::string(argv[4]) == "threads";
+  for (const auto& target : targets) {
+    uint64_t switches = 0, cpu_ns = 0;
+    for (const auto& [name, counts] : target.census.by_name) {
+      switches += counts.switches;
+      cpu_ns += counts.cpu_ns;
+    }
+    double calls = std::max<double>(1, static_cast<double>(target.census.calls));
+    std::printf("  %-34s: %5.1f context switches, %6.1f us CPU per call (all threads)\n",
+                target.label, switches / calls, cpu_ns / calls / 1000);
+    if (!by_thread) continue;
+    for (const auto& [name, counts] : target.census.by_name) {
+      if (counts.switches / calls < 0.05 && counts.cpu_ns / calls < 500) continue;
+      std::printf("      %-16s %5.2f switches (%5.2f voluntary) %6.1f us CPU per call\n",
+                  name.c_str(), counts.switches / calls, counts.voluntary / calls,
+                  counts.cpu_ns / calls / 1000);
+    }
+  }
   auto ratio = [&](size_t a, size_t b, const char* label, const char* note) {
     std::vector<double> ratios;
     for (int round = 0; round < rounds; ++round) {
@@ -177,8 +234,10 @@ int main(int argc, char** argv) {
     std::printf("  ratio %-28s: %5.2f median (%.2f-%.2f over rounds)%s\n", label, median(ratios),
                 *low, *high, note);
   };
-  ratio(1, 0, "gateway / bare httplib", "  target >= 0.80");
-  ratio(1, 2, "gateway / native gRPC", "");
+  if (targets.size() == 3) {
+    ratio(1, 0, "gateway / bare httplib", "  target >= 0.80");
+    ratio(1, 2, "gateway / native gRPC", "");
+  }
   endpoint.stop();
   bare.stop();
   bare_thread.join();

@@ -1,6 +1,8 @@
 // Two figures for the proxy module, each beside its peer from the same run:
 //  1. produce throughput through a proxy telekernd in front of one broker
-//     telekernd vs the same client straight to that broker (target >= 0.85);
+//     telekernd vs the same client straight to that broker (target >= 0.85),
+//     and through a second proxy forwarding each produce as a unary call
+//     (produce_streams: 0) to show what the stream lanes bring;
 //  2. placement lookups per second on one core: the ring (150 virtual nodes)
 //     and the Maglev table vs jump consistent hash (Lamping & Veach), the
 //     usual baseline (target >= 10 M/s).
@@ -167,43 +169,59 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "broker telekernd did not start:\n%s\n", broker.log().c_str());
     return 1;
   }
-  testing::TelekerndOptions proxy_options;
-  proxy_options.modules_dir = broker_options.modules_dir;
-  proxy_options.load = {"proxy"};
-  proxy_options.config_yaml =
-      "modules:\n  proxy:\n    upstreams: [" + broker.grpc_address() + "]\n";
-  testing::Telekernd proxy(proxy_options);
-  if (!proxy.ready()) {
-    std::fprintf(stderr, "proxy telekernd did not start:\n%s\n", proxy.log().c_str());
-    return 1;
-  }
-  uint64_t failures = 0;
-  produce_rate(proxy.grpc_address(), callers, 300ms, &failures);  // warm up both paths
-  failures = 0;
-  std::vector<double> direct, proxied, ratios;
-  for (int round = 0; round < rounds; ++round) {
-    double d = 0, p = 0;
-    if (round % 2 == 0) {
-      d = produce_rate(broker.grpc_address(), callers, slice, &failures);
-      p = produce_rate(proxy.grpc_address(), callers, slice, &failures);
-    } else {
-      p = produce_rate(proxy.grpc_address(), callers, slice, &failures);
-      d = produce_rate(broker.grpc_address(), callers, slice, &failures);
+  // Two proxies in front of the same broker: the module's defaults (produces
+  // over ProduceStream lanes) and unary forwarding (produce_streams: 0).
+  auto start_proxy = [&](const std::string& extra) {
+    testing::TelekerndOptions options;
+    options.modules_dir = broker_options.modules_dir;
+    options.load = {"proxy"};
+    options.config_yaml =
+        "modules:\n  proxy:\n    upstreams: [" + broker.grpc_address() + "]\n" + extra;
+    return std::make_unique<testing::Telekernd>(options);
+  };
+  auto proxy = start_proxy("");
+  auto unary_proxy = start_proxy("    produce_streams: 0\n");
+  for (auto* daemon : {proxy.get(), unary_proxy.get()}) {
+    if (!daemon->ready()) {
+      std::fprintf(stderr, "proxy telekernd did not start:\n%s\n", daemon->log().c_str());
+      return 1;
     }
-    direct.push_back(d);
-    proxied.push_back(p);
-    ratios.push_back(p / d);
   }
-  auto [low, high] = spread(ratios);
+  struct Target {
+    const char* label;
+    std::string address;
+    std::vector<double> rates;
+  };
+  std::vector<Target> targets = {
+      {"direct to the broker", broker.grpc_address(), {}},
+      {"through the proxy", proxy->grpc_address(), {}},
+      {"through the proxy, unary forwarding", unary_proxy->grpc_address(), {}},
+  };
+  uint64_t failures = 0;
+  for (auto& target : targets) produce_rate(target.address, callers, 300ms, &failures);  // warm up
+  failures = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      auto& target = targets[(i + round) % targets.size()];
+      target.rates.push_back(produce_rate(target.address, callers, slice, &failures));
+    }
+  }
   std::printf(
       "produce, batches of 100 x 100-byte records (DURABILITY_NONE), %d closed-loop callers, %d "
       "rounds of %lld ms per target\n",
       callers, rounds, static_cast<long long>(slice.count()));
-  std::printf("  direct to the broker               : %9.0f records/s\n", median(direct));
-  std::printf("  through the proxy                  : %9.0f records/s (%llu failed calls)\n",
-              median(proxied), static_cast<unsigned long long>(failures));
-  std::printf(
-      "  ratio proxy / direct               : %5.2f median (%.2f-%.2f over rounds; target 0.85)\n",
-      median(ratios), low, high);
-  return 0;
+  for (const auto& target : targets) {
+    std::printf("  %-36s: %9.0f records/s\n", target.label, median(target.rates));
+  }
+  auto ratio = [&](size_t a, size_t b, const char* label, const char* note) {
+    std::vector<double> ratios;
+    for (int r = 0; r < rounds; ++r) ratios.push_back(targets[a].rates[r] / targets[b].rates[r]);
+    auto [low, high] = spread(ratios);
+    std::printf("  ratio %-30s: %5.2f median (%.2f-%.2f over rounds)%s\n", label, median(ratios),
+                low, high, note);
+  };
+  ratio(1, 0, "proxy / direct", "; target 0.85");
+  ratio(2, 0, "unary forwarding / direct", "");
+  std::printf("  failed calls: %llu\n", static_cast<unsigned long long>(failures));
+  return failures == 0 ? 0 : 1;
 }

@@ -38,4 +38,9 @@ void KafkaMockCluster::set_broker_down(int broker_id, bool down) {
   }
 }
 
+void KafkaMockCluster::set_partition_leader(const std::string& topic, int partition,
+                                            int broker_id) {
+  rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker_id);
+}
+
 }  // namespace telekern::testing

@@ -23,6 +23,8 @@ class KafkaMockCluster {
   std::string bootstraps() const;
   void create_topic(const std::string& topic, int partitions, int replication = 1);
   void set_broker_down(int broker_id, bool down);
+  // Moves the leadership of a partition (clients asking the old leader get NOT_LEADER).
+  void set_partition_leader(const std::string& topic, int partition, int broker_id);
 
  private:
   rd_kafka_s* host_ = nullptr;  // the client handle that owns the mock cluster

@@ -14,6 +14,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
@@ -184,6 +186,101 @@ TEST_F(ProxyTest, ProducesAndConsumesThroughTheProxyWithEachPartitionOnItsOwner)
     previous = static_cast<int64_t>(record.offset());
   }
   EXPECT_EQ(last.size(), 8u);
+}
+
+// Produces to an explicit partition travel to the owners over the proxy's
+// ProduceStream lanes, not as unary calls: each client still gets its own
+// sequence back, a broker's refusal of one produce is that client's status
+// (the lane stays open), and concurrent produces are all acknowledged once.
+TEST_F(ProxyTest, ProducesTravelOverStreamLanesWithTheirOwnSequenceAndErrors) {
+  // Unary Produce calls the brokers answered, by the kernel's RPC metrics.
+  auto unary_produces = [&] {
+    uint64_t total = 0;
+    for (auto& broker : *brokers_) {
+      auto [code, metrics] = broker.daemon->http_get("/metrics");
+      EXPECT_EQ(code, 200);
+      std::istringstream lines(metrics);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("telekern_rpc_requests_total{", 0) == 0 &&
+            line.find("method=\"Produce\"") != std::string::npos) {
+          total += std::stoull(line.substr(line.rfind(' ') + 1));
+        }
+      }
+    }
+    return total;
+  };
+  Client client(*proxy_);
+  ASSERT_TRUE(client.create("lanes", 6).ok());
+  uint64_t unary_before = unary_produces();
+  auto stub = bv1::Broker::NewStub(proxy_->channel());
+  for (uint32_t p = 0; p < 6; ++p) {
+    bv1::ProduceRequest request;
+    request.set_topic("lanes");
+    request.set_partition(p);
+    request.set_sequence(1000 + p);
+    request.add_records()->set_value("a");
+    request.add_records()->set_value("b");
+    bv1::ProduceResponse response;
+    auto status = stub->Produce(context().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.sequence(), 1000u + p);
+    EXPECT_EQ(response.error_code(), 0);
+    ASSERT_EQ(response.appends_size(), 1);
+    EXPECT_EQ(response.appends(0).partition(), p);
+    EXPECT_EQ(response.appends(0).first_offset(), 0u);
+    EXPECT_EQ(response.appends(0).count(), 2u);
+  }
+
+  // The broker refuses a record over max_record_bytes (1 MiB by default) with
+  // RESOURCE_EXHAUSTED, as it answers a direct produce.
+  bv1::ProduceRequest oversized;
+  oversized.set_topic("lanes");
+  oversized.set_partition(2);
+  oversized.add_records()->set_value(std::string((1 << 20) + 1, 'x'));
+  bv1::ProduceResponse refused;
+  auto status = stub->Produce(context().get(), oversized, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_record_bytes"), std::string::npos)
+      << status.error_message();
+
+  // Concurrent produces: each acknowledged once, at its own offsets.
+  constexpr int kThreads = 8, kEach = 25;
+  std::mutex mutex;
+  std::map<uint32_t, std::set<uint64_t>> offsets;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto own = bv1::Broker::NewStub(proxy_->channel());
+      for (int i = 0; i < kEach; ++i) {
+        bv1::ProduceRequest request;
+        request.set_topic("lanes");
+        request.set_partition(static_cast<uint32_t>((t + i) % 6));
+        request.set_sequence(static_cast<uint64_t>(t * kEach + i));
+        request.add_records()->set_value("c");
+        bv1::ProduceResponse response;
+        auto status = own->Produce(context().get(), request, &response);
+        if (!status.ok() || response.sequence() != request.sequence() ||
+            response.appends_size() != 1) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard lock(mutex);
+        offsets[request.partition()].insert(response.appends(0).first_offset());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failed.load(), 0);
+  size_t acknowledged = 0;
+  for (uint32_t p = 0; p < 6; ++p) {
+    acknowledged += offsets[p].size();
+    uint64_t stored_end = 0;
+    for (auto& broker : *brokers_) stored_end += stored(broker.address, "lanes", p);
+    EXPECT_EQ(stored_end, 2 + offsets[p].size()) << "partition " << p;
+  }
+  EXPECT_EQ(acknowledged, static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(unary_produces(), unary_before) << "produces went as unary calls, not over lanes";
 }
 
 // telekern::stream works unchanged against the proxy (telekern:// transport).

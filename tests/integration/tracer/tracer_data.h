@@ -90,11 +90,14 @@ inline std::vector<ProducedRecord> make_records(const std::vector<TopicSpec>& to
   return out;
 }
 
-// Produces `records` to `brokers`, filling in their offsets; false on a failure.
-inline bool produce(const std::string& brokers, std::vector<ProducedRecord>& records) {
+// Produces `records` to `brokers` (batches compressed with `compression`:
+// none, gzip, snappy, lz4 or zstd), filling in their offsets; false on a failure.
+inline bool produce(const std::string& brokers, std::vector<ProducedRecord>& records,
+                    const char* compression = "none") {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), error, sizeof error);
+  rd_kafka_conf_set(conf, "compression.codec", compression, error, sizeof error);
   rd_kafka_conf_set(conf, "linger.ms", "5", error, sizeof error);
   rd_kafka_conf_set(conf, "log_level", "3", error, sizeof error);
   rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* message, void*) {

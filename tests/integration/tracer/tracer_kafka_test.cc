@@ -69,6 +69,7 @@ class TracerKafkaTest : public ::testing::Test {
           kafka.brokers =
               request.kafka_brokers().empty() ? cluster_->bootstraps() : request.kafka_brokers();
           kafka.read_committed = limits.read_committed;
+          kafka.fetch.batch_scan = batch_scan_;
           auto source = KafkaSource::create(kafka);
           if (!source.ok()) return source.status();
           return std::unique_ptr<TraceSource>(std::move(*source));
@@ -101,6 +102,7 @@ class TracerKafkaTest : public ::testing::Test {
 
   static telekern::testing::KafkaMockCluster* cluster_;
   static std::vector<testing::ProducedRecord>* records_;
+  static inline bool batch_scan_ = true;
   telekern::testing::TempDir dir_;
   std::unique_ptr<TraceEngine> engine_;
 };
@@ -152,6 +154,43 @@ TEST_F(TracerKafkaTest, FindsExactlyTheRecordsHoldingTheIdAndCoversEveryPartitio
                             .c_str()),
             0);
   EXPECT_TRUE(std::filesystem::exists(dir / "trace.log"));
+}
+
+TEST_F(TracerKafkaTest, AnyNumberOfConsumersFindsTheSameEventsAndCoversEveryPartition) {
+  // max_parallel 1: one consumer reads all 17 partitions of the 5 topics;
+  // 3: each reads a share of several topics; 32: one partition each.
+  auto expected = testing::containing(*records_, testing::kDevice);
+  for (uint32_t parallel : {1u, 3u, 32u}) {
+    auto req = request();
+    req.set_max_parallel(parallel);
+    req.set_no_graphs(true);
+    Collect collect;
+    auto summary = engine_->trace(req, collect, {});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ(collect.streamed, expected) << "max_parallel " << parallel;
+    EXPECT_EQ(summary->scanned(), records_->size()) << "max_parallel " << parallel;
+    EXPECT_TRUE(summary->complete()) << summary->DebugString();
+    EXPECT_EQ(collect.last.units_total(), std::min(parallel, 17u));
+    for (const auto& partition : summary->partitions())
+      EXPECT_EQ(partition.end_offset(), partition.stop_offset()) << partition.DebugString();
+  }
+}
+
+TEST_F(TracerKafkaTest, WithoutTheBatchScanLibrdkafkaFindsTheSameEvents) {
+  batch_scan_ = false;
+  auto expected = testing::containing(*records_, testing::kDevice);
+  for (uint32_t parallel : {1u, 4u}) {
+    auto req = request();
+    req.set_max_parallel(parallel);
+    req.set_no_graphs(true);
+    Collect collect;
+    auto summary = engine_->trace(req, collect, {});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ(collect.streamed, expected) << "max_parallel " << parallel;
+    EXPECT_EQ(summary->scanned(), records_->size());
+    EXPECT_TRUE(summary->complete()) << summary->DebugString();
+  }
+  batch_scan_ = true;
 }
 
 TEST_F(TracerKafkaTest, JsonFieldMatchSkipsIdsSharingThePrefix) {

@@ -1,7 +1,8 @@
 // The broker engine as a whole (Broker::open on a data dir, stopped and
 // reopened like a restart): dead-letter history across a restart, the
 // record-size limit counting what the producer sent, produce to a partition
-// the topic does not have, and the inline step scope consumers are woken in.
+// the topic does not have, when a produce may run on the receiving thread,
+// and the inline step scope consumers are woken in.
 #include <gtest/gtest.h>
 
 #include <future>
@@ -182,6 +183,45 @@ TEST_F(BrokerEngineTest, ProduceToAMissingPartitionFailsUnlessGrowingIsConfigure
   EXPECT_EQ(beyond.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(beyond.status().message().find("max_partitions=8"), std::string::npos)
       << beyond.status();
+}
+
+// A produce runs on the receiving gRPC thread only when it just appends to the
+// page cache: an existing topic, a small batch, partitions that exist and are
+// not due a segment roll (which fsyncs the sealed segment); and never with
+// inline_produce off.
+TEST_F(BrokerEngineTest, ProduceIsQuickOnlyWhenItJustAppends) {
+  auto options = test_options();
+  options.segment_bytes = 4096;
+  auto broker = open(options);
+  ASSERT_TRUE(broker);
+  auto call = [](const std::string& topic, size_t bytes, std::optional<uint32_t> partition) {
+    ProduceCall call;
+    call.topic = topic;
+    call.records.push_back({.value = std::string(bytes, 'v')});
+    call.partition = partition;
+    return call;
+  };
+  EXPECT_FALSE(broker->produce_is_quick(call("fresh", 100, 0))) << "a new topic is created";
+  ASSERT_TRUE(broker->create_topic("fresh", {.partitions = 2}).ok());
+  EXPECT_TRUE(broker->produce_is_quick(call("fresh", 100, 0)));
+  EXPECT_TRUE(broker->produce_is_quick(call("fresh", 100, std::nullopt)));
+  EXPECT_FALSE(broker->produce_is_quick(call("fresh", 100, 2))) << "partition 2 does not exist";
+  EXPECT_FALSE(broker->produce_is_quick(call("fresh", 300 * 1024, 0))) << "a large batch";
+
+  // Fill partition 1's segment: its next append rolls (fsyncs) and is not quick.
+  ASSERT_TRUE(produce_value(*broker, "fresh", std::string(5000, 'x'), 1).ok());
+  EXPECT_FALSE(broker->produce_is_quick(call("fresh", 100, 1)));
+  EXPECT_FALSE(broker->produce_is_quick(call("fresh", 100, std::nullopt)))
+      << "round-robin may write partition 1";
+  EXPECT_TRUE(broker->produce_is_quick(call("fresh", 100, 0)));
+  ASSERT_TRUE(produce_value(*broker, "fresh", "y", 1).ok());  // rolled
+  EXPECT_TRUE(broker->produce_is_quick(call("fresh", 100, 1)));
+  broker->shutdown();
+
+  options.inline_produce = false;
+  auto queued = open(options);
+  ASSERT_TRUE(queued);
+  EXPECT_FALSE(queued->produce_is_quick(call("fresh", 100, 0)));
 }
 
 // The scope takes the first step handed to it and runs it when it ends; a

@@ -118,6 +118,19 @@ class EngineBinding {
     return reactor;
   }
 
+  // Like unary_async(), but runs `work` on the gRPC thread that received the
+  // call, skipping the hand-off to an engine thread (its wake-up is most of a
+  // fast call's latency). Only for work that does not wait: no I/O beyond a
+  // page-cache write, no lock held across I/O; the caller checks that first
+  // and uses unary_async() otherwise.
+  template <typename Work>
+  requires std::invocable<Work&, Engine&, Completion> grpc::ServerUnaryReactor* unary_here(
+      grpc::CallbackServerContext* context, const std::shared_ptr<Engine>& engine, Work work) {
+    auto* reactor = context->DefaultReactor();
+    work(*engine, [reactor](absl::Status status) { reactor->Finish(to_grpc(status)); });
+    return reactor;
+  }
+
   // A server stream whose messages come from `loop(engine, writer, stop)`,
   // run on a session thread; `stop` is requested when the client cancels or
   // the module stops. The loop's status ends the call.
