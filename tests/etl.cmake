@@ -1,7 +1,7 @@
 # etl module: processors without servers; pipelines against clickhouse-server,
 # redis-server, the embedded broker (telekernd) and a Kafka mock cluster.
 telekern_add_test(telekern_etl_unit_tests LABEL unit
-  SOURCES unit/etl/processors_test.cc unit/etl/row_binary_test.cc
+  SOURCES unit/etl/processors_test.cc unit/etl/row_binary_test.cc unit/etl/typed_rows_test.cc
   DEPS telekern_etl_engine)
 
 telekern_add_test(telekern_etl_integration_tests LABEL integration

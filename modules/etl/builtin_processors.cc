@@ -30,12 +30,6 @@ std::optional<std::string> interface_name(const element& document) {
   return std::string(text.substr(at + 2));
 }
 
-std::string string_fragment(std::string_view text) {
-  std::string out;
-  append_json_string(out, text);
-  return out;
-}
-
 // Columns every interface table shares (start_ts, policy, id, ref, device, name, collector_id).
 class InterfaceProcessor : public MappedProcessor {
  protected:
@@ -59,27 +53,30 @@ class InterfaceProcessor : public MappedProcessor {
     if (!name)
       return absl::FailedPreconditionError(
           "missing required field /meta/name and /meta/id has no <device>::<name> form");
-    put_fragment("name", string_fragment(*name), row);
+    put_string("name", *name, row);
     if (auto sensor = find(document, "/meta/sensor_id")) {
       element value = *sensor;
       if (value.type() == element_type::ARRAY) {
         auto first = value.at(0);
         if (first.error()) {
-          put_fragment("collector_id", "null", row);
+          put_value("collector_id", Value::null(), row);
           return absl::OkStatus();
         }
         value = first.value_unsafe();
       }
       if (auto status = put(value, "collector_id", context, row); !status.ok()) return status;
     } else {
-      put_fragment("collector_id", "null", row);
+      put_value("collector_id", Value::null(), row);
     }
     if (schema_.column("ref")) {
       std::optional<std::string> ref;
       auto id = find(document, "/meta/id");
       if (context.refs && id && id->is_string())
         ref = context.refs->lookup("meta_if", id->get_string().value_unsafe());
-      put_fragment("ref", ref ? string_fragment(*ref) : "null", row);
+      if (ref)
+        put_string("ref", *ref, row);
+      else
+        put_value("ref", Value::null(), row);
     }
     return absl::OkStatus();
   }
@@ -153,17 +150,19 @@ class QueueProcessor : public InterfaceProcessor {
                      std::vector<Row>& out) const override {
     if (auto status = check_required(document); !status.ok()) return status;
     auto values = find(document, "/values");
+    std::optional<Found> found;
     for (int i = range_.min; i <= range_.max; ++i) {
       auto queue = values ? find(*values, str_cat("/queue", i)) : std::nullopt;
       if (!queue) continue;
+      if (!found) found = gather(document);
       Row row = new_row();
-      if (auto status = fill(document, context, row); !status.ok()) return status;
+      if (auto status = fill(*found, context, row); !status.ok()) return status;
       if (auto status = header(document, context, row); !status.ok()) return status;
-      put_fragment("queue_num", std::to_string(i), row);
+      put_value("queue_num", Value::signed_integer(i), row);
       for (const auto& field : queue_fields_) {
         auto value = find(*queue, str_cat("/", field, "/val"));
         if (!value) {
-          put_fragment(field, "null", row);
+          put_value(field, Value::null(), row);
           continue;
         }
         if (auto status = put(*value, field, context, row); !status.ok()) return status;
@@ -190,18 +189,17 @@ class QueueProcessor : public InterfaceProcessor {
 };
 
 // Refs of a list of ids (e.g. ESnet service prefix groups), null for unknown ones.
-std::string ref_list(const element& document, const std::string& pointer, std::string_view table,
-                     RefLookup* refs) {
-  auto list = find(document, pointer);
-  if (!list || list->type() != element_type::ARRAY) return "[]";
-  std::string out = "[";
-  for (element item : array_of(list->get_array())) {
-    if (out.size() > 1) out += ',';
-    std::optional<std::string> ref;
-    if (refs && item.is_string()) ref = refs->lookup(table, item.get_string().value_unsafe());
-    out += ref ? string_fragment(*ref) : "null";
+Value ref_list(const std::optional<element>& list, std::string_view table, RefLookup* refs,
+               Row& row) {
+  size_t begin = row.begin_array();
+  if (list && list->type() == element_type::ARRAY) {
+    for (element item : array_of(list->get_array())) {
+      std::optional<std::string> ref;
+      if (refs && item.is_string()) ref = refs->lookup(table, item.get_string().value_unsafe());
+      row.push_item(ref ? row.string(*ref) : Value::null());
+    }
   }
-  return out + "]";
+  return row.end_array(begin);
 }
 
 class FlowProcessor final : public MappedProcessor {
@@ -312,6 +310,15 @@ class FlowProcessor final : public MappedProcessor {
     known("meta.esdb.dst.service.prefix_group_name");
     known("meta.esdb.src.service.prefix_group_name");
     own_scope("values");
+    // The inputs of the code-filled columns, found in the same walk as the mapped ones.
+    for (int i = 0; i < kMaxListed; ++i) {
+      as_hop_padding_[i] = watch(str_cat("/meta/bgp/as_hop", i, "_padding"));
+      mpls_exp_[i] = watch(str_cat("/meta/mpls/exp", i));
+    }
+    dst_prefix_groups_ = watch("meta.esdb.dst.service.prefix_group_name");
+    src_prefix_groups_ = watch("meta.esdb.src.service.prefix_group_name");
+    iface_in_ = watch("meta.iface_in.id");
+    iface_out_ = watch("meta.iface_out.id");
   }
 
   bool match(const element& document) const override {
@@ -320,36 +327,36 @@ class FlowProcessor final : public MappedProcessor {
 
   absl::Status build(const element& document, const Message&, BuildContext& context,
                      std::vector<Row>& out) const override {
-    if (auto status = check_required(document); !status.ok()) return status;
+    Found found = gather(document);
+    if (auto status = check_required(document, found); !status.ok()) return status;
     if (auto status = check_unknown(document, context); !status.ok()) return status;
     Row row = new_row();
-    if (auto status = fill(document, context, row); !status.ok()) return status;
-    put_fragment("bgp_as_path_padding", numbered_list(document, "/meta/bgp/as_hop", "_padding"),
-                 row);
-    put_fragment("mpls_exp", numbered_list(document, "/meta/mpls/exp", ""), row);
-    put_fragment("dst_esdb_ipsvc_ref",
-                 ref_list(document, "/meta/esdb/dst/service/prefix_group_name", "meta_esdb_ipsvc",
-                          context.refs),
-                 row);
-    put_fragment("src_esdb_ipsvc_ref",
-                 ref_list(document, "/meta/esdb/src/service/prefix_group_name", "meta_esdb_ipsvc",
-                          context.refs),
-                 row);
-    put_fragment("ifin_ref", interface_ref(document, "/meta/iface_in/id", context), row);
-    put_fragment("ifout_ref", interface_ref(document, "/meta/iface_out/id", context), row);
-    put_fragment("dst_scireg_ref", "null", row);
-    put_fragment("src_scireg_ref", "null", row);
+    if (auto status = fill(found, context, row); !status.ok()) return status;
+    put_value("bgp_as_path_padding", numbered_list(found, as_hop_padding_, row), row);
+    put_value("mpls_exp", numbered_list(found, mpls_exp_, row), row);
+    put_value("dst_esdb_ipsvc_ref",
+              ref_list(found.watched(dst_prefix_groups_), "meta_esdb_ipsvc", context.refs, row),
+              row);
+    put_value("src_esdb_ipsvc_ref",
+              ref_list(found.watched(src_prefix_groups_), "meta_esdb_ipsvc", context.refs, row),
+              row);
+    put_value("ifin_ref", interface_ref(found.watched(iface_in_), context, row), row);
+    put_value("ifout_ref", interface_ref(found.watched(iface_out_), context, row), row);
+    put_value("dst_scireg_ref", Value::null(), row);
+    put_value("src_scireg_ref", Value::null(), row);
     out.push_back(std::move(row));
     return absl::OkStatus();
   }
 
  private:
-  // [<prefix>0<suffix>, <prefix>1<suffix>, ...] as integers, up to the first gap (at most 20).
-  static std::string numbered_list(const element& document, const std::string& prefix,
-                                   const std::string& suffix) {
-    std::string out = "[";
-    for (int i = 0; i < 20; ++i) {
-      auto value = find(document, str_cat(prefix, i, suffix));
+  static constexpr int kMaxListed = 20;
+  // The integers at the watched pointers <prefix>0<suffix>, <prefix>1<suffix>, ...,
+  // up to the first gap (at most 20).
+  static Value numbered_list(const Found& found, const std::array<size_t, kMaxListed>& slots,
+                             Row& row) {
+    size_t begin = row.begin_array();
+    for (size_t slot : slots) {
+      const auto& value = found.watched(slot);
       if (!value) break;
       long long number = 0;
       if (value->is_int64()) {
@@ -361,19 +368,23 @@ class FlowProcessor final : public MappedProcessor {
       } else {
         break;
       }
-      if (out.size() > 1) out += ',';
-      out += std::to_string(number);
+      row.push_item(Value::signed_integer(number));
     }
-    return out + "]";
+    return row.end_array(begin);
   }
 
-  static std::string interface_ref(const element& document, const char* pointer,
-                                   BuildContext& context) {
-    auto id = find(document, pointer);
-    if (!context.refs || !id || !id->is_string()) return "null";
+  static Value interface_ref(const std::optional<element>& id, BuildContext& context, Row& row) {
+    if (!context.refs || !id || !id->is_string()) return Value::null();
     auto ref = context.refs->lookup("meta_if", id->get_string().value_unsafe());
-    return ref ? string_fragment(*ref) : "null";
+    return ref ? row.string(*ref) : Value::null();
   }
+
+  std::array<size_t, kMaxListed> as_hop_padding_{};
+  std::array<size_t, kMaxListed> mpls_exp_{};
+  size_t dst_prefix_groups_ = 0;
+  size_t src_prefix_groups_ = 0;
+  size_t iface_in_ = 0;
+  size_t iface_out_ = 0;
 };
 
 class RawKafkaProcessor final : public MappedProcessor {
@@ -393,15 +404,17 @@ class RawKafkaProcessor final : public MappedProcessor {
   }
   Row raw_row(const Message& message, BuildContext& context) const {
     Row row = new_row();
-    put_fragment("topic", string_fragment(message.topic), row);
-    put_fragment("partition", std::to_string(std::max(message.partition, 0)), row);
-    put_fragment("offset", std::to_string(std::max<int64_t>(message.offset, 0)), row);
-    put_fragment("key", message.key.empty() ? "null" : string_fragment(message.key), row);
-    put_fragment("value", string_fragment(message.value), row);
+    put_string("topic", message.topic, row);
+    put_value("partition", Value::signed_integer(std::max(message.partition, 0)), row);
+    put_value("offset", Value::signed_integer(std::max<int64_t>(message.offset, 0)), row);
+    if (message.key.empty())
+      put_value("key", Value::null(), row);
+    else
+      put_string("key", message.key, row);
+    put_string("value", message.value, row);
     if (message.timestamp.time_since_epoch().count() != 0) {
       double seconds = std::chrono::duration<double>(message.timestamp.time_since_epoch()).count();
-      put_fragment("timestamp",
-                   string_fragment(format_datetime(seconds, context.profile.datetime64)), row);
+      put_value("timestamp", Value::datetime(seconds, context.profile.datetime64), row);
     }
     return row;
   }
@@ -478,7 +491,7 @@ class RedisInterfaceMetadataProcessor final : public MappedProcessor {
     if (row.key.empty()) return absl::FailedPreconditionError("meta.id is not a string");
     row.expires_seconds = expires_;
     if (auto status = fill(document, context, row); !status.ok()) return status;
-    put_fragment("name", string_fragment(*name), row);
+    put_string("name", *name, row);
     out.push_back(std::move(row));
     return absl::OkStatus();
   }

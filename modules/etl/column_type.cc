@@ -77,6 +77,7 @@ ColumnType ColumnType::parse(const std::string& declared) {
     type.base = BaseType::kDecimal;
   } else if (starts("DateTime") || starts("Date")) {
     type.base = BaseType::kDateTime;
+    type.subsecond = starts("DateTime64");
   } else if (inner == "IPv4") {
     type.base = BaseType::kIPv4;
   } else if (inner == "IPv6") {
@@ -232,12 +233,12 @@ bool parse_time_text(std::string_view text, double& seconds) {
   return true;
 }
 
-absl::Status encode_scalar(const element& value, const ColumnType& type,
-                           const ServerProfile& profile, bool nullable, std::string& out) {
+absl::Status convert_scalar(const element& value, const ColumnType& type,
+                            const ServerProfile& profile, bool nullable, Row& row, Value& out) {
   element_type kind = value.type();
   if (kind == element_type::NULL_VALUE) {
     if (nullable) {
-      out += "null";
+      out = Value::null();
       return absl::OkStatus();
     }
     return absl::InvalidArgumentError(str_cat("null for non-nullable ", type.declared));
@@ -250,12 +251,14 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
         std::string_view text = value.get_string().value_unsafe();
         if (type.base == BaseType::kIPv6 && profile.ip_types && text.find('.') != text.npos &&
             text.find(':') == text.npos) {
-          append_json_string(out, str_cat("::ffff:", text));
+          out = row.string("::ffff:");
+          row.text += text;
+          out.size = static_cast<uint32_t>(row.text.size() - out.offset);
         } else {
-          append_json_string(out, text);
+          out = row.string(text);
         }
       } else if (type.base == BaseType::kString) {
-        append_json_string(out, simdjson::minify(value));
+        out = row.string(simdjson::minify(value));
       } else {
         return mismatch(value, type);
       }
@@ -263,25 +266,24 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
     }
     case BaseType::kUInt:
     case BaseType::kInt: {
-      if (kind == element_type::UINT64 || kind == element_type::INT64) {
-        if (type.base == BaseType::kUInt && kind == element_type::INT64 &&
-            value.get_int64().value_unsafe() < 0)
-          return mismatch(value, type);
-        if (kind == element_type::UINT64 || type.base == BaseType::kInt) {
-          out += simdjson::minify(value);
-          return absl::OkStatus();
-        }
-        out += std::to_string(value.get_int64().value_unsafe());
+      if (kind == element_type::UINT64) {
+        out = Value::unsigned_integer(value.get_uint64().value_unsafe());
+        return absl::OkStatus();
+      }
+      if (kind == element_type::INT64) {
+        int64_t number = value.get_int64().value_unsafe();
+        if (type.base == BaseType::kUInt && number < 0) return mismatch(value, type);
+        out = Value::signed_integer(number);
         return absl::OkStatus();
       }
       if (kind == element_type::DOUBLE) {
         double number = value.get_double().value_unsafe();
         if (type.base == BaseType::kUInt && number < 0) return mismatch(value, type);
-        out += std::to_string(static_cast<long long>(std::llround(number)));
+        out = Value::signed_integer(std::llround(number));
         return absl::OkStatus();
       }
       if (kind == element_type::BOOL) {
-        out += value.get_bool().value_unsafe() ? "1" : "0";
+        out = Value::signed_integer(value.get_bool().value_unsafe() ? 1 : 0);
         return absl::OkStatus();
       }
       if (kind == element_type::STRING) {
@@ -291,16 +293,23 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
         if (error != std::errc() || end != text.data() + text.size() ||
             (type.base == BaseType::kUInt && number < 0))
           return mismatch(value, type);
-        out += std::to_string(number);
+        out = Value::signed_integer(number);
         return absl::OkStatus();
       }
       return mismatch(value, type);
     }
     case BaseType::kFloat:
     case BaseType::kDecimal: {
-      if (kind == element_type::UINT64 || kind == element_type::INT64 ||
-          kind == element_type::DOUBLE) {
-        out += simdjson::minify(value);
+      if (kind == element_type::UINT64) {
+        out = Value::unsigned_integer(value.get_uint64().value_unsafe());
+        return absl::OkStatus();
+      }
+      if (kind == element_type::INT64) {
+        out = Value::signed_integer(value.get_int64().value_unsafe());
+        return absl::OkStatus();
+      }
+      if (kind == element_type::DOUBLE) {
+        out = Value::number(value.get_double().value_unsafe());
         return absl::OkStatus();
       }
       if (kind == element_type::STRING) {
@@ -309,7 +318,7 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
         auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
         if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(number))
           return mismatch(value, type);
-        out += std::string(text);
+        out = Value::number(number);
         return absl::OkStatus();
       }
       return mismatch(value, type);
@@ -325,8 +334,7 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
                  !parse_time_text(value.get_string().value_unsafe(), seconds)) {
         return mismatch(value, type);
       }
-      bool millis = profile.datetime64 && type.declared.find("DateTime64") != std::string::npos;
-      append_json_string(out, format_datetime(seconds, millis));
+      out = Value::datetime(seconds, profile.datetime64 && type.subsecond);
       return absl::OkStatus();
     }
     case BaseType::kBool: {
@@ -346,7 +354,7 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
       } else {
         return mismatch(value, type);
       }
-      out += profile.bool_type ? (flag ? "true" : "false") : (flag ? "1" : "0");
+      out = profile.bool_type ? Value::boolean(flag) : Value::signed_integer(flag ? 1 : 0);
       return absl::OkStatus();
     }
   }
@@ -355,46 +363,54 @@ absl::Status encode_scalar(const element& value, const ColumnType& type,
 
 }  // namespace
 
-absl::Status encode_value(const element& value, const ColumnType& type,
-                          const ServerProfile& profile, std::string& out) {
-  if (!type.array) return encode_scalar(value, type, profile, type.nullable, out);
-  if (value.type() == element_type::NULL_VALUE) {
-    out += "[]";
-    return absl::OkStatus();
-  }
-  if (value.type() != element_type::ARRAY) {
+absl::Status convert_value(const element& value, const ColumnType& type,
+                           const ServerProfile& profile, Row& row, Value& out) {
+  if (!type.array) return convert_scalar(value, type, profile, type.nullable, row, out);
+  size_t begin = row.begin_array();
+  absl::Status status;
+  if (value.type() == element_type::ARRAY) {
+    for (element item : array_of(value.get_array())) {
+      Value converted;
+      status = convert_scalar(item, type, profile, type.element_nullable, row, converted);
+      if (!status.ok()) break;
+      row.push_item(converted);
+    }
+  } else if (value.type() != element_type::NULL_VALUE) {
     // A scalar where a list is expected: a list of one.
-    out += '[';
-    auto status = encode_scalar(value, type, profile, type.element_nullable, out);
-    out += ']';
-    return status;
+    Value converted;
+    status = convert_scalar(value, type, profile, type.element_nullable, row, converted);
+    if (status.ok()) row.push_item(converted);
   }
-  out += '[';
-  bool first = true;
-  for (element item : array_of(value.get_array())) {
-    if (!first) out += ',';
-    first = false;
-    if (auto status = encode_scalar(item, type, profile, type.element_nullable, out); !status.ok())
-      return status;
-  }
-  out += ']';
-  return absl::OkStatus();
+  out = row.end_array(begin);
+  return status;
 }
 
-std::string default_fragment(const ColumnType& type) {
-  if (type.array) return "[]";
-  if (type.nullable) return "null";
+absl::Status encode_value(const element& value, const ColumnType& type,
+                          const ServerProfile& profile, std::string& out) {
+  Row row;
+  Value converted;
+  auto status = convert_value(value, type, profile, row, converted);
+  if (status.ok()) row.append_json(converted, out);
+  return status;
+}
+
+Value default_value(const ColumnType& type) {
+  Value out;
+  if (type.array) {
+    out.kind = Value::Kind::kArray;  // no items: nothing in a row
+    return out;
+  }
+  if (type.nullable) return out;
   switch (type.base) {
     case BaseType::kString:
     case BaseType::kIPv4:
     case BaseType::kIPv6:
-      return "\"\"";
+      out.kind = Value::Kind::kString;  // empty: nothing in a row
+      return out;
     case BaseType::kDateTime:
-      return "\"1970-01-01 00:00:00\"";
-    case BaseType::kBool:
-      return "0";
+      return Value::datetime(0, false);
     default:
-      return "0";
+      return Value::signed_integer(0);
   }
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "row.h"
+
 namespace telekern::etl {
 
 // What the connected server supports; the fallbacks are documented in README.
@@ -37,6 +39,7 @@ struct ColumnType {
   bool nullable = false;
   bool array = false;
   bool element_nullable = false;
+  bool subsecond = false;  // DateTime64: milliseconds where the server has the type
 
   static ColumnType parse(const std::string& declared);
   // The type to create on a server with `profile`.
@@ -72,12 +75,15 @@ inline simdjson::dom::array array_of(simdjson::simdjson_result<simdjson::dom::ar
   return result.value_unsafe();
 }
 
-// Encodes `value` (a JSON input value) for `type` on `profile`, appending a
-// JSON fragment to `out`. Errors name the expected type.
+// Converts `value` (a JSON input value) for `type` on `profile` into `out`,
+// its strings and array items kept in `row`. Errors name the expected type.
+absl::Status convert_value(const simdjson::dom::element& value, const ColumnType& type,
+                           const ServerProfile& profile, Row& row, Value& out);
+// The same, appended to `out` as a JSON fragment.
 absl::Status encode_value(const simdjson::dom::element& value, const ColumnType& type,
                           const ServerProfile& profile, std::string& out);
-// The column's default as a JSON fragment (0, "", [], null).
-std::string default_fragment(const ColumnType& type);
+// The column's default (0, "", [], null, the epoch); needs no row.
+Value default_value(const ColumnType& type);
 // A JSON string literal.
 void append_json_string(std::string& out, std::string_view text);
 // Epoch seconds (with fraction) -> "YYYY-MM-DD hh:mm:ss[.mmm]" in UTC.

@@ -1,5 +1,7 @@
 #include "mapped_processor.h"
 
+#include <algorithm>
+
 #include "telekern/strings.h"
 
 namespace telekern::etl {
@@ -26,6 +28,91 @@ void MappedProcessor::prepare() {
   for (const auto& column : schema_.columns) info(column.name);
   mapped_columns_.clear();
   for (const auto& mapping : mappings_) mapped_columns_.push_back(&info(mapping.column));
+  build_paths();
+}
+
+size_t MappedProcessor::watch(const std::string& path) {
+  watched_.push_back(to_pointer(path));
+  return watched_.size() - 1;
+}
+
+void MappedProcessor::build_paths() const {
+  auto root = std::make_unique<PathNode>();
+  escaped_slots_.clear();
+  const size_t slots = mappings_.size() + watched_.size();
+  for (size_t slot = 0; slot < slots; ++slot) {
+    const std::string& pointer = pointer_of(slot);
+    if (pointer.empty()) continue;
+    if (pointer.find('~') != std::string::npos) {
+      escaped_slots_.push_back(slot);
+      continue;
+    }
+    PathNode* node = root.get();
+    size_t at = 1;  // after the leading '/'
+    while (true) {
+      size_t end = pointer.find('/', at);
+      std::string_view key =
+          std::string_view(pointer).substr(at, end == std::string::npos ? end : end - at);
+      auto hit = node->children.find(absl::string_view(key.data(), key.size()));
+      if (hit == node->children.end())
+        hit = node->children.emplace(std::string(key), std::make_unique<PathNode>()).first;
+      node = hit->second.get();
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+    node->slots.push_back(slot);
+  }
+  required_slots_.clear();
+  for (const auto& pointer : required_) {
+    ptrdiff_t slot = -1;
+    for (size_t i = 0; i < mappings_.size(); ++i)
+      if (mappings_[i].pointer == pointer) {
+        slot = static_cast<ptrdiff_t>(i);
+        break;
+      }
+    required_slots_.push_back(slot);
+  }
+  paths_ = std::move(root);
+}
+
+void MappedProcessor::gather_node(const element& value, const PathNode& node,
+                                  const element& document, Found& found) const {
+  if (value.type() == element_type::OBJECT) {
+    for (auto [key, child] : object_of(value.get_object())) {
+      auto hit = node.children.find(absl::string_view(key.data(), key.size()));
+      if (hit == node.children.end()) continue;
+      const PathNode& next = *hit->second;
+      if (child.type() != element_type::NULL_VALUE) {
+        for (size_t slot : next.slots)
+          if (!found.values[slot]) found.values[slot] = child;  // the first of duplicate keys
+      }
+      if (!next.children.empty()) gather_node(child, next, document, found);
+    }
+    return;
+  }
+  if (value.type() == element_type::ARRAY) {
+    // Array indices ("/sensor_id/0"): rare, looked up one by one.
+    std::vector<const PathNode*> pending{&node};
+    while (!pending.empty()) {
+      const PathNode* current = pending.back();
+      pending.pop_back();
+      for (const auto& [key, child] : current->children) {
+        for (size_t slot : child->slots)
+          if (!found.values[slot]) found.values[slot] = find(document, pointer_of(slot));
+        pending.push_back(child.get());
+      }
+    }
+  }
+}
+
+MappedProcessor::Found MappedProcessor::gather(const element& document) const {
+  if (!paths_) build_paths();
+  Found found;
+  found.values.resize(mappings_.size() + watched_.size());
+  found.mapped = mappings_.size();
+  gather_node(document, *paths_, document, found);
+  for (size_t slot : escaped_slots_) found.values[slot] = find(document, pointer_of(slot));
+  return found;
 }
 
 const MappedProcessor::ColumnInfo& MappedProcessor::info(const std::string& column) const {
@@ -51,14 +138,7 @@ void MappedProcessor::map(const std::string& column, const std::string& path, st
   const ColumnDef* def = schema_.column(column);
   Mapping mapping{column, to_pointer(path), std::move(missing),
                   ColumnType::parse(def ? def->type : "Nullable(String)")};
-  if (!mapping.pointer.empty()) {
-    known_.insert(mapping.pointer);
-    size_t slash = mapping.pointer.rfind('/');
-    if (mapping.pointer.find('~', slash) == std::string::npos) {
-      mapping.parent = mapping.pointer.substr(0, slash);
-      mapping.leaf = mapping.pointer.substr(slash + 1);
-    }
-  }
+  if (!mapping.pointer.empty()) known_.insert(mapping.pointer);
   mappings_.push_back(std::move(mapping));
 }
 
@@ -66,7 +146,8 @@ Row MappedProcessor::new_row() const {
   Row row;
   row.store = description_.store;
   row.table = description_.table;
-  row.cells.reserve(mappings_.size() + 4);
+  // Every column at most (mapped and code-filled): no reallocation while filling.
+  row.cells.reserve(std::max(mappings_.size() + 4, schema_.columns.size()));
   return row;
 }
 
@@ -74,6 +155,17 @@ absl::Status MappedProcessor::check_required(const element& document) const {
   for (const auto& pointer : required_) {
     if (!find(document, pointer))
       return absl::FailedPreconditionError(str_cat("missing required field ", pointer));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MappedProcessor::check_required(const element& document, const Found& found) const {
+  for (size_t i = 0; i < required_.size(); ++i) {
+    ptrdiff_t slot = i < required_slots_.size() ? required_slots_[i] : -1;
+    bool present = slot >= 0 ? found[static_cast<size_t>(slot)].has_value()
+                             : find(document, required_[i]).has_value();
+    if (!present)
+      return absl::FailedPreconditionError(str_cat("missing required field ", required_[i]));
   }
   return absl::OkStatus();
 }
@@ -109,8 +201,11 @@ absl::Status MappedProcessor::check_unknown(const element& document, BuildContex
   for (const auto& scope : scopes_) {
     auto value = find(document, scope);
     if (!value || value->type() != element_type::OBJECT) continue;
+    std::string pointer;
     for (auto [key, child] : object_of(value->get_object())) {
-      std::string pointer = str_cat(scope, "/", key);
+      pointer.assign(scope);
+      pointer += '/';
+      pointer += key;
       walk(child, pointer, context, status);
       if (!status.ok()) return status;
     }
@@ -118,9 +213,17 @@ absl::Status MappedProcessor::check_unknown(const element& document, BuildContex
   return status;
 }
 
-void MappedProcessor::put_fragment(const std::string& column, std::string fragment,
+void MappedProcessor::put_fragment(const std::string& column, std::string_view fragment,
                                    Row& row) const {
-  row.cells.emplace_back(info(column).name, std::move(fragment));
+  row.add_json(info(column).name, fragment);
+}
+
+void MappedProcessor::put_string(const std::string& column, std::string_view text, Row& row) const {
+  row.add_string(info(column).name, text);
+}
+
+void MappedProcessor::put_value(const std::string& column, const Value& value, Row& row) const {
+  row.add(info(column).name, value);
 }
 
 absl::Status MappedProcessor::put(const element& value, const std::string& column,
@@ -131,8 +234,8 @@ absl::Status MappedProcessor::put(const element& value, const std::string& colum
 absl::Status MappedProcessor::put_typed(const element& value, const ColumnInfo& column,
                                         BuildContext& context, Row& row) const {
   const ColumnType& type = column.type;
-  std::string fragment;
-  auto status = encode_value(value, type, context.profile, fragment);
+  Value cell;
+  auto status = convert_value(value, type, context.profile, row, cell);
   if (!status.ok()) {
     switch (context.unknown) {
       case UnknownFields::kStrict:
@@ -142,48 +245,33 @@ absl::Status MappedProcessor::put_typed(const element& value, const ColumnInfo& 
         return absl::OkStatus();
       case UnknownFields::kDefault:
         if (context.count) context.count("value_defaulted");
-        fragment = default_fragment(type);
+        cell = default_value(type);
         break;
     }
   }
-  row.cells.emplace_back(column.name, std::move(fragment));
+  row.add(column.name, cell);
   return absl::OkStatus();
 }
 
 absl::Status MappedProcessor::fill(const element& document, BuildContext& context, Row& row) const {
+  return fill(gather(document), context, row);
+}
+
+absl::Status MappedProcessor::fill(const Found& found, BuildContext& context, Row& row) const {
   if (mapped_columns_.size() != mappings_.size()) {
     mapped_columns_.clear();
     for (const auto& mapping : mappings_) mapped_columns_.push_back(&info(mapping.column));
   }
-  // Mappings come grouped by object (/meta/...): look each parent up once.
-  const std::string* parent_pointer = nullptr;
-  std::optional<element> parent;
   for (size_t i = 0; i < mappings_.size(); ++i) {
     const Mapping& mapping = mappings_[i];
     if (mapping.pointer.empty()) continue;
-    std::optional<element> value;
-    if (mapping.leaf.empty()) {
-      value = find(document, mapping.pointer);
-    } else {
-      if (!parent_pointer || *parent_pointer != mapping.parent) {
-        parent_pointer = &mapping.parent;
-        parent = mapping.parent.empty() ? std::optional<element>(document)
-                                        : find(document, mapping.parent);
-      }
-      if (parent && parent->type() == element_type::OBJECT) {
-        auto child = parent->get_object().value_unsafe().at_key(mapping.leaf);
-        if (!child.error() && child.value_unsafe().type() != element_type::NULL_VALUE)
-          value = child.value_unsafe();
-      } else if (parent && parent->type() == element_type::ARRAY) {
-        value = find(document, mapping.pointer);
-      }
-    }
     const ColumnInfo& column = *mapped_columns_[i];
+    const auto& value = found[i];
     if (!value) {
       if (!mapping.missing_fragment.empty())
-        row.cells.emplace_back(column.name, mapping.missing_fragment);
+        row.add_json(column.name, mapping.missing_fragment);
       else if (mapping.type.nullable)
-        row.cells.emplace_back(column.name, "null");
+        row.add(column.name, Value::null());
       continue;
     }
     if (auto status = put_typed(*value, column, context, row); !status.ok()) return status;

@@ -3,6 +3,9 @@
 // unknown-field policy over the scopes a processor owns.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
+#include <memory>
 #include <set>
 #include <unordered_map>
 
@@ -15,10 +18,6 @@ struct Mapping {
   std::string pointer;           // "" = filled by code
   std::string missing_fragment;  // written when the input lacks it; "" = column default
   ColumnType type;
-  // The pointer split at its last '/', so neighbouring columns share one
-  // lookup of their parent object; leaf empty when it needs unescaping.
-  std::string parent;
-  std::string leaf;
 };
 
 class MappedProcessor : public Processor {
@@ -39,17 +38,39 @@ class MappedProcessor : public Processor {
   void own_scope(const std::string& path) { scopes_.push_back(to_pointer(path)); }
   void known(const std::string& path) { known_.insert(to_pointer(path)); }
 
+  // Another pointer for gather() to find (a code-filled column's input);
+  // returns its index for Found::watched(). Call in the constructor.
+  size_t watch(const std::string& path);
+
+  // The document's values at the mapped and watched pointers, found in one
+  // walk over the document (a null value counts as absent).
+  struct Found {
+    std::vector<std::optional<simdjson::dom::element>> values;  // by mapping, then watched
+    size_t mapped = 0;                                          // mappings (watched ones follow)
+    const std::optional<simdjson::dom::element>& operator[](size_t slot) const {
+      return values[slot];
+    }
+    const std::optional<simdjson::dom::element>& watched(size_t index) const {
+      return values[mapped + index];
+    }
+  };
+  Found gather(const simdjson::dom::element& document) const;
+
   // FAILED_PRECONDITION naming the first missing required field.
   absl::Status check_required(const simdjson::dom::element& document) const;
+  absl::Status check_required(const simdjson::dom::element& document, const Found& found) const;
   // Applies the unknown-field policy to the owned scopes.
   absl::Status check_unknown(const simdjson::dom::element& document, BuildContext& context) const;
   // Fills every pointer mapping into `row`.
   absl::Status fill(const simdjson::dom::element& document, BuildContext& context, Row& row) const;
+  absl::Status fill(const Found& found, BuildContext& context, Row& row) const;
   // One value into `row` for `column` (type from the schema), with the policy.
   absl::Status put(const simdjson::dom::element& value, const std::string& column,
                    BuildContext& context, Row& row) const;
-  // A ready-made fragment for `column`.
-  void put_fragment(const std::string& column, std::string fragment, Row& row) const;
+  // A ready-made value (held by `row`), string or JSON fragment for `column`.
+  void put_value(const std::string& column, const Value& value, Row& row) const;
+  void put_string(const std::string& column, std::string_view text, Row& row) const;
+  void put_fragment(const std::string& column, std::string_view fragment, Row& row) const;
   const ColumnType& type_of(const std::string& column) const;
   Row new_row() const;
 
@@ -69,6 +90,22 @@ class MappedProcessor : public Processor {
                          BuildContext& context, Row& row) const;
   void walk(const simdjson::dom::element& value, std::string& pointer, BuildContext& context,
             absl::Status& status) const;
+  // The mapped and watched pointers as a tree of object keys, so gather()
+  // visits each key of the document once (built by prepare()).
+  struct PathNode {
+    std::vector<size_t> slots;  // pointers ending here
+    absl::flat_hash_map<std::string, std::unique_ptr<PathNode>> children;
+  };
+  void build_paths() const;
+  void gather_node(const simdjson::dom::element& value, const PathNode& node,
+                   const simdjson::dom::element& document, Found& found) const;
+  const std::string& pointer_of(size_t slot) const {
+    return slot < mappings_.size() ? mappings_[slot].pointer : watched_[slot - mappings_.size()];
+  }
+  std::vector<std::string> watched_;
+  mutable std::unique_ptr<PathNode> paths_;
+  mutable std::vector<size_t> escaped_slots_;      // pointers with ~ escapes: looked up one by one
+  mutable std::vector<ptrdiff_t> required_slots_;  // per required_: its mapping, or -1
   std::vector<std::string> scopes_;
   std::set<std::string, std::less<>> known_;
   // Filled by prepare() (or on first use per column; node-based: references

@@ -79,9 +79,7 @@ class InterfaceMetadataRows final : public MappedProcessor {
     return absl::OkStatus();
   }
   void add(Row& row, const std::string& column, const std::string& text) const {
-    std::string fragment;
-    append_json_string(fragment, text);
-    put_fragment(column, std::move(fragment), row);
+    put_string(column, text, row);
   }
 };
 
@@ -91,15 +89,6 @@ uint64_t fnv1a(std::string_view text, uint64_t hash = 1469598103934665603ULL) {
     hash *= 1099511628211ULL;
   }
   return hash;
-}
-
-// A JSON string fragment back to its text (Redis values); other fragments as is.
-std::string unquote(const std::string& fragment) {
-  if (fragment.empty() || fragment.front() != '"') return fragment;
-  simdjson::dom::parser parser;
-  auto parsed = parser.parse(fragment);
-  if (parsed.error() || !parsed.value_unsafe().is_string()) return fragment;
-  return std::string(parsed.value_unsafe().get_string().value_unsafe());
 }
 
 }  // namespace
@@ -412,22 +401,18 @@ void Pipeline::dead_letter(const Message& message, std::string_view processor,
   }
   Row row;
   row.table = dead_letter_schema_.name;
-  auto text = [](std::string_view value) {
-    std::string out;
-    append_json_string(out, value);
-    return out;
-  };
+  auto text = [&row](std::string_view value) { return row.string(value); };
   const auto& columns =
       dead_letter_schema_
           .columns;  // timestamp pipeline processor reason topic partition offset key value
-  row.cells.emplace_back(columns[1].name, text(spec_.name));
-  row.cells.emplace_back(columns[2].name, text(processor));
-  row.cells.emplace_back(columns[3].name, text(reason));
-  row.cells.emplace_back(columns[4].name, text(message.topic));
-  row.cells.emplace_back(columns[5].name, std::to_string(message.partition));
-  row.cells.emplace_back(columns[6].name, std::to_string(message.offset));
-  row.cells.emplace_back(columns[7].name, message.key.empty() ? "null" : text(message.key));
-  row.cells.emplace_back(columns[8].name, text(message.value));
+  row.add(columns[1].name, text(spec_.name));
+  row.add(columns[2].name, text(processor));
+  row.add(columns[3].name, text(reason));
+  row.add(columns[4].name, text(message.topic));
+  row.add(columns[5].name, Value::signed_integer(message.partition));
+  row.add(columns[6].name, Value::signed_integer(message.offset));
+  row.add(columns[7].name, message.key.empty() ? Value::null() : text(message.key));
+  row.add(columns[8].name, text(message.value));
   batch.rows.push_back(std::move(row));
 }
 
@@ -570,9 +555,9 @@ absl::Status Pipeline::write_redis(const std::vector<const Row*>& rows) {
   std::vector<RedisHash> hashes;
   for (const Row* row : rows) {
     RedisHash hash{str_cat(row->table, ":", row->key), {}, row->expires_seconds};
-    for (const auto& [name, fragment] : row->cells) {
-      if (fragment == "null") continue;
-      hash.fields.emplace_back(std::string(name), unquote(fragment));
+    for (const auto& [name, value] : row->cells) {
+      if (value.kind == Value::Kind::kNull) continue;
+      hash.fields.emplace_back(std::string(name), row->plain_text(value));
     }
     hashes.push_back(std::move(hash));
   }
@@ -1264,26 +1249,6 @@ void Pipeline::run_metadata_import(std::stop_token stop) {
     }
     if (!sleep_for(stop, spec_.interval)) break;
   }
-}
-
-std::string Row::json() const {
-  std::string out;
-  append_json(out);
-  return out;
-}
-
-void Row::append_json(std::string& out) const {
-  out += '{';
-  bool first = true;
-  for (const auto& [name, fragment] : cells) {
-    if (!first) out += ',';
-    first = false;
-    out += '"';
-    out += name;
-    out += "\":";
-    out += fragment;
-  }
-  out += '}';
 }
 
 }  // namespace telekern::etl

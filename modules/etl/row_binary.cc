@@ -1,6 +1,7 @@
 #include "row_binary.h"
 
 #include <arpa/inet.h>
+#include <simdjson.h>
 
 #include <charconv>
 #include <cmath>
@@ -61,11 +62,11 @@ void put_little(std::string& out, T value) {
   out.append(bytes, sizeof(T));
 }
 
+// The low `bytes` bytes of `value`, little-endian (x86/ARM Linux: its memory order).
 void put_integer(std::string& out, int bytes, unsigned __int128 value) {
-  for (int i = 0; i < bytes; ++i) {
-    out += static_cast<char>(static_cast<uint8_t>(value & 0xff));
-    value >>= 8;
-  }
+  char buffer[sizeof value];
+  std::memcpy(buffer, &value, sizeof value);
+  out.append(buffer, static_cast<size_t>(bytes));
 }
 
 // Reads one JSON value of a fragment at a time.
@@ -263,9 +264,174 @@ bool scaled_decimal(std::string_view text, int scale, __int128& out) {
   return true;
 }
 
+// Floor division (days before 1970 round down).
+int64_t floor_div(int64_t value, int64_t divisor) {
+  int64_t quotient = value / divisor;
+  return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
+}
+
 class Writer {
  public:
-  Writer(std::string_view column, std::string& out) : column_(column), out_(out) {}
+  explicit Writer(std::string& out) : out_(out) {}
+  void set_column(std::string_view column) { column_ = column; }
+
+  // A typed value (what processors make): no text to parse, except a
+  // ready-made JSON fragment, which goes through value() as before.
+  absl::Status typed(const BinaryType& type, const Value& cell, const Row& row) {
+    using V = Value::Kind;
+    if (cell.kind == V::kJson) {
+      std::string_view fragment = row.text_of(cell);
+      Cursor cursor(fragment);
+      auto status = value(type, cursor, fragment);
+      if (status.ok() && !cursor.done()) return bad(column_, fragment, "has trailing text");
+      return status;
+    }
+    if (cell.kind == V::kNull) return missing(type);  // as JSONEachRow: null is the default
+    if (type.nullable) out_ += '\0';
+    switch (type.kind) {
+      case Kind::kArray: {
+        if (cell.kind != V::kArray) return bad(column_, row.json(cell), "is not an array");
+        put_varint(out_, cell.size);
+        const Value* items = row.items_of(cell);
+        for (uint32_t i = 0; i < cell.size; ++i)
+          if (auto status = typed(*type.element, items[i], row); !status.ok()) return status;
+        return absl::OkStatus();
+      }
+      case Kind::kString: {
+        if (cell.kind == V::kString) {
+          put_varint(out_, cell.size);
+          out_ += row.text_of(cell);
+          return absl::OkStatus();
+        }
+        if (cell.kind == V::kArray) return bad(column_, row.json(cell), "is not a string");
+        // Numbers as their JSON text; times as the text JSONEachRow shows.
+        scratch_.clear();
+        if (cell.kind == V::kDateTime)
+          scratch_ = format_datetime(cell.real, cell.millis);
+        else
+          row.append_json(cell, scratch_);
+        put_varint(out_, scratch_.size());
+        out_ += scratch_;
+        return absl::OkStatus();
+      }
+      case Kind::kUInt:
+      case Kind::kInt:
+      case Kind::kBool: {
+        __int128 number = 0;
+        switch (cell.kind) {
+          case V::kInt:
+          case V::kBool:
+            number = cell.integer;
+            break;
+          case V::kUInt:
+            number = cell.unsigned_value();
+            break;
+          case V::kDouble:
+            if (!std::isfinite(cell.real)) return bad(column_, row.json(cell), "is not a number");
+            number = std::llround(cell.real);
+            break;
+          case V::kString:
+            if (row.text_of(cell) == "true" || row.text_of(cell) == "false") {
+              number = row.text_of(cell) == "true" ? 1 : 0;
+            } else if (!scaled_decimal(row.text_of(cell), 0, number)) {
+              return bad(column_, row.json(cell), "is not a number");
+            }
+            break;
+          default:
+            return bad(column_, row.json(cell), "is not a number");
+        }
+        if (type.kind == Kind::kUInt && number < 0)
+          return bad(column_, row.json(cell), "is negative");
+        put_integer(out_, type.bytes, static_cast<unsigned __int128>(number));
+        return absl::OkStatus();
+      }
+      case Kind::kFloat32:
+      case Kind::kFloat64: {
+        double number = 0;
+        switch (cell.kind) {
+          case V::kDouble:
+            number = cell.real;
+            break;
+          case V::kInt:
+            number = static_cast<double>(cell.integer);
+            break;
+          case V::kUInt:
+            number = static_cast<double>(cell.unsigned_value());
+            break;
+          case V::kString: {
+            std::string_view text = row.text_of(cell);
+            auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+            if (error != std::errc() || end != text.data() + text.size())
+              return bad(column_, row.json(cell), "is not a number");
+            break;
+          }
+          default:
+            return bad(column_, row.json(cell), "is not a number");
+        }
+        if (type.kind == Kind::kFloat32)
+          put_little(out_, static_cast<float>(number));
+        else
+          put_little(out_, number);
+        return absl::OkStatus();
+      }
+      case Kind::kDecimal: {
+        __int128 number = 0;
+        bool ok = false;
+        if (cell.kind == V::kInt || cell.kind == V::kUInt) {
+          number = cell.kind == V::kInt ? __int128{cell.integer} : __int128{cell.unsigned_value()};
+          for (int i = 0; i < type.scale; ++i) number *= 10;
+          ok = true;
+        } else if (cell.kind == V::kDouble) {
+          // The text JSONEachRow would carry (simdjson's shortest form), scaled exactly.
+          char buffer[32];
+          char* end = simdjson::internal::to_chars(buffer, nullptr, cell.real);
+          ok = scaled_decimal(std::string_view(buffer, static_cast<size_t>(end - buffer)),
+                              type.scale, number);
+        } else if (cell.kind == V::kString) {
+          ok = scaled_decimal(row.text_of(cell), type.scale, number);
+        }
+        if (!ok) return bad(column_, row.json(cell), "is not a decimal number");
+        put_integer(out_, type.bytes, static_cast<unsigned __int128>(number));
+        return absl::OkStatus();
+      }
+      case Kind::kDate:
+      case Kind::kDateTime:
+      case Kind::kDateTime64: {
+        int64_t days = 0, millis = 0;
+        if (cell.kind == V::kDateTime) {
+          // As format_datetime() rounds it: whole seconds, then milliseconds when shown.
+          auto whole = static_cast<int64_t>(std::floor(cell.real));
+          int64_t ms = std::llround((cell.real - static_cast<double>(whole)) * 1000);
+          if (ms >= 1000) {
+            ++whole;
+            ms -= 1000;
+          }
+          days = floor_div(whole, 86400);
+          millis = (whole - days * 86400) * 1000 + (cell.millis ? ms : 0);
+        } else if (cell.kind == V::kString) {
+          if (!parse_datetime(row.text_of(cell), days, millis) &&
+              !seconds_to_time(row.text_of(cell), days, millis))
+            return bad(column_, row.json(cell), "is not a date and time");
+        } else if (cell.kind == V::kInt || cell.kind == V::kUInt || cell.kind == V::kDouble) {
+          double seconds = cell.kind == V::kDouble ? cell.real
+                           : cell.kind == V::kInt  ? static_cast<double>(cell.integer)
+                                                   : static_cast<double>(cell.unsigned_value());
+          days = static_cast<int64_t>(std::floor(seconds / 86400));
+          millis = std::llround((seconds - static_cast<double>(days) * 86400) * 1000);
+        } else {
+          return bad(column_, row.json(cell), "is not a date and time");
+        }
+        put_time(type, days, millis);
+        return absl::OkStatus();
+      }
+      case Kind::kIPv4:
+      case Kind::kIPv6: {
+        if (cell.kind != V::kString) return bad(column_, row.json(cell), "is not an IP address");
+        return put_address(type, row.text_of(cell), row.json(cell));
+      }
+    }
+    return bad(column_, row.json(cell), "has no RowBinary encoding");
+  }
 
   absl::Status missing(const BinaryType& type) {
     if (type.nullable) {
@@ -361,48 +527,60 @@ class Writer {
       case Kind::kDateTime64: {
         std::string_view token = text_or_token(cursor, fragment);
         int64_t days = 0, millis = 0;
-        if (!parse_datetime(token, days, millis)) {
-          double seconds = 0;
-          auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), seconds);
-          if (error != std::errc() || end != token.data() + token.size())
-            return bad(column_, fragment, "is not a date and time");
-          days = static_cast<int64_t>(std::floor(seconds / 86400));
-          millis = std::llround((seconds - static_cast<double>(days) * 86400) * 1000);
-        }
-        if (type.kind == Kind::kDate) {
-          put_little(out_, static_cast<uint16_t>(days));
-        } else if (type.kind == Kind::kDateTime) {
-          put_little(out_, static_cast<uint32_t>(days * 86400 + millis / 1000));
-        } else {
-          int64_t total = days * 86400000 + millis;  // milliseconds, then to the type's scale
-          for (int i = 3; i < type.scale; ++i) total *= 10;
-          for (int i = type.scale; i < 3; ++i) total /= 10;
-          put_little(out_, total);
-        }
+        if (!parse_datetime(token, days, millis) && !seconds_to_time(token, days, millis))
+          return bad(column_, fragment, "is not a date and time");
+        put_time(type, days, millis);
         return absl::OkStatus();
       }
-      case Kind::kIPv4: {
-        std::string text(text_or_token(cursor, fragment));
-        in_addr address{};
-        if (inet_pton(AF_INET, text.c_str(), &address) != 1)
-          return bad(column_, fragment, "is not an IPv4 address");
-        put_little(out_, ntohl(address.s_addr));
-        return absl::OkStatus();
-      }
-      case Kind::kIPv6: {
-        std::string text(text_or_token(cursor, fragment));
-        in6_addr address{};
-        if (text.find(':') == std::string::npos) text = "::ffff:" + text;
-        if (inet_pton(AF_INET6, text.c_str(), &address) != 1)
-          return bad(column_, fragment, "is not an IPv6 address");
-        out_.append(reinterpret_cast<const char*>(address.s6_addr), 16);
-        return absl::OkStatus();
-      }
+      case Kind::kIPv4:
+      case Kind::kIPv6:
+        return put_address(type, text_or_token(cursor, fragment), fragment);
     }
     return bad(column_, fragment, "has no RowBinary encoding");
   }
 
  private:
+  // Epoch seconds as text -> days and milliseconds of the day.
+  static bool seconds_to_time(std::string_view token, int64_t& days, int64_t& millis) {
+    double seconds = 0;
+    auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), seconds);
+    if (error != std::errc() || end != token.data() + token.size()) return false;
+    days = static_cast<int64_t>(std::floor(seconds / 86400));
+    millis = std::llround((seconds - static_cast<double>(days) * 86400) * 1000);
+    return true;
+  }
+
+  void put_time(const BinaryType& type, int64_t days, int64_t millis) {
+    if (type.kind == Kind::kDate) {
+      put_little(out_, static_cast<uint16_t>(days));
+    } else if (type.kind == Kind::kDateTime) {
+      put_little(out_, static_cast<uint32_t>(days * 86400 + millis / 1000));
+    } else {
+      int64_t total = days * 86400000 + millis;  // milliseconds, then to the type's scale
+      for (int i = 3; i < type.scale; ++i) total *= 10;
+      for (int i = type.scale; i < 3; ++i) total /= 10;
+      put_little(out_, total);
+    }
+  }
+
+  absl::Status put_address(const BinaryType& type, std::string_view address_text,
+                           std::string_view fragment) {
+    std::string text(address_text);
+    if (type.kind == Kind::kIPv4) {
+      in_addr address{};
+      if (inet_pton(AF_INET, text.c_str(), &address) != 1)
+        return bad(column_, fragment, "is not an IPv4 address");
+      put_little(out_, ntohl(address.s_addr));
+      return absl::OkStatus();
+    }
+    in6_addr address{};
+    if (text.find(':') == std::string::npos) text = "::ffff:" + text;
+    if (inet_pton(AF_INET6, text.c_str(), &address) != 1)
+      return bad(column_, fragment, "is not an IPv6 address");
+    out_.append(reinterpret_cast<const char*>(address.s6_addr), 16);
+    return absl::OkStatus();
+  }
+
   // A number may arrive quoted ("5"), as JSONEachRow accepts it.
   std::string_view text_or_token(Cursor& cursor, std::string_view) {
     if (cursor.peek('"')) {
@@ -550,15 +728,33 @@ absl::StatusOr<std::string> RowBinaryEncoder::encode(const std::vector<const Row
   // Which DEFAULT-expression columns the rows fill: all of them, or none.
   const size_t width = columns_.size();
   std::vector<size_t> filled(width, 0);
-  std::vector<std::string_view> cells(rows.size() * width);  // row-major
+  std::vector<const Value*> cells(rows.size() * width, nullptr);  // row-major
+  // Rows of one processor name the same columns in the same order: the
+  // positions of the previous row's names are reused when they match.
+  std::vector<std::string_view> layout;
+  std::vector<size_t> positions;
   for (size_t r = 0; r < rows.size(); ++r) {
-    std::string_view* row_cells = cells.data() + r * width;
-    for (const auto& [name, fragment] : rows[r]->cells) {
-      size_t at = position(name);
-      if (at == width)
-        return absl::InvalidArgumentError(str_cat("column ", name, " is not in the table"));
-      if (row_cells[at].data() == nullptr) ++filled[at];
-      row_cells[at] = fragment;
+    const auto& row_cells = rows[r]->cells;
+    bool same = row_cells.size() == layout.size();
+    for (size_t i = 0; same && i < row_cells.size(); ++i)
+      same = row_cells[i].name.data() == layout[i].data() &&
+             row_cells[i].name.size() == layout[i].size();
+    if (!same) {
+      layout.clear();
+      positions.clear();
+      for (const auto& cell : row_cells) {
+        size_t at = position(cell.name);
+        if (at == width)
+          return absl::InvalidArgumentError(str_cat("column ", cell.name, " is not in the table"));
+        layout.push_back(cell.name);
+        positions.push_back(at);
+      }
+    }
+    const Value** slots = cells.data() + r * width;
+    for (size_t i = 0; i < row_cells.size(); ++i) {
+      size_t at = positions[i];
+      if (slots[at] == nullptr) ++filled[at];
+      slots[at] = &row_cells[i].value;
     }
   }
   std::vector<bool> included(columns_.size(), true);
@@ -576,20 +772,14 @@ absl::StatusOr<std::string> RowBinaryEncoder::encode(const std::vector<const Row
     if (!column_list.empty()) column_list += ", ";
     str_append(column_list, "`", columns_[c].name, "`");
   }
+  Writer writer(out);
   for (size_t r = 0; r < rows.size(); ++r) {
     for (size_t c = 0; c < columns_.size(); ++c) {
       if (!included[c]) continue;
-      Writer writer(columns_[c].name, out);
-      std::string_view fragment = cells[r * width + c];
-      absl::Status status;
-      if (fragment.data() == nullptr) {
-        status = writer.missing(columns_[c].type);
-      } else {
-        Cursor cursor(fragment);
-        status = writer.value(columns_[c].type, cursor, fragment);
-        if (status.ok() && !cursor.done())
-          status = bad(columns_[c].name, fragment, "has trailing text");
-      }
+      writer.set_column(columns_[c].name);
+      const Value* cell = cells[r * width + c];
+      absl::Status status = cell == nullptr ? writer.missing(columns_[c].type)
+                                            : writer.typed(columns_[c].type, *cell, *rows[r]);
       if (!status.ok()) return status;
     }
   }

@@ -1,6 +1,7 @@
-// ClickHouse RowBinary for the rows processors make (JSON fragments per
-// column): the insert body is a quarter of JSONEachRow's size and the server
-// skips JSON parsing. Types follow the table as created on the connected
+// ClickHouse RowBinary for the rows processors make (typed values per
+// column, written without parsing text; a ready-made JSON fragment is parsed):
+// the insert body is a quarter of JSONEachRow's size and the server skips
+// JSON parsing. Types follow the table as created on the connected
 // server (the 18.16 fallbacks included); a type without an encoding here
 // makes the table fall back to JSONEachRow.
 #pragma once

@@ -27,6 +27,8 @@ class ClickHouseServer {
   void kill();
   bool restart();
   std::string log() const;
+  // The server process (benchmarks read its CPU time), -1 when not running.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
 
  private:
   bool launch();

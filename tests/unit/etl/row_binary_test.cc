@@ -21,7 +21,7 @@ absl::StatusOr<std::string> encode_one(const std::string& type, const std::strin
   auto encoder = RowBinaryEncoder::create(schema, profile);
   if (!encoder.ok()) return encoder.status();
   Row row;
-  row.cells.emplace_back(schema.columns[0].name, fragment);
+  row.add_json(schema.columns[0].name, fragment);
   std::string out;
   auto columns = encoder->encode({&row}, out);
   if (!columns.ok()) return columns.status();
@@ -71,9 +71,9 @@ TEST(RowBinary, LeavesUnfilledDefaultColumnsToTheServer) {
   auto encoder = RowBinaryEncoder::create(schema, ServerProfile::modern());
   ASSERT_TRUE(encoder.ok());
   Row filled, unfilled;
-  filled.cells = {{schema.columns[0].name, "1"},
-                  {schema.columns[1].name, "\"1970-01-01 00:00:01\""}};
-  unfilled.cells = {{schema.columns[0].name, "2"}};
+  filled.add_json(schema.columns[0].name, "1");
+  filled.add_json(schema.columns[1].name, "\"1970-01-01 00:00:01\"");
+  unfilled.add_json(schema.columns[0].name, "2");
   std::string out;
   EXPECT_EQ(*encoder->encode({&unfilled}, out), "`a`");
   EXPECT_EQ(out, bytes({2}));
