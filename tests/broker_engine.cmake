@@ -10,3 +10,9 @@ telekern_add_test(telekern_broker_engine_tests LABEL unit
 telekern_add_test(telekern_polled_stream_unit_tests LABEL unit
   SOURCES unit/sdk/polled_stream_test.cc
   DEPS telekern_sdk telekern_proto_testing)
+
+# EngineBinding::pipelined_stream: quick items on the reading gRPC thread,
+# arrival order kept, over a real gRPC server.
+telekern_add_test(telekern_pipelined_stream_unit_tests LABEL unit
+  SOURCES unit/sdk/pipelined_stream_test.cc
+  DEPS telekern_sdk)

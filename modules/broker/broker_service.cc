@@ -324,7 +324,8 @@ grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* co
 }
 
 // Pipelined produce: the requests of one stream are appended in arrival
-// order, so pipelining never reorders a partition; FSYNC answers come from
+// order, so pipelining never reorders a partition (a quick one runs on the
+// gRPC thread only when none is queued before it); FSYNC answers come from
 // the group commit, in completion order.
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService::ProduceStream(
     grpc::CallbackServerContext*) {
@@ -339,7 +340,9 @@ grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService:
       },
       [](const QueuedProduce& item, const absl::Status& status) {
         return produce_answer(item.sequence, status);
-      });
+      },
+      // As Produce: an append to the page cache runs on the gRPC thread.
+      [](Broker& engine, const QueuedProduce& item) { return engine.produce_is_quick(item.call); });
 }
 
 grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(

@@ -197,12 +197,14 @@ class EngineBinding {
   // A bidi stream of pipelined requests (see PipelinedStream): `accept`
   // turns a request into an Item, `process(engine, item, answer)` runs on an
   // engine thread in arrival order and answers once, from any thread;
-  // `refuse(item, status)` answers an item no engine thread took.
+  // `refuse(item, status)` answers an item no engine thread took; `quick`
+  // (optional) lets an item that does not wait run on the gRPC thread.
   template <typename Request, typename Response, typename Item>
   grpc::ServerBidiReactor<Request, Response>* pipelined_stream(
       std::function<Item(const Request&)> accept,
       std::function<void(Engine&, Item, std::function<void(Response)>)> process,
-      std::function<Response(const Item&, const absl::Status&)> refuse) {
+      std::function<Response(const Item&, const absl::Status&)> refuse,
+      std::function<bool(Engine&, const Item&)> quick = nullptr) {
     auto engine = this->engine();
     if (!engine) return refuse_bidi<Request, Response>(stopping());
     typename PipelinedStream<Request, Response, Item>::Handlers handlers;
@@ -215,6 +217,11 @@ class EngineBinding {
     handlers.submit = [engine](std::function<void()> work) {
       return engine->submit(std::move(work));
     };
+    if (quick) {
+      handlers.quick = [engine, quick = std::move(quick)](const Item& item) {
+        return quick(*engine, item);
+      };
+    }
     return new PipelinedStream<Request, Response, Item>(std::move(handlers));  // deletes itself
   }
 

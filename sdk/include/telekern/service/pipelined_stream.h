@@ -1,6 +1,8 @@
 // A bidi stream of pipelined requests: each request becomes a work item,
 // items are processed one after another in arrival order by one drain task
-// at a time on the engine's threads (so pipelining never reorders them), and
+// at a time on the engine's threads (so pipelining never reorders them), or,
+// when `quick` says an item does not wait and nothing is queued before it,
+// right on the gRPC thread that read it (no hand-off), and
 // answers are written in completion order, one write at a time. Reading
 // pauses while kMaxQueued items wait, so a fast client cannot queue without
 // bound. The stream ends OK once the client half-closed and every item was
@@ -31,6 +33,9 @@ class PipelinedStream final : public grpc::ServerBidiReactor<Request, Response> 
     std::function<Response(const Item&, const absl::Status&)> refuse;
     // Runs work on an engine thread, or says why not.
     std::function<absl::Status(std::function<void()>)> submit;
+    // Optional: true when processing `item` does not wait (no I/O beyond a
+    // page-cache write), so it may run on the gRPC thread that read it.
+    std::function<bool(const Item&)> quick;
   };
   static constexpr size_t kMaxQueued = 64;
 
@@ -43,6 +48,7 @@ class PipelinedStream final : public grpc::ServerBidiReactor<Request, Response> 
     bool finish = false;
     bool start_drain = false;
     bool read_more = false;
+    std::optional<Item> here;  // processed on this thread
     {
       std::lock_guard lock(mutex_);
       reading_ = false;
@@ -51,14 +57,41 @@ class PipelinedStream final : public grpc::ServerBidiReactor<Request, Response> 
         finish = should_finish_locked();
       } else {
         ++pending_;
-        queue_.push_back(handlers_.accept(request_));
-        start_drain = !draining_;
+        Item item = handlers_.accept(request_);
+        if (!draining_ && handlers_.quick && handlers_.quick(item)) {
+          here.emplace(std::move(item));  // nothing queued: arrival order holds
+        } else {
+          queue_.push_back(std::move(item));
+          start_drain = !draining_;
+        }
         draining_ = true;
         read_more = queue_.size() < kMaxQueued;
         reading_ = read_more;
       }
     }
     if (finish) return this->Finish(grpc::Status::OK);
+    if (here) {
+      // Read the next request while this one is processed; it queues behind
+      // this one (draining_ is set) and a drain takes over if any did.
+      if (read_more) this->StartRead(&request_);
+      handlers_.process(std::move(*here),
+                        [this](Response response) { answer(std::move(response)); });
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) {
+          draining_ = false;
+          finish = should_finish_locked();
+        } else {
+          start_drain = true;
+        }
+      }
+      if (start_drain) {
+        auto submitted = handlers_.submit([this] { drain(); });
+        if (!submitted.ok()) refuse_queued(submitted);
+      }
+      if (finish) this->Finish(grpc::Status::OK);
+      return;
+    }
     if (start_drain) {
       auto submitted = handlers_.submit([this] { drain(); });
       if (!submitted.ok()) refuse_queued(submitted);
