@@ -9,10 +9,10 @@ telekern_add_test(telekern_broker_engine_tests LABEL unit
 # over a real in-process gRPC server.
 telekern_add_test(telekern_polled_stream_unit_tests LABEL unit
   SOURCES unit/sdk/polled_stream_test.cc
-  DEPS telekern_sdk telekern_proto_testing)
+  DEPS telekern_sdk telekern_proto_testing telekern_test_support)
 
 # EngineBinding::pipelined_stream: quick items on the reading gRPC thread,
 # arrival order kept, over a real gRPC server.
 telekern_add_test(telekern_pipelined_stream_unit_tests LABEL unit
   SOURCES unit/sdk/pipelined_stream_test.cc
-  DEPS telekern_sdk)
+  DEPS telekern_sdk telekern_test_support)

@@ -30,4 +30,4 @@ add_dependencies(telekern_stream_lag_tests telekernd telekern_broker)
 # The SDK's client-stream helper (EngineBinding::client_stream).
 telekern_add_test(telekern_client_stream_unit_tests LABEL unit
   SOURCES unit/sdk/client_stream_test.cc
-  DEPS telekern_sdk telekern_proto_testing)
+  DEPS telekern_sdk telekern_proto_testing telekern_test_support)

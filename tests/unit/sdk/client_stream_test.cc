@@ -1,7 +1,5 @@
 // EngineBinding::client_stream: a client stream consumed by a loop on a
 // session thread, over a real in-process gRPC server.
-#include <grpcpp/create_channel.h>
-#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +8,7 @@
 
 #include "telekern/service/engine_binding.h"
 #include "telekern/testing/v1/upload.grpc.pb.h"
+#include "tests/support/loopback_grpc_server.h"
 
 namespace telekern {
 namespace {
@@ -64,18 +63,14 @@ class ClientStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_.binding.attach(engine_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr);
-    stub_ = tv1::Upload::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                     grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<telekern::testing::LoopbackGrpcServer>(
+        [&](grpc::ServerBuilder& builder) { builder.RegisterService(&service_); });
+    ASSERT_TRUE(server_->started());
+    stub_ = tv1::Upload::NewStub(server_->channel());
   }
   void TearDown() override {
     service_.binding.detach();
-    server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    server_.reset();
   }
   // Waits (bounded) until `count` loops are held at the gate.
   bool held(int count) {
@@ -85,7 +80,7 @@ class ClientStreamTest : public ::testing::Test {
 
   std::shared_ptr<UploadEngine> engine_ = std::make_shared<UploadEngine>();
   UploadService service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<telekern::testing::LoopbackGrpcServer> server_;
   std::unique_ptr<tv1::Upload::Stub> stub_;
 };
 

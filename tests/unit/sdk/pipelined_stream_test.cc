@@ -3,10 +3,8 @@
 // the gRPC thread that read it when nothing is queued before it; any other
 // item, and every item behind a queued one, runs on an engine thread; items
 // are processed and answered in arrival order either way.
-#include <grpcpp/create_channel.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -17,6 +15,7 @@
 
 #include "telekern/service/engine_binding.h"
 #include "telekern/work_queue.h"
+#include "tests/support/loopback_grpc_server.h"
 
 namespace telekern {
 namespace {
@@ -92,14 +91,10 @@ class PipelinedStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_.binding.attach(engine_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterCallbackGenericService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr);
-    stub_ = std::make_unique<grpc::GenericStub>(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<telekern::testing::LoopbackGrpcServer>(
+        [&](grpc::ServerBuilder& builder) { builder.RegisterCallbackGenericService(&service_); });
+    ASSERT_TRUE(server_->started());
+    stub_ = std::make_unique<grpc::GenericStub>(server_->channel());
   }
   void TearDown() override {
     {
@@ -108,7 +103,7 @@ class PipelinedStreamTest : public ::testing::Test {
       engine_->changed.notify_all();
     }
     service_.binding.detach();
-    server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    server_.reset();
     engine_->queue.stop();
   }
   bool wait_until_read(const std::string& item) {
@@ -127,7 +122,7 @@ class PipelinedStreamTest : public ::testing::Test {
 
   std::shared_ptr<Engine> engine_ = std::make_shared<Engine>();
   PipelineService service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<telekern::testing::LoopbackGrpcServer> server_;
   std::unique_ptr<grpc::GenericStub> stub_;
 };
 

@@ -1,8 +1,6 @@
 // EngineBinding::polled_stream over a real in-process gRPC server: a waiting
 // stream woken inside an InlineStepScope runs its step on the waking thread
 // (no hand-off to a step thread); woken without one, a step thread runs it.
-#include <grpcpp/create_channel.h>
-#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -11,6 +9,7 @@
 #include "telekern/service/engine_binding.h"
 #include "telekern/service/inline_step_scope.h"
 #include "telekern/testing/v1/echo.grpc.pb.h"
+#include "tests/support/loopback_grpc_server.h"
 
 namespace telekern {
 namespace {
@@ -61,18 +60,14 @@ class PolledStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_.binding.attach(engine_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr);
-    stub_ = tv1::Echo::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                   grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<telekern::testing::LoopbackGrpcServer>(
+        [&](grpc::ServerBuilder& builder) { builder.RegisterService(&service_); });
+    ASSERT_TRUE(server_->started());
+    stub_ = tv1::Echo::NewStub(server_->channel());
   }
   void TearDown() override {
     service_.binding.detach();
-    server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    server_.reset();
   }
   // The waker of the stream once it waits (bounded), taken out of the engine.
   StepWaker waiting_stream() {
@@ -95,7 +90,7 @@ class PolledStreamTest : public ::testing::Test {
 
   std::shared_ptr<CountEngine> engine_ = std::make_shared<CountEngine>();
   CountService service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<telekern::testing::LoopbackGrpcServer> server_;
   std::unique_ptr<tv1::Echo::Stub> stub_;
 };
 
