@@ -49,6 +49,14 @@ class PipelinedStream final : public grpc::ServerBidiReactor<Request, Response> 
     bool start_drain = false;
     bool read_more = false;
     std::optional<Item> here;  // processed on this thread
+    // request_ is this read's alone until the next StartRead, so the item is
+    // made (and judged quick) outside the lock: no engine lock nests in it.
+    std::optional<Item> item;
+    bool quick = false;
+    if (ok) {
+      item.emplace(handlers_.accept(request_));
+      quick = handlers_.quick && handlers_.quick(*item);
+    }
     {
       std::lock_guard lock(mutex_);
       reading_ = false;
@@ -57,11 +65,10 @@ class PipelinedStream final : public grpc::ServerBidiReactor<Request, Response> 
         finish = should_finish_locked();
       } else {
         ++pending_;
-        Item item = handlers_.accept(request_);
-        if (!draining_ && handlers_.quick && handlers_.quick(item)) {
-          here.emplace(std::move(item));  // nothing queued: arrival order holds
+        if (!draining_ && quick) {
+          here.emplace(std::move(*item));  // nothing queued: arrival order holds
         } else {
-          queue_.push_back(std::move(item));
+          queue_.push_back(std::move(*item));
           start_drain = !draining_;
         }
         draining_ = true;
