@@ -32,6 +32,10 @@ if command -v podman >/dev/null; then
   podman build --runtime runc --network host --pull=never --format docker \
     --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
     --volume "$ccache_dir:/ccache:rw" "${ca_volume[@]}" --layers "${args[@]}" .
+  # Each build leaves its build stage (a whole build tree, about 3.4 GB)
+  # behind as an untagged image; drop those so repeated builds do not fill
+  # the disk.
+  podman image prune --force --filter label=telekern.stage=build >/dev/null
 else
   docker build "${args[@]}" .
 fi
