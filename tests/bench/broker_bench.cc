@@ -432,20 +432,27 @@ void latency_rounds(const std::string& address, const RedisServer& redis, int ro
   latency.print();
 }
 
+// A broker telekernd over `data_dir`; null, with its log printed, when it
+// did not start.
+std::unique_ptr<Telekernd> broker_over(const std::string& data_dir) {
+  auto daemon = std::make_unique<Telekernd>(
+      TelekerndOptions{.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
+                       .load = {"broker"},
+                       .data_dir = data_dir});
+  if (daemon->ready()) return daemon;
+  std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon->log().c_str());
+  return nullptr;
+}
+
 // Starts telekernd over `data_dir` and returns the seconds until the broker
 // serves a Consume of the last record of `topic` partition 0 (`last_offset`),
 // module start and recovery included.
 double restart_seconds(const std::string& data_dir, const std::string& topic,
                        uint64_t last_offset) {
   auto start = Clock::now();
-  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"broker"},
-                    .data_dir = data_dir});
-  if (!daemon.ready()) {
-    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
-    return -1;
-  }
-  auto stub = bv1::Broker::NewStub(daemon.channel());
+  auto daemon = broker_over(data_dir);
+  if (!daemon) return -1;
+  auto stub = bv1::Broker::NewStub(daemon->channel());
   static std::atomic<int> groups{0};
   for (int attempt = 0; attempt < 600; ++attempt) {
     grpc::ClientContext context;
@@ -476,14 +483,9 @@ double restart_seconds(const std::string& data_dir, const std::string& topic,
 // answers a DescribeTopic on `topic` (module start included).
 double restart_until_described(const std::string& data_dir, const std::string& topic) {
   auto start = Clock::now();
-  Telekernd daemon({.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules",
-                    .load = {"broker"},
-                    .data_dir = data_dir});
-  if (!daemon.ready()) {
-    std::fprintf(stderr, "telekernd did not start:\n%s\n", daemon.log().c_str());
-    return -1;
-  }
-  auto stub = bv1::Broker::NewStub(daemon.channel());
+  auto daemon = broker_over(data_dir);
+  if (!daemon) return -1;
+  auto stub = bv1::Broker::NewStub(daemon->channel());
   for (int attempt = 0; attempt < 600; ++attempt) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
