@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "telekern/sleep.h"
 #include "telekern/strings.h"
 
 namespace telekern::tracer {
@@ -137,25 +138,39 @@ class SshConnection {
   absl::Status stream(const std::string& command, const std::function<bool(std::string_view)>& line,
                       std::chrono::milliseconds inactivity, std::stop_token stop, std::string* all,
                       int* exit_code) {
-    LIBSSH2_CHANNEL* channel = nullptr;
-    if (auto status = call([&] {
-          channel = libssh2_channel_open_session(session_.get());
-          return channel != nullptr ? 0 : libssh2_session_last_errno(session_.get());
-        });
-        !status.ok())
-      return absl::UnavailableError(str_cat("ssh channel: ", status.message(),
-                                            " (sshd MaxSessions may be lower than max_parallel)"));
     struct Closer {
       SshConnection* self;
       LIBSSH2_CHANNEL* channel;
       ~Closer() {
-        self->call([&] { return libssh2_channel_close(channel); });
-        self->call([&] { return libssh2_channel_free(channel); });
+        if (channel == nullptr) return;
+        (void)self->call([&] { return libssh2_channel_close(channel); });
+        (void)self->call([&] { return libssh2_channel_free(channel); });
       }
-    } closer{this, channel};
-    if (auto status = call([&] { return libssh2_channel_exec(channel, command.c_str()); });
-        !status.ok())
-      return absl::UnavailableError(str_cat("ssh exec: ", status.message()));
+    };
+    // sshd may deny an exec request while it is still tearing down the
+    // connection's earlier sessions (seen with several channels at once on a
+    // loaded machine): nothing ran, so the request is tried again, with a
+    // growing pause, before the partition is reported unreadable.
+    constexpr int kExecAttempts = 5;
+    LIBSSH2_CHANNEL* channel = nullptr;
+    for (int attempt = 1;; ++attempt) {
+      if (auto status = call([&] {
+            channel = libssh2_channel_open_session(session_.get());
+            return channel != nullptr ? 0 : libssh2_session_last_errno(session_.get());
+          });
+          !status.ok())
+        return absl::UnavailableError(
+            str_cat("ssh channel: ", status.message(),
+                    " (sshd MaxSessions may be lower than max_parallel)"));
+      auto exec = call([&] { return libssh2_channel_exec(channel, command.c_str()); });
+      if (exec.ok()) break;
+      Closer{this, channel};  // closes the refused channel now
+      channel = nullptr;
+      if (attempt == kExecAttempts || !sleep_for(std::chrono::milliseconds(100 * attempt), stop))
+        return absl::UnavailableError(
+            str_cat("ssh exec: ", exec.message(), " (", attempt, " attempts)"));
+    }
+    Closer closer{this, channel};
     std::string buffer, errors;
     char chunk[65536];
     auto last_output = Clock::now();
