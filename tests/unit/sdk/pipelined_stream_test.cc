@@ -153,11 +153,16 @@ TEST_F(PipelinedStreamTest, QuickItemsRunOnTheReadingThreadUnlessQueuedBehindAno
   ASSERT_TRUE(wait_for_slow_start());
   ASSERT_TRUE(write("q3"));
   ASSERT_TRUE(write("q4"));
-  ASSERT_TRUE(wait_until_read("q4"));  // both queued behind s2
+  // The stream reads the next request only once the previous one is queued,
+  // so a marker read means q3 and q4 wait behind s2. (The marker itself may
+  // still run either way once the gate opens.)
+  ASSERT_TRUE(write("qm"));
+  ASSERT_TRUE(wait_until_read("qm"));
   open_gate();
   EXPECT_EQ(read(), "ok:s2");
   EXPECT_EQ(read(), "ok:q3");
   EXPECT_EQ(read(), "ok:q4");
+  EXPECT_EQ(read(), "ok:qm");
   // Once the drain task has ended (the engine's one thread runs a marker
   // after it), quick items run on the reading thread again.
   std::promise<void> idle;
@@ -176,7 +181,7 @@ TEST_F(PipelinedStreamTest, QuickItemsRunOnTheReadingThreadUnlessQueuedBehindAno
   }
 
   std::lock_guard lock(engine_->mutex);
-  EXPECT_EQ(engine_->order, (std::vector<std::string>{"q1", "s2", "q3", "q4", "q5"}));
+  EXPECT_EQ(engine_->order, (std::vector<std::string>{"q1", "s2", "q3", "q4", "qm", "q5"}));
   ASSERT_EQ(engine_->engine_threads.size(), 1u);
   auto engine_thread = *engine_->engine_threads.begin();
   EXPECT_NE(engine_->threads["q1"], engine_thread) << "q1 waited for an engine thread";
