@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
       {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
        [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
          return auth::check_credentials(*kernel.authenticator, api_key, authorization, path);
-       }},
+       },
+       [&] { return manager.local_calls(); }},
       {.per_credential = {}, .per_address = {}});
   if (auto status = endpoint.start("127.0.0.1:0"); !status.ok()) {
     std::cerr << status << "\n";

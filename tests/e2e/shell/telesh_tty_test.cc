@@ -92,6 +92,10 @@ TEST_F(TeleshTtyTest, HistoryIsRecalledAcrossRuns) {
     first->type("echo say remembered-line");
     first->key("Enter");
     ASSERT_TRUE(first->wait_for("message:  remembered-line")) << first->screen();
+    // The line editor drops input typed before its prompt is up (it sets
+    // the terminal with TCSAFLUSH), so Ctrl-D waits for the prompt.
+    ASSERT_TRUE(wait_for([&] { return first->last_line() == "telesh>"; }, std::chrono::seconds(10)))
+        << first->screen();
     first->key("C-d");
     ASSERT_TRUE(wait_for([&] { return first->dead(); }, std::chrono::seconds(10)))
         << first->screen();
