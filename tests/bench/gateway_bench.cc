@@ -1,5 +1,6 @@
 // Unary no-op over the HTTP/JSON gateway (HTTP/1.1 keep-alive, JSON body,
-// API-key auth, call gate, metrics, the ping module's direct route) against
+// API-key auth, call gate, metrics, the ping module's handler run as a local
+// call, without gRPC) against
 // the same JSON answered by a bare cpp-httplib handler in this process, and
 // against native gRPC to the same kernel. Targets run one at a time, once per
 // round in a rotated order; ratios are medians over the rounds with their
