@@ -92,8 +92,9 @@ TEST_F(TeleshTtyTest, HistoryIsRecalledAcrossRuns) {
     first->type("echo say remembered-line");
     first->key("Enter");
     ASSERT_TRUE(first->wait_for("message:  remembered-line")) << first->screen();
-    // The line editor drops input typed before its prompt is up (it sets
-    // the terminal with TCSAFLUSH), so Ctrl-D waits for the prompt.
+    // Typed before the line editor has the terminal in raw mode again,
+    // Ctrl-D is the cooked terminal's end-of-file mark, which the editor
+    // later reads as a NUL rather than as Ctrl-D: wait for the prompt.
     ASSERT_TRUE(wait_for([&] { return first->last_line() == "telesh>"; }, std::chrono::seconds(10)))
         << first->screen();
     first->key("C-d");
