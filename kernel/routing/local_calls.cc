@@ -55,8 +55,6 @@ LocalCalls::~LocalCalls() {
   abandoned_.clear();
 }
 
-uint64_t LocalCalls::answered() const { return answered_.load(std::memory_order_relaxed); }
-
 std::optional<grpc::Status> LocalCalls::call(
     std::string_view path, const LocalCredentials& credentials,
     std::shared_ptr<const google::protobuf::Message> request,
@@ -130,7 +128,6 @@ std::optional<grpc::Status> LocalCalls::call(
   if (call->calls) call->calls->finished();
   // finish() has run; the test peer marks the status set right after it.
   while (!call->released()) std::this_thread::yield();
-  answered_.fetch_add(1, std::memory_order_relaxed);
   return end(std::move(status));
 }
 

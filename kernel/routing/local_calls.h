@@ -50,9 +50,6 @@ class LocalCalls {
                                    std::shared_ptr<google::protobuf::Message> response,
                                    std::chrono::milliseconds timeout);
 
-  // Calls answered locally since start (for tests and the bench).
-  uint64_t answered() const;
-
  private:
   struct Call;
   // Keeps a call whose caller stopped waiting until its handler has answered.
@@ -63,7 +60,6 @@ class LocalCalls {
   const DirectRoutes& routes_;
   const auth::CallGate& gate_;
   RpcMetrics& metrics_;
-  std::atomic<uint64_t> answered_{0};
   std::mutex mutex_;
   std::list<std::unique_ptr<Call>> abandoned_;  // timed out, handler still running
   std::atomic<size_t> abandoned_count_{0};

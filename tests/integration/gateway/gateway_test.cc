@@ -825,5 +825,56 @@ TEST(GatewayLocalCallsTest, ModuleHandlersRunWithoutGrpcBehindTheSameGate) {
   }
 }
 
+// A local call whose handler answers after http_gateway.call_timeout gets 504
+// at the timeout; the handler's late answer is dropped, the daemon keeps
+// serving, and a reload waits for that handler before it stops the module.
+TEST(GatewayLocalCallsTest, AHandlerPastTheCallTimeoutGets504AndReloadWaitsForIt) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "http_gateway:\n"
+                                                        "  call_timeout: 300ms\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  const httplib::Headers operator_{{"X-API-Key", kOperatorKey}};
+  auto first = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  const std::string first_instance = json::parse(first->body).value("instance", "0");
+
+  auto poked_at = std::chrono::steady_clock::now();
+  auto late = http.Post("/rpc/telekern.testing.v1.Echo/Poke", operator_, R"({"delayMs":1500})",
+                        "application/json");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 504) << late->body;
+  EXPECT_NE(late->body.find("did not answer within 300 ms"), std::string::npos) << late->body;
+  auto say = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(say);
+  EXPECT_EQ(say->status, 200) << say->body;
+
+  // Over gRPC: the gateway's 300 ms would not cover the reload's wait.
+  auto login =
+      http.Post("/api/auth/login", json{{"user", kAdminUser}, {"password", kAdminPassword}}.dump(),
+                "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(daemon.channel());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + json::parse(login->body).value("token", ""));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  telekern::kernel::v1::ReloadModuleRequest request;
+  request.set_name("echo");
+  telekern::kernel::v1::ReloadModuleResponse response;
+  auto reloaded = kernel->ReloadModule(&context, request, &response);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error_message();
+  EXPECT_GE(std::chrono::steady_clock::now() - poked_at, std::chrono::milliseconds(1500))
+      << "the reload stopped the module while its handler was still out";
+  auto after = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->status, 200) << after->body;
+  EXPECT_NE(json::parse(after->body).value("instance", "0"), first_instance);
+  EXPECT_TRUE(daemon.ready()) << daemon.log();
+}
+
 }  // namespace
 }  // namespace telekern::testing
