@@ -24,6 +24,11 @@ void StepScheduler::post(std::function<void()> work) {
   changed_.notify_one();
 }
 
+size_t StepScheduler::timers() const {
+  std::lock_guard lock(mutex_);
+  return timed_.size();
+}
+
 void StepScheduler::post_at(Clock::time_point when, std::function<void()> work) {
   bool earliest;
   {

@@ -1,6 +1,8 @@
 // EngineBinding::polled_stream over a real in-process gRPC server: a waiting
 // stream woken inside an InlineStepScope runs its step on the waking thread
 // (no hand-off to a step thread); woken without one, a step thread runs it.
+// A stream that waits after every message keeps one timer, not one a wait,
+// and a wait still ends by its time without a wake.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -27,8 +29,9 @@ struct CountEngine {
   std::mutex mutex;
   std::condition_variable changed;
   uint32_t available = 0;
-  StepWaker wake;           // of the stream waiting now
-  std::thread::id sent_by;  // the thread whose step wrote the last item
+  std::chrono::milliseconds wait_for = 60s;  // how long a stream with nothing to send waits
+  StepWaker wake;                            // of the stream waiting now
+  std::thread::id sent_by;                   // the thread whose step wrote the last item
 };
 
 class CountService final : public tv1::Echo::CallbackService {
@@ -49,11 +52,41 @@ class CountService final : public tv1::Echo::CallbackService {
             }
             engine.wake = wake;
             engine.changed.notify_all();
-            return Step::wait(std::chrono::steady_clock::now() + 60s);
+            return Step::wait(std::chrono::steady_clock::now() + engine.wait_for);
           };
         });
   }
   EngineBinding<CountEngine> binding{"count"};
+};
+
+// The same stream served on a scheduler the test can look into.
+class TimedCountService final : public tv1::Echo::CallbackService {
+ public:
+  explicit TimedCountService(std::shared_ptr<CountEngine> engine) : engine_(std::move(engine)) {}
+  grpc::ServerWriteReactor<tv1::CountResponse>* Count(grpc::CallbackServerContext* context,
+                                                      const tv1::CountRequest* request) override {
+    using Step = StreamStep<tv1::CountResponse>;
+    return PolledStream<tv1::CountResponse>::start(
+        context, sessions_, scheduler,
+        [engine = engine_, total = request->count(), sent = 0u](const StepWaker& wake,
+                                                                std::stop_token) mutable {
+          std::lock_guard lock(engine->mutex);
+          if (sent == total) return Step::done(absl::OkStatus());
+          if (sent < engine->available) {
+            tv1::CountResponse response;
+            response.set_index(sent++);
+            return Step::write(std::move(response));
+          }
+          engine->wake = wake;
+          engine->changed.notify_all();
+          return Step::wait(std::chrono::steady_clock::now() + engine->wait_for);
+        });
+  }
+  StepScheduler scheduler{2};
+
+ private:
+  std::shared_ptr<CountEngine> engine_;
+  StreamSessions sessions_{"count is stopping"};
 };
 
 class PolledStreamTest : public ::testing::Test {
@@ -129,6 +162,59 @@ TEST_F(PolledStreamTest, AStreamWokenInAnInlineScopeRunsItsStepOnTheWakingThread
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(response.index(), next++);
   EXPECT_NE(sent_by(), std::this_thread::get_id());
+  context.TryCancel();
+  (void)reader->Finish();
+}
+
+TEST(PolledStreamTimers, AStreamWaitingAfterEveryMessageKeepsOneTimerAndWaitsEndByTheirTime) {
+  auto engine = std::make_shared<CountEngine>();
+  TimedCountService service(engine);
+  telekern::testing::LoopbackGrpcServer server(
+      [&](grpc::ServerBuilder& builder) { builder.RegisterService(&service); });
+  ASSERT_TRUE(server.started());
+  auto stub = tv1::Echo::NewStub(server.channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 30s);
+  tv1::CountRequest request;
+  request.set_count(1000);
+  auto reader = stub->Count(&context, request);
+  tv1::CountResponse response;
+  auto waiting = [&] {
+    std::unique_lock lock(engine->mutex);
+    engine->changed.wait_for(lock, 10s, [&] { return static_cast<bool>(engine->wake); });
+    return std::exchange(engine->wake, nullptr);
+  };
+
+  // 200 messages, each followed by a 60 s wait that a new item cuts short.
+  for (uint32_t i = 0; i < 200; ++i) {
+    auto wake = waiting();
+    ASSERT_TRUE(wake) << "the stream never waited";
+    {
+      std::lock_guard lock(engine->mutex);
+      ++engine->available;
+    }
+    wake();
+    ASSERT_TRUE(reader->Read(&response));
+    ASSERT_EQ(response.index(), i);
+  }
+  auto wake = waiting();
+  ASSERT_TRUE(wake);
+  EXPECT_LE(service.scheduler.timers(), 2u) << "a timer left behind by every wait";
+
+  // A shorter wait than the pending timer's gets a timer of its own: with an
+  // item there but no wake, the step runs again once its 20 ms are over.
+  {
+    std::lock_guard lock(engine->mutex);
+    engine->wait_for = 20ms;
+  }
+  wake();  // nothing to send: the step waits 20 ms
+  ASSERT_TRUE(waiting());
+  {
+    std::lock_guard lock(engine->mutex);
+    ++engine->available;  // no wake
+  }
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.index(), 200u);
   context.TryCancel();
   (void)reader->Finish();
 }

@@ -48,11 +48,13 @@ class StepScheduler {
   void post(std::function<void()> work);
   void post_at(Clock::time_point when, std::function<void()> work);
   size_t threads() const { return threads_.size(); }
+  // Work posted for a later time and not yet due.
+  size_t timers() const;
 
  private:
   void run();
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::function<void()>> ready_;
   std::multimap<Clock::time_point, std::function<void()>> timed_;
@@ -210,12 +212,11 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
             return;
           }
           phase_ = Phase::kWaiting;
-          uint64_t generation = ++wait_generation_;
-          scheduler_.post_at(
-              step.until,
-              [weak = std::weak_ptr<PolledStream>(this->shared_from_this()), generation] {
-                if (auto alive = weak.lock()) alive->on_wait_over(generation);
-              });
+          wait_until_ = step.until;
+          // One timer per stream: a stream that waits after every message
+          // (a consumer at the head of a busy log) must not leave a timer
+          // behind each time, each waking a step thread when it fires.
+          if (!timer_at_ || *timer_at_ > step.until) post_timer(step.until);
           return;
         }
         case StreamStep<Response>::Kind::kDone:
@@ -224,9 +225,23 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
       }
     }
   }
-  void on_wait_over(uint64_t generation) {
+  // Under mutex_.
+  void post_timer(std::chrono::steady_clock::time_point at) {
+    timer_at_ = at;
+    scheduler_.post_at(at, [weak = std::weak_ptr<PolledStream>(this->shared_from_this()), at] {
+      if (auto alive = weak.lock()) alive->on_timer(at);
+    });
+  }
+  // A timer posted for `at` fired: the wait is over if it ends by now; a
+  // wait that began later, for a later time, gets the timer again.
+  void on_timer(std::chrono::steady_clock::time_point at) {
     std::lock_guard lock(mutex_);
-    if (phase_ != Phase::kWaiting || generation != wait_generation_) return;
+    if (timer_at_ == at) timer_at_.reset();
+    if (phase_ != Phase::kWaiting) return;  // its next wait posts a timer if none is left
+    if (std::chrono::steady_clock::now() < wait_until_) {
+      if (!timer_at_) post_timer(wait_until_);
+      return;
+    }
     phase_ = Phase::kScheduled;
     post_step();
   }
@@ -288,8 +303,9 @@ class PolledStream final : public std::enable_shared_from_this<PolledStream<Resp
   std::mutex mutex_;
   Phase phase_ = Phase::kWaiting;
   bool woken_ = false;
-  uint64_t wait_generation_ = 0;
-  Response message_;  // the one on the wire
+  std::chrono::steady_clock::time_point wait_until_;  // kWaiting: the step runs by then
+  std::optional<std::chrono::steady_clock::time_point> timer_at_;  // the timer posted
+  Response message_;                                               // the one on the wire
   bool cancelled_by_client_ = false;
   bool ending_ = false;
   std::optional<std::stop_callback<std::function<void()>>> service_stop_;
