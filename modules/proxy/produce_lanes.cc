@@ -122,12 +122,8 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
     }
     out_ = std::move(queued_.front().second);
     queued_.pop_front();
-    // More produces wait behind this one: let gRPC buffer it (its write
-    // completes at once while under the transport's write buffer) so they
-    // leave in one socket write with the last one, which is not held back.
-    bool more = !queued_.empty();
     lock.unlock();
-    StartWrite(&out_, more ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+    StartWrite(&out_);
   }
 
   void OnReadDone(bool ok) override {
