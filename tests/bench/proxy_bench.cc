@@ -7,7 +7,11 @@
 //     and the Maglev table vs jump consistent hash (Lamping & Veach), the
 //     usual baseline (target >= 10 M/s).
 // Targets run once per round in a rotated order; figures are medians over the
-// rounds with the spread of the per-round ratios.
+// rounds with the spread of the per-round ratios. Then, per target, the CPU
+// time and context switches per produce call of this client and of each
+// daemon (by thread name), and how busy the machine was: on a machine the
+// three share, the ratio follows (client + broker) / (client + broker +
+// proxy) CPU per call.
 // Arguments: [rounds] [ms per target per round] [callers].
 #include <grpcpp/create_channel.h>
 #include <sys/resource.h>
@@ -79,12 +83,17 @@ std::pair<uint64_t, uint64_t> machine_jiffies() {
   return {busy, total};
 }
 
-// CPU time of this process so far, ended threads included.
-uint64_t process_cpu_ns() {
+// CPU time and context switches of this process so far, ended threads included.
+bench::ThreadCounts process_counts() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto ns = [](const timeval& t) { return uint64_t(t.tv_sec) * 1000000000 + t.tv_usec * 1000; };
-  return ns(usage.ru_utime) + ns(usage.ru_stime);
+  bench::ThreadCounts counts;
+  counts.name = "callers";
+  counts.cpu_ns = ns(usage.ru_utime) + ns(usage.ru_stime);
+  counts.voluntary = usage.ru_nvcsw;
+  counts.switches = usage.ru_nvcsw + usage.ru_nivcsw;
+  return counts;
 }
 
 // Records per second produced by `callers` closed-loop producers for
@@ -96,7 +105,7 @@ double produce_rate(const std::string& address, int callers, std::chrono::millis
   std::atomic<bool> stop{false};
   std::vector<std::map<int, bench::ThreadCounts>> before;
   for (const auto& [_, pid] : processes) before.push_back(bench::ThreadCensus::take(pid));
-  uint64_t client_cpu_before = process_cpu_ns();
+  auto client_before = process_counts();
   auto machine_before = machine_jiffies();
   std::vector<std::thread> workers;
   for (int c = 0; c < callers; ++c) {
@@ -130,9 +139,12 @@ double produce_rate(const std::string& address, int callers, std::chrono::millis
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tally) {
     // The callers' threads have ended: this process counts as a whole.
+    auto client_after = process_counts();
     auto& client = tally->by_process["bench client"]["callers"];
     client.name = "callers";
-    client.cpu_ns += process_cpu_ns() - client_cpu_before;
+    client.cpu_ns += client_after.cpu_ns - client_before.cpu_ns;
+    client.voluntary += client_after.voluntary - client_before.voluntary;
+    client.switches += client_after.switches - client_before.switches;
     for (size_t p = 0; p < processes.size(); ++p) {
       auto delta =
           bench::ThreadCensus::delta(before[p], bench::ThreadCensus::take(processes[p].second));
