@@ -302,7 +302,8 @@ int main(int argc, char** argv) {
       {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
        [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
          return auth::check_credentials(*authenticator_source(), api_key, authorization, path);
-       }},
+       },
+       [&] { return manager.local_calls(); }},
       {.call_timeout = config->gateway.call_timeout,
        .max_body_bytes = config->gateway.max_body_bytes,
        .version = kTelekernVersion,

@@ -49,10 +49,22 @@ absl::Status check_credentials(const Authenticator& authenticator, std::string_v
 }
 
 grpc::Status CallGate::check(const grpc::ServerContextBase& call, std::string_view path) const {
+  return check(
+      CallerMetadata::of(call), [&call] { return client_address(call); }, path);
+}
+
+grpc::Status CallGate::check(const CallerMetadata& metadata, std::string_view address,
+                             std::string_view path) const {
+  return check(
+      metadata, [address] { return std::string(address); }, path);
+}
+
+grpc::Status CallGate::check(const CallerMetadata& metadata,
+                             const std::function<std::string()>& client_address,
+                             std::string_view path) const {
   Role required = method_min_role(path);
   if (required == options::v1::ROLE_PUBLIC) return grpc::Status::OK;
   std::shared_ptr<const Authenticator> authenticator = authenticator_.load();
-  auto metadata = CallerMetadata::of(call);
   auto admitted =
       admitted_identity(*authenticator, metadata.api_key, metadata.authorization, required, path);
   if (!admitted.ok()) return to_grpc(admitted.status());
@@ -73,7 +85,7 @@ grpc::Status CallGate::check(const grpc::ServerContextBase& call, std::string_vi
     // calls carry their client's, which only an in-process caller may claim).
     std::string caller = identity.subject;
     if (!authenticator->enabled()) {
-      caller = client_address(call);
+      caller = client_address();
     }
     if (auto refused = rules_.acquire_method(path, caller)) {
       auto seconds = std::max<int64_t>(1, (refused->wait.count() + 999) / 1000);

@@ -10,12 +10,14 @@
 #include <grpcpp/support/status.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "kernel/auth/authenticator.h"
+#include "kernel/auth/caller_identity.h"
 #include "kernel/http/rate_limiter.h"
 
 namespace telekern::kernel::auth {
@@ -41,10 +43,19 @@ class CallGate {
   // too low) with a message that says which, for a call to `path`
   // ("/pkg.Service/Method").
   grpc::Status check(const grpc::ServerContextBase& call, std::string_view path) const;
+  // The same check for a call made without gRPC (the HTTP gateway's local
+  // calls): `metadata` as the call would carry it, `client_address` ("1.2.3.4")
+  // where it comes from.
+  grpc::Status check(const CallerMetadata& metadata, std::string_view client_address,
+                     std::string_view path) const;
   // Applies new credentials settings (SIGHUP) to calls from now on.
   void set_authenticator(std::shared_ptr<const Authenticator> authenticator);
 
  private:
+  grpc::Status check(const CallerMetadata& metadata,
+                     const std::function<std::string()>& client_address,
+                     std::string_view path) const;
+
   std::atomic<std::shared_ptr<const Authenticator>> authenticator_;
   std::unique_ptr<http::RateLimiter> limiter_;  // null: unlimited
   mutable http::RateRules rules_;

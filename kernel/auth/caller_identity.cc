@@ -25,6 +25,9 @@ CallerMetadata CallerMetadata::of(const grpc::ServerContextBase& call) {
 }
 
 std::string client_address(const grpc::ServerContextBase& call) {
+  if (const auto* local = dynamic_cast<const LocalCallContext*>(&call)) {
+    return local->client_address;
+  }
   std::string peer = call.peer();  // "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "inproc"...
   if (peer.starts_with("ipv4:")) return peer.substr(5, peer.rfind(':') - 5);
   if (peer.starts_with("ipv6:[")) return peer.substr(6, peer.find(']') - 6);
@@ -60,6 +63,9 @@ Caller CallerIdentity::identify(std::string_view api_key, std::string_view autho
 }
 
 Caller CallerIdentity::caller_of(const grpc::ServerContextBase& call) const {
+  if (const auto* local = dynamic_cast<const LocalCallContext*>(&call)) {
+    return identify(local->api_key, local->authorization);
+  }
   auto metadata = CallerMetadata::of(call);
   if (!metadata.forwarded_subject.empty() && !metadata.forwarded_proof.empty() &&
       constant_time_equal(metadata.forwarded_proof, proof_)) {

@@ -32,6 +32,14 @@ struct CallerMetadata {
   static CallerMetadata of(const grpc::ServerContextBase& call);
 };
 
+// The context of a call the kernel runs without gRPC (the HTTP gateway's
+// local calls): it carries no metadata, so it holds what the call came with.
+struct LocalCallContext final : grpc::CallbackServerContext {
+  std::string api_key;
+  std::string authorization;
+  std::string client_address;  // "127.0.0.1"
+};
+
 // The client address the HTTP gateway passes on for its caller.
 inline constexpr std::string_view kClientAddressHeader = "x-telekern-client-address";
 

@@ -254,6 +254,10 @@ Gateway::Gateway(GatewaySources sources, GatewayOptions options, MetricsRegistry
       calls_(metrics.counter("telekern_http_gateway_calls_total",
                              "Calls through the HTTP gateway, by service, method and HTTP status",
                              {"service", "method", "code"})),
+      local_calls_(metrics.counter("telekern_http_gateway_local_calls_total",
+                                   "Gateway calls that took the local path (the module's handler "
+                                   "run without a gRPC call), by service",
+                                   {"service"})),
       limited_(metrics.counter("telekern_http_rate_limited_total",
                                "Gateway requests refused with 429, by the limit they passed",
                                {"limit"})),
@@ -630,34 +634,54 @@ void Gateway::call(const MethodDescriptor& method, const std::string& service_na
   const auto& output_type = *method.output_type();
 
   if (!method.client_streaming() && !method.server_streaming()) {
-    grpc::ClientContext context;
-    add_credentials(request, lent, context);
-    context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
-    grpc::ByteBuffer request_buffer = to_buffer(*requests.front());
-    grpc::ByteBuffer response_buffer;
-    std::promise<grpc::Status> done;
-    auto finished = done.get_future();
-    stub.UnaryCall(&context, path, grpc::StubOptions(), &request_buffer, &response_buffer,
-                   [&done](grpc::Status status) { done.set_value(std::move(status)); });
-    grpc::Status status = finished.get();
-    if (!status.ok()) {
-      send_error(response, status.error_code(), status.error_message());
-    } else if (auto message = from_buffer(output_type, response_buffer)) {
+    std::shared_ptr<const Message> request_message = std::move(requests.front());
+    std::shared_ptr<Message> answer(
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(&output_type)->New());
+    // First choice: the module's handler run right here, without gRPC.
+    std::optional<grpc::Status> status;
+    if (auto* local = sources_.local_calls ? sources_.local_calls() : nullptr) {
+      std::string api_key = lent ? lent->api_key : request.get_header_value("X-API-Key");
+      std::string authorization =
+          lent ? lent->authorization : request.get_header_value("Authorization");
+      status = local->call(path, {api_key, authorization, request.remote_addr}, request_message,
+                           answer, options_.call_timeout);
+      if (status) local_calls_.with({service_name}).inc();
+    }
+    if (!status) {
+      grpc::ClientContext context;
+      add_credentials(request, lent, context);
+      context.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+      grpc::ByteBuffer request_buffer = to_buffer(*request_message);
+      grpc::ByteBuffer response_buffer;
+      std::promise<grpc::Status> done;
+      auto finished = done.get_future();
+      stub.UnaryCall(&context, path, grpc::StubOptions(), &request_buffer, &response_buffer,
+                     [&done](grpc::Status status) { done.set_value(std::move(status)); });
+      status = finished.get();
+      if (status->ok()) {
+        answer = from_buffer(output_type, response_buffer);
+        if (!answer) {
+          status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                str_cat("the response is not a valid ", output_type.full_name()));
+        }
+      }
+    }
+    if (!status->ok()) {
+      send_error(response, status->error_code(), status->error_message());
+    } else {
+      const Message& message = *answer;
       response.status = 200;
       if (match && match->route->response_body != nullptr) {
         if (is_report_route(*match->route)) {
-          send_report_page(*match->route, *message, request, response);
+          send_report_page(*match->route, message, request, response);
           response.set_header("Content-Security-Policy", std::string(kReportContentSecurityPolicy));
           if (lent) response.set_header("Cache-Control", "no-store");
         } else {
-          send_raw_body(*match->route, *message, response);
+          send_raw_body(*match->route, message, response);
         }
       } else {
-        response.set_content(message_to_json(*message), "application/json");
+        response.set_content(message_to_json(message), "application/json");
       }
-    } else {
-      send_error(response, grpc::StatusCode::INTERNAL,
-                 str_cat("the response is not a valid ", output_type.full_name()));
     }
     count();
     return;

@@ -24,6 +24,7 @@
 #include "kernel/http/rate_limiter.h"
 #include "kernel/http/report_tickets.h"
 #include "kernel/http/route_table.h"
+#include "kernel/routing/local_calls.h"
 #include "telekern/metrics.h"
 
 namespace telekern::kernel::http {
@@ -38,6 +39,9 @@ struct GatewaySources {
   std::function<absl::Status(std::string_view api_key, std::string_view authorization,
                              std::string_view path)>
       authorize;
+  // Unary calls without gRPC, tried first (ModuleManager::local_calls);
+  // null, or a null answer: every call goes through `channel`.
+  std::function<LocalCalls*()> local_calls;
 };
 
 struct GatewayOptions {
@@ -105,6 +109,7 @@ class Gateway {
   GatewaySources sources_;
   GatewayOptions options_;
   CounterFamily& calls_;
+  CounterFamily& local_calls_;
   CounterFamily& limited_;
   Gauge& open_streams_gauge_;
   // Server streams open now; each holds an HTTP worker until it ends.

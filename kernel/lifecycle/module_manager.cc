@@ -123,6 +123,7 @@ absl::Status ModuleManager::start(std::vector<ServiceBinding> kernel_services) {
     return direct.status();
   }
   direct_ = std::move(*direct);
+  local_calls_ = std::make_unique<LocalCalls>(*direct_, *gate_, rpc_metrics_);
 
   PublicServerSpec spec;
   spec.address = config_.listen;
@@ -604,6 +605,11 @@ std::vector<ModuleStatus> ModuleManager::list() const {
   std::vector<ModuleStatus> result;
   for (const auto& record : records_) result.push_back(record->status());
   return result;
+}
+
+LocalCalls* ModuleManager::local_calls() {
+  std::lock_guard lock(mutex_);
+  return server_ && !stopping_ ? local_calls_.get() : nullptr;
 }
 
 std::shared_ptr<grpc::Channel> ModuleManager::gateway_channel() {

@@ -23,6 +23,7 @@
 #include "kernel/lifecycle/code_retirement.h"
 #include "kernel/lifecycle/module_instance.h"
 #include "kernel/routing/direct_routes.h"
+#include "kernel/routing/local_calls.h"
 #include "kernel/routing/module_channels.h"
 #include "kernel/routing/module_router.h"
 #include "kernel/routing/public_server.h"
@@ -61,6 +62,9 @@ class ModuleManager {
   // A channel into the public server that adds no credentials (the HTTP
   // gateway forwards its callers'); null until start() succeeded.
   std::shared_ptr<grpc::Channel> gateway_channel();
+  // Unary calls without gRPC to the methods modules serve locally (the HTTP
+  // gateway's first choice); null until start() succeeded and once stopping.
+  LocalCalls* local_calls();
   uint64_t generation() const;
   int port() const;
   // True when every loaded module reports SERVING; `detail` names those that don't.
@@ -130,6 +134,7 @@ class ModuleManager {
   std::unique_ptr<PublicServer> server_;
   std::shared_ptr<auth::CallGate> gate_;
   std::shared_ptr<grpc::Channel> gateway_channel_;
+  std::unique_ptr<LocalCalls> local_calls_;  // declared after direct_ and gate_: goes first
   uint64_t generation_ = 0;
   uint64_t copies_ = 0;
   int port_ = 0;

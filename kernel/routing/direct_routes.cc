@@ -4,6 +4,8 @@
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <algorithm>
+
 #include "telekern/strings.h"
 
 namespace telekern::kernel {
@@ -146,6 +148,7 @@ void DirectRoutes::add_routes(const std::string& name) {
     auto route = std::make_unique<Route>();
     route->path = "/" + name + "/" + method->name();
     route->service = name;
+    route->method = method->name();
     route->method_index = i;
     const std::string& path = route->path;
     route->fallback =
@@ -154,6 +157,7 @@ void DirectRoutes::add_routes(const std::string& name) {
                           grpc::ByteBuffer* response) {
               return router_.route_unary(context, path, request, response);
             });
+    by_path_.emplace(route->path, routes_.size());
     routes_.push_back(std::move(route));
   }
 }
@@ -170,14 +174,30 @@ DirectRoutes::Target DirectRoutes::pick(size_t index) const {
 
 bool DirectRoutes::attach(const ServiceBinding& binding, std::shared_ptr<CallTracker> calls) {
   if (binding.service == nullptr || !all_callback(*binding.service)) return false;
+  auto* local = dynamic_cast<LocalUnary*>(binding.service);
+  std::vector<std::string> local_methods;
+  if (local != nullptr) local_methods = local->local_methods();
   bool any = false;
   std::unique_lock lock(mutex_);
   for (auto& route : routes_) {
     if (route->service != binding.name) continue;
-    route->direct = {HandlerAccess::handler(*binding.service, route->method_index), calls};
+    bool served_locally =
+        std::find(local_methods.begin(), local_methods.end(), route->method) != local_methods.end();
+    route->direct = {HandlerAccess::handler(*binding.service, route->method_index), calls,
+                     served_locally ? local : nullptr};
     any = true;
   }
   return any;
+}
+
+std::optional<DirectRoutes::LocalTarget> DirectRoutes::local_target(std::string_view path) const {
+  auto found = by_path_.find(path);
+  if (found == by_path_.end()) return std::nullopt;
+  std::shared_lock lock(mutex_);
+  const Route& route = *routes_[found->second];
+  if (route.direct.local == nullptr) return std::nullopt;
+  if (route.direct.calls) route.direct.calls->started();
+  return LocalTarget{route.direct.local, route.method, route.direct.calls};
 }
 
 void DirectRoutes::detach(const std::vector<std::string>& services) {

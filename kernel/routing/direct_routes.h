@@ -19,13 +19,17 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "kernel/auth/call_gate.h"
 #include "kernel/routing/module_router.h"
 #include "telekern/module.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::kernel {
 
@@ -57,9 +61,22 @@ class DirectRoutes final : public grpc::Service {
   ~DirectRoutes() override;
 
   // Sends calls to the unary methods of `binding` straight to its handlers
-  // from now on, counted in `calls`. False, and nothing changes, when the
-  // service has no direct routes or is not a callback service.
+  // from now on, counted in `calls`; those it serves as a LocalUnary may also
+  // be called without gRPC (local_target). False, and nothing changes, when
+  // the service has no direct routes or is not a callback service.
   bool attach(const ServiceBinding& binding, std::shared_ptr<CallTracker> calls);
+
+  // What a call to `path` ("/pkg.Service/Method") made without gRPC runs now:
+  // the serving instance's handlers, the method's name, and the instance's
+  // tracker, already counting the call (the caller calls finished() once the
+  // call is completely done). nullopt when no attached module instance
+  // serves that method locally.
+  struct LocalTarget {
+    LocalUnary* service = nullptr;
+    std::string_view method;
+    std::shared_ptr<CallTracker> calls;
+  };
+  std::optional<LocalTarget> local_target(std::string_view path) const;
   // Calls to `services` go through the router again. Once this returns no new
   // call reaches the detached handlers; calls already there keep running
   // (their CallTracker tells when they are done).
@@ -70,10 +87,12 @@ class DirectRoutes final : public grpc::Service {
   struct Target {
     grpc::internal::MethodHandler* handler = nullptr;  // the module's, or the route's fallback
     std::shared_ptr<CallTracker> calls;                // null for the fallback
+    LocalUnary* local = nullptr;  // the module's, when it serves the method locally
   };
   struct Route {
     std::string path;  // "/pkg.Service/Method"; the server keeps a pointer to it
     std::string service;
+    std::string method;
     int method_index = 0;  // in the service's descriptor, = in its generated grpc::Service
     Target direct;         // handler null while detached; calls null for kernel services
     std::unique_ptr<grpc::internal::MethodHandler> fallback;  // through the router
@@ -85,8 +104,9 @@ class DirectRoutes final : public grpc::Service {
 
   ModuleRouter& router_;
   const auth::CallGate& gate_;
-  std::vector<std::unique_ptr<Route>> routes_;  // fixed after construction
-  mutable std::shared_mutex mutex_;             // guards Route::direct
+  std::vector<std::unique_ptr<Route>> routes_;            // fixed after construction
+  std::unordered_map<std::string_view, size_t> by_path_;  // Route::path -> index in routes_
+  mutable std::shared_mutex mutex_;                       // guards Route::direct
 };
 
 }  // namespace telekern::kernel

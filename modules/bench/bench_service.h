@@ -6,11 +6,23 @@
 #include "bench_engine.h"
 #include "telekern/bench/v1/bench.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::bench {
 
-class BenchService final : public v1::Bench::CallbackService {
+class BenchService final : public v1::Bench::CallbackService,
+                           public LocalUnaryMethods<BenchService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  BenchService() {
+    serve_locally("ListRuns", &BenchService::ListRuns);
+    serve_locally("GetRun", &BenchService::GetRun);
+    serve_locally("RenderReport", &BenchService::RenderReport);
+    serve_locally("GetReport", &BenchService::GetReport);
+    serve_locally("Compare", &BenchService::Compare);
+    serve_locally("CancelRun", &BenchService::CancelRun);
+  }
+
   // Serve with `engine` until withdraw(); streams end once `stop` is requested.
   void serve(std::shared_ptr<BenchEngine> engine, std::stop_token stop) {
     binding_.serve(std::move(engine), std::move(stop));

@@ -240,6 +240,22 @@ v1::ProduceResponse produce_answer(uint64_t sequence, const ProduceResult& resul
 
 }  // namespace
 
+BrokerService::BrokerService() {
+  serve_locally("CreateTopic", &BrokerService::CreateTopic);
+  serve_locally("DeleteTopic", &BrokerService::DeleteTopic);
+  serve_locally("ListTopics", &BrokerService::ListTopics);
+  serve_locally("DescribeTopic", &BrokerService::DescribeTopic);
+  serve_locally("AddPartitions", &BrokerService::AddPartitions);
+  serve_locally("Produce", &BrokerService::Produce);
+  serve_locally("Ack", &BrokerService::Ack);
+  serve_locally("Nack", &BrokerService::Nack);
+  serve_locally("ExtendVisibility", &BrokerService::ExtendVisibility);
+  serve_locally("Commit", &BrokerService::Commit);
+  serve_locally("ListGroups", &BrokerService::ListGroups);
+  serve_locally("DescribeGroup", &BrokerService::DescribeGroup);
+  serve_locally("ResetOffsets", &BrokerService::ResetOffsets);
+}
+
 grpc::ServerUnaryReactor* BrokerService::CreateTopic(grpc::CallbackServerContext* context,
                                                      const v1::CreateTopicRequest* request,
                                                      v1::CreateTopicResponse* response) {

@@ -8,11 +8,16 @@
 #include "broker.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::broker {
 
-class BrokerService final : public v1::Broker::CallbackService {
+// Its unary methods may also run without gRPC (the HTTP gateway's calls).
+class BrokerService final : public v1::Broker::CallbackService,
+                            public LocalUnaryMethods<BrokerService> {
  public:
+  BrokerService();
+
   // Serve with `engine` until withdraw(); open Consume streams end as soon as
   // `stop` is requested (they never end by themselves).
   void serve(std::shared_ptr<Broker> engine, std::stop_token stop) {

@@ -7,11 +7,24 @@
 #include "collector_engine.h"
 #include "telekern/collector/v1/collector.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::collector {
 
-class CollectorService final : public v1::Collector::CallbackService {
+class CollectorService final : public v1::Collector::CallbackService,
+                               public LocalUnaryMethods<CollectorService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  CollectorService() {
+    serve_locally("IngestCsv", &CollectorService::IngestCsv);
+    serve_locally("SubmitTelemetry", &CollectorService::SubmitTelemetry);
+    serve_locally("ListGpus", &CollectorService::ListGpus);
+    serve_locally("GetGpuTelemetry", &CollectorService::GetGpuTelemetry);
+    serve_locally("ListHosts", &CollectorService::ListHosts);
+    serve_locally("ListNamespaces", &CollectorService::ListNamespaces);
+    serve_locally("GetStatus", &CollectorService::GetStatus);
+  }
+
   // Serve with `engine` until withdraw(); streams end once `stop` is requested.
   void serve(std::shared_ptr<CollectorEngine> engine, std::stop_token stop) {
     binding_.serve(std::move(engine), std::move(stop));

@@ -4,11 +4,22 @@
 #include "etl_engine.h"
 #include "telekern/etl/v1/etl.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::etl {
 
-class EtlService final : public v1::Etl::CallbackService {
+class EtlService final : public v1::Etl::CallbackService, public LocalUnaryMethods<EtlService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  EtlService() {
+    serve_locally("ListPipelines", &EtlService::ListPipelines);
+    serve_locally("StartPipeline", &EtlService::StartPipeline);
+    serve_locally("StopPipeline", &EtlService::StopPipeline);
+    serve_locally("PipelineStats", &EtlService::PipelineStats);
+    serve_locally("ListProcessors", &EtlService::ListProcessors);
+    serve_locally("DryRun", &EtlService::DryRun);
+  }
+
   void attach(std::shared_ptr<EtlEngine> engine) { binding_.attach(std::move(engine)); }
   void detach() { binding_.detach(); }
 

@@ -10,13 +10,35 @@
 #include "telekern/module.h"
 #include "telekern/monitor/v1/monitor.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::monitor {
 
 using CallerLookup = std::function<Caller(const grpc::ServerContextBase&)>;
 
-class MonitorService final : public v1::Monitor::CallbackService {
+class MonitorService final : public v1::Monitor::CallbackService,
+                             public LocalUnaryMethods<MonitorService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  MonitorService() {
+    serve_locally("ListNodes", &MonitorService::ListNodes);
+    serve_locally("GetNode", &MonitorService::GetNode);
+    serve_locally("LatestMetrics", &MonitorService::LatestMetrics);
+    serve_locally("MetricHistory", &MonitorService::MetricHistory);
+    serve_locally("ListThresholds", &MonitorService::ListThresholds);
+    serve_locally("UpsertThreshold", &MonitorService::UpsertThreshold);
+    serve_locally("DeleteThreshold", &MonitorService::DeleteThreshold);
+    serve_locally("ListAlerts", &MonitorService::ListAlerts);
+    serve_locally("AcknowledgeAlert", &MonitorService::AcknowledgeAlert);
+    serve_locally("AlertHistory", &MonitorService::AlertHistory);
+    serve_locally("Summary", &MonitorService::Summary);
+    serve_locally("Overview", &MonitorService::Overview);
+    serve_locally("WhoAmI", &MonitorService::WhoAmI);
+    serve_locally("CreateUser", &MonitorService::CreateUser);
+    serve_locally("ListUsers", &MonitorService::ListUsers);
+    serve_locally("DeleteUser", &MonitorService::DeleteUser);
+  }
+
   void attach(std::shared_ptr<MonitorEngine> engine, CallerLookup caller) {
     {
       std::lock_guard lock(mutex_);

@@ -11,6 +11,7 @@
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "telekern/proxy/v1/proxy.grpc.pb.h"
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 
 namespace telekern::proxy {
 
@@ -70,8 +71,19 @@ class ProxyBrokerService final : public broker::v1::Broker::WithRawCallbackMetho
   EngineBinding<ProxyEngine> binding_{"proxy"};
 };
 
-class ProxyAdminService final : public v1::Proxy::CallbackService {
+class ProxyAdminService final : public v1::Proxy::CallbackService,
+                                public LocalUnaryMethods<ProxyAdminService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  ProxyAdminService() {
+    serve_locally("ListUpstreams", &ProxyAdminService::ListUpstreams);
+    serve_locally("AddUpstream", &ProxyAdminService::AddUpstream);
+    serve_locally("RemoveUpstream", &ProxyAdminService::RemoveUpstream);
+    serve_locally("DrainUpstream", &ProxyAdminService::DrainUpstream);
+    serve_locally("RingStatus", &ProxyAdminService::RingStatus);
+    serve_locally("Locate", &ProxyAdminService::Locate);
+  }
+
   void attach(std::shared_ptr<ProxyEngine> engine) { binding_.attach(std::move(engine)); }
   void detach() { binding_.detach(); }
 

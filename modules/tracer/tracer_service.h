@@ -4,13 +4,23 @@
 #include <memory>
 
 #include "telekern/service/engine_binding.h"
+#include "telekern/service/local_unary.h"
 #include "telekern/tracer/v1/tracer.grpc.pb.h"
 #include "trace_engine.h"
 
 namespace telekern::tracer {
 
-class TracerService final : public v1::Tracer::CallbackService {
+class TracerService final : public v1::Tracer::CallbackService,
+                            public LocalUnaryMethods<TracerService> {
  public:
+  // Its unary methods may also run without gRPC (the HTTP gateway's calls).
+  TracerService() {
+    serve_locally("ListTraces", &TracerService::ListTraces);
+    serve_locally("GetTrace", &TracerService::GetTrace);
+    serve_locally("RenderReport", &TracerService::RenderReport);
+    serve_locally("GetReport", &TracerService::GetReport);
+  }
+
   // Serve with `engine` until withdraw(); streams end once `stop` is requested.
   void serve(std::shared_ptr<TraceEngine> engine, std::stop_token stop) {
     binding_.serve(std::move(engine), std::move(stop));

@@ -1,5 +1,6 @@
 // Unary no-op over the HTTP/JSON gateway (HTTP/1.1 keep-alive, JSON body,
-// API-key auth, call gate, metrics, the ping module's direct route) against
+// API-key auth, call gate, metrics, the ping module's handler run as a local
+// call, without gRPC) against
 // the same JSON answered by a bare cpp-httplib handler in this process, and
 // against native gRPC to the same kernel. Targets run one at a time, once per
 // round in a rotated order; ratios are medians over the rounds with their
@@ -150,7 +151,8 @@ int main(int argc, char** argv) {
       {[&] { return manager.gateway_channel(); }, [&] { return manager.service_names(); },
        [&](std::string_view api_key, std::string_view authorization, std::string_view path) {
          return auth::check_credentials(*kernel.authenticator, api_key, authorization, path);
-       }},
+       },
+       [&] { return manager.local_calls(); }},
       {.per_credential = {}, .per_address = {}});
   if (auto status = endpoint.start("127.0.0.1:0"); !status.ok()) {
     std::cerr << status << "\n";

@@ -8,7 +8,9 @@
 //    objects owned by the module that live until the module is destroyed.
 //    Services are protoc-generated (`Foo::CallbackService` subclasses get the
 //    fast path: the kernel calls their unary handlers straight from its public
-//    server; any other kind is reached through an in-process hop).
+//    server; any other kind is reached through an in-process hop). Those
+//    that also derive from LocalUnaryMethods (service/local_unary.h) have
+//    their named unary handlers run by the HTTP gateway without gRPC.
 //  - start() returns quickly: long work runs on the module's own threads,
 //    watching context.stop_token(). An error status means "not started"; the
 //    kernel then calls stop() and destroys the module.

@@ -92,6 +92,11 @@ TEST_F(TeleshTtyTest, HistoryIsRecalledAcrossRuns) {
     first->type("echo say remembered-line");
     first->key("Enter");
     ASSERT_TRUE(first->wait_for("message:  remembered-line")) << first->screen();
+    // Typed before the line editor has the terminal in raw mode again,
+    // Ctrl-D is the cooked terminal's end-of-file mark, which the editor
+    // later reads as a NUL rather than as Ctrl-D: wait for the prompt.
+    ASSERT_TRUE(wait_for([&] { return first->last_line() == "telesh>"; }, std::chrono::seconds(10)))
+        << first->screen();
     first->key("C-d");
     ASSERT_TRUE(wait_for([&] { return first->dead(); }, std::chrono::seconds(10)))
         << first->screen();
@@ -114,7 +119,17 @@ TEST_F(TeleshTtyTest, CtrlCCancelsALongStreamAndKeepsTheShell) {
   shell->key("Enter");
   // On a terminal, done/total draw a progress bar.
   ASSERT_TRUE(shell->wait_for("/100")) << shell->screen();
-  ASSERT_TRUE(shell->wait_for("] 3/100")) << shell->screen();
+  // The bar redraws in place: wait until it shows 3 or more done (a slow
+  // screen read may miss any one count).
+  auto done_count = [&] {
+    std::string screen = shell->screen();
+    auto at = screen.rfind("/100");
+    auto open = screen.rfind("] ", at);
+    if (at == std::string::npos || open == std::string::npos) return -1;
+    return std::atoi(screen.substr(open + 2, at - open - 2).c_str());
+  };
+  ASSERT_TRUE(wait_for([&] { return done_count() >= 3; }, std::chrono::seconds(10)))
+      << shell->screen();
   shell->key("C-c");
   ASSERT_TRUE(shell->wait_for("cancelled (Ctrl-C)")) << shell->screen();
   EXPECT_EQ(shell->screen().find("100/100"), std::string::npos) << "the stream stopped early";

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -683,6 +684,196 @@ TEST(GatewayLimitsTest, StreamsPastMaxStreamsGet503WhileOtherCallsAreServed) {
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(status, 200) << "the slot of the closed stream was never freed";
+}
+
+// The value of the series `name{labels}` on /metrics, 0 when absent.
+double metric(const std::string& metrics, const std::string& series) {
+  auto at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(metrics.substr(at + series.size() + 2));
+}
+
+// The echo fixture serves Say and Poke as LocalUnary methods: the gateway
+// runs their handlers without a gRPC call, behind the same gate, counted in
+// the same RPC metrics, with the HTTP caller as ModuleContext::caller(), and
+// a reload of the module neither loses nor misroutes a call.
+TEST(GatewayLocalCallsTest, ModuleHandlersRunWithoutGrpcBehindTheSameGate) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "rate_limits:\n"
+                                                        "  telekern.testing.v1.Echo/Poke: 0.1\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  const httplib::Headers viewer{{"X-API-Key", kViewerKey}};
+  const httplib::Headers operator_{{"X-API-Key", kOperatorKey}};
+  auto metrics = [&] { return daemon.http_get("/metrics", {{"X-API-Key", kOperatorKey}}).second; };
+  const std::string local_say =
+      "telekern_http_gateway_local_calls_total{service=\"telekern.testing.v1.Echo\"}";
+  const std::string say_ok =
+      "telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Say\",code="
+      "\"OK\"}";
+  const std::string poke_limited =
+      "telekern_rpc_requests_total{service=\"telekern.testing.v1.Echo\",method=\"Poke\","
+      "code=\"RESOURCE_EXHAUSTED\"}";
+  auto before = metrics();
+
+  // The caller the module sees is the HTTP caller: an API key, then a user.
+  auto say = http.Post("/rpc/telekern.testing.v1.Echo/Say", viewer, R"({"message":"hi"})",
+                       "application/json");
+  ASSERT_TRUE(say);
+  ASSERT_EQ(say->status, 200) << say->body;
+  json answer = json::parse(say->body);
+  EXPECT_EQ(answer.value("message", ""), "hi");
+  EXPECT_EQ(answer.value("caller", ""), "viewer-key") << say->body;
+  EXPECT_EQ(answer.value("role", ""), "viewer") << say->body;
+  const std::string first_instance = answer.value("instance", "0");
+  auto login =
+      http.Post("/api/auth/login", json{{"user", kAdminUser}, {"password", kAdminPassword}}.dump(),
+                "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  const httplib::Headers admin{
+      {"Authorization", "Bearer " + json::parse(login->body).value("token", "")}};
+  say = http.Post("/rpc/telekern.testing.v1.Echo/Say", admin, R"({"message":"hi"})",
+                  "application/json");
+  ASSERT_TRUE(say);
+  ASSERT_EQ(say->status, 200) << say->body;
+  EXPECT_EQ(json::parse(say->body).value("caller", ""), kAdminUser) << say->body;
+  EXPECT_EQ(json::parse(say->body).value("role", ""), "admin") << say->body;
+
+  // The gate: 401 without credentials, 403 below the method's role, and the
+  // method's rate limit (one call, then 429 naming the rule).
+  auto anonymous = http.Post("/rpc/telekern.testing.v1.Echo/Say", "{}", "application/json");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401) << anonymous->body;
+  auto denied = http.Post("/rpc/telekern.testing.v1.Echo/Poke", viewer, "{}", "application/json");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403) << denied->body;
+  int poked = 0, limited = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto poke =
+        http.Post("/rpc/telekern.testing.v1.Echo/Poke", operator_, "{}", "application/json");
+    ASSERT_TRUE(poke);
+    if (poke->status == 200) ++poked;
+    if (poke->status == 429) {
+      ++limited;
+      EXPECT_NE(poke->body.find("rate_limits.telekern.testing.v1.Echo/Poke"), std::string::npos)
+          << poke->body;
+    }
+  }
+  EXPECT_EQ(poked, 1);
+  EXPECT_EQ(limited, 3);
+
+  // The Say and Poke calls past the credentials check (which turns away 401
+  // and 403 before the body is read) took the local path, and the RPC
+  // metrics count them, the gate's refusals included, as over gRPC. A
+  // kernel method through the gateway still travels over gRPC.
+  auto modules = http.Get("/api/v1/modules", viewer);
+  ASSERT_TRUE(modules);
+  EXPECT_EQ(modules->status, 200) << modules->body;
+  auto after = metrics();
+  EXPECT_EQ(metric(after, local_say) - metric(before, local_say), 2 + 4) << after;
+  EXPECT_EQ(metric(after, say_ok) - metric(before, say_ok), 2) << after;
+  EXPECT_EQ(metric(after, poke_limited) - metric(before, poke_limited), 3) << after;
+  EXPECT_EQ(after.find("telekern_http_gateway_local_calls_total{service=\"telekern.kernel"),
+            std::string::npos)
+      << after;
+
+  // A reload while calls keep coming: every call is answered by the old or
+  // the new instance, or told to retry while neither can take it.
+  std::atomic<bool> stop{false};
+  std::set<std::string> instances;
+  std::map<int, int> statuses;
+  std::thread caller([&] {
+    httplib::Client client("127.0.0.1", http_port(daemon));
+    client.set_read_timeout(30, 0);
+    while (!stop) {
+      auto result = client.Post("/rpc/telekern.testing.v1.Echo/Say", admin, R"({"message":"x"})",
+                                "application/json");
+      if (!result) {
+        ++statuses[-1];
+        continue;
+      }
+      ++statuses[result->status];
+      if (result->status == 200) {
+        instances.insert(json::parse(result->body).value("instance", "0"));
+      }
+    }
+  });
+  auto reloaded = http.Post("/rpc/telekern.kernel.v1.Kernel/ReloadModule", admin,
+                            R"({"name":"echo"})", "application/json");
+  ASSERT_TRUE(reloaded);
+  EXPECT_EQ(reloaded->status, 200) << reloaded->body;
+  // The reload has returned: the new instance serves, locally again.
+  auto before_new = metrics();
+  auto fresh = http.Post("/rpc/telekern.testing.v1.Echo/Say", admin, "{}", "application/json");
+  stop = true;
+  caller.join();
+  ASSERT_TRUE(fresh);
+  ASSERT_EQ(fresh->status, 200) << fresh->body;
+  const std::string latest = json::parse(fresh->body).value("instance", "0");
+  EXPECT_NE(latest, first_instance);
+  EXPECT_GT(metric(metrics(), local_say), metric(before_new, local_say))
+      << "the new instance is called locally too";
+  for (const auto& [status, count] : statuses) {
+    EXPECT_TRUE(status == 200 || status == 503) << count << " calls answered " << status;
+  }
+  EXPECT_GT(statuses[200], 0);
+  for (const auto& instance : instances) {
+    EXPECT_TRUE(instance == first_instance || instance == latest) << instance;
+  }
+}
+
+// A local call whose handler answers after http_gateway.call_timeout gets 504
+// at the timeout; the handler's late answer is dropped, the daemon keeps
+// serving, and a reload waits for that handler before it stops the module.
+TEST(GatewayLocalCallsTest, AHandlerPastTheCallTimeoutGets504AndReloadWaitsForIt) {
+  Telekernd daemon({.config_yaml = auth_config_yaml() + "http_gateway:\n"
+                                                        "  call_timeout: 300ms\n",
+                    .modules_dir = std::string(TELEKERN_BUILD_DIR) + "/test-modules",
+                    .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  httplib::Client http("127.0.0.1", http_port(daemon));
+  http.set_read_timeout(30, 0);
+  const httplib::Headers operator_{{"X-API-Key", kOperatorKey}};
+  auto first = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  const std::string first_instance = json::parse(first->body).value("instance", "0");
+
+  auto poked_at = std::chrono::steady_clock::now();
+  auto late = http.Post("/rpc/telekern.testing.v1.Echo/Poke", operator_, R"({"delayMs":1500})",
+                        "application/json");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 504) << late->body;
+  EXPECT_NE(late->body.find("did not answer within 300 ms"), std::string::npos) << late->body;
+  auto say = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(say);
+  EXPECT_EQ(say->status, 200) << say->body;
+
+  // Over gRPC: the gateway's 300 ms would not cover the reload's wait.
+  auto login =
+      http.Post("/api/auth/login", json{{"user", kAdminUser}, {"password", kAdminPassword}}.dump(),
+                "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  auto kernel = telekern::kernel::v1::Kernel::NewStub(daemon.channel());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + json::parse(login->body).value("token", ""));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  telekern::kernel::v1::ReloadModuleRequest request;
+  request.set_name("echo");
+  telekern::kernel::v1::ReloadModuleResponse response;
+  auto reloaded = kernel->ReloadModule(&context, request, &response);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error_message();
+  EXPECT_GE(std::chrono::steady_clock::now() - poked_at, std::chrono::milliseconds(1500))
+      << "the reload stopped the module while its handler was still out";
+  auto after = http.Post("/rpc/telekern.testing.v1.Echo/Say", operator_, "{}", "application/json");
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->status, 200) << after->body;
+  EXPECT_NE(json::parse(after->body).value("instance", "0"), first_instance);
+  EXPECT_TRUE(daemon.ready()) << daemon.log();
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 //  - load -> start -> health SERVING or DEGRADED -> stop, twice, with a fresh instance
 //    the second time (as reload does); stop is idempotent and safe without start;
 //  - a unary call after stop() fails cleanly with UNAVAILABLE;
-//  - the README's config table is the schema's.
+//  - the README's config table is the schema's;
+//  - every method a service serves locally (LocalUnary) is one of its unary
+//    methods.
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/server_builder.h>
@@ -19,6 +21,7 @@
 #include "kernel/lifecycle/module_context.h"
 #include "kernel/lifecycle/module_loader.h"
 #include "telekern/log.h"
+#include "telekern/service/local_unary.h"
 #include "tests/support/process.h"
 
 namespace telekern::kernel {
@@ -150,6 +153,25 @@ TEST_P(ModuleContractTest, DescribesItself) {
   for (const auto& binding : module.services()) {
     EXPECT_NE(binding.service, nullptr);
     EXPECT_FALSE(binding.name.empty());
+  }
+}
+
+TEST_P(ModuleContractTest, LocallyServedMethodsAreUnaryMethodsOfTheService) {
+  auto loaded = load_module(GetParam().file);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (const auto& binding : loaded->module().services()) {
+    auto* local = dynamic_cast<LocalUnary*>(binding.service);
+    if (local == nullptr) continue;
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(binding.name);
+    ASSERT_NE(service, nullptr) << binding.name;
+    EXPECT_FALSE(local->local_methods().empty()) << binding.name;
+    for (const auto& name : local->local_methods()) {
+      const auto* method = service->FindMethodByName(name);
+      ASSERT_NE(method, nullptr) << binding.name << " has no method " << name;
+      EXPECT_FALSE(method->client_streaming() || method->server_streaming())
+          << method->full_name() << " streams; only unary methods run locally";
+    }
   }
 }
 
