@@ -18,17 +18,22 @@ namespace bv1 = telekern::broker::v1;
 constexpr char kProduceMethod[] = "/telekern.broker.v1.Broker/Produce";
 constexpr char kProduceStreamMethod[] = "/telekern.broker.v1.Broker/ProduceStream";
 
-// `request` with field 5 (sequence, varint) = `sequence` appended.
-grpc::ByteBuffer with_sequence(const grpc::ByteBuffer& request, uint64_t sequence) {
-  char field[11];
-  size_t size = 0;
-  field[size++] = 0x28;  // field 5, varint
+// Field 8 (grow_partitions), varint, true: appended to every forwarded
+// produce, it wins over any earlier value.
+constexpr char kGrowPartitions[] = {0x40, 0x01};
+
+// `request` with grow_partitions = true and field 5 (sequence, varint) =
+// `sequence` appended.
+grpc::ByteBuffer with_sequence(std::vector<grpc::Slice>& request, uint64_t sequence) {
+  char fields[2 + 11] = {kGrowPartitions[0], kGrowPartitions[1]};
+  size_t size = 2;
+  fields[size++] = 0x28;  // field 5, varint
   do {
     auto byte = static_cast<char>(sequence & 0x7f);
     sequence >>= 7;
-    field[size++] = static_cast<char>(byte | (sequence ? 0x80 : 0));
+    fields[size++] = static_cast<char>(byte | (sequence ? 0x80 : 0));
   } while (sequence);
-  return with_field(request, std::string_view(field, size));
+  return with_trailer(request, std::string_view(fields, size));
 }
 
 bool parse(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
@@ -38,17 +43,18 @@ bool parse(const grpc::ByteBuffer& bytes, google::protobuf::Message* message) {
 }
 
 void put(const google::protobuf::Message& message, grpc::ByteBuffer* bytes) {
-  grpc::Slice slice(message.SerializeAsString());
+  grpc::Slice slice(message.ByteSizeLong());
+  message.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
   *bytes = grpc::ByteBuffer(&slice, 1);
 }
 
 }  // namespace
 
-grpc::ByteBuffer with_field(const grpc::ByteBuffer& message, std::string_view field) {
-  std::vector<grpc::Slice> slices;
-  (void)message.Dump(&slices);  // references, not copies
-  slices.emplace_back(field.data(), field.size());
-  return grpc::ByteBuffer(slices.data(), slices.size());
+grpc::ByteBuffer with_trailer(std::vector<grpc::Slice>& slices, std::string_view trailer) {
+  slices.emplace_back(trailer.data(), trailer.size());
+  grpc::ByteBuffer message(slices.data(), slices.size());  // references the slices
+  slices.pop_back();
+  return message;
 }
 
 // One ProduceStream to the upstream. It owns itself from open() to OnDone
@@ -243,7 +249,7 @@ void ProduceLanes::send_unary(const std::shared_ptr<Shared>& shared, LaneProduce
     ProduceDone done;
   };
   auto call = std::make_shared<Call>();
-  call->request = std::move(produce.request);
+  call->request = with_trailer(produce.request, std::string_view(kGrowPartitions, 2));
   call->done = std::move(produce.done);
   call->context.set_deadline(produce.deadline);
   shared->stub.UnaryCall(&call->context, kProduceMethod, grpc::StubOptions(), &call->request,

@@ -16,6 +16,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 #include <grpcpp/support/status.h>
 
 #include <atomic>
@@ -32,10 +33,10 @@ namespace telekern::proxy {
 
 class ProxyEngine;
 
-// `message` with one more encoded field after its bytes (protobuf keeps a
-// field's last value, so it overrides an earlier one); the message's slices
-// are referenced, not copied.
-grpc::ByteBuffer with_field(const grpc::ByteBuffer& message, std::string_view field);
+// The message made of `slices` followed by `trailer` (more encoded fields:
+// protobuf keeps a field's last value, so one there overrides an earlier
+// one). The slices are referenced, not copied.
+grpc::ByteBuffer with_trailer(std::vector<grpc::Slice>& slices, std::string_view trailer);
 
 // Ends a forwarded produce: the status, and on OK the client's answer
 // already written to the response it gave.
@@ -44,7 +45,9 @@ using ProduceDone = std::function<void(grpc::Status)>;
 // One forwarded produce: the client's request bytes, its sequence (echoed
 // back), where its answer goes (must outlive the produce) and its deadline.
 struct LaneProduce {
-  grpc::ByteBuffer request;  // with grow_partitions appended
+  // The client's bytes (its slices, referenced); the lane or the unary call
+  // appends grow_partitions (and the lane its own sequence).
+  std::vector<grpc::Slice> request;
   uint64_t client_sequence = 0;
   grpc::ByteBuffer* response = nullptr;
   std::chrono::system_clock::time_point deadline;

@@ -152,6 +152,7 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
   auto& slot = connections_[address];
   if (!slot) {
     slot = std::make_shared<Connection>();
+    slot->address = address;
     slot->channel = channels_(address);
     slot->broker = broker::v1::Broker::NewStub(slot->channel);
     slot->generic = std::make_unique<grpc::GenericStub>(slot->channel);
@@ -239,6 +240,25 @@ void ProxyEngine::observe_call(const std::string& upstream, const char* method,
   if (!routed_) return;
   routed_->with({upstream, method, status_code_name(code)}).inc();
   latency_->with({method}).observe(seconds);
+}
+
+void ProxyEngine::observe_produce(Connection& connection, grpc::StatusCode code, double seconds) {
+  if (!routed_) return;
+  if (code != grpc::StatusCode::OK) {
+    return observe_call(connection.address, "Produce", code, seconds);
+  }
+  Counter* ok = connection.produce_ok.load(std::memory_order_acquire);
+  if (ok == nullptr) {
+    ok = &routed_->with({connection.address, "Produce", status_code_name(code)});
+    connection.produce_ok.store(ok, std::memory_order_release);
+  }
+  ok->inc();
+  Histogram* latency = produce_latency_.load(std::memory_order_acquire);
+  if (latency == nullptr) {
+    latency = &latency_->with({"Produce"});
+    produce_latency_.store(latency, std::memory_order_release);
+  }
+  latency->observe(seconds);
 }
 
 void ProxyEngine::health_loop(std::stop_token stop) {

@@ -29,10 +29,13 @@ namespace telekern::proxy {
 
 // An upstream's pooled channel and its stub.
 struct Connection {
+  std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<broker::v1::Broker::Stub> broker;
   std::unique_ptr<grpc::GenericStub> generic;  // Produce forwarded as bytes
   std::unique_ptr<ProduceLanes> produce;       // over ProduceStream lanes
+  // Metrics of produces answered OK, looked up once (a produce is the hot path).
+  std::atomic<Counter*> produce_ok{nullptr};
 };
 
 // An upstream stream call the engine can end (on shutdown, which waits for
@@ -102,6 +105,9 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   // Metrics of one routed call.
   void observe_call(const std::string& upstream, const char* method, grpc::StatusCode code,
                     double seconds);
+  // observe_call of a Produce forwarded to `connection`'s upstream, without
+  // a label lookup when it succeeded.
+  void observe_produce(Connection& connection, grpc::StatusCode code, double seconds);
 
  private:
   void health_loop(std::stop_token stop);
@@ -132,6 +138,7 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   CounterFamily* retries_ = nullptr;
   CounterFamily* rebalances_ = nullptr;
   HistogramFamily* latency_ = nullptr;
+  std::atomic<Histogram*> produce_latency_{nullptr};  // latency_ of Produce, once used
   std::unique_ptr<CollectorHandle> collector_;
 };
 

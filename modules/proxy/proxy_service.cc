@@ -32,13 +32,15 @@ grpc::ServerUnaryReactor* ProxyBrokerService::Produce(grpc::CallbackServerContex
   // A produce to an explicit partition is routed by its topic and partition
   // fields alone and forwarded as bytes from this gRPC thread (no queue hop,
   // no parsing of the records).
-  auto route = peek_produce_route(*request);
+  auto peeked = peek_produce(*request);
+  auto& route = peeked.route;
   if (route && route->partition && !route->topic.empty()) {
     if (auto engine = binding_.engine()) {
       auto* reactor = context->DefaultReactor();
-      forward_produce_bytes(
-          *engine, deadline_of(context, *engine), *route, *request, response,
-          [reactor, engine](absl::Status status) { reactor->Finish(to_grpc(status)); });
+      // The forwarded call keeps the engine until its end.
+      forward_produce_bytes(*engine, deadline_of(context, *engine), *route,
+                            std::move(peeked.slices), response,
+                            [reactor](absl::Status status) { reactor->Finish(to_grpc(status)); });
       return reactor;
     }
   }

@@ -7,19 +7,28 @@
 //     and the Maglev table vs jump consistent hash (Lamping & Veach), the
 //     usual baseline (target >= 10 M/s).
 // Targets run once per round in a rotated order; figures are medians over the
-// rounds with the spread of the per-round ratios.
+// rounds with the spread of the per-round ratios. Then, per target, the CPU
+// time and context switches per produce call of this client and of each
+// daemon (by thread name), and how busy the machine was: on a machine the
+// three share, the ratio follows (client + broker) / (client + broker +
+// proxy) CPU per call.
 // Arguments: [rounds] [ms per target per round] [callers].
 #include <grpcpp/create_channel.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <thread>
+#include <vector>
 
 #include "hash.h"
 #include "placement.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
+#include "tests/bench/thread_census.h"
 #include "tests/support/telekernd.h"
 
 namespace {
@@ -50,11 +59,54 @@ int32_t jump_consistent_hash(uint64_t key, int32_t buckets) {
   return static_cast<int32_t>(b);
 }
 
-// Records per second produced by `callers` closed-loop producers for `duration`.
+// CPU and context switches per process (by thread name) summed over a
+// target's rounds, and the produce calls made meanwhile.
+struct CpuTally {
+  std::map<std::string, std::map<std::string, bench::ThreadCounts>> by_process;
+  uint64_t calls = 0;
+  uint64_t machine_busy = 0, machine_total = 0;  // jiffies, all CPUs
+};
+
+// The processes a run is measured in: label -> pid ("self" for this one).
+using Processes = std::vector<std::pair<std::string, std::string>>;
+
+// Busy and total jiffies of the whole machine so far (/proc/stat).
+std::pair<uint64_t, uint64_t> machine_jiffies() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  stat >> cpu;
+  uint64_t value = 0, busy = 0, total = 0;
+  for (int field = 0; stat >> value && field < 8; ++field) {
+    total += value;
+    if (field != 3 && field != 4) busy += value;  // idle, iowait
+  }
+  return {busy, total};
+}
+
+// CPU time and context switches of this process so far, ended threads included.
+bench::ThreadCounts process_counts() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto ns = [](const timeval& t) { return uint64_t(t.tv_sec) * 1000000000 + t.tv_usec * 1000; };
+  bench::ThreadCounts counts;
+  counts.name = "callers";
+  counts.cpu_ns = ns(usage.ru_utime) + ns(usage.ru_stime);
+  counts.voluntary = usage.ru_nvcsw;
+  counts.switches = usage.ru_nvcsw + usage.ru_nivcsw;
+  return counts;
+}
+
+// Records per second produced by `callers` closed-loop producers for
+// `duration`; when `tally` is given, what each of `processes` spent on it.
 double produce_rate(const std::string& address, int callers, std::chrono::milliseconds duration,
-                    uint64_t* failures) {
+                    uint64_t* failures, const Processes& processes = {},
+                    CpuTally* tally = nullptr) {
   std::atomic<uint64_t> records{0}, failed{0};
   std::atomic<bool> stop{false};
+  std::vector<std::map<int, bench::ThreadCounts>> before;
+  for (const auto& [_, pid] : processes) before.push_back(bench::ThreadCensus::take(pid));
+  auto client_before = process_counts();
+  auto machine_before = machine_jiffies();
   std::vector<std::thread> workers;
   for (int c = 0; c < callers; ++c) {
     workers.emplace_back([&, c] {
@@ -85,6 +137,31 @@ double produce_rate(const std::string& address, int callers, std::chrono::millis
   stop = true;
   for (auto& worker : workers) worker.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (tally) {
+    // The callers' threads have ended: this process counts as a whole.
+    auto client_after = process_counts();
+    auto& client = tally->by_process["bench client"]["callers"];
+    client.name = "callers";
+    client.cpu_ns += client_after.cpu_ns - client_before.cpu_ns;
+    client.voluntary += client_after.voluntary - client_before.voluntary;
+    client.switches += client_after.switches - client_before.switches;
+    for (size_t p = 0; p < processes.size(); ++p) {
+      auto delta =
+          bench::ThreadCensus::delta(before[p], bench::ThreadCensus::take(processes[p].second));
+      auto& process = tally->by_process[processes[p].first];
+      for (const auto& [name, counts] : delta) {
+        auto& sum = process[name];
+        sum.name = name;
+        sum.switches += counts.switches;
+        sum.voluntary += counts.voluntary;
+        sum.cpu_ns += counts.cpu_ns;
+      }
+    }
+    tally->calls += records.load() / 100 + failed.load();
+    auto machine_after = machine_jiffies();
+    tally->machine_busy += machine_after.first - machine_before.first;
+    tally->machine_total += machine_after.second - machine_before.second;
+  }
   *failures += failed.load();
   return records.load() / seconds;
 }
@@ -191,7 +268,11 @@ int main(int argc, char** argv) {
     const char* label;
     std::string address;
     std::vector<double> rates;
+    CpuTally tally;
   };
+  Processes processes = {{"broker", std::to_string(broker.process().pid())},
+                         {"proxy", std::to_string(proxy->process().pid())},
+                         {"unary proxy", std::to_string(unary_proxy->process().pid())}};
   std::vector<Target> targets = {
       {"direct to the broker", broker.grpc_address(), {}},
       {"through the proxy", proxy->grpc_address(), {}},
@@ -203,7 +284,8 @@ int main(int argc, char** argv) {
   for (int round = 0; round < rounds; ++round) {
     for (size_t i = 0; i < targets.size(); ++i) {
       auto& target = targets[(i + round) % targets.size()];
-      target.rates.push_back(produce_rate(target.address, callers, slice, &failures));
+      target.rates.push_back(
+          produce_rate(target.address, callers, slice, &failures, processes, &target.tally));
     }
   }
   std::printf(
@@ -223,5 +305,35 @@ int main(int argc, char** argv) {
   ratio(1, 0, "proxy / direct", "; target 0.85");
   ratio(2, 0, "unary forwarding / direct", "");
   std::printf("  failed calls: %llu\n", static_cast<unsigned long long>(failures));
+  // Where the CPU goes: per produce call, each process (and its busiest
+  // thread groups) over all rounds of a target.
+  std::printf("CPU per produce call (100 records), all rounds; by process, then thread name\n");
+  for (const auto& target : targets) {
+    uint64_t calls = std::max<uint64_t>(target.tally.calls, 1);
+    std::printf(
+        "  %s (%llu calls; machine busy %.0f%% of %u CPUs):\n", target.label,
+        static_cast<unsigned long long>(calls),
+        100.0 * target.tally.machine_busy / std::max<uint64_t>(target.tally.machine_total, 1),
+        std::thread::hardware_concurrency());
+    for (const auto& [process, threads] : target.tally.by_process) {
+      uint64_t cpu_ns = 0, switches = 0;
+      std::vector<bench::ThreadCounts> groups;
+      for (const auto& [_, counts] : threads) {
+        cpu_ns += counts.cpu_ns;
+        switches += counts.switches;
+        groups.push_back(counts);
+      }
+      if (cpu_ns < calls * 500) continue;  // idle in this target (< 0.5 us per call)
+      std::printf("    %-12s: %6.1f us CPU, %5.2f context switches per call\n", process.c_str(),
+                  cpu_ns / 1e3 / calls, double(switches) / calls);
+      std::sort(groups.begin(), groups.end(),
+                [](const auto& a, const auto& b) { return a.cpu_ns > b.cpu_ns; });
+      for (size_t g = 0; g < groups.size() && g < 4; ++g) {
+        if (groups[g].cpu_ns < calls * 500) break;
+        std::printf("      %-16s: %6.1f us, %5.2f switches\n", groups[g].name.c_str(),
+                    groups[g].cpu_ns / 1e3 / calls, double(groups[g].switches) / calls);
+      }
+    }
+  }
   return failures == 0 ? 0 : 1;
 }

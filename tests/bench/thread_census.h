@@ -1,6 +1,7 @@
 // What a benchmark's threads did between two points: context switches
-// (voluntary and not) and CPU time per thread, from /proc/self/task, grouped
-// by thread name. Divided by the calls made meanwhile it shows which threads
+// (voluntary and not) and CPU time per thread, from /proc/<pid>/task (this
+// process by default, or a daemon the benchmark started), grouped by thread
+// name. Divided by the calls made meanwhile it shows which threads
 // a request crosses and how often each of them sleeps and wakes.
 #pragma once
 
@@ -24,15 +25,16 @@ struct ThreadCounts {
 
 class ThreadCensus {
  public:
-  // Per thread id, now.
-  static std::map<int, ThreadCounts> take() {
+  // Per thread id of process `pid` ("self": this one), now.
+  static std::map<int, ThreadCounts> take(const std::string& pid = "self") {
     std::map<int, ThreadCounts> threads;
-    DIR* tasks = opendir("/proc/self/task");
+    std::string dir = "/proc/" + pid + "/task";
+    DIR* tasks = opendir(dir.c_str());
     if (tasks == nullptr) return threads;
     while (dirent* entry = readdir(tasks)) {
       if (entry->d_name[0] == '.') continue;
       int tid = std::atoi(entry->d_name);
-      std::string base = std::string("/proc/self/task/") + entry->d_name;
+      std::string base = dir + "/" + entry->d_name;
       ThreadCounts counts;
       std::ifstream(base + "/comm") >> counts.name;
       std::ifstream status(base + "/status");

@@ -279,5 +279,29 @@ TEST(ProduceRouteTest, PeeksTopicAndPartitionPastTheRecords) {
   EXPECT_FALSE(peek_produce_route(std::string("\x0b\x00", 2)).has_value());
 }
 
+// gRPC hands a received message over in the slices it arrived in; the peek
+// reads across them without joining them. Every split into three chunks
+// (empty ones included) reads as the whole message does.
+TEST(ProduceRouteTest, PeeksAcrossSlices) {
+  std::string bytes = std::string("\x0a\x06orders", 8) + std::string("\x12\x82\x01", 3) +
+                      std::string(130, 'x') + std::string("\x18\xac\x02", 3) +
+                      std::string("\x28\xe5\x8e\x26", 4);  // partition 300, sequence 624485
+  std::string_view whole(bytes);
+  for (size_t a = 0; a <= whole.size(); a += 3) {
+    for (size_t b = a; b <= whole.size(); ++b) {
+      std::string_view chunks[] = {whole.substr(0, a), whole.substr(a, b - a), whole.substr(b)};
+      auto route = peek_produce_route(std::span<const std::string_view>(chunks));
+      ASSERT_TRUE(route.has_value()) << a << " " << b;
+      EXPECT_EQ(route->topic, "orders");
+      EXPECT_EQ(route->partition, 300u);
+      EXPECT_EQ(route->sequence, 624485u);
+    }
+  }
+  // Cut short anywhere, across slices too: not routable (or, cut between
+  // fields, routable without what is missing).
+  std::string_view cut[] = {whole.substr(0, 5), whole.substr(5, 20)};
+  EXPECT_FALSE(peek_produce_route(std::span<const std::string_view>(cut)).has_value());
+}
+
 }  // namespace
 }  // namespace telekern::proxy
