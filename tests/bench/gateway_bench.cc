@@ -48,13 +48,7 @@ struct Census {
   uint64_t calls = 0;
   void add(const std::map<std::string, bench::ThreadCounts>& delta, uint64_t more_calls) {
     calls += more_calls;
-    for (const auto& [name, counts] : delta) {
-      auto& sum = by_name[name];
-      sum.name = name;
-      sum.switches += counts.switches;
-      sum.voluntary += counts.voluntary;
-      sum.cpu_ns += counts.cpu_ns;
-    }
+    bench::ThreadCensus::add(by_name, delta);
   }
 };
 

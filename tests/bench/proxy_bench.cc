@@ -148,14 +148,7 @@ double produce_rate(const std::string& address, int callers, std::chrono::millis
     for (size_t p = 0; p < processes.size(); ++p) {
       auto delta =
           bench::ThreadCensus::delta(before[p], bench::ThreadCensus::take(processes[p].second));
-      auto& process = tally->by_process[processes[p].first];
-      for (const auto& [name, counts] : delta) {
-        auto& sum = process[name];
-        sum.name = name;
-        sum.switches += counts.switches;
-        sum.voluntary += counts.voluntary;
-        sum.cpu_ns += counts.cpu_ns;
-      }
+      bench::ThreadCensus::add(tally->by_process[processes[p].first], delta);
     }
     tally->calls += records.load() / 100 + failed.load();
     auto machine_after = machine_jiffies();

@@ -71,6 +71,18 @@ class ThreadCensus {
     }
     return by_name;
   }
+
+  // Adds `delta` (per thread name) into `sums`, e.g. over rounds.
+  static void add(std::map<std::string, ThreadCounts>& sums,
+                  const std::map<std::string, ThreadCounts>& delta) {
+    for (const auto& [name, counts] : delta) {
+      auto& sum = sums[name];
+      sum.name = name;
+      sum.switches += counts.switches;
+      sum.voluntary += counts.voluntary;
+      sum.cpu_ns += counts.cpu_ns;
+    }
+  }
 };
 
 }  // namespace telekern::bench

@@ -34,6 +34,13 @@ struct CountEngine {
   std::thread::id sent_by;                   // the thread whose step wrote the last item
 };
 
+// The waker of the stream once it waits (bounded), taken out of the engine.
+StepWaker waker_of_waiting_stream(CountEngine& engine) {
+  std::unique_lock lock(engine.mutex);
+  engine.changed.wait_for(lock, 10s, [&] { return static_cast<bool>(engine.wake); });
+  return std::exchange(engine.wake, nullptr);
+}
+
 class CountService final : public tv1::Echo::CallbackService {
  public:
   grpc::ServerWriteReactor<tv1::CountResponse>* Count(grpc::CallbackServerContext* context,
@@ -102,12 +109,7 @@ class PolledStreamTest : public ::testing::Test {
     service_.binding.detach();
     server_.reset();
   }
-  // The waker of the stream once it waits (bounded), taken out of the engine.
-  StepWaker waiting_stream() {
-    std::unique_lock lock(engine_->mutex);
-    engine_->changed.wait_for(lock, 10s, [&] { return static_cast<bool>(engine_->wake); });
-    return std::exchange(engine_->wake, nullptr);
-  }
+  StepWaker waiting_stream() { return waker_of_waiting_stream(*engine_); }
   // Makes one more item available and wakes the waiting stream.
   void offer_one(const StepWaker& wake) {
     {
@@ -179,11 +181,7 @@ TEST(PolledStreamTimers, AStreamWaitingAfterEveryMessageKeepsOneTimerAndWaitsEnd
   request.set_count(1000);
   auto reader = stub->Count(&context, request);
   tv1::CountResponse response;
-  auto waiting = [&] {
-    std::unique_lock lock(engine->mutex);
-    engine->changed.wait_for(lock, 10s, [&] { return static_cast<bool>(engine->wake); });
-    return std::exchange(engine->wake, nullptr);
-  };
+  auto waiting = [&] { return waker_of_waiting_stream(*engine); };
 
   // 200 messages, each followed by a 60 s wait that a new item cuts short.
   for (uint32_t i = 0; i < 200; ++i) {
