@@ -760,6 +760,7 @@ TEST(GatewayLocalCallsTest, ModuleHandlersRunWithoutGrpcBehindTheSameGate) {
       ++limited;
       EXPECT_NE(poke->body.find("rate_limits.telekern.testing.v1.Echo/Poke"), std::string::npos)
           << poke->body;
+      EXPECT_TRUE(poke->has_header("Retry-After"));
     }
   }
   EXPECT_EQ(poked, 1);
