@@ -140,10 +140,18 @@ void ConsumeFanout::open_now() {
   epoch_ = engine_.epoch();
   auto placed = engine_.owners(request_.topic(), partitions_);
   if (!placed.ok()) return opened(placed.status());
+  std::set<std::string> owners;
   for (auto& [address, owned] : *placed) {
     placed_[address] = owned.second;
+    owners.insert(address);
     readers_.push_back(
         std::make_shared<Reader>(engine_, feed_, readers_.size(), owned.first, owned.second));
+  }
+  // Records written while an owner was down stay on the upstream that took
+  // them, which may own none of the topic's partitions now: read those too.
+  for (auto& holder : engine_.holders(request_.topic(), owners)) {
+    readers_.push_back(
+        std::make_shared<Reader>(engine_, feed_, readers_.size(), holder, std::set<uint32_t>{}));
   }
   {
     std::lock_guard lock(feed_->mutex);

@@ -1,5 +1,7 @@
 // A Consume stream through the proxy: one upstream Consume per upstream that
-// serves some of the topic's partitions, merged into the client's stream as
+// serves some of the topic's partitions, and per other routable upstream that
+// holds records of the topic (writes it took while an owner was down),
+// merged into the client's stream as
 // messages arrive. No thread is held per stream or per upstream: each
 // upstream stream is read by a gRPC callback reactor that hands messages to a
 // small bounded queue (a full queue pauses the reads, so a slow client slows

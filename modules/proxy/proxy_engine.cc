@@ -224,6 +224,35 @@ uint32_t ProxyEngine::partitions_of(const std::string& topic) {
   return found;
 }
 
+std::vector<std::shared_ptr<Upstream>> ProxyEngine::holders(const std::string& topic,
+                                                            const std::set<std::string>& owners) {
+  std::vector<std::shared_ptr<Upstream>> found;
+  for (const auto& upstream : router_.routable()) {
+    if (owners.count(upstream->address) > 0) continue;
+    auto connection = this->connection(upstream->address);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + options_.health_timeout);
+    broker::v1::DescribeTopicRequest request;
+    request.set_topic(topic);
+    broker::v1::DescribeTopicResponse response;
+    auto status = connection->broker->DescribeTopic(&context, request, &response);
+    if (!status.ok()) {
+      if (status.error_code() != grpc::StatusCode::NOT_FOUND) {
+        logger_->warn("consume of '{}': cannot tell whether {} holds records of it: {}", topic,
+                      upstream->address, status.error_message());
+      }
+      continue;
+    }
+    for (const auto& partition : response.partitions()) {
+      if (partition.end_offset() > partition.start_offset()) {
+        found.push_back(upstream);
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 void ProxyEngine::remember_partitions(const std::string& topic, uint32_t partitions) {
   std::lock_guard lock(mutex_);
   auto& slot = partitions_[topic];

@@ -96,6 +96,12 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   absl::StatusOr<std::map<std::string, std::pair<std::shared_ptr<Upstream>, std::set<uint32_t>>>>
   owners(const std::string& topic, uint32_t partitions);
 
+  // Routable upstreams other than `owners` (addresses) that hold records of
+  // `topic`: those that took its writes while they stood in for an owner
+  // that was down. Asks each with DescribeTopic (blocks: engine threads only).
+  std::vector<std::shared_ptr<Upstream>> holders(const std::string& topic,
+                                                 const std::set<std::string>& owners);
+
   // Upstream streams in flight; untrack() from the stream's last callback.
   // 0 once shutdown() has begun: the stream must not start.
   uint64_t track(std::weak_ptr<UpstreamStream> stream);

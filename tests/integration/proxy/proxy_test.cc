@@ -119,6 +119,32 @@ class ProxyTest : public ::testing::Test {
     return 0;
   }
 
+  // What every broker holds of `topic` and of `group` on it (for failure messages).
+  std::string group_states(const std::string& topic, const std::string& group) {
+    std::ostringstream out;
+    for (auto& broker : *brokers_) {
+      auto stub = bv1::Broker::NewStub(
+          grpc::CreateChannel(broker.address, grpc::InsecureChannelCredentials()));
+      bv1::DescribeTopicRequest request;
+      request.set_topic(topic);
+      bv1::DescribeTopicResponse response;
+      auto status = stub->DescribeTopic(context().get(), request, &response);
+      out << broker.address << ": " << (status.ok() ? "" : status.error_message());
+      for (const auto& partition : response.partitions())
+        out << " p" << partition.partition() << "=" << partition.end_offset();
+      for (const auto& info : response.groups()) {
+        if (info.group() != group) continue;
+        out << "\n  group " << info.group() << " members";
+        for (const auto& member : info.members()) out << " " << member;
+        for (const auto& partition : info.partitions())
+          out << " p" << partition.partition() << ":" << partition.member() << "@"
+              << partition.committed_offset();
+      }
+      out << "\n";
+    }
+    return out.str();
+  }
+
   static std::vector<Broker>* brokers_;
   static Telekernd* proxy_;
   std::unique_ptr<pv1::Proxy::Stub> admin_;
@@ -363,6 +389,16 @@ TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
     client.produce_ok(topic, {"before"}, p);
     if (locate(topic, p).upstream() == victim) victims.push_back(p);
   }
+  // A one-partition topic the victim owns: after failback the broker that
+  // took its failover write owns none of it, and must still be read.
+  std::string solo;
+  for (int i = 0; solo.empty() && i < 1000; ++i) {
+    std::string name = "solo-" + std::to_string(i);
+    if (locate(name, 0).upstream() == victim) solo = name;
+  }
+  ASSERT_FALSE(solo.empty());
+  ASSERT_TRUE(client.create(solo, 1).ok());
+  client.produce_ok(solo, {"before"}, 0);
 
   std::string listen = broker->address;
   broker->daemon->process().signal(SIGKILL);
@@ -400,6 +436,9 @@ TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
     ASSERT_EQ(response.appends_size(), 1);
     during[p] = {locate(topic, p).upstream(), response.appends(0).first_offset()};
   }
+  client.produce_ok(solo, {"during"}, 0);
+  const std::string solo_fallback = locate(solo, 0).upstream();
+  ASSERT_NE(solo_fallback, victim);
   for (const auto& [p, acked] : during) {
     EXPECT_GT(stored(acked.first, topic, p), acked.second)
         << "acknowledged record of partition " << p << " not on " << acked.first;
@@ -442,9 +481,23 @@ TEST_F(ProxyTest, KilledBrokerFailsOverWithinTheBoundAndFailsBackOnRestart) {
   }
   // Nothing acknowledged is lost: a new group through the proxy reads every
   // record, the failover writes from the broker that took them.
+  auto count_solo = [&] {
+    auto request = consume_request(solo, "after-failback");
+    request.set_start(bv1::START_POSITION_EARLIEST);
+    request.set_max(2);
+    Consumer consumer(client, request, 10s);
+    std::map<std::string, size_t> values;
+    for (const auto& record : consumer.read(2)) ++values[record.value()];
+    return values;
+  };
+  ASSERT_EQ(locate(solo, 0).upstream(), victim);
+  auto solo_values = count_solo();
+  EXPECT_EQ(solo_values["before"], 1u);
+  EXPECT_EQ(solo_values["during"], 1u) << "the failover write on " << solo_fallback
+                                       << ", which owns no partition of " << solo << " now";
   auto everything = count_values("after-failback", 12 + 2 * victims.size());
   EXPECT_EQ(everything["before"], 12u);
-  EXPECT_EQ(everything["during"], victims.size());
+  EXPECT_EQ(everything["during"], victims.size()) << group_states(topic, "after-failback");
   EXPECT_EQ(everything["after"], victims.size());
   auto [code, metrics] = proxy_->http_get("/metrics");
   EXPECT_EQ(code, 200);
