@@ -202,6 +202,16 @@ absl::StatusOr<RemapReport> ProxyEngine::drain_upstream(const std::string& addre
   return report;
 }
 
+grpc::Status ProxyEngine::describe_topic(const Upstream& upstream, const std::string& topic,
+                                         broker::v1::DescribeTopicResponse* response) {
+  auto connection = this->connection(upstream.address);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + options_.health_timeout);
+  broker::v1::DescribeTopicRequest request;
+  request.set_topic(topic);
+  return connection->broker->DescribeTopic(&context, request, response);
+}
+
 uint32_t ProxyEngine::partitions_of(const std::string& topic) {
   {
     std::lock_guard lock(mutex_);
@@ -210,13 +220,8 @@ uint32_t ProxyEngine::partitions_of(const std::string& topic) {
   // Ask the upstreams that serve partitions now; the largest count wins.
   uint32_t found = 0;
   for (const auto& upstream : router_.routable()) {
-    auto connection = this->connection(upstream->address);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + options_.health_timeout);
-    broker::v1::DescribeTopicRequest request;
-    request.set_topic(topic);
     broker::v1::DescribeTopicResponse response;
-    if (connection->broker->DescribeTopic(&context, request, &response).ok())
+    if (describe_topic(*upstream, topic, &response).ok())
       found = std::max<uint32_t>(found, response.config().partitions());
   }
   if (found == 0) return options_.default_partitions;  // not cached: created on first use
@@ -229,13 +234,8 @@ std::vector<std::shared_ptr<Upstream>> ProxyEngine::holders(const std::string& t
   std::vector<std::shared_ptr<Upstream>> found;
   for (const auto& upstream : router_.routable()) {
     if (owners.count(upstream->address) > 0) continue;
-    auto connection = this->connection(upstream->address);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + options_.health_timeout);
-    broker::v1::DescribeTopicRequest request;
-    request.set_topic(topic);
     broker::v1::DescribeTopicResponse response;
-    auto status = connection->broker->DescribeTopic(&context, request, &response);
+    auto status = describe_topic(*upstream, topic, &response);
     if (!status.ok()) {
       if (status.error_code() != grpc::StatusCode::NOT_FOUND) {
         logger_->warn("consume of '{}': cannot tell whether {} holds records of it: {}", topic,

@@ -101,6 +101,9 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   // that was down. Asks each with DescribeTopic (blocks: engine threads only).
   std::vector<std::shared_ptr<Upstream>> holders(const std::string& topic,
                                                  const std::set<std::string>& owners);
+  // DescribeTopic of `topic` on `upstream`, within health_timeout (blocks).
+  grpc::Status describe_topic(const Upstream& upstream, const std::string& topic,
+                              broker::v1::DescribeTopicResponse* response);
 
   // Upstream streams in flight; untrack() from the stream's last callback.
   // 0 once shutdown() has begun: the stream must not start.
