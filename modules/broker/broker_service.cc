@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <atomic>
 #include <deque>
 
 #include "consume_loop.h"
@@ -220,22 +222,78 @@ void values_as_text(v1::ConsumeResponse& response) {
   }
 }
 
-// One request of a ProduceStream, in the engine's terms.
+// One message of a ProduceStream, in the engine's terms: a request, or a
+// batch of them (ProduceRequest.batch), answered together.
 struct QueuedProduce {
-  uint64_t sequence = 0;
-  ProduceCall call;
+  struct One {
+    uint64_t sequence = 0;
+    ProduceCall call;
+  };
+  std::vector<One> requests;
+  bool batch = false;
 };
 
-v1::ProduceResponse produce_answer(uint64_t sequence, const ProduceResult& result) {
-  v1::ProduceResponse response;
-  response.set_sequence(sequence);
-  if (result.ok()) {
-    to_proto(*result, &response);
-  } else {
-    response.set_error_code(static_cast<int32_t>(result.status().code()));
-    response.set_error_message(std::string(result.status().message()));
+QueuedProduce queued_produce(const v1::ProduceRequest& request) {
+  QueuedProduce item;
+  item.batch = request.batch_size() > 0;
+  if (!item.batch) {
+    item.requests.push_back({request.sequence(), produce_call(request)});
+    return item;
   }
+  item.requests.reserve(request.batch_size());
+  for (const auto& one : request.batch())
+    item.requests.push_back({one.sequence(), produce_call(one)});
+  return item;
+}
+
+void fill_answer(uint64_t sequence, const ProduceResult& result, v1::ProduceResponse* response) {
+  response->set_sequence(sequence);
+  if (result.ok()) {
+    to_proto(*result, response);
+  } else {
+    response->set_error_code(static_cast<int32_t>(result.status().code()));
+    response->set_error_message(std::string(result.status().message()));
+  }
+}
+
+// The answer to a whole stream message: every request failed with `status`.
+v1::ProduceResponse refused_answer(const QueuedProduce& item, const absl::Status& status) {
+  v1::ProduceResponse response;
+  response.set_accepts_batch(true);
+  if (!item.batch) {
+    fill_answer(item.requests.front().sequence, status, &response);
+    return response;
+  }
+  for (const auto& one : item.requests) fill_answer(one.sequence, status, response.add_batch());
   return response;
+}
+
+// Appends a stream message's requests in order and answers it once all are
+// done (with FSYNC they finish in the group commit, possibly on other threads).
+void produce_queued(Broker& engine, QueuedProduce item,
+                    std::function<void(v1::ProduceResponse)> answer) {
+  struct Answer {
+    v1::ProduceResponse response;
+    std::atomic<size_t> remaining;
+    std::function<void(v1::ProduceResponse)> send;
+  };
+  auto state = std::make_shared<Answer>();
+  state->response.set_accepts_batch(true);
+  state->remaining = item.requests.size();
+  state->send = std::move(answer);
+  std::vector<v1::ProduceResponse*> outs;  // made before any request can finish
+  for (size_t i = 0; i < item.requests.size(); ++i)
+    outs.push_back(item.batch ? state->response.add_batch() : &state->response);
+  for (size_t i = 0; i < item.requests.size(); ++i) {
+    // Each request fills its own answer; the last one done sends them all.
+    engine.produce(
+        std::move(item.requests[i].call),
+        [state, out = outs[i], sequence = item.requests[i].sequence](ProduceResult result) {
+          fill_answer(sequence, result, out);
+          if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            state->send(std::move(state->response));
+        });
+  }
 }
 
 }  // namespace
@@ -322,6 +380,13 @@ grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* co
                                                  const v1::ProduceRequest* request,
                                                  v1::ProduceResponse* response) {
   response->set_sequence(request->sequence());
+  if (request->batch_size() > 0) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "ProduceRequest.batch is for ProduceStream only; send its "
+                                 "requests one by one to Produce"));
+    return reactor;
+  }
   auto call = std::make_shared<ProduceCall>(produce_call(*request));
   auto work = [call, response](Broker& engine, Completion done) {
     engine.produce(std::move(*call), [response, done](ProduceResult result) {
@@ -342,23 +407,18 @@ grpc::ServerUnaryReactor* BrokerService::Produce(grpc::CallbackServerContext* co
 // Pipelined produce: the requests of one stream are appended in arrival
 // order, so pipelining never reorders a partition (a quick one runs on the
 // gRPC thread only when none is queued before it); FSYNC answers come from
-// the group commit, in completion order.
+// the group commit, in completion order. A batch message (a proxy's) is
+// appended request by request and answered once, in one message.
 grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService::ProduceStream(
     grpc::CallbackServerContext*) {
   return binding_.pipelined_stream<v1::ProduceRequest, v1::ProduceResponse, QueuedProduce>(
-      [](const v1::ProduceRequest& request) {
-        return QueuedProduce{request.sequence(), produce_call(request)};
-      },
-      [](Broker& engine, QueuedProduce item, std::function<void(v1::ProduceResponse)> answer) {
-        engine.produce(std::move(item.call),
-                       [sequence = item.sequence, answer = std::move(answer)](
-                           ProduceResult result) { answer(produce_answer(sequence, result)); });
-      },
-      [](const QueuedProduce& item, const absl::Status& status) {
-        return produce_answer(item.sequence, status);
-      },
+      queued_produce, produce_queued, refused_answer,
       // As Produce: an append to the page cache runs on the gRPC thread.
-      [](Broker& engine, const QueuedProduce& item) { return engine.produce_is_quick(item.call); });
+      [](Broker& engine, const QueuedProduce& item) {
+        return std::all_of(item.requests.begin(), item.requests.end(), [&engine](const auto& one) {
+          return engine.produce_is_quick(one.call);
+        });
+      });
 }
 
 grpc::ServerWriteReactor<v1::ConsumeResponse>* BrokerService::Consume(

@@ -171,6 +171,7 @@ void produce(ProxyEngine& engine, Clock::time_point deadline, const bv1::Produce
     done(absl::InvalidArgumentError("produce needs a topic; give ProduceRequest.topic"));
     return;
   }
+  if (request.batch_size() > 0) return done(batch_refused());
   auto merge = [response, sequence = request.sequence()](
                    std::vector<UpstreamResult<bv1::ProduceResponse>>& results) -> absl::Status {
     std::vector<bv1::PartitionAppend> appends;
@@ -256,6 +257,12 @@ void produce(ProxyEngine& engine, Clock::time_point deadline, const bv1::Produce
     targets.push_back({*upstream, std::move(sub)});
   }
   send(std::move(targets));
+}
+
+absl::Status batch_refused() {
+  return absl::InvalidArgumentError(
+      "ProduceRequest.batch is for a proxy's ProduceStream to a broker; send one request per "
+      "message, with its records");
 }
 
 bv1::ProduceResponse produce_error(uint64_t sequence, const absl::Status& status) {

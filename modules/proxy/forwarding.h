@@ -23,6 +23,9 @@ using Done = std::function<void(absl::Status)>;
 
 void produce(ProxyEngine& engine, Clock::time_point deadline, const bv1::ProduceRequest& request,
              bv1::ProduceResponse* response, Done done);
+// ProduceRequest.batch from a client: the proxy batches its own lane
+// messages and takes none.
+absl::Status batch_refused();
 bv1::ProduceResponse produce_error(uint64_t sequence, const absl::Status& status);
 absl::Status add_partitions(ProxyEngine& engine, Clock::time_point deadline,
                             const bv1::AddPartitionsRequest* request,

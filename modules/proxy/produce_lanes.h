@@ -12,6 +12,12 @@
 // not retried (the broker may have written them); the next produce opens a
 // new lane. An upstream without ProduceStream (UNIMPLEMENTED) gets unary calls
 // from then on, the pending produces included (none was written).
+//
+// A broker that answers with `accepts_batch` gets batches: a lane keeps at
+// most two messages unanswered, and the produces that arrive meanwhile go
+// together in the next one (ProduceRequest.batch), answered by one message.
+// An idle lane still writes a produce at once; a busy one writes fewer,
+// larger messages.
 #pragma once
 
 #include <grpcpp/generic/generic_stub.h>
@@ -28,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "telekern/metrics.h"
 
 namespace telekern::proxy {
 
@@ -54,11 +62,17 @@ struct LaneProduce {
   ProduceDone done;
 };
 
+// What the lanes to one upstream carried (either may be null).
+struct LaneCounters {
+  Counter* messages = nullptr;  // stream messages written
+  Counter* produces = nullptr;  // produce requests in them
+};
+
 class ProduceLanes {
  public:
   // `lanes` streams at most (0: every produce is a unary call); `stub` (the
-  // upstream's generic stub) must outlive this.
-  ProduceLanes(ProxyEngine& engine, grpc::GenericStub& stub, size_t lanes);
+  // upstream's generic stub) and the counters must outlive this.
+  ProduceLanes(ProxyEngine& engine, grpc::GenericStub& stub, size_t lanes, LaneCounters counters);
   ~ProduceLanes();
   ProduceLanes(const ProduceLanes&) = delete;
   ProduceLanes& operator=(const ProduceLanes&) = delete;
@@ -71,6 +85,7 @@ class ProduceLanes {
   struct Shared {
     ProxyEngine& engine;
     grpc::GenericStub& stub;
+    LaneCounters counters;
     std::atomic<bool> streams_unsupported{false};
   };
   static void send_unary(const std::shared_ptr<Shared>& shared, LaneProduce produce);

@@ -17,6 +17,7 @@ struct ProduceRoute {
   std::string topic;
   std::optional<uint32_t> partition;
   uint64_t sequence = 0;  // field 5, echoed in the answer
+  bool batch = false;     // field 9 present (ProduceStream to a broker only)
 };
 
 namespace wire {
@@ -98,6 +99,7 @@ inline std::optional<ProduceRoute> peek_produce_route(std::span<const std::strin
       case 2:  // length-delimited
         if (!bytes.read_varint(&value)) return std::nullopt;
         if (field == 1) route.topic.clear();
+        if (field == 9) route.batch = true;
         if (!bytes.skip(value, field == 1 ? &route.topic : nullptr)) return std::nullopt;
         break;
       case 5:  // 32-bit

@@ -31,6 +31,12 @@ ProxyEngine::ProxyEngine(ProxyOptions options, ChannelFactory channels,
                                   "Upstreams marked unhealthy (their partitions failed over)");
   rebalances_ = &metrics_->counter("telekern_proxy_rebalances_total",
                                    "Membership changes and failbacks that rebuilt the placement");
+  lane_messages_ = &metrics_->counter(
+      "telekern_proxy_lane_messages_total",
+      "ProduceStream messages written to each upstream (a message may carry several produces)",
+      {"upstream"});
+  lane_produces_ = &metrics_->counter("telekern_proxy_lane_produces_total",
+                                      "Produce requests carried by those messages", {"upstream"});
   latency_ = &metrics_->histogram("telekern_proxy_call_seconds",
                                   "Latency of forwarded calls, by method", {"method"});
   collector_ = metrics_->add_collector([this] {
@@ -156,7 +162,13 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
     slot->channel = channels_(address);
     slot->broker = broker::v1::Broker::NewStub(slot->channel);
     slot->generic = std::make_unique<grpc::GenericStub>(slot->channel);
-    slot->produce = std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams);
+    LaneCounters counters;
+    if (lane_messages_) {
+      counters.messages = &lane_messages_->with({address});
+      counters.produces = &lane_produces_->with({address});
+    }
+    slot->produce =
+        std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams, counters);
   }
   return slot;
 }

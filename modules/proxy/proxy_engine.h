@@ -146,6 +146,8 @@ class ProxyEngine : public std::enable_shared_from_this<ProxyEngine> {
   CounterFamily* failovers_ = nullptr;
   CounterFamily* retries_ = nullptr;
   CounterFamily* rebalances_ = nullptr;
+  CounterFamily* lane_messages_ = nullptr;
+  CounterFamily* lane_produces_ = nullptr;
   HistogramFamily* latency_ = nullptr;
   std::atomic<Histogram*> produce_latency_{nullptr};  // latency_ of Produce, once used
   std::unique_ptr<CollectorHandle> collector_;

@@ -34,6 +34,11 @@ grpc::ServerUnaryReactor* ProxyBrokerService::Produce(grpc::CallbackServerContex
   // no parsing of the records).
   auto peeked = peek_produce(*request);
   auto& route = peeked.route;
+  if (route && route->batch) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(to_grpc(batch_refused()));
+    return reactor;
+  }
   if (route && route->partition && !route->topic.empty()) {
     if (auto engine = binding_.engine()) {
       auto* reactor = context->DefaultReactor();

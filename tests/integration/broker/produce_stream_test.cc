@@ -142,5 +142,88 @@ TEST(BrokerProduceStreamTest, AnswersEveryRequestBeforeFinishing) {
   EXPECT_EQ(total, 50u);
 }
 
+// A batch message (what a proxy sends once the broker says it accepts them):
+// its requests are appended in order and answered together, in one message
+// whose `batch` keeps their order, each with its own sequence and error; the
+// stream goes on. A unary Produce refuses a batch rather than dropping it.
+TEST(BrokerProduceStreamTest, BatchMessagesAreAppendedInOrderAndAnsweredInOneMessage) {
+  Telekernd daemon(broker_options("    max_record_bytes: 1000\n"));
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  Client client(daemon);
+  ASSERT_TRUE(client.create("batched", 2).ok());
+  auto one = [](uint64_t sequence, uint32_t partition, std::vector<std::string> values,
+                bv1::Durability durability = bv1::DURABILITY_NONE) {
+    bv1::ProduceRequest request;
+    request.set_topic("batched");
+    request.set_sequence(sequence);
+    request.set_partition(partition);
+    request.set_durability(durability);
+    for (auto& value : values) request.add_records()->set_value(value);
+    return request;
+  };
+  auto stream_context = context(20s);
+  auto stream = client.stub().ProduceStream(stream_context.get());
+
+  ASSERT_TRUE(stream->Write(one(1, 0, {"a"})));
+  bv1::ProduceResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.sequence(), 1u);
+  EXPECT_TRUE(answer.accepts_batch());
+  EXPECT_EQ(answer.batch_size(), 0);
+
+  // The FSYNC request finishes in the group commit, after the NONE ones
+  // behind it: the answer waits for it.
+  bv1::ProduceRequest batch;
+  *batch.add_batch() = one(10, 0, {"b", "c"}, bv1::DURABILITY_FSYNC);
+  *batch.add_batch() = one(11, 1, {"d"});
+  *batch.add_batch() = one(12, 1, {std::string(2000, 'x')});  // over max_record_bytes
+  *batch.add_batch() = one(13, 0, {"e"});
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_TRUE(stream->Read(&answer));
+  ASSERT_EQ(answer.batch_size(), 4) << answer.ShortDebugString();
+  std::vector<uint64_t> sequences;
+  for (const auto& entry : answer.batch()) sequences.push_back(entry.sequence());
+  EXPECT_EQ(sequences, (std::vector<uint64_t>{10, 11, 12, 13}));
+  auto append_of = [&](int index) {
+    const auto& entry = answer.batch(index);
+    EXPECT_EQ(entry.error_code(), 0) << entry.error_message();
+    EXPECT_EQ(entry.appends_size(), 1);
+    return entry.appends_size() == 1 ? entry.appends(0) : bv1::PartitionAppend();
+  };
+  EXPECT_EQ(append_of(0).first_offset(), 1u);
+  EXPECT_EQ(append_of(0).count(), 2u);
+  EXPECT_EQ(append_of(1).partition(), 1u);
+  EXPECT_EQ(append_of(1).first_offset(), 0u);
+  EXPECT_EQ(answer.batch(2).error_code(),
+            static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_NE(answer.batch(2).error_message().find("max_record_bytes"), std::string::npos);
+  EXPECT_EQ(append_of(3).first_offset(), 3u);
+
+  ASSERT_TRUE(stream->Write(one(20, 1, {"f"})));
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.sequence(), 20u);
+  ASSERT_EQ(answer.appends_size(), 1);
+  EXPECT_EQ(answer.appends(0).first_offset(), 1u);
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_TRUE(stream->Finish().ok());
+
+  bv1::ProduceResponse refused;
+  auto status = client.stub().Produce(context().get(), batch, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("ProduceStream"), std::string::npos)
+      << status.error_message();
+
+  // Partition 0 holds the requests' records in their order.
+  auto request = consume_request("batched", "check");
+  request.set_max(6);
+  Consumer consumer(client, request);
+  std::map<uint32_t, std::string> values;
+  for (const auto& record : consumer.read(6)) values[record.partition()] += record.value();
+  EXPECT_EQ(values[0], "abce");
+  EXPECT_EQ(values[1], "df");
+  EXPECT_TRUE(consumer.finish().ok());
+}
+
 }  // namespace
 }  // namespace telekern::testing

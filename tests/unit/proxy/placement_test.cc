@@ -266,6 +266,11 @@ TEST(ProduceRouteTest, PeeksTopicAndPartitionPastTheRecords) {
   EXPECT_EQ(route->topic, "orders");
   ASSERT_TRUE(route->partition.has_value());
   EXPECT_EQ(*route->partition, 7u);
+  EXPECT_FALSE(route->batch);
+  // 9: a batch (a request inside): flagged, so the proxy refuses it.
+  auto batch = peek_produce_route(bytes + std::string("\x4a\x02\x18\x01", 4));
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_TRUE(batch->batch);
 
   auto unpartitioned = peek_produce_route(std::string("\x0a\x01t\x3a\x01v", 6));
   ASSERT_TRUE(unpartitioned.has_value());
