@@ -29,11 +29,6 @@ constexpr char kBatchTag = 0x4a;
 // and well under gRPC's 4 MiB message limit.
 constexpr size_t kMaxBatchRequests = 32;
 constexpr size_t kMaxBatchBytes = 256 * 1024;
-// Messages of a lane written and not yet answered, once the broker takes
-// batches. One leaves the lane idle while the broker's answer travels; two
-// keep it busy and still batch what queues under load (the proxy bench
-// measured 1 and 3 no better).
-constexpr size_t kMaxUnansweredMessages = 2;
 
 size_t put_varint(char* out, uint64_t value) {
   size_t size = 0;
@@ -153,7 +148,7 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
     bool write = false;
     {
       std::lock_guard lock(mutex_);
-      if (parsed && answer.accepts_batch()) batches_ = true;
+      if (parsed && answer.accepts_batch() && shared_->window > 0) batches_ = true;
       if (unanswered_messages_ > 0) --unanswered_messages_;
       auto take = [&](bv1::ProduceResponse* one) {
         if (auto it = pending_.find(one->sequence()); it != pending_.end()) {
@@ -234,14 +229,14 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
 
   // Whether the next message may be written now. Without batches (a broker
   // that does not take them) requests are pipelined, one write at a time.
-  // With them, at most kMaxUnansweredMessages wait for their answers:
+  // With them, at most `window` messages wait for their answers:
   // requests arriving meanwhile queue and go together in the next message.
   // An idle lane writes at once; a busy one sends fewer, larger messages,
   // and each message saved is a read and a write less for the proxy and the
   // broker.
   bool can_write_locked() const {
     if (writing_ || queued_.empty()) return false;
-    return !batches_ || unanswered_messages_ < kMaxUnansweredMessages;
+    return !batches_ || unanswered_messages_ < shared_->window;
   }
 
   // Moves the next message into out_ and marks the lane writing: the oldest
@@ -295,8 +290,8 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
 };
 
 ProduceLanes::ProduceLanes(ProxyEngine& engine, grpc::GenericStub& stub, size_t lanes,
-                           LaneCounters counters)
-    : shared_(std::make_shared<Shared>(engine, stub, counters)), lanes_(lanes) {}
+                           size_t window, LaneCounters counters)
+    : shared_(std::make_shared<Shared>(engine, stub, window, counters)), lanes_(lanes) {}
 
 ProduceLanes::~ProduceLanes() = default;
 

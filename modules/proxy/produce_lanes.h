@@ -14,7 +14,7 @@
 // from then on, the pending produces included (none was written).
 //
 // A broker that answers with `accepts_batch` gets batches: a lane keeps at
-// most two messages unanswered, and the produces that arrive meanwhile go
+// most `window` messages unanswered, and the produces that arrive meanwhile go
 // together in the next one (ProduceRequest.batch), answered by one message.
 // An idle lane still writes a produce at once; a busy one writes fewer,
 // larger messages.
@@ -70,9 +70,11 @@ struct LaneCounters {
 
 class ProduceLanes {
  public:
-  // `lanes` streams at most (0: every produce is a unary call); `stub` (the
-  // upstream's generic stub) and the counters must outlive this.
-  ProduceLanes(ProxyEngine& engine, grpc::GenericStub& stub, size_t lanes, LaneCounters counters);
+  // `lanes` streams at most (0: every produce is a unary call), each keeping
+  // at most `window` batching messages unanswered (0: no batching); `stub`
+  // (the upstream's generic stub) and the counters must outlive this.
+  ProduceLanes(ProxyEngine& engine, grpc::GenericStub& stub, size_t lanes, size_t window,
+               LaneCounters counters);
   ~ProduceLanes();
   ProduceLanes(const ProduceLanes&) = delete;
   ProduceLanes& operator=(const ProduceLanes&) = delete;
@@ -85,6 +87,7 @@ class ProduceLanes {
   struct Shared {
     ProxyEngine& engine;
     grpc::GenericStub& stub;
+    size_t window;
     LaneCounters counters;
     std::atomic<bool> streams_unsupported{false};
   };

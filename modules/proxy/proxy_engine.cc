@@ -168,7 +168,8 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
       counters.produces = &lane_produces_->with({address});
     }
     slot->produce =
-        std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams, counters);
+        std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams,
+                                       options_.produce_stream_window, counters);
   }
   return slot;
 }

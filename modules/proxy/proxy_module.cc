@@ -72,6 +72,11 @@ ConfigMap<ProxyOptions> proxy_config() {
            "ProduceStream calls per upstream that carry produces to an explicit partition "
            "(a stream message costs both ends far less than a unary call); 0 = a unary call each",
            between<uint32_t>(0, 64))
+      .key("produce_stream_window", &O::produce_stream_window, "2",
+           "Messages a produce stream keeps unanswered by a broker that takes batches; produces "
+           "arriving meanwhile wait and go together in the next message (fewer, larger messages "
+           "under load); 0 = no batching, every produce written at once in a message of its own",
+           between<uint32_t>(0, 1024))
       .key("retry_attempts", &O::retry_attempts, "3",
            "Attempts of an idempotent call (every Broker call but Produce and Consume) per "
            "upstream answering UNAVAILABLE (1 = no retry)",

@@ -30,6 +30,7 @@ struct ProxyOptions {
   std::chrono::milliseconds call_timeout{30000};
   uint32_t max_in_flight = 1000;
   uint32_t produce_streams = 2;
+  uint32_t produce_stream_window = 2;
   uint32_t retry_attempts = 3;
   std::chrono::milliseconds retry_backoff{100};
   uint32_t worker_threads = 2;
