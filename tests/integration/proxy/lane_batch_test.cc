@@ -1,8 +1,9 @@
 // The proxy's produce lanes against a scripted upstream broker that can hold
 // its answers: while a lane waits for two answered messages, the produces
 // that arrive queue in the proxy and go to a broker that accepts batches in
-// one batch message; a broker that does not say so gets every produce in a
-// message of its own. Either way each client gets its own answer.
+// one batch message; a broker that does not say so, or a proxy with
+// produce_stream_window 0, sends every produce in a message of its own.
+// Either way each client gets its own answer.
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
@@ -88,10 +89,16 @@ class ScriptedBroker final : public bv1::Broker::Service {
 
 // The scripted broker on a loopback port and a proxy telekernd with one lane
 // in front of it, healthy before the test goes on.
-class LaneBatchTest : public ::testing::TestWithParam<bool> {
+struct LaneCase {
+  bool accepts_batch;  // the upstream says so
+  int window;          // produce_stream_window
+  const char* name;
+};
+
+class LaneBatchTest : public ::testing::TestWithParam<LaneCase> {
  protected:
   void SetUp() override {
-    broker_ = std::make_unique<ScriptedBroker>(GetParam());
+    broker_ = std::make_unique<ScriptedBroker>(GetParam().accepts_batch);
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -106,7 +113,8 @@ class LaneBatchTest : public ::testing::TestWithParam<bool> {
     options.load = {"proxy"};
     options.config_yaml =
         "modules:\n  proxy:\n    upstreams: [" + address_ +
-        "]\n    health_interval: 300ms\n    health_timeout: 200ms\n    produce_streams: 1\n";
+        "]\n    health_interval: 300ms\n    health_timeout: 200ms\n    produce_streams: 1\n" +
+        "    produce_stream_window: " + std::to_string(GetParam().window) + "\n";
     proxy_ = std::make_unique<Telekernd>(options);
     ASSERT_TRUE(proxy_->ready()) << proxy_->log();
     admin_ = pv1::Proxy::NewStub(proxy_->channel());
@@ -156,7 +164,7 @@ bv1::ProduceRequest produce(uint64_t sequence) {
 }
 
 TEST_P(LaneBatchTest, ProducesQueuedBehindUnansweredMessagesGoTogetherToABrokerThatTakesBatches) {
-  bool accepts_batch = GetParam();
+  bool batches = GetParam().accepts_batch && GetParam().window > 0;
   auto stub = bv1::Broker::NewStub(proxy_->channel());
   // The first answer tells the lane whether the broker takes batches.
   bv1::ProduceResponse first;
@@ -208,7 +216,7 @@ TEST_P(LaneBatchTest, ProducesQueuedBehindUnansweredMessagesGoTogetherToABrokerT
   EXPECT_EQ(carried, kProduces + 1);
   std::ostringstream shape;
   for (int count : messages) shape << count << " ";
-  if (accepts_batch) {
+  if (batches) {
     // The first produce, then at most two messages unanswered; the rest
     // queued and went in one batch (a produce counted in flight just before
     // it queued may follow in one more).
@@ -217,7 +225,7 @@ TEST_P(LaneBatchTest, ProducesQueuedBehindUnansweredMessagesGoTogetherToABrokerT
     EXPECT_GE(broker_->batched(), 1);
   } else {
     EXPECT_EQ(messages.size(), static_cast<size_t>(kProduces + 1)) << shape.str();
-    EXPECT_EQ(broker_->batched(), 0) << "a batch went to a broker that did not accept batches";
+    EXPECT_EQ(broker_->batched(), 0) << "a batch went out with batching off or not accepted";
   }
   EXPECT_EQ(lane_metric("telekern_proxy_lane_messages_total"), messages.size());
   EXPECT_EQ(lane_metric("telekern_proxy_lane_produces_total"), kProduces + 1);
@@ -238,9 +246,12 @@ TEST_P(LaneBatchTest, AClientBatchIsRefused) {
   EXPECT_TRUE(broker_->messages().empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(BrokerSays, LaneBatchTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "AcceptsBatch" : "NoBatches";
+INSTANTIATE_TEST_SUITE_P(Lanes, LaneBatchTest,
+                         ::testing::Values(LaneCase{true, 2, "BrokerAcceptsBatches"},
+                                           LaneCase{false, 2, "BrokerTakesNoBatches"},
+                                           LaneCase{true, 0, "WindowZeroSendsNoBatches"}),
+                         [](const ::testing::TestParamInfo<LaneCase>& info) {
+                           return std::string(info.param.name);
                          });
 
 }  // namespace
