@@ -272,6 +272,17 @@ v1::ProduceResponse refused_answer(const QueuedProduce& item, const absl::Status
 // done (with FSYNC they finish in the group commit, possibly on other threads).
 void produce_queued(Broker& engine, QueuedProduce item,
                     std::function<void(v1::ProduceResponse)> answer) {
+  if (!item.batch) {  // one request: answered straight from its completion
+    auto& one = item.requests.front();
+    engine.produce(std::move(one.call),
+                   [sequence = one.sequence, answer = std::move(answer)](ProduceResult result) {
+                     v1::ProduceResponse response;
+                     response.set_accepts_batch(true);
+                     fill_answer(sequence, result, &response);
+                     answer(std::move(response));
+                   });
+    return;
+  }
   struct Answer {
     v1::ProduceResponse response;
     std::atomic<size_t> remaining;
@@ -282,8 +293,7 @@ void produce_queued(Broker& engine, QueuedProduce item,
   state->remaining = item.requests.size();
   state->send = std::move(answer);
   std::vector<v1::ProduceResponse*> outs;  // made before any request can finish
-  for (size_t i = 0; i < item.requests.size(); ++i)
-    outs.push_back(item.batch ? state->response.add_batch() : &state->response);
+  for (size_t i = 0; i < item.requests.size(); ++i) outs.push_back(state->response.add_batch());
   for (size_t i = 0; i < item.requests.size(); ++i) {
     // Each request fills its own answer; the last one done sends them all.
     engine.produce(

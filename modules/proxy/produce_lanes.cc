@@ -104,6 +104,8 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
       return false;
     }
     uint64_t sequence = ++next_sequence_;
+    // The slices are referenced twice: the produce keeps them, as an upstream
+    // without ProduceStream (UNIMPLEMENTED) gets written ones again as unary calls.
     Queued queued{sequence, produce.request, 0};
     queued.slices.push_back(sequence_trailer(sequence));
     for (const auto& slice : queued.slices) queued.bytes += slice.size();
@@ -240,9 +242,9 @@ class ProduceLanes::Lane final : public grpc::ClientBidiReactor<grpc::ByteBuffer
   }
 
   // Moves the next message into out_ and marks the lane writing: the oldest
-  // queued request alone, or,
-  // once the broker said it takes batches, as many queued requests as fit
-  // one batch message (field 9 each: a tag, a length, the request).
+  // queued request alone, or, once the broker said it takes batches, as many
+  // queued requests as fit one batch message (field 9 each: a tag, a length,
+  // the request).
   void take_message_locked() {
     writing_ = true;
     ++unanswered_messages_;

@@ -167,9 +167,8 @@ std::shared_ptr<Connection> ProxyEngine::connection(const std::string& address) 
       counters.messages = &lane_messages_->with({address});
       counters.produces = &lane_produces_->with({address});
     }
-    slot->produce =
-        std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams,
-                                       options_.produce_stream_window, counters);
+    slot->produce = std::make_unique<ProduceLanes>(*this, *slot->generic, options_.produce_streams,
+                                                   options_.produce_stream_window, counters);
   }
   return slot;
 }
