@@ -6,6 +6,10 @@
 //  2. placement lookups per second on one core: the ring (150 virtual nodes)
 //     and the Maglev table vs jump consistent hash (Lamping & Veach), the
 //     usual baseline (target >= 10 M/s).
+//  3. the floor under figure 1: a bare gRPC forwarder with no telekern code
+//     (grpc_forwarder.cc: gRPC's async API on one thread, the same batching
+//     lanes), alone in its process and beside an idle callback service, as
+//     every telekernd has one; see the proxy README for what it shows.
 // Targets run once per round in a rotated order; figures are medians over the
 // rounds with the spread of the per-round ratios. Then, per target, the CPU
 // time and context switches per produce call of this client and of each
@@ -29,6 +33,7 @@
 #include "placement.h"
 #include "telekern/broker/v1/broker.grpc.pb.h"
 #include "tests/bench/thread_census.h"
+#include "tests/support/process.h"
 #include "tests/support/telekernd.h"
 
 namespace {
@@ -271,6 +276,28 @@ int main(int argc, char** argv) {
       {"through the proxy", proxy->grpc_address(), {}},
       {"through the proxy, unary forwarding", unary_proxy->grpc_address(), {}},
   };
+  // The floor: the bare forwarder, alone and beside a callback service.
+  testing::TempDir scratch("proxy-bench");
+  std::vector<std::unique_ptr<testing::Process>> forwarders;
+  for (bool callback_service : {false, true}) {
+    auto port_file = scratch.path() / (callback_service ? "port-callback" : "port-alone");
+    std::vector<std::string> argv = {
+        std::string(TELEKERN_BUILD_DIR) + "/bench/telekern_grpc_forwarder", broker.grpc_address(),
+        port_file.string()};
+    if (callback_service) argv.push_back("--callback-service");
+    forwarders.push_back(std::make_unique<testing::Process>(argv));
+    std::string port;
+    if (!testing::wait_for([&] { return bool(std::ifstream(port_file) >> port); }, 10s)) {
+      std::fprintf(stderr, "%s did not start\n", argv[0].c_str());
+      return 1;
+    }
+    const char* name = callback_service ? "fwd+callback" : "forwarder";
+    targets.push_back(
+        {callback_service ? "bare forwarder + callback service" : "bare forwarder, alone",
+         "127.0.0.1:" + port,
+         {}});
+    processes.push_back({name, std::to_string(forwarders.back()->pid())});
+  }
   uint64_t failures = 0;
   for (auto& target : targets) produce_rate(target.address, callers, 300ms, &failures);  // warm up
   failures = 0;
@@ -297,6 +324,8 @@ int main(int argc, char** argv) {
   };
   ratio(1, 0, "proxy / direct", "; target 0.85");
   ratio(2, 0, "unary forwarding / direct", "");
+  ratio(3, 0, "bare forwarder, alone / direct", "");
+  ratio(4, 0, "bare fwd + callback / direct", "");
   std::printf("  failed calls: %llu\n", static_cast<unsigned long long>(failures));
   // Where the CPU goes: per produce call, each process (and its busiest
   // thread groups) over all rounds of a target.
