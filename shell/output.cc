@@ -10,6 +10,7 @@
 
 #include "shell/display_width.h"
 #include "shell/values.h"
+#include "telekern/options/v1/options.pb.h"
 #include "telekern/strings.h"
 
 namespace telekern::shell {
@@ -127,6 +128,17 @@ std::string indent_lines(const std::string& text, size_t indent) {
   return out;
 }
 
+// A field marked hide_unset that holds its default value.
+bool hidden(const Message& message, const FieldDescriptor* field) {
+  if (!field->options().HasExtension(options::v1::field_cli) ||
+      !field->options().GetExtension(options::v1::field_cli).hide_unset()) {
+    return false;
+  }
+  const auto* reflection = message.GetReflection();
+  return field->is_repeated() ? reflection->FieldSize(message, field) == 0
+                              : !reflection->HasField(message, field);
+}
+
 void render_fields(const Message& message, const Style& style, size_t indent, bool top_level,
                    std::string& out) {
   const auto* type = message.GetDescriptor();
@@ -136,6 +148,7 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
   if (top_level) {
     for (int i = 0; i < type->field_count(); ++i) {
       const auto* field = type->field(i);
+      if (hidden(message, field)) continue;
       if (field->is_repeated() && !field->is_map() &&
           field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
         if (list != nullptr) {
@@ -157,7 +170,7 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
   size_t width = 0;
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);
-    if (field == list || !is_plain_field(field)) continue;
+    if (field == list || !is_plain_field(field) || hidden(message, field)) continue;
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
         !reflection->HasField(message, field))
       continue;
@@ -166,7 +179,7 @@ void render_fields(const Message& message, const Style& style, size_t indent, bo
   std::string pad(indent, ' ');
   for (int i = 0; i < type->field_count(); ++i) {
     const auto* field = type->field(i);
-    if (field == list) continue;
+    if (field == list || hidden(message, field)) continue;
     std::string key = field->name() + ":";
     key.resize(width + 2, ' ');
     if (is_plain_field(field)) {

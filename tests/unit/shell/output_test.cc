@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "shell/display_width.h"
+#include "telekern/broker/v1/broker.pb.h"
 #include "telekern/kernel/v1/kernel.pb.h"
 #include "telekern/tracer/v1/tracer.pb.h"
 
@@ -58,6 +59,31 @@ TEST(OutputTest, SingleMessagesPrintAsKeyValue) {
   EXPECT_NE(text.find("version:      1.2.3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("uptime:       1m5s\n"), std::string::npos) << text;
   EXPECT_NE(text.find("start_time:   2024-05-01T12:00:00Z\n"), std::string::npos) << text;
+}
+
+// ProduceResponse's stream-only fields are marked hide_unset: a unary
+// produce in telesh shows its appends, not zero sequence and error fields.
+TEST(OutputTest, FieldsMarkedHideUnsetPrintOnlyWhenSet) {
+  telekern::broker::v1::ProduceResponse response;
+  auto* append = response.add_appends();
+  append->set_partition(4);
+  append->set_first_offset(17);
+  append->set_count(2);
+  std::string text = render_message(response, Style{});
+  EXPECT_NE(text.find("PARTITION"), std::string::npos) << text;
+  EXPECT_NE(text.find("17"), std::string::npos) << text;
+  for (const char* field : {"sequence", "error_code", "error_message", "batch", "accepts_batch"}) {
+    EXPECT_EQ(text.find(field), std::string::npos) << field << " in:\n" << text;
+  }
+  // Set, they print; JSON keeps every field either way.
+  response.set_sequence(9);
+  response.set_error_code(8);
+  response.set_error_message("over max_record_bytes");
+  text = render_message(response, Style{});
+  EXPECT_NE(text.find("sequence:"), std::string::npos) << text;
+  EXPECT_NE(text.find("over max_record_bytes"), std::string::npos) << text;
+  EXPECT_EQ(text.find("accepts_batch"), std::string::npos) << text;
+  EXPECT_NE(to_json(response, false).find("\"accepts_batch\":false"), std::string::npos);
 }
 
 TEST(OutputTest, JsonIsOneParsableDocumentAndYamlMirrorsIt) {
