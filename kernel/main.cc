@@ -194,7 +194,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Every config key can be overridden by TELEKERN_<KEY> (e.g. TELEKERN_LOG_LEVEL=debug,\n"
       "TELEKERN_MODULES_BROKER_MAX_PARTITIONS=8). Signals: TERM/INT drain and stop, HUP re-reads\n"
-      "the file: log and auth settings apply at once, modules whose config changed reload.\n"
+      "the file: log and auth settings apply at once, modules whose config changed reload,\n"
+      "failed modules load again.\n"
       "Exit status 2 means invalid configuration.");
   try {
     app.parse(argc, argv);

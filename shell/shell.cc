@@ -17,6 +17,7 @@
 #include "shell/secret_fields.h"
 #include "shell/suggest.h"
 #include "shell/values.h"
+#include "telekern/kernel/v1/kernel.grpc.pb.h"
 #include "telekern/options/v1/options.pb.h"
 #include "telekern/status.h"
 #include "telekern/strings.h"
@@ -302,7 +303,7 @@ int Shell::run_command(const std::vector<std::string>& words) {
       return fail(kExitUsage,
                   str_cat("'", join(words, " "), "' needs a subcommand: ", join(group, ", ")));
     }
-    return fail(kExitUsage, unknown_command_message(words));
+    return fail(kExitUsage, unknown_command_message(words) + failed_module_hint(words.front()));
   }
   return run_catalog_command(*command,
                              std::vector<std::string>(words.begin() + consumed, words.end()));
@@ -342,6 +343,35 @@ std::string Shell::unknown_command_message(const std::vector<std::string>& words
   str_append(message, depth == 0 ? " (`help` lists the commands)"
                                  : str_cat(" (`help ", prefix, "` lists its commands)"));
   return message;
+}
+
+std::string Shell::failed_module_hint(const std::string& name) {
+  // A module's commands come from its services: a module that failed to
+  // start or is still on its way has none, and "unknown command" alone
+  // would hide why.
+  auto stub = client_->stub<kernel::v1::Kernel>();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  kernel::v1::ListModulesResponse modules;
+  if (!stub->ListModules(&context, kernel::v1::ListModulesRequest(), &modules).ok()) return "";
+  for (const auto& module : modules.modules()) {
+    if (module.name() != name) continue;
+    switch (module.state()) {
+      case kernel::v1::MODULE_STATE_FAILED:
+        return str_cat("\nmodule '", name, "' failed: ", module.error(),
+                       "\nafter fixing its config, send telekernd SIGHUP (it loads failed modules "
+                       "again), or run `modules load ",
+                       name, "` once the cause is gone");
+      case kernel::v1::MODULE_STATE_LOADING:
+      case kernel::v1::MODULE_STATE_STOPPING:
+        return str_cat("\nmodule '", name, "' is ",
+                       module.state() == kernel::v1::MODULE_STATE_LOADING ? "loading" : "stopping",
+                       "; `modules list` shows when it is running");
+      default:
+        return "";
+    }
+  }
+  return "";
 }
 
 int Shell::run_catalog_command(const Command& command, const std::vector<std::string>& args) {

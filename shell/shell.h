@@ -94,6 +94,9 @@ class Shell {
   void print_document(const nlohmann::json& document);
   // "unknown command 'broker topik'; did you mean 'broker topic'?"
   std::string unknown_command_message(const std::vector<std::string>& words) const;
+  // Why a module named `name` brings no commands (it failed, or is loading
+  // or stopping), as more lines for the error; "" when that is not the case.
+  std::string failed_module_hint(const std::string& name);
   std::vector<std::string> live_values(const google::protobuf::ServiceDescriptor* service,
                                        const std::string& field_name);
   absl::Status ensure_catalog();

@@ -472,13 +472,26 @@ absl::StatusOr<Config> ModuleManager::effective_config(const Record& record) con
 
 std::vector<std::string> ModuleManager::apply_module_sections(YAML::Node sections) {
   std::vector<RunningConfig> running;
+  std::vector<std::pair<std::string, std::filesystem::path>> failed;
   {
     std::lock_guard lock(mutex_);
     config_.module_sections = sections;
     for (const auto& record : records_) {
       if (record->state == ModuleState::kRunning)
         running.push_back({record->name, record->info.config, record->config_yaml});
+      if (record->state == ModuleState::kFailed && !record->file.empty())
+        failed.emplace_back(record->name, record->file);
     }
+  }
+  // A module that failed (a config it refused, most often) is loaded again:
+  // fixing the file and sending SIGHUP is how an operator brings it up.
+  for (const auto& [name, file] : failed) {
+    log_->info("SIGHUP: loading failed module '{}' again", name);
+    load(file.string(), [this, name](absl::StatusOr<OperationResult> result) {
+      if (result.ok()) {
+        log_->info("SIGHUP: module '{}' is running now (generation {})", name, result->generation);
+      }  // else the load logged why it failed again
+    });
   }
   auto changed = changed_modules(running, sections, config_.config_file);
   for (const auto& name : changed) {

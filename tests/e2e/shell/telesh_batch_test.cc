@@ -142,6 +142,30 @@ TEST(TeleshBatchTest, ModuleLoadedAtRuntimeBringsItsCommands) {
   EXPECT_NE(result.output.find("unknown command 'ping'"), std::string::npos) << result.output;
 }
 
+// A module that failed to start serves nothing, so it brings no commands:
+// telesh says why instead of a bare "unknown command".
+TEST(TeleshBatchTest, CommandsOfAFailedModuleNameItsError) {
+  TelekerndOptions options;
+  options.modules_dir = std::string(TELEKERN_BUILD_DIR) + "/modules";
+  options.load = {"proxy"};
+  // The default health_timeout (1s) exceeds this interval: refused at start.
+  options.config_yaml = "modules:\n  proxy:\n    health_interval: 500ms\n";
+  Telekernd daemon(options);
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto result = run_telesh(daemon, "-c " + shell_quote("proxy upstreams"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("unknown command 'proxy'"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("module 'proxy' failed"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("health_timeout"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("SIGHUP"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("`modules load proxy`"), std::string::npos) << result.output;
+  // A word no module is named keeps the plain message.
+  auto other = run_telesh(daemon, "-c " + shell_quote("proxi upstreams"));
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_NE(other.output.find("unknown command 'proxi'"), std::string::npos) << other.output;
+  EXPECT_EQ(other.output.find("failed"), std::string::npos) << other.output;
+}
+
 class TeleshAuthTest : public ::testing::Test {
  protected:
   static std::string config() { return auth_config_yaml(); }

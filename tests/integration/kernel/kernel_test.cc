@@ -462,6 +462,38 @@ TEST(KernelIntegrationTest, SighupReloadsModulesWhoseConfigChanged) {
   EXPECT_NE(daemon.log().find("fail_start"), std::string::npos) << daemon.log();
 }
 
+// A module that failed to start (here: a key it does not know) is loaded
+// again on SIGHUP, so fixing the file and sending SIGHUP brings it up; one
+// that still fails stays failed with the new reason.
+TEST(KernelIntegrationTest, SighupLoadsFailedModulesAgain) {
+  Telekernd daemon({.config_yaml = "modules:\n  echo:\n    prefx: 'one '\n", .load = {"echo"}});
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto state = [&]() -> std::pair<kv1::ModuleState, std::string> {
+    auto modules = list_modules(daemon.channel());
+    const auto* echo = find_module(modules, "echo");
+    if (echo == nullptr) return {kv1::MODULE_STATE_UNSPECIFIED, ""};
+    return {echo->state(), echo->error()};
+  };
+  ASSERT_EQ(state().first, kv1::MODULE_STATE_FAILED);
+  auto rewrite = [&](const std::string& echo_section) {
+    std::ofstream(daemon.dir() / "telekernd.yaml") << "modules:\n  echo:\n"
+                                                   << echo_section << "load: [echo]\n";
+    daemon.process().signal(SIGHUP);
+  };
+
+  rewrite("    prefix: 'one '\n    fail_start: maybe\n");
+  EXPECT_TRUE(wait_for([&] { return state().second.find("fail_start") != std::string::npos; },
+                       std::chrono::seconds(10)))
+      << daemon.log();
+  EXPECT_EQ(state().first, kv1::MODULE_STATE_FAILED);
+
+  rewrite("    prefix: 'two '\n");
+  EXPECT_TRUE(wait_for([&] { return state().first == kv1::MODULE_STATE_RUNNING; },
+                       std::chrono::seconds(10)))
+      << daemon.log();
+  EXPECT_EQ(say_x(daemon.channel()).message(), "two x");
+}
+
 TEST(KernelIntegrationTest, InvalidConfigExitsTwoNamingFileLineAndKey) {
   TempDir dir;
   auto file = dir.path() / "bad.yaml";
