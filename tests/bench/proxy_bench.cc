@@ -282,8 +282,8 @@ int main(int argc, char** argv) {
   for (bool callback_service : {false, true}) {
     auto port_file = scratch.path() / (callback_service ? "port-callback" : "port-alone");
     std::vector<std::string> argv = {
-        std::string(TELEKERN_BUILD_DIR) + "/bench/telekern_grpc_forwarder", broker.grpc_address(),
-        port_file.string()};
+        std::string(TELEKERN_BUILD_DIR) + "/bench-tools/telekern_grpc_forwarder",
+        broker.grpc_address(), port_file.string()};
     if (callback_service) argv.push_back("--callback-service");
     forwarders.push_back(std::make_unique<testing::Process>(argv));
     std::string port;
