@@ -2,7 +2,7 @@
 // telekern code in it. It takes Broker.Produce calls with gRPC's async API and
 // carries them to one broker over two ProduceStream lanes, batched as the
 // proxy's lanes are (at most 2 messages unanswered per lane, at most 32
-// produces per message), everything on one thread. No placement, no metrics,
+// produces or 256 KiB per message), everything on one thread. No placement, no metrics,
 // no call gate; answers carry sequence 0.
 //
 // With --callback-service the same process also serves an idle service on
@@ -146,19 +146,20 @@ class Forwarder {
   }
   void erase(Call& call) { calls_.erase(call.self); }
   Lane& next_lane() { return *lanes_[next_lane_++ % lanes_.size()]; }
-
-  grpc::AsyncGenericService& service_;
-  grpc::ServerCompletionQueue& queue_;
+  grpc::AsyncGenericService& service() { return service_; }
+  grpc::ServerCompletionQueue& queue() { return queue_; }
 
  private:
+  grpc::AsyncGenericService& service_;
+  grpc::ServerCompletionQueue& queue_;
   std::list<std::unique_ptr<Call>> calls_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   size_t next_lane_ = 0;
 };
 
 Call::Call(Forwarder& forwarder) : forwarder_(forwarder) {
-  forwarder_.service_.RequestCall(&context_, &stream_, &forwarder_.queue_, &forwarder_.queue_,
-                                  &accepted_);
+  forwarder_.service().RequestCall(&context_, &stream_, &forwarder_.queue(), &forwarder_.queue(),
+                                   &accepted_);
 }
 
 void Call::accepted(bool ok) {
